@@ -1,0 +1,12 @@
+"""`jieneng ingest` (being built)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("ingest")
+    def _cmd() -> None:
+        """(being built)"""
+        raise typer.Exit(3)

@@ -1,0 +1,7 @@
+"""`jieneng keys …` (being built)."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(help="keys (being built).", no_args_is_help=True)

@@ -1,0 +1,12 @@
+"""`jieneng simulate` (being built)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("simulate")
+    def _cmd() -> None:
+        """(being built)"""
+        raise typer.Exit(3)

@@ -1,0 +1,141 @@
+"""Embedded services for a machine with nothing installed: PostgreSQL (pgserver) and an MQTT broker.
+
+Used only when the corresponding URL setting is unset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def embedded_database_url(data_dir: Path, dbname: str = "jieneng") -> str:
+    """Start (or reuse) a private PostgreSQL under ``data_dir/pg`` and return a URL to ``dbname``.
+
+    pgserver keeps the server running while any process uses it; ``cleanup_mode=None`` leaves it
+    up for the next command, so `jieneng demo` run twice resumes from the same data.
+    """
+    import pgserver
+
+    pgdata = (Path(data_dir) / "pg").resolve()
+    pgdata.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(pgdata, cleanup_mode=None)
+    base = server.get_uri()
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{dbname}';")
+    if "1 row" not in exists:
+        server.psql(f'CREATE DATABASE "{dbname}";')
+    # get_uri() names the postgres database; point at ours instead.
+    head, _, tail = base.rpartition("/")
+    query = ""
+    if "?" in tail:
+        query = "?" + tail.split("?", 1)[1]
+    return f"{head}/{dbname}{query}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class EmbeddedBroker:
+    url: str
+    kind: str  # "mosquitto" or "amqtt"
+    _proc: subprocess.Popen | None = None
+    _thread: threading.Thread | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
+    _broker: object | None = None
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+        if self._loop is not None and self._broker is not None:
+            fut = asyncio.run_coroutine_threadsafe(self._broker.shutdown(), self._loop)
+            try:
+                fut.result(10)
+            except Exception:  # noqa: BLE001 - best effort on shutdown
+                log.debug("amqtt shutdown raised", exc_info=True)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            if self._thread is not None:
+                self._thread.join(10)
+
+
+def _wait_port(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"embedded broker did not open port {port} in {timeout:.0f}s")
+
+
+def start_embedded_broker(data_dir: Path, port: int | None = None, prefer_mosquitto: bool = True) -> EmbeddedBroker:
+    """A private broker on 127.0.0.1: Mosquitto (persistence on) if its binary is on PATH, else amqtt.
+
+    amqtt delivers QoS 1 but was not seen to keep queued messages for an offline persistent
+    session, so the no-loss guarantee holds for Mosquitto (README says so).
+    """
+    port = port or free_port()
+    binary = shutil.which("mosquitto") if prefer_mosquitto else None
+    if binary:
+        d = (Path(data_dir) / "mosquitto").resolve()
+        d.mkdir(parents=True, exist_ok=True)
+        conf = d / "mosquitto.conf"
+        conf.write_text(
+            f"listener {port} 127.0.0.1\n"
+            "allow_anonymous true\n"
+            "persistence true\n"
+            f"persistence_location {d}/\n"
+            "max_queued_messages 1000000\n"
+            "max_inflight_messages 1000\n"
+        )
+        proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait_port(port)
+        return EmbeddedBroker(url=f"mqtt://127.0.0.1:{port}", kind="mosquitto", _proc=proc)
+
+    from amqtt.broker import Broker
+
+    config = {
+        "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
+        "sys_interval": 0,
+        "auth": {"allow-anonymous": True},
+        "topic-check": {"enabled": False},
+    }
+    loop = asyncio.new_event_loop()
+    holder: dict = {}
+    started = threading.Event()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+
+        async def boot():
+            broker = Broker(config)
+            await broker.start()
+            holder["broker"] = broker
+            started.set()
+
+        loop.run_until_complete(boot())
+        loop.run_forever()
+
+    t = threading.Thread(target=run, name="amqtt-broker", daemon=True)
+    t.start()
+    if not started.wait(15):
+        raise RuntimeError("embedded amqtt broker did not start")
+    _wait_port(port)
+    return EmbeddedBroker(url=f"mqtt://127.0.0.1:{port}", kind="amqtt", _thread=t, _loop=loop, _broker=holder["broker"])

@@ -1,0 +1,93 @@
+"""Settings: built once by the shell from ``JIENENG_*`` environment variables.
+
+Every field here appears in the README's settings table; keep the two in step.
+No other module reads the environment: the shell passes what each part needs.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class TimescaleMode(StrEnum):
+    auto = "auto"
+    require = "require"
+    off = "off"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="JIENENG_", env_file=None, extra="ignore")
+
+    # --- storage -------------------------------------------------------------------------
+    database_url: str | None = Field(
+        None, description="PostgreSQL URL. Unset: a private PostgreSQL (pgserver) under data_dir."
+    )
+    database_read_url: str | None = Field(
+        None, description="Read-replica URL for the API and dashboards. Unset: database_url."
+    )
+    data_dir: Path = Field(Path(".jieneng"), description="Where embedded services keep their data.")
+    pool_min_size: int = Field(1, ge=0, description="Connections the pool keeps open.")
+    pool_max_size: int = Field(10, ge=1, description="Most connections the pool opens.")
+    timescaledb: TimescaleMode = Field(
+        TimescaleMode.auto,
+        description="auto: use TimescaleDB when the extension can be created; require: fail without it; off: never.",
+    )
+    compress_after: str = Field(
+        "30 days", description="TimescaleDB: compress raw readings older than this (segment by meter)."
+    )
+    raw_retention: str | None = Field(
+        None, description="TimescaleDB: drop raw readings older than this; rollups are kept. Unset: keep all."
+    )
+    timezone: str = Field("Asia/Shanghai", description="Deployment time zone for day/month/year buckets.")
+
+    # --- MQTT ----------------------------------------------------------------------------
+    mqtt_url: str | None = Field(
+        None,
+        description="mqtt://user:pass@host:1883 or mqtts://… Unset (demo): a private Mosquitto or amqtt.",
+    )
+    mqtt_client_id: str = Field("jieneng-ingest", description="Fixed client id: the persistent session's name.")
+    mqtt_share_group: str | None = Field(
+        None, description="MQTT 5 shared-subscription group, so several ingest workers split one stream."
+    )
+    mqtt_topic_prefix: str = Field("jieneng/v1", description="Topic root; readings arrive under {prefix}/{institution}/{meter}.")
+    mqtt_keepalive_s: int = Field(30, ge=5, description="MQTT keepalive in seconds.")
+
+    # --- ingest --------------------------------------------------------------------------
+    ingest_batch_max_rows: int = Field(5000, ge=1, description="Readings per database transaction, at most.")
+    ingest_batch_max_ms: int = Field(200, ge=1, description="Longest a reading waits before its batch commits.")
+    ingest_max_payload_bytes: int = Field(1_048_576, ge=64, description="Larger MQTT payloads are rejected.")
+    ingest_max_items: int = Field(10_000, ge=1, description="Readings per message, at most.")
+    ingest_max_future_s: int = Field(900, ge=0, description="How far ahead of now a reading's ts may be.")
+    ingest_reject_payload_chars: int = Field(4096, ge=64, description="Reject rows keep this much of the payload.")
+    metrics_port: int | None = Field(9108, description="Prometheus metrics port of `jieneng ingest`; unset: off.")
+    rollup_interval_ms: int = Field(500, ge=10, description="How often the rollup step looks for touched meter-hours.")
+
+    # --- API -----------------------------------------------------------------------------
+    api_host: str = Field("127.0.0.1", description="Address `jieneng api` listens on.")
+    api_port: int = Field(8000, ge=1, le=65535, description="Port `jieneng api` listens on.")
+
+    # --- logging -------------------------------------------------------------------------
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
+    log_json: bool = Field(False, description="Structured JSON log lines instead of plain text.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {v!r}") from exc
+        return v
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+def load_settings(**overrides) -> Settings:
+    return Settings(**overrides)

@@ -1,0 +1,1 @@
+"""Storage: schema migrations, connections, registry and usage queries. Imports nothing of ours."""

@@ -1,0 +1,138 @@
+"""Schema migrations with yoyo-migrations, serialised by a PostgreSQL advisory lock.
+
+yoyo has its own lock table, but creating that table races when two processes start on an
+empty database; the advisory lock (held on a separate connection for the whole run) makes
+``db migrate`` safe to run concurrently from any number of processes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+
+import psycopg
+from yoyo import get_backend, read_migrations
+
+from store import timescale
+
+# Arbitrary constant: "jieneng" as an int64 key for pg_advisory_lock.
+MIGRATE_LOCK_KEY = 0x6A69656E656E67
+
+
+@dataclass
+class MigrateResult:
+    applied: list[str]
+    timescale: str  # "on (x.y.z)", "off", "unavailable"
+
+
+@dataclass
+class DbStatus:
+    applied: list[str]
+    pending: list[str]
+    timescale: str
+    postgres_version: str
+    timezone: str | None
+
+
+def migrations_dir() -> str:
+    return str(resources.files("store") / "migrations")
+
+
+def _yoyo_url(url: str) -> str:
+    # yoyo picks its driver from the scheme: postgresql+psycopg means psycopg 3.
+    for prefix in ("postgresql+psycopg://", "postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    raise ValueError(f"not a PostgreSQL URL: {url!r}")
+
+
+def _timescale_state(conn: psycopg.Connection) -> str:
+    version = timescale.extension_installed(conn)
+    if version and timescale.reading_is_hypertable(conn):
+        return f"on (TimescaleDB {version}, reading is a hypertable)"
+    if timescale.extension_available(conn):
+        return "off (extension available, not in use)"
+    return "off (extension not available: plain PostgreSQL)"
+
+
+def migrate(
+    url: str,
+    *,
+    timezone: str,
+    timescaledb: str = "auto",
+    compress_after: str = "30 days",
+    raw_retention: str | None = None,
+) -> MigrateResult:
+    """Apply pending migrations, record the deployment time zone, then the TimescaleDB decision.
+
+    ``timescaledb``: ``auto`` uses the extension when it can be created, ``require`` raises
+    :class:`store.timescale.TimescaleUnavailable` without it, ``off`` never touches it.
+    """
+    with psycopg.connect(url, autocommit=True) as lock_conn:
+        lock_conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATE_LOCK_KEY,))
+        try:
+            backend = get_backend(_yoyo_url(url))
+            migrations = read_migrations(migrations_dir())
+            with backend.lock():
+                pending = backend.to_apply(migrations)
+                backend.apply_migrations(pending)
+            applied = [m.id for m in pending]
+            backend.connection.close()
+
+            with psycopg.connect(url) as conn:
+                _record_timezone(conn, timezone)
+                state = _apply_timescale(conn, timescaledb, compress_after, raw_retention)
+                conn.commit()
+        finally:
+            lock_conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATE_LOCK_KEY,))
+    return MigrateResult(applied=applied, timescale=state)
+
+
+def _record_timezone(conn: psycopg.Connection, timezone: str) -> None:
+    row = conn.execute("SELECT value FROM deployment_setting WHERE key = 'timezone'").fetchone()
+    if row is None:
+        conn.execute("INSERT INTO deployment_setting (key, value) VALUES ('timezone', %s)", (timezone,))
+    elif row[0] != timezone:
+        # Rollups are bucketed in the recorded zone; silently mixing zones would corrupt day totals.
+        raise ValueError(
+            f"database was set up for time zone {row[0]!r} but JIENENG_TIMEZONE is {timezone!r}; "
+            "rollups are bucketed in the recorded zone, so use that one"
+        )
+
+
+def _apply_timescale(conn: psycopg.Connection, mode: str, compress_after: str, raw_retention: str | None) -> str:
+    mode = getattr(mode, "value", mode)
+    if mode == "off":
+        return _timescale_state(conn)
+    if not timescale.extension_available(conn):
+        if mode == "require":
+            raise timescale.TimescaleUnavailable(
+                "JIENENG_TIMESCALEDB=require but the timescaledb extension is not available on this "
+                "PostgreSQL server (install TimescaleDB 2.x and add it to shared_preload_libraries)"
+            )
+        return _timescale_state(conn)
+    conn.commit()
+    try:
+        timescale.apply(conn, timescale.TimescalePlan(compress_after, raw_retention))
+    except psycopg.Error as exc:
+        conn.rollback()
+        if mode == "require":
+            raise timescale.TimescaleUnavailable(f"could not set up TimescaleDB: {exc}") from exc
+        return f"off (TimescaleDB could not be set up: {exc.diag.message_primary or exc})"
+    return _timescale_state(conn)
+
+
+def status(url: str) -> DbStatus:
+    backend = get_backend(_yoyo_url(url))
+    migrations = read_migrations(migrations_dir())
+    applied_ids = [m.id for m in migrations if backend.is_applied(m)]
+    pending_ids = [m.id for m in backend.to_apply(migrations)]
+    backend.connection.close()
+    with psycopg.connect(url) as conn:
+        version = conn.execute("SHOW server_version").fetchone()[0]
+        tz = None
+        if conn.execute("SELECT to_regclass('deployment_setting')").fetchone()[0]:
+            row = conn.execute("SELECT value FROM deployment_setting WHERE key = 'timezone'").fetchone()
+            tz = row[0] if row else None
+        state = _timescale_state(conn)
+    return DbStatus(applied=applied_ids, pending=pending_ids, timescale=state, postgres_version=version, timezone=tz)
