@@ -13,6 +13,7 @@ from jieneng import (
     cli_keys,
     cli_registry,
     cli_score,
+    cli_settings,
     cli_simulate,
 )
 
@@ -32,6 +33,7 @@ cli_score.register(app)
 cli_api.register(app)
 cli_simulate.register(app)
 cli_demo.register(app)
+cli_settings.register(app)
 
 
 def main() -> None:

@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     )
     mqtt_topic_prefix: str = Field("jieneng/v1", description="Topic root; readings arrive under {prefix}/{institution}/{meter}.")
     mqtt_keepalive_s: int = Field(30, ge=5, description="MQTT keepalive in seconds.")
+    mqtt_protocol: str = Field(
+        "5", pattern=r"^(5|3\.1\.1)$",
+        description="MQTT protocol version: 5, or 3.1.1 for brokers without MQTT 5 (amqtt; no shared subscriptions).",
+    )
 
     # --- ingest --------------------------------------------------------------------------
     ingest_batch_max_rows: int = Field(5000, ge=1, description="Readings per database transaction, at most.")

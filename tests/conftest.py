@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -21,7 +22,9 @@ TIMEZONE = "Asia/Shanghai"
 
 
 def _with_dbname(url: str, dbname: str) -> str:
-    return psycopg.conninfo.make_conninfo(url, dbname=dbname)
+    """The same server URL with another database name (a URL, so it can go in JIENENG_DATABASE_URL)."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + dbname, parts.query, parts.fragment))
 
 
 @pytest.fixture(scope="session")

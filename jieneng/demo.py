@@ -1,0 +1,301 @@
+"""`jieneng demo`: the whole system on one machine, on embedded defaults.
+
+The demo is a supervisor: it resolves the database and broker (embedded when their URLs are unset),
+then runs each part through its own CLI verb in a child process, exactly as an operator would run
+them, so what the demo shows is what production runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+
+from jieneng.settings import Settings
+
+EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
+
+
+@dataclass
+class DemoOptions:
+    months: int = 13
+    interval_minutes: int = 60
+    seed: int = 2026
+    speed: float = 60.0
+    live: bool = True
+    broker: str = "amqtt"  # amqtt | mosquitto; used only when JIENENG_MQTT_URL is unset
+    examples_dir: Path = EXAMPLES_DIR
+    backfill_from: dt.date | None = None
+    backfill_to: dt.datetime | None = None
+    score_year: int | None = None
+
+
+@dataclass
+class Demo:
+    settings: Settings
+    options: DemoOptions
+    echo: callable = print
+    children: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    _broker: object | None = None
+    _pg_server: object | None = None
+
+    # --- services --------------------------------------------------------------------------
+    def _database_url(self) -> str:
+        if self.settings.database_url:
+            return self.settings.database_url
+        import pgserver
+
+        from jieneng.embedded import embedded_database_url
+
+        url = embedded_database_url(self.settings.data_dir)
+        # Hold a handle with cleanup 'stop' so the private server stops with the demo.
+        self._pg_server = pgserver.get_server((Path(self.settings.data_dir) / "pg").resolve(), cleanup_mode="stop")
+        return url
+
+    def _mqtt_url(self) -> tuple[str, str]:
+        if self.settings.mqtt_url:
+            return self.settings.mqtt_url, self.settings.mqtt_protocol
+        from jieneng.embedded import start_embedded_broker
+
+        self._broker = start_embedded_broker(
+            Path(self.settings.data_dir), prefer_mosquitto=self.options.broker == "mosquitto"
+        )
+        protocol = "5" if self._broker.kind == "mosquitto" else "3.1.1"
+        return self._broker.url, protocol
+
+    def _env(self, db_url: str, mqtt_url: str, protocol: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            {
+                "JIENENG_DATABASE_URL": db_url,
+                "JIENENG_MQTT_URL": mqtt_url,
+                "JIENENG_MQTT_PROTOCOL": protocol,
+                "JIENENG_TIMEZONE": self.settings.timezone,
+                "JIENENG_DATA_DIR": str(Path(self.settings.data_dir).resolve()),
+                "JIENENG_API_HOST": self.settings.api_host,
+                "JIENENG_API_PORT": str(self.settings.api_port),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        if self.settings.metrics_port is not None:
+            env["JIENENG_METRICS_PORT"] = str(self.settings.metrics_port)
+        return env
+
+    def _run(self, env: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        cmd = [sys.executable, "-m", "jieneng.cli", *args]
+        res = subprocess.run(cmd, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        if check and res.returncode != 0:
+            raise RuntimeError(f"`jieneng {' '.join(args)}` failed ({res.returncode}):\n{res.stdout}")
+        return res
+
+    def _run_visible(self, env: dict, *args: str) -> None:
+        """A step whose own output (progress bars) the user should see."""
+        cmd = [sys.executable, "-m", "jieneng.cli", *args]
+        proc = subprocess.Popen(cmd, env=env)
+        self.children.append((args[0], proc))
+        rc = proc.wait()
+        self.children.remove((args[0], proc))
+        if rc != 0 and not self.stop_event.is_set():
+            raise RuntimeError(f"`jieneng {' '.join(args)}` failed ({rc})")
+
+    def _spawn(self, name: str, env: dict, *args: str, log: Path) -> subprocess.Popen:
+        cmd = [sys.executable, "-m", "jieneng.cli", *args]
+        fh = open(log, "ab")  # noqa: SIM115 - handed to the child for its lifetime
+        proc = subprocess.Popen(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT)
+        self.children.append((name, proc))
+        return proc
+
+    # --- steps ---------------------------------------------------------------------------
+    def run(self) -> int:
+        data_dir = Path(self.settings.data_dir).resolve()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        logs = data_dir / "logs"
+        logs.mkdir(exist_ok=True)
+        self.echo(f"data directory: {data_dir}")
+
+        db_url = self._database_url()
+        self.echo(f"database: {_redact(db_url)}" + ("" if self.settings.database_url else " (embedded pgserver)"))
+        mqtt_url, protocol = self._mqtt_url()
+        broker_kind = self._broker.kind if self._broker else "external"
+        self.echo(f"mqtt broker: {mqtt_url} ({broker_kind}, MQTT {protocol})")
+        if broker_kind == "amqtt":
+            self.echo("  note: amqtt keeps no queue for an offline session; the no-loss guarantee is for Mosquitto")
+        env = self._env(db_url, mqtt_url, protocol)
+
+        self.echo("migrating schema ...")
+        self.echo("  " + self._run(env, "db", "migrate").stdout.strip().replace("\n", "\n  "))
+        self.echo(f"importing the example province from {self.options.examples_dir} ...")
+        files = sorted(str(p) for p in self.options.examples_dir.glob("*.csv"))
+        self.echo("  " + self._run(env, "registry", "import", *files).stdout.strip().replace("\n", "\n  "))
+
+        self.echo(f"starting ingest (log: {logs / 'ingest.log'})")
+        self._spawn("ingest", env, "ingest", log=logs / "ingest.log")
+
+        state_file = data_dir / "demo-state.json"
+        state = json.loads(state_file.read_text()) if state_file.exists() else {}
+        tz = self.settings.tz
+        now = dt.datetime.now(tz).replace(minute=0, second=0, microsecond=0)
+        start = self.options.backfill_from or _months_back(now.date(), self.options.months)
+        end = self.options.backfill_to or now
+        if state.get("backfilled_to"):
+            start_dt = dt.datetime.fromisoformat(state["backfilled_to"])
+        else:
+            start_dt = dt.datetime.combine(start, dt.time(), tz)
+        if start_dt < end:
+            self.echo(f"backfilling {start_dt:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} "
+                      f"every {self.options.interval_minutes} min through gateway batches ...")
+            self._run_visible(
+                env, "simulate", "--from", start_dt.isoformat(), "--to", end.isoformat(),
+                "--interval", str(self.options.interval_minutes), "--seed", str(self.options.seed),
+            )
+            state["backfilled_to"] = end.isoformat()
+            state_file.write_text(json.dumps(state))
+        else:
+            self.echo(f"history already backfilled to {start_dt:%Y-%m-%d %H:%M} (resuming)")
+        if self.stop_event.is_set():
+            return self.shutdown()
+
+        self.echo("waiting for ingest and rollups to catch up ...")
+        _wait_quiet(db_url, self.stop_event)
+
+        year = self.options.score_year or (now.year - 1)
+        self.echo(f"scoring {year} ...")
+        score_out = self._run(env, "score", "--year", str(year)).stdout
+        self.echo("  " + "\n  ".join(score_out.strip().splitlines()[-8:]))
+
+        key = state.get("api_key")
+        if not key:
+            key = _last_token(self._run(env, "keys", "create", "--role", "admin", "--name", "demo").stdout)
+            state["api_key"] = key
+            state_file.write_text(json.dumps(state))
+
+        prov = data_dir / "grafana"
+        res = self._run(env, "dashboards", "provision", "--out", str(prov), check=False)
+        if res.returncode == 0:
+            self.echo(f"Grafana provisioning written to {prov} (datasource points at this database)")
+        else:
+            self.echo(f"Grafana provisioning not written: {res.stdout.strip()}")
+
+        self.echo(f"starting the API (log: {logs / 'api.log'})")
+        self._spawn("api", env, "api", log=logs / "api.log")
+        base = f"http://{self.settings.api_host}:{self.settings.api_port}"
+        _wait_http(f"{base}/v1/health", self.stop_event)
+
+        if self.options.live:
+            self.echo(f"publishing live readings at {self.options.speed:g}× real time (log: {logs / 'simulate.log'})")
+            self._spawn(
+                "simulate", env, "simulate", "--live", "--speed", str(self.options.speed),
+                "--seed", str(self.options.seed), "--from", end.isoformat(), log=logs / "simulate.log",
+            )
+
+        self.echo("")
+        self.echo("jieneng demo is running. Try:")
+        self.echo(f"  API key (admin): {key}")
+        self.echo(f"  curl {base}/v1/health")
+        self.echo(f"  curl -H 'Authorization: Bearer {key}' '{base}/v1/rankings?year={year}&limit=10'")
+        self.echo(f"  curl -H 'Authorization: Bearer {key}' '{base}/v1/institutions?limit=5'")
+        self.echo(f"  OpenAPI: {base}/docs")
+        if self.settings.metrics_port is not None:
+            self.echo(f"  ingest metrics: http://127.0.0.1:{self.settings.metrics_port}/metrics")
+        self.echo("Press Ctrl-C to stop.")
+
+        while not self.stop_event.wait(1.0):
+            for name, proc in list(self.children):
+                if proc.poll() is not None:
+                    self.echo(f"{name} exited with {proc.returncode}; stopping (see {logs / (name + '.log')})")
+                    self.stop_event.set()
+                    self.shutdown()
+                    return 1
+        return self.shutdown()
+
+    def shutdown(self) -> int:
+        # Publisher first, then ingest (it flushes, commits and acks on SIGTERM), then the API.
+        order = {"simulate": 0, "ingest": 1, "api": 2}
+        for _name, proc in sorted(self.children, key=lambda c: order.get(c[0], 3)):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        self.children.clear()
+        if self._broker is not None:
+            self._broker.stop()
+            self._broker = None
+        if self._pg_server is not None:
+            self._pg_server.cleanup()
+            self._pg_server = None
+        self.echo("demo stopped")
+        return 0
+
+
+def _redact(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@")
+    return url
+
+
+def _months_back(day: dt.date, months: int) -> dt.date:
+    y, m = day.year, day.month - months
+    while m <= 0:
+        m += 12
+        y -= 1
+    return dt.date(y, m, 1)
+
+
+def _last_token(text: str) -> str:
+    for line in reversed(text.strip().splitlines()):
+        for word in reversed(line.split()):
+            if word.startswith("jn_"):
+                return word
+    raise RuntimeError(f"no API key in `jieneng keys create` output:\n{text}")
+
+
+def _wait_quiet(db_url: str, stop: threading.Event, quiet_s: float = 3.0, timeout_s: float = 1800) -> None:
+    """Until the reading count stops growing and no touched meter-hours wait for the rollup."""
+    deadline = time.monotonic() + timeout_s
+    last, since = -1, time.monotonic()
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        while time.monotonic() < deadline and not stop.is_set():
+            count = conn.execute("SELECT count(*) FROM reading").fetchone()[0]
+            pending = _pending_rollups(conn)
+            if count != last or pending:
+                last, since = count, time.monotonic()
+            elif time.monotonic() - since >= quiet_s:
+                return
+            time.sleep(0.5)
+
+
+def _pending_rollups(conn: psycopg.Connection) -> int:
+    for table in ("usage_dirty", "usage_touched", "rollup_queue"):
+        if conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()[0]:
+            return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608 - fixed names
+    return 0
+
+
+def _wait_http(url: str, stop: threading.Event, timeout_s: float = 60) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and not stop.is_set():
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"{url} did not answer within {timeout_s:.0f}s")
