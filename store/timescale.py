@@ -29,11 +29,13 @@ def _interval_literal(value: str) -> sql.Composable:
     return sql.SQL("INTERVAL {}").format(sql.Literal(value))
 
 
-def hypertable_statements(plan: TimescalePlan) -> list[sql.Composable]:
+def hypertable_statements(plan: TimescalePlan, *, compression_enabled: bool = False) -> list[sql.Composable]:
     """SQL that turns ``reading`` into a compressed hypertable and (re)sets its policies.
 
     Idempotent: safe on every ``db migrate``. A changed ``compress_after`` or ``raw_retention``
-    replaces the existing policy (TimescaleDB keeps one policy of each kind per hypertable).
+    replaces the existing policy (TimescaleDB keeps one policy of each kind per hypertable, and
+    ``add_*_policy(if_not_exists => TRUE)`` would keep an old interval). Compression settings are
+    set only once: TimescaleDB refuses to alter them while compressed chunks exist.
     """
     stmts: list[sql.Composable] = [
         sql.SQL("CREATE EXTENSION IF NOT EXISTS timescaledb"),
@@ -41,10 +43,15 @@ def hypertable_statements(plan: TimescalePlan) -> list[sql.Composable]:
             "SELECT create_hypertable('reading', by_range('ts', {chunk}), "
             "if_not_exists => TRUE, migrate_data => TRUE)"
         ).format(chunk=_interval_literal(CHUNK_INTERVAL)),
-        sql.SQL(
-            "ALTER TABLE reading SET (timescaledb.compress, "
-            "timescaledb.compress_segmentby = 'meter_id', timescaledb.compress_orderby = 'ts')"
-        ),
+    ]
+    if not compression_enabled:
+        stmts.append(
+            sql.SQL(
+                "ALTER TABLE reading SET (timescaledb.compress, "
+                "timescaledb.compress_segmentby = 'meter_id', timescaledb.compress_orderby = 'ts')"
+            )
+        )
+    stmts += [
         sql.SQL("SELECT remove_compression_policy('reading', if_exists => TRUE)"),
         sql.SQL("SELECT add_compression_policy('reading', compress_after => {after})").format(
             after=_interval_literal(plan.compress_after)
@@ -79,8 +86,18 @@ def reading_is_hypertable(conn: psycopg.Connection) -> bool:
     return row is not None
 
 
+def compression_enabled(conn: psycopg.Connection) -> bool:
+    if not reading_is_hypertable(conn):
+        return False
+    row = conn.execute(
+        "SELECT compression_enabled FROM timescaledb_information.hypertables WHERE hypertable_name = 'reading'"
+    ).fetchone()
+    return bool(row and row[0])
+
+
 def apply(conn: psycopg.Connection, plan: TimescalePlan) -> None:
     """Run the hypertable statements in one transaction."""
     with conn.transaction():
-        for stmt in hypertable_statements(plan):
+        conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+        for stmt in hypertable_statements(plan, compression_enabled=compression_enabled(conn)):
             conn.execute(stmt)

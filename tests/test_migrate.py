@@ -127,3 +127,13 @@ def test_timescale_interval_is_quoted_not_spliced(empty_db_url):
             timescale.hypertable_statements(timescale.TimescalePlan("1 day'); DROP TABLE reading; --", None)), conn
         )
     assert "INTERVAL '1 day''); DROP TABLE reading; --'" in " ".join(sqls)
+
+
+def test_timescale_compression_settings_are_not_altered_twice(empty_db_url):
+    """Once compression is on, re-running migrate only replaces policies (altering would fail on compressed chunks)."""
+    with psycopg.connect(empty_db_url) as conn:
+        again = _render(
+            timescale.hypertable_statements(timescale.TimescalePlan("30 days", None), compression_enabled=True), conn
+        )
+    assert not any(s.startswith("ALTER TABLE reading") for s in again)
+    assert "SELECT add_compression_policy('reading', compress_after => INTERVAL '30 days')" in again
