@@ -6,6 +6,7 @@ import typer
 
 from jieneng import (
     cli_api,
+    cli_broker,
     cli_dashboards,
     cli_db,
     cli_demo,
@@ -28,6 +29,7 @@ app.add_typer(cli_db.app, name="db")
 app.add_typer(cli_registry.app, name="registry")
 app.add_typer(cli_dashboards.app, name="dashboards")
 app.add_typer(cli_keys.app, name="keys")
+app.add_typer(cli_broker.app, name="broker")
 cli_ingest.register(app)
 cli_score.register(app)
 cli_api.register(app)

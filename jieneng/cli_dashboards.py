@@ -1,7 +1,91 @@
-"""`jieneng dashboards …` (being built)."""
+"""`jieneng dashboards build|push`: Grafana dashboards as code."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from urllib.parse import urlsplit
+
 import typer
 
-app = typer.Typer(help="dashboards (being built).", no_args_is_help=True)
+app = typer.Typer(help="Grafana dashboards as code: build the JSON, push it to a Grafana.", no_args_is_help=True)
+
+
+@app.command("build")
+def build_cmd(
+    check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 if the committed files are stale."),
+    out: Path | None = typer.Option(None, "--out", help="Write under this directory instead of dashboards/."),
+) -> None:
+    """Regenerate dashboards/generated/*.json and the alert rules from dashboards/*.py.
+
+    Alert thresholds come from JIENENG_ALERT_SILENT_HOURS and JIENENG_ALERT_NIGHT_LOAD_SHARE.
+    """
+    from dashboards import build
+    from jieneng.settings import load_settings
+
+    settings = load_settings()
+    files = build.render(silent_hours=settings.alert_silent_hours, night_load_share=settings.alert_night_load_share)
+    root = out or build.ROOT
+    if check:
+        stale = build.stale(files, root)
+        if stale:
+            typer.echo("stale generated files (run `jieneng dashboards build`):", err=True)
+            for rel in stale:
+                typer.echo(f"  {rel}", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"{len(files)} generated file(s) up to date")
+        return
+    written = build.write(files, root)
+    typer.echo(f"wrote {len(written)} of {len(files)} file(s) under {root}" + "".join(f"\n  {w}" for w in written))
+
+
+def _db_target(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    host = parts.hostname or "localhost"
+    return f"{host}:{parts.port or 5432}", (parts.path or "/").lstrip("/") or "postgres"
+
+
+@app.command("push")
+def push_cmd(
+    url: str = typer.Option(..., "--url", help="Grafana base URL, e.g. https://grafana.example.org"),
+    token: str = typer.Option(..., "--token", help="Grafana service-account token (Editor or Admin)."),
+    db_host: str | None = typer.Option(
+        None, "--db-host", help="host:port Grafana uses to reach PostgreSQL. Default: from the read database URL."
+    ),
+    db_name: str | None = typer.Option(None, "--db-name", help="Database name. Default: from the read database URL."),
+    timescaledb: bool = typer.Option(False, "--timescaledb/--no-timescaledb", help="Datasource's TimescaleDB flag."),
+    skip_datasource: bool = typer.Option(False, "--skip-datasource", help="Leave the datasource as it is."),
+) -> None:
+    """Health-check Grafana, create the folder and the datasource, and upsert every dashboard.
+
+    The datasource logs in as the read-only role jieneng_grafana with JIENENG_GRAFANA_DB_PASSWORD.
+    """
+    from grafana_client.client import GrafanaException
+
+    from dashboards import build
+    from dashboards.push import GrafanaUnhealthy, connect, datasource_payload, push
+    from jieneng.settings import load_settings
+    from jieneng.wiring import read_database_url
+
+    settings = load_settings()
+    datasource = None
+    if not skip_datasource:
+        if not (db_host and db_name) and not (settings.database_read_url or settings.database_url):
+            typer.echo("error: give --db-host and --db-name, or set JIENENG_DATABASE_URL", err=True)
+            raise typer.Exit(2)
+        default_host, default_name = _db_target(read_database_url(settings)) if not (db_host and db_name) else ("", "")
+        if not settings.grafana_db_password:
+            typer.echo("warning: JIENENG_GRAFANA_DB_PASSWORD is not set; the datasource gets no password", err=True)
+        datasource = datasource_payload(host=db_host or default_host, database=db_name or default_name,
+                                        password=settings.grafana_db_password, timescaledb=timescaledb)
+    try:
+        report = push(connect(url, token), build.dashboards(), datasource)
+    except (GrafanaException, GrafanaUnhealthy, OSError) as exc:
+        typer.echo(f"error: push to {url} failed: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    except Exception as exc:  # niquests connection errors are not OSError subclasses
+        if type(exc).__module__.startswith(("niquests", "urllib3")):
+            typer.echo(f"error: cannot reach Grafana at {url}: {exc}", err=True)
+            raise typer.Exit(1) from exc
+        raise
+    typer.echo(f"Grafana {report.grafana_version}: folder {report.folder}, datasource {report.datasource}, "
+               f"{len(report.dashboards)} dashboard(s) upserted: {', '.join(report.dashboards)}")

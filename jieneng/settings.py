@@ -71,6 +71,17 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(9108, description="Prometheus metrics port of `jieneng ingest`; unset: off.")
     rollup_interval_ms: int = Field(500, ge=10, description="How often the rollup step looks for touched meter-hours.")
 
+    # --- dashboards (Grafana) ----------------------------------------------------------------
+    alert_silent_hours: float = Field(
+        24, gt=0, description="Grafana alert: a meter with no reading for longer than this many hours is silent."
+    )
+    alert_night_load_share: float = Field(
+        0.5, gt=0, description="Grafana alert: night (00-05 local) electric load above this share of weekday daytime load."
+    )
+    grafana_db_password: str | None = Field(
+        None, description="Password of the read-only jieneng_grafana role, for the datasource `dashboards push` creates."
+    )
+
     # --- API -----------------------------------------------------------------------------
     api_host: str = Field("127.0.0.1", description="Address `jieneng api` listens on.")
     api_port: int = Field(8000, ge=1, le=65535, description="Port `jieneng api` listens on.")

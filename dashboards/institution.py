@@ -1,0 +1,146 @@
+"""单位详情 Institution detail: usage by energy type, last year, intensity vs peers, base load, data quality."""
+
+from __future__ import annotations
+
+from dashboards.model import INSTITUTION_VAR, REGION_VAR, dashboard, panel
+from dashboards.sql import (
+    ELEC_KWH,
+    INSTITUTION_YEAR,
+    LOCAL_DAY_FROM,
+    LOCAL_DAY_TO,
+    LOCAL_MONTH_FROM,
+    TZ,
+    WATER_M3,
+    kgce_values,
+    local_date_as_time,
+)
+
+UID = "jieneng-institution"
+
+SERIES = "m.energy_type || ' (' || m.unit || ')'"
+
+HOURLY = f"""
+SELECT $__timeGroupAlias(h.hour, '1h'), {SERIES} AS metric, sum(h.consumption) AS value
+FROM usage_hourly h JOIN meter m ON m.id = h.meter_id
+WHERE $__timeFilter(h.hour) AND m.institution_id IN ($institution) AND m.parent_meter_id IS NULL
+GROUP BY 1, 2 ORDER BY 1, 2
+"""
+
+DAILY = f"""
+SELECT {local_date_as_time("d.day")} AS "time", {SERIES} AS metric, sum(d.consumption) AS value
+FROM usage_daily d JOIN meter m ON m.id = d.meter_id
+WHERE d.day BETWEEN {LOCAL_DAY_FROM} AND {LOCAL_DAY_TO}
+  AND m.institution_id IN ($institution) AND m.parent_meter_id IS NULL
+GROUP BY 1, 2 ORDER BY 1, 2
+"""
+
+MONTHLY = f"""
+SELECT to_char(u.month, 'YYYY-MM') AS "月份 Month", m.energy_type AS "能源 Energy", m.unit AS "单位 Unit",
+       sum(u.consumption) AS "本期 This period", sum(p.consumption) AS "上年同期 Same month last year",
+       100 * (sum(u.consumption) / nullif(sum(p.consumption), 0) - 1) AS "同比 Change %"
+FROM usage_monthly u
+JOIN meter m ON m.id = u.meter_id
+LEFT JOIN usage_monthly p ON p.meter_id = u.meter_id AND p.month = (u.month - interval '1 year')::date
+WHERE u.month BETWEEN {LOCAL_MONTH_FROM} AND {LOCAL_DAY_TO}
+  AND m.institution_id IN ($institution) AND m.parent_meter_id IS NULL
+GROUP BY u.month, m.energy_type, m.unit ORDER BY u.month, m.energy_type
+"""
+
+# Peer median over every institution of the same category and climate zone (the scoring peer
+# group's first level), so an energy manager sees where the unit stands between scoring runs.
+INTENSITY = f"""
+WITH use AS (
+  SELECT m.institution_id,
+         sum(d.consumption * kgce.kgce_per_unit) FILTER (WHERE m.end_use <> 'vehicle') AS kgce_building,
+         sum(d.consumption * kgce.kgce_per_unit) AS kgce,
+         sum(d.consumption * {WATER_M3}) FILTER (WHERE m.energy_type = 'water') AS water_m3
+  FROM usage_daily d
+  JOIN meter m ON m.id = d.meter_id
+  LEFT JOIN {kgce_values()} ON kgce.energy_type = m.energy_type AND kgce.unit = m.unit
+  WHERE m.parent_meter_id IS NULL AND d.day BETWEEN {LOCAL_DAY_FROM} AND {LOCAL_DAY_TO}
+  GROUP BY m.institution_id
+), ind AS (
+  SELECT i.id, i.name, i.category, i.climate_zone,
+         use.kgce_building / y.floor_area_m2 AS kgce_m2,
+         use.kgce / y.occupants AS kgce_person,
+         use.water_m3 / y.occupants AS water_person
+  FROM institution i JOIN use ON use.institution_id = i.id {INSTITUTION_YEAR}
+), peer AS (
+  SELECT category, climate_zone,
+         percentile_cont(0.5) WITHIN GROUP (ORDER BY kgce_m2) AS kgce_m2,
+         percentile_cont(0.5) WITHIN GROUP (ORDER BY kgce_person) AS kgce_person,
+         percentile_cont(0.5) WITHIN GROUP (ORDER BY water_person) AS water_person,
+         count(*) AS n
+  FROM ind GROUP BY category, climate_zone
+)
+SELECT ind.name AS "单位 Institution",
+       ind.kgce_m2 AS "单位面积能耗 kgce/m²", peer.kgce_m2 AS "同类中位数 Peer median kgce/m²",
+       ind.kgce_person AS "人均能耗 kgce/person", peer.kgce_person AS "同类中位数 Peer median kgce/person",
+       ind.water_person AS "人均用水 m³/person", peer.water_person AS "同类中位数 Peer median m³/person",
+       peer.n AS "同类单位数 Peers"
+FROM ind JOIN peer ON peer.category = ind.category AND peer.climate_zone = ind.climate_zone
+WHERE ind.id IN ($institution)
+ORDER BY ind.name
+"""
+
+BASE_LOAD = f"""
+WITH hourly AS (
+  SELECT m.institution_id, h.hour AT TIME ZONE {TZ} AS local_hour, sum(h.consumption * {ELEC_KWH}) AS kwh
+  FROM usage_hourly h JOIN meter m ON m.id = h.meter_id
+  WHERE m.energy_type = 'electricity' AND m.parent_meter_id IS NULL
+    AND m.institution_id IN ($institution) AND $__timeFilter(h.hour)
+  GROUP BY 1, 2
+)
+SELECT i.name AS "单位 Institution",
+       avg(kwh) FILTER (WHERE extract(hour from local_hour) < 5) AS "夜间基荷 Night 00-05 kW",
+       avg(kwh) FILTER (WHERE extract(hour from local_hour) BETWEEN 8 AND 17
+                          AND extract(isodow from local_hour) < 6) AS "工作时段 Weekday 08-18 kW",
+       avg(kwh) FILTER (WHERE extract(isodow from local_hour) >= 6) AS "周末 Weekend kW",
+       avg(kwh) FILTER (WHERE extract(hour from local_hour) < 5)
+         / nullif(avg(kwh) FILTER (WHERE extract(hour from local_hour) BETWEEN 8 AND 17
+                                    AND extract(isodow from local_hour) < 6), 0) AS "夜间/白天 Night share"
+FROM hourly JOIN institution i ON i.id = hourly.institution_id
+GROUP BY i.name ORDER BY i.name
+"""
+
+QUALITY = """
+SELECT m.id AS "计量表 Meter", m.energy_type AS "能源 Energy", m.end_use AS "分项 End use",
+       (SELECT count(DISTINCT date_trunc('hour', r.ts)) FROM reading r
+         WHERE r.meter_id = m.id AND $__timeFilter(r.ts))::float8
+         / greatest(1, extract(epoch from $__timeTo()::timestamptz - $__timeFrom()::timestamptz) / 3600)
+         AS "覆盖率 Hourly coverage",
+       (SELECT extract(epoch from max(g.gap)) / 3600 FROM
+          (SELECT r.ts - lag(r.ts) OVER (ORDER BY r.ts) AS gap FROM reading r
+            WHERE r.meter_id = m.id AND $__timeFilter(r.ts)) g) AS "最长间隔 Longest gap h",
+       (SELECT count(*) FROM usage_counter_event e
+         WHERE e.meter_id = m.id AND e.kind = 'reset' AND $__timeFilter(e.ts_to)) AS "复位 Resets",
+       (SELECT count(*) FROM usage_quarantine q
+         WHERE q.meter_id = m.id AND $__timeFilter(q.ts_to)) AS "隔离 Quarantined",
+       (SELECT count(*) FROM reading_conflict c
+         WHERE c.meter_id = m.id AND $__timeFilter(c.ts)) AS "冲突 Conflicts"
+FROM meter m
+WHERE m.institution_id IN ($institution)
+ORDER BY m.institution_id, m.id
+"""
+
+
+def build() -> dict:
+    panels = [
+        panel("timeseries", "分能源逐时用量 Hourly usage by energy type", HOURLY, fmt="time_series", w=24,
+              description="Top-level meters, in each meter's unit with its multiplier applied."),
+        panel("timeseries", "逐日用量 Daily usage (local days)", DAILY, fmt="time_series", w=12,
+              description="Local calendar days in the deployment time zone.",
+              options={"legend": {"displayMode": "list", "placement": "bottom", "showLegend": True}}),
+        panel("table", "逐月用量与上年同期 Monthly usage vs same month last year", MONTHLY, w=12),
+        panel("table", "单位面积与人均指标 Per-area and per-capita vs peer median", INTENSITY, w=24, h=7,
+              description="Over the time range; peers are institutions of the same category and climate zone. "
+                          "Quota values are methodology data and appear in scoring reports."),
+        panel("table", "夜间与周末基荷 Night and weekend base load", BASE_LOAD, w=12, h=7,
+              description="Average electric load by local hour band; a high night share points at equipment "
+                          "left running."),
+        panel("table", "数据质量 Data quality", QUALITY, w=12, h=7,
+              description="Per meter over the time range: coverage of hours with readings, longest gap, "
+                          "counter resets, quarantined increments, conflicting repeats."),
+    ]
+    return dashboard(UID, "单位详情 Institution detail", panels, [REGION_VAR, INSTITUTION_VAR],
+                     description="Institution detail: usage, intensity against peers, base load, data quality.")

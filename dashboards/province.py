@@ -1,0 +1,118 @@
+"""全省概览 Province overview: ranking, eligible count, energy and intensity by city, trend and target."""
+
+from __future__ import annotations
+
+from dashboards.model import REGION_VAR, custom_var, dashboard, panel, query_var
+from dashboards.sql import (
+    INSTITUTION_YEAR,
+    LOCAL_DAY_FROM,
+    LOCAL_DAY_TO,
+    LOCAL_MONTH_FROM,
+    kgce_values,
+    local_date_as_time,
+)
+
+UID = "jieneng-province"
+
+LATEST_RUN = "(SELECT id FROM scoring_run WHERE year = '$year'::integer ORDER BY created_at DESC, id DESC LIMIT 1)"
+
+RANKING = f"""
+SELECT r.rank_province AS "排名 Rank", i.name AS "单位 Institution", rg.name AS "城市 City",
+       r.peer_group AS "组别 Peer group", r.total_points AS "得分 Points",
+       r.eligible AS "达标 Eligible", r.leader AS "领跑者 Leader", r.rank_peer AS "组内排名 Peer rank"
+FROM scoring_result r
+JOIN institution i ON i.id = r.institution_id
+JOIN region rg ON rg.code = r.region_code
+WHERE r.run_id = {LATEST_RUN} AND r.region_code IN ($region)
+ORDER BY r.rank_province NULLS LAST, i.name
+"""
+
+ELIGIBLE = f"""
+SELECT count(*) FILTER (WHERE r.eligible) AS "达标单位 Eligible", count(*) AS "参评单位 Assessed"
+FROM scoring_result r
+WHERE r.run_id = {LATEST_RUN} AND r.region_code IN ($region)
+"""
+
+# Top-level meters only (no parent): sub-meters (分项) would count their energy twice.
+BY_CITY = f"""
+WITH use AS (
+  SELECT i.region_code,
+         sum(d.consumption * kgce.kgce_per_unit) AS kgce,
+         sum(d.consumption * kgce.kgce_per_unit) FILTER (WHERE m.end_use <> 'vehicle') AS kgce_building
+  FROM usage_daily d
+  JOIN meter m ON m.id = d.meter_id
+  JOIN institution i ON i.id = m.institution_id
+  JOIN {kgce_values()} ON kgce.energy_type = m.energy_type AND kgce.unit = m.unit
+  WHERE m.parent_meter_id IS NULL AND i.region_code IN ($region)
+    AND d.day BETWEEN {LOCAL_DAY_FROM} AND {LOCAL_DAY_TO}
+  GROUP BY i.region_code
+), size AS (
+  SELECT i.region_code, sum(y.floor_area_m2) AS area_m2, sum(y.occupants) AS occupants
+  FROM institution i {INSTITUTION_YEAR}
+  WHERE i.region_code IN ($region)
+  GROUP BY i.region_code
+)
+SELECT rg.name AS "城市 City", use.kgce / 1000.0 AS "综合能耗 Energy tce",
+       use.kgce_building / nullif(size.area_m2, 0) AS "单位面积能耗 kgce/m²",
+       use.kgce / nullif(size.occupants, 0) AS "人均能耗 kgce/person"
+FROM use JOIN region rg ON rg.code = use.region_code LEFT JOIN size ON size.region_code = use.region_code
+ORDER BY rg.code
+"""
+
+TREND = f"""
+WITH monthly AS (
+  SELECT u.month, sum(u.consumption * kgce.kgce_per_unit) AS kgce
+  FROM usage_monthly u
+  JOIN meter m ON m.id = u.meter_id
+  JOIN institution i ON i.id = m.institution_id
+  JOIN {kgce_values()} ON kgce.energy_type = m.energy_type AND kgce.unit = m.unit
+  WHERE m.parent_meter_id IS NULL AND m.end_use <> 'vehicle' AND i.region_code IN ($region)
+  GROUP BY u.month
+), size AS (
+  SELECT sum(y.floor_area_m2) AS area_m2
+  FROM institution i {INSTITUTION_YEAR}
+  WHERE i.region_code IN ($region)
+)
+SELECT {local_date_as_time("cur.month")} AS "time",
+       cur.kgce / nullif(size.area_m2, 0) AS "本年 This year kgce/m²",
+       prev.kgce / nullif(size.area_m2, 0) AS "上年同期 Last year kgce/m²",
+       base.kgce / nullif(size.area_m2, 0) * (1 - '$target_pct'::numeric / 100) AS "五年目标 Target kgce/m²"
+FROM monthly cur CROSS JOIN size
+LEFT JOIN monthly prev ON prev.month = (cur.month - interval '1 year')::date
+LEFT JOIN monthly base ON base.month = make_date('$baseline_year'::integer, extract(month from cur.month)::integer, 1)
+WHERE cur.month BETWEEN {LOCAL_MONTH_FROM} AND {LOCAL_DAY_TO}
+ORDER BY 1
+"""
+
+YEAR_VAR = query_var(
+    "year", "年度 Year", "SELECT DISTINCT year::text AS year FROM scoring_run ORDER BY 1 DESC",
+    multi=False, include_all=False,
+)
+
+
+def build() -> dict:
+    panels = [
+        panel("stat", "达标单位数 Eligible institutions", ELIGIBLE, w=6, h=8,
+              description="Institutions that qualify (≥85 points, no veto) in the latest scoring run of the year."),
+        panel("table", "最新排名 Latest ranking", RANKING, w=18, h=8,
+              description="Province ranking from the latest scoring run of the selected year."),
+        panel("barchart", "各市能耗与强度 Energy and intensity by city", BY_CITY, w=24, h=9,
+              description="Top-level meters over the time range, converted to standard coal (当量值 coefficients "
+                          "of the default methodology); per-area excludes official-vehicle fuel.",
+              options={"xField": "城市 City"}),
+        panel("timeseries", "能耗强度趋势 Intensity trend vs last year and five-year target", TREND,
+              unit="none", w=24, h=9,
+              description="Monthly building energy per m² (local months), the same month last year, and the "
+                          "baseline year's month reduced by the five-year target."),
+    ]
+    variables = [
+        REGION_VAR, YEAR_VAR,
+        custom_var("baseline_year", "基准年 Baseline year", ["2020", "2021", "2022", "2023", "2024", "2025"], "2020"),
+        custom_var("target_pct", "五年目标 Target reduction %", ["5", "6", "7", "10"], "6",
+                   description="Five-year reduction target against the baseline year, percent."),
+    ]
+    return dashboard(UID, "全省概览 Province overview", panels, variables, time_from="now-1y",
+                     description="Province overview: ranking, eligible count, energy and intensity by city.")
+
+
+

@@ -1,0 +1,72 @@
+"""SQL fragments shared by the dashboards: deployment time zone, local-day bounds, kgce coefficients.
+
+Days and months are local calendar buckets in the zone recorded in ``deployment_setting`` (the
+rollups are already bucketed there), so every day boundary a panel shows is local midnight.
+"""
+
+from __future__ import annotations
+
+from store.codes import ENERGY_UNITS, UNITS, conversion_factor
+
+# The deployment time zone as recorded by `jieneng db migrate` (store/migrate.py).
+TZ = "(SELECT value FROM deployment_setting WHERE key = 'timezone')"
+
+# The dashboard time range as local calendar dates (inclusive), for usage_daily / usage_monthly.
+LOCAL_DAY_FROM = f"($__timeFrom()::timestamptz AT TIME ZONE {TZ})::date"
+LOCAL_DAY_TO = f"($__timeTo()::timestamptz AT TIME ZONE {TZ})::date"
+LOCAL_MONTH_FROM = f"date_trunc('month', $__timeFrom()::timestamptz AT TIME ZONE {TZ})::date"
+
+
+def local_date_as_time(col: str) -> str:
+    """A local calendar date as the timestamptz of its local midnight (Grafana's time column)."""
+    return f"({col}::timestamp AT TIME ZONE {TZ})"
+
+
+# Standard-coal coefficients, kgce per unit, 当量值 basis (GB/T 2589-2020 综合能耗计算通则, annex A;
+# the figures of DESIGN §5 that the default methodology uses). Dashboards are a monitoring view:
+# the authoritative figures are a scoring run's, which record the methodology file they used.
+KGCE_PER_UNIT: dict[tuple[str, str], float] = {
+    ("electricity", "kWh"): 0.1229,
+    ("natural_gas", "m3"): 1.2143,
+    ("coal", "kg"): 0.7143,
+    ("heat", "MJ"): 0.03412,
+    ("steam", "kg"): 0.1286,
+    ("gasoline", "kg"): 1.4714,
+    ("diesel", "kg"): 1.4571,
+    ("lpg", "kg"): 1.7143,
+    # Vehicle fuel is reported in litres; densities 0.73 and 0.86 kg/L (DESIGN §5, to confirm).
+    ("gasoline", "L"): 1.4714 * 0.73,
+    ("diesel", "L"): 1.4571 * 0.86,
+}
+
+
+def kgce_table() -> dict[tuple[str, str], float]:
+    """kgce per unit for every (energy type, allowed unit) reachable by an exact SI unit relation."""
+    out: dict[tuple[str, str], float] = {}
+    for (etype, base_unit), coef in KGCE_PER_UNIT.items():
+        for unit in ENERGY_UNITS[etype]:
+            if (etype, unit) in KGCE_PER_UNIT:
+                out[(etype, unit)] = KGCE_PER_UNIT[(etype, unit)]
+            elif UNITS[unit].dimension == UNITS[base_unit].dimension:
+                out.setdefault((etype, unit), coef * conversion_factor(unit, base_unit))
+    return dict(sorted(out.items()))
+
+
+def kgce_values() -> str:
+    """``(VALUES …) AS kgce(energy_type, unit, kgce_per_unit)`` to join on meter (energy_type, unit)."""
+    rows = ", ".join(f"('{e}', '{u}', {round(v, 9)!r}::float8)" for (e, u), v in kgce_table().items())
+    return f"(VALUES {rows}) AS kgce(energy_type, unit, kgce_per_unit)"
+
+
+# Water in m³ whatever the meter's unit (water is its own indicator, not energy).
+WATER_M3 = "CASE m.unit WHEN 'L' THEN 0.001 ELSE 1 END"
+# Electricity in kWh.
+ELEC_KWH = "CASE m.unit WHEN 'MWh' THEN 1000 ELSE 1 END"
+
+# Latest known floor area and headcount up to the year the time range ends in.
+INSTITUTION_YEAR = (
+    "LEFT JOIN LATERAL (SELECT iy.floor_area_m2, iy.occupants FROM institution_year iy "
+    "WHERE iy.institution_id = i.id "
+    f"AND iy.year <= extract(year from $__timeTo()::timestamptz AT TIME ZONE {TZ}) "
+    "ORDER BY iy.year DESC LIMIT 1) y ON true"
+)
