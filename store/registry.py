@@ -1,0 +1,270 @@
+"""Registry queries and the import/export transaction.
+
+``import_files`` is the one entry both the CLI and the HTTP API use: it reads CSV/XLSX files
+(``store.registry_files``), validates every row against each other and the database, and upserts
+them in one transaction, or raises ``RegistryImportError`` with every error and writes nothing.
+Rows whose values did not change are not rewritten, so a repeated import changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import class_row, dict_row
+
+from store import registry_files as rf
+from store.registry_files import INSTITUTION_YEARS, INSTITUTIONS, KINDS, METERS, DbMeter, DbState, RowError
+
+__all__ = [
+    "ImportSummary",
+    "InstitutionRow",
+    "MeterRow",
+    "RegistryImportError",
+    "RowError",
+    "export_files",
+    "get_institution",
+    "import_files",
+    "list_institutions",
+    "list_meters",
+]
+
+# Serialises imports: validation reads the registry, so two concurrent imports must not interleave.
+_LOCK_KEY = 0x6A6E_7265  # "jnre"
+
+
+class RegistryImportError(Exception):
+    """Nothing was imported; ``errors`` lists every bad header, row and cell."""
+
+    def __init__(self, errors: list[RowError]) -> None:
+        self.errors = errors
+        super().__init__(f"{len(errors)} error(s) in registry files; nothing imported")
+
+
+@dataclass
+class KindCounts:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+@dataclass
+class ImportSummary:
+    institutions: KindCounts = field(default_factory=KindCounts)
+    institution_years: KindCounts = field(default_factory=KindCounts)
+    meters: KindCounts = field(default_factory=KindCounts)
+    files: list[str] = field(default_factory=list)  # "meters.csv (meters, 250 rows)"
+
+    @property
+    def changed(self) -> int:
+        return sum(c.inserted + c.updated for c in (self.institutions, self.institution_years, self.meters))
+
+
+@dataclass(frozen=True)
+class MeterRow:
+    id: str
+    institution_id: str
+    name: str | None
+    energy_type: str
+    unit: str
+    register: str
+    end_use: str
+    parent_meter_id: str | None
+    multiplier: float
+    rollover: float | None
+    max_rate_per_h: float | None
+    installed_at: datetime
+    retired_at: datetime | None
+
+
+@dataclass(frozen=True)
+class InstitutionRow:
+    id: str
+    name: str
+    category: str
+    sub_kind: str | None
+    admin_level: str
+    region_code: str
+    climate_zone: str
+    baseline_year: int | None
+    address: str | None
+
+
+# --- read queries ---------------------------------------------------------------------------------
+
+
+def list_meters(conn: psycopg.Connection, institution_id: str | None = None) -> list[MeterRow]:
+    """Every meter (or one institution's), ordered by id."""
+    cols = sql.SQL(", ").join(sql.Identifier(c) for c in METERS.column_names)
+    where = sql.SQL("WHERE institution_id = %(inst)s") if institution_id is not None else sql.SQL("")
+    q = sql.SQL('SELECT {} FROM meter {} ORDER BY id COLLATE "C"').format(cols, where)
+    with conn.cursor(row_factory=class_row(MeterRow)) as cur:
+        return cur.execute(q, {"inst": institution_id}).fetchall()
+
+
+_REGION_TREE = """
+WITH RECURSIVE scope(code) AS (
+    SELECT code FROM region WHERE code = ANY(%(regions)s)
+    UNION
+    SELECT r.code FROM region r JOIN scope s ON r.parent_code = s.code
+)
+"""
+
+
+def list_institutions(
+    conn: psycopg.Connection, region_code: str | None = None, *, region_codes: list[str] | None = None
+) -> list[InstitutionRow]:
+    """Institutions ordered by id; with ``region_code``/``region_codes``, only those in those regions or under them."""
+    cols = sql.SQL(", ").join(sql.Identifier(c) for c in INSTITUTIONS.column_names)
+    regions = list(region_codes or []) + ([region_code] if region_code else [])
+    with conn.cursor(row_factory=class_row(InstitutionRow)) as cur:
+        if region_code is None and region_codes is None:
+            return cur.execute(sql.SQL("SELECT {} FROM institution ORDER BY id").format(cols)).fetchall()
+        q = sql.SQL(
+            _REGION_TREE
+            + "SELECT {} FROM institution WHERE region_code IN (SELECT code FROM scope) ORDER BY id"
+        )
+        return cur.execute(q.format(cols), {"regions": regions}).fetchall()
+
+
+def get_institution(conn: psycopg.Connection, institution_id: str) -> InstitutionRow | None:
+    cols = sql.SQL(", ").join(sql.Identifier(c) for c in INSTITUTIONS.column_names)
+    with conn.cursor(row_factory=class_row(InstitutionRow)) as cur:
+        return cur.execute(
+            sql.SQL("SELECT {} FROM institution WHERE id = %s").format(cols), (institution_id,)
+        ).fetchone()
+
+
+def load_state(conn: psycopg.Connection) -> DbState:
+    """What validation needs from the database: region codes, institution ids, meters and their parents."""
+    state = DbState(region_codes={r[0] for r in conn.execute("SELECT code FROM region")})
+    state.institutions = {
+        r[0]: (r[1], r[2]) for r in conn.execute("SELECT id, category, sub_kind FROM institution")
+    }
+    state.meters = {
+        r[0]: DbMeter(r[1], r[2], r[3])
+        for r in conn.execute("SELECT id, institution_id, energy_type, parent_meter_id FROM meter")
+    }
+    return state
+
+
+# --- import ---------------------------------------------------------------------------------------
+
+
+def import_files(
+    conn: psycopg.Connection, files: list[tuple[str, bytes]], tz: tzinfo, *, dry_run: bool = False
+) -> ImportSummary:
+    """Validate and upsert registry files in one transaction; all or nothing.
+
+    ``files``: (name, content) pairs; each CSV is recognised by its header, an XLSX (by content)
+    contributes one table per sheet. Naive timestamps are read in ``tz``. Raises
+    RegistryImportError with every error found (and commits nothing) when any row is bad.
+    ``dry_run``: do everything, report what would change, then roll back.
+    """
+    tables: list[rf.Table] = []
+    errors: list[RowError] = []
+    sources: list[str] = []
+    for name, data in files:
+        t, e = rf.read_file(name, data)
+        tables += t
+        errors += e
+        sources += [x.source for x in t] + [x.file for x in e]
+    summary = ImportSummary(files=[f"{t.source} ({t.kind.name}, {len(t.rows)} rows)" for t in tables])
+    with conn.transaction(force_rollback=dry_run):
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+        parsed, row_errors = rf.validate(tables, load_state(conn), tz)
+        errors += row_errors
+        if errors:
+            raise RegistryImportError(rf.sort_errors(errors, sources))
+        summary.institutions = _upsert(conn, INSTITUTIONS, parsed.institutions)
+        summary.institution_years = _upsert(conn, INSTITUTION_YEARS, parsed.years)
+        summary.meters = _upsert(conn, METERS, parsed.meters)
+    return summary
+
+
+def _upsert(conn: psycopg.Connection, kind: rf.Kind, rows: list[rf.Row]) -> KindCounts:
+    """Insert new rows, update changed ones, leave identical ones untouched (no new row version).
+
+    Rows are written in the given order (meters: parents first), batched by the set of columns
+    their file had: a column a file leaves out keeps its stored value.
+    """
+    counts = KindCounts()
+    i = 0
+    while i < len(rows):
+        cols = tuple(c for c in kind.column_names if c in rows[i].values)
+        j = i
+        while j < len(rows) and tuple(c for c in kind.column_names if c in rows[j].values) == cols:
+            j += 1
+        q = _upsert_sql(kind, cols)
+        with conn.cursor() as cur:
+            cur.executemany(q, [[r.values[c] for c in cols] for r in rows[i:j]], returning=True)
+            returned = 0
+            while True:
+                for (inserted,) in cur.fetchall():
+                    returned += 1
+                    if inserted:
+                        counts.inserted += 1
+                    else:
+                        counts.updated += 1
+                if not cur.nextset():
+                    break
+        counts.unchanged += (j - i) - returned
+        i = j
+    return counts
+
+
+def _upsert_sql(kind: rf.Kind, cols: tuple[str, ...]) -> sql.Composed:
+    ident = sql.Identifier
+    table = ident(kind.table)
+    rest = [c for c in cols if c not in kind.key]
+    if rest:
+        sets = sql.SQL(", ").join(sql.SQL("{} = EXCLUDED.{}").format(ident(c), ident(c)) for c in rest)
+        mine = sql.SQL(", ").join(sql.SQL("{}.{}").format(table, ident(c)) for c in rest)
+        theirs = sql.SQL(", ").join(sql.SQL("EXCLUDED.{}").format(ident(c)) for c in rest)
+        action = sql.SQL("DO UPDATE SET {} WHERE ROW({}) IS DISTINCT FROM ROW({})").format(sets, mine, theirs)
+    else:
+        action = sql.SQL("DO NOTHING")
+    return sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) {} RETURNING (xmax = 0)").format(
+        table,
+        sql.SQL(", ").join(ident(c) for c in cols),
+        sql.SQL(", ").join(sql.Placeholder() * len(cols)),
+        sql.SQL(", ").join(ident(c) for c in kind.key),
+        action,
+    )
+
+
+# --- export ---------------------------------------------------------------------------------------
+
+
+def _select_all(conn: psycopg.Connection, kind: rf.Kind) -> list[dict]:
+    cols = sql.SQL(", ").join(sql.Identifier(c) for c in kind.column_names)
+    # Byte order (COLLATE "C"), not the database locale's, so files are the same on every server.
+    order = sql.SQL(", ").join(
+        sql.SQL('{} COLLATE "C"' if kind.col(c).type == "id" else "{}").format(sql.Identifier(c))
+        for c in kind.key
+    )
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            sql.SQL("SELECT {} FROM {} ORDER BY {}").format(cols, sql.Identifier(kind.table), order)
+        ).fetchall()
+
+
+def export_files(conn: psycopg.Connection, tz: tzinfo, fmt: str = "csv") -> dict[str, bytes]:
+    """The registry as files: csv → institutions.csv, institution_years.csv, meters.csv; xlsx → registry.xlsx.
+
+    Rows ordered by key; timestamps with their offset in ``tz``. Importing the result changes nothing.
+    """
+    data = {k.name: _select_all(conn, k) for k in KINDS.values()}
+    if fmt == "csv":
+        return {KINDS[name].filename: rf.write_csv(KINDS[name], rows, tz) for name, rows in data.items()}
+    if fmt == "xlsx":
+        return {"registry.xlsx": rf.write_xlsx(data, tz)}
+    raise ValueError(f"unknown export format {fmt!r}; use csv or xlsx")
+
+
+def counts(conn: psycopg.Connection) -> dict[str, int]:
+    """Rows per registry table (for summaries and tests)."""
+    q = sql.SQL("SELECT count(*) FROM {}")
+    return {k.table: conn.execute(q.format(sql.Identifier(k.table))).fetchone()[0] for k in KINDS.values()}

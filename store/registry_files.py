@@ -1,0 +1,772 @@
+"""Registry files: read, validate and write institutions / institution years / meters as CSV or XLSX.
+
+Pure: no database here. ``store.registry`` loads what validation needs from the database into a
+``DbState`` and runs the import transaction. Column names follow store/migrations/0001_core.sql;
+the codes and their Chinese labels come from ``store.codes``. docs/registry.md documents it all.
+
+Errors are reported as ``file:line:column: message``: for CSV, ``line`` is the physical line (the
+header is line 1); for XLSX, ``file`` is ``book.xlsx[Sheet]`` and ``line`` is the sheet row.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+import zipfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, tzinfo
+from typing import Any
+
+from store import codes
+
+# --- column and file-kind definitions -------------------------------------------------------------
+
+ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # the CHECK on institution.id and meter.id
+REGION_RE = re.compile(r"^[0-9]{6}$")
+# Characters XLSX cannot hold (and no name needs): export as a workbook would fail on them.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+YEAR_MIN, YEAR_MAX = 2000, 2100  # the CHECK on institution_year.year
+
+
+@dataclass(frozen=True)
+class Col:
+    name: str
+    type: str  # id | text | code | int | float | ts | unit | region
+    required: bool = False  # the header must have it and every row a value
+    codes: Mapping[str, str] | None = None
+    what: str = ""  # how messages name the allowed set
+    positive: bool = False
+    year_range: bool = False
+    default: Any = None  # used for an empty cell of an optional column
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str  # institutions | institution_years | meters
+    table: str
+    filename: str
+    key: tuple[str, ...]
+    columns: tuple[Col, ...]
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def col(self, name: str) -> Col:
+        return next(c for c in self.columns if c.name == name)
+
+
+INSTITUTIONS = Kind(
+    "institutions",
+    "institution",
+    "institutions.csv",
+    ("id",),
+    (
+        Col("id", "id", required=True),
+        Col("name", "text", required=True),
+        Col("category", "code", required=True, codes=codes.CATEGORIES, what="category"),
+        Col("sub_kind", "text"),  # checked against the row's category
+        Col("admin_level", "code", required=True, codes=codes.ADMIN_LEVELS, what="admin_level"),
+        Col("region_code", "region", required=True),
+        Col("climate_zone", "code", required=True, codes=codes.CLIMATE_ZONES, what="climate_zone"),
+        Col("baseline_year", "int", year_range=True),
+        Col("address", "text"),
+    ),
+)
+
+INSTITUTION_YEARS = Kind(
+    "institution_years",
+    "institution_year",
+    "institution_years.csv",
+    ("institution_id", "year"),
+    (
+        Col("institution_id", "id", required=True),
+        Col("year", "int", required=True, year_range=True),
+        Col("floor_area_m2", "float", required=True, positive=True),
+        Col("occupants", "int", required=True, positive=True),
+    ),
+)
+
+METERS = Kind(
+    "meters",
+    "meter",
+    "meters.csv",
+    ("id",),
+    (
+        Col("id", "id", required=True),
+        Col("institution_id", "id", required=True),
+        Col("name", "text"),
+        Col("energy_type", "code", required=True, codes=codes.ENERGY_TYPES, what="energy_type"),
+        Col("unit", "unit", required=True),
+        Col("register", "code", required=True, codes=codes.REGISTERS, what="register"),
+        Col("end_use", "code", required=True, codes=codes.END_USES, what="end_use"),
+        Col("parent_meter_id", "id"),
+        Col("multiplier", "float", positive=True, default=1.0),
+        Col("rollover", "float", positive=True),
+        Col("max_rate_per_h", "float", positive=True),
+        Col("installed_at", "ts", required=True),
+        Col("retired_at", "ts"),
+    ),
+)
+
+KINDS: dict[str, Kind] = {k.name: k for k in (INSTITUTIONS, INSTITUTION_YEARS, METERS)}
+# Columns that tell the kinds apart when a header is incomplete.
+_SIGNATURE = {
+    "institutions": {
+        "category",
+        "admin_level",
+        "region_code",
+        "climate_zone",
+        "sub_kind",
+        "baseline_year",
+        "address",
+    },
+    "institution_years": {"year", "floor_area_m2", "occupants"},
+    "meters": {"energy_type", "unit", "register", "end_use", "parent_meter_id", "multiplier", "installed_at"},
+}
+
+
+# --- errors and parsed rows -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RowError:
+    file: str
+    line: int
+    column: str  # a column name, or "-" when the message is about the whole file or row
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}: {self.message}"
+
+
+@dataclass
+class Table:
+    """One CSV file or one XLSX sheet, recognised as a kind."""
+
+    kind: Kind
+    source: str  # "meters.csv" or "book.xlsx[meters]"
+    header: tuple[str, ...]
+    rows: list[tuple[int, dict[str, str]]]  # (line, column -> raw text); blank rows dropped
+
+
+@dataclass
+class Row:
+    kind: Kind
+    source: str
+    line: int
+    values: dict[str, Any]  # only the columns the file has; parsed to Python values
+
+    def where(self, column: str, message: str) -> RowError:
+        return RowError(self.source, self.line, column, message)
+
+
+@dataclass
+class Parsed:
+    institutions: list[Row] = field(default_factory=list)
+    years: list[Row] = field(default_factory=list)
+    meters: list[Row] = field(default_factory=list)  # parents before children
+
+    def rows(self, kind: Kind) -> list[Row]:
+        return {"institutions": self.institutions, "institution_years": self.years, "meters": self.meters}[
+            kind.name
+        ]
+
+
+@dataclass(frozen=True)
+class DbMeter:
+    institution_id: str
+    energy_type: str
+    parent_meter_id: str | None
+
+
+@dataclass
+class DbState:
+    """What validation needs to know about the database."""
+
+    region_codes: set[str]
+    # institution id -> (category, sub_kind)
+    institutions: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    meters: dict[str, DbMeter] = field(default_factory=dict)
+
+
+class CellError(ValueError):
+    pass
+
+
+# --- reading --------------------------------------------------------------------------------------
+
+
+def read_file(name: str, data: bytes) -> tuple[list[Table], list[RowError]]:
+    """The tables in one uploaded file: XLSX when it is a zip (whatever its name), else CSV."""
+    if data[:4] == b"PK\x03\x04":
+        return read_xlsx(name, data)
+    return read_csv(name, data)
+
+
+def _decode(data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        # Excel on Chinese Windows saves "CSV" as GBK; GB18030 is its superset.
+        return data.decode("gb18030")
+
+
+def read_csv(name: str, data: bytes) -> tuple[list[Table], list[RowError]]:
+    try:
+        text = _decode(data)
+    except UnicodeDecodeError:
+        return [], [RowError(name, 1, "-", "file is neither UTF-8 nor GB18030 text")]
+    reader = csv.reader(io.StringIO(text, newline=""))
+    records: list[tuple[int, list[str]]] = []
+    try:
+        prev = 0
+        for cells in reader:
+            records.append((prev + 1, cells))
+            prev = reader.line_num
+    except csv.Error as exc:
+        return [], [RowError(name, reader.line_num, "-", f"not valid CSV: {exc}")]
+    return _table(name, records)
+
+
+def _cell_text(v: Any) -> str:
+    """An XLSX cell as the text a CSV would hold, so both go through one parser."""
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, float):
+        return _fmt_float(v)
+    if isinstance(v, datetime):
+        return v.isoformat()
+    if isinstance(v, date):
+        return v.isoformat()
+    if isinstance(v, time):
+        return v.isoformat()
+    return str(v)
+
+
+def read_xlsx(name: str, data: bytes) -> tuple[list[Table], list[RowError]]:
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        return [], [RowError(name, 1, "-", f"not a readable XLSX workbook: {exc}")]
+    tables: list[Table] = []
+    errors: list[RowError] = []
+    try:
+        for sheet in book.worksheets:
+            records = [
+                (i, [_cell_text(v) for v in row])
+                for i, row in enumerate(sheet.iter_rows(values_only=True), 1)
+            ]
+            if not any(any(c.strip() for c in cells) for _, cells in records):
+                continue  # an empty sheet is not an error
+            t, e = _table(f"{name}[{sheet.title}]", records)
+            tables += t
+            errors += e
+    finally:
+        book.close()
+    if not tables and not errors:
+        errors.append(RowError(name, 1, "-", "workbook has no sheets with data"))
+    return tables, errors
+
+
+def recognise(header: Iterable[str]) -> Kind | None:
+    """The kind whose distinctive columns the header shares most; None when it shares none or ties."""
+    cols = set(header)
+    scores = sorted(((len(cols & sig), k) for k, sig in _SIGNATURE.items()), reverse=True)
+    (best, kind), (second, _) = scores[0], scores[1]
+    if best == 0 or best == second:
+        return None
+    return KINDS[kind]
+
+
+def _kinds_help() -> str:
+    return "; ".join(
+        f"{k.name}: {', '.join(c.name for c in k.columns if c.required)}" for k in KINDS.values()
+    )
+
+
+def _table(source: str, records: list[tuple[int, list[str]]]) -> tuple[list[Table], list[RowError]]:
+    # Leading blank lines are tolerated; the header is the first non-blank record.
+    records = [(ln, [c.strip() for c in cells]) for ln, cells in records]
+    while records and not any(records[0][1]):
+        records.pop(0)
+    if not records:
+        return [], [RowError(source, 1, "-", "file is empty: no header line")]
+    header_line, header = records[0]
+    while header and header[-1] == "":
+        header.pop()  # trailing empty cells (spreadsheets pad rows)
+    kind = recognise(header)
+    if kind is None:
+        return [], [
+            RowError(
+                source,
+                header_line,
+                "-",
+                f"header matches no registry file kind; expected the columns of one of: {_kinds_help()}",
+            )
+        ]
+    errors: list[RowError] = []
+    seen: set[str] = set()
+    for name in header:
+        if name == "":
+            errors.append(RowError(source, header_line, "-", "empty column name in header"))
+        elif name in seen:
+            errors.append(RowError(source, header_line, name, f"duplicate column '{name}'"))
+        elif name not in kind.column_names:
+            errors.append(
+                RowError(
+                    source,
+                    header_line,
+                    name,
+                    f"unknown column '{name}' ({kind.name} columns: {', '.join(kind.column_names)})",
+                )
+            )
+        seen.add(name)
+    for c in kind.columns:
+        if c.required and c.name not in seen:
+            errors.append(RowError(source, header_line, c.name, f"missing required column '{c.name}'"))
+    if errors:
+        return [], errors
+    rows: list[tuple[int, dict[str, str]]] = []
+    width = len(header)
+    for line, cells in records[1:]:
+        if not any(cells):
+            continue
+        extra = cells[width:]
+        if any(extra):
+            errors.append(
+                RowError(source, line, "-", f"row has {len(cells)} cells but the header has {width}")
+            )
+            continue
+        cells = cells[:width] + [""] * (width - len(cells))
+        rows.append((line, dict(zip(header, cells, strict=True))))
+    return [Table(kind, source, tuple(header), rows)], errors
+
+
+# --- parsing cells --------------------------------------------------------------------------------
+
+
+def _allowed(table: Mapping[str, str]) -> str:
+    return ", ".join(f"{k} ({v})" for k, v in table.items())
+
+
+def parse_code(text: str, table: Mapping[str, str], what: str) -> str:
+    """A code, or its Chinese label (机关 → government); raises CellError naming the allowed values."""
+    if text in table:
+        return text
+    for k, label in table.items():
+        if text == label:
+            return k
+    raise CellError(f"'{text}' is not a valid {what}; allowed: {_allowed(table)}")
+
+
+def parse_timestamp(text: str, tz: tzinfo) -> datetime:
+    """ISO 8601 (a date alone is local midnight); naive values are in the deployment time zone ``tz``."""
+    try:
+        if len(text) == 10:
+            d = date.fromisoformat(text)
+            ts = datetime(d.year, d.month, d.day)
+        else:
+            ts = datetime.fromisoformat(text)
+    except ValueError:
+        raise CellError(f"not an ISO 8601 timestamp: '{text}'") from None
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=tz)
+    return ts
+
+
+def _parse_cell(col: Col, text: str, tz: tzinfo) -> Any:
+    if col.type == "text":
+        if _CONTROL.search(text):
+            raise CellError("contains a control character (only tab and line breaks are allowed)")
+        return text
+    if col.type == "id":
+        if not ID_RE.match(text):
+            raise CellError(
+                f"'{text}' is not a valid id (1-64 characters: letters, digits, '.', '_', '-'; starting with a letter or digit)"
+            )
+        return text
+    if col.type == "region":
+        if not REGION_RE.match(text):
+            raise CellError(f"'{text}' is not a region code (6 digits, GB/T 2260)")
+        return text
+    if col.type == "code":
+        return parse_code(text, col.codes or {}, col.what)
+    if col.type == "unit":
+        try:
+            return codes.normalize_unit(text)
+        except codes.UnitError as exc:
+            raise CellError(str(exc)) from None
+    if col.type == "int":
+        try:
+            v = int(text)
+        except ValueError:
+            raise CellError(f"not a whole number: '{text}'") from None
+        if col.year_range and not YEAR_MIN <= v <= YEAR_MAX:
+            raise CellError(f"year {v} is out of range {YEAR_MIN}-{YEAR_MAX}")
+        if col.positive and v <= 0:
+            raise CellError(f"{col.name} must be greater than 0, got {v}")
+        return v
+    if col.type == "float":
+        try:
+            v = float(text)
+        except ValueError:
+            raise CellError(f"not a number: '{text}'") from None
+        if not math.isfinite(v):
+            raise CellError(f"not a finite number: '{text}'")
+        if col.positive and v <= 0:
+            raise CellError(f"{col.name} must be greater than 0, got {text}")
+        return v
+    if col.type == "ts":
+        return parse_timestamp(text, tz)
+    raise AssertionError(col.type)
+
+
+def _parse_row(table: Table, line: int, raw: dict[str, str], tz: tzinfo, errors: list[RowError]) -> Row:
+    """Each cell parsed; a bad one is reported and marked _BAD (a missing required one left out)."""
+    row = Row(table.kind, table.source, line, {})
+    for name, text in raw.items():
+        col = table.kind.col(name)
+        if text == "":
+            if col.required:
+                errors.append(row.where(name, "required value missing"))
+            else:
+                row.values[name] = col.default
+            continue
+        try:
+            row.values[name] = _parse_cell(col, text, tz)
+        except CellError as exc:
+            errors.append(row.where(name, str(exc)))
+            row.values[name] = _BAD
+    return row
+
+
+class _Bad:
+    """A cell that failed to parse; later cross-field checks skip it."""
+
+    def __repr__(self) -> str:
+        return "<bad>"
+
+
+_BAD = _Bad()
+
+
+def _good(row: Row, *names: str) -> bool:
+    return all(n in row.values and row.values[n] is not _BAD for n in names)
+
+
+# --- validation -----------------------------------------------------------------------------------
+
+
+def validate(tables: list[Table], state: DbState, tz: tzinfo) -> tuple[Parsed, list[RowError]]:
+    """Parse and check every row of every table against each other and ``state``; collect every error.
+
+    The result is importable only when the error list is empty.
+    """
+    errors: list[RowError] = []
+    parsed = Parsed()
+    for t in tables:
+        for line, raw in t.rows:
+            parsed.rows(t.kind).append(_parse_row(t, line, raw, tz, errors))
+
+    _check_institutions(parsed.institutions, state, errors)
+    inst_ids = set(state.institutions) | {r.values["id"] for r in parsed.institutions if _good(r, "id")}
+    _check_years(parsed.years, inst_ids, errors)
+    parsed.meters = _check_meters(parsed.meters, inst_ids, state, errors)
+    return parsed, sort_errors(errors, [t.source for t in tables])
+
+
+def sort_errors(errors: list[RowError], sources: list[str]) -> list[RowError]:
+    """Errors in file order (as given), then line, then column order in the file kind."""
+    rank: dict[str, int] = {}
+    for src in sources + [e.file for e in errors]:
+        rank.setdefault(src, len(rank))
+    return sorted(errors, key=lambda e: (rank[e.file], e.line, _col_order(e)))
+
+
+def _col_order(e: RowError) -> int:
+    for k in KINDS.values():
+        if e.column in k.column_names:
+            return k.column_names.index(e.column)
+    return -1
+
+
+def _where(row: Row) -> str:
+    return f"{row.source}:{row.line}"
+
+
+def _check_duplicates(rows: list[Row], key: tuple[str, ...], label: str, errors: list[RowError]) -> None:
+    first: dict[tuple, Row] = {}
+    for r in rows:
+        if not _good(r, *key):
+            continue
+        k = tuple(r.values[c] for c in key)
+        if k in first:
+            shown = "/".join(str(v) for v in k)
+            errors.append(r.where(key[-1], f"duplicate {label} '{shown}' (first at {_where(first[k])})"))
+        else:
+            first[k] = r
+
+
+def _check_institutions(rows: list[Row], state: DbState, errors: list[RowError]) -> None:
+    _check_duplicates(rows, ("id",), "institution id", errors)
+    for r in rows:
+        v = r.values
+        if _good(r, "region_code") and v["region_code"] not in state.region_codes:
+            errors.append(r.where("region_code", f"unknown region code '{v['region_code']}'"))
+        if _good(r, "category"):
+            _check_sub_kind(r, state, errors)
+
+
+def _check_sub_kind(r: Row, state: DbState, errors: list[RowError]) -> None:
+    v = r.values
+    category = v["category"]
+    allowed = codes.SUB_KINDS[category]
+    if "sub_kind" in v:
+        sub = v["sub_kind"]
+    else:  # column left out of the file: the stored sub_kind stays, so it must suit the category
+        stored = state.institutions.get(v["id"]) if _good(r, "id") else None
+        sub = stored[1] if stored else None
+        if (sub or None) is not None and sub not in allowed:
+            errors.append(
+                r.where(
+                    "sub_kind",
+                    f"stored sub_kind '{sub}' does not suit category {category}; add a sub_kind column",
+                )
+            )
+            return
+        if allowed and not sub:
+            errors.append(
+                r.where(
+                    "sub_kind", f"sub_kind is required for category {category}; allowed: {_allowed(allowed)}"
+                )
+            )
+        return
+    if not allowed:
+        if sub:
+            errors.append(
+                r.where(
+                    "sub_kind", f"category {category} has no sub-kinds; leave sub_kind empty, not '{sub}'"
+                )
+            )
+        v["sub_kind"] = None
+    elif not sub:
+        errors.append(
+            r.where("sub_kind", f"sub_kind is required for category {category}; allowed: {_allowed(allowed)}")
+        )
+    else:
+        try:
+            v["sub_kind"] = parse_code(sub, allowed, f"sub_kind for category {category}")
+        except CellError as exc:
+            errors.append(r.where("sub_kind", str(exc)))
+
+
+def _check_years(rows: list[Row], inst_ids: set[str], errors: list[RowError]) -> None:
+    _check_duplicates(rows, ("institution_id", "year"), "institution year", errors)
+    for r in rows:
+        if _good(r, "institution_id") and r.values["institution_id"] not in inst_ids:
+            errors.append(
+                r.where(
+                    "institution_id",
+                    f"institution '{r.values['institution_id']}' is not in the registry or this import",
+                )
+            )
+
+
+def _check_meters(rows: list[Row], inst_ids: set[str], state: DbState, errors: list[RowError]) -> list[Row]:
+    _check_duplicates(rows, ("id",), "meter id", errors)
+    merged: dict[str, DbMeter] = dict(state.meters)
+    by_id: dict[str, Row] = {}
+    for r in rows:
+        v = r.values
+        if not _good(r, "id") or v["id"] in by_id:
+            continue
+        by_id[v["id"]] = r
+        if "parent_meter_id" in v:
+            parent = v["parent_meter_id"] if _good(r, "parent_meter_id") else None
+        else:  # column left out of the file: the stored parent stays
+            old = state.meters.get(v["id"])
+            parent = old.parent_meter_id if old else None
+        merged[v["id"]] = DbMeter(
+            v["institution_id"] if _good(r, "institution_id") else "",
+            v["energy_type"] if _good(r, "energy_type") else "",
+            parent,
+        )
+
+    for r in rows:
+        v = r.values
+        if _good(r, "institution_id") and v["institution_id"] not in inst_ids:
+            errors.append(
+                r.where(
+                    "institution_id",
+                    f"institution '{v['institution_id']}' is not in the registry or this import",
+                )
+            )
+        if _good(r, "energy_type", "unit") and not codes.unit_allowed(v["energy_type"], v["unit"]):
+            errors.append(
+                r.where(
+                    "unit",
+                    f"unit {v['unit']} is not allowed for energy_type {v['energy_type']}; "
+                    f"allowed: {', '.join(codes.ENERGY_UNITS[v['energy_type']])}",
+                )
+            )
+        if _good(r, "installed_at", "retired_at") and v.get("retired_at") is not None:
+            if v["retired_at"] <= v["installed_at"]:
+                errors.append(
+                    r.where(
+                        "retired_at",
+                        f"retired_at {v['retired_at'].isoformat()} is not after installed_at {v['installed_at'].isoformat()}",
+                    )
+                )
+        parent = v.get("parent_meter_id")
+        if not _good(r, "id", "parent_meter_id") or not parent:
+            continue
+        if parent == v["id"]:
+            errors.append(r.where("parent_meter_id", "a meter cannot be its own parent"))
+            continue
+        p = merged.get(parent)
+        if p is None:
+            errors.append(
+                r.where("parent_meter_id", f"parent meter '{parent}' is not in the registry or this import")
+            )
+            continue
+        if _good(r, "institution_id") and p.institution_id != v["institution_id"]:
+            errors.append(
+                r.where(
+                    "parent_meter_id",
+                    f"parent meter '{parent}' belongs to institution '{p.institution_id}', not '{v['institution_id']}'",
+                )
+            )
+        if _good(r, "energy_type") and p.energy_type and p.energy_type != v["energy_type"]:
+            errors.append(
+                r.where(
+                    "parent_meter_id",
+                    f"parent meter '{parent}' measures {p.energy_type}, not {v['energy_type']}",
+                )
+            )
+        chain = [v["id"], parent]
+        cur = merged.get(parent)
+        while cur is not None and cur.parent_meter_id is not None:
+            if cur.parent_meter_id in chain:
+                chain.append(cur.parent_meter_id)
+                errors.append(r.where("parent_meter_id", f"parent meters form a loop: {' -> '.join(chain)}"))
+                break
+            chain.append(cur.parent_meter_id)
+            cur = merged.get(cur.parent_meter_id)
+    return _parents_first(rows)
+
+
+def _parents_first(rows: list[Row]) -> list[Row]:
+    """Meters ordered so a parent in the import is written before its children (the foreign key needs it)."""
+    by_id = {r.values.get("id"): r for r in rows}
+    out: list[Row] = []
+    done: set[int] = set()
+
+    def visit(r: Row, depth: int) -> None:
+        if id(r) in done or depth > len(rows):
+            return
+        parent = r.values.get("parent_meter_id")
+        if isinstance(parent, str) and parent in by_id:
+            visit(by_id[parent], depth + 1)
+        done.add(id(r))
+        out.append(r)
+
+    for r in rows:
+        visit(r, 0)
+    return out
+
+
+# --- writing --------------------------------------------------------------------------------------
+
+
+def _fmt_float(v: float) -> str:
+    s = repr(float(v))
+    return s[:-2] if s.endswith(".0") else s
+
+
+def format_value(col: Col, v: Any, tz: tzinfo) -> str:
+    """The file text for a database value: empty for NULL, timestamps with their offset in ``tz``."""
+    if v is None:
+        return ""
+    if col.type == "ts":
+        return v.astimezone(tz).isoformat()
+    if col.type == "float":
+        return _fmt_float(v)
+    return str(v)
+
+
+def write_csv(kind: Kind, rows: Iterable[Mapping[str, Any]], tz: tzinfo) -> bytes:
+    """UTF-8 CSV (no BOM, LF line ends) with the kind's columns in table order."""
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf, lineterminator="\n")
+    # With "\n" as line end, the csv module leaves a bare "\r" unquoted and a reader then splits the
+    # row there; rows holding one are written fully quoted instead.
+    w_all = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    w.writerow(kind.column_names)
+    for row in rows:
+        cells = [format_value(c, row[c.name], tz) for c in kind.columns]
+        (w_all if any("\r" in x for x in cells) else w).writerow(cells)
+    return buf.getvalue().encode("utf-8")
+
+
+_FIXED_ZIP_TIME = (2020, 1, 1, 0, 0, 0)
+
+
+def write_xlsx(tables: Mapping[str, Iterable[Mapping[str, Any]]], tz: tzinfo) -> bytes:
+    """One workbook, one sheet per kind named after it; numbers as numbers, timestamps as ISO text.
+
+    Timestamps stay text because Excel cells cannot hold a UTC offset. The bytes are deterministic
+    (fixed zip entry times and document dates), so regenerated workbooks diff cleanly.
+    """
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.remove(book.active)
+    for kind_name, rows in tables.items():
+        kind = KINDS[kind_name]
+        sheet = book.create_sheet(kind.name)
+        sheet.append(list(kind.column_names))
+        for row in rows:
+            out = []
+            for c in kind.columns:
+                v = row[c.name]
+                if v is None:
+                    out.append(None)
+                elif c.type == "ts":
+                    out.append(format_value(c, v, tz))
+                elif c.type == "float":
+                    out.append(int(v) if float(v).is_integer() and abs(v) < 2**53 else float(v))
+                else:
+                    out.append(v)
+            sheet.append(out)
+        for letter, c in zip("ABCDEFGHIJKLMNOPQRSTUVWXYZ", kind.columns, strict=False):
+            sheet.column_dimensions[letter].width = max(10, len(c.name) + 2)
+    fixed = datetime(*_FIXED_ZIP_TIME)
+    book.properties.created = fixed
+    raw = io.BytesIO()
+    book.save(raw)
+    return _normalise_zip(raw.getvalue())
+
+
+_CORE_DATES = re.compile(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*(</dcterms:)")
+
+
+def _normalise_zip(data: bytes) -> bytes:
+    src = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            content = src.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                content = _CORE_DATES.sub(rb"\g<1>2020-01-01T00:00:00Z\g<2>", content)
+            dst.writestr(
+                zipfile.ZipInfo(info.filename, date_time=_FIXED_ZIP_TIME), content, zipfile.ZIP_DEFLATED
+            )
+    return out.getvalue()
