@@ -1,0 +1,102 @@
+"""Points of one block (DESIGN §6; national 公共机构节能示范单位 evaluation: 100 base points + 10 bonus).
+
+- Against a quota (DB32/T 4001-2021 定额: 先进值 / 约束值): at or better than 先进值 full points, at or worse
+  than 约束值 zero, linear between.
+- Against peers where the methodology has no quota: the share of the other peers the institution beats,
+  ties counting half: points = max × (n − r) / (n − 1), with r the average ascending rank (1 = best) among
+  n peers; a group of one scores full points.
+- Reduction against targets: each target contributes an equal share, max × min(1, achieved / required).
+- Metering and data quality: max × (coverage − minimum) / (1 − minimum), clamped to [0, max].
+- Assessed blocks: the sum of the assessors' item points; an item not assessed scores zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from scoring.inputs import AssessedEntry
+from scoring.methodology import Block, Quota, Target
+from scoring.model import AssessedItemResult, BlockResult
+
+
+def _f(x: float) -> str:
+    return f"{x:.4f}".rstrip("0").rstrip(".")
+
+
+def clamp01(x: float) -> float:
+    return 0.0 if x < 0 else 1.0 if x > 1 else x
+
+
+def quota_points(value: float, q: Quota, max_points: float, lower_is_better: bool = True) -> tuple[float, str]:
+    """Linear between 先进值 (full) and 约束值 (zero)."""
+    a, c = q.advanced, q.constraint
+    share = clamp01((c - value) / (c - a)) if lower_is_better else clamp01((value - c) / (a - c))
+    pts = max_points * share
+    return pts, (f"quota {q.peer_group}: 先进值 {_f(a)}, 约束值 {_f(c)} ({q.source}); value {_f(value)} → "
+                 f"{_f(max_points)} × ({_f(c)} − {_f(value)}) / ({_f(c)} − {_f(a)}) clamped = {_f(pts)}")
+
+
+def percentile_share(avg_rank: float, n: int) -> float:
+    """(n − r) / (n − 1): 1 for the best, 0 for the worst; 1 for a group of one."""
+    return 1.0 if n <= 1 else (n - avg_rank) / (n - 1)
+
+
+def percentile_points(value: float, avg_rank: float, n: int, group: str, max_points: float) -> tuple[float, str]:
+    share = percentile_share(avg_rank, n)
+    pts = max_points * share
+    if n <= 1:
+        return pts, f"only scored institution in peer group {group}: full points"
+    return pts, (f"no quota: peer percentile in {group}, value {_f(value)} ranks {_f(avg_rank)} of {n} "
+                 f"(1 = best, ties averaged) → {_f(max_points)} × ({n} − {_f(avg_rank)}) / ({n} − 1) = {_f(pts)}")
+
+
+def target_points(
+    changes: Mapping[str, float | None], targets: list[Target], max_points: float
+) -> tuple[float, str, list[str]]:
+    """(points, reason, failed targets). `changes` maps a level indicator to its change vs baseline in %.
+    A target whose change is unknown earns nothing and is not listed as failed: the missing baseline is a
+    veto of its own (missing statistics)."""
+    share_each = max_points / len(targets)
+    pts = 0.0
+    why, failed = [], []
+    for t in targets:
+        ch = changes.get(t.indicator)
+        if ch is None:
+            why.append(f"{t.indicator}: no baseline figure → 0")
+            continue
+        achieved = -ch
+        p = share_each * clamp01(achieved / t.reduction_pct)
+        pts += p
+        why.append(f"{t.indicator}: reduction {_f(achieved)}% of required {_f(t.reduction_pct)}% → "
+                   f"{_f(share_each)} × min(1, {_f(achieved)} / {_f(t.reduction_pct)}) = {_f(p)}")
+        if round(achieved, 6) < t.reduction_pct:  # at published precision: float noise never fails a target
+            failed.append(f"{t.indicator}: reduced {_f(achieved)}% against the baseline, target {_f(t.reduction_pct)}% ({t.source})")
+    return pts, "; ".join(why), failed
+
+
+def coverage_points(coverage: float | None, min_coverage: float, max_points: float) -> tuple[float, str]:
+    if coverage is None:
+        return 0.0, "data quality unknown → 0"
+    if min_coverage >= 1:
+        share = 1.0 if coverage >= 1 else 0.0
+    else:
+        share = clamp01((coverage - min_coverage) / (1 - min_coverage))
+    pts = max_points * share
+    return pts, (f"lowest counted-meter coverage {_f(coverage)}, minimum {_f(min_coverage)} → "
+                 f"{_f(max_points)} × ({_f(coverage)} − {_f(min_coverage)}) / (1 − {_f(min_coverage)}) clamped = {_f(pts)}")
+
+
+def assessed_block(block: Block, entries: Mapping[str, AssessedEntry]) -> BlockResult:
+    items = []
+    for it in block.items:
+        e = entries.get(it.code)
+        items.append(AssessedItemResult(
+            code=it.code, label=it.label, star=it.star, max_points=it.points,
+            points=min(e.points, it.points) if e else 0.0, assessed=e is not None,
+            evidence=e.evidence if e else None, entered_by=e.entered_by if e else None,
+            entered_at=e.entered_at if e else None,
+        ))
+    pts = sum(i.points for i in items)
+    parts = [f"{i.code} {_f(i.points)}/{_f(i.max_points)}" + ("" if i.assessed else " (not assessed)") for i in items]
+    return BlockResult(code=block.code, label=block.label, kind=block.kind, max_points=block.points, points=pts,
+                       method="assessed", reason=" + ".join(parts) + f" = {_f(pts)}", items=items)

@@ -1,0 +1,78 @@
+"""One institution's whole derivation as plain text lines: what `jieneng score --explain` prints."""
+
+from __future__ import annotations
+
+from scoring.model import InstitutionResult, YearInputs
+
+
+def _f(x: float | None, digits: int = 4) -> str:
+    if x is None:
+        return "—"
+    return f"{x:,.{digits}f}".rstrip("0").rstrip(".")
+
+
+def _year(y: YearInputs | None, title: str) -> list[str]:
+    if y is None:
+        return [f"{title}: none"]
+    out = [f"{title} {y.year}: floor area {_f(y.floor_area_m2)} m², occupants {_f(y.occupants)}, water {_f(y.water_m3)} m³"]
+    for e in y.energy:
+        dens = f" × {e.density_kg_per_l} kg/L" if e.density_kg_per_l else ""
+        out.append(
+            f"  {e.energy_type}{' (official vehicles)' if e.vehicle else ''}: {_f(e.quantity)} {e.unit}{dens}"
+            f" = {_f(e.quantity_in_coef_unit)} {e.coef_unit} × {e.kgce_per_unit} kgce/{e.coef_unit} ({e.coef_basis})"
+            f" = {_f(e.energy_kgce)} kgce; × {e.kgco2_per_unit} kgCO₂ = {_f(e.carbon_kgco2)} kgCO₂"
+            f"  [meters {', '.join(e.meter_ids)}]"
+        )
+        out.append(f"      coefficient: {e.coef_source}; carbon: {e.carbon_source}")
+    out.append(f"  total {_f(y.total_energy_kgce)} kgce, official vehicles {_f(y.vehicle_energy_kgce)} kgce, "
+               f"buildings {_f(y.building_energy_kgce)} kgce, building carbon {_f(y.building_carbon_kgco2)} kgCO₂")
+    return out
+
+
+def explain_lines(r: InstitutionResult) -> list[str]:
+    out = [
+        f"{r.institution_id} {r.name}  ({r.category}{'/' + r.sub_kind if r.sub_kind else ''}, {r.admin_level}, "
+        f"{r.climate_zone}, region {r.region_code}, city {r.city_code})",
+        f"year {r.year}, baseline {r.baseline_year} (from {r.baseline_year_source}); methodology "
+        f"{r.methodology.name} {r.methodology.version} sha256 {r.methodology.hash[:16]}…",
+        "",
+        "INPUTS",
+        *_year(r.inputs.current, "scored year"),
+        *_year(r.inputs.baseline, "baseline"),
+        *_year(r.inputs.previous, "previous year"),
+        "meters:",
+    ]
+    for mq in r.inputs.meters:
+        out.append(f"  {mq.meter_id} {mq.energy_type}/{mq.end_use} {'counted' if mq.counted else 'sub-meter (not added)'}"
+                   f" coverage {_f(mq.coverage)} longest gap {_f(mq.longest_gap_hours)} h resets {_f(mq.resets)}"
+                   f" rollovers {_f(mq.rollovers)} quarantined {_f(mq.quarantined)} conflicts {_f(mq.conflicts)}"
+                   f" rejects {_f(mq.rejects)}")
+    for u in r.inputs.unconverted:
+        out.append(f"  not converted: {u}")
+    out += ["", "INDICATORS"]
+    for i in r.indicators:
+        out.append(f"  {i.code} ({i.label}) = {_f(i.value)} {i.unit}    [{i.formula}]")
+    g = r.peer_group
+    out += ["", f"PEER GROUP {g.key} ({g.label}), {g.size} scored; narrowest {g.wanted}"]
+    out += [f"  fallback: {s}" for s in g.fallback]
+    out += ["", "BLOCKS"]
+    for b in r.blocks:
+        out.append(f"  {b.code} ({b.label}, {b.kind}) {_f(b.points)} / {_f(b.max_points)} by {b.method}: {b.reason}")
+        for it in b.items:
+            state = f"{_f(it.points)} / {_f(it.max_points)}" if it.assessed else f"not assessed (0 / {_f(it.max_points)})"
+            who = f" — {it.evidence}, by {it.entered_by} at {it.entered_at}" if it.assessed else ""
+            out.append(f"      {'★ ' if it.star else ''}{it.code} {it.label}: {state}{who}")
+    out += ["", f"POINTS base {_f(r.base_points)} + bonus {_f(r.bonus_points)} = total {_f(r.total_points)}"
+            f" (threshold {_f(r.threshold)})"]
+    if r.missing_inputs:
+        out.append("MISSING INPUTS: " + "; ".join(r.missing_inputs))
+    out.append("VETOES:" + (" none" if not r.vetoes else ""))
+    out += [f"  {v.code}: {v.reason}" for v in r.vetoes]
+    k = r.ranks
+    out += [
+        f"RANKS peer {k.peer or '—'}/{k.peer_size}, city {k.city or '—'}/{k.city_size}, "
+        f"province {k.province or '—'}/{k.province_size} (order: {k.tie_break})",
+        "ELIGIBLE 示范单位: " + ("yes" if r.eligible else "no — " + "; ".join(r.ineligible_reasons)),
+        f"LEADER 能效领跑者: {'yes' if r.leader else 'no'} ({r.leader_reason})",
+    ]
+    return out

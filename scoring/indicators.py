@@ -1,0 +1,153 @@
+"""Yearly figures and indicators of one institution (DESIGN §5).
+
+Definitions follow the public-institution energy statistics (公共机构能源资源消费统计制度):
+- 单位建筑面积能耗 kgce/m² = (total energy − official-vehicle fuel) / floor area
+- 人均综合能耗 kgce/person = total energy (vehicle fuel included) / occupants
+- 人均用水量 m³/person = water / occupants
+- 单位建筑面积碳排放 kgCO₂/m² = (carbon − official-vehicle fuel carbon) / floor area, matching per-area energy
+- change against the baseline year and the previous year, in % of the earlier value
+Only counted meters (main and vehicle, never 分项 sub-meters) add to totals.
+"""
+
+from __future__ import annotations
+
+from scoring.coal import carbon_kgco2, energy_kgce, quantity_in_coef_unit
+from scoring.inputs import InstitutionInput
+from scoring.methodology import CHANGE_SUFFIXES, LEVEL_INDICATORS, QUALITY_INDICATORS, Methodology
+from scoring.model import EnergyLine, Indicator, YearInputs
+
+
+def year_inputs(inst: InstitutionInput, year: int, m: Methodology, problems: list[str] | None = None) -> YearInputs:
+    """Sum one year's counted use per energy type (vehicle fuel apart) and convert it to kgce and kgCO₂."""
+    area, occupants = inst.years.get(year, (None, None))
+    groups: dict[tuple[str, bool, str], list[tuple[str, float]]] = {}
+    water: float | None = None
+    has_data = False
+    for mu in inst.meters:
+        if not mu.counted or year not in mu.by_year:
+            continue
+        has_data = True
+        q = mu.by_year[year]
+        if mu.energy_type == "water":
+            water = (water or 0.0) + q
+            continue
+        groups.setdefault((mu.energy_type, mu.end_use == "vehicle", mu.unit), []).append((mu.meter_id, q))
+    lines: list[EnergyLine] = []
+    total = vehicle = building_carbon = 0.0
+    complete = True
+    for (et, is_vehicle, unit), rows in sorted(groups.items()):
+        coef = m.spec.coefficients.get(et)
+        quantity = sum(q for _, q in rows)
+        if coef is None:
+            complete = False
+            if problems is not None:
+                problems.append(f"{year}: {et} use has no coefficient in {m.name} (meters {', '.join(r[0] for r in rows)})")
+            continue
+        try:
+            qc, density = quantity_in_coef_unit(quantity, unit, coef)
+        except ValueError as exc:
+            complete = False
+            if problems is not None:
+                problems.append(f"{year}: {et}: {exc}")
+            continue
+        kgce = energy_kgce(qc, coef)
+        co2 = carbon_kgco2(qc, coef)
+        lines.append(EnergyLine(
+            energy_type=et, vehicle=is_vehicle, quantity=quantity, unit=unit, quantity_in_coef_unit=qc,
+            coef_unit=coef.unit, density_kg_per_l=density, kgce_per_unit=coef.kgce_per_unit, coef_basis=coef.basis,
+            coef_source=coef.source, energy_kgce=kgce, kgco2_per_unit=coef.kgco2_per_unit,
+            carbon_source=coef.carbon_source, carbon_kgco2=co2, meter_ids=sorted(r[0] for r in rows),
+        ))
+        total += kgce
+        if is_vehicle:
+            vehicle += kgce
+        else:
+            building_carbon += co2
+    ok = has_data and complete
+    return YearInputs(
+        year=year, floor_area_m2=area, occupants=occupants, energy=lines, water_m3=water,
+        total_energy_kgce=total if ok else None, vehicle_energy_kgce=vehicle if ok else None,
+        building_energy_kgce=total - vehicle if ok else None,
+        building_carbon_kgco2=building_carbon if ok else None, has_data=has_data,
+    )
+
+
+def _div(num: float | None, den: float | None) -> float | None:
+    return None if num is None or den is None or den == 0 else num / den
+
+
+def level_values(y: YearInputs | None) -> dict[str, float | None]:
+    """The four level indicators of one year (None where an input is missing)."""
+    if y is None:
+        return dict.fromkeys(LEVEL_INDICATORS)
+    return {
+        "area_energy_kgce_m2": _div(y.building_energy_kgce, y.floor_area_m2),
+        "capita_energy_kgce": _div(y.total_energy_kgce, y.occupants),
+        "capita_water_m3": _div(y.water_m3, y.occupants),
+        "area_carbon_kgco2_m2": _div(y.building_carbon_kgco2, y.floor_area_m2),
+    }
+
+
+def _f(x: float | None) -> str:
+    return "?" if x is None else f"{x:.4f}".rstrip("0").rstrip(".")
+
+
+def _formula(code: str, y: YearInputs) -> str:
+    if code == "area_energy_kgce_m2":
+        return f"({_f(y.total_energy_kgce)} − vehicle {_f(y.vehicle_energy_kgce)}) kgce / {_f(y.floor_area_m2)} m²"
+    if code == "capita_energy_kgce":
+        return f"{_f(y.total_energy_kgce)} kgce / {_f(y.occupants)} persons"
+    if code == "capita_water_m3":
+        return f"{_f(y.water_m3)} m³ / {_f(y.occupants)} persons"
+    return f"{_f(y.building_carbon_kgco2)} kgCO₂ (vehicle excluded) / {_f(y.floor_area_m2)} m²"
+
+
+def change_pct(now: float | None, before: float | None) -> float | None:
+    """(now − before) / before × 100; negative is a reduction."""
+    if now is None or before is None or before == 0:
+        return None
+    return (now - before) / before * 100.0
+
+
+def coverage_min(inst: InstitutionInput) -> float | None:
+    """Lowest coverage among counted meters (None when any is unknown or there is none)."""
+    covs = []
+    for mu in inst.meters:
+        if mu.counted:
+            q = inst.quality.get(mu.meter_id)
+            if q is None or q.coverage is None:
+                return None
+            covs.append(q.coverage)
+    return min(covs) if covs else None
+
+
+def indicators(
+    inst: InstitutionInput, current: YearInputs, baseline: YearInputs | None, previous: YearInputs | None
+) -> list[Indicator]:
+    now = level_values(current)
+    base = level_values(baseline)
+    prev = level_values(previous)
+    out: list[Indicator] = []
+    for code, (label, unit) in LEVEL_INDICATORS.items():
+        v = now[code]
+        out.append(Indicator(code=code, label=label, value=v, unit=unit,
+                             formula=_formula(code, current) if v is not None else "missing input"))
+    for code, (label, _unit) in LEVEL_INDICATORS.items():
+        for suffix, what in CHANGE_SUFFIXES.items():
+            other = base if suffix == "_change_baseline_pct" else prev
+            other_y = baseline if suffix == "_change_baseline_pct" else previous
+            v = change_pct(now[code], other[code])
+            if v is not None:
+                formula = f"({_f(now[code])} − {_f(other[code])}) / {_f(other[code])} × 100 (year {other_y.year})"
+            else:
+                formula = "missing input: no figure for " + (
+                    f"year {other_y.year}" if other_y is not None else "that year") if now[code] is not None else "missing input"
+            out.append(Indicator(code=code + suffix, label=label + what, value=v, unit="%", formula=formula))
+    cov = coverage_min(inst)
+    label, unit = QUALITY_INDICATORS["coverage_min"]
+    out.append(Indicator(
+        code="coverage_min", label=label, value=cov, unit=unit, lower_is_better=False,
+        formula=("min over counted meters of hours with data / expected hours" if cov is not None
+                 else "quality unknown for a counted meter, or no counted meter"),
+    ))
+    return out

@@ -1,0 +1,61 @@
+"""What the pure core needs about one institution: registry rows, per-meter yearly use, quality, assessed items.
+
+The loader (scoring/loader.py) builds these from the database; tests build them by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class MeterUse:
+    """One meter and its use per calendar year, already in `unit` (the coefficient's unit, or L for
+    fuels whose coefficient is per kg: the methodology's density converts them)."""
+
+    meter_id: str
+    energy_type: str
+    end_use: str
+    counted: bool  # a main or vehicle meter with no parent: its use adds to totals; sub-meters never do
+    unit: str
+    by_year: dict[int, float] = field(default_factory=dict)  # absent year: no usage rows
+
+
+@dataclass(frozen=True)
+class MeterQuality:
+    """Data quality of one meter over the scored year (store.quality.meter_quality)."""
+
+    meter_id: str
+    coverage: float | None
+    longest_gap_hours: float | None = None
+    resets: int | None = None
+    rollovers: int | None = None
+    quarantined: int | None = None
+    conflicts: int | None = None
+    rejects: int | None = None
+
+
+@dataclass(frozen=True)
+class AssessedEntry:
+    points: float
+    evidence: str | None
+    entered_by: str
+    entered_at: str  # ISO 8601, as stored
+
+
+@dataclass
+class InstitutionInput:
+    id: str
+    name: str
+    region_code: str
+    city_code: str
+    category: str
+    sub_kind: str | None
+    admin_level: str
+    climate_zone: str
+    baseline_year: int | None  # institution.baseline_year; None: the methodology's default
+    years: dict[int, tuple[float, int]] = field(default_factory=dict)  # year -> (floor_area_m2, occupants)
+    meters: list[MeterUse] = field(default_factory=list)
+    quality: dict[str, MeterQuality] = field(default_factory=dict)
+    assessed: dict[str, AssessedEntry] = field(default_factory=dict)
+    unconverted: list[str] = field(default_factory=list)  # usage the loader could not convert, and why

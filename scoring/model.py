@@ -1,0 +1,222 @@
+"""What a scoring run says about one institution, and about the run itself (DESIGN §6).
+
+`InstitutionResult` is stored whole in `scoring_result.detail` (canonical JSON) and is the API's report
+model: every input, indicator, block's points and why, vetoes with reasons, the peer group and any
+fallback, ranks and eligibility. Keep field names stable: stored runs are read back years later.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MethodologyRef(_Model):
+    name: str
+    version: str
+    hash: str = Field(description="sha256 of the methodology file's bytes")
+
+
+class EnergyLine(_Model):
+    """One energy type's yearly use, converted to standard coal and carbon."""
+
+    energy_type: str
+    vehicle: bool = Field(description="公务用车 fuel: excluded from per-area energy and carbon")
+    quantity: float = Field(description="in `unit`, summed over the counted (main/vehicle) meters")
+    unit: str
+    quantity_in_coef_unit: float = Field(description="quantity in the coefficient's unit (density applied for L→kg)")
+    coef_unit: str
+    density_kg_per_l: float | None = None
+    kgce_per_unit: float
+    coef_basis: str = Field(description="当量值 (equivalent) or 等价值 (equal-value)")
+    coef_source: str
+    energy_kgce: float
+    kgco2_per_unit: float
+    carbon_source: str
+    carbon_kgco2: float
+    meter_ids: list[str]
+
+
+class MeterQualityInfo(_Model):
+    meter_id: str
+    energy_type: str
+    end_use: str
+    counted: bool = Field(description="counted in totals (main or vehicle meter); sub-meters are not")
+    coverage: float | None = Field(description="share of expected hours with data, 0..1; None if unknown")
+    longest_gap_hours: float | None = None
+    resets: int | None = None
+    rollovers: int | None = None
+    quarantined: int | None = None
+    conflicts: int | None = None
+    rejects: int | None = None
+
+
+class YearInputs(_Model):
+    """Registry and usage figures of one year (the scored year, the baseline, the previous year)."""
+
+    year: int
+    floor_area_m2: float | None
+    occupants: int | None
+    energy: list[EnergyLine]
+    water_m3: float | None
+    total_energy_kgce: float | None
+    vehicle_energy_kgce: float | None
+    building_energy_kgce: float | None = Field(description="total − official-vehicle fuel")
+    building_carbon_kgco2: float | None
+    has_data: bool = Field(description="any usage recorded for this year")
+
+
+class Inputs(_Model):
+    current: YearInputs
+    baseline: YearInputs | None
+    previous: YearInputs | None
+    meters: list[MeterQualityInfo]
+    unconverted: list[str] = Field(default_factory=list, description="usage that could not be converted, and why")
+
+
+class Indicator(_Model):
+    code: str
+    label: str
+    value: float | None
+    unit: str
+    formula: str = Field(description="the arithmetic with this institution's figures, or why it is missing")
+    lower_is_better: bool = True
+
+
+class AssessedItemResult(_Model):
+    code: str
+    label: str
+    star: bool = Field(description="★ item: zero points is a veto")
+    max_points: float
+    points: float
+    assessed: bool = Field(description="False: not assessed, scores zero")
+    evidence: str | None = None
+    entered_by: str | None = None
+    entered_at: str | None = None
+
+
+class BlockResult(_Model):
+    code: str
+    label: str
+    kind: Literal["measured", "assessed", "bonus"]
+    max_points: float
+    points: float
+    method: Literal["quota", "peer_percentile", "target", "coverage", "assessed", "missing"]
+    indicator: str | None = None
+    reason: str = Field(description="why these points, with the numbers")
+    items: list[AssessedItemResult] = Field(default_factory=list)
+
+
+class Veto(_Model):
+    code: Literal["star_item_zero", "missing_statistics", "failed_annual_target", "quota_exceeded"]
+    reason: str
+
+
+class PeerGroupInfo(_Model):
+    key: str = Field(description="the group actually used")
+    label: str
+    wanted: str = Field(description="the narrowest group for this institution")
+    size: int = Field(description="scored institutions in the group used")
+    fallback: list[str] = Field(description="each wider group tried and why; empty when the narrowest was used")
+
+
+class Ranks(_Model):
+    peer: int | None
+    peer_size: int
+    city: int | None
+    city_size: int
+    province: int | None
+    province_size: int
+    tie_break: str
+
+
+class InstitutionResult(_Model):
+    institution_id: str
+    name: str
+    region_code: str
+    city_code: str
+    category: str
+    sub_kind: str | None
+    admin_level: str
+    climate_zone: str
+    year: int
+    baseline_year: int
+    baseline_year_source: Literal["institution", "methodology"]
+    methodology: MethodologyRef
+    inputs: Inputs
+    indicators: list[Indicator]
+    peer_group: PeerGroupInfo
+    blocks: list[BlockResult]
+    base_points: float | None = Field(description="measured + assessed blocks, out of 100; None when not scored")
+    bonus_points: float | None
+    total_points: float | None = Field(description="base + bonus; None when the inputs are incomplete")
+    scored: bool = Field(description="False when current-year inputs are missing: no points, no rank")
+    missing_inputs: list[str]
+    vetoes: list[Veto]
+    threshold: float
+    eligible: bool = Field(description="qualifies for 示范单位: scored, no veto, total ≥ threshold")
+    ineligible_reasons: list[str]
+    leader: bool = Field(description="qualifies as 能效领跑者 under the methodology's leader rule")
+    leader_reason: str
+    ranks: Ranks
+
+
+class RunInfo(_Model):
+    id: int
+    year: int
+    region_code: str | None
+    methodology_name: str
+    methodology_version: str
+    methodology_hash: str
+    results_hash: str
+    created_at: datetime
+    created_by: str
+    institutions: int = 0
+    eligible: int = 0
+    leaders: int = 0
+
+
+class RankingRow(_Model):
+    """One line of a run's ranking table (scoring_result columns, no detail)."""
+
+    institution_id: str
+    name: str
+    region_code: str
+    category: str
+    peer_group: str
+    total_points: float | None
+    eligible: bool
+    leader: bool
+    rank_peer: int | None
+    rank_city: int | None
+    rank_province: int | None
+    vetoes: list[Veto]
+
+
+class AssessedItem(_Model):
+    institution_id: str
+    year: int
+    item_code: str
+    points: float
+    evidence: str | None
+    entered_by: str
+    entered_at: datetime
+
+
+class AssessedAudit(_Model):
+    id: int
+    institution_id: str
+    year: int
+    item_code: str
+    old_points: float | None
+    new_points: float | None
+    old_evidence: str | None
+    new_evidence: str | None
+    changed_by: str
+    changed_at: datetime

@@ -1,0 +1,46 @@
+"""Vetoes (一票否决) of the national 公共机构节能示范单位 evaluation (DESIGN §6): a ★ item at zero, missing or
+falsified statistics, a failed annual target, a quota 约束值 exceeded. Each methodology switches them on or off;
+a vetoed institution keeps its points and rank but cannot qualify.
+"""
+
+from __future__ import annotations
+
+from scoring.methodology import Methodology, Quota
+from scoring.model import BlockResult, Veto
+
+
+def _f(x: float) -> str:
+    return f"{x:.4f}".rstrip("0").rstrip(".")
+
+
+def vetoes(
+    m: Methodology,
+    *,
+    blocks: list[BlockResult],
+    missing_inputs: list[str],
+    missing_baseline: list[str],
+    failed_targets: list[str],
+    quotas: dict[str, tuple[float, Quota]],
+) -> list[Veto]:
+    """`quotas` maps an indicator to (this institution's value, the quota that applies to it)."""
+    v = m.spec.vetoes
+    out: list[Veto] = []
+    if v.star_item_zero:
+        for b in blocks:
+            for it in b.items:
+                if it.star and it.points <= 0:
+                    out.append(Veto(code="star_item_zero", reason=f"★ {it.code} ({it.label}) "
+                                    + ("scored 0" if it.assessed else "not assessed (scores 0)")))
+    if v.missing_statistics:
+        for r in missing_inputs + missing_baseline:
+            out.append(Veto(code="missing_statistics", reason=r))
+    if v.failed_annual_target:
+        for r in failed_targets:
+            out.append(Veto(code="failed_annual_target", reason=r))
+    if v.quota_exceeded:
+        for ind, (value, q) in sorted(quotas.items()):
+            # compared at the 6 decimals results are published with, so float noise never decides a veto
+            if round(value, 6) > q.constraint:
+                out.append(Veto(code="quota_exceeded", reason=(
+                    f"{ind} {_f(value)} above 约束值 {_f(q.constraint)} of {q.peer_group} ({q.source})")))
+    return out
