@@ -89,3 +89,32 @@ def push_cmd(
         raise
     typer.echo(f"Grafana {report.grafana_version}: folder {report.folder}, datasource {report.datasource}, "
                f"{len(report.dashboards)} dashboard(s) upserted: {', '.join(report.dashboards)}")
+
+
+@app.command("provision")
+def provision_cmd(
+    out: Path = typer.Option(..., "--out", help="Directory to write (Grafana's paths.provisioning can point here)."),
+    timescaledb: bool = typer.Option(False, "--timescaledb/--no-timescaledb", help="Datasource's TimescaleDB flag."),
+) -> None:
+    """Write Grafana provisioning (datasource, dashboard provider, dashboards, alert rules) for this database.
+
+    The datasource uses the read database URL (JIENENG_DATABASE_READ_URL, else JIENENG_DATABASE_URL, else
+    the embedded database), with its user and password; a Unix-socket URL becomes a socket host.
+    """
+    from urllib.parse import parse_qs
+
+    from dashboards.provision import provisioning_files, write_provisioning
+    from jieneng.settings import load_settings
+    from jieneng.wiring import read_database_url
+
+    settings = load_settings()
+    parts = urlsplit(read_database_url(settings))
+    socket_dir = parse_qs(parts.query).get("host", [None])[0]
+    host = socket_dir or f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
+    database = (parts.path or "/").lstrip("/") or "postgres"
+    files = provisioning_files(
+        host=host, database=database, user=parts.username or "postgres", password=parts.password or None,
+        out_dir=out, timescaledb=timescaledb,
+    )
+    written = write_provisioning(files, out)
+    typer.echo(f"wrote {len(written)} file(s) under {out}: point Grafana's paths.provisioning at it")
