@@ -1,0 +1,108 @@
+"""Readings checked against the meter registry, from a cache refreshed when the registry changes.
+
+The cache is keyed by ``registry_version`` (migration 0005: a trigger bumps it on any change to
+``meter`` or ``institution``), read inside each batch's transaction, so a meter added or retired is
+seen by the next batch without a restart and without reloading the registry on every batch.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg
+
+from ingest.parser import RawReading, Reject
+from store.codes import UnitError, conversion_factor, normalize_unit
+
+
+@dataclass(frozen=True)
+class MeterInfo:
+    meter_id: str
+    institution_id: str
+    unit: str
+    register: str
+    multiplier: float
+    rollover: float | None
+    max_rate_per_h: float | None
+    installed_at: datetime
+    retired_at: datetime | None
+
+
+@dataclass(frozen=True)
+class GoodReading:
+    meter_id: str
+    ts: datetime
+    value: float  # in the meter's unit, before the multiplier
+
+
+class RegistryCache:
+    def __init__(self) -> None:
+        self.version: int | None = None
+        self.meters: dict[str, MeterInfo] = {}
+        self.loads = 0
+
+    def refresh(self, conn: psycopg.Connection) -> None:
+        """Reload the meters when the registry version moved since the last load."""
+        version = conn.execute("SELECT version FROM registry_version").fetchone()[0]
+        if version == self.version:
+            return
+        rows = conn.execute(
+            "SELECT id, institution_id, unit, register, multiplier, rollover, max_rate_per_h, "
+            "installed_at, retired_at FROM meter"
+        ).fetchall()
+        self.meters = {r[0]: MeterInfo(*r) for r in rows}
+        self.version = version
+        self.loads += 1
+
+
+def _item_text(r: RawReading, limit: int) -> str:
+    item = {"meter": r.meter_id, "ts": r.ts.isoformat(), "value": r.value}
+    if r.unit is not None:
+        item["unit"] = r.unit
+    return json.dumps(item, ensure_ascii=False)[:limit]
+
+
+def validate(
+    readings: list[RawReading], meters: dict[str, MeterInfo], payload_chars: int = 4096
+) -> tuple[list[GoodReading], list[Reject]]:
+    """Good readings (converted to the meter's unit) and a reject with a reason for each bad one."""
+    good: list[GoodReading] = []
+    rejects: list[Reject] = []
+    factors: dict[tuple[str, str], float] = {}
+    for r in readings:
+        def bad(reason: str, detail: str, r=r) -> None:
+            rejects.append(Reject(reason, detail, _item_text(r, payload_chars), r.meter_id))
+
+        m = meters.get(r.meter_id)
+        if m is None:
+            bad("unknown_meter", f"meter {r.meter_id!r} is not in the registry")
+            continue
+        if m.institution_id != r.institution_id:
+            bad("wrong_institution", f"meter {r.meter_id!r} belongs to {m.institution_id!r}, topic says {r.institution_id!r}")
+            continue
+        if r.ts < m.installed_at:
+            bad("before_install", f"ts {r.ts.isoformat()} is before the meter's install date {m.installed_at.isoformat()}")
+            continue
+        if m.retired_at is not None and r.ts > m.retired_at:
+            bad("meter_retired", f"ts {r.ts.isoformat()} is after the meter was retired {m.retired_at.isoformat()}")
+            continue
+        value = r.value
+        if r.unit is not None:
+            key = (r.unit, m.unit)
+            factor = factors.get(key)
+            if factor is None:
+                try:
+                    factor = conversion_factor(normalize_unit(r.unit), normalize_unit(m.unit))
+                except UnitError as exc:
+                    reason = "unknown_unit" if "unknown unit" in str(exc) else "incompatible_unit"
+                    bad(reason, str(exc))
+                    continue
+                factors[key] = factor
+            value = value * factor
+        if m.register == "cumulative" and value < 0:
+            bad("negative_value", f"cumulative value {value} is negative")
+            continue
+        good.append(GoodReading(r.meter_id, r.ts, value))
+    return good, rejects
