@@ -36,6 +36,9 @@ class BrokerConfig:
     keepalive_s: int = 30
     session_expiry_s: int = 0xFFFFFFFF  # never: meters keep pushing while ingest is down
     receive_maximum: int = 10_000
+    # "5", or "3.1.1" for brokers without MQTT 5 (amqtt): the session then persists through
+    # clean_session=False, with no expiry or receive-maximum properties to send.
+    protocol: str = "5"
 
 
 @dataclass(frozen=True)
@@ -66,10 +69,14 @@ class Transport:
             raise ValueError(f"MQTT URL must be mqtt:// or mqtts://, not {cfg.url!r}")
         self.host = u.hostname or "127.0.0.1"
         self.port = u.port or (8883 if u.scheme == "mqtts" else 1883)
+        if cfg.protocol not in ("5", "3.1.1"):
+            raise ValueError(f"MQTT protocol must be 5 or 3.1.1, not {cfg.protocol!r}")
+        self.v5 = cfg.protocol == "5"
         c = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
             client_id=cfg.client_id,
-            protocol=mqtt.MQTTv5,
+            protocol=mqtt.MQTTv5 if self.v5 else mqtt.MQTTv311,
+            clean_session=None if self.v5 else False,
             manual_ack=True,
         )
         if u.username:
@@ -92,10 +99,13 @@ class Transport:
     def start(self) -> None:
         while True:
             try:
-                self.client.connect(
-                    self.host, self.port, keepalive=self.cfg.keepalive_s,
-                    clean_start=False, properties=self._connect_properties(),
-                )
+                if self.v5:
+                    self.client.connect(
+                        self.host, self.port, keepalive=self.cfg.keepalive_s,
+                        clean_start=False, properties=self._connect_properties(),
+                    )
+                else:
+                    self.client.connect(self.host, self.port, keepalive=self.cfg.keepalive_s)
                 break
             except OSError as exc:
                 log.warning("broker %s:%s unreachable (%s); retrying", self.host, self.port, exc)

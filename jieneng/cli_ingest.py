@@ -22,6 +22,7 @@ def build_config(settings: Settings, *, mqtt_url: str):
             topic_prefix=settings.mqtt_topic_prefix,
             share_group=settings.mqtt_share_group,
             keepalive_s=settings.mqtt_keepalive_s,
+            protocol=settings.mqtt_protocol,
             # A batch's messages stay unacked until it commits: let that many be in flight, and some.
             receive_maximum=min(65535, max(100, 2 * settings.ingest_batch_max_rows)),
         ),
