@@ -1,4 +1,4 @@
-"""`jieneng api` (being built)."""
+"""`jieneng api`: serve the assessor HTTP API with uvicorn."""
 
 from __future__ import annotations
 
@@ -7,6 +7,28 @@ import typer
 
 def register(app: typer.Typer) -> None:
     @app.command("api")
-    def _cmd() -> None:
-        """(being built)"""
-        raise typer.Exit(3)
+    def api_cmd(
+        host: str = typer.Option(None, help="Listen address (default: settings api_host)."),
+        port: int = typer.Option(None, help="Listen port (default: settings api_port)."),
+    ) -> None:
+        """Serve the assessor API (/v1, OpenAPI at /docs, Prometheus at /metrics)."""
+        import uvicorn
+
+        from api.app import create_app
+        from api.config import ApiConfig
+        from jieneng.settings import load_settings
+        from jieneng.wiring import database_url, read_database_url, setup_logging
+
+        settings = load_settings()
+        setup_logging(settings)
+        config = ApiConfig(
+            database_url=database_url(settings),
+            read_database_url=read_database_url(settings),
+            timezone=settings.timezone,
+            pool_min_size=settings.pool_min_size,
+            pool_max_size=settings.pool_max_size,
+        )
+        uvicorn.run(
+            create_app(config), host=host or settings.api_host, port=port or settings.api_port,
+            log_config=None, access_log=False,
+        )

@@ -29,16 +29,10 @@ def embedded_database_url(data_dir: Path, dbname: str = "jieneng") -> str:
     pgdata = (Path(data_dir) / "pg").resolve()
     pgdata.mkdir(parents=True, exist_ok=True)
     server = pgserver.get_server(pgdata, cleanup_mode=None)
-    base = server.get_uri()
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{dbname}';")
     if "1 row" not in exists:
         server.psql(f'CREATE DATABASE "{dbname}";')
-    # get_uri() names the postgres database; point at ours instead.
-    head, _, tail = base.rpartition("/")
-    query = ""
-    if "?" in tail:
-        query = "?" + tail.split("?", 1)[1]
-    return f"{head}/{dbname}{query}"
+    return server.get_uri(database=dbname)
 
 
 def free_port() -> int:

@@ -1,0 +1,73 @@
+"""The assessor API: `create_app(config)` builds a FastAPI app with its pools, routers and handlers."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from api import errors, metrics
+from api.config import ApiConfig
+from api.deps import Pools
+from api.routers import access, assessed, health, institutions, quality, registry, reports, runs, usage
+from store.db import make_pool
+
+log = logging.getLogger("api")
+
+DESCRIPTION = """Rankings, institution reports, usage, data quality, assessed items and registry admin for
+public-institution energy assessment (DESIGN §7).
+
+Authenticate with an API key from `jieneng keys create`: `Authorization: Bearer jn_<prefix>_<secret>`.
+Roles: **admin**, **assessor** (province), **city_assessor** (a region and everything under it),
+**institution** (itself only). 401: no key, or a bad or revoked one. 403: outside your scope or role.
+404: does not exist for anyone. Every error body is JSON: `{"detail": ...}`.
+"""
+
+
+def create_app(config: ApiConfig) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        write = make_pool(config.database_url, min_size=config.pool_min_size, max_size=config.pool_max_size,
+                          name="api-write")
+        read = write
+        if config.read_database_url and config.read_database_url != config.database_url:
+            read = make_pool(config.read_database_url, min_size=config.pool_min_size,
+                             max_size=config.pool_max_size, name="api-read")
+        app.state.pools = Pools(write=write, read=read, config=config)
+        try:
+            yield
+        finally:
+            if read is not write:
+                read.close()
+            write.close()
+
+    app = FastAPI(
+        title="jieneng assessor API",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_tags=[
+            {"name": "health", "description": "liveness and the caller's identity"},
+            {"name": "runs", "description": "scoring runs and rankings"},
+            {"name": "institutions", "description": "the registry as the caller may see it"},
+            {"name": "reports", "description": "per-institution reports (JSON, CSV, XLSX, PDF)"},
+            {"name": "usage", "description": "usage series in local-calendar buckets"},
+            {"name": "quality", "description": "data quality per meter"},
+            {"name": "assessed items", "description": "management items entered by assessors, with audit"},
+            {"name": "registry", "description": "registry import and export (admin)"},
+            {"name": "access log", "description": "who pulled which report (admin)"},
+        ],
+    )
+    errors.install(app)
+    metrics.install(app)
+    v1 = APIRouter(prefix="/v1", responses={
+        401: {"description": "missing, bad or revoked API key"},
+        403: {"description": "outside the key's scope or role"},
+        404: {"description": "does not exist"},
+        422: {"description": "invalid parameters"},
+    })
+    for module in (health, runs, institutions, reports, usage, quality, assessed, registry, access):
+        v1.include_router(module.router)
+    app.include_router(v1)
+    return app

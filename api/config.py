@@ -1,0 +1,15 @@
+"""What the API needs from the shell; api/ never reads the environment itself."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    database_url: str
+    read_database_url: str | None = None  # a replica for reads; None: database_url
+    timezone: str = "Asia/Shanghai"
+    pool_min_size: int = 1
+    pool_max_size: int = 10
+    methodology_path: str | None = None  # for runs started over the API; None: the scorer's default

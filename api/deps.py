@@ -1,0 +1,92 @@
+"""Dependencies: database pools, the caller's API key and role checks.
+
+Auth reads the key on the primary (write) pool so that a revocation takes effect on the next request
+even when reads go to a replica. Connections are checked out and returned per step, never nested, so
+a full pool cannot deadlock requests that each wait for a second connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Annotated
+
+import psycopg
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from psycopg_pool import ConnectionPool
+
+from api.cache import RankingTotals
+from api.config import ApiConfig
+from api.errors import forbidden, unauthorized
+from store import api_queries as q
+
+
+@dataclass
+class Pools:
+    write: ConnectionPool
+    read: ConnectionPool
+    config: ApiConfig
+    totals: RankingTotals = field(default_factory=RankingTotals)  # per app: apps in one process never share
+
+    @contextmanager
+    def reading(self) -> Iterator[psycopg.Connection]:
+        """A connection in autocommit mode: reads need no BEGIN/COMMIT round trips."""
+        with self.read.connection() as conn:
+            conn.autocommit = True
+            yield conn
+
+    @contextmanager
+    def authenticating(self) -> Iterator[psycopg.Connection]:
+        """The primary, so a revocation holds on the next request; one read, so autocommit."""
+        with self.write.connection() as conn:
+            conn.autocommit = True
+            yield conn
+
+    @contextmanager
+    def logging(self) -> Iterator[psycopg.Connection]:
+        """The primary in autocommit: a single INSERT is its own durable transaction, one round trip."""
+        with self.write.connection() as conn:
+            conn.autocommit = True
+            yield conn
+
+    @contextmanager
+    def writing(self) -> Iterator[psycopg.Connection]:
+        """A connection whose transaction commits when the block ends without error."""
+        with self.write.connection() as conn:
+            conn.autocommit = False
+            yield conn
+
+
+def get_pools(request: Request) -> Pools:
+    return request.app.state.pools
+
+
+bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="ApiKey",
+    description="An API key from `jieneng keys create`, sent as `Authorization: Bearer jn_<prefix>_<secret>`.",
+)
+
+
+def current_key(
+    pools: Annotated[Pools, Depends(get_pools)],
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> q.ApiKey:
+    if creds is None or not creds.credentials:
+        raise unauthorized("missing API key: send Authorization: Bearer jn_<prefix>_<secret>")
+    with pools.authenticating() as conn:
+        key = q.authenticate(conn, creds.credentials.strip())
+    if key is None:
+        raise unauthorized("invalid or revoked API key")
+    return key
+
+
+Key = Annotated[q.ApiKey, Depends(current_key)]
+Db = Annotated[Pools, Depends(get_pools)]
+
+
+def require_role(key: q.ApiKey, *roles: str) -> None:
+    if key.role not in roles:
+        raise forbidden(f"role {key.role} may not do this; needs one of: {', '.join(roles)}")

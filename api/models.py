@@ -1,0 +1,188 @@
+"""Response and request bodies of the API (the scoring results themselves are scoring.model's)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from scoring.model import AssessedAudit, AssessedItem, InstitutionResult, RankingRow, RunInfo
+
+T = TypeVar("T")
+
+__all__ = [
+    "AssessedAudit", "AssessedItem", "InstitutionResult", "RankingRow", "RunInfo",
+]
+
+
+class Page(BaseModel, Generic[T]):
+    total: int = Field(description="rows matching the filters (inside the caller's scope)")
+    limit: int
+    offset: int
+    items: list[T]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    database: Literal["ok"]
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok", "database": "ok"}]})
+
+
+class Me(BaseModel):
+    id: int
+    name: str
+    role: Literal["admin", "assessor", "city_assessor", "institution"]
+    region_code: str | None
+    institution_id: str | None
+
+
+class InstitutionYear(BaseModel):
+    year: int
+    floor_area_m2: float
+    occupants: int
+
+
+class Meter(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+    id: str
+    name: str | None
+    energy_type: str
+    unit: str
+    # "register" would shadow a BaseModel attribute; the JSON name stays "register".
+    register_kind: str = Field(alias="register", description="cumulative or interval")
+    end_use: str
+    parent_meter_id: str | None
+    multiplier: float
+    installed_at: datetime
+    retired_at: datetime | None
+
+
+class Institution(BaseModel):
+    id: str
+    name: str
+    category: str
+    sub_kind: str | None
+    admin_level: str
+    region_code: str
+    region_name: str
+    climate_zone: str
+    baseline_year: int | None
+    address: str | None
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "NJ-GOV-001", "name": "南京市机关事务管理局", "category": "government", "sub_kind": None,
+        "admin_level": "city", "region_code": "320100", "region_name": "南京市",
+        "climate_zone": "hot_summer_cold_winter", "baseline_year": 2020, "address": "南京市玄武区",
+    }]})
+
+
+class InstitutionDetail(Institution):
+    years: list[InstitutionYear]
+    meters: list[Meter]
+
+
+class RunDetail(RunInfo):
+    methodology_text: str = Field(description="the methodology file as the run used it")
+
+
+class RunCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"year": 2026}]})
+    year: int = Field(ge=2000, le=2100, description="calendar year to score")
+    region_code: str | None = Field(None, pattern=r"^[0-9]{6}$", description="score only this region; default: all")
+
+
+class UsagePoint(BaseModel):
+    meter_id: str
+    energy_type: str
+    unit: str
+    end_use: str
+    bucket_start: datetime | date = Field(description="start of the local-calendar bucket (a timestamp for hours)")
+    consumption: float = Field(description="in `unit`, multiplier applied")
+
+
+class UsageSeries(BaseModel):
+    bucket: Literal["hour", "day", "month", "year"]
+    start: date
+    end: date = Field(description="exclusive")
+    timezone: str
+    points: list[UsagePoint]
+
+
+class MeterQuality(BaseModel):
+    meter_id: str
+    expected_hours: float
+    hours_with_data: float
+    coverage: float | None
+    longest_gap_hours: float | None
+    resets: int
+    rollovers: int
+    quarantined: int
+    conflicts: int
+    rejects: int
+
+
+class QualityReport(BaseModel):
+    start: date
+    end: date = Field(description="exclusive")
+    meters: list[MeterQuality]
+
+
+class MonthlyEnergy(BaseModel):
+    month: int = Field(ge=1, le=12)
+    energy_kgce: float | None = Field(description="综合能耗 of the report year's month, kgce")
+    previous_kgce: float | None = Field(description="the same month of the previous year, kgce")
+
+
+class PreviousYear(BaseModel):
+    run_id: int
+    year: int
+    total_points: float | None
+    eligible: bool
+    rank_peer: int | None
+    rank_city: int | None
+    rank_province: int | None
+
+
+class RunRef(BaseModel):
+    id: int
+    year: int
+    region_code: str | None
+    methodology_name: str
+    methodology_version: str
+    methodology_hash: str
+    created_at: datetime
+
+
+class Report(BaseModel):
+    institution: Institution
+    run: RunRef
+    result: InstitutionResult
+    previous_year: PreviousYear | None = Field(description="the latest visible run of the year before, if any")
+    monthly_energy: list[MonthlyEnergy]
+    monthly_energy_note: str = Field(description="how monthly kgce was converted, and what was left out")
+
+
+class AssessedItemWrite(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"points": 4.5, "evidence": "2026年节能管理制度文件, 苏机事〔2026〕12号"}
+    ]})
+    points: float = Field(ge=0, le=1000, allow_inf_nan=False)
+    evidence: str | None = Field(None, max_length=4000, description="where the evidence is (document, file, link)")
+
+
+class AccessEntry(BaseModel):
+    id: int
+    accessed_at: datetime
+    api_key_id: int | None
+    key_name: str
+    role: str
+    resource: str
+    institution_id: str | None
+    run_id: int | None
+    year: int | None
+    format: str
+    path: str
+
+
+class ImportResult(BaseModel):
+    summary: dict

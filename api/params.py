@@ -1,0 +1,68 @@
+"""Query parameters shared by several routers, with their limits."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal
+
+from fastapi import Path, Query
+
+from api.errors import ApiError, forbidden, not_found
+from store import api_queries as q
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+REGION_PATTERN = r"^[0-9]{6}$"
+MIN_DATE = date(2000, 1, 1)
+MAX_DATE = date(2101, 1, 1)
+
+InstitutionId = Annotated[str, Path(pattern=ID_PATTERN, description="institution id", examples=["NJ-GOV-001"])]
+MeterId = Annotated[str, Path(pattern=ID_PATTERN, description="meter id", examples=["NJ-GOV-001-E1"])]
+RunId = Annotated[int, Path(ge=1, le=2**62, description="scoring run id", examples=[1])]
+Year = Annotated[int, Query(ge=2000, le=2100, description="calendar year", examples=[2026])]
+Limit = Annotated[int, Query(ge=1, le=1000, description="rows per page")]
+Offset = Annotated[int, Query(ge=0, le=10_000_000, description="rows to skip")]
+RegionFilter = Annotated[
+    str | None,
+    Query(pattern=REGION_PATTERN, description="GB/T 2260 code: this region and everything under it", examples=["320100"]),
+]
+Category = Literal["government", "school", "hospital", "venue", "other"]
+EnergyType = Literal["electricity", "water", "natural_gas", "heat", "steam", "coal", "gasoline", "diesel", "lpg", "other"]
+Bucket = Literal["hour", "day", "month", "year"]
+TableFormat = Literal["json", "csv", "xlsx"]
+DocFormat = Literal["json", "csv", "xlsx", "pdf"]
+
+# Largest span per bucket, in days: enough for any real use, small enough that one request cannot
+# make the server sum millions of rows.
+MAX_SPAN_DAYS = {"hour": 31, "day": 3 * 366, "month": 20 * 366, "year": 101 * 366}
+
+
+def check_range(start: date, end: date, bucket: str) -> None:
+    if not (MIN_DATE <= start < MAX_DATE and MIN_DATE <= end <= MAX_DATE):
+        raise ApiError(422, f"dates must lie between {MIN_DATE} and {MAX_DATE}")
+    if end <= start:
+        raise ApiError(422, "end must be after start (end is exclusive)")
+    span = (end - start).days
+    if span > MAX_SPAN_DAYS[bucket]:
+        raise ApiError(
+            422, f"range too large for {bucket} buckets: {span} days, at most {MAX_SPAN_DAYS[bucket]}; "
+            "use a coarser bucket or a shorter range",
+        )
+
+
+def check_institution(conn, scope: q.Scope, institution_id: str) -> dict:
+    """The institution's row when the scope may see it; 404 when it does not exist, 403 outside the scope."""
+    row = q.institution_checked(conn, scope, institution_id)
+    if row is None:
+        raise not_found(f"institution {institution_id!r} not found")
+    if not row.pop("visible"):
+        raise forbidden(f"institution {institution_id!r} is outside your scope")
+    return row
+
+
+def check_region_filter(conn, scope: q.Scope, region_code: str | None) -> None:
+    if region_code is None:
+        return
+    if not q.region_exists(conn, region_code):
+        raise not_found(f"region {region_code!r} not found")
+    if scope.role == "city_assessor" and not q.regions_overlap(conn, scope.region_code, region_code):
+        raise forbidden(f"region {region_code!r} is outside your scope ({scope.region_code})")

@@ -1,0 +1,23 @@
+"""The report access log (admin): who pulled which report or ranking, and when."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from api.deps import Db, Key, require_role
+from api.models import AccessEntry
+from api.params import ID_PATTERN, Limit, Offset
+from store import api_queries as q
+
+router = APIRouter(tags=["access log"])
+
+
+@router.get("/access-log", response_model=list[AccessEntry])
+def access_log(key: Key, db: Db, institution_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+               limit: Limit = 100, offset: Offset = 0):
+    """Newest first. Admin only."""
+    require_role(key, "admin")
+    with db.reading() as conn:
+        return q.list_access(conn, limit=limit, offset=offset, institution_id=institution_id)

@@ -1,0 +1,82 @@
+"""Assessed items per institution and year (the blocks no meter can measure), with an audit trail."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from api.deps import Db, Key, Pools, require_role
+from api.errors import ApiError, not_found
+from api.models import AssessedAudit, AssessedItem, AssessedItemWrite
+from api.params import InstitutionId, Year, check_institution
+
+router = APIRouter(prefix="/institutions/{institution_id}/assessed-items", tags=["assessed items"])
+ItemCode = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description="methodology item code")]
+PathYear = Annotated[int, Path(ge=2000, le=2100)]
+WRITERS = ("admin", "assessor", "city_assessor")
+
+
+def _methodology(pools: Pools):
+    # Loaded once: validation needs only the item codes and maxima, which a running API never changes.
+    cached = getattr(pools, "_methodology", None)
+    if cached is None:
+        from scoring.methodology import load_methodology
+
+        cached = load_methodology(pools.config.methodology_path)
+        pools._methodology = cached
+    return cached
+
+
+@router.get("", response_model=list[AssessedItem])
+def list_items(institution_id: InstitutionId, key: Key, db: Db, year: Year):
+    """The institution's assessed items for a year."""
+    from store.scoring import list_assessed_items
+
+    with db.reading() as conn:
+        check_institution(conn, key.scope, institution_id)
+        return list_assessed_items(conn, institution_id, year)
+
+
+@router.get("/audit", response_model=list[AssessedAudit])
+def audit(institution_id: InstitutionId, key: Key, db: Db,
+          year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
+          limit: Annotated[int, Query(ge=1, le=10_000)] = 1000):
+    """Every change to the institution's assessed items: who, when, old and new points and evidence."""
+    from store.scoring import list_assessed_audit
+
+    with db.reading() as conn:
+        check_institution(conn, key.scope, institution_id)
+        return list_assessed_audit(conn, institution_id, year, limit=limit)
+
+
+@router.put("/{year}/{item_code}", response_model=AssessedItem)
+def put_item(institution_id: InstitutionId, year: PathYear, item_code: ItemCode, body: AssessedItemWrite,
+             key: Key, db: Db):
+    """Enter or change an item's points and evidence (assessors and admin; institutions read only)."""
+    from store.scoring import set_assessed_item
+
+    require_role(key, *WRITERS)
+    try:
+        _methodology(db).check_assessed_item(item_code, body.points)
+    except ValueError as exc:
+        raise ApiError(422, str(exc)) from exc
+    with db.writing() as conn, conn.transaction():
+        check_institution(conn, key.scope, institution_id)
+        _, new = set_assessed_item(conn, institution_id, year, item_code, body.points, body.evidence,
+                                   f"{key.role}:{key.name}")
+    return new
+
+
+@router.delete("/{year}/{item_code}", status_code=204)
+def delete_item(institution_id: InstitutionId, year: PathYear, item_code: ItemCode, key: Key, db: Db):
+    """Remove an item (it then scores zero); the removal is kept in the audit trail."""
+    from store.scoring import set_assessed_item
+
+    require_role(key, *WRITERS)
+    with db.writing() as conn, conn.transaction():
+        check_institution(conn, key.scope, institution_id)
+        old, _ = set_assessed_item(conn, institution_id, year, item_code, None, None, f"{key.role}:{key.name}")
+        if old is None:
+            # Raising inside the transaction block rolls back the audit row of a removal that removed nothing.
+            raise not_found(f"no assessed item {item_code!r} for {institution_id} in {year}")

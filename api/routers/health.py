@@ -1,0 +1,35 @@
+"""Liveness with a database check (no auth), and who the caller is."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from api.deps import Db, Key
+from api.models import Health, Me
+
+router = APIRouter(tags=["health"])
+log = logging.getLogger("api.health")
+
+
+@router.get(
+    "/health", response_model=Health,
+    responses={503: {"description": "the database does not answer", "content": {"application/json": {}}}},
+)
+def health(db: Db):
+    """No auth: for load balancers and monitoring. 503 when the database does not answer."""
+    try:
+        with db.reading() as conn:
+            conn.execute("SELECT 1").fetchone()
+    except Exception as exc:  # any failure to reach the database is "unhealthy", not a crash
+        log.warning("health check failed: %s", exc)
+        return JSONResponse({"detail": "database unavailable"}, status_code=503)
+    return Health(status="ok", database="ok")
+
+
+@router.get("/me", response_model=Me)
+def me(key: Key) -> Me:
+    """The calling key's role and scope."""
+    return Me(id=key.id, name=key.name, role=key.role, region_code=key.region_code, institution_id=key.institution_id)

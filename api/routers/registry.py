@@ -1,0 +1,68 @@
+"""Registry admin: upload the import files (all or nothing, every error listed), export them."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import zipfile
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, File, Query, UploadFile
+from fastapi.responses import JSONResponse, Response
+
+from api.deps import Db, Key, require_role
+from api.errors import ApiError
+from api.models import ImportResult
+
+router = APIRouter(prefix="/registry", tags=["registry"])
+
+# An upload bigger than this is refused before parsing: the registry of a province fits easily.
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+MAX_FILES = 20
+
+
+@router.post(
+    "/import", response_model=ImportResult,
+    responses={422: {"description": "bad rows: every error with file, line, column and message; nothing imported"}},
+)
+def import_registry(key: Key, db: Db, files: Annotated[list[UploadFile], File(description="CSV or XLSX files")]):
+    """Admin only. Validate and upsert institutions, institution years and meters in one transaction."""
+    from store.registry import RegistryImportError, import_files
+
+    require_role(key, "admin")
+    if not files or len(files) > MAX_FILES:
+        raise ApiError(422, f"send between 1 and {MAX_FILES} files")
+    payload: list[tuple[str, bytes]] = []
+    total = 0
+    for f in files:
+        data = f.file.read(MAX_UPLOAD_BYTES + 1)
+        total += len(data)
+        if total > MAX_UPLOAD_BYTES:
+            raise ApiError(413, f"upload larger than {MAX_UPLOAD_BYTES} bytes")
+        payload.append((f.filename or "upload", data))
+    try:
+        with db.writing() as conn:
+            summary = import_files(conn, payload, ZoneInfo(db.config.timezone))
+    except RegistryImportError as exc:
+        return JSONResponse(status_code=422, content={
+            "detail": f"{len(exc.errors)} error(s); nothing imported",
+            "errors": [dataclasses.asdict(e) for e in exc.errors],
+        })
+    return ImportResult(summary={**dataclasses.asdict(summary), "changed": summary.changed})
+
+
+@router.get("/export", responses={200: {"content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}})
+def export_registry(key: Key, db: Db, format: Annotated[Literal["csv", "xlsx"], Query()] = "csv") -> Response:
+    """Admin only. The registry as import files (a zip); importing them back changes nothing."""
+    from store.registry import export_files
+
+    require_role(key, "admin")
+    with db.reading() as conn:
+        files = export_files(conn, ZoneInfo(db.config.timezone), format)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in sorted(files.items()):
+            zf.writestr(name, data)
+    return Response(buf.getvalue(), media_type="application/zip",
+                    headers={"Content-Disposition": f'attachment; filename="registry-{format}.zip"'})

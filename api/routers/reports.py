@@ -1,0 +1,147 @@
+"""An institution's report for a year: the stored scoring explanation plus the previous year and a
+monthly energy comparison. Every pull is recorded in the access log."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from api.deps import Db, Key
+from api.errors import ApiError, forbidden, not_found
+from api.exports.pdf import report_pdf
+from api.exports.tables import file_response, file_responses, to_csv, to_xlsx
+from api.models import Institution, InstitutionResult, MonthlyEnergy, PreviousYear, Report, RunRef
+from api.params import DocFormat, InstitutionId, check_institution
+from store import api_queries as q
+
+router = APIRouter(prefix="/institutions", tags=["reports"])
+log = logging.getLogger("api.reports")
+
+COLUMNS = [("section", "部分"), ("item", "项目"), ("value", "数值"), ("unit", "单位"), ("note", "说明")]
+
+
+def kgce_factors(result: InstitutionResult) -> dict[tuple[str, bool], float]:
+    """kgce per unit of metered quantity, per (energy type, vehicle), from the run's own conversion
+    lines, so the monthly figures use the same coefficients (GB/T 2589 via the methodology) as the score."""
+    factors: dict[tuple[str, bool], float] = {}
+    for year_inputs in (result.inputs.previous, result.inputs.current):
+        if year_inputs is None:
+            continue
+        for line in year_inputs.energy:
+            if line.quantity > 0:
+                factors[(line.energy_type, line.vehicle)] = line.energy_kgce / line.quantity
+    return factors
+
+
+def monthly_energy(rows: list[dict], result: InstitutionResult) -> tuple[list[MonthlyEnergy], str]:
+    factors = kgce_factors(result)
+    year = result.year
+    current: dict[int, float] = {}
+    previous: dict[int, float] = {}
+    skipped: set[str] = set()
+    for r in rows:
+        if r["energy_type"] == "water":
+            continue
+        factor = factors.get((r["energy_type"], r["vehicle"]))
+        if factor is None:
+            skipped.add(r["energy_type"])
+            continue
+        target = current if r["month"].year == year else previous
+        target[r["month"].month] = target.get(r["month"].month, 0.0) + r["consumption"] * factor
+    out = [MonthlyEnergy(month=m, energy_kgce=current.get(m), previous_kgce=previous.get(m)) for m in range(1, 13)]
+    note = "综合能耗按本次评价所用折标系数由月度计量数据折算(含公务用车)。"
+    if skipped:
+        note += f" 未折算(评价中无系数):{', '.join(sorted(skipped))}。"
+    return out, note
+
+
+def report_rows(report: Report) -> list[dict]:
+    r = report.result
+    rows: list[dict] = [
+        {"section": "机构", "item": "名称", "value": report.institution.name},
+        {"section": "机构", "item": "编号", "value": report.institution.id},
+        {"section": "机构", "item": "地区", "value": report.institution.region_name, "note": report.institution.region_code},
+        {"section": "评价", "item": "年度", "value": r.year},
+        {"section": "评价", "item": "批次", "value": report.run.id,
+         "note": f"{report.run.methodology_name} {report.run.methodology_version} {report.run.methodology_hash}"},
+        {"section": "评价", "item": "总分", "value": r.total_points, "unit": "分"},
+        {"section": "评价", "item": "是否达标", "value": r.eligible, "note": "; ".join(r.ineligible_reasons)},
+        {"section": "评价", "item": "全省排名", "value": r.ranks.province, "note": f"共 {r.ranks.province_size}"},
+        {"section": "评价", "item": "市内排名", "value": r.ranks.city, "note": f"共 {r.ranks.city_size}"},
+        {"section": "评价", "item": "同类排名", "value": r.ranks.peer, "note": f"{r.peer_group.label},共 {r.ranks.peer_size}"},
+    ]
+    rows += [{"section": "指标", "item": i.label, "value": i.value, "unit": i.unit, "note": i.formula} for i in r.indicators]
+    rows += [{"section": "得分", "item": b.label, "value": b.points, "unit": f"/{b.max_points:g}", "note": b.reason}
+             for b in r.blocks]
+    rows += [{"section": "否决", "item": v.code, "value": None, "note": v.reason} for v in r.vetoes]
+    for m in report.monthly_energy:
+        rows.append({"section": "逐月综合能耗", "item": f"{m.month}月", "value": m.energy_kgce, "unit": "kgce",
+                     "note": f"上年同月 {m.previous_kgce:.2f}" if m.previous_kgce is not None else ""})
+    for m in r.inputs.meters:
+        rows.append({"section": "数据质量", "item": m.meter_id, "value": m.coverage, "unit": "覆盖率",
+                     "note": f"最长缺测 {m.longest_gap_hours} h; 复位 {m.resets}; 隔离 {m.quarantined}; "
+                             f"冲突 {m.conflicts}; 拒收 {m.rejects}"})
+    return rows
+
+
+@router.get(
+    "/{institution_id}/report", response_model=Report, responses=file_responses("csv", "xlsx", "pdf"),
+    description="All inputs, indicators, blocks, vetoes, ranks and data quality of one institution for a year "
+    "(the latest run you may see that includes it, or `run_id`), with the previous year and monthly energy "
+    "against the previous year. `format=pdf` includes the monthly chart.",
+)
+def institution_report(
+    institution_id: InstitutionId, key: Key, db: Db, request: Request,
+    year: Annotated[int | None, Query(ge=2000, le=2100, description="report year (or give run_id)")] = None,
+    run_id: Annotated[int | None, Query(ge=1, le=2**62, description="a specific run")] = None,
+    format: DocFormat = "json",
+):
+    if year is None and run_id is None:
+        raise ApiError(422, "give year or run_id")
+    scope = key.scope
+    with db.reading() as conn:
+        inst = check_institution(conn, scope, institution_id)
+        if run_id is not None:
+            visible = q.run_visibility(conn, scope, run_id)
+            if visible is None:
+                raise not_found(f"scoring run {run_id} not found")
+            if not visible:
+                raise forbidden(f"scoring run {run_id} covers a region outside your scope")
+        found = q.result_for(conn, scope, institution_id, run_id=run_id, year=year)
+        if found is None:
+            what = f"run {run_id}" if run_id is not None else f"any scoring run of {year}"
+            raise not_found(f"institution {institution_id!r} is not in {what}")
+        result = InstitutionResult.model_validate_json(found["detail"])
+        prev = found["previous"]
+        months = q.monthly_by_energy_type(
+            conn, scope, institution_id, start=date(found["year"] - 1, 1, 1), end=date(found["year"] + 1, 1, 1)
+        )
+    monthly, note = monthly_energy(months, result)
+    report = Report(
+        institution=Institution.model_validate(inst),
+        run=RunRef(id=found["run_id"], year=found["year"], region_code=found["run_region_code"],
+                   methodology_name=found["methodology_name"], methodology_version=found["methodology_version"],
+                   methodology_hash=found["methodology_hash"], created_at=found["run_created_at"]),
+        result=result,
+        previous_year=None if prev is None else PreviousYear(
+            run_id=prev["run_id"], year=prev["year"], total_points=prev["total_points"], eligible=prev["eligible"],
+            rank_peer=prev["rank_peer"], rank_city=prev["rank_city"], rank_province=prev["rank_province"]),
+        monthly_energy=monthly,
+        monthly_energy_note=note,
+    )
+    with db.logging() as conn:
+        q.log_access(conn, key, resource="report", fmt=format, path=str(request.url.path) + (
+            f"?{request.url.query}" if request.url.query else ""), institution_id=institution_id,
+            run_id=found["run_id"], year=found["year"])
+    name = f"report-{institution_id}-{found['year']}"
+    if format == "csv":
+        return file_response(to_csv(COLUMNS, report_rows(report)), "csv", f"{name}.csv")
+    if format == "xlsx":
+        return file_response(to_xlsx(COLUMNS, report_rows(report), title=f"{found['year']}报告"), "xlsx", f"{name}.xlsx")
+    if format == "pdf":
+        return file_response(report_pdf(report), "pdf", f"{name}.pdf")
+    # Serialised once here; returning the model would make FastAPI validate the whole report again.
+    return Response(report.model_dump_json(), media_type="application/json")

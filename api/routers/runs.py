@@ -1,0 +1,153 @@
+"""Scoring runs (start, list, fetch) and their rankings."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from api.deps import Db, Key, Pools, require_role
+from api.errors import ApiError, bad_request, forbidden, not_found
+from api.exports.pdf import fmt_num, table_pdf
+from api.exports.tables import file_response, file_responses, to_csv, to_xlsx
+from api.models import Page, RankingRow, RunCreate, RunDetail, RunInfo
+from api.params import Category, DocFormat, Limit, Offset, RegionFilter, RunId, Year, check_region_filter
+from store import api_queries as q
+
+router = APIRouter(tags=["runs"])
+log = logging.getLogger("api.runs")
+
+COLUMNS = [
+    ("rank_province", "全省排名"), ("rank_city", "市内排名"), ("rank_peer", "同类排名"), ("institution_id", "机构编号"),
+    ("name", "机构名称"), ("region_code", "地区代码"), ("category", "类别"), ("peer_group", "同类组"),
+    ("total_points", "总分"), ("eligible", "达标"), ("leader", "能效领跑者"), ("vetoes_text", "否决项"),
+]
+Sort = Literal["rank_province", "rank_city", "rank_peer", "total_points", "institution_id", "name"]
+
+
+def _visible_run(conn, key: q.ApiKey, run_id: int) -> dict:
+    """The run's identity when the key may see it; 404 when there is no such run, 403 outside the scope."""
+    run = q.run_checked(conn, key.scope, run_id)
+    if run is None:
+        raise not_found(f"scoring run {run_id} not found")
+    if not run.pop("visible"):
+        raise forbidden(f"scoring run {run_id} covers a region outside your scope")
+    return run
+
+
+@router.get("/runs", response_model=Page[RunInfo])
+def list_runs(key: Key, db: Db, year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
+              limit: Limit = 100, offset: Offset = 0):
+    """Runs the caller may see, newest first: province-wide runs, and runs of regions in or above its scope."""
+    with db.reading() as conn:
+        total, rows = q.list_runs(conn, key.scope, year=year, limit=limit, offset=offset)
+    return Page[RunInfo](total=total, limit=limit, offset=offset, items=rows)
+
+
+@router.post("/runs", response_model=RunInfo, status_code=201,
+             responses={403: {"description": "only admin and assessor keys start runs"}})
+def start_run(body: RunCreate, key: Key, db: Db, request: Request):
+    """Score a year now (admin or assessor) with the configured methodology; returns the stored run."""
+    require_role(key, "admin", "assessor")
+    from scoring.methodology import MethodologyError
+    from scoring.runner import run_scoring
+
+    with db.writing() as conn:
+        if body.region_code and not q.region_exists(conn, body.region_code):
+            raise not_found(f"region {body.region_code!r} not found")
+        try:
+            run_id = run_scoring(
+                conn, year=body.year, methodology_path=db.config.methodology_path,
+                region_code=body.region_code, created_by=f"api:{key.name}",
+            )
+        except MethodologyError as exc:
+            log.error("methodology invalid: %s", exc)
+            raise ApiError(409, f"the configured methodology is invalid: {exc}") from exc
+        except ValueError as exc:
+            raise bad_request(str(exc)) from exc
+    with db.reading() as conn:
+        run = q.get_run(conn, key.scope, run_id)
+    return JSONResponse(RunInfo.model_validate(run).model_dump(mode="json"), status_code=201,
+                        headers={"Location": f"/v1/runs/{run_id}"})
+
+
+@router.get("/runs/{run_id}", response_model=RunDetail)
+def get_run(run_id: RunId, key: Key, db: Db):
+    """A run with its methodology identity and the methodology text it used."""
+    with db.reading() as conn:
+        _visible_run(conn, key, run_id)
+        return q.get_run(conn, key.scope, run_id, with_text=True)
+
+
+def _ranking(pools: Pools, key: q.ApiKey, request: Request, run_id: int, *, region_code, category, peer_group,
+             eligible, sort, order, limit, offset, format):
+    with pools.reading() as conn:
+        run = _visible_run(conn, key, run_id)
+        check_region_filter(conn, key.scope, region_code)
+        count_key = (run_id, key.scope, region_code, category, peer_group, eligible)
+        total, items = q.rankings_json(
+            conn, key.scope, run_id, region_code=region_code, category=category, peer_group=peer_group,
+            eligible=eligible, sort=sort, descending=order == "desc", limit=limit, offset=offset,
+            known_total=pools.totals.get(count_key),
+        )
+        pools.totals.put(count_key, total)
+    with pools.logging() as conn:
+        q.log_access(conn, key, resource="ranking", fmt=format, path=str(request.url.path) + (
+            f"?{request.url.query}" if request.url.query else ""), run_id=run_id, year=run["year"])
+    if format == "json":
+        # PostgreSQL built the rows' JSON (store.api_queries.rankings_json); their shape is RankingRow's,
+        # which the OpenAPI tests check on every response.
+        return Response(f'{{"total":{total},"limit":{limit},"offset":{offset},"items":{items}}}',
+                        media_type="application/json")
+    rows = json.loads(items)
+    for r in rows:
+        r["vetoes_text"] = "; ".join(f"{v['code']}: {v['reason']}" for v in r["vetoes"])
+    name = f"ranking-{run['year']}-run{run_id}"
+    if format == "csv":
+        return file_response(to_csv(COLUMNS, rows), "csv", f"{name}.csv")
+    if format == "xlsx":
+        return file_response(to_xlsx(COLUMNS, rows, title=f"{run['year']}排名"), "xlsx", f"{name}.xlsx")
+    title = f"{run['year']}年度公共机构节能评价排名"
+    subtitle = (f"批次 {run_id} · 方法 {run['methodology_name']} {run['methodology_version']} · "
+                f"第 {offset + 1}–{offset + len(rows)} 行,共 {total} 行")
+    body = [[r["rank_province"] or "—", r["rank_city"] or "—", r["rank_peer"] or "—", r["institution_id"], r["name"],
+             r["region_code"], r["category"], r["peer_group"], fmt_num(r["total_points"]),
+             "是" if r["eligible"] else "否", "是" if r["leader"] else "否", r["vetoes_text"]] for r in rows]
+    return file_response(table_pdf(title, subtitle, [h for _, h in COLUMNS], body), "pdf", f"{name}.pdf")
+
+
+_RANKING_DOC = """Filter by region (and everything under it), category, peer group and eligibility; sort; paginate.
+Each pull is recorded in the access log. `format=csv|xlsx|pdf` returns the page as a file."""
+
+
+@router.get("/runs/{run_id}/rankings", response_model=Page[RankingRow], description=_RANKING_DOC,
+            responses=file_responses("csv", "xlsx", "pdf"))
+def run_rankings(
+    run_id: RunId, key: Key, db: Db, request: Request,
+    region_code: RegionFilter = None, category: Category | None = None,
+    peer_group: Annotated[str | None, Query(max_length=200)] = None, eligible: bool | None = None,
+    sort: Sort = "rank_province", order: Literal["asc", "desc"] = "asc",
+    limit: Limit = 100, offset: Offset = 0, format: DocFormat = "json",
+):
+    return _ranking(db, key, request, run_id, region_code=region_code, category=category, peer_group=peer_group,
+                    eligible=eligible, sort=sort, order=order, limit=limit, offset=offset, format=format)
+
+
+@router.get("/rankings", response_model=Page[RankingRow], description="The latest visible run of a year. " + _RANKING_DOC,
+            responses=file_responses("csv", "xlsx", "pdf"))
+def latest_rankings(
+    key: Key, db: Db, request: Request, year: Year,
+    region_code: RegionFilter = None, category: Category | None = None,
+    peer_group: Annotated[str | None, Query(max_length=200)] = None, eligible: bool | None = None,
+    sort: Sort = "rank_province", order: Literal["asc", "desc"] = "asc",
+    limit: Limit = 100, offset: Offset = 0, format: DocFormat = "json",
+):
+    with db.reading() as conn:
+        run_id = q.latest_visible_run_id(conn, key.scope, year)
+    if run_id is None:
+        raise not_found(f"no scoring run for {year}")
+    return _ranking(db, key, request, run_id, region_code=region_code, category=category, peer_group=peer_group,
+                    eligible=eligible, sort=sort, order=order, limit=limit, offset=offset, format=format)

@@ -1,0 +1,597 @@
+"""Queries behind the assessor API, with the caller's scope inside the SQL (DESIGN §7, §9).
+
+A scope is what an API key may see: everything (admin, assessor), a region and every region under
+it (city assessor, recursive on ``region.parent_code``), or one institution. Every query here takes
+the scope and puts it in its WHERE clause, so rows outside it never leave the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import string
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+ROLES = ("admin", "assessor", "city_assessor", "institution")
+KEY_PREFIX_CHARS = string.ascii_lowercase + string.digits
+KEY_PREFIX_LEN = 10
+
+
+@dataclass(frozen=True)
+class Scope:
+    role: str
+    region_code: str | None = None
+    institution_id: str | None = None
+
+    @property
+    def everything(self) -> bool:
+        return self.role in ("admin", "assessor")
+
+    def params(self) -> dict[str, Any]:
+        return {"scope_region": self.region_code, "scope_institution": self.institution_id}
+
+
+def subtree_sql(param: str) -> str:
+    """Region codes at and under ``%(param)s`` (GB/T 2260 hierarchy via parent_code), as an array.
+
+    Used as ``col = ANY(...)``: the array is computed once per query (an InitPlan), so the planner can
+    use an index on ``col`` instead of joining every row against the recursive CTE."""
+    return (
+        "ARRAY(WITH RECURSIVE sub(code) AS (SELECT code FROM region WHERE code = %(" + param + ")s"
+        " UNION ALL SELECT r.code FROM region r JOIN sub ON r.parent_code = sub.code) SELECT code FROM sub)"
+    )
+
+
+def ancestors_sql(code_expr: str) -> str:
+    """Region codes at and above the region given by the SQL expression ``code_expr``, as an array."""
+    return (
+        "ARRAY(WITH RECURSIVE up(code, parent) AS (SELECT code, parent_code FROM region WHERE code = " + code_expr +
+        " UNION ALL SELECT r.code, r.parent_code FROM region r JOIN up ON r.code = up.parent) SELECT code FROM up)"
+    )
+
+
+def scope_predicate(scope: Scope, *, region_col: str, institution_col: str) -> str:
+    """A boolean SQL expression: the row's institution/region lies in the scope."""
+    if scope.everything:
+        return "TRUE"
+    if scope.role == "city_assessor":
+        return f"({region_col} = ANY({subtree_sql('scope_region')}))"
+    if scope.role == "institution":
+        return f"({institution_col} = %(scope_institution)s)"
+    return "FALSE"
+
+
+def run_scope_predicate(scope: Scope, alias: str = "r") -> str:
+    """Runs a scope may see: province-wide runs, runs of a region above it, and runs under its region."""
+    if scope.everything:
+        return "TRUE"
+    col = f"{alias}.region_code"
+    if scope.role == "city_assessor":
+        return (
+            f"({col} IS NULL OR {col} = ANY({subtree_sql('scope_region')})"
+            f" OR {col} = ANY({ancestors_sql('%(scope_region)s')}))"
+        )
+    if scope.role == "institution":
+        inst_region = "(SELECT region_code FROM institution WHERE id = %(scope_institution)s)"
+        return f"({col} IS NULL OR {col} = ANY({ancestors_sql(inst_region)}))"
+    return "FALSE"
+
+
+# --- API keys -----------------------------------------------------------------------------------
+
+
+class KeyError_(ValueError):
+    """A key cannot be created as asked (unknown role, region or institution)."""
+
+
+@dataclass
+class ApiKey:
+    id: int
+    prefix: str
+    name: str
+    role: str
+    region_code: str | None
+    institution_id: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @property
+    def scope(self) -> Scope:
+        return Scope(self.role, self.region_code, self.institution_id)
+
+
+def _hash_secret(secret: str) -> str:
+    # The secret is 256 bits from `secrets`, so a fast hash is enough: nobody can brute-force that
+    # space, and a slow KDF (bcrypt/argon2) would only add latency to every request.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_key(
+    conn: psycopg.Connection,
+    *,
+    role: str,
+    name: str,
+    region_code: str | None = None,
+    institution_id: str | None = None,
+) -> tuple[ApiKey, str]:
+    """Create a key; returns it and the full token ``jn_<prefix>_<secret>`` (shown once, never stored)."""
+    if role not in ROLES:
+        raise KeyError_(f"unknown role {role!r}; one of {', '.join(ROLES)}")
+    if not name.strip():
+        raise KeyError_("a key needs a name (who or what uses it)")
+    if role == "city_assessor":
+        if not region_code or institution_id:
+            raise KeyError_("a city_assessor key needs --region and no --institution")
+        if conn.execute("SELECT 1 FROM region WHERE code = %s", (region_code,)).fetchone() is None:
+            raise KeyError_(f"unknown region {region_code!r}")
+    elif role == "institution":
+        if not institution_id or region_code:
+            raise KeyError_("an institution key needs --institution and no --region")
+        if conn.execute("SELECT 1 FROM institution WHERE id = %s", (institution_id,)).fetchone() is None:
+            raise KeyError_(f"unknown institution {institution_id!r}")
+    elif region_code or institution_id:
+        raise KeyError_(f"a {role} key sees everything: give no --region or --institution")
+    prefix = "".join(secrets.choice(KEY_PREFIX_CHARS) for _ in range(KEY_PREFIX_LEN))
+    secret = secrets.token_urlsafe(32)
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            "INSERT INTO api_key (prefix, secret_sha256, name, role, region_code, institution_id)"
+            " VALUES (%s, %s, %s, %s, %s, %s)"
+            " RETURNING id, prefix, name, role, region_code, institution_id, created_at, revoked_at",
+            (prefix, _hash_secret(secret), name.strip(), role, region_code, institution_id),
+        ).fetchone()
+    return ApiKey(**row), f"jn_{prefix}_{secret}"
+
+
+def authenticate(conn: psycopg.Connection, token: str) -> ApiKey | None:
+    """The live key for a ``jn_<prefix>_<secret>`` token, or None (malformed, unknown, wrong, revoked)."""
+    parts = token.split("_", 2)
+    if len(parts) != 3 or parts[0] != "jn" or len(parts[1]) != KEY_PREFIX_LEN or not parts[2]:
+        return None
+    if any(c not in KEY_PREFIX_CHARS for c in parts[1]):
+        return None
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            "SELECT id, prefix, secret_sha256, name, role, region_code, institution_id, created_at, revoked_at"
+            " FROM api_key WHERE prefix = %s",
+            (parts[1],),
+        ).fetchone()
+    if row is None or row["revoked_at"] is not None:
+        return None
+    if not hmac.compare_digest(row.pop("secret_sha256"), _hash_secret(parts[2])):
+        return None
+    return ApiKey(**row)
+
+
+def list_keys(conn: psycopg.Connection, *, include_revoked: bool = True) -> list[ApiKey]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            "SELECT id, prefix, name, role, region_code, institution_id, created_at, revoked_at FROM api_key"
+            + ("" if include_revoked else " WHERE revoked_at IS NULL")
+            + " ORDER BY id"
+        ).fetchall()
+    return [ApiKey(**r) for r in rows]
+
+
+def revoke_key(conn: psycopg.Connection, key_id: int) -> bool:
+    """Revoke a key now; False when there is no such live key."""
+    cur = conn.execute(
+        "UPDATE api_key SET revoked_at = now() WHERE id = %s AND revoked_at IS NULL", (key_id,)
+    )
+    return cur.rowcount == 1
+
+
+# --- access log ---------------------------------------------------------------------------------
+
+
+def log_access(
+    conn: psycopg.Connection,
+    key: ApiKey,
+    *,
+    resource: str,
+    fmt: str,
+    path: str,
+    institution_id: str | None = None,
+    run_id: int | None = None,
+    year: int | None = None,
+) -> None:
+    conn.execute(
+        "INSERT INTO report_access (api_key_id, key_name, role, resource, institution_id, run_id, year, format, path)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        (key.id, key.name, key.role, resource, institution_id, run_id, year, fmt, path),
+    )
+
+
+def list_access(conn: psycopg.Connection, *, limit: int, offset: int, institution_id: str | None = None) -> list[dict]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "SELECT id, accessed_at, api_key_id, key_name, role, resource, institution_id, run_id, year, format, path"
+            " FROM report_access WHERE (%(inst)s::text IS NULL OR institution_id = %(inst)s)"
+            " ORDER BY id DESC LIMIT %(limit)s OFFSET %(offset)s",
+            {"inst": institution_id, "limit": limit, "offset": offset},
+        ).fetchall()
+
+
+# --- visibility ---------------------------------------------------------------------------------
+
+
+def institution_visibility(conn: psycopg.Connection, scope: Scope, institution_id: str) -> bool | None:
+    """None: no such institution for anyone; False: exists, outside the scope; True: visible."""
+    row = institution_checked(conn, scope, institution_id)
+    return None if row is None else row["visible"]
+
+
+def institution_checked(conn: psycopg.Connection, scope: Scope, institution_id: str) -> dict | None:
+    """The institution's columns plus ``visible`` (in scope or not); None when it does not exist.
+    The columns are for the caller to use only when ``visible`` is true."""
+    pred = scope_predicate(scope, region_col="i.region_code", institution_col="i.id")
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            f"SELECT {INSTITUTION_COLS}, {pred} AS visible FROM institution i JOIN region rg ON rg.code = i.region_code"
+            " WHERE i.id = %(id)s",
+            {**scope.params(), "id": institution_id},
+        ).fetchone()
+
+
+def meter_visibility(conn: psycopg.Connection, scope: Scope, meter_id: str) -> dict | None:
+    """The meter row plus ``visible``; None when there is no such meter."""
+    pred = scope_predicate(scope, region_col="i.region_code", institution_col="i.id")
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "SELECT m.id, m.institution_id, m.name, m.energy_type, m.unit, m.register, m.end_use,"
+            f" m.parent_meter_id, m.multiplier, m.installed_at, m.retired_at, {pred} AS visible"
+            " FROM meter m JOIN institution i ON i.id = m.institution_id WHERE m.id = %(id)s",
+            {**scope.params(), "id": meter_id},
+        ).fetchone()
+
+
+def region_exists(conn: psycopg.Connection, code: str) -> bool:
+    return conn.execute("SELECT 1 FROM region WHERE code = %s", (code,)).fetchone() is not None
+
+
+# --- institutions -------------------------------------------------------------------------------
+
+INSTITUTION_COLS = (
+    "i.id, i.name, i.category, i.sub_kind, i.admin_level, i.region_code, rg.name AS region_name,"
+    " i.climate_zone, i.baseline_year, i.address"
+)
+
+
+def list_institutions(
+    conn: psycopg.Connection,
+    scope: Scope,
+    *,
+    region_code: str | None,
+    category: str | None,
+    q: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[int, list[dict]]:
+    pred = scope_predicate(scope, region_col="i.region_code", institution_col="i.id")
+    where = [pred]
+    params: dict[str, Any] = {**scope.params(), "limit": limit, "offset": offset}
+    if region_code:
+        where.append(f"i.region_code = ANY({subtree_sql('region')})")
+        params["region"] = region_code
+    if category:
+        where.append("i.category = %(category)s")
+        params["category"] = category
+    if q:
+        where.append("(strpos(i.name, %(q)s) > 0 OR strpos(i.id, %(q)s) > 0)")
+        params["q"] = q
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            f"SELECT {INSTITUTION_COLS}, count(*) OVER () AS total FROM institution i"
+            " JOIN region rg ON rg.code = i.region_code"
+            f" WHERE {' AND '.join(where)} ORDER BY i.id LIMIT %(limit)s OFFSET %(offset)s",
+            params,
+        ).fetchall()
+        if rows:
+            total = rows[0]["total"]
+        else:
+            total = cur.execute(
+                f"SELECT count(*) AS n FROM institution i WHERE {' AND '.join(where)}", params
+            ).fetchone()["n"]
+    for r in rows:
+        r.pop("total", None)
+    return total, rows
+
+
+def get_institution(conn: psycopg.Connection, scope: Scope, institution_id: str) -> dict | None:
+    pred = scope_predicate(scope, region_col="i.region_code", institution_col="i.id")
+    params = {**scope.params(), "id": institution_id}
+    with conn.cursor(row_factory=dict_row) as cur:
+        inst = cur.execute(
+            f"SELECT {INSTITUTION_COLS} FROM institution i JOIN region rg ON rg.code = i.region_code"
+            f" WHERE i.id = %(id)s AND {pred}",
+            params,
+        ).fetchone()
+        if inst is None:
+            return None
+        inst["years"] = cur.execute(
+            "SELECT year, floor_area_m2, occupants FROM institution_year WHERE institution_id = %(id)s ORDER BY year",
+            params,
+        ).fetchall()
+        inst["meters"] = cur.execute(
+            "SELECT id, name, energy_type, unit, register, end_use, parent_meter_id, multiplier,"
+            " installed_at, retired_at FROM meter WHERE institution_id = %(id)s ORDER BY id",
+            params,
+        ).fetchall()
+    return inst
+
+
+def institution_meter_ids(
+    conn: psycopg.Connection, scope: Scope, institution_id: str, energy_type: str | None = None
+) -> list[str]:
+    pred = scope_predicate(scope, region_col="i.region_code", institution_col="i.id")
+    rows = conn.execute(
+        "SELECT m.id FROM meter m JOIN institution i ON i.id = m.institution_id"
+        f" WHERE m.institution_id = %(id)s AND {pred}"
+        " AND (%(et)s::text IS NULL OR m.energy_type = %(et)s) ORDER BY m.id",
+        {**scope.params(), "id": institution_id, "et": energy_type},
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+# --- runs and rankings --------------------------------------------------------------------------
+
+def run_cols(scope: Scope) -> str:
+    """A run's columns, with counts of its results inside the scope only: a city assessor looking at a
+    province-wide run learns how many of *its* institutions were scored, eligible and leaders."""
+    pred = scope_predicate(scope, region_col="s.region_code", institution_col="s.institution_id")
+    return (
+        "r.id, r.year, r.region_code, r.methodology_name, r.methodology_version, r.methodology_hash,"
+        " r.results_hash, r.created_at, r.created_by, c.institutions, c.eligible, c.leaders"
+    ), (
+        " CROSS JOIN LATERAL (SELECT count(*) AS institutions, count(*) FILTER (WHERE s.eligible) AS eligible,"
+        f" count(*) FILTER (WHERE s.leader) AS leaders FROM scoring_result s WHERE s.run_id = r.id AND {pred}) c"
+    )
+
+
+def list_runs(
+    conn: psycopg.Connection, scope: Scope, *, year: int | None, limit: int, offset: int
+) -> tuple[int, list[dict]]:
+    pred = run_scope_predicate(scope)
+    params = {**scope.params(), "year": year, "limit": limit, "offset": offset}
+    where = f"{pred} AND (%(year)s::int IS NULL OR r.year = %(year)s)"
+    cols, counts = run_cols(scope)
+    with conn.cursor(row_factory=dict_row) as cur:
+        total = cur.execute(f"SELECT count(*) AS n FROM scoring_run r WHERE {where}", params).fetchone()["n"]
+        rows = cur.execute(
+            f"SELECT {cols} FROM scoring_run r{counts} WHERE {where}"
+            " ORDER BY r.created_at DESC, r.id DESC LIMIT %(limit)s OFFSET %(offset)s",
+            params,
+        ).fetchall()
+    return total, rows
+
+
+def run_visibility(conn: psycopg.Connection, scope: Scope, run_id: int) -> bool | None:
+    row = run_checked(conn, scope, run_id)
+    return None if row is None else row["visible"]
+
+
+def run_checked(conn: psycopg.Connection, scope: Scope, run_id: int) -> dict | None:
+    """The run's identity (no per-run counts) plus ``visible``; None when there is no such run."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "SELECT r.id, r.year, r.region_code, r.methodology_name, r.methodology_version, r.methodology_hash,"
+            f" r.created_at, {run_scope_predicate(scope)} AS visible FROM scoring_run r WHERE r.id = %(id)s",
+            {**scope.params(), "id": run_id},
+        ).fetchone()
+
+
+def get_run(conn: psycopg.Connection, scope: Scope, run_id: int, *, with_text: bool = False) -> dict | None:
+    extra = ", r.methodology_text" if with_text else ""
+    cols, counts = run_cols(scope)
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            f"SELECT {cols}{extra} FROM scoring_run r{counts} WHERE r.id = %(id)s AND {run_scope_predicate(scope)}",
+            {**scope.params(), "id": run_id},
+        ).fetchone()
+
+
+def latest_visible_run_id(conn: psycopg.Connection, scope: Scope, year: int) -> int | None:
+    row = conn.execute(
+        f"SELECT r.id FROM scoring_run r WHERE r.year = %(year)s AND {run_scope_predicate(scope)}"
+        " ORDER BY r.created_at DESC, r.id DESC LIMIT 1",
+        {**scope.params(), "year": year},
+    ).fetchone()
+    return None if row is None else row[0]
+
+
+RANKING_SORTS = {
+    "rank_province": "sr.rank_province",
+    "rank_city": "sr.rank_city",
+    "rank_peer": "sr.rank_peer",
+    "total_points": "sr.total_points",
+    "institution_id": "sr.institution_id",
+    "name": "i.name",
+}
+
+
+def rankings_json(
+    conn: psycopg.Connection,
+    scope: Scope,
+    run_id: int,
+    *,
+    region_code: str | None = None,
+    category: str | None = None,
+    peer_group: str | None = None,
+    eligible: bool | None = None,
+    sort: str = "rank_province",
+    descending: bool = False,
+    limit: int = 100,
+    offset: int = 0,
+    known_total: int | None = None,
+) -> tuple[int, str]:
+    """One page of a run's ranking inside the scope, and the total count of matching rows. The rows
+    come as a JSON array built by PostgreSQL (RankingRow's shape): a page goes to the client without
+    decoding a hundred rows into Python and encoding them again.
+
+    ``known_total``: the count from an earlier call with the same run, scope and filters (a stored
+    run's results never change), so the rows it would count need not be read again."""
+    if sort not in RANKING_SORTS:
+        raise ValueError(f"unknown sort {sort!r}")
+    pred = scope_predicate(scope, region_col="sr.region_code", institution_col="sr.institution_id")
+    where = ["sr.run_id = %(run_id)s", pred]
+    params: dict[str, Any] = {**scope.params(), "run_id": run_id, "limit": limit, "offset": offset}
+    if region_code:
+        where.append(f"sr.region_code = ANY({subtree_sql('region')})")
+        params["region"] = region_code
+    if category:
+        where.append("sr.category = %(category)s")
+        params["category"] = category
+    if peer_group:
+        where.append("sr.peer_group = %(peer_group)s")
+        params["peer_group"] = peer_group
+    if eligible is not None:
+        where.append("sr.eligible = %(eligible)s")
+        params["eligible"] = eligible
+    direction = "DESC" if descending else "ASC"
+    order = f"{RANKING_SORTS[sort]} {direction} NULLS LAST, sr.institution_id"
+    if known_total is None:
+        count_sql = f"(SELECT count(*) FROM scoring_result sr WHERE {' AND '.join(where)})"
+    else:
+        count_sql = "%(known_total)s::bigint"
+        params["known_total"] = known_total
+    by_name = sort == "name"
+    name_join = " JOIN institution i ON i.id = sr.institution_id" if by_name else ""
+    # The name by a scalar subquery when not sorting by it: a join tempts the planner into hashing
+    # every institution to name a hundred.
+    name = "i.name" if by_name else "(SELECT i.name FROM institution i WHERE i.id = sr.institution_id)"
+    # Find the page's institution ids first (for the default order an index-only scan of
+    # scoring_result_page_idx, however deep the OFFSET), then read only those rows.
+    query = (
+        f"SELECT {count_sql} AS total, coalesce(json_agg(json_build_object("
+        "'institution_id', sr.institution_id, 'name', " + name + ", 'region_code', sr.region_code,"
+        " 'category', sr.category, 'peer_group', sr.peer_group, 'total_points', sr.total_points,"
+        " 'eligible', sr.eligible, 'leader', sr.leader, 'rank_peer', sr.rank_peer, 'rank_city', sr.rank_city,"
+        f" 'rank_province', sr.rank_province, 'vetoes', sr.vetoes) ORDER BY {order}), '[]')::text AS items"
+        f" FROM (SELECT sr.institution_id FROM scoring_result sr{name_join} WHERE {' AND '.join(where)}"
+        f" ORDER BY {order} LIMIT %(limit)s OFFSET %(offset)s) page"
+        " JOIN scoring_result sr ON sr.run_id = %(run_id)s AND sr.institution_id = page.institution_id" + name_join
+    )
+    total, items = conn.execute(query, params).fetchone()
+    return total, items
+
+
+def result_for(
+    conn: psycopg.Connection, scope: Scope, institution_id: str, *, run_id: int | None, year: int | None,
+    with_detail: bool = True,
+) -> dict | None:
+    """The institution's scoring_result (with run identity) in a given run, or in the latest run of a year.
+
+    ``detail`` comes back as JSON text (for a direct model_validate_json), or None without ``with_detail``;
+    ``previous`` is the same institution's result in the latest visible run of the year before (or None)."""
+    pred = scope_predicate(scope, region_col="sr.region_code", institution_col="sr.institution_id")
+    rpred = run_scope_predicate(scope)
+    params = {**scope.params(), "id": institution_id, "run_id": run_id, "year": year}
+    # The previous year's result (latest visible run of year - 1) comes in the same round trip.
+    prev = (
+        " LEFT JOIN LATERAL (SELECT psr.run_id, pr.year, psr.total_points, psr.eligible, psr.rank_peer,"
+        " psr.rank_city, psr.rank_province FROM scoring_result psr JOIN scoring_run pr ON pr.id = psr.run_id"
+        f" WHERE psr.institution_id = sr.institution_id AND pr.year = r.year - 1"
+        f" AND {run_scope_predicate(scope, alias='pr')}"
+        " ORDER BY pr.created_at DESC, pr.id DESC LIMIT 1) p ON TRUE"
+    )
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "SELECT sr.run_id, r.year, r.region_code AS run_region_code, r.methodology_name, r.methodology_version,"
+            " r.methodology_hash, r.created_at AS run_created_at, sr.total_points, sr.eligible, sr.leader,"
+            " sr.rank_peer, sr.rank_city, sr.rank_province, sr.peer_group,"
+            + (" sr.detail::text AS detail" if with_detail else " NULL AS detail") +
+            ", to_jsonb(p) AS previous"
+            " FROM scoring_result sr JOIN scoring_run r ON r.id = sr.run_id" + prev +
+            f" WHERE sr.institution_id = %(id)s AND {pred} AND {rpred}"
+            " AND (%(run_id)s::bigint IS NULL OR sr.run_id = %(run_id)s)"
+            " AND (%(year)s::int IS NULL OR r.year = %(year)s)"
+            " ORDER BY r.created_at DESC, r.id DESC LIMIT 1",
+            params,
+        ).fetchone()
+
+
+# --- usage --------------------------------------------------------------------------------------
+
+BUCKET_SQL = {
+    # (table, time column, bucket expression)
+    "hour": ("usage_hourly", "hour", "u.hour"),
+    "day": ("usage_daily", "day", "u.day"),
+    "month": ("usage_monthly", "month", "u.month"),
+    "year": ("usage_monthly", "month", "date_trunc('year', u.month)::date"),
+}
+
+
+def usage_series(
+    conn: psycopg.Connection,
+    scope: Scope,
+    *,
+    start: date | datetime,
+    end: date | datetime,
+    bucket: str,
+    institution_id: str | None = None,
+    meter_id: str | None = None,
+    energy_type: str | None = None,
+) -> list[dict]:
+    """Consumption per meter and local-calendar bucket from the rollups, inside the scope.
+
+    ``start``/``end`` are timestamps for hour buckets and local dates otherwise; ``end`` is exclusive.
+    """
+    table, col, expr = BUCKET_SQL[bucket]
+    pred = scope_predicate(scope, region_col="i.region_code", institution_col="i.id")
+    params = {
+        **scope.params(),
+        "start": start,
+        "end": end,
+        "inst": institution_id,
+        "meter": meter_id,
+        "et": energy_type,
+    }
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            f"SELECT u.meter_id, m.energy_type, m.unit, m.end_use, {expr} AS bucket_start,"
+            " sum(u.consumption) AS consumption"
+            f" FROM {table} u JOIN meter m ON m.id = u.meter_id JOIN institution i ON i.id = m.institution_id"
+            f" WHERE {pred} AND u.{col} >= %(start)s AND u.{col} < %(end)s"
+            " AND (%(inst)s::text IS NULL OR m.institution_id = %(inst)s)"
+            " AND (%(meter)s::text IS NULL OR m.id = %(meter)s)"
+            " AND (%(et)s::text IS NULL OR m.energy_type = %(et)s)"
+            " GROUP BY u.meter_id, m.energy_type, m.unit, m.end_use, bucket_start"
+            " ORDER BY u.meter_id, bucket_start",
+            params,
+        ).fetchall()
+
+
+def monthly_by_energy_type(
+    conn: psycopg.Connection, scope: Scope, institution_id: str, *, start: date, end: date
+) -> list[dict]:
+    """Monthly consumption of the institution's counted meters (main, vehicle) per energy type."""
+    pred = scope_predicate(scope, region_col="i.region_code", institution_col="i.id")
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "SELECT m.energy_type, m.end_use = 'vehicle' AS vehicle, u.month, sum(u.consumption) AS consumption"
+            " FROM usage_monthly u JOIN meter m ON m.id = u.meter_id JOIN institution i ON i.id = m.institution_id"
+            f" WHERE {pred} AND m.institution_id = %(id)s AND m.end_use IN ('main', 'vehicle')"
+            " AND u.month >= %(start)s AND u.month < %(end)s"
+            " GROUP BY m.energy_type, vehicle, u.month ORDER BY u.month, m.energy_type",
+            {**scope.params(), "id": institution_id, "start": start, "end": end},
+        ).fetchall()
+
+
+def deployment_timezone(conn: psycopg.Connection) -> str | None:
+    row = conn.execute("SELECT value FROM deployment_setting WHERE key = 'timezone'").fetchone()
+    return None if row is None else row[0]
+
+
+def regions_overlap(conn: psycopg.Connection, a: str, b: str) -> bool:
+    """True when one region lies at or under the other."""
+    row = conn.execute(
+        f"SELECT %(b)s = ANY({subtree_sql('a')}) OR %(a)s = ANY({subtree_sql('b')})", {"a": a, "b": b}
+    ).fetchone()
+    return bool(row[0])
+
