@@ -53,13 +53,10 @@ class Demo:
     def _database_url(self) -> str:
         if self.settings.database_url:
             return self.settings.database_url
-        import pgserver
-
         from jieneng.embedded import embedded_database_url
 
-        url = embedded_database_url(self.settings.data_dir)
-        # Hold a handle with cleanup 'stop' so the private server stops with the demo.
-        self._pg_server = pgserver.get_server((Path(self.settings.data_dir) / "pg").resolve(), cleanup_mode="stop")
+        url = embedded_database_url(self.settings.data_dir, stop_on_exit=True)
+        self._pg_server = self.settings.data_dir
         return url
 
     def _mqtt_url(self) -> tuple[str, str]:
@@ -145,7 +142,11 @@ class Demo:
         state = json.loads(state_file.read_text()) if state_file.exists() else {}
         tz = self.settings.tz
         now = dt.datetime.now(tz).replace(minute=0, second=0, microsecond=0)
-        start = self.options.backfill_from or _months_back(now.date(), self.options.months)
+        year = self.options.score_year or (now.year - 1)
+        # At least `months` of history, and the whole scored year, so it has full coverage.
+        start = self.options.backfill_from or min(
+            _months_back(now.date(), self.options.months), dt.date(year, 1, 1)
+        )
         end = self.options.backfill_to or now
         if state.get("backfilled_to"):
             start_dt = dt.datetime.fromisoformat(state["backfilled_to"])
@@ -158,8 +159,6 @@ class Demo:
                 env, "simulate", "--from", start_dt.isoformat(), "--to", end.isoformat(),
                 "--interval", str(self.options.interval_minutes), "--seed", str(self.options.seed),
             )
-            state["backfilled_to"] = end.isoformat()
-            state_file.write_text(json.dumps(state))
         else:
             self.echo(f"history already backfilled to {start_dt:%Y-%m-%d %H:%M} (resuming)")
         if self.stop_event.is_set():
@@ -167,11 +166,22 @@ class Demo:
 
         self.echo("waiting for ingest and rollups to catch up ...")
         _wait_quiet(db_url, self.stop_event)
+        if self.stop_event.is_set():
+            return self.shutdown()
+        # Recorded only once ingest has caught up: an in-process broker loses what it still held
+        # when the demo stops, and a repeated backfill only adds duplicates, which ingest counts.
+        state["backfilled_to"] = end.isoformat()
+        state_file.write_text(json.dumps(state))
 
-        year = self.options.score_year or (now.year - 1)
+        entered = _enter_demo_assessments(db_url, year, self.options.seed)
+        if entered:
+            self.echo(f"entered {entered} simulated assessor items for {year} (management, retrofits, purchasing, bonus)")
         self.echo(f"scoring {year} ...")
-        score_out = self._run(env, "score", "--year", str(year)).stdout
-        self.echo("  " + "\n  ".join(score_out.strip().splitlines()[-8:]))
+        score_env = {**env, "COLUMNS": "200"}
+        score_out = self._run(score_env, "score", "--year", str(year), "--limit", "10").stdout
+        self.echo("  " + "\n  ".join(score_out.strip().splitlines()))
+        if self.stop_event.is_set():
+            return self.shutdown()
 
         key = state.get("api_key")
         if not key:
@@ -190,6 +200,8 @@ class Demo:
         self._spawn("api", env, "api", log=logs / "api.log")
         base = f"http://{self.settings.api_host}:{self.settings.api_port}"
         _wait_http(f"{base}/v1/health", self.stop_event)
+        if self.stop_event.is_set():
+            return self.shutdown()
 
         if self.options.live:
             self.echo(f"publishing live readings at {self.options.speed:g}× real time (log: {logs / 'simulate.log'})")
@@ -234,10 +246,36 @@ class Demo:
             self._broker.stop()
             self._broker = None
         if self._pg_server is not None:
-            self._pg_server.cleanup()
+            from jieneng.embedded import stop_embedded_database
+
+            stop_embedded_database(self._pg_server)
             self._pg_server = None
         self.echo("demo stopped")
         return 0
+
+
+def _enter_demo_assessments(db_url: str, year: int, seed: int) -> int:
+    """Simulated assessor entries for the scored year, once: a real deployment gets them over the API."""
+    from scoring.methodology import load_methodology
+    from sim.assessments import ItemSpec, simulated_assessments
+    from store.scoring import set_assessed_item
+
+    spec = load_methodology(None).spec
+    items = [
+        ItemSpec(item.code, item.points, star=item.star, bonus=block.kind == "bonus")
+        for block in spec.blocks
+        if block.kind in ("assessed", "bonus")
+        for item in block.items
+    ]
+    with psycopg.connect(db_url) as conn:
+        if conn.execute("SELECT 1 FROM assessed_item WHERE year = %s LIMIT 1", (year,)).fetchone():
+            return 0
+        ids = [r[0] for r in conn.execute("SELECT id FROM institution ORDER BY id")]
+        entries = simulated_assessments(ids, items, year, seed)
+        for e in entries:
+            set_assessed_item(conn, e.institution_id, e.year, e.item_code, e.points, e.evidence, "demo")
+        conn.commit()
+    return len(entries)
 
 
 def _redact(url: str) -> str:
@@ -266,12 +304,16 @@ def _last_token(text: str) -> str:
 
 
 def _wait_quiet(db_url: str, stop: threading.Event, quiet_s: float = 3.0, timeout_s: float = 1800) -> None:
-    """Until the reading count stops growing and no touched meter-hours wait for the rollup."""
+    """Until ingest stops committing batches and no touched meter-hours wait for the rollup.
+
+    Progress is read from ingest's small batch-statistics table: counting `reading` itself would
+    scan millions of rows twice a second and slow the very ingest we wait for.
+    """
     deadline = time.monotonic() + timeout_s
     last, since = -1, time.monotonic()
     with psycopg.connect(db_url, autocommit=True) as conn:
         while time.monotonic() < deadline and not stop.is_set():
-            count = conn.execute("SELECT count(*) FROM reading").fetchone()[0]
+            count = conn.execute("SELECT coalesce(sum(messages), 0) FROM ingest_batch").fetchone()[0]
             pending = _pending_rollups(conn)
             if count != last or pending:
                 last, since = count, time.monotonic()
@@ -296,4 +338,5 @@ def _wait_http(url: str, stop: threading.Event, timeout_s: float = 60) -> None:
                     return
         except OSError:
             time.sleep(0.3)
-    raise RuntimeError(f"{url} did not answer within {timeout_s:.0f}s")
+    if not stop.is_set():
+        raise RuntimeError(f"{url} did not answer within {timeout_s:.0f}s")

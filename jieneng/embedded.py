@@ -18,21 +18,30 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
-def embedded_database_url(data_dir: Path, dbname: str = "jieneng") -> str:
+def embedded_database_url(data_dir: Path, dbname: str = "jieneng", *, stop_on_exit: bool = False) -> str:
     """Start (or reuse) a private PostgreSQL under ``data_dir/pg`` and return a URL to ``dbname``.
 
-    pgserver keeps the server running while any process uses it; ``cleanup_mode=None`` leaves it
-    up for the next command, so `jieneng demo` run twice resumes from the same data.
+    By default the server stays up after the command (a one-shot verb such as `db migrate` should
+    not pay a start-up on every call); ``stop_on_exit`` stops it when this process exits or calls
+    :func:`stop_embedded_database`, as `jieneng demo` does. The data stays either way, so a second
+    run resumes from it.
     """
     import pgserver
 
     pgdata = (Path(data_dir) / "pg").resolve()
     pgdata.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(pgdata, cleanup_mode=None)
+    server = pgserver.get_server(pgdata, cleanup_mode="stop" if stop_on_exit else None)
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{dbname}';")
     if "1 row" not in exists:
         server.psql(f'CREATE DATABASE "{dbname}";')
     return server.get_uri(database=dbname)
+
+
+def stop_embedded_database(data_dir: Path) -> None:
+    import pgserver
+
+    server = pgserver.get_server((Path(data_dir) / "pg").resolve())
+    server.cleanup()
 
 
 def free_port() -> int:

@@ -1,0 +1,81 @@
+"""`jieneng demo` on embedded defaults (pgserver, in-process amqtt): starts, answers, ranks, stops on SIGINT."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import psutil
+import pytest
+
+from jieneng.embedded import free_port
+
+pytestmark = pytest.mark.slow
+
+
+def _get(url: str, key: str | None = None):
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"} if key else {})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return resp.status, json.loads(resp.read())
+
+
+def test_demo_runs_on_embedded_defaults_and_stops_on_sigint(tmp_path):
+    api_port, metrics_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JIENENG_")}
+    env.update(
+        JIENENG_DATA_DIR=str(tmp_path / "data"),
+        JIENENG_API_PORT=str(api_port),
+        JIENENG_METRICS_PORT=str(metrics_port),
+        PYTHONUNBUFFERED="1",
+    )
+    log = tmp_path / "demo.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "jieneng.cli", "demo", "--from", "2025-12-01", "--to", "2026-01-02T00:00:00",
+             "--year", "2025", "--speed", "60"],
+            env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 480
+        while "Press Ctrl-C to stop." not in log.read_text(errors="replace"):
+            assert proc.poll() is None, log.read_text(errors="replace")[-4000:]
+            assert time.monotonic() < deadline, log.read_text(errors="replace")[-4000:]
+            time.sleep(1)
+        text = log.read_text(errors="replace")
+        assert "(embedded pgserver)" in text and "(amqtt, MQTT 3.1.1)" in text
+        key = re.search(r"API key \(admin\): (jn_\S+)", text).group(1)
+        base = f"http://127.0.0.1:{api_port}"
+        assert _get(f"{base}/v1/health")[1]["status"] == "ok"
+        status, ranking = _get(f"{base}/v1/rankings?year=2025&limit=100", key)
+        assert status == 200 and ranking["total"] == 91
+        assert len(ranking["items"]) == 91
+        # The simulated assessor entries and a month of data give scored institutions, ranked 1..n.
+        ranks = sorted(r["rank_province"] for r in ranking["items"] if r["rank_province"] is not None)
+        assert ranks and ranks[0] == 1
+        assert (tmp_path / "data" / "grafana" / "datasources" / "jieneng.yaml").exists()
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert children, "the demo runs its parts as child processes"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            rc = proc.wait(90)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert rc == 0, log.read_text(errors="replace")[-4000:]
+    assert "demo stopped" in log.read_text(errors="replace")
+    time.sleep(1)
+    alive = [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    assert not alive, f"left running after SIGINT: {[c.cmdline() for c in alive]}"
+    data_dir = str(tmp_path / "data")
+    postgres_left = [
+        p for p in psutil.process_iter(["cmdline"])
+        if p.info["cmdline"] and "postgres" in p.info["cmdline"][0] and data_dir in " ".join(p.info["cmdline"])
+    ]
+    assert not postgres_left, "the embedded PostgreSQL must stop with the demo"
