@@ -12,6 +12,7 @@ import socket
 import subprocess
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,8 @@ def embedded_database_url(data_dir: Path, dbname: str = "jieneng", *, stop_on_ex
     :func:`stop_embedded_database`, as `jieneng demo` does. The data stays either way, so a second
     run resumes from it.
     """
+    # platformdirs (via pgserver) warns when XDG_RUNTIME_DIR is unset, as in containers; harmless here.
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     import pgserver
 
     pgdata = (Path(data_dir) / "pg").resolve()
