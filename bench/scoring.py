@@ -7,12 +7,16 @@ Each measured step runs in its own child process, so its peak RSS is its own:
 
 - baseline: one aggregate, yearly use per institution and energy type over usage_monthly, fetched to the client;
 - loader only: scoring.loader.load_inputs — registry, yearly usage, quality and assessed items (for the breakdown);
-- full run: scoring.runner.run_scoring — load, quality, score, canonical JSON, hash, store 10,000 results.
+- full run: scoring.runner.run_scoring — load, quality, score, canonical JSON, hash, store 10,000 results;
+- breakdown (one more process, before the full runs): the run's stages timed apart (wall and CPU), and the
+  store step repeated in rolled-back transactions as shipped (lz4 TOAST compression), with the column forced
+  to pglz (PostgreSQL's default), and with `detail` as text instead of jsonb: the difference is what the
+  server spends parsing jsonb.
 
 Targets: full run ≤ 3× the aggregate and < 1 GB resident. Data quality comes from raw readings (a year of
 hourly readings for 30,000 meters would be 263 million rows), so this province has none: the bench
 methodology is jiangsu-2026 with min_coverage 0, which keeps every institution scored (the quality query
-still runs over all 30,000 meters).
+still runs over all 26,667 counted meters).
 
     .venv/bin/python bench/scoring.py [--admin-url postgresql://postgres@127.0.0.1:5432/postgres]
         [--institutions 10000] [--repeat 3] [--keep]
@@ -100,6 +104,9 @@ def child(kind: str, url: str, methodology: str) -> None:
     """Run one measured step in this process and print its figures as JSON."""
     from scoring.runner import run_scoring
 
+    if kind == "breakdown":
+        breakdown(url, methodology)
+        return
     with psycopg.connect(url) as conn:
         t0 = time.perf_counter()
         if kind == "aggregate":
@@ -119,6 +126,47 @@ def child(kind: str, url: str, methodology: str) -> None:
         seconds = time.perf_counter() - t0
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
     print(json.dumps({"seconds": seconds, "peak_rss_mb": rss_mb, **extra}))
+
+
+def breakdown(url: str, methodology: str) -> None:
+    """Stages of a run timed apart; the store step as shipped, with pglz, and with a text `detail`."""
+    import gc
+
+    from scoring.compute import ResultsHasher
+    from scoring.loader import load_inputs
+    from scoring.methodology import load_methodology
+    from scoring.runner import result_rows
+    from store import scoring as store_scoring
+
+    gc.disable()  # as run_scoring does
+    m = load_methodology(methodology)
+    out: dict[str, float] = {}
+    with psycopg.connect(url) as conn:
+        t, c = time.perf_counter(), time.process_time()
+        insts = load_inputs(conn, m, 2026)
+        out["load_s"], out["load_cpu_s"] = time.perf_counter() - t, time.process_time() - c
+        t, c = time.perf_counter(), time.process_time()
+        digest = ResultsHasher()
+        rows = list(result_rows(insts, m, 2026, digest))
+        out["score_serialise_s"], out["score_serialise_cpu_s"] = time.perf_counter() - t, time.process_time() - c
+        out["detail_mb"] = sum(len(r["detail"]) for r in rows) / 1e6
+        conn.commit()
+
+        def store(setup: str | None) -> tuple[float, float]:
+            with conn.transaction(force_rollback=True):
+                if setup:
+                    conn.execute(setup)
+                t, c = time.perf_counter(), time.process_time()
+                store_scoring.insert_run(
+                    conn, year=2026, region_code=None, methodology_name=m.name, methodology_version=m.version,
+                    methodology_hash=m.hash, methodology_text=m.text, results_hash=digest.hexdigest(),
+                    created_by="bench", results=rows)
+                return time.perf_counter() - t, time.process_time() - c
+
+        out["store_s"], out["store_cpu_s"] = store(None)
+        out["store_pglz_s"], _ = store("ALTER TABLE scoring_result ALTER detail SET COMPRESSION pglz")
+        out["store_text_s"], _ = store("ALTER TABLE scoring_result ALTER detail TYPE text")
+    print(json.dumps(out))
 
 
 def measure(kind: str, url: str, methodology: str) -> dict:
@@ -166,6 +214,7 @@ def main() -> None:
             measure("aggregate", url, str(mpath))  # warm the cache for both
             aggs = [measure("aggregate", url, str(mpath)) for _ in range(args.repeat)]
             loads = [measure("load", url, str(mpath)) for _ in range(args.repeat)]
+            parts = measure("breakdown", url, str(mpath))  # before the runs: its ALTERs rewrite an empty table
             runs = [measure("run", url, str(mpath)) for _ in range(args.repeat)]
         with psycopg.connect(url) as conn:
             hashes = {h for (h,) in conn.execute("SELECT results_hash FROM scoring_run")}
@@ -186,7 +235,23 @@ def main() -> None:
         print()
         print(f"target ≤ 3× aggregate: {'met' if run / agg <= 3 else 'NOT met'} ({run / agg:.2f}×); "
               f"target < 1024 MB: {'met' if run_rss < 1024 else 'NOT met'} ({run_rss:.0f} MB); "
-              f"identical results hash over {len(runs)} runs: {'yes' if len(hashes) == 1 else 'NO'}")
+              f"identical results hash over {len(runs)} runs: {'yes' if len(hashes) == 1 else 'NO'} "
+              f"({', '.join(sorted(hashes))})")
+        p = parts
+        print()
+        print(f"breakdown of one run (its own process; {p['detail_mb']:.0f} MB of canonical JSON):")
+        print("| stage | wall (s) | client CPU (s) |")
+        print("|---|---|---|")
+        print(f"| load: queries + building inputs | {p['load_s']:.2f} | {p['load_cpu_s']:.2f} |")
+        print(f"| score + canonical JSON + hash (not stored) | {p['score_serialise_s']:.2f} | "
+              f"{p['score_serialise_cpu_s']:.2f} |")
+        print(f"| store: COPY into scoring_result, as shipped (lz4) | {p['store_s']:.2f} | {p['store_cpu_s']:.2f} |")
+        print(f"| store, detail column forced to pglz (PostgreSQL's default) | {p['store_pglz_s']:.2f} | |")
+        print(f"| store, detail as text instead of jsonb | {p['store_text_s']:.2f} | |")
+        jsonb = p["store_s"] - p["store_text_s"]
+        total = p["load_s"] + p["score_serialise_s"] + p["store_s"]
+        print(f"\njsonb parsing ≈ {jsonb:.2f} s = {jsonb / total * 100:.0f}% of the stages' sum ({total:.2f} s; the "
+              f"full run overlaps scoring with the server's COPY work) and {jsonb / p['store_s'] * 100:.0f}% of the store")
     finally:
         if not args.keep:
             with psycopg.connect(args.admin_url, autocommit=True) as conn:

@@ -13,14 +13,26 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 
 from scoring.inputs import AssessedEntry
 from scoring.methodology import Block, Quota, Target
-from scoring.model import AssessedItemResult, BlockResult
 
 
 def _f(x: float) -> str:
     return f"{x:.4f}".rstrip("0").rstrip(".")
+
+
+@lru_cache(maxsize=4096)
+def _f_cached(x: float) -> str:
+    return _f(x)
+
+
+def _fc(x: float) -> str:
+    """_f for methodology constants and assessors' points, which take few distinct values: formatting
+    them anew was a tenth of a 10,000-institution run. Zero bypasses the cache (-0.0 == 0.0 but prints
+    as -0)."""
+    return _f_cached(x) if x else _f(x)
 
 
 def clamp01(x: float) -> float:
@@ -32,8 +44,8 @@ def quota_points(value: float, q: Quota, max_points: float, lower_is_better: boo
     a, c = q.advanced, q.constraint
     share = clamp01((c - value) / (c - a)) if lower_is_better else clamp01((value - c) / (a - c))
     pts = max_points * share
-    return pts, (f"quota {q.peer_group}: 先进值 {_f(a)}, 约束值 {_f(c)} ({q.source}); value {_f(value)} → "
-                 f"{_f(max_points)} × ({_f(c)} − {_f(value)}) / ({_f(c)} − {_f(a)}) clamped = {_f(pts)}")
+    return pts, (f"quota {q.peer_group}: 先进值 {_fc(a)}, 约束值 {_fc(c)} ({q.source}); value {_f(value)} → "
+                 f"{_fc(max_points)} × ({_fc(c)} − {_f(value)}) / ({_fc(c)} − {_fc(a)}) clamped = {_f(pts)}")
 
 
 def percentile_share(avg_rank: float, n: int) -> float:
@@ -47,7 +59,7 @@ def percentile_points(value: float, avg_rank: float, n: int, group: str, max_poi
     if n <= 1:
         return pts, f"only scored institution in peer group {group}: full points"
     return pts, (f"no quota: peer percentile in {group}, value {_f(value)} ranks {_f(avg_rank)} of {n} "
-                 f"(1 = best, ties averaged) → {_f(max_points)} × ({n} − {_f(avg_rank)}) / ({n} − 1) = {_f(pts)}")
+                 f"(1 = best, ties averaged) → {_fc(max_points)} × ({n} − {_f(avg_rank)}) / ({n} − 1) = {_f(pts)}")
 
 
 def target_points(
@@ -67,10 +79,10 @@ def target_points(
         achieved = -ch
         p = share_each * clamp01(achieved / t.reduction_pct)
         pts += p
-        why.append(f"{t.indicator}: reduction {_f(achieved)}% of required {_f(t.reduction_pct)}% → "
-                   f"{_f(share_each)} × min(1, {_f(achieved)} / {_f(t.reduction_pct)}) = {_f(p)}")
+        a, req = _f(achieved), _fc(t.reduction_pct)
+        why.append(f"{t.indicator}: reduction {a}% of required {req}% → {_fc(share_each)} × min(1, {a} / {req}) = {_f(p)}")
         if round(achieved, 6) < t.reduction_pct:  # at published precision: float noise never fails a target
-            failed.append(f"{t.indicator}: reduced {_f(achieved)}% against the baseline, target {_f(t.reduction_pct)}% ({t.source})")
+            failed.append(f"{t.indicator}: reduced {a}% against the baseline, target {req}% ({t.source})")
     return pts, "; ".join(why), failed
 
 
@@ -82,21 +94,23 @@ def coverage_points(coverage: float | None, min_coverage: float, max_points: flo
     else:
         share = clamp01((coverage - min_coverage) / (1 - min_coverage))
     pts = max_points * share
-    return pts, (f"lowest counted-meter coverage {_f(coverage)}, minimum {_f(min_coverage)} → "
-                 f"{_f(max_points)} × ({_f(coverage)} − {_f(min_coverage)}) / (1 − {_f(min_coverage)}) clamped = {_f(pts)}")
+    return pts, (f"lowest counted-meter coverage {_f(coverage)}, minimum {_fc(min_coverage)} → "
+                 f"{_fc(max_points)} × ({_f(coverage)} − {_fc(min_coverage)}) / (1 − {_fc(min_coverage)}) clamped = {_f(pts)}")
 
 
-def assessed_block(block: Block, entries: Mapping[str, AssessedEntry]) -> BlockResult:
+def assessed_block(block: Block, entries: Mapping[str, AssessedEntry]) -> dict:
+    """The block as a dict shaped like scoring.model.BlockResult (items: AssessedItemResult dicts)."""
     items = []
     for it in block.items:
         e = entries.get(it.code)
-        items.append(AssessedItemResult(
+        items.append(dict(
             code=it.code, label=it.label, star=it.star, max_points=it.points,
-            points=min(e.points, it.points) if e else 0.0, assessed=e is not None,
+            points=float(min(e.points, it.points)) if e else 0.0, assessed=e is not None,
             evidence=e.evidence if e else None, entered_by=e.entered_by if e else None,
             entered_at=e.entered_at if e else None,
         ))
-    pts = sum(i.points for i in items)
-    parts = [f"{i.code} {_f(i.points)}/{_f(i.max_points)}" + ("" if i.assessed else " (not assessed)") for i in items]
-    return BlockResult(code=block.code, label=block.label, kind=block.kind, max_points=block.points, points=pts,
-                       method="assessed", reason=" + ".join(parts) + f" = {_f(pts)}", items=items)
+    pts = sum(i["points"] for i in items)
+    parts = [f"{i['code']} {_fc(i['points'])}/{_fc(i['max_points'])}" + ("" if i["assessed"] else " (not assessed)")
+             for i in items]
+    return dict(code=block.code, label=block.label, kind=block.kind, max_points=block.points, points=pts,
+                method="assessed", indicator=None, reason=" + ".join(parts) + f" = {_f(pts)}", items=items)

@@ -1,13 +1,17 @@
-"""The pure scoring core: institutions' inputs and a methodology in, one InstitutionResult each out.
+"""The pure scoring core: institutions' inputs and a methodology in, one result each out.
 
 No database, no clock, no environment: the same inputs give the same results, byte for byte once written as
-canonical JSON (sorted keys, floats rounded to 6 decimals) — that text is what `results_hash` covers.
+canonical JSON (scoring.canonical: sorted keys, floats rounded to 6 decimals) — that text is what
+`results_hash` covers.
+
+Results are built as plain dicts shaped like scoring.model.InstitutionResult (`score_dicts`), which a run
+serialises straight to canonical JSON; `score` validates them into the pydantic models. Building ~50
+models per institution and re-parsing their JSON was about 40% of a 10,000-institution run (bench/scoring.md).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
 
@@ -15,29 +19,20 @@ import pandas as pd
 
 from scoring import blocks as B
 from scoring import peers
+from scoring.canonical import ROUND_DIGITS, canonical_json
 from scoring.indicators import indicators, year_inputs
 from scoring.inputs import InstitutionInput
 from scoring.methodology import LEVEL_INDICATORS, Methodology, Quota
-from scoring.model import (
-    BlockResult,
-    Inputs,
-    InstitutionResult,
-    MeterQualityInfo,
-    MethodologyRef,
-    Ranks,
-    YearInputs,
-)
+from scoring.model import InstitutionResult
 from scoring.ranking import rank
 from scoring.vetoes import vetoes
-
-ROUND_DIGITS = 6
 
 
 def _f(x: float) -> str:
     return f"{x:.4f}".rstrip("0").rstrip(".")
 
 
-def _missing_inputs(inst: InstitutionInput, year: int, current: YearInputs, problems: list[str], m: Methodology) -> list[str]:
+def _missing_inputs(inst: InstitutionInput, year: int, current: dict, problems: list[str], m: Methodology) -> list[str]:
     """Why the current year cannot be scored (empty: it can). Public-institution statistics need area,
     occupants, a main electricity meter, a water meter, and data for the whole year."""
     out: list[str] = []
@@ -49,7 +44,7 @@ def _missing_inputs(inst: InstitutionInput, year: int, current: YearInputs, prob
         out.append("no main electricity meter")
     if not any(mu.energy_type == "water" for mu in counted):
         out.append("no water meter")
-    if counted and not current.has_data:
+    if counted and not current["has_data"]:
         out.append(f"no usage recorded in {year}")
     min_cov = m.spec.vetoes.min_coverage
     for mu in sorted(counted, key=lambda x: x.meter_id):
@@ -91,12 +86,26 @@ def score_iter(
     *,
     labels: Mapping[str, str] | None = None,
 ) -> Iterator[InstitutionResult]:
-    """Like `score`, yielding results one at a time (institution id order) and dropping each one's working
-    figures as it goes, so a caller that writes results out as they come never holds them all."""
+    """Like `score`, one validated model at a time."""
+    for d in score_dicts(insts, m, year, labels=labels):
+        yield InstitutionResult.model_validate(d)
+
+
+def score_dicts(
+    insts: Sequence[InstitutionInput],
+    m: Methodology,
+    year: int,
+    *,
+    labels: Mapping[str, str] | None = None,
+) -> Iterator[dict]:
+    """Like `score`, yielding dicts shaped like InstitutionResult (unrounded floats; not validated) one at a
+    time (institution id order) and dropping each one's working figures as it goes, so a caller that writes
+    results out as they come never holds them all. tests/scoring/test_canonical.py checks that these
+    dicts validate and write the same canonical JSON as the models."""
     labels = labels or {}
     spec = m.spec
     insts = sorted(insts, key=lambda i: i.id)
-    ref = MethodologyRef(name=m.name, version=m.version, hash=m.hash)
+    ref = dict(name=m.name, version=m.version, hash=m.hash)
 
     pre: dict[str, dict] = {}
     for inst in insts:
@@ -105,12 +114,12 @@ def score_iter(
         current = year_inputs(inst, year, m, problems)
         baseline = year_inputs(inst, by, m) if by < year else None
         previous = year_inputs(inst, year - 1, m)
-        if not previous.has_data and (year - 1) not in inst.years:
+        if not previous["has_data"] and (year - 1) not in inst.years:
             previous = None
         missing = _missing_inputs(inst, year, current, problems, m)
         inds = indicators(inst, current, baseline, previous)
         pre[inst.id] = dict(by=by, current=current, baseline=baseline, previous=previous, missing=missing,
-                            inds={i.code: i for i in inds}, ind_list=inds, chain=peers.chain(inst, m))
+                            inds={i["code"]: i for i in inds}, ind_list=inds, chain=peers.chain(inst, m))
     scored = {i.id for i in insts if not pre[i.id]["missing"]}
     groups = peers.assign(insts, scored, m, labels)
 
@@ -120,61 +129,62 @@ def score_iter(
         if blk.method != "indicator" or blk.indicator in pct:
             continue
         ind = blk.indicator
-        recs = [(i.id, groups[i.id].key, pre[i.id]["inds"][ind].value) for i in insts if i.id in scored]
+        recs = [(i.id, groups[i.id]["key"], pre[i.id]["inds"][ind]["value"]) for i in insts if i.id in scored]
         recs = [r for r in recs if r[2] is not None]
         if not recs:
             pct[ind] = {}
             continue
         df = pd.DataFrame.from_records(recs, columns=["id", "group", "value"])
-        asc = pre[recs[0][0]]["inds"][ind].lower_is_better
-        df["r"] = df.groupby("group")["value"].rank(method="average", ascending=asc)
-        df["n"] = df.groupby("group")["value"].transform("size")
-        pct[ind] = {row.id: (float(row.r), int(row.n)) for row in df.itertuples(index=False)}
+        asc = pre[recs[0][0]]["inds"][ind]["lower_is_better"]
+        by_group = df.groupby("group")["value"]
+        avg_ranks = by_group.rank(method="average", ascending=asc).tolist()
+        sizes = by_group.transform("size").tolist()
+        pct[ind] = dict(zip(df["id"].tolist(), zip(avg_ranks, sizes, strict=True), strict=True))
 
     partial: dict[str, dict] = {}
     rank_rows: list[dict] = []
     for inst in insts:
         p = pre[inst.id]
         is_scored = inst.id in scored
-        blocks: list[BlockResult] = []
+        blocks: list[dict] = []
         failed_targets: list[str] = []
         quotas_hit: dict[str, tuple[float, Quota]] = {}
         for ind in LEVEL_INDICATORS:
             q = _quota_for(p["chain"], ind, m)
-            v = p["inds"][ind].value
+            v = p["inds"][ind]["value"]
             if q is not None and v is not None and is_scored:
                 quotas_hit[ind] = (v, q)
         for blk in spec.blocks:
             if blk.method == "assessed":
                 blocks.append(B.assessed_block(blk, inst.assessed))
                 continue
-            common = dict(code=blk.code, label=blk.label, kind=blk.kind, max_points=blk.points)
+            common = dict(code=blk.code, label=blk.label, kind=blk.kind, max_points=blk.points, items=[])
             if not is_scored:
-                blocks.append(BlockResult(**common, points=0.0, method="missing", indicator=blk.indicator,
-                                          reason="not scored: " + "; ".join(p["missing"])))
+                blocks.append(dict(common, points=0.0, method="missing", indicator=blk.indicator,
+                                   reason="not scored: " + "; ".join(p["missing"])))
                 continue
             if blk.method == "indicator":
                 ind = p["inds"][blk.indicator]
                 q = _quota_for(p["chain"], blk.indicator, m)
-                if ind.value is None:
-                    blocks.append(BlockResult(**common, points=0.0, method="missing", indicator=ind.code,
-                                              reason=f"{ind.code} missing: {ind.formula}"))
+                if ind["value"] is None:
+                    blocks.append(dict(common, points=0.0, method="missing", indicator=ind["code"],
+                                       reason=f"{ind['code']} missing: {ind['formula']}"))
                 elif q is not None:
-                    pts, why = B.quota_points(ind.value, q, blk.points, ind.lower_is_better)
-                    blocks.append(BlockResult(**common, points=pts, method="quota", indicator=ind.code, reason=why))
+                    pts, why = B.quota_points(ind["value"], q, blk.points, ind["lower_is_better"])
+                    blocks.append(dict(common, points=pts, method="quota", indicator=ind["code"], reason=why))
                 else:
                     r, n = pct[blk.indicator][inst.id]
-                    pts, why = B.percentile_points(ind.value, r, n, groups[inst.id].key, blk.points)
-                    blocks.append(BlockResult(**common, points=pts, method="peer_percentile", indicator=ind.code,
-                                              reason=why))
+                    pts, why = B.percentile_points(ind["value"], r, n, groups[inst.id]["key"], blk.points)
+                    blocks.append(dict(common, points=pts, method="peer_percentile", indicator=ind["code"],
+                                       reason=why))
             elif blk.method == "target":
-                changes = {t.indicator: p["inds"][t.indicator + "_change_baseline_pct"].value for t in spec.targets}
+                changes = {t.indicator: p["inds"][t.indicator + "_change_baseline_pct"]["value"] for t in spec.targets}
                 pts, why, failed = B.target_points(changes, spec.targets, blk.points)
                 failed_targets = failed
-                blocks.append(BlockResult(**common, points=pts, method="target", reason=why))
+                blocks.append(dict(common, points=pts, method="target", indicator=None, reason=why))
             else:  # coverage
-                pts, why = B.coverage_points(p["inds"]["coverage_min"].value, spec.vetoes.min_coverage, blk.points)
-                blocks.append(BlockResult(**common, points=pts, method="coverage", indicator="coverage_min", reason=why))
+                pts, why = B.coverage_points(p["inds"]["coverage_min"]["value"], spec.vetoes.min_coverage, blk.points)
+                blocks.append(dict(common, points=pts, method="coverage", indicator="coverage_min", reason=why))
 
         missing_baseline: list[str] = []
         if is_scored and spec.targets:
@@ -182,7 +192,8 @@ def score_iter(
             if base is None:
                 missing_baseline.append(f"baseline year {p['by']} is not before {year}: reduction cannot be verified")
             else:
-                gaps = [t.indicator for t in spec.targets if p["inds"][t.indicator + "_change_baseline_pct"].value is None]
+                gaps = [t.indicator for t in spec.targets
+                        if p["inds"][t.indicator + "_change_baseline_pct"]["value"] is None]
                 if gaps:
                     missing_baseline.append(f"baseline year {p['by']}: no figure for {', '.join(gaps)} "
                                             "(registry or usage missing)")
@@ -190,19 +201,19 @@ def score_iter(
             failed_targets = []
         vs = vetoes(m, blocks=blocks, missing_inputs=p["missing"], missing_baseline=missing_baseline,
                     failed_targets=failed_targets, quotas=quotas_hit)
-        base_pts = round(sum(b.points for b in blocks if b.kind != "bonus"), ROUND_DIGITS) if is_scored else None
-        bonus_pts = round(sum(b.points for b in blocks if b.kind == "bonus"), ROUND_DIGITS) if is_scored else None
+        base_pts = round(sum(b["points"] for b in blocks if b["kind"] != "bonus"), ROUND_DIGITS) if is_scored else None
+        bonus_pts = round(sum(b["points"] for b in blocks if b["kind"] == "bonus"), ROUND_DIGITS) if is_scored else None
         total = round(base_pts + bonus_pts, ROUND_DIGITS) if is_scored else None
         partial[inst.id] = dict(blocks=blocks, vetoes=vs, base=base_pts, bonus=bonus_pts, total=total)
         if is_scored:
-            row = dict(institution_id=inst.id, peer_group=groups[inst.id].key, city_code=inst.city_code,
+            row = dict(institution_id=inst.id, peer_group=groups[inst.id]["key"], city_code=inst.city_code,
                        total_points=total)
             for ind in LEVEL_INDICATORS:
-                row[ind] = p["inds"][ind].value
+                row[ind] = p["inds"][ind]["value"]
             rank_rows.append(row)
 
     ranks = rank(rank_rows, spec.ranking.tie_break)[["rank_peer", "rank_city", "rank_province"]].to_dict("index")
-    peer_sizes = {g.key: g.size for g in groups.values()}
+    peer_sizes = {g["key"]: g["size"] for g in groups.values()}
     city_sizes: dict[str, int] = {}
     for i in insts:
         if i.id in scored:
@@ -216,17 +227,17 @@ def score_iter(
         g = groups[inst.id]
         if inst.id in scored:
             r = ranks[inst.id]
-            rk = Ranks(peer=int(r["rank_peer"]), peer_size=peer_sizes[g.key], city=int(r["rank_city"]),
-                       city_size=city_sizes[inst.city_code], province=int(r["rank_province"]),
-                       province_size=len(scored), tie_break=tie_text)
+            rk = dict(peer=int(r["rank_peer"]), peer_size=peer_sizes[g["key"]], city=int(r["rank_city"]),
+                      city_size=city_sizes[inst.city_code], province=int(r["rank_province"]),
+                      province_size=len(scored), tie_break=tie_text)
         else:
-            rk = Ranks(peer=None, peer_size=peer_sizes.get(g.key, 0), city=None,
-                       city_size=city_sizes.get(inst.city_code, 0), province=None, province_size=len(scored),
-                       tie_break=tie_text)
+            rk = dict(peer=None, peer_size=peer_sizes.get(g["key"], 0), city=None,
+                      city_size=city_sizes.get(inst.city_code, 0), province=None, province_size=len(scored),
+                      tie_break=tie_text)
         reasons: list[str] = []
         if inst.id not in scored:
             reasons.append("not scored: inputs incomplete")
-        reasons += [f"veto {v.code}: {v.reason}" for v in q["vetoes"]]
+        reasons += [f"veto {v['code']}: {v['reason']}" for v in q["vetoes"]]
         if q["total"] is not None and q["total"] < threshold:
             reasons.append(f"total {_f(q['total'])} below the threshold {_f(threshold)}")
         eligible = not reasons
@@ -235,25 +246,23 @@ def score_iter(
         elif not eligible:
             leader, leader_reason = False, "not a qualifying unit"
         else:
-            cutoff = math.ceil(lead.top_share_of_peer_group * rk.peer_size)
-            leader = q["total"] >= lead.min_total and rk.peer is not None and rk.peer <= cutoff
-            leader_reason = (f"total {_f(q['total'])} vs minimum {_f(lead.min_total)}; peer rank {rk.peer} vs "
-                             f"top {_f(lead.top_share_of_peer_group * 100)}% of {rk.peer_size} = rank ≤ {cutoff}"
+            cutoff = math.ceil(lead.top_share_of_peer_group * rk["peer_size"])
+            leader = q["total"] >= lead.min_total and rk["peer"] is not None and rk["peer"] <= cutoff
+            leader_reason = (f"total {_f(q['total'])} vs minimum {_f(lead.min_total)}; peer rank {rk['peer']} vs "
+                             f"top {_f(lead.top_share_of_peer_group * 100)}% of {rk['peer_size']} = rank ≤ {cutoff}"
                              + (" → leader" if leader else " → not a leader"))
         meters = [
-            MeterQualityInfo(
-                meter_id=mu.meter_id, energy_type=mu.energy_type, end_use=mu.end_use, counted=mu.counted,
-                **_quality_fields(inst, mu.meter_id),
-            )
+            dict(meter_id=mu.meter_id, energy_type=mu.energy_type, end_use=mu.end_use, counted=mu.counted,
+                 **_quality_fields(inst, mu.meter_id))
             for mu in sorted(inst.meters, key=lambda x: x.meter_id)
         ]
-        yield InstitutionResult(
+        yield dict(
             institution_id=inst.id, name=inst.name, region_code=inst.region_code, city_code=inst.city_code,
             category=inst.category, sub_kind=inst.sub_kind, admin_level=inst.admin_level,
             climate_zone=inst.climate_zone, year=year, baseline_year=p["by"],
             baseline_year_source="institution" if inst.baseline_year else "methodology", methodology=ref,
-            inputs=Inputs(current=p["current"], baseline=p["baseline"], previous=p["previous"], meters=meters,
-                          unconverted=list(inst.unconverted)),
+            inputs=dict(current=p["current"], baseline=p["baseline"], previous=p["previous"], meters=meters,
+                        unconverted=list(inst.unconverted)),
             indicators=p["ind_list"], peer_group=g, blocks=q["blocks"], base_points=q["base"],
             bonus_points=q["bonus"], total_points=q["total"], scored=inst.id in scored,
             missing_inputs=p["missing"], vetoes=q["vetoes"], threshold=threshold, eligible=eligible,
@@ -264,26 +273,10 @@ def score_iter(
 def _quality_fields(inst: InstitutionInput, meter_id: str) -> dict:
     q = inst.quality.get(meter_id)
     if q is None:
-        return dict(coverage=None)
+        return dict(coverage=None, longest_gap_hours=None, resets=None, rollovers=None, quarantined=None,
+                    conflicts=None, rejects=None)
     return dict(coverage=q.coverage, longest_gap_hours=q.longest_gap_hours, resets=q.resets, rollovers=q.rollovers,
                 quarantined=q.quarantined, conflicts=q.conflicts, rejects=q.rejects)
-
-
-def _round_float(text: str) -> float:
-    x = round(float(text), ROUND_DIGITS) + 0.0  # + 0.0 turns -0.0 into 0.0
-    if math.isnan(x) or math.isinf(x):
-        raise ValueError("non-finite number in a result")
-    return x
-
-
-def canonical_json(result: InstitutionResult) -> str:
-    """Sorted keys, no spaces, floats rounded to 6 decimals, UTF-8 text: the same result, the same bytes.
-
-    Pydantic writes the JSON and the json module re-reads it rounding each float as it parses, which is
-    several times faster than walking the dumped dict in Python (bench/scoring.py).
-    """
-    data = json.loads(result.model_dump_json(), parse_float=_round_float)
-    return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 class ResultsHasher:
@@ -293,11 +286,15 @@ class ResultsHasher:
         self._h = hashlib.sha256()
         self._last: str | None = None
 
-    def add(self, institution_id: str, text: str) -> None:
+    def add(self, institution_id: str, text: str | bytes) -> None:
+        """`text`: the canonical JSON, as str or as its UTF-8 bytes (the same hash)."""
         if self._last is not None and institution_id <= self._last:
             raise ValueError("results must be hashed in institution id order")
         self._last = institution_id
-        self._h.update(institution_id.encode("utf-8") + b"\t" + text.encode("utf-8") + b"\n")
+        h = self._h
+        h.update(institution_id.encode("utf-8") + b"\t")
+        h.update(text if isinstance(text, bytes) else text.encode("utf-8"))
+        h.update(b"\n")
 
     def hexdigest(self) -> str:
         return self._h.hexdigest()
@@ -311,4 +308,4 @@ def results_hash(canonical: Sequence[tuple[str, str]]) -> str:
     return h.hexdigest()
 
 
-__all__ = ["ResultsHasher", "canonical_json", "results_hash", "score", "score_iter"]
+__all__ = ["ROUND_DIGITS", "ResultsHasher", "canonical_json", "results_hash", "score", "score_dicts", "score_iter"]

@@ -14,11 +14,16 @@ from __future__ import annotations
 from scoring.coal import carbon_kgco2, energy_kgce, quantity_in_coef_unit
 from scoring.inputs import InstitutionInput
 from scoring.methodology import CHANGE_SUFFIXES, LEVEL_INDICATORS, QUALITY_INDICATORS, Methodology
-from scoring.model import EnergyLine, Indicator, YearInputs
+
+# Results are plain dicts shaped like the scoring.model classes named in each docstring (EnergyLine,
+# YearInputs, Indicator): building pydantic models in the hot path cost a second per 10,000 institutions.
+# scoring.compute.score validates them into the models; scoring.canonical writes them out.
 
 
-def year_inputs(inst: InstitutionInput, year: int, m: Methodology, problems: list[str] | None = None) -> YearInputs:
-    """Sum one year's counted use per energy type (vehicle fuel apart) and convert it to kgce and kgCO₂."""
+def year_inputs(inst: InstitutionInput, year: int, m: Methodology, problems: list[str] | None = None) -> dict:
+    """Sum one year's counted use per energy type (vehicle fuel apart) and convert it to kgce and kgCO₂.
+
+    Returns a dict shaped like scoring.model.YearInputs (energy: EnergyLine dicts)."""
     area, occupants = inst.years.get(year, (None, None))
     groups: dict[tuple[str, bool, str], list[tuple[str, float]]] = {}
     water: float | None = None
@@ -32,7 +37,7 @@ def year_inputs(inst: InstitutionInput, year: int, m: Methodology, problems: lis
             water = (water or 0.0) + q
             continue
         groups.setdefault((mu.energy_type, mu.end_use == "vehicle", mu.unit), []).append((mu.meter_id, q))
-    lines: list[EnergyLine] = []
+    lines: list[dict] = []
     total = vehicle = building_carbon = 0.0
     complete = True
     for (et, is_vehicle, unit), rows in sorted(groups.items()):
@@ -52,7 +57,7 @@ def year_inputs(inst: InstitutionInput, year: int, m: Methodology, problems: lis
             continue
         kgce = energy_kgce(qc, coef)
         co2 = carbon_kgco2(qc, coef)
-        lines.append(EnergyLine(
+        lines.append(dict(
             energy_type=et, vehicle=is_vehicle, quantity=quantity, unit=unit, quantity_in_coef_unit=qc,
             coef_unit=coef.unit, density_kg_per_l=density, kgce_per_unit=coef.kgce_per_unit, coef_basis=coef.basis,
             coef_source=coef.source, energy_kgce=kgce, kgco2_per_unit=coef.kgco2_per_unit,
@@ -64,7 +69,7 @@ def year_inputs(inst: InstitutionInput, year: int, m: Methodology, problems: lis
         else:
             building_carbon += co2
     ok = has_data and complete
-    return YearInputs(
+    return dict(
         year=year, floor_area_m2=area, occupants=occupants, energy=lines, water_m3=water,
         total_energy_kgce=total if ok else None, vehicle_energy_kgce=vehicle if ok else None,
         building_energy_kgce=total - vehicle if ok else None,
@@ -76,15 +81,15 @@ def _div(num: float | None, den: float | None) -> float | None:
     return None if num is None or den is None or den == 0 else num / den
 
 
-def level_values(y: YearInputs | None) -> dict[str, float | None]:
-    """The four level indicators of one year (None where an input is missing)."""
+def level_values(y: dict | None) -> dict[str, float | None]:
+    """The four level indicators of one year (`y` from year_inputs; None where an input is missing)."""
     if y is None:
         return dict.fromkeys(LEVEL_INDICATORS)
     return {
-        "area_energy_kgce_m2": _div(y.building_energy_kgce, y.floor_area_m2),
-        "capita_energy_kgce": _div(y.total_energy_kgce, y.occupants),
-        "capita_water_m3": _div(y.water_m3, y.occupants),
-        "area_carbon_kgco2_m2": _div(y.building_carbon_kgco2, y.floor_area_m2),
+        "area_energy_kgce_m2": _div(y["building_energy_kgce"], y["floor_area_m2"]),
+        "capita_energy_kgce": _div(y["total_energy_kgce"], y["occupants"]),
+        "capita_water_m3": _div(y["water_m3"], y["occupants"]),
+        "area_carbon_kgco2_m2": _div(y["building_carbon_kgco2"], y["floor_area_m2"]),
     }
 
 
@@ -92,14 +97,14 @@ def _f(x: float | None) -> str:
     return "?" if x is None else f"{x:.4f}".rstrip("0").rstrip(".")
 
 
-def _formula(code: str, y: YearInputs) -> str:
+def _formula(code: str, y: dict) -> str:
     if code == "area_energy_kgce_m2":
-        return f"({_f(y.total_energy_kgce)} − vehicle {_f(y.vehicle_energy_kgce)}) kgce / {_f(y.floor_area_m2)} m²"
+        return f"({_f(y['total_energy_kgce'])} − vehicle {_f(y['vehicle_energy_kgce'])}) kgce / {_f(y['floor_area_m2'])} m²"
     if code == "capita_energy_kgce":
-        return f"{_f(y.total_energy_kgce)} kgce / {_f(y.occupants)} persons"
+        return f"{_f(y['total_energy_kgce'])} kgce / {_f(y['occupants'])} persons"
     if code == "capita_water_m3":
-        return f"{_f(y.water_m3)} m³ / {_f(y.occupants)} persons"
-    return f"{_f(y.building_carbon_kgco2)} kgCO₂ (vehicle excluded) / {_f(y.floor_area_m2)} m²"
+        return f"{_f(y['water_m3'])} m³ / {_f(y['occupants'])} persons"
+    return f"{_f(y['building_carbon_kgco2'])} kgCO₂ (vehicle excluded) / {_f(y['floor_area_m2'])} m²"
 
 
 def change_pct(now: float | None, before: float | None) -> float | None:
@@ -121,31 +126,32 @@ def coverage_min(inst: InstitutionInput) -> float | None:
     return min(covs) if covs else None
 
 
-def indicators(
-    inst: InstitutionInput, current: YearInputs, baseline: YearInputs | None, previous: YearInputs | None
-) -> list[Indicator]:
+def indicators(inst: InstitutionInput, current: dict, baseline: dict | None, previous: dict | None) -> list[dict]:
+    """Every indicator of the scored year (dicts shaped like scoring.model.Indicator), from year_inputs dicts."""
     now = level_values(current)
     base = level_values(baseline)
     prev = level_values(previous)
-    out: list[Indicator] = []
+    out: list[dict] = []
     for code, (label, unit) in LEVEL_INDICATORS.items():
         v = now[code]
-        out.append(Indicator(code=code, label=label, value=v, unit=unit,
-                             formula=_formula(code, current) if v is not None else "missing input"))
+        out.append(dict(code=code, label=label, value=v, unit=unit, lower_is_better=True,
+                        formula=_formula(code, current) if v is not None else "missing input"))
     for code, (label, _unit) in LEVEL_INDICATORS.items():
         for suffix, what in CHANGE_SUFFIXES.items():
             other = base if suffix == "_change_baseline_pct" else prev
             other_y = baseline if suffix == "_change_baseline_pct" else previous
             v = change_pct(now[code], other[code])
             if v is not None:
-                formula = f"({_f(now[code])} − {_f(other[code])}) / {_f(other[code])} × 100 (year {other_y.year})"
+                before = _f(other[code])
+                formula = f"({_f(now[code])} − {before}) / {before} × 100 (year {other_y['year']})"
             else:
                 formula = "missing input: no figure for " + (
-                    f"year {other_y.year}" if other_y is not None else "that year") if now[code] is not None else "missing input"
-            out.append(Indicator(code=code + suffix, label=label + what, value=v, unit="%", formula=formula))
+                    f"year {other_y['year']}" if other_y is not None else "that year") if now[code] is not None else "missing input"
+            out.append(dict(code=code + suffix, label=label + what, value=v, unit="%", formula=formula,
+                            lower_is_better=True))
     cov = coverage_min(inst)
     label, unit = QUALITY_INDICATORS["coverage_min"]
-    out.append(Indicator(
+    out.append(dict(
         code="coverage_min", label=label, value=cov, unit=unit, lower_is_better=False,
         formula=("min over counted meters of hours with data / expected hours" if cov is not None
                  else "quality unknown for a counted meter, or no counted meter"),

@@ -129,18 +129,24 @@ def load_inputs(
     for mid, y, total in usage:
         meters[mid]["by_year"][y] = total
 
+    # (energy type, unit) → (target unit, problem, factor): a province has a handful of pairs, and the
+    # exact fraction arithmetic of conversion_factor per meter was a tenth of the load time
+    conversions: dict[tuple[str, str], tuple[str | None, str | None, float | None]] = {}
     for mid, mt in meters.items():
         inst = insts[mt["iid"]]
         by_year = mt["by_year"]
         unit = mt["unit"]
         if mt["counted"]:
-            want, problem = target_unit(mt["et"], unit, m)
+            key = (mt["et"], unit)
+            if key not in conversions:
+                want, problem = target_unit(mt["et"], unit, m)
+                conversions[key] = (want, problem, None if problem or want == unit else conversion_factor(unit, want))
+            want, problem, f = conversions[key]
             if problem is not None:
                 if by_year:
                     inst.unconverted.append(f"meter {mid} ({mt['et']}, {unit}): {problem}")
                 by_year = {}
             elif want != unit:
-                f = conversion_factor(unit, want)
                 by_year = {y: v * f for y, v in by_year.items()}
                 unit = want
         inst.meters.append(MeterUse(meter_id=mid, energy_type=mt["et"], end_use=mt["end_use"], counted=mt["counted"],
@@ -151,11 +157,14 @@ def load_inputs(
         insts[meters[mid]["iid"]].quality[mid] = q
 
     by_inst: dict[str, dict[str, AssessedEntry]] = defaultdict(dict)
+    iso: dict[datetime, str] = {}  # items are entered in batches: few distinct timestamps
     for a in store_scoring.assessed_points_for_year(conn, year, list(insts) if region_code else None):
         if a["institution_id"] in insts:
+            at = a["entered_at"]
+            if at not in iso:
+                iso[at] = at.astimezone(UTC).isoformat()
             by_inst[a["institution_id"]][a["item_code"]] = AssessedEntry(
-                points=a["points"], evidence=a["evidence"], entered_by=a["entered_by"],
-                entered_at=a["entered_at"].astimezone(UTC).isoformat())
+                points=a["points"], evidence=a["evidence"], entered_by=a["entered_by"], entered_at=iso[at])
     for iid, entries in by_inst.items():
         insts[iid].assessed = entries
     return list(insts.values())

@@ -14,7 +14,6 @@ from collections.abc import Mapping, Sequence
 
 from scoring.inputs import InstitutionInput
 from scoring.methodology import Methodology
-from scoring.model import PeerGroupInfo
 
 ALL = "all"
 
@@ -54,16 +53,16 @@ def label(key: str, labels: Mapping[str, str]) -> str:
 
 def assign(
     insts: Sequence[InstitutionInput], scored: set[str], m: Methodology, labels: Mapping[str, str]
-) -> dict[str, PeerGroupInfo]:
-    """Peer group of every institution; sizes count scored institutions only (unscored ones have no figures
-    to compare). The widest level is used whatever its size."""
+) -> dict[str, dict]:
+    """Peer group of every institution (dicts shaped like scoring.model.PeerGroupInfo); sizes count scored
+    institutions only (unscored ones have no figures to compare). The widest level is used whatever its size."""
     chains = {i.id: chain(i, m) for i in insts}
     sizes: Counter[str] = Counter()
     for i in insts:
         if i.id in scored:
             sizes.update(chains[i.id])
     min_size = m.spec.peers.min_size
-    out: dict[str, PeerGroupInfo] = {}
+    out: dict[str, dict] = {}
     for i in insts:
         keys = chains[i.id]
         fallback: list[str] = []
@@ -73,6 +72,5 @@ def assign(
                 used = k
                 break
             fallback.append(f"{k} has {sizes[k]} scored institution(s), fewer than {min_size}: widened")
-        out[i.id] = PeerGroupInfo(key=used, label=label(used, labels), wanted=keys[0], size=sizes[used],
-                                  fallback=fallback)
+        out[i.id] = dict(key=used, label=label(used, labels), wanted=keys[0], size=sizes[used], fallback=fallback)
     return out

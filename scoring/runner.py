@@ -8,11 +8,15 @@ results and a run can be recomputed years later.
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
-from scoring.compute import ResultsHasher, canonical_json, score, score_iter
+from scoring.canonical import canonical_bytes
+from scoring.compute import ResultsHasher, score, score_dicts
+from scoring.inputs import InstitutionInput
 from scoring.loader import load_inputs
 from scoring.methodology import Methodology, load_methodology
 from scoring.model import InstitutionResult
@@ -36,6 +40,28 @@ def compute_results(
 ) -> list[InstitutionResult]:
     """Score without storing (what a run would store)."""
     return score(load_inputs(conn, m, year, region_code), m, year, labels=labels())
+
+
+def result_rows(
+    insts: Sequence[InstitutionInput], m: Methodology, year: int, digest: ResultsHasher
+) -> Iterator[dict[str, Any]]:
+    """The scoring_result rows of a run (store.scoring.insert_run's `results`), each `detail` the canonical JSON
+    as UTF-8 bytes, added to `digest` as it is produced.
+
+    Streamed: each result is written and dropped, so memory holds one result's JSON at a time. Plain dicts go
+    straight to canonical JSON, the same bytes InstitutionResult would give (tests/scoring/test_canonical.py),
+    without building its ~50 models per institution.
+    """
+    for r in score_dicts(insts, m, year, labels=labels()):
+        text = canonical_bytes(r)
+        digest.add(r["institution_id"], text)
+        ranks = r["ranks"]
+        yield dict(
+            institution_id=r["institution_id"], region_code=r["region_code"], category=r["category"],
+            peer_group=r["peer_group"]["key"], total_points=r["total_points"], eligible=r["eligible"],
+            leader=r["leader"], rank_peer=ranks["peer"], rank_city=ranks["city"], rank_province=ranks["province"],
+            vetoes=r["vetoes"], detail=text,
+        )
 
 
 def run_scoring(
@@ -63,23 +89,10 @@ def run_scoring(
         try:
             insts = load_inputs(conn, m, year, region_code)
             digest = ResultsHasher()
-
-            def rows():
-                # streamed: each result is written and dropped, so memory holds one result's JSON at a time
-                for r in score_iter(insts, m, year, labels=labels()):
-                    text = canonical_json(r)
-                    digest.add(r.institution_id, text)
-                    yield dict(
-                        institution_id=r.institution_id, region_code=r.region_code, category=r.category,
-                        peer_group=r.peer_group.key, total_points=r.total_points, eligible=r.eligible,
-                        leader=r.leader, rank_peer=r.ranks.peer, rank_city=r.ranks.city,
-                        rank_province=r.ranks.province, vetoes=[v.model_dump() for v in r.vetoes], detail=text,
-                    )
-
             return store_scoring.insert_run(
                 conn, year=year, region_code=region_code, methodology_name=m.name, methodology_version=m.version,
                 methodology_hash=m.hash, methodology_text=m.text, results_hash=digest.hexdigest,
-                created_by=created_by, results=rows(),
+                created_by=created_by, results=result_rows(insts, m, year, digest),
             )
         finally:
             if was_enabled:

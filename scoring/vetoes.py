@@ -6,7 +6,6 @@ a vetoed institution keeps its points and rank but cannot qualify.
 from __future__ import annotations
 
 from scoring.methodology import Methodology, Quota
-from scoring.model import BlockResult, Veto
 
 
 def _f(x: float) -> str:
@@ -16,31 +15,32 @@ def _f(x: float) -> str:
 def vetoes(
     m: Methodology,
     *,
-    blocks: list[BlockResult],
+    blocks: list[dict],
     missing_inputs: list[str],
     missing_baseline: list[str],
     failed_targets: list[str],
     quotas: dict[str, tuple[float, Quota]],
-) -> list[Veto]:
-    """`quotas` maps an indicator to (this institution's value, the quota that applies to it)."""
+) -> list[dict]:
+    """Vetoes as dicts shaped like scoring.model.Veto. `blocks` are BlockResult-shaped dicts; `quotas` maps
+    an indicator to (this institution's value, the quota that applies to it)."""
     v = m.spec.vetoes
-    out: list[Veto] = []
+    out: list[dict] = []
     if v.star_item_zero:
         for b in blocks:
-            for it in b.items:
-                if it.star and it.points <= 0:
-                    out.append(Veto(code="star_item_zero", reason=f"★ {it.code} ({it.label}) "
-                                    + ("scored 0" if it.assessed else "not assessed (scores 0)")))
+            for it in b.get("items", ()):
+                if it["star"] and it["points"] <= 0:
+                    out.append(dict(code="star_item_zero", reason=f"★ {it['code']} ({it['label']}) "
+                                    + ("scored 0" if it["assessed"] else "not assessed (scores 0)")))
     if v.missing_statistics:
         for r in missing_inputs + missing_baseline:
-            out.append(Veto(code="missing_statistics", reason=r))
+            out.append(dict(code="missing_statistics", reason=r))
     if v.failed_annual_target:
         for r in failed_targets:
-            out.append(Veto(code="failed_annual_target", reason=r))
+            out.append(dict(code="failed_annual_target", reason=r))
     if v.quota_exceeded:
         for ind, (value, q) in sorted(quotas.items()):
             # compared at the 6 decimals results are published with, so float noise never decides a veto
             if round(value, 6) > q.constraint:
-                out.append(Veto(code="quota_exceeded", reason=(
+                out.append(dict(code="quota_exceeded", reason=(
                     f"{ind} {_f(value)} above 约束值 {_f(q.constraint)} of {q.peer_group} ({q.source})")))
     return out

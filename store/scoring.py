@@ -40,6 +40,33 @@ def _scope(
 # --- runs ----------------------------------------------------------------------------------------
 
 
+def _copy_field(v: Any) -> bytes:
+    """One field in COPY text format (PostgreSQL docs, COPY, "Text Format"): \\N for NULL, t/f for booleans,
+    backslash, newline, carriage return and tab escaped. Floats as repr, which float8 reads back exactly."""
+    if v is None:
+        return b"\\N"
+    if v is True or v is False:
+        return b"t" if v else b"f"
+    if isinstance(v, bytes):
+        b = v
+    elif isinstance(v, str):
+        b = v.encode("utf-8")
+    elif isinstance(v, float):
+        return float.__repr__(v).encode("ascii")
+    elif isinstance(v, int):
+        return int.__repr__(v).encode("ascii")
+    else:
+        raise TypeError(f"cannot COPY {type(v).__name__} {v!r}")
+    if b"\\" in b:
+        b = b.replace(b"\\", b"\\\\")
+    if b"\n" in b or b"\r" in b or b"\t" in b:
+        b = b.replace(b"\n", b"\\n").replace(b"\r", b"\\r").replace(b"\t", b"\\t")
+    return b
+
+
+_COPY_CHUNK_BYTES = 1 << 20
+
+
 def insert_run(
     conn: psycopg.Connection,
     *,
@@ -56,9 +83,10 @@ def insert_run(
     """Store a run and its results in the caller's transaction; returns the run id.
 
     Each result dict has the scoring_result columns: institution_id, region_code, category, peer_group,
-    total_points, eligible, leader, rank_peer, rank_city, rank_province, vetoes (list), detail (dict or
-    an already-canonical JSON string). `results` may be a generator, consumed once while it is copied in;
-    `results_hash` may then be a callable, asked for the hash after the last result has been written.
+    total_points, eligible, leader, rank_peer, rank_city, rank_province, vetoes (list), detail (dict, or
+    an already-canonical JSON text as str or UTF-8 bytes, stored as given). `results` may be a generator,
+    consumed once while it is copied in; `results_hash` may then be a callable, asked for the hash after
+    the last result has been written.
     """
     run_id = conn.execute(
         """INSERT INTO scoring_run (year, region_code, methodology_name, methodology_version, methodology_hash,
@@ -67,18 +95,45 @@ def insert_run(
         (year, region_code, methodology_name, methodology_version, methodology_hash, methodology_text,
          results_hash if isinstance(results_hash, str) else "", created_by),
     ).fetchone()[0]
+    if conn.info.encoding != "utf-8":  # the rows below are UTF-8 bytes
+        conn.execute("SET LOCAL client_encoding TO 'UTF8'")
+    run_field = _copy_field(run_id)
+    # Each ~12 KB detail is TOAST-compressed. With lz4 instead of the default pglz the server stored a
+    # 10,000-institution run in 1.6 s instead of 2.9 s, for 7% more disk and faster reads (bench/scoring.md).
+    # Only for this COPY, and only where the server was built with lz4; a datum records its own method, so
+    # readers need nothing.
+    old_compression = conn.execute(
+        """SELECT setting FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)"""
+    ).fetchone()
+    if old_compression is not None:
+        conn.execute("SELECT set_config('default_toast_compression', 'lz4', true)")
+    # The COPY text is written here rather than by psycopg's write_row: a result's detail is ~12 KB of JSON
+    # that needs at most a backslash doubling, and per-row formatting was most of the client's store time.
     with conn.cursor() as cur, cur.copy(
         """COPY scoring_result (run_id, institution_id, region_code, category, peer_group, total_points,
                eligible, leader, rank_peer, rank_city, rank_province, vetoes, detail) FROM STDIN"""
     ) as copy:
+        chunk: list[bytes] = []
+        size = 0
         for r in results:
             detail = r["detail"]
-            copy.write_row((
-                run_id, r["institution_id"], r["region_code"], r["category"], r["peer_group"],
-                r["total_points"], r["eligible"], r["leader"], r["rank_peer"], r["rank_city"],
-                r["rank_province"], json.dumps(r["vetoes"], ensure_ascii=False, sort_keys=True),
-                detail if isinstance(detail, str) else json.dumps(detail, ensure_ascii=False, sort_keys=True),
-            ))
+            if isinstance(detail, dict):
+                detail = json.dumps(detail, ensure_ascii=False, sort_keys=True)
+            line = b"\t".join((
+                run_field, *map(_copy_field, (
+                    r["institution_id"], r["region_code"], r["category"], r["peer_group"], r["total_points"],
+                    r["eligible"], r["leader"], r["rank_peer"], r["rank_city"], r["rank_province"],
+                    json.dumps(r["vetoes"], ensure_ascii=False, sort_keys=True), detail)),
+            )) + b"\n"
+            chunk.append(line)
+            size += len(line)
+            if size >= _COPY_CHUNK_BYTES:
+                copy.write(b"".join(chunk))
+                chunk, size = [], 0
+        if chunk:
+            copy.write(b"".join(chunk))
+    if old_compression is not None:
+        conn.execute("SELECT set_config('default_toast_compression', %s, true)", (old_compression[0],))
     if not isinstance(results_hash, str):
         conn.execute("UPDATE scoring_run SET results_hash = %s WHERE id = %s", (results_hash(), run_id))
     return run_id

@@ -1,0 +1,141 @@
+"""Canonical JSON of a result: the text `scoring_result.detail` holds and `results_hash` covers.
+
+The canonical form is fixed (changing it would change every stored hash): keys sorted, no spaces, UTF-8
+(no \\u escapes beyond the JSON-mandatory ones), every field the model declares present (defaults filled
+in), every float-typed field coerced to float and rounded to 6 decimals (-0.0 written as 0.0, a
+non-finite value as null, as pydantic writes it), floats in Python's `repr` spelling (`1e-06`, `100.0`).
+
+The scoring core builds results as plain dicts shaped like `scoring.model.InstitutionResult` (building
+~50 pydantic models per institution and re-parsing their JSON was about 40% of a 10,000-institution run,
+bench/scoring.md). Which fields are floats and which are nested models is read once from the pydantic
+models themselves, so the rounding can never drift from the model. orjson writes the text: with sorted
+keys it spells everything as `json.dumps(..., sort_keys=True, ensure_ascii=False, separators=(",", ":"))`
+does, except floats between 0 and 1e-4 in magnitude (`1e-6` against `1e-06`): those few are passed as
+pre-written fragments. tests/scoring/test_canonical.py checks the bytes against the pydantic route.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from typing import Any
+
+import orjson
+from pydantic import BaseModel
+from pydantic_core import PydanticUndefined
+
+from scoring.model import InstitutionResult
+
+ROUND_DIGITS = 6
+
+
+def _strip_optional(tp: Any) -> Any:
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return tp
+
+
+def _is_model(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, BaseModel)
+
+
+def _canonical_float(x: Any) -> float | orjson.Fragment | None:
+    v = round(x if x.__class__ is float else float(x), ROUND_DIGITS) + 0.0  # + 0.0 turns -0.0 into 0.0
+    if -1e-4 < v < 1e-4:
+        # orjson would write 1e-6 where repr writes 1e-06
+        return orjson.Fragment(float.__repr__(v)) if v != 0.0 else v
+    if v - v != 0.0:  # inf - inf and nan - nan are nan
+        return None
+    return v
+
+
+# Results repeat many figures (coefficients, maximum points, assessors' points, zero): the first values seen are
+# kept, which holds every methodology constant, and spares ~40% of the round() calls. Equal numbers give equal
+# canonical values (-0.0 and 0.0 both give 0.0; an int and its float the same float), so a hit is exact.
+_MEMO: dict[Any, Any] = {}
+_MEMO_SIZE = 4096
+_MISSING = object()
+
+
+def canonical_float(x: Any) -> float | orjson.Fragment | None:
+    """round(float(x), 6) as the canonical text spells it; non-finite → None (null)."""
+    if x is None:
+        return None
+    v = _MEMO.get(x, _MISSING)
+    if v is _MISSING:
+        v = _canonical_float(x)
+        if len(_MEMO) < _MEMO_SIZE:
+            _MEMO[x] = v
+    return v
+
+
+def _writer_source(cls: type[BaseModel], out: dict[str, str]) -> str:
+    """Source of a function `_w_<Model>(d) -> dict` that copies a model-shaped dict, filling defaults,
+    coercing and rounding float fields and recursing into nested models (generated once, at import)."""
+    fn = f"_w_{cls.__name__}"
+    if fn in out:
+        return fn
+    out[fn] = ""  # reserved: a model nested in itself
+    items = []
+    for name, f in cls.model_fields.items():
+        tp = _strip_optional(f.annotation)
+        origin = typing.get_origin(tp)
+        if f.default_factory is not None:
+            get = f"(d[{name!r}] if {name!r} in d else _defaults[{cls.__name__ + '.' + name!r}]())"
+            _defaults[cls.__name__ + "." + name] = f.default_factory
+        elif f.default is not PydanticUndefined:
+            if f.default not in (None, True, False):
+                raise TypeError(f"{cls.__name__}.{name}: only None/True/False defaults have a canonical rule")
+            get = f"d.get({name!r}, {f.default!r})"
+        else:
+            get = f"d[{name!r}]"
+        if tp is float:
+            expr = f"_float({get})"
+        elif _is_model(tp):
+            sub = _writer_source(tp, out)
+            expr = f"(None if (v := {get}) is None else {sub}(v))"
+        elif origin is list and _is_model(typing.get_args(tp)[0]):
+            sub = _writer_source(typing.get_args(tp)[0], out)
+            expr = f"[{sub}(e) for e in {get}]"
+        elif tp in (int, str, bool) or origin is typing.Literal or (origin is list and typing.get_args(tp)[0] is str):
+            expr = get
+        else:
+            # a float inside a list or dict, a union of models…: needs a decision here, not a silent unrounded float
+            raise TypeError(f"{cls.__name__}.{name}: {f.annotation!r} has no canonical JSON rule")
+        items.append(f"        {name!r}: {expr},")
+    out[fn] = f"def {fn}(d):\n    return {{\n" + "\n".join(items) + "\n    }\n"
+    return fn
+
+
+_defaults: dict[str, Any] = {}
+
+
+def _compile_writer(cls: type[BaseModel]) -> tuple[Any, str]:
+    """(the writer of `cls`, its generated source): written out from the model's own field list, so a field
+    added to the model is rounded and written without anyone remembering to edit this module."""
+    sources: dict[str, str] = {}
+    top = _writer_source(cls, sources)
+    source = "\n".join(sources.values())
+    namespace = {"_float": canonical_float, "_defaults": _defaults}
+    exec(compile(source, f"<canonical writer of {cls.__name__}>", "exec"), namespace)  # noqa: S102
+    return namespace[top], source
+
+
+_write_result, WRITER_SOURCE = _compile_writer(InstitutionResult)
+
+
+def canonical_bytes(result: InstitutionResult | dict) -> bytes:
+    """The canonical JSON of a result (a model, or a dict shaped like one: unknown keys are not checked
+    here — `score` validates the same dicts with extra="forbid"), as UTF-8 bytes."""
+    d = result.model_dump() if isinstance(result, BaseModel) else result
+    return orjson.dumps(_write_result(d), option=orjson.OPT_SORT_KEYS)
+
+
+def canonical_json(result: InstitutionResult | dict) -> str:
+    """canonical_bytes as text."""
+    return canonical_bytes(result).decode()
+
+
+__all__ = ["ROUND_DIGITS", "WRITER_SOURCE", "canonical_bytes", "canonical_float", "canonical_json"]
