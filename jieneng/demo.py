@@ -166,6 +166,13 @@ class Demo:
 
         self.echo("waiting for ingest and rollups to catch up ...")
         _wait_quiet(db_url, self.stop_event)
+        with psycopg.connect(db_url) as conn:
+            stored, first, last = conn.execute(
+                "SELECT coalesce(sum(inserted), 0), min(committed_at), max(committed_at) FROM ingest_batch"
+            ).fetchone()
+        if stored and first and last and last > first:
+            secs = (last - first).total_seconds()
+            self.echo(f"  {stored:,} readings stored, first to last commit {secs:.0f} s ({stored / secs:,.0f}/s)")
         if self.stop_event.is_set():
             return self.shutdown()
         # Recorded only once ingest has caught up: an in-process broker loses what it still held
