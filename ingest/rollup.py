@@ -6,6 +6,9 @@ readings, so the hours to recompute run from the previous reading to the next on
 of that window plus one neighbour on each side give every increment overlapping it
 (ingest/counters.py). Days and months above those hours are re-summed in the deployment time zone.
 
+With a raw-data retention (``raw_retention``), no hour starting before ``now() - raw_retention`` is
+rewritten: its readings may be gone (ingest/retention.py), and kept rollups must not change.
+
 One rollup at a time across all workers (a transaction-level advisory lock): two workers sharing a
 stream never interleave rewrites of the same meter's hours.
 """
@@ -19,7 +22,8 @@ from datetime import datetime, timedelta
 
 import psycopg
 
-from ingest.counters import MeterSpec, compute_usage, floor_hour
+from ingest.counters import MeterSpec, ceil_hour, compute_usage, floor_hour
+from ingest.retention import raw_horizon
 
 ROLLUP_LOCK_KEY = 0x6A6E726F6C6C7570  # "jnrollup"
 _EPS = timedelta(microseconds=1)
@@ -92,8 +96,13 @@ def deployment_timezone(conn: psycopg.Connection) -> str:
     return row[0]
 
 
-def run_rollup(conn: psycopg.Connection, tz: str, max_ranges: int = 20_000) -> RollupStats | None:
+def run_rollup(
+    conn: psycopg.Connection, tz: str, max_ranges: int = 20_000, raw_retention: str | None = None
+) -> RollupStats | None:
     """Process queued ranges (up to ``max_ranges``) in one transaction.
+
+    ``raw_retention`` (a PostgreSQL interval): hours starting before ``now() - raw_retention`` are
+    never rewritten; ranges lying wholly before it are dropped from the queue with nothing recomputed.
 
     ``conn`` must be in autocommit mode (the transaction is ours). Returns None when another
     worker holds the rollup lock, else the statistics (meters=0 when nothing was queued).
@@ -114,12 +123,22 @@ def run_rollup(conn: psycopg.Connection, tz: str, max_ranges: int = 20_000) -> R
         nb = conn.execute(
             _NEIGHBOURS, {"m": [r[0] for r in rows], "lo": [r[1] for r in rows], "hi": [r[2] for r in rows]}
         ).fetchall()
+        horizon = raw_horizon(conn, raw_retention)
+        # The first hour that may be rewritten: the one starting at or after the horizon.
+        first_hour = None if horizon is None else ceil_hour(horizon)
         windows: dict[str, tuple[datetime, datetime]] = {}
         specs: dict[str, MeterSpec] = {}
         for meter_id, prev_ts, next_ts, register, mult, rollover, max_rate in nb:
-            windows[meter_id] = (floor_hour(prev_ts - _EPS), floor_hour(next_ts - _EPS) + timedelta(hours=1))
+            start, end = floor_hour(prev_ts - _EPS), floor_hour(next_ts - _EPS) + timedelta(hours=1)
+            if first_hour is not None:
+                start = max(start, first_hour)
+                if start >= end:
+                    continue
+            windows[meter_id] = (start, end)
             specs[meter_id] = MeterSpec(register, mult, rollover, max_rate)
         ids = list(windows)
+        if not ids:
+            return RollupStats(0, 0, 0.0, queued)
         wparams = {"m": ids, "a": [windows[m][0] for m in ids], "b": [windows[m][1] for m in ids]}
 
         by_meter: dict[str, list[tuple[datetime, float]]] = defaultdict(list)
@@ -174,11 +193,11 @@ def run_rollup(conn: psycopg.Connection, tz: str, max_ranges: int = 20_000) -> R
         return RollupStats(len(ids), len(hourly_rows), float(lag_s), queued)
 
 
-def rollup_until_idle(conn: psycopg.Connection, tz: str) -> int:
+def rollup_until_idle(conn: psycopg.Connection, tz: str, raw_retention: str | None = None) -> int:
     """Run rollups until the queue is empty (tests, benchmarks, shutdown). Returns ranges processed."""
     total = 0
     while True:
-        stats = run_rollup(conn, tz)
+        stats = run_rollup(conn, tz, raw_retention=raw_retention)
         if stats is None:
             time.sleep(0.05)
             continue

@@ -4,7 +4,12 @@ Batches close at ``batch_max_rows`` readings or ``batch_max_ms`` after their fir
 failed transaction is retried with backoff on a fresh connection, holding the batch's messages
 unacked (the broker stops sending once ``receive_maximum`` are in flight), so a database outage
 costs time, never data. The rollup runs in a child process (ingest/rollup_worker.py)
-every ``rollup_interval_ms``. ``stop()`` (SIGTERM) flushes the open batch, commits, acks and disconnects.
+every ``rollup_interval_ms``. ``stop()`` (SIGTERM) flushes the open batch, commits, acks and disconnects;
+with the database away it leaves at once (backoff waits end on stop) and acks nothing uncommitted.
+
+Retention (ingest/retention.py): with ``raw_retention`` set, readings older than
+``now() - raw_retention`` are rejected (``older_than_retention``); ``stats_retention`` bounds the
+``ingest_batch`` and ``rollup_run`` statistics. Both are PostgreSQL intervals, checked at start-up.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import psycopg
 
 from ingest import metrics
 from ingest.parser import ParseConfig, parse_message
+from ingest.retention import RetentionSettingInvalid, check_interval, raw_horizon
 from ingest.rollup_worker import rollup_loop
 from ingest.transport import BrokerConfig, InMessage, Transport
 from ingest.validate import RegistryCache, validate
@@ -49,6 +55,9 @@ class IngestConfig:
     rollup_interval_ms: int = 500
     metrics_port: int | None = None
     run_rollup: bool = True
+    raw_retention: str | None = None  # PostgreSQL interval; None: raw readings are kept forever
+    stats_retention: str | None = "30 days"  # PostgreSQL interval; None: never prune statistics
+    prune_interval_s: float = 3600.0
 
 
 @dataclass
@@ -91,11 +100,18 @@ class IngestService:
         self._stop.set()
 
     def run(self) -> None:
-        """Run until stop(); raises SchemaNotReady when the database has not been migrated."""
+        """Run until stop(); raises SchemaNotReady when the database has not been migrated and
+        RetentionSettingInvalid when a retention setting is not a positive PostgreSQL interval."""
         conn = self._connect_db()
         if conn.execute("SELECT to_regclass('usage_dirty')").fetchone()[0] is None:
             conn.close()
             raise SchemaNotReady("the database schema is not migrated (run `jieneng db migrate`)")
+        try:
+            check_interval(conn, "JIENENG_RAW_RETENTION", self.cfg.raw_retention)
+            check_interval(conn, "JIENENG_STATS_RETENTION", self.cfg.stats_retention)
+        except RetentionSettingInvalid:
+            conn.close()
+            raise
         metrics.serve(self.cfg.metrics_port)
         if self.cfg.run_rollup:
             self._flushed = mp.get_context("spawn").Event()
@@ -143,7 +159,8 @@ class IngestService:
             target=rollup_loop, name="jieneng-rollup", daemon=True,
             args=(self.cfg.database_url, self.cfg.rollup_interval_ms, self._flushed, os.getpid(),
                   metrics.ROLLUP_SHARED_LAG, metrics.ROLLUP_SHARED_HOURS, metrics.ROLLUP_SHARED_ERRORS,
-                  logging.getLogger().getEffectiveLevel()),
+                  logging.getLogger().getEffectiveLevel(), self.cfg.raw_retention, self.cfg.stats_retention,
+                  self.cfg.prune_interval_s),
         )
         self._rollup_proc.start()
 
@@ -171,7 +188,7 @@ class IngestService:
                 delay = _backoff(attempt)
                 log.warning("database unreachable (%s); retrying in %.1fs", str(exc).strip()[:200], delay)
                 metrics.DB_ERRORS.inc()
-                time.sleep(delay)
+                self._stop.wait(delay)  # a stop cuts the wait short; the next failure then raises
                 attempt += 1
 
     # --- batches ---------------------------------------------------------------------------
@@ -213,6 +230,7 @@ class IngestService:
             try:
                 conn = self._conn if self._conn is not None and not self._conn.closed else self._connect_db()
                 self.registry.refresh(conn)
+                horizon = raw_horizon(conn, self.cfg.raw_retention)
                 staged: list[StagedReading] = []
                 rejects = list(b.rejects)
                 # Validate per message so that a bad reading's reject row carries its own topic.
@@ -222,7 +240,8 @@ class IngestService:
                     j = i
                     while j < len(b.readings) and b.meta[j] == (topic, received_at):
                         j += 1
-                    good, bad = validate(b.readings[i:j], self.registry.meters, self.cfg.reject_payload_chars)
+                    good, bad = validate(b.readings[i:j], self.registry.meters, self.cfg.reject_payload_chars,
+                                         horizon)
                     staged.extend(StagedReading(g, topic, received_at) for g in good)
                     rejects.extend(StagedReject(x, topic, received_at) for x in bad)
                     i = j
@@ -245,7 +264,7 @@ class IngestService:
                     # Stopping with the database away: leave the batch unacked, the broker redelivers it.
                     log.warning("stopping with %d uncommitted messages; they stay with the broker", len(b.messages))
                     return
-                time.sleep(delay)
+                self._stop.wait(delay)  # a stop cuts the wait short; the retry then decides
                 attempt += 1
         self.transport.ack(b.messages)
         self._count(stats, staged, rejects)

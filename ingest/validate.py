@@ -65,9 +65,14 @@ def _item_text(r: RawReading, limit: int) -> str:
 
 
 def validate(
-    readings: list[RawReading], meters: dict[str, MeterInfo], payload_chars: int = 4096
+    readings: list[RawReading], meters: dict[str, MeterInfo], payload_chars: int = 4096,
+    horizon: datetime | None = None,
 ) -> tuple[list[GoodReading], list[Reject]]:
-    """Good readings (converted to the meter's unit) and a reject with a reason for each bad one."""
+    """Good readings (converted to the meter's unit) and a reject with a reason for each bad one.
+
+    ``horizon``: readings older than this are refused (``older_than_retention``): raw data before it
+    may already be dropped by the retention policy, so such a reading cannot be rolled up correctly.
+    """
     good: list[GoodReading] = []
     rejects: list[Reject] = []
     factors: dict[tuple[str, str], float] = {}
@@ -87,6 +92,10 @@ def validate(
             continue
         if m.retired_at is not None and r.ts > m.retired_at:
             bad("meter_retired", f"ts {r.ts.isoformat()} is after the meter was retired {m.retired_at.isoformat()}")
+            continue
+        if horizon is not None and r.ts < horizon:
+            bad("older_than_retention",
+                f"ts {r.ts.isoformat()} is older than the raw-data retention horizon {horizon.isoformat()}")
             continue
         value = r.value
         if r.unit is not None:

@@ -35,6 +35,8 @@ def build_config(settings: Settings, *, mqtt_url: str):
         reject_payload_chars=settings.ingest_reject_payload_chars,
         rollup_interval_ms=settings.rollup_interval_ms,
         metrics_port=settings.metrics_port,
+        raw_retention=settings.raw_retention,
+        stats_retention=settings.stats_retention,
     )
 
 
@@ -44,9 +46,10 @@ def register(app: typer.Typer) -> None:
         """Subscribe to meter readings over MQTT (QoS 1, persistent session), store them, keep usage current.
 
         Messages are acknowledged only after their rows commit; SIGTERM or Ctrl-C flushes, commits,
-        acks and disconnects. Expects a migrated database (`jieneng db migrate`).
+        acks and disconnects. Expects a migrated database (`jieneng db migrate`). With
+        JIENENG_RAW_RETENTION set, readings older than the retention are rejected (older_than_retention).
         """
-        from ingest.service import IngestService, SchemaNotReady
+        from ingest.service import IngestService, RetentionSettingInvalid, SchemaNotReady
 
         settings = load_settings()
         setup_logging(settings)
@@ -60,6 +63,6 @@ def register(app: typer.Typer) -> None:
         signal.signal(signal.SIGINT, lambda *_: service.stop())
         try:
             service.run()
-        except SchemaNotReady as exc:
+        except (SchemaNotReady, RetentionSettingInvalid) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from exc

@@ -41,7 +41,7 @@ class Settings(BaseSettings):
         "30 days", description="TimescaleDB: compress raw readings older than this (segment by meter)."
     )
     raw_retention: str | None = Field(
-        None, description="TimescaleDB: drop raw readings older than this; rollups are kept. Unset: keep all."
+        None, description="TimescaleDB: drop raw readings older than this (rollups are kept); ingest rejects readings older than this. Unset: keep all."
     )
     timezone: str = Field("Asia/Shanghai", description="Deployment time zone for day/month/year buckets.")
 
@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     ingest_reject_payload_chars: int = Field(4096, ge=64, description="Reject rows keep this much of the payload.")
     metrics_port: int | None = Field(9108, description="Prometheus metrics port of `jieneng ingest`; unset: off.")
     rollup_interval_ms: int = Field(500, ge=10, description="How often the rollup step looks for touched meter-hours.")
+    stats_retention: str = Field(
+        "30 days",
+        description="Ingest and rollup statistics older than this are deleted; rejects, conflicts and quarantines are kept.",
+    )
 
     # --- dashboards (Grafana) ----------------------------------------------------------------
     alert_silent_hours: float = Field(

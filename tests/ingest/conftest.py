@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import shutil
+import subprocess
+import tempfile
 import threading
 import time
 import uuid
@@ -18,6 +22,7 @@ import pytest
 from ingest.rollup import rollup_until_idle
 from ingest.service import IngestConfig, IngestService
 from ingest.transport import BrokerConfig
+from jieneng.embedded import free_port
 
 TZ = "Asia/Shanghai"
 ROOT_DIR = Path(__file__).resolve().parents[2]
@@ -148,3 +153,33 @@ def hourly(db_url: str, meter_id: str | None = None) -> dict:
             (meter_id, meter_id),
         ).fetchall()
     return {(m, h): c for m, h, c in rows}
+
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+@pytest.fixture
+def private_pg():
+    """A PostgreSQL of this test's own, so it can be stopped and started mid-stream.
+
+    initdb refuses to run as root; then the server runs as the system's ``postgres`` user.
+    """
+    if not (PG_BIN / "initdb").exists():
+        pytest.skip("PostgreSQL 15 server binaries not found")
+    base = Path(tempfile.mkdtemp(prefix="jieneng-pg-"))
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        if shutil.which("runuser") is None:
+            pytest.skip("running as root without runuser")
+        shutil.chown(base, "postgres")
+        prefix = ["runuser", "-u", "postgres", "--"]
+    data = base / "data"
+    subprocess.run([*prefix, PG_BIN / "initdb", "-D", data, "-U", "postgres", "-A", "trust"], check=True,
+                   capture_output=True)
+    port = free_port()
+    ctl = [*prefix, PG_BIN / "pg_ctl", "-D", data, "-l", base / "pg.log", "-w",
+           "-o", f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"]
+    subprocess.run([*ctl, "start"], check=True, capture_output=True)
+    yield f"postgresql://postgres@127.0.0.1:{port}/postgres", ctl
+    subprocess.run([*ctl, "stop", "-m", "immediate"], capture_output=True)
+    shutil.rmtree(base, ignore_errors=True)

@@ -5,12 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 import time
 import urllib.request
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -94,36 +92,6 @@ def test_two_workers_share_a_stream(reg_db, mqtt_url, topic_prefix, publisher):
     settle(reg_db)
     with psycopg.connect(reg_db) as conn:
         assert conn.execute("SELECT sum(consumption) FROM usage_hourly").fetchone()[0] == pytest.approx(n - 1)
-
-
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
-
-
-@pytest.fixture
-def private_pg():
-    """A PostgreSQL of this test's own, so it can be stopped and started mid-stream.
-
-    initdb refuses to run as root; then the server runs as the system's ``postgres`` user.
-    """
-    if not (PG_BIN / "initdb").exists():
-        pytest.skip("PostgreSQL 15 server binaries not found")
-    base = Path(tempfile.mkdtemp(prefix="jieneng-pg-"))
-    prefix: list[str] = []
-    if os.geteuid() == 0:
-        if shutil.which("runuser") is None:
-            pytest.skip("running as root without runuser")
-        shutil.chown(base, "postgres")
-        prefix = ["runuser", "-u", "postgres", "--"]
-    data = base / "data"
-    subprocess.run([*prefix, PG_BIN / "initdb", "-D", data, "-U", "postgres", "-A", "trust"], check=True,
-                   capture_output=True)
-    port = free_port()
-    ctl = [*prefix, PG_BIN / "pg_ctl", "-D", data, "-l", base / "pg.log", "-w",
-           "-o", f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"]
-    subprocess.run([*ctl, "start"], check=True, capture_output=True)
-    yield f"postgresql://postgres@127.0.0.1:{port}/postgres", ctl
-    subprocess.run([*ctl, "stop", "-m", "immediate"], capture_output=True)
-    shutil.rmtree(base, ignore_errors=True)
 
 
 def test_database_restart_mid_stream_loses_nothing(private_pg, mqtt_url, topic_prefix, publisher):
