@@ -1,4 +1,5 @@
-"""Generate the example province: examples/institutions.csv, institution_years.csv, meters.csv, province.xlsx.
+"""Generate the example province: examples/institutions.csv, institution_years.csv, meters.csv,
+reported_usage.csv, province.xlsx.
 
 Deterministic (fixed seed): run it again and the files come out byte-identical. The files are
 written by the same code as `jieneng registry export`, so importing and exporting them gives
@@ -9,6 +10,13 @@ them back unchanged.
 Names are plausible Jiangsu public institutions; floor areas, headcounts and meter ratings are
 invented but sized for their kind (offices 5,000-40,000 m², hospitals 30,000-200,000 m², schools
 10,000-300,000 m²). For schools the headcount counts staff and students.
+
+reported_usage.csv holds what each institution reported in its annual statistics return
+(公共机构能源资源消费统计) for the baseline year 2020 and for 2024, the years before the demo's meter data:
+electricity, water, natural gas where it has a gas meter, vehicle gasoline where it has a vehicle meter.
+They are sized from the simulator's own yearly intensities (sim/profiles.py, with the character the
+simulator gives each institution under its default seed and shares), so they match what `jieneng simulate`
+produces for 2025: 2020 about 5-15 % above the 2025 intensity (a few institutions did worse), 2024 1-5 %.
 """
 
 from __future__ import annotations
@@ -21,7 +29,15 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from store.registry_files import INSTITUTION_YEARS, INSTITUTIONS, METERS, write_csv, write_xlsx  # noqa: E402
+from sim import profiles  # noqa: E402
+from store.registry_files import (  # noqa: E402
+    INSTITUTION_YEARS,
+    INSTITUTIONS,
+    METERS,
+    REPORTED_USAGE,
+    write_csv,
+    write_xlsx,
+)
 
 OUT = Path(__file__).resolve().parent
 TZ = ZoneInfo("Asia/Shanghai")
@@ -445,8 +461,61 @@ def _meters(
     return out
 
 
+# The simulator's defaults (jieneng simulate / jieneng demo): its seed and its shares of wasteful and
+# efficient institutions decide each institution's place in its category's intensity range.
+SIM_SEED = 2026
+SIM_WASTEFUL_SHARE = 0.15
+SIM_EFFICIENT_SHARE = 0.15
+REPORTED_YEARS = (BASELINE_YEAR, 2024)
+WORSE_SHARE = 0.07  # institutions whose use per m² / per person grew since the baseline
+
+
+def reported_usage(institutions: list[dict], years: list[dict], meters: list[dict], seed: int = 2026) -> list[dict]:
+    """Statistics-return figures for REPORTED_YEARS: the simulated 2025 intensity × that year's floor area
+    (electricity, gas) or occupants (water, vehicle fuel) × a factor per institution and year."""
+    size = {(y["institution_id"], y["year"]): (y["floor_area_m2"], y["occupants"]) for y in years}
+    out: list[dict] = []
+    for inst in institutions:
+        iid, cat = inst["id"], inst["category"]
+        # a generator of its own per institution, so the other files do not change with this one
+        rng = random.Random(f"{seed}:reported:{iid}")
+        level = profiles.character(SIM_SEED, iid, SIM_WASTEFUL_SHARE, SIM_EFFICIENT_SHARE).level
+        kinds = {(m["energy_type"], m["end_use"]) for m in meters if m["institution_id"] == iid and not m["parent_meter_id"]}
+        intensity = {  # per m² or per person in 2025, and which of the two drives it
+            ("electricity", "main"): (profiles.in_range(profiles.ELECTRICITY_KWH_M2[cat], level), 0, "kWh"),
+            ("water", "main"): (profiles.in_range(profiles.WATER_M3_PERSON[cat], level), 1, "m3"),
+            ("natural_gas", "main"): (profiles.in_range(profiles.GAS_M3_M2[cat], level), 0, "m3"),
+            ("gasoline", "vehicle"): (profiles.in_range(profiles.VEHICLE_L_PERSON[cat], level), 1, "L"),
+        }
+        worse = rng.random() < WORSE_SHARE
+        factors = {
+            BASELINE_YEAR: rng.uniform(0.92, 0.98) if worse else rng.uniform(1.05, 1.15),
+            2024: rng.uniform(1.01, 1.05),
+        }
+        for y in REPORTED_YEARS:
+            for (et, end_use), (per, driver, unit) in intensity.items():
+                if (et, end_use) not in kinds:
+                    continue
+                # each energy type varies a little around the institution's factor for the year
+                q = per * size[(iid, y)][driver] * factors[y] * rng.uniform(0.99, 1.01)
+                out.append(
+                    {
+                        "institution_id": iid,
+                        "year": y,
+                        "energy_type": et,
+                        "end_use": end_use,
+                        "unit": unit,
+                        "quantity": float(round(q)),
+                        "source": f"{y}年度公共机构能源资源消费统计报表",
+                    }
+                )
+    return out
+
+
 def main() -> None:
     institutions, years, meters = build()
+    reported = reported_usage(institutions, years, meters)
+    reported.sort(key=lambda r: (r["institution_id"], r["year"], r["energy_type"], r["end_use"]))
     key = {"institutions": "id", "institution_years": None, "meters": "id"}
     institutions.sort(key=lambda r: r[key["institutions"]])
     years.sort(key=lambda r: (r["institution_id"], r["year"]))
@@ -455,8 +524,10 @@ def main() -> None:
         "institutions.csv": write_csv(INSTITUTIONS, institutions, TZ),
         "institution_years.csv": write_csv(INSTITUTION_YEARS, years, TZ),
         "meters.csv": write_csv(METERS, meters, TZ),
+        "reported_usage.csv": write_csv(REPORTED_USAGE, reported, TZ),
         "province.xlsx": write_xlsx(
-            {"institutions": institutions, "institution_years": years, "meters": meters}, TZ
+            {"institutions": institutions, "institution_years": years, "meters": meters, "reported_usage": reported},
+            TZ,
         ),
     }
     for name, data in files.items():
@@ -464,7 +535,7 @@ def main() -> None:
     cities = {r["region_code"] for r in institutions}
     print(
         f"{len(institutions)} institutions in {len(cities)} cities, {len(years)} institution years, "
-        f"{len(meters)} meters -> {OUT}"
+        f"{len(meters)} meters, {len(reported)} reported figures -> {OUT}"
     )
 
 

@@ -68,6 +68,7 @@ def import_cmd(
         ("institutions", summary.institutions),
         ("institution years", summary.institution_years),
         ("meters", summary.meters),
+        ("reported usage", summary.reported_usage),
     ):
         typer.echo(f"{label}: {c.inserted} inserted, {c.updated} updated, {c.unchanged} unchanged")
     if dry_run:
@@ -82,7 +83,8 @@ def export_cmd(
     fmt: ExportFormat = typer.Option(
         ExportFormat.csv,
         "--format",
-        help="csv: institutions.csv, institution_years.csv, meters.csv; xlsx: registry.xlsx with one sheet each.",
+        help="csv: institutions.csv, institution_years.csv, meters.csv, reported_usage.csv; "
+        "xlsx: registry.xlsx with one sheet each.",
     ),
 ) -> None:
     """Write the registry back as files that `registry import` reads (timestamps in the deployment time zone)."""

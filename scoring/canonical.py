@@ -7,7 +7,7 @@ non-finite value as null, as pydantic writes it), floats in Python's `repr` spel
 
 The scoring core builds results as plain dicts shaped like `scoring.model.InstitutionResult` (building
 ~50 pydantic models per institution and re-parsing their JSON was about 40% of a 10,000-institution run,
-bench/scoring.md). Which fields are floats and which are nested models is read once from the pydantic
+bench/README.md). Which fields are floats and which are nested models is read once from the pydantic
 models themselves, so the rounding can never drift from the model. orjson writes the text: with sorted
 keys it spells everything as `json.dumps(..., sort_keys=True, ensure_ascii=False, separators=(",", ":"))`
 does, except floats between 0 and 1e-4 in magnitude (`1e-6` against `1e-06`): those few are passed as
@@ -86,8 +86,8 @@ def _writer_source(cls: type[BaseModel], out: dict[str, str]) -> str:
             get = f"(d[{name!r}] if {name!r} in d else _defaults[{cls.__name__ + '.' + name!r}]())"
             _defaults[cls.__name__ + "." + name] = f.default_factory
         elif f.default is not PydanticUndefined:
-            if f.default not in (None, True, False):
-                raise TypeError(f"{cls.__name__}.{name}: only None/True/False defaults have a canonical rule")
+            if f.default is not None and not isinstance(f.default, bool | str):
+                raise TypeError(f"{cls.__name__}.{name}: only None/True/False/str defaults have a canonical rule")
             get = f"d.get({name!r}, {f.default!r})"
         else:
             get = f"d[{name!r}]"

@@ -6,7 +6,7 @@ canonical JSON (scoring.canonical: sorted keys, floats rounded to 6 decimals) �
 
 Results are built as plain dicts shaped like scoring.model.InstitutionResult (`score_dicts`), which a run
 serialises straight to canonical JSON; `score` validates them into the pydantic models. Building ~50
-models per institution and re-parsing their JSON was about 40% of a 10,000-institution run (bench/scoring.md).
+models per institution and re-parsing their JSON was about 40% of a 10,000-institution run (bench/README.md).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pandas as pd
 from scoring import blocks as B
 from scoring import peers
 from scoring.canonical import ROUND_DIGITS, canonical_json
-from scoring.indicators import indicators, year_inputs
+from scoring.indicators import coverage_checked, indicators, year_inputs
 from scoring.inputs import InstitutionInput
 from scoring.methodology import LEVEL_INDICATORS, Methodology, Quota
 from scoring.model import InstitutionResult
@@ -34,11 +34,23 @@ def _f(x: float) -> str:
 
 def _missing_inputs(inst: InstitutionInput, year: int, current: dict, problems: list[str], m: Methodology) -> list[str]:
     """Why the current year cannot be scored (empty: it can). Public-institution statistics need area,
-    occupants, a main electricity meter, a water meter, and data for the whole year."""
+    occupants, a main electricity meter, a water meter, and data for the whole year (the coverage minimum, over
+    counted building meters: vehicle-fuel meters are event-based and not checked). A year taken from reported
+    statistics needs electricity and water figures instead, and has no meter coverage to check."""
     out: list[str] = []
     if year not in inst.years:
         out.append(f"no floor area / occupants for {year} (institution_year)")
     counted = [mu for mu in inst.meters if mu.counted]
+    if current["source"] == "reported":
+        # the statistics return must cover what a main electricity meter and a water meter would
+        rep = inst.reported.get(year, [])
+        if not any(r.end_use == "main" and r.energy_type == "electricity" for r in rep):
+            out.append(f"no electricity figure in the reported statistics for {year}")
+        if not any(r.energy_type == "water" for r in rep):
+            out.append(f"no water figure in the reported statistics for {year}")
+        out.extend(problems)
+        out.extend(inst.unconverted)
+        return out
     # every public building uses electricity: without a main electricity meter the total cannot be complete
     if not any(mu.end_use == "main" and mu.energy_type == "electricity" for mu in counted):
         out.append("no main electricity meter")
@@ -47,7 +59,10 @@ def _missing_inputs(inst: InstitutionInput, year: int, current: dict, problems: 
     if counted and not current["has_data"]:
         out.append(f"no usage recorded in {year}")
     min_cov = m.spec.vetoes.min_coverage
-    for mu in sorted(counted, key=lambda x: x.meter_id):
+    # Coverage and quality are properties of meter data: a year taken from reported statistics has none to
+    # check, and vehicle-fuel meters (one reading per fill-up) are event-based, so hourly coverage is no test.
+    checked = [mu for mu in counted if coverage_checked(mu.end_use, mu.counted)] if current["source"] == "meters" else []
+    for mu in sorted(checked, key=lambda x: x.meter_id):
         q = inst.quality.get(mu.meter_id)
         if q is None or q.coverage is None:
             out.append(f"meter {mu.meter_id}: data quality unknown for {year}")
@@ -196,7 +211,7 @@ def score_dicts(
                         if p["inds"][t.indicator + "_change_baseline_pct"]["value"] is None]
                 if gaps:
                     missing_baseline.append(f"baseline year {p['by']}: no figure for {', '.join(gaps)} "
-                                            "(registry or usage missing)")
+                                            "(registry, meter usage or reported statistics missing)")
         if not is_scored:
             failed_targets = []
         vs = vetoes(m, blocks=blocks, missing_inputs=p["missing"], missing_baseline=missing_baseline,
@@ -253,7 +268,7 @@ def score_dicts(
                              + (" → leader" if leader else " → not a leader"))
         meters = [
             dict(meter_id=mu.meter_id, energy_type=mu.energy_type, end_use=mu.end_use, counted=mu.counted,
-                 **_quality_fields(inst, mu.meter_id))
+                 coverage_checked=coverage_checked(mu.end_use, mu.counted), **_quality_fields(inst, mu.meter_id))
             for mu in sorted(inst.meters, key=lambda x: x.meter_id)
         ]
         yield dict(

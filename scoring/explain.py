@@ -15,13 +15,14 @@ def _year(y: YearInputs | None, title: str) -> list[str]:
     if y is None:
         return [f"{title}: none"]
     out = [f"{title} {y.year}: floor area {_f(y.floor_area_m2)} m², occupants {_f(y.occupants)}, water {_f(y.water_m3)} m³"]
+    out.append(f"  source: {y.source_detail or 'no usage recorded'}")
     for e in y.energy:
         dens = f" × {e.density_kg_per_l} kg/L" if e.density_kg_per_l else ""
         out.append(
             f"  {e.energy_type}{' (official vehicles)' if e.vehicle else ''}: {_f(e.quantity)} {e.unit}{dens}"
             f" = {_f(e.quantity_in_coef_unit)} {e.coef_unit} × {e.kgce_per_unit} kgce/{e.coef_unit} ({e.coef_basis})"
             f" = {_f(e.energy_kgce)} kgce; × {e.kgco2_per_unit} kgCO₂ = {_f(e.carbon_kgco2)} kgCO₂"
-            f"  [meters {', '.join(e.meter_ids)}]"
+            + (f"  [meters {', '.join(e.meter_ids)}]" if e.meter_ids else f"  [reported: {'; '.join(e.reported_sources) or '—'}]")
         )
         out.append(f"      coefficient: {e.coef_source}; carbon: {e.carbon_source}")
     out.append(f"  total {_f(y.total_energy_kgce)} kgce, official vehicles {_f(y.vehicle_energy_kgce)} kgce, "
@@ -43,10 +44,11 @@ def explain_lines(r: InstitutionResult) -> list[str]:
         "meters:",
     ]
     for mq in r.inputs.meters:
+        cov_note = "" if mq.coverage_checked or not mq.counted else " (event-based: not in the coverage minimum)"
         out.append(f"  {mq.meter_id} {mq.energy_type}/{mq.end_use} {'counted' if mq.counted else 'sub-meter (not added)'}"
                    f" coverage {_f(mq.coverage)} longest gap {_f(mq.longest_gap_hours)} h resets {_f(mq.resets)}"
                    f" rollovers {_f(mq.rollovers)} quarantined {_f(mq.quarantined)} conflicts {_f(mq.conflicts)}"
-                   f" rejects {_f(mq.rejects)}")
+                   f" rejects {_f(mq.rejects)}{cov_note}")
     for u in r.inputs.unconverted:
         out.append(f"  not converted: {u}")
     out += ["", "INDICATORS"]

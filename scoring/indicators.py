@@ -6,7 +6,10 @@ Definitions follow the public-institution energy statistics (公共机构能源�
 - 人均用水量 m³/person = water / occupants
 - 单位建筑面积碳排放 kgCO₂/m² = (carbon − official-vehicle fuel carbon) / floor area, matching per-area energy
 - change against the baseline year and the previous year, in % of the earlier value
-Only counted meters (main and vehicle, never 分项 sub-meters) add to totals.
+Only counted meters (main and vehicle, never 分项 sub-meters) add to totals. A year with no meter usage at
+all takes the institution's reported statistics for that year instead (table reported_usage; e.g. a baseline
+year before metering); each YearInputs says which source it used. Vehicle-fuel meters are event-based (one
+reading per fill-up) and are left out of the coverage figure (`coverage_checked`).
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ def year_inputs(inst: InstitutionInput, year: int, m: Methodology, problems: lis
 
     Returns a dict shaped like scoring.model.YearInputs (energy: EnergyLine dicts)."""
     area, occupants = inst.years.get(year, (None, None))
-    groups: dict[tuple[str, bool, str], list[tuple[str, float]]] = {}
+    # (energy type, vehicle, unit) -> [(meter id or None for a reported figure, quantity, reported source)]
+    groups: dict[tuple[str, bool, str], list[tuple[str | None, float, str | None]]] = {}
     water: float | None = None
     has_data = False
     for mu in inst.meters:
@@ -36,17 +40,34 @@ def year_inputs(inst: InstitutionInput, year: int, m: Methodology, problems: lis
         if mu.energy_type == "water":
             water = (water or 0.0) + q
             continue
-        groups.setdefault((mu.energy_type, mu.end_use == "vehicle", mu.unit), []).append((mu.meter_id, q))
+        groups.setdefault((mu.energy_type, mu.end_use == "vehicle", mu.unit), []).append((mu.meter_id, q, None))
+    source, source_detail = ("meters", "meter usage (usage_monthly)") if has_data else ("none", None)
+    reported = inst.reported.get(year, []) if not has_data else []
+    if reported:
+        # No meter recorded anything this year (before metering, or meters installed later): the institution's
+        # annual statistics return (公共机构能源资源消费统计) stands in for the whole year. Never mixed with
+        # meter usage within one year, so a year is wholly one source or the other.
+        has_data = True
+        srcs = sorted({r.source for r in reported if r.source})
+        source = "reported"
+        source_detail = "reported statistics (公共机构能源资源消费统计)" + (f": {'; '.join(srcs)}" if srcs else "")
+        for r in reported:
+            if r.energy_type == "water":
+                water = (water or 0.0) + r.quantity
+                continue
+            groups.setdefault((r.energy_type, r.end_use == "vehicle", r.unit), []).append((None, r.quantity, r.source))
     lines: list[dict] = []
     total = vehicle = building_carbon = 0.0
     complete = True
     for (et, is_vehicle, unit), rows in sorted(groups.items()):
         coef = m.spec.coefficients.get(et)
-        quantity = sum(q for _, q in rows)
+        quantity = sum(r[1] for r in rows)
+        mids = sorted(r[0] for r in rows if r[0] is not None)
         if coef is None:
             complete = False
             if problems is not None:
-                problems.append(f"{year}: {et} use has no coefficient in {m.name} (meters {', '.join(r[0] for r in rows)})")
+                what = f"meters {', '.join(mids)}" if mids else "reported statistics"
+                problems.append(f"{year}: {et} use has no coefficient in {m.name} ({what})")
             continue
         try:
             qc, density = quantity_in_coef_unit(quantity, unit, coef)
@@ -61,7 +82,8 @@ def year_inputs(inst: InstitutionInput, year: int, m: Methodology, problems: lis
             energy_type=et, vehicle=is_vehicle, quantity=quantity, unit=unit, quantity_in_coef_unit=qc,
             coef_unit=coef.unit, density_kg_per_l=density, kgce_per_unit=coef.kgce_per_unit, coef_basis=coef.basis,
             coef_source=coef.source, energy_kgce=kgce, kgco2_per_unit=coef.kgco2_per_unit,
-            carbon_source=coef.carbon_source, carbon_kgco2=co2, meter_ids=sorted(r[0] for r in rows),
+            carbon_source=coef.carbon_source, carbon_kgco2=co2, meter_ids=mids,
+            reported_sources=sorted({r[2] for r in rows if r[2]}),
         ))
         total += kgce
         if is_vehicle:
@@ -73,7 +95,8 @@ def year_inputs(inst: InstitutionInput, year: int, m: Methodology, problems: lis
         year=year, floor_area_m2=area, occupants=occupants, energy=lines, water_m3=water,
         total_energy_kgce=total if ok else None, vehicle_energy_kgce=vehicle if ok else None,
         building_energy_kgce=total - vehicle if ok else None,
-        building_carbon_kgco2=building_carbon if ok else None, has_data=has_data,
+        building_carbon_kgco2=building_carbon if ok else None, has_data=has_data, source=source,
+        source_detail=source_detail,
     )
 
 
@@ -114,11 +137,22 @@ def change_pct(now: float | None, before: float | None) -> float | None:
     return (now - before) / before * 100.0
 
 
+def coverage_checked(end_use: str, counted: bool) -> bool:
+    """Whether a meter's hourly coverage counts towards the coverage minimum and the data-quality block.
+
+    Counted building meters only. Official-vehicle fuel meters (end_use vehicle) are event-based interval
+    registers, one reading per fill-up, so their share of hours with data is a few tenths of a percent by
+    design and says nothing about missing data; their use still counts in the totals and their figures are
+    shown in the explanation."""
+    return counted and end_use != "vehicle"
+
+
 def coverage_min(inst: InstitutionInput) -> float | None:
-    """Lowest coverage among counted meters (None when any is unknown or there is none)."""
+    """Lowest coverage among counted building meters, vehicle-fuel meters excluded (None when any is unknown
+    or there is none)."""
     covs = []
     for mu in inst.meters:
-        if mu.counted:
+        if coverage_checked(mu.end_use, mu.counted):
             q = inst.quality.get(mu.meter_id)
             if q is None or q.coverage is None:
                 return None
@@ -153,7 +187,7 @@ def indicators(inst: InstitutionInput, current: dict, baseline: dict | None, pre
     label, unit = QUALITY_INDICATORS["coverage_min"]
     out.append(dict(
         code="coverage_min", label=label, value=cov, unit=unit, lower_is_better=False,
-        formula=("min over counted meters of hours with data / expected hours" if cov is not None
-                 else "quality unknown for a counted meter, or no counted meter"),
+        formula=("min over counted meters (vehicle-fuel meters excluded) of hours with data / expected hours"
+                 if cov is not None else "quality unknown for a counted meter, or no counted meter"),
     ))
     return out

@@ -22,6 +22,18 @@ class MeterUse:
 
 
 @dataclass(frozen=True)
+class ReportedUse:
+    """One figure of an institution's annual statistics return (公共机构能源资源消费统计, table reported_usage),
+    already in `unit` like MeterUse. Used only for a year with no meter usage at all."""
+
+    energy_type: str
+    end_use: str  # main | vehicle
+    unit: str
+    quantity: float
+    source: str | None = None
+
+
+@dataclass(frozen=True)
 class MeterQuality:
     """Data quality of one meter over the scored year (store.quality.meter_quality)."""
 
@@ -59,3 +71,5 @@ class InstitutionInput:
     quality: dict[str, MeterQuality] = field(default_factory=dict)
     assessed: dict[str, AssessedEntry] = field(default_factory=dict)
     unconverted: list[str] = field(default_factory=list)  # usage the loader could not convert, and why
+    # year -> reported statistics (sorted by energy type, end use); used for years without meter usage
+    reported: dict[int, list[ReportedUse]] = field(default_factory=dict)

@@ -1,5 +1,10 @@
 """The thin database loader: registry, yearly usage, data quality and assessed items → InstitutionInput.
 
+Yearly usage comes from meters (usage_monthly) and, for years no meter covers (before metering, meters
+installed later), from the figures institutions reported in their annual statistics returns (reported_usage,
+公共机构能源资源消费统计). The loader hands both to the core; scoring.indicators.year_inputs uses the reported
+figures only for a year with no meter usage at all, so meter data wins whenever it exists.
+
 A handful of set-based queries (no per-institution round trips), so a province of 10,000 institutions
 loads in about the time of one aggregate over its monthly usage. Years are calendar years in the deployment
 time zone: usage_monthly months are already local months.
@@ -14,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from scoring.inputs import AssessedEntry, InstitutionInput, MeterQuality, MeterUse
+from scoring.inputs import AssessedEntry, InstitutionInput, MeterQuality, MeterUse, ReportedUse
 from scoring.methodology import Methodology
 from store import scoring as store_scoring
 from store.codes import UNITS, UnitError, conversion_factor
@@ -151,6 +156,29 @@ def load_inputs(
                 unit = want
         inst.meters.append(MeterUse(meter_id=mid, energy_type=mt["et"], end_use=mt["end_use"], counted=mt["counted"],
                                     unit=unit, by_year=dict(sorted(by_year.items()))))
+
+    reported: dict[str, dict[int, list[ReportedUse]]] = defaultdict(lambda: defaultdict(list))
+    for iid, y, et, end_use, unit, qty, source in conn.execute(
+        f"""SELECT r.institution_id, r.year, r.energy_type, r.end_use, r.unit, r.quantity, r.source
+            FROM reported_usage r JOIN institution i ON i.id = r.institution_id
+            WHERE r.year = ANY(%(years)s) AND {scope}
+            ORDER BY r.institution_id COLLATE "C", r.year, r.energy_type COLLATE "C", r.end_use COLLATE "C"
+        """,
+        params,
+    ):
+        key = (et, unit)
+        if key not in conversions:
+            want, problem = target_unit(et, unit, m)
+            conversions[key] = (want, problem, None if problem or want == unit else conversion_factor(unit, want))
+        want, problem, f = conversions[key]
+        if problem is not None:
+            insts[iid].unconverted.append(f"reported {y} {et} ({unit}): {problem}")
+            continue
+        if want != unit:
+            qty, unit = qty * f, want
+        reported[iid][y].append(ReportedUse(energy_type=et, end_use=end_use, unit=unit, quantity=qty, source=source))
+    for iid, by_year in reported.items():
+        insts[iid].reported = dict(by_year)
 
     counted_ids = sorted(mid for mid, mt in meters.items() if mt["counted"])
     for mid, q in load_quality(conn, year, counted_ids, deployment_timezone(conn)).items():

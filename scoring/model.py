@@ -41,6 +41,9 @@ class EnergyLine(_Model):
     carbon_source: str
     carbon_kgco2: float
     meter_ids: list[str]
+    reported_sources: list[str] = Field(
+        default_factory=list, description="for reported figures: the statistics return(s) they came from"
+    )
 
 
 class MeterQualityInfo(_Model):
@@ -48,6 +51,11 @@ class MeterQualityInfo(_Model):
     energy_type: str
     end_use: str
     counted: bool = Field(description="counted in totals (main or vehicle meter); sub-meters are not")
+    coverage_checked: bool = Field(
+        default=True,
+        description="False for meters outside the coverage minimum: sub-meters, and vehicle-fuel meters (one "
+        "reading per fill-up, so hourly coverage means nothing)",
+    )
     coverage: float | None = Field(description="share of expected hours with data, 0..1; None if unknown")
     longest_gap_hours: float | None = None
     resets: int | None = None
@@ -70,6 +78,12 @@ class YearInputs(_Model):
     building_energy_kgce: float | None = Field(description="total − official-vehicle fuel")
     building_carbon_kgco2: float | None
     has_data: bool = Field(description="any usage recorded for this year")
+    source: Literal["meters", "reported", "none"] = Field(
+        default="meters",
+        description="where this year's figures come from: meter usage, or (no meter usage that year) the "
+        "institution's reported statistics (公共机构能源资源消费统计); none: neither",
+    )
+    source_detail: str | None = Field(default=None, description="the source in words, with the reported `source` text")
 
 
 class Inputs(_Model):

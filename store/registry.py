@@ -16,7 +16,16 @@ from psycopg import sql
 from psycopg.rows import class_row, dict_row
 
 from store import registry_files as rf
-from store.registry_files import INSTITUTION_YEARS, INSTITUTIONS, KINDS, METERS, DbMeter, DbState, RowError
+from store.registry_files import (
+    INSTITUTION_YEARS,
+    INSTITUTIONS,
+    KINDS,
+    METERS,
+    REPORTED_USAGE,
+    DbMeter,
+    DbState,
+    RowError,
+)
 
 __all__ = [
     "ImportSummary",
@@ -56,10 +65,14 @@ class ImportSummary:
     institution_years: KindCounts = field(default_factory=KindCounts)
     meters: KindCounts = field(default_factory=KindCounts)
     files: list[str] = field(default_factory=list)  # "meters.csv (meters, 250 rows)"
+    reported_usage: KindCounts = field(default_factory=KindCounts)
 
     @property
     def changed(self) -> int:
-        return sum(c.inserted + c.updated for c in (self.institutions, self.institution_years, self.meters))
+        return sum(
+            c.inserted + c.updated
+            for c in (self.institutions, self.institution_years, self.meters, self.reported_usage)
+        )
 
 
 @dataclass(frozen=True)
@@ -177,10 +190,11 @@ def import_files(
         parsed, row_errors = rf.validate(tables, load_state(conn), tz)
         errors += row_errors
         if errors:
-            raise RegistryImportError(rf.sort_errors(errors, sources))
+            raise RegistryImportError(rf.sort_errors(errors, sources, {t.source: t.kind for t in tables}))
         summary.institutions = _upsert(conn, INSTITUTIONS, parsed.institutions)
         summary.institution_years = _upsert(conn, INSTITUTION_YEARS, parsed.years)
         summary.meters = _upsert(conn, METERS, parsed.meters)
+        summary.reported_usage = _upsert(conn, REPORTED_USAGE, parsed.reported)
     return summary
 
 
@@ -242,7 +256,7 @@ def _select_all(conn: psycopg.Connection, kind: rf.Kind) -> list[dict]:
     cols = sql.SQL(", ").join(sql.Identifier(c) for c in kind.column_names)
     # Byte order (COLLATE "C"), not the database locale's, so files are the same on every server.
     order = sql.SQL(", ").join(
-        sql.SQL('{} COLLATE "C"' if kind.col(c).type == "id" else "{}").format(sql.Identifier(c))
+        sql.SQL('{} COLLATE "C"' if kind.col(c).type in ("id", "code") else "{}").format(sql.Identifier(c))
         for c in kind.key
     )
     with conn.cursor(row_factory=dict_row) as cur:
@@ -252,7 +266,8 @@ def _select_all(conn: psycopg.Connection, kind: rf.Kind) -> list[dict]:
 
 
 def export_files(conn: psycopg.Connection, tz: tzinfo, fmt: str = "csv") -> dict[str, bytes]:
-    """The registry as files: csv → institutions.csv, institution_years.csv, meters.csv; xlsx → registry.xlsx.
+    """The registry as files: csv → institutions.csv, institution_years.csv, meters.csv, reported_usage.csv;
+    xlsx → registry.xlsx (one sheet per kind).
 
     Rows ordered by key; timestamps with their offset in ``tz``. Importing the result changes nothing.
     """

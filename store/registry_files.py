@@ -1,4 +1,4 @@
-"""Registry files: read, validate and write institutions / institution years / meters as CSV or XLSX.
+"""Registry files: read, validate and write institutions / institution years / meters / reported usage as CSV or XLSX.
 
 Pure: no database here. ``store.registry`` loads what validation needs from the database into a
 ``DbState`` and runs the import transaction. Column names follow store/migrations/0001_core.sql;
@@ -39,13 +39,14 @@ class Col:
     codes: Mapping[str, str] | None = None
     what: str = ""  # how messages name the allowed set
     positive: bool = False
+    non_negative: bool = False
     year_range: bool = False
     default: Any = None  # used for an empty cell of an optional column
 
 
 @dataclass(frozen=True)
 class Kind:
-    name: str  # institutions | institution_years | meters
+    name: str  # institutions | institution_years | meters | reported_usage
     table: str
     filename: str
     key: tuple[str, ...]
@@ -112,7 +113,27 @@ METERS = Kind(
     ),
 )
 
-KINDS: dict[str, Kind] = {k.name: k for k in (INSTITUTIONS, INSTITUTION_YEARS, METERS)}
+# Figures an institution reported in its annual statistics return (公共机构能源资源消费统计) for years its
+# meters do not cover (before metering, or before a meter was installed); scoring uses them for such years.
+REPORTED_END_USES: dict[str, str] = {k: codes.END_USES[k] for k in ("main", "vehicle")}
+
+REPORTED_USAGE = Kind(
+    "reported_usage",
+    "reported_usage",
+    "reported_usage.csv",
+    ("institution_id", "year", "energy_type", "end_use"),
+    (
+        Col("institution_id", "id", required=True),
+        Col("year", "int", required=True, year_range=True),
+        Col("energy_type", "code", required=True, codes=codes.ENERGY_TYPES, what="energy_type"),
+        Col("end_use", "code", required=True, codes=REPORTED_END_USES, what="end_use for reported usage"),
+        Col("unit", "unit", required=True),
+        Col("quantity", "float", required=True, non_negative=True),
+        Col("source", "text"),
+    ),
+)
+
+KINDS: dict[str, Kind] = {k.name: k for k in (INSTITUTIONS, INSTITUTION_YEARS, METERS, REPORTED_USAGE)}
 # Columns that tell the kinds apart when a header is incomplete.
 _SIGNATURE = {
     "institutions": {
@@ -126,6 +147,7 @@ _SIGNATURE = {
     },
     "institution_years": {"year", "floor_area_m2", "occupants"},
     "meters": {"energy_type", "unit", "register", "end_use", "parent_meter_id", "multiplier", "installed_at"},
+    "reported_usage": {"year", "energy_type", "unit", "end_use", "quantity", "source"},
 }
 
 
@@ -169,11 +191,15 @@ class Parsed:
     institutions: list[Row] = field(default_factory=list)
     years: list[Row] = field(default_factory=list)
     meters: list[Row] = field(default_factory=list)  # parents before children
+    reported: list[Row] = field(default_factory=list)
 
     def rows(self, kind: Kind) -> list[Row]:
-        return {"institutions": self.institutions, "institution_years": self.years, "meters": self.meters}[
-            kind.name
-        ]
+        return {
+            "institutions": self.institutions,
+            "institution_years": self.years,
+            "meters": self.meters,
+            "reported_usage": self.reported,
+        }[kind.name]
 
 
 @dataclass(frozen=True)
@@ -423,6 +449,8 @@ def _parse_cell(col: Col, text: str, tz: tzinfo) -> Any:
             raise CellError(f"not a finite number: '{text}'")
         if col.positive and v <= 0:
             raise CellError(f"{col.name} must be greater than 0, got {text}")
+        if col.non_negative and v < 0:
+            raise CellError(f"{col.name} must not be negative, got {text}")
         return v
     if col.type == "ts":
         return parse_timestamp(text, tz)
@@ -480,19 +508,24 @@ def validate(tables: list[Table], state: DbState, tz: tzinfo) -> tuple[Parsed, l
     inst_ids = set(state.institutions) | {r.values["id"] for r in parsed.institutions if _good(r, "id")}
     _check_years(parsed.years, inst_ids, errors)
     parsed.meters = _check_meters(parsed.meters, inst_ids, state, errors)
-    return parsed, sort_errors(errors, [t.source for t in tables])
+    _check_reported(parsed.reported, inst_ids, errors)
+    return parsed, sort_errors(errors, [t.source for t in tables], {t.source: t.kind for t in tables})
 
 
-def sort_errors(errors: list[RowError], sources: list[str]) -> list[RowError]:
-    """Errors in file order (as given), then line, then column order in the file kind."""
+def sort_errors(
+    errors: list[RowError], sources: list[str], kinds: Mapping[str, Kind] | None = None
+) -> list[RowError]:
+    """Errors in file order (as given), then line, then column order in the file's kind (``kinds``: source ->
+    kind, when known; kinds order the same columns differently, e.g. unit and end_use)."""
     rank: dict[str, int] = {}
     for src in sources + [e.file for e in errors]:
         rank.setdefault(src, len(rank))
-    return sorted(errors, key=lambda e: (rank[e.file], e.line, _col_order(e)))
+    kinds = kinds or {}
+    return sorted(errors, key=lambda e: (rank[e.file], e.line, _col_order(e, kinds.get(e.file))))
 
 
-def _col_order(e: RowError) -> int:
-    for k in KINDS.values():
+def _col_order(e: RowError, kind: Kind | None = None) -> int:
+    for k in [kind] if kind is not None else KINDS.values():
         if e.column in k.column_names:
             return k.column_names.index(e.column)
     return -1
@@ -576,6 +609,27 @@ def _check_years(rows: list[Row], inst_ids: set[str], errors: list[RowError]) ->
                 r.where(
                     "institution_id",
                     f"institution '{r.values['institution_id']}' is not in the registry or this import",
+                )
+            )
+
+
+def _check_reported(rows: list[Row], inst_ids: set[str], errors: list[RowError]) -> None:
+    _check_duplicates(rows, REPORTED_USAGE.key, "reported usage", errors)
+    for r in rows:
+        v = r.values
+        if _good(r, "institution_id") and v["institution_id"] not in inst_ids:
+            errors.append(
+                r.where(
+                    "institution_id",
+                    f"institution '{v['institution_id']}' is not in the registry or this import",
+                )
+            )
+        if _good(r, "energy_type", "unit") and not codes.unit_allowed(v["energy_type"], v["unit"]):
+            errors.append(
+                r.where(
+                    "unit",
+                    f"unit {v['unit']} is not allowed for energy_type {v['energy_type']}; "
+                    f"allowed: {', '.join(codes.ENERGY_UNITS[v['energy_type']])}",
                 )
             )
 

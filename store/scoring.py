@@ -99,7 +99,7 @@ def insert_run(
         conn.execute("SET LOCAL client_encoding TO 'UTF8'")
     run_field = _copy_field(run_id)
     # Each ~12 KB detail is TOAST-compressed. With lz4 instead of the default pglz the server stored a
-    # 10,000-institution run in 1.6 s instead of 2.9 s, for 7% more disk and faster reads (bench/scoring.md).
+    # 10,000-institution run in 1.6 s instead of 2.9 s, for 7% more disk and faster reads (bench/README.md).
     # Only for this COPY, and only where the server was built with lz4; a datum records its own method, so
     # readers need nothing.
     old_compression = conn.execute(

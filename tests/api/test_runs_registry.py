@@ -54,7 +54,7 @@ def test_registry_import_export_round_trip(api_rw):
     export = api_rw.get("admin", "/v1/registry/export")
     assert export.status_code == 200 and export.headers["content-type"] == "application/zip"
     names = zipfile.ZipFile(io.BytesIO(export.content)).namelist()
-    assert sorted(names) == ["institution_years.csv", "institutions.csv", "meters.csv"]
+    assert sorted(names) == ["institution_years.csv", "institutions.csv", "meters.csv", "reported_usage.csv"]
     xlsx = api_rw.get("admin", "/v1/registry/export", params={"format": "xlsx"})
     assert zipfile.ZipFile(io.BytesIO(xlsx.content)).namelist() == ["registry.xlsx"]
     # The Nanjing assessor sees exactly the imported institutions in Nanjing and its counties (GB/T 2260

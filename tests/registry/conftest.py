@@ -11,7 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 TZ = ZoneInfo("Asia/Shanghai")
-EXAMPLE_CSVS = ("institutions.csv", "institution_years.csv", "meters.csv")
+EXAMPLE_CSVS = ("institutions.csv", "institution_years.csv", "meters.csv", "reported_usage.csv")
 
 INST_HEADER = "id,name,category,sub_kind,admin_level,region_code,climate_zone,baseline_year,address"
 YEAR_HEADER = "institution_id,year,floor_area_m2,occupants"
@@ -19,6 +19,8 @@ METER_HEADER = (
     "id,institution_id,name,energy_type,unit,register,end_use,parent_meter_id,multiplier,rollover,"
     "max_rate_per_h,installed_at,retired_at"
 )
+
+REPORTED_HEADER = "institution_id,year,energy_type,end_use,unit,quantity,source"
 
 
 @pytest.fixture
@@ -38,13 +40,13 @@ def csv_file(name: str, header: str, *rows: str) -> tuple[str, bytes]:
 def counts(conn) -> dict[str, int]:
     return {
         t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-        for t in ("institution", "institution_year", "meter")
+        for t in ("institution", "institution_year", "meter", "reported_usage")
     }
 
 
 def snapshot(conn) -> dict[str, list[tuple]]:
     """Every registry row, for before/after comparisons."""
     return {
-        t: conn.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall()
-        for t in ("institution", "institution_year", "meter")
+        t: conn.execute(f"SELECT * FROM {t} ORDER BY 1, 2, 3").fetchall()
+        for t in ("institution", "institution_year", "meter", "reported_usage")
     }

@@ -10,7 +10,16 @@ import io
 import pytest
 
 from store.registry import RegistryImportError, import_files
-from tests.registry.conftest import INST_HEADER, METER_HEADER, TZ, YEAR_HEADER, counts, csv_file, snapshot
+from tests.registry.conftest import (
+    INST_HEADER,
+    METER_HEADER,
+    REPORTED_HEADER,
+    TZ,
+    YEAR_HEADER,
+    counts,
+    csv_file,
+    snapshot,
+)
 
 BASE = [
     csv_file(
@@ -46,6 +55,13 @@ def meter(row: str):
     return [csv_file("meters.csv", METER_HEADER, GOOD_METER, row)]
 
 
+GOOD_REPORTED = "a,2020,electricity,main,kWh,350000,2020年度统计报表"
+
+
+def reported(row: str):
+    return [csv_file("reported_usage.csv", REPORTED_HEADER, GOOD_REPORTED, row)]
+
+
 ALLOWED_CATEGORY = "government (机关), school (学校), hospital (医院), venue (场馆), other (其他)"
 ALLOWED_SCHOOL = (
     "university (高等学校), vocational (职业学校), secondary (中学), primary (小学), kindergarten (幼儿园)"
@@ -59,7 +75,8 @@ CASES = {
             "x.csv:1:-: header matches no registry file kind; expected the columns of one of: "
             "institutions: id, name, category, admin_level, region_code, climate_zone; "
             "institution_years: institution_id, year, floor_area_m2, occupants; "
-            "meters: id, institution_id, energy_type, unit, register, end_use, installed_at"
+            "meters: id, institution_id, energy_type, unit, register, end_use, installed_at; "
+            "reported_usage: institution_id, year, energy_type, end_use, unit, quantity"
         ],
     ),
     "unknown column": (
@@ -287,6 +304,65 @@ CASES = {
     "duplicate meter id": (
         meter("a.gas,a,,natural_gas,m3,cumulative,main,,,,,2020-01-01,"),
         ["meters.csv:3:id: duplicate meter id 'a.gas' (first at meters.csv:2)"],
+    ),
+    # --- reported usage ------------------------------------------------------------------------
+    "reported missing required column": (
+        [csv_file("r.csv", "institution_id,year,energy_type,end_use,unit,source", "a,2020,water,main,m3,x")],
+        ["r.csv:1:quantity: missing required column 'quantity'"],
+    ),
+    "reported of unknown institution": (
+        reported("zz,2020,water,main,m3,9000,"),
+        ["reported_usage.csv:3:institution_id: institution 'zz' is not in the registry or this import"],
+    ),
+    "reported year out of range": (
+        reported("a,1999,water,main,m3,9000,"),
+        ["reported_usage.csv:3:year: year 1999 is out of range 2000-2100"],
+    ),
+    "reported year not whole": (
+        reported("a,2020.5,water,main,m3,9000,"),
+        ["reported_usage.csv:3:year: not a whole number: '2020.5'"],
+    ),
+    "reported unknown energy type": (
+        reported("a,2020,hydrogen,main,kg,9000,"),
+        [
+            "reported_usage.csv:3:energy_type: 'hydrogen' is not a valid energy_type; allowed: electricity (电力), "
+            "water (水), natural_gas (天然气), heat (热力), steam (蒸汽), coal (煤), gasoline (汽油), diesel (柴油), "
+            "lpg (液化石油气), other (其他)"
+        ],
+    ),
+    "reported sub-meter end use": (
+        reported("a,2020,electricity,hvac,kWh,9000,"),
+        [
+            "reported_usage.csv:3:end_use: 'hvac' is not a valid end_use for reported usage; "
+            "allowed: main (总表), vehicle (公务用车)"
+        ],
+    ),
+    "reported unit not allowed for energy type": (
+        reported("a,2020,water,main,kWh,9000,"),
+        ["reported_usage.csv:3:unit: unit kWh is not allowed for energy_type water; allowed: m3, L"],
+    ),
+    "reported unknown unit": (
+        reported("a,2020,water,main,tons,9000,"),
+        ["reported_usage.csv:3:unit: unknown unit 'tons' (known: Wh, kWh, MWh, MJ, GJ, L, m3, kg, t)"],
+    ),
+    "reported quantity negative": (
+        reported("a,2020,water,main,m3,-5,"),
+        ["reported_usage.csv:3:quantity: quantity must not be negative, got -5"],
+    ),
+    "reported quantity not a number": (
+        reported("a,2020,water,main,m3,9千,"),
+        ["reported_usage.csv:3:quantity: not a number: '9千'"],
+    ),
+    "reported quantity missing": (
+        reported("a,2020,water,main,m3,,"),
+        ["reported_usage.csv:3:quantity: required value missing"],
+    ),
+    "reported duplicate figure": (
+        reported("a,2020,电力,总表,MWh,350,另一份报表"),
+        [
+            "reported_usage.csv:3:end_use: duplicate reported usage 'a/2020/electricity/main' "
+            "(first at reported_usage.csv:2)"
+        ],
     ),
 }
 

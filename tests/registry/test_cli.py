@@ -28,22 +28,27 @@ def test_import_then_export(db_url, tmp_path):
     paths = [str(EXAMPLES / n) for n in EXAMPLE_CSVS]
     r = jieneng(db_url, "import", "--dry-run", *paths)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.splitlines()[-2:] == [
+    assert r.stdout.splitlines()[-3:] == [
         "meters: 377 inserted, 0 updated, 0 unchanged",
+        "reported usage: 480 inserted, 0 updated, 0 unchanged",
         "dry run: nothing written",
     ]
     with psycopg.connect(db_url) as conn:
-        assert counts(conn) == {"institution": 0, "institution_year": 0, "meter": 0}
+        assert counts(conn) == {"institution": 0, "institution_year": 0, "meter": 0, "reported_usage": 0}
     r = jieneng(db_url, "import", *paths)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.splitlines()[-3:] == [
+    assert r.stdout.splitlines()[-4:] == [
         "institutions: 91 inserted, 0 updated, 0 unchanged",
         "institution years: 364 inserted, 0 updated, 0 unchanged",
         "meters: 377 inserted, 0 updated, 0 unchanged",
+        "reported usage: 480 inserted, 0 updated, 0 unchanged",
     ]
     r = jieneng(db_url, "import", str(EXAMPLES / "province.xlsx"))
     assert r.returncode == 0, r.stderr
-    assert r.stdout.splitlines()[-1] == "meters: 0 inserted, 0 updated, 377 unchanged"
+    assert r.stdout.splitlines()[-2:] == [
+        "meters: 0 inserted, 0 updated, 377 unchanged",
+        "reported usage: 0 inserted, 0 updated, 480 unchanged",
+    ]
 
     r = jieneng(db_url, "export", str(tmp_path / "out"))
     assert r.returncode == 0, r.stderr
@@ -77,7 +82,7 @@ def test_bad_files_exit_2_with_every_error(db_url, tmp_path):
     assert lines[-1] == "379 error(s); nothing imported"
     assert r.stdout == ""
     with psycopg.connect(db_url) as conn:
-        assert counts(conn) == {"institution": 0, "institution_year": 0, "meter": 0}
+        assert counts(conn) == {"institution": 0, "institution_year": 0, "meter": 0, "reported_usage": 0}
 
 
 def test_unreadable_path_and_unmigrated_database(db_url, empty_db_url, tmp_path):

@@ -26,13 +26,14 @@ NORTH = {"320300", "320700", "320800", "320900", "321300"}
 
 def test_import_example_csvs(conn):
     summary = import_files(conn, example_files(), TZ)
-    assert counts(conn) == {"institution": 91, "institution_year": 364, "meter": 377}
-    assert (summary.institutions.inserted, summary.institution_years.inserted, summary.meters.inserted) == (
-        91,
-        364,
-        377,
-    )
-    assert summary.changed == 91 + 364 + 377
+    assert counts(conn) == {"institution": 91, "institution_year": 364, "meter": 377, "reported_usage": 480}
+    assert (
+        summary.institutions.inserted,
+        summary.institution_years.inserted,
+        summary.meters.inserted,
+        summary.reported_usage.inserted,
+    ) == (91, 364, 377, 480)
+    assert summary.changed == 91 + 364 + 377 + 480
 
     cities = {r[0] for r in conn.execute("SELECT DISTINCT region_code FROM institution")}
     assert len(cities) == 13
@@ -70,7 +71,8 @@ def test_reimport_changes_nothing(conn):
         summary.institutions.unchanged,
         summary.institution_years.unchanged,
         summary.meters.unchanged,
-    ) == (91, 364, 377)
+        summary.reported_usage.unchanged,
+    ) == (91, 364, 377, 480)
     assert snapshot(conn) == before
     # Not even rewritten: identical rows keep their row versions.
     assert conn.execute("SELECT array_agg(xmin::text ORDER BY id) FROM meter").fetchone()[0] == versions
@@ -127,7 +129,7 @@ def test_upsert_updates_changed_rows_only(conn):
     assert (summary.institution_years.updated, summary.institution_years.inserted) == (1, 1)
     inst = get_institution(conn, "nj-fgw")
     assert inst.name == "南京市发展和改革委员会(新址)"
-    assert counts(conn) == {"institution": 91, "institution_year": 365, "meter": 377}
+    assert counts(conn) == {"institution": 91, "institution_year": 365, "meter": 377, "reported_usage": 480}
 
 
 def test_omitted_optional_column_keeps_stored_value(conn):
