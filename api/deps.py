@@ -70,17 +70,31 @@ bearer = HTTPBearer(
 )
 
 
-def current_key(
-    pools: Annotated[Pools, Depends(get_pools)],
+async def bearer_present(
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> q.ApiKey:
+) -> HTTPAuthorizationCredentials:
+    """401 for a request without a key, before anything else (no database, so no worker thread)."""
     if creds is None or not creds.credentials:
         raise unauthorized("missing API key: send Authorization: Bearer jn_<prefix>_<secret>")
-    with pools.authenticating() as conn:
-        key = q.authenticate(conn, creds.credentials.strip())
+    return creds
+
+
+Bearer = Annotated[HTTPAuthorizationCredentials, Depends(bearer_present)]
+
+
+def key_on(conn: psycopg.Connection, creds: HTTPAuthorizationCredentials) -> q.ApiKey:
+    """The caller's live key, looked up on a primary connection the request already holds: a handler
+    that authenticates this way saves a worker-thread hop and a pool checkout, and a revocation still
+    holds on the next request (the key row is read every time)."""
+    key = q.authenticate(conn, creds.credentials.strip())
     if key is None:
         raise unauthorized("invalid or revoked API key")
     return key
+
+
+def current_key(pools: Annotated[Pools, Depends(get_pools)], creds: Bearer) -> q.ApiKey:
+    with pools.authenticating() as conn:
+        return key_on(conn, creds)
 
 
 Key = Annotated[q.ApiKey, Depends(current_key)]

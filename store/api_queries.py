@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
 import string
 from dataclasses import dataclass
@@ -415,6 +416,67 @@ RANKING_SORTS = {
 }
 
 
+def _ranking_page_sql(
+    scope: Scope,
+    run_id: int,
+    *,
+    region_code: str | None,
+    category: str | None,
+    peer_group: str | None,
+    eligible: bool | None,
+    sort: str,
+    descending: bool,
+    limit: int,
+    offset: int,
+    known_total: int | None,
+) -> tuple[str, dict[str, Any]]:
+    """A SELECT of one row (``total``, ``items``): the page of the run's ranking inside the scope, as
+    JSON text built by PostgreSQL in RankingRow's shape, and the count of matching rows."""
+    if sort not in RANKING_SORTS:
+        raise ValueError(f"unknown sort {sort!r}")
+    pred = scope_predicate(scope, region_col="sr.region_code", institution_col="sr.institution_id")
+    where = ["sr.run_id = %(run_id)s", pred]
+    params: dict[str, Any] = {**scope.params(), "run_id": run_id, "limit": limit, "offset": offset}
+    if region_code:
+        where.append(f"sr.region_code = ANY({subtree_sql('region')})")
+        params["region"] = region_code
+    if category:
+        where.append("sr.category = %(category)s")
+        params["category"] = category
+    if peer_group:
+        where.append("sr.peer_group = %(peer_group)s")
+        params["peer_group"] = peer_group
+    if eligible is not None:
+        where.append("sr.eligible = %(eligible)s")
+        params["eligible"] = eligible
+    direction = "DESC" if descending else "ASC"
+    sort_col = RANKING_SORTS[sort]
+    if known_total is None:
+        count_sql = f"(SELECT count(*) FROM scoring_result sr WHERE {' AND '.join(where)})"
+    else:
+        count_sql = "%(known_total)s::bigint"
+        params["known_total"] = known_total
+    name_join = " JOIN institution i ON i.id = sr.institution_id" if sort == "name" else ""
+    # First the page's institution ids with their sort key (for the default order an index-only scan of
+    # scoring_result_page_idx, however deep the OFFSET); then each of those rows by its primary key, in
+    # a scalar subquery so the planner cannot turn a hundred lookups into a scan and hash of the whole
+    # run; row_to_json of a plain row is cheaper than json_build_object of its pairs.
+    row = (
+        "(SELECT row_to_json(x) FROM (SELECT sr.institution_id, i.name, sr.region_code, sr.category, sr.peer_group,"
+        " sr.total_points, sr.eligible, sr.leader, sr.rank_peer, sr.rank_city, sr.rank_province, sr.vetoes"
+        " FROM scoring_result sr JOIN institution i ON i.id = sr.institution_id"
+        " WHERE sr.run_id = %(run_id)s AND sr.institution_id = page.institution_id) x)"
+    )
+    query = (
+        f"SELECT {count_sql} AS total, coalesce(json_agg({row}"
+        f" ORDER BY page.sort_key {direction} NULLS LAST, page.institution_id), '[]')::text AS items"
+        f" FROM (SELECT sr.institution_id, {sort_col} AS sort_key FROM scoring_result sr{name_join}"
+        f" WHERE {' AND '.join(where)} ORDER BY {sort_col} {direction} NULLS LAST, sr.institution_id"
+        " LIMIT %(limit)s OFFSET %(offset)s) page"
+    )
+    return query, params
+
+
 def rankings_json(
     conn: psycopg.Connection,
     scope: Scope,
@@ -436,46 +498,9 @@ def rankings_json(
 
     ``known_total``: the count from an earlier call with the same run, scope and filters (a stored
     run's results never change), so the rows it would count need not be read again."""
-    if sort not in RANKING_SORTS:
-        raise ValueError(f"unknown sort {sort!r}")
-    pred = scope_predicate(scope, region_col="sr.region_code", institution_col="sr.institution_id")
-    where = ["sr.run_id = %(run_id)s", pred]
-    params: dict[str, Any] = {**scope.params(), "run_id": run_id, "limit": limit, "offset": offset}
-    if region_code:
-        where.append(f"sr.region_code = ANY({subtree_sql('region')})")
-        params["region"] = region_code
-    if category:
-        where.append("sr.category = %(category)s")
-        params["category"] = category
-    if peer_group:
-        where.append("sr.peer_group = %(peer_group)s")
-        params["peer_group"] = peer_group
-    if eligible is not None:
-        where.append("sr.eligible = %(eligible)s")
-        params["eligible"] = eligible
-    direction = "DESC" if descending else "ASC"
-    order = f"{RANKING_SORTS[sort]} {direction} NULLS LAST, sr.institution_id"
-    if known_total is None:
-        count_sql = f"(SELECT count(*) FROM scoring_result sr WHERE {' AND '.join(where)})"
-    else:
-        count_sql = "%(known_total)s::bigint"
-        params["known_total"] = known_total
-    by_name = sort == "name"
-    name_join = " JOIN institution i ON i.id = sr.institution_id" if by_name else ""
-    # The name by a scalar subquery when not sorting by it: a join tempts the planner into hashing
-    # every institution to name a hundred.
-    name = "i.name" if by_name else "(SELECT i.name FROM institution i WHERE i.id = sr.institution_id)"
-    # Find the page's institution ids first (for the default order an index-only scan of
-    # scoring_result_page_idx, however deep the OFFSET), then read only those rows.
-    query = (
-        f"SELECT {count_sql} AS total, coalesce(json_agg(json_build_object("
-        "'institution_id', sr.institution_id, 'name', " + name + ", 'region_code', sr.region_code,"
-        " 'category', sr.category, 'peer_group', sr.peer_group, 'total_points', sr.total_points,"
-        " 'eligible', sr.eligible, 'leader', sr.leader, 'rank_peer', sr.rank_peer, 'rank_city', sr.rank_city,"
-        f" 'rank_province', sr.rank_province, 'vetoes', sr.vetoes) ORDER BY {order}), '[]')::text AS items"
-        f" FROM (SELECT sr.institution_id FROM scoring_result sr{name_join} WHERE {' AND '.join(where)}"
-        f" ORDER BY {order} LIMIT %(limit)s OFFSET %(offset)s) page"
-        " JOIN scoring_result sr ON sr.run_id = %(run_id)s AND sr.institution_id = page.institution_id" + name_join
+    query, params = _ranking_page_sql(
+        scope, run_id, region_code=region_code, category=category, peer_group=peer_group, eligible=eligible,
+        sort=sort, descending=descending, limit=limit, offset=offset, known_total=known_total,
     )
     total, items = conn.execute(query, params).fetchone()
     return total, items
@@ -595,3 +620,134 @@ def regions_overlap(conn: psycopg.Connection, a: str, b: str) -> bool:
     ).fetchone()
     return bool(row[0])
 
+
+
+# --- one-statement pulls: read and log together -------------------------------------------------
+#
+# A ranking page or a report is read and its access-log row written by ONE statement (a data-modifying
+# CTE): the INSERT runs only when the caller may see what it pulls, and it commits with the read or
+# not at all (autocommit: the statement is its own transaction), before the response leaves. One round
+# trip instead of three or four; the scope stays in the SQL exactly as in the separate queries above.
+
+_LOG_COLS = "api_key_id, key_name, role, resource, institution_id, run_id, year, format, path"
+
+
+def _log_params(key: ApiKey, *, resource: str, fmt: str, path: str) -> dict[str, Any]:
+    return {"log_key_id": key.id, "log_key_name": key.name, "log_role": key.role, "log_resource": resource,
+            "log_format": fmt, "log_path": path}
+
+
+_LOG_VALUES = "%(log_key_id)s, %(log_key_name)s, %(log_role)s, %(log_resource)s"
+
+
+def ranking_page_logged(
+    conn: psycopg.Connection,
+    key: ApiKey,
+    run_id: int,
+    *,
+    fmt: str,
+    path: str,
+    region_code: str | None = None,
+    category: str | None = None,
+    peer_group: str | None = None,
+    eligible: bool | None = None,
+    sort: str = "rank_province",
+    descending: bool = False,
+    limit: int = 100,
+    offset: int = 0,
+    known_total: int | None = None,
+) -> dict | None:
+    """The run's identity plus ``visible`` (as ``run_checked``), and, when visible, ``total`` and ``items``
+    (as ``rankings_json``) with the pull written to ``report_access`` in the same statement.
+
+    None: no such run (nothing logged). ``visible`` false: outside the scope, no rows, nothing logged.
+    A ``region_code`` filter must have been checked by the caller (it exists and overlaps the scope)."""
+    scope = key.scope
+    page, params = _ranking_page_sql(
+        scope, run_id, region_code=region_code, category=category, peer_group=peer_group, eligible=eligible,
+        sort=sort, descending=descending, limit=limit, offset=offset, known_total=known_total,
+    )
+    params.update(_log_params(key, resource="ranking", fmt=fmt, path=path))
+    query = (
+        "WITH run AS (SELECT r.id, r.year, r.region_code, r.methodology_name, r.methodology_version,"
+        f" r.methodology_hash, r.created_at, {run_scope_predicate(scope)} AS visible"
+        " FROM scoring_run r WHERE r.id = %(run_id)s),"
+        f" logged AS (INSERT INTO report_access ({_LOG_COLS})"
+        f" SELECT {_LOG_VALUES}, NULL, run.id, run.year, %(log_format)s, %(log_path)s FROM run WHERE run.visible)"
+        f" SELECT run.*, pg.total, pg.items FROM run LEFT JOIN LATERAL ({page}) pg ON run.visible"
+    )
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(query, params).fetchone()
+
+
+def report_logged(
+    conn: psycopg.Connection,
+    key: ApiKey,
+    institution_id: str,
+    *,
+    run_id: int | None,
+    year: int | None,
+    fmt: str,
+    path: str,
+) -> dict:
+    """Everything a report reads, and its access-log row, in one statement. Returns a dict with:
+
+    ``institution``: the institution's columns plus ``visible`` (``institution_checked``), or None;
+    ``run_visible``: with ``run_id``, as ``run_visibility`` (None: no such run), else True;
+    ``found``: as ``result_for`` (only when the institution and the run are visible), or None;
+    ``months``: as ``monthly_by_energy_type`` for the found result's year and the year before.
+
+    The pull is logged exactly when ``found`` is not None."""
+    scope = key.scope
+    ipred = scope_predicate(scope, region_col="i.region_code", institution_col="i.id")
+    spred = scope_predicate(scope, region_col="sr.region_code", institution_col="sr.institution_id")
+    rpred = run_scope_predicate(scope)
+    params = {**scope.params(), "id": institution_id, "run_id": run_id, "year": year,
+              **_log_params(key, resource="report", fmt=fmt, path=path)}
+    run_visible = (
+        "TRUE" if run_id is None
+        else f"(SELECT {rpred} FROM scoring_run r WHERE r.id = %(run_id)s)"
+    )
+    prev = (
+        " LEFT JOIN LATERAL (SELECT psr.run_id, pr.year, psr.total_points, psr.eligible, psr.rank_peer,"
+        " psr.rank_city, psr.rank_province FROM scoring_result psr JOIN scoring_run pr ON pr.id = psr.run_id"
+        f" WHERE psr.institution_id = sr.institution_id AND pr.year = r.year - 1"
+        f" AND {run_scope_predicate(scope, alias='pr')}"
+        " ORDER BY pr.created_at DESC, pr.id DESC LIMIT 1) p ON TRUE"
+    )
+    query = (
+        f"WITH inst AS (SELECT {INSTITUTION_COLS}, {ipred} AS visible FROM institution i"
+        " JOIN region rg ON rg.code = i.region_code WHERE i.id = %(id)s),"
+        f" rv AS (SELECT {run_visible} AS visible),"
+        " found AS (SELECT sr.run_id, r.year, r.region_code AS run_region_code, r.methodology_name,"
+        " r.methodology_version, r.methodology_hash, r.created_at AS run_created_at, sr.total_points, sr.eligible,"
+        " sr.leader, sr.rank_peer, sr.rank_city, sr.rank_province, sr.peer_group, sr.detail::text AS detail,"
+        " to_jsonb(p) AS previous"
+        " FROM scoring_result sr JOIN scoring_run r ON r.id = sr.run_id" + prev +
+        f" WHERE sr.institution_id = %(id)s AND {spred} AND {rpred}"
+        " AND (SELECT visible FROM inst) AND (SELECT visible FROM rv)"
+        " AND (%(run_id)s::bigint IS NULL OR sr.run_id = %(run_id)s)"
+        " AND (%(year)s::int IS NULL OR r.year = %(year)s)"
+        " ORDER BY r.created_at DESC, r.id DESC LIMIT 1),"
+        " months AS (SELECT m.energy_type, m.end_use = 'vehicle' AS vehicle, u.month,"
+        " sum(u.consumption) AS consumption"
+        " FROM found f JOIN meter m ON m.institution_id = %(id)s AND m.end_use IN ('main', 'vehicle')"
+        " JOIN institution i ON i.id = m.institution_id"
+        " JOIN usage_monthly u ON u.meter_id = m.id"
+        f" WHERE {ipred} AND u.month >= make_date(f.year - 1, 1, 1) AND u.month < make_date(f.year + 1, 1, 1)"
+        " GROUP BY m.energy_type, vehicle, u.month),"
+        f" logged AS (INSERT INTO report_access ({_LOG_COLS})"
+        f" SELECT {_LOG_VALUES}, %(id)s, f.run_id, f.year, %(log_format)s, %(log_path)s FROM found f)"
+        " SELECT (SELECT to_jsonb(inst) FROM inst) AS institution, (SELECT visible FROM rv) AS run_visible,"
+        " (SELECT coalesce(json_agg(json_build_object('energy_type', energy_type, 'vehicle', vehicle,"
+        " 'month', month, 'consumption', consumption) ORDER BY month, energy_type), '[]')::text FROM months)"
+        " AS months, f.* FROM (SELECT 1) one LEFT JOIN found f ON TRUE"
+    )
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(query, params).fetchone()
+    months = json.loads(row.pop("months"))
+    for m in months:
+        m["month"] = date.fromisoformat(m["month"])
+    out = {"institution": row.pop("institution"), "run_visible": row.pop("run_visible"), "months": months}
+    out["found"] = None if row["run_id"] is None else row
+    return out

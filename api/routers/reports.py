@@ -4,17 +4,16 @@ monthly energy comparison. Every pull is recorded in the access log."""
 from __future__ import annotations
 
 import logging
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from api.deps import Db, Key
+from api.deps import Bearer, Db, key_on
 from api.errors import ApiError, forbidden, not_found
 from api.exports.pdf import report_pdf
 from api.exports.tables import file_response, file_responses, to_csv, to_xlsx
 from api.models import Institution, InstitutionResult, MonthlyEnergy, PreviousYear, Report, RunRef
-from api.params import DocFormat, InstitutionId, check_institution
+from api.params import DocFormat, InstitutionId
 from store import api_queries as q
 
 router = APIRouter(prefix="/institutions", tags=["reports"])
@@ -94,31 +93,36 @@ def report_rows(report: Report) -> list[dict]:
     "against the previous year. `format=pdf` includes the monthly chart.",
 )
 def institution_report(
-    institution_id: InstitutionId, key: Key, db: Db, request: Request,
+    institution_id: InstitutionId, creds: Bearer, db: Db, request: Request,
     year: Annotated[int | None, Query(ge=2000, le=2100, description="report year (or give run_id)")] = None,
     run_id: Annotated[int | None, Query(ge=1, le=2**62, description="a specific run")] = None,
     format: DocFormat = "json",
 ):
-    if year is None and run_id is None:
-        raise ApiError(422, "give year or run_id")
-    scope = key.scope
-    with db.reading() as conn:
-        inst = check_institution(conn, scope, institution_id)
-        if run_id is not None:
-            visible = q.run_visibility(conn, scope, run_id)
-            if visible is None:
-                raise not_found(f"scoring run {run_id} not found")
-            if not visible:
-                raise forbidden(f"scoring run {run_id} covers a region outside your scope")
-        found = q.result_for(conn, scope, institution_id, run_id=run_id, year=year)
-        if found is None:
-            what = f"run {run_id}" if run_id is not None else f"any scoring run of {year}"
-            raise not_found(f"institution {institution_id!r} is not in {what}")
-        result = InstitutionResult.model_validate_json(found["detail"])
-        prev = found["previous"]
-        months = q.monthly_by_energy_type(
-            conn, scope, institution_id, start=date(found["year"] - 1, 1, 1), end=date(found["year"] + 1, 1, 1)
-        )
+    path = str(request.url.path) + (f"?{request.url.query}" if request.url.query else "")
+    # The key on the same connection; then one statement reads everything and writes the access-log
+    # row, only when every check below passes (committed with the read, before the response goes out).
+    with db.logging() as conn:
+        key = key_on(conn, creds)
+        if year is None and run_id is None:
+            raise ApiError(422, "give year or run_id")
+        got = q.report_logged(conn, key, institution_id, run_id=run_id, year=year, fmt=format, path=path)
+    inst = got["institution"]
+    if inst is None:
+        raise not_found(f"institution {institution_id!r} not found")
+    if not inst.pop("visible"):
+        raise forbidden(f"institution {institution_id!r} is outside your scope")
+    if run_id is not None:
+        if got["run_visible"] is None:
+            raise not_found(f"scoring run {run_id} not found")
+        if not got["run_visible"]:
+            raise forbidden(f"scoring run {run_id} covers a region outside your scope")
+    found = got["found"]
+    if found is None:
+        what = f"run {run_id}" if run_id is not None else f"any scoring run of {year}"
+        raise not_found(f"institution {institution_id!r} is not in {what}")
+    result = InstitutionResult.model_validate_json(found["detail"])
+    prev = found["previous"]
+    months = got["months"]
     monthly, note = monthly_energy(months, result)
     report = Report(
         institution=Institution.model_validate(inst),
@@ -132,10 +136,6 @@ def institution_report(
         monthly_energy=monthly,
         monthly_energy_note=note,
     )
-    with db.logging() as conn:
-        q.log_access(conn, key, resource="report", fmt=format, path=str(request.url.path) + (
-            f"?{request.url.query}" if request.url.query else ""), institution_id=institution_id,
-            run_id=found["run_id"], year=found["year"])
     name = f"report-{institution_id}-{found['year']}"
     if format == "csv":
         return file_response(to_csv(COLUMNS, report_rows(report)), "csv", f"{name}.csv")

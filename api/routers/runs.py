@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from api.deps import Db, Key, Pools, require_role
+from api.deps import Bearer, Db, Key, Pools, key_on, require_role
 from api.errors import ApiError, bad_request, forbidden, not_found
 from api.exports.pdf import fmt_num, table_pdf
 from api.exports.tables import file_response, file_responses, to_csv, to_xlsx
@@ -82,23 +82,37 @@ def get_run(run_id: RunId, key: Key, db: Db):
         return q.get_run(conn, key.scope, run_id, with_text=True)
 
 
-def _ranking(pools: Pools, key: q.ApiKey, request: Request, run_id: int, *, region_code, category, peer_group,
-             eligible, sort, order, limit, offset, format):
-    with pools.reading() as conn:
-        run = _visible_run(conn, key, run_id)
-        check_region_filter(conn, key.scope, region_code)
-        count_key = (run_id, key.scope, region_code, category, peer_group, eligible)
-        total, items = q.rankings_json(
-            conn, key.scope, run_id, region_code=region_code, category=category, peer_group=peer_group,
-            eligible=eligible, sort=sort, descending=order == "desc", limit=limit, offset=offset,
-            known_total=pools.totals.get(count_key),
-        )
-        pools.totals.put(count_key, total)
+def _ranking(pools: Pools, creds, request: Request, run_id: int | None, *, region_code, category, peer_group,
+             eligible, sort, order, limit, offset, format, year: int | None = None):
+    """A ranking page on one primary connection: the key, [the latest visible run of ``year``], and then
+    one statement for the run's visibility, the page and the access-log row."""
+    path = str(request.url.path) + (f"?{request.url.query}" if request.url.query else "")
     with pools.logging() as conn:
-        q.log_access(conn, key, resource="ranking", fmt=format, path=str(request.url.path) + (
-            f"?{request.url.query}" if request.url.query else ""), run_id=run_id, year=run["year"])
+        key = key_on(conn, creds)
+        if run_id is None:
+            run_id = q.latest_visible_run_id(conn, key.scope, year)
+            if run_id is None:
+                raise not_found(f"no scoring run for {year}")
+        count_key = (run_id, key.scope, region_code, category, peer_group, eligible)
+        if region_code is not None:
+            # The run's 404/403 come before the region filter's, as a caller would expect.
+            _visible_run(conn, key, run_id)
+            check_region_filter(conn, key.scope, region_code)
+        # One statement: the run's visibility, the page, and the access-log row (written only when the
+        # run is visible, committed with the read before the response goes out).
+        run = q.ranking_page_logged(
+            conn, key, run_id, fmt=format, path=path, region_code=region_code, category=category,
+            peer_group=peer_group, eligible=eligible, sort=sort, descending=order == "desc", limit=limit,
+            offset=offset, known_total=pools.totals.get(count_key),
+        )
+    if run is None:
+        raise not_found(f"scoring run {run_id} not found")
+    if not run["visible"]:
+        raise forbidden(f"scoring run {run_id} covers a region outside your scope")
+    total, items = run["total"], run["items"]
+    pools.totals.put(count_key, total)
     if format == "json":
-        # PostgreSQL built the rows' JSON (store.api_queries.rankings_json); their shape is RankingRow's,
+        # PostgreSQL built the rows' JSON (store.api_queries._ranking_page_sql); their shape is RankingRow's,
         # which the OpenAPI tests check on every response.
         return Response(f'{{"total":{total},"limit":{limit},"offset":{offset},"items":{items}}}',
                         media_type="application/json")
@@ -126,28 +140,24 @@ Each pull is recorded in the access log. `format=csv|xlsx|pdf` returns the page 
 @router.get("/runs/{run_id}/rankings", response_model=Page[RankingRow], description=_RANKING_DOC,
             responses=file_responses("csv", "xlsx", "pdf"))
 def run_rankings(
-    run_id: RunId, key: Key, db: Db, request: Request,
+    run_id: RunId, creds: Bearer, db: Db, request: Request,
     region_code: RegionFilter = None, category: Category | None = None,
     peer_group: Annotated[str | None, Query(max_length=200)] = None, eligible: bool | None = None,
     sort: Sort = "rank_province", order: Literal["asc", "desc"] = "asc",
     limit: Limit = 100, offset: Offset = 0, format: DocFormat = "json",
 ):
-    return _ranking(db, key, request, run_id, region_code=region_code, category=category, peer_group=peer_group,
+    return _ranking(db, creds, request, run_id, region_code=region_code, category=category, peer_group=peer_group,
                     eligible=eligible, sort=sort, order=order, limit=limit, offset=offset, format=format)
 
 
 @router.get("/rankings", response_model=Page[RankingRow], description="The latest visible run of a year. " + _RANKING_DOC,
             responses=file_responses("csv", "xlsx", "pdf"))
 def latest_rankings(
-    key: Key, db: Db, request: Request, year: Year,
+    creds: Bearer, db: Db, request: Request, year: Year,
     region_code: RegionFilter = None, category: Category | None = None,
     peer_group: Annotated[str | None, Query(max_length=200)] = None, eligible: bool | None = None,
     sort: Sort = "rank_province", order: Literal["asc", "desc"] = "asc",
     limit: Limit = 100, offset: Offset = 0, format: DocFormat = "json",
 ):
-    with db.reading() as conn:
-        run_id = q.latest_visible_run_id(conn, key.scope, year)
-    if run_id is None:
-        raise not_found(f"no scoring run for {year}")
-    return _ranking(db, key, request, run_id, region_code=region_code, category=category, peer_group=peer_group,
-                    eligible=eligible, sort=sort, order=order, limit=limit, offset=offset, format=format)
+    return _ranking(db, creds, request, None, region_code=region_code, category=category, peer_group=peer_group,
+                    eligible=eligible, sort=sort, order=order, limit=limit, offset=offset, format=format, year=year)
