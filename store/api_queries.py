@@ -191,24 +191,6 @@ def revoke_key(conn: psycopg.Connection, key_id: int) -> bool:
 # --- access log ---------------------------------------------------------------------------------
 
 
-def log_access(
-    conn: psycopg.Connection,
-    key: ApiKey,
-    *,
-    resource: str,
-    fmt: str,
-    path: str,
-    institution_id: str | None = None,
-    run_id: int | None = None,
-    year: int | None = None,
-) -> None:
-    conn.execute(
-        "INSERT INTO report_access (api_key_id, key_name, role, resource, institution_id, run_id, year, format, path)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        (key.id, key.name, key.role, resource, institution_id, run_id, year, fmt, path),
-    )
-
-
 def list_access(conn: psycopg.Connection, *, limit: int, offset: int, institution_id: str | None = None) -> list[dict]:
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
@@ -477,70 +459,6 @@ def _ranking_page_sql(
     return query, params
 
 
-def rankings_json(
-    conn: psycopg.Connection,
-    scope: Scope,
-    run_id: int,
-    *,
-    region_code: str | None = None,
-    category: str | None = None,
-    peer_group: str | None = None,
-    eligible: bool | None = None,
-    sort: str = "rank_province",
-    descending: bool = False,
-    limit: int = 100,
-    offset: int = 0,
-    known_total: int | None = None,
-) -> tuple[int, str]:
-    """One page of a run's ranking inside the scope, and the total count of matching rows. The rows
-    come as a JSON array built by PostgreSQL (RankingRow's shape): a page goes to the client without
-    decoding a hundred rows into Python and encoding them again.
-
-    ``known_total``: the count from an earlier call with the same run, scope and filters (a stored
-    run's results never change), so the rows it would count need not be read again."""
-    query, params = _ranking_page_sql(
-        scope, run_id, region_code=region_code, category=category, peer_group=peer_group, eligible=eligible,
-        sort=sort, descending=descending, limit=limit, offset=offset, known_total=known_total,
-    )
-    total, items = conn.execute(query, params).fetchone()
-    return total, items
-
-
-def result_for(
-    conn: psycopg.Connection, scope: Scope, institution_id: str, *, run_id: int | None, year: int | None,
-    with_detail: bool = True,
-) -> dict | None:
-    """The institution's scoring_result (with run identity) in a given run, or in the latest run of a year.
-
-    ``detail`` comes back as JSON text (for a direct model_validate_json), or None without ``with_detail``;
-    ``previous`` is the same institution's result in the latest visible run of the year before (or None)."""
-    pred = scope_predicate(scope, region_col="sr.region_code", institution_col="sr.institution_id")
-    rpred = run_scope_predicate(scope)
-    params = {**scope.params(), "id": institution_id, "run_id": run_id, "year": year}
-    # The previous year's result (latest visible run of year - 1) comes in the same round trip.
-    prev = (
-        " LEFT JOIN LATERAL (SELECT psr.run_id, pr.year, psr.total_points, psr.eligible, psr.rank_peer,"
-        " psr.rank_city, psr.rank_province FROM scoring_result psr JOIN scoring_run pr ON pr.id = psr.run_id"
-        f" WHERE psr.institution_id = sr.institution_id AND pr.year = r.year - 1"
-        f" AND {run_scope_predicate(scope, alias='pr')}"
-        " ORDER BY pr.created_at DESC, pr.id DESC LIMIT 1) p ON TRUE"
-    )
-    with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(
-            "SELECT sr.run_id, r.year, r.region_code AS run_region_code, r.methodology_name, r.methodology_version,"
-            " r.methodology_hash, r.created_at AS run_created_at, sr.total_points, sr.eligible, sr.leader,"
-            " sr.rank_peer, sr.rank_city, sr.rank_province, sr.peer_group,"
-            + (" sr.detail::text AS detail" if with_detail else " NULL AS detail") +
-            ", to_jsonb(p) AS previous"
-            " FROM scoring_result sr JOIN scoring_run r ON r.id = sr.run_id" + prev +
-            f" WHERE sr.institution_id = %(id)s AND {pred} AND {rpred}"
-            " AND (%(run_id)s::bigint IS NULL OR sr.run_id = %(run_id)s)"
-            " AND (%(year)s::int IS NULL OR r.year = %(year)s)"
-            " ORDER BY r.created_at DESC, r.id DESC LIMIT 1",
-            params,
-        ).fetchone()
-
-
 # --- usage --------------------------------------------------------------------------------------
 
 BUCKET_SQL = {
@@ -592,27 +510,6 @@ def usage_series(
         ).fetchall()
 
 
-def monthly_by_energy_type(
-    conn: psycopg.Connection, scope: Scope, institution_id: str, *, start: date, end: date
-) -> list[dict]:
-    """Monthly consumption of the institution's counted meters (main, vehicle) per energy type."""
-    pred = scope_predicate(scope, region_col="i.region_code", institution_col="i.id")
-    with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(
-            "SELECT m.energy_type, m.end_use = 'vehicle' AS vehicle, u.month, sum(u.consumption) AS consumption"
-            " FROM usage_monthly u JOIN meter m ON m.id = u.meter_id JOIN institution i ON i.id = m.institution_id"
-            f" WHERE {pred} AND m.institution_id = %(id)s AND m.end_use IN ('main', 'vehicle')"
-            " AND u.month >= %(start)s AND u.month < %(end)s"
-            " GROUP BY m.energy_type, vehicle, u.month ORDER BY u.month, m.energy_type",
-            {**scope.params(), "id": institution_id, "start": start, "end": end},
-        ).fetchall()
-
-
-def deployment_timezone(conn: psycopg.Connection) -> str | None:
-    row = conn.execute("SELECT value FROM deployment_setting WHERE key = 'timezone'").fetchone()
-    return None if row is None else row[0]
-
-
 def regions_overlap(conn: psycopg.Connection, a: str, b: str) -> bool:
     """True when one region lies at or under the other."""
     row = conn.execute(
@@ -657,8 +554,10 @@ def ranking_page_logged(
     offset: int = 0,
     known_total: int | None = None,
 ) -> dict | None:
-    """The run's identity plus ``visible`` (as ``run_checked``), and, when visible, ``total`` and ``items``
-    (as ``rankings_json``) with the pull written to ``report_access`` in the same statement.
+    """The run's identity plus ``visible`` (as ``run_checked``), and, when visible, ``total`` (rows matching
+    the scope and filters) and ``items`` (the page as a JSON array in RankingRow's shape, built by PostgreSQL
+    so the rows reach the client without a decode/encode in Python), with the pull written to
+    ``report_access`` in the same statement.
 
     None: no such run (nothing logged). ``visible`` false: outside the scope, no rows, nothing logged.
     A ``region_code`` filter must have been checked by the caller (it exists and overlaps the scope)."""
@@ -694,8 +593,9 @@ def report_logged(
 
     ``institution``: the institution's columns plus ``visible`` (``institution_checked``), or None;
     ``run_visible``: with ``run_id``, as ``run_visibility`` (None: no such run), else True;
-    ``found``: as ``result_for`` (only when the institution and the run are visible), or None;
-    ``months``: as ``monthly_by_energy_type`` for the found result's year and the year before.
+    ``found``: the stored result (detail as JSON text) with the previous year's points and ranks, only when
+    the institution and the run are visible, or None;
+    ``months``: monthly kgce per energy type for the found result's year and the year before.
 
     The pull is logged exactly when ``found`` is not None."""
     scope = key.scope
