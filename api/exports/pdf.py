@@ -149,9 +149,18 @@ def report_pdf(report: Any) -> bytes:
     return buf.getvalue()
 
 
-def table_pdf(title: str, subtitle: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> bytes:
-    """A titled table on landscape pages (rankings)."""
-    story = [Paragraph(_esc(title), TITLE), Paragraph(_esc(subtitle), BODY), Spacer(1, 3 * mm), _table(header, rows)]
-    buf = io.BytesIO()
-    SimpleDocTemplate(buf, pagesize=landscape(A4), title=title).build(story)
-    return buf.getvalue()
+def table_pdf(
+    title: str, subtitle: str, header: Sequence[str], rows: Sequence[Sequence[Any]],
+    weights: Sequence[float] | None = None,
+) -> bytes:
+    """A titled table on landscape pages (rankings). ``weights``: relative column widths over the page's
+    frame; without them reportlab sizes columns from the header, which wraps numbers digit by digit."""
+    doc = SimpleDocTemplate(io.BytesIO(), pagesize=landscape(A4), title=title)
+    widths = None
+    if weights:
+        scale = doc.width / sum(weights)
+        widths = [w * scale for w in weights]
+    story = [Paragraph(_esc(title), TITLE), Paragraph(_esc(subtitle), BODY), Spacer(1, 3 * mm),
+             _table(header, rows, widths)]
+    doc.build(story)
+    return doc.filename.getvalue()

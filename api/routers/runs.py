@@ -25,6 +25,8 @@ COLUMNS = [
     ("name", "机构名称"), ("region_code", "地区代码"), ("category", "类别"), ("peer_group", "同类组"),
     ("total_points", "总分"), ("eligible", "达标"), ("leader", "能效领跑者"), ("vetoes_text", "否决项"),
 ]
+# Relative PDF column widths, in COLUMNS order: room for ids, names, peer groups and veto reasons.
+PDF_WEIGHTS = [9, 9, 9, 20, 40, 14, 14, 34, 12, 8, 11, 70]
 Sort = Literal["rank_province", "rank_city", "rank_peer", "total_points", "institution_id", "name"]
 
 
@@ -130,7 +132,9 @@ def _ranking(pools: Pools, creds, request: Request, run_id: int | None, *, regio
     body = [[r["rank_province"] or "—", r["rank_city"] or "—", r["rank_peer"] or "—", r["institution_id"], r["name"],
              r["region_code"], r["category"], r["peer_group"], fmt_num(r["total_points"]),
              "是" if r["eligible"] else "否", "是" if r["leader"] else "否", r["vetoes_text"]] for r in rows]
-    return file_response(table_pdf(title, subtitle, [h for _, h in COLUMNS], body), "pdf", f"{name}.pdf")
+    return file_response(
+        table_pdf(title, subtitle, [h for _, h in COLUMNS], body, weights=PDF_WEIGHTS), "pdf", f"{name}.pdf"
+    )
 
 
 _RANKING_DOC = """Filter by region (and everything under it), category, peer group and eligibility; sort; paginate.
