@@ -601,37 +601,39 @@ def _check_sub_kind(r: Row, state: DbState, errors: list[RowError]) -> None:
             errors.append(r.where("sub_kind", str(exc)))
 
 
+def _check_institution_ref(r: Row, inst_ids: set[str], errors: list[RowError]) -> None:
+    """The row's institution_id names an institution in the registry or in this import."""
+    v = r.values
+    if _good(r, "institution_id") and v["institution_id"] not in inst_ids:
+        errors.append(
+            r.where("institution_id", f"institution '{v['institution_id']}' is not in the registry or this import")
+        )
+
+
+def _check_unit(r: Row, errors: list[RowError]) -> None:
+    """The row's unit is one allowed for its energy_type (store.codes.ENERGY_UNITS)."""
+    v = r.values
+    if _good(r, "energy_type", "unit") and not codes.unit_allowed(v["energy_type"], v["unit"]):
+        errors.append(
+            r.where(
+                "unit",
+                f"unit {v['unit']} is not allowed for energy_type {v['energy_type']}; "
+                f"allowed: {', '.join(codes.ENERGY_UNITS[v['energy_type']])}",
+            )
+        )
+
+
 def _check_years(rows: list[Row], inst_ids: set[str], errors: list[RowError]) -> None:
     _check_duplicates(rows, ("institution_id", "year"), "institution year", errors)
     for r in rows:
-        if _good(r, "institution_id") and r.values["institution_id"] not in inst_ids:
-            errors.append(
-                r.where(
-                    "institution_id",
-                    f"institution '{r.values['institution_id']}' is not in the registry or this import",
-                )
-            )
+        _check_institution_ref(r, inst_ids, errors)
 
 
 def _check_reported(rows: list[Row], inst_ids: set[str], errors: list[RowError]) -> None:
     _check_duplicates(rows, REPORTED_USAGE.key, "reported usage", errors)
     for r in rows:
-        v = r.values
-        if _good(r, "institution_id") and v["institution_id"] not in inst_ids:
-            errors.append(
-                r.where(
-                    "institution_id",
-                    f"institution '{v['institution_id']}' is not in the registry or this import",
-                )
-            )
-        if _good(r, "energy_type", "unit") and not codes.unit_allowed(v["energy_type"], v["unit"]):
-            errors.append(
-                r.where(
-                    "unit",
-                    f"unit {v['unit']} is not allowed for energy_type {v['energy_type']}; "
-                    f"allowed: {', '.join(codes.ENERGY_UNITS[v['energy_type']])}",
-                )
-            )
+        _check_institution_ref(r, inst_ids, errors)
+        _check_unit(r, errors)
 
 
 def _check_meters(rows: list[Row], inst_ids: set[str], state: DbState, errors: list[RowError]) -> list[Row]:
@@ -656,21 +658,8 @@ def _check_meters(rows: list[Row], inst_ids: set[str], state: DbState, errors: l
 
     for r in rows:
         v = r.values
-        if _good(r, "institution_id") and v["institution_id"] not in inst_ids:
-            errors.append(
-                r.where(
-                    "institution_id",
-                    f"institution '{v['institution_id']}' is not in the registry or this import",
-                )
-            )
-        if _good(r, "energy_type", "unit") and not codes.unit_allowed(v["energy_type"], v["unit"]):
-            errors.append(
-                r.where(
-                    "unit",
-                    f"unit {v['unit']} is not allowed for energy_type {v['energy_type']}; "
-                    f"allowed: {', '.join(codes.ENERGY_UNITS[v['energy_type']])}",
-                )
-            )
+        _check_institution_ref(r, inst_ids, errors)
+        _check_unit(r, errors)
         if _good(r, "installed_at", "retired_at") and v.get("retired_at") is not None:
             if v["retired_at"] <= v["installed_at"]:
                 errors.append(
