@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import typer
+from psycopg.conninfo import conninfo_to_dict
 
 app = typer.Typer(help="Grafana dashboards as code: build the JSON, push it to a Grafana.", no_args_is_help=True)
 
@@ -38,10 +38,17 @@ def build_cmd(
     typer.echo(f"wrote {len(written)} of {len(files)} file(s) under {root}" + "".join(f"\n  {w}" for w in written))
 
 
-def _db_target(url: str) -> tuple[str, str]:
-    parts = urlsplit(url)
-    host = parts.hostname or "localhost"
-    return f"{host}:{parts.port or 5432}", (parts.path or "/").lstrip("/") or "postgres"
+def _db_target(url: str) -> tuple[str, str, str, str | None]:
+    """(host, database, user, password) of a PostgreSQL URL as Grafana's datasource wants them.
+
+    libpq's own parser reads the URL, so a Unix-socket URL (``postgresql://u@/db?host=/run/pg``, as the
+    embedded database gives) becomes the socket folder and a TCP one ``host:port``.
+    """
+    info = conninfo_to_dict(url)
+    host = info.get("host") or "localhost"
+    if not host.startswith("/"):
+        host = f"{host}:{info.get('port') or 5432}"
+    return host, info.get("dbname") or "postgres", info.get("user") or "postgres", info.get("password") or None
 
 
 @app.command("push")
@@ -72,7 +79,7 @@ def push_cmd(
         if not (db_host and db_name) and not (settings.database_read_url or settings.database_url):
             typer.echo("error: give --db-host and --db-name, or set JIENENG_DATABASE_URL", err=True)
             raise typer.Exit(2)
-        default_host, default_name = _db_target(read_database_url(settings)) if not (db_host and db_name) else ("", "")
+        default_host, default_name = _db_target(read_database_url(settings))[:2] if not (db_host and db_name) else ("", "")
         if not settings.grafana_db_password:
             typer.echo("warning: JIENENG_GRAFANA_DB_PASSWORD is not set; the datasource gets no password", err=True)
         datasource = datasource_payload(host=db_host or default_host, database=db_name or default_name,
@@ -101,20 +108,14 @@ def provision_cmd(
     The datasource uses the read database URL (JIENENG_DATABASE_READ_URL, else JIENENG_DATABASE_URL, else
     the embedded database), with its user and password; a Unix-socket URL becomes a socket host.
     """
-    from urllib.parse import parse_qs
-
     from dashboards.provision import provisioning_files, write_provisioning
     from jieneng.settings import load_settings
     from jieneng.wiring import read_database_url
 
     settings = load_settings()
-    parts = urlsplit(read_database_url(settings))
-    socket_dir = parse_qs(parts.query).get("host", [None])[0]
-    host = socket_dir or f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
-    database = (parts.path or "/").lstrip("/") or "postgres"
+    host, database, user, password = _db_target(read_database_url(settings))
     files = provisioning_files(
-        host=host, database=database, user=parts.username or "postgres", password=parts.password or None,
-        out_dir=out, timescaledb=timescaledb,
+        host=host, database=database, user=user, password=password, out_dir=out, timescaledb=timescaledb,
     )
     written = write_provisioning(files, out)
     typer.echo(f"wrote {len(written)} file(s) under {out}: point Grafana's paths.provisioning at it")

@@ -8,6 +8,8 @@ cloned from a migrated template, and drops it afterwards.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -28,13 +30,21 @@ def _with_dbname(url: str, dbname: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def pg_admin_url(tmp_path_factory) -> str:
+def pg_admin_url():
     url = os.environ.get("JIENENG_TEST_DATABASE_URL")
     if url:
-        return url
-    from jieneng.embedded import embedded_database_url
+        yield url
+        return
+    from jieneng.embedded import embedded_database_url, stop_embedded_database
 
-    return embedded_database_url(tmp_path_factory.mktemp("pgdata"), dbname="postgres")
+    # A folder of the session's own rather than pytest's numbered temp folders, which other pytest runs on
+    # the same machine prune; the server is stopped and its folder removed when the session ends.
+    data_dir = Path(tempfile.mkdtemp(prefix="jieneng-test-pg-"))
+    try:
+        yield embedded_database_url(data_dir, dbname="postgres", stop_on_exit=True)
+    finally:
+        stop_embedded_database(data_dir)
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def create_database(admin_url: str, template: str | None = None) -> str:
@@ -79,16 +89,20 @@ def db_url(pg_admin_url, migrated_template):
 
 
 @pytest.fixture(scope="session")
-def mqtt_url(tmp_path_factory):
+def mqtt_url():
     url = os.environ.get("JIENENG_TEST_MQTT_URL")
     if url:
         yield url
         return
     from jieneng.embedded import start_embedded_broker
 
-    broker = start_embedded_broker(tmp_path_factory.mktemp("broker"))
-    yield broker.url
-    broker.stop()
+    data_dir = Path(tempfile.mkdtemp(prefix="jieneng-test-broker-"))
+    broker = start_embedded_broker(data_dir)
+    try:
+        yield broker.url
+    finally:
+        broker.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture
