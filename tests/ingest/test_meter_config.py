@@ -77,11 +77,11 @@ def dirty(conn) -> list[tuple]:
 
 def test_issue_example_late_reading_after_multiplier_change_is_not_mixed(conn):
     """Multiplier 10 -> 1, then one late reading: main gave 220 (two hours under 1 beside two under 10)."""
-    write(conn, [(T0, 0), (T0 + H, 10), (T0 + 3 * H, 30), (T0 + 4 * H, 40)])
+    write(conn, [(T0 + k * H, 10 * k) for k in range(5)])
     roll(conn)
     assert total(conn) == pytest.approx(400.0)
     import_files(conn, [meter_file(multiplier=1)], SH)
-    write(conn, [(T0 + 2 * H, 20)])
+    write(conn, [(T0 + 2.5 * H, 25)])  # recomputes 01:00-03:00 (from the reading before it)
     roll(conn)
     assert total(conn) == pytest.approx(40.0)
     assert list(hourly(conn).values()) == pytest.approx([10.0, 10.0, 10.0, 10.0])
