@@ -8,7 +8,10 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
+from ingest.counters import ConfigPeriod, MeterSpec, compute_usage
 from ingest.rollup import rollup_until_idle
 from ingest.validate import GoodReading
 from ingest.writer import StagedReading, write_batch
@@ -227,3 +230,44 @@ def test_direct_sql_update_is_recorded_too(conn):
     conn.execute("UPDATE meter SET multiplier = 3 WHERE id = 'm1'")
     roll(conn)
     assert sum(hourly(conn).values()) == pytest.approx(6.0)
+
+
+# --- property: whatever the changes, usage is the full computation under the final history ---------
+
+changes = st.lists(
+    st.tuples(st.none() | st.integers(0, 48 * 4), st.sampled_from([1.0, 2.0, 10.0]), st.none() | st.just(500.0),
+              st.booleans()),
+    min_size=1, max_size=4,
+)
+points = st.lists(st.tuples(st.integers(0, 48 * 4), st.integers(0, 499)), min_size=2, max_size=30,
+                  unique_by=lambda t: t[0])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pts=points, changes=changes)
+@example(pts=[(0, 0), (4, 40), (100, 200), (150, 300)], changes=[(50, 1.0, None, False), (120, 2.0, 500.0, True)])
+def test_any_changes_leave_usage_as_the_full_computation(conn, pts, changes):
+    conn.execute("TRUNCATE reading, usage_hourly, usage_daily, usage_monthly, usage_dirty, usage_quarantine,"
+                 " usage_counter_event")
+    conn.execute("UPDATE meter SET multiplier = 10, rollover = NULL, config_from = NULL WHERE id = 'm1'")
+    history = [(None, MeterSpec("cumulative", 10.0))]
+    readings = [(T0 + q * timedelta(minutes=15), float(v)) for q, v in pts]
+    half = len(readings) // 2
+    write(conn, readings[:half])
+    roll(conn)
+    for i, (q, mult, rollover, roll_now) in enumerate(changes):
+        vf = None if q is None else T0 + q * timedelta(minutes=15)
+        conn.execute("UPDATE meter SET multiplier = %s, rollover = %s, config_from = %s WHERE id = 'm1'",
+                     (mult, rollover, vf))
+        history = [(f, s) for f, s in history if vf is not None and (f is None or f < vf)] + [
+            (vf, MeterSpec("cumulative", mult, rollover))]
+        if i == 0:
+            write(conn, readings[half:])
+        if roll_now:
+            roll(conn)
+    roll(conn)
+    expected = compute_usage(readings, [ConfigPeriod(f, s) for f, s in history])
+    got = hourly(conn)
+    assert got == pytest.approx(expected.hourly) and len(got) == len(expected.hourly)
+    events = conn.execute("SELECT count(*) FROM usage_counter_event").fetchone()[0]
+    assert events == len(expected.events)
