@@ -2,8 +2,11 @@
 
 A process of its own so that its Python work (loading readings, the counter maths) does not take
 the GIL from the MQTT client and the writer. It keeps no state the database does not have, so a
-killed worker loses nothing: the queue (``usage_dirty``) is in the database. It exits when the
-parent says the last batch is flushed, or when the parent has died (SIGKILL gives no notice).
+killed worker loses nothing: the queue (``usage_dirty``) is in the database, and a pass killed
+mid-transaction is rolled back with its connection, queue included. The parent restarts a worker that
+exited (ingest/service.py; tests/ingest/test_rollup_restart.py). It exits when the parent says the
+last batch is flushed, or when the parent has died (SIGKILL gives no notice). Its memory is bounded
+by the rollup's ``chunk_rows`` (ingest/rollup.py), not by the size of a backlog.
 
 It also prunes old ingest and rollup statistics (ingest/retention.py): at start-up and then every
 ``prune_interval_s``.

@@ -15,6 +15,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import class_row, dict_row
 
+from store import codes
 from store import registry_files as rf
 from store.registry_files import (
     INSTITUTION_YEARS,
@@ -88,6 +89,7 @@ class MeterRow:
     multiplier: float
     rollover: float | None
     max_rate_per_h: float | None
+    config_from: datetime | None  # when the configuration above took effect; None: from the beginning
     installed_at: datetime
     retired_at: datetime | None
 
@@ -189,6 +191,8 @@ def import_files(
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
         parsed, row_errors = rf.validate(tables, load_state(conn), tz)
         errors += row_errors
+        if not errors:
+            errors += _check_unit_history(conn, parsed.meters)
         if errors:
             raise RegistryImportError(rf.sort_errors(errors, sources, {t.source: t.kind for t in tables}))
         summary.institutions = _upsert(conn, INSTITUTIONS, parsed.institutions)
@@ -196,6 +200,45 @@ def import_files(
         summary.meters = _upsert(conn, METERS, parsed.meters)
         summary.reported_usage = _upsert(conn, REPORTED_USAGE, parsed.reported)
     return summary
+
+
+def _check_unit_history(conn: psycopg.Connection, rows: list[rf.Row]) -> list[RowError]:
+    """A meter's new unit must convert from the unit of every earlier configuration it keeps.
+
+    Usage is reported in the current unit (ingest/rollup.py), so readings of a kept earlier period
+    are converted to it; a mass and a volume do not convert (store.codes). The configuration of a
+    row applies from its ``config_from`` (left out of the file: the stored one) and replaces every
+    period from then on (migration 0011).
+    """
+    ids = [r.values["id"] for r in rows]
+    stored: dict[str, datetime | None] = dict(
+        conn.execute("SELECT id, config_from FROM meter WHERE id = ANY(%s)", (ids,)).fetchall()
+    )
+    periods: dict[str, list[tuple[datetime, str]]] = {}
+    for meter_id, valid_from, unit in conn.execute(
+        "SELECT meter_id, nullif(valid_from, '-infinity'), unit FROM meter_config WHERE meter_id = ANY(%s)", (ids,)
+    ):
+        periods.setdefault(meter_id, []).append((valid_from, unit))
+    errors: list[RowError] = []
+    for r in rows:
+        v = r.values
+        if v["id"] not in stored:
+            continue
+        vf = v["config_from"] if "config_from" in v else stored[v["id"]]
+        for valid_from, unit in periods.get(v["id"], []):
+            if vf is None or (valid_from is not None and valid_from >= vf) or unit == v["unit"]:
+                continue
+            try:
+                codes.conversion_factor(codes.normalize_unit(unit), codes.normalize_unit(v["unit"]))
+            except codes.UnitError:
+                since = "the beginning" if valid_from is None else valid_from.isoformat()
+                errors.append(r.where(
+                    "unit",
+                    f"unit {v['unit']} does not convert from {unit}, the unit of this meter's configuration from "
+                    f"{since}, which a config_from of {vf.isoformat()} keeps; leave config_from empty to replace it",
+                ))
+                break
+    return errors
 
 
 def _upsert(conn: psycopg.Connection, kind: rf.Kind, rows: list[rf.Row]) -> KindCounts:

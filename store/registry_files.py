@@ -108,6 +108,9 @@ METERS = Kind(
         Col("multiplier", "float", positive=True, default=1.0),
         Col("rollover", "float", positive=True),
         Col("max_rate_per_h", "float", positive=True),
+        # When the row's unit, register, multiplier, rollover and max_rate_per_h took effect (a CT
+        # changed on a given day); empty: from the beginning. Earlier configurations stay (meter_config).
+        Col("config_from", "ts"),
         Col("installed_at", "ts", required=True),
         Col("retired_at", "ts"),
     ),
@@ -660,6 +663,7 @@ def _check_meters(rows: list[Row], inst_ids: set[str], state: DbState, errors: l
         v = r.values
         _check_institution_ref(r, inst_ids, errors)
         _check_unit(r, errors)
+        _check_config_from(r, errors)
         if _good(r, "installed_at", "retired_at") and v.get("retired_at") is not None:
             if v["retired_at"] <= v["installed_at"]:
                 errors.append(
@@ -704,6 +708,26 @@ def _check_meters(rows: list[Row], inst_ids: set[str], state: DbState, errors: l
             chain.append(cur.parent_meter_id)
             cur = merged.get(cur.parent_meter_id)
     return _parents_first(rows)
+
+
+def _check_config_from(r: Row, errors: list[RowError]) -> None:
+    """A configuration takes effect while the meter is in service (empty: from the beginning)."""
+    v = r.values
+    when = v.get("config_from")
+    if when is None or when is _BAD:
+        return
+    if _good(r, "installed_at") and when < v["installed_at"]:
+        errors.append(
+            r.where(
+                "config_from",
+                f"config_from {when.isoformat()} is before installed_at {v['installed_at'].isoformat()}; "
+                "leave it empty for a configuration in force from the beginning",
+            )
+        )
+    elif _good(r, "retired_at") and v.get("retired_at") is not None and when >= v["retired_at"]:
+        errors.append(
+            r.where("config_from", f"config_from {when.isoformat()} is not before retired_at {v['retired_at'].isoformat()}")
+        )
 
 
 def _parents_first(rows: list[Row]) -> list[Row]:
