@@ -137,9 +137,13 @@ def parse_ts(raw: object, tz: tzinfo) -> datetime:
     if isinstance(raw, bool):
         raise ValueError("ts must be a string or a number, not a boolean")
     if isinstance(raw, int | float):
-        if not math.isfinite(raw):
+        try:
+            number = float(raw)  # an integer of 400 digits is valid JSON and too large for a float
+        except OverflowError as exc:
+            raise ValueError("ts out of range") from exc
+        if not math.isfinite(number):
             raise ValueError("ts is not finite")
-        seconds = raw / 1000.0 if abs(raw) >= EPOCH_MS_THRESHOLD else float(raw)
+        seconds = number / 1000.0 if abs(number) >= EPOCH_MS_THRESHOLD else number
         try:
             return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)
         except OverflowError as exc:

@@ -199,7 +199,10 @@ class IngestService:
             if self._rollup_proc is not None:
                 self._rollup_proc.join(timeout=max(self.cfg.stop_grace_s, 1.0))
                 if self._rollup_proc.is_alive():
-                    self._rollup_proc.terminate()  # its work is transactional: redone at the next start
+                    # It ignores SIGTERM (its parent decides when it stops) and may sit in a hung
+                    # database call; its work is transactional, redone at the next start.
+                    self._rollup_proc.kill()
+                    self._rollup_proc.join(5)
             if self._conn is not None and not writer.is_alive():
                 self._conn.close()  # not while the writer may be inside it
             log.info("ingest stopped")

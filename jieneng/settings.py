@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     rollup_interval_ms: int = Field(500, ge=10, description="How often the rollup step looks for touched meter-hours.")
     stats_retention: str = Field(
         "30 days",
-        description="Ingest and rollup statistics older than this are deleted; rejects, conflicts and quarantines are kept.",
+        description="Ingest and rollup statistics, and the keys of committed messages (redelivery detection), older than this are deleted; rejects, conflicts and quarantines are kept.",
     )
 
     # --- dashboards (Grafana) ----------------------------------------------------------------

@@ -158,3 +158,43 @@ def test_oversized_meter_id_is_rejected_not_stored(reg_db, mqtt_url, topic_prefi
         assert wait_for(reg_db, "SELECT count(*) FROM reading", 1) == 1
         assert wait_for(reg_db, "SELECT count(*) FROM ingest_reject", 1) == 1
         assert svc._fatal is None
+
+
+# --- the parser's own refusals (pure) ------------------------------------------------------------
+
+def _parse(topic: str, payload: bytes):
+    from zoneinfo import ZoneInfo
+
+    from ingest.parser import ParseConfig, parse_message
+
+    cfg = ParseConfig(prefix="jieneng/v1", tz=ZoneInfo("Asia/Shanghai"), reject_payload_chars=100)
+    return parse_message(topic, payload, cfg, datetime(2026, 6, 1, tzinfo=UTC))
+
+
+@pytest.mark.parametrize(("topic", "payload", "reason"), [
+    ("jieneng/v1/INST1/E1", b'{"ts": "\\u0000", "value": 1}', "unstorable_text"),
+    ("jieneng/v1/INST1/E1", b'{"ts": 1772323200, "value": 1, "unit": "kWh\\u0000"}', "unstorable_text"),
+    ("jieneng/v1/INST1/_batch", b'[{"meter": "\\ud800", "ts": 1772323200, "value": 1}]', "unstorable_text"),
+    ("jieneng/v1/INST1/E1\ud800", b'{"ts": 1772323200, "value": 1}', "unstorable_text"),
+    ("jieneng/v1/INST1/" + "M" * 300, b'{"ts": 1772323200, "value": 1}', "bad_reading"),
+    ("jieneng/v1/INST1/_batch", b'[{"meter": "' + b"M" * 300 + b'", "ts": 1772323200, "value": 1}]', "bad_reading"),
+    ("jieneng/v1/INST1/E1", b'{"ts": 1' + b"0" * 400 + b', "value": 1}', "bad_timestamp"),
+    ("jieneng/v1/INST1/E1", b'{"ts": 1772323200, "value": 1' + b"0" * 400 + b"}", "non_finite_value"),
+    ("jieneng/v1/INST1/E1", b'[' * 100_000 + b']' * 100_000, "bad_json"),
+])
+def test_parser_refuses_what_postgresql_cannot_store(topic, payload, reason):
+    from ingest.parser import has_unstorable
+
+    res = _parse(topic, payload)
+    assert [j.reason for j in res.rejects] == [reason] and res.readings == []
+    j = res.rejects[0]
+    for text in (j.payload, j.detail, j.meter_id or ""):
+        assert not has_unstorable(text)
+
+
+def test_reject_payload_is_escaped_and_kept_exactly():
+    res = _parse("jieneng/v1/INST1/E1", b"\x00\xff{")
+    [j] = res.rejects
+    assert j.payload == "\\x00\\xff{" and j.payload_raw == b"\x00\xff{"
+    [k] = _parse("jieneng/v1/INST1/E1", b"not json").rejects
+    assert k.payload == "not json" and k.payload_raw is None  # plain text needs no copy
