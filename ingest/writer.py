@@ -293,18 +293,24 @@ def write_messages(conn: psycopg.Connection, messages: list[StagedMessage], try_
         with conn.transaction():
             # Sorted, so two workers inserting overlapping keys take their locks in the same order.
             keys = sorted({m.key for m in messages})
-            new_keys = {
-                bytes(r[0]) for r in conn.execute(
-                    "INSERT INTO ingest_message (key) SELECT k FROM unnest(%s::bytea[]) k ORDER BY k"
-                    " ON CONFLICT DO NOTHING RETURNING key", (keys,))
-            }
-            first, again = [], []
-            for m in messages:
-                if m.key in new_keys:
-                    new_keys.discard(m.key)  # the same message twice in one batch: the second is a repeat
-                    first.append(m)
-                else:
-                    again.append(m)
+            # NULL when every key is new (the live stream): no keys to send back and look up.
+            inserted_keys = conn.execute(
+                "WITH ins AS (INSERT INTO ingest_message (key) SELECT k FROM unnest(%b::bytea[]) k ORDER BY k"
+                " ON CONFLICT DO NOTHING RETURNING key)"
+                " SELECT CASE WHEN count(*) = %s THEN NULL ELSE coalesce(array_agg(key), '{}') END FROM ins",
+                (keys, len(keys)),
+            ).fetchone()[0]
+            if inserted_keys is None and len(keys) == len(messages):
+                first, again = messages, []
+            else:
+                new_keys = set(keys) if inserted_keys is None else {bytes(k) for k in inserted_keys}
+                first, again = [], []
+                for m in messages:
+                    if m.key in new_keys:
+                        new_keys.discard(m.key)  # the same message twice in one batch: the second is a repeat
+                        first.append(m)
+                    else:
+                        again.append(m)
             readings, rejects = _staged(first)
             inserted, conflicts, written, direct = _write_rows(conn, readings, rejects, try_direct)
             if again:
