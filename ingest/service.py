@@ -117,8 +117,8 @@ class IngestService:
         self._conn: psycopg.Connection | None = None
         self._watchdog = CallWatchdog()
         self._stop_deadline: float | None = None  # set by stop(): when waiting for the writer ends
-        self._abandon = threading.Event()
-        self._next_key_prune = 0.0  # past the stop deadline: the writer starts nothing new
+        self._abandon = threading.Event()  # past the stop deadline: the writer starts nothing new
+        self._next_key_prune = 0.0
         self._rollup_proc = None
         self.totals = BatchStats(0, 0, 0, 0, 0, 0, 0.0)
         self.db_retries = 0
@@ -278,7 +278,7 @@ class IngestService:
                 b.started = time.perf_counter()
             res = parse_message(msg.topic, msg.payload, self.parse_cfg, datetime.now(UTC))
             b.items.append(_Item(msg, message_key(msg.topic, msg.payload), res))
-            rows += len(res.readings) + len(res.rejects)
+            rows += max(1, len(res.readings) + len(res.rejects))  # an empty message still costs a key
         metrics.PENDING_MESSAGES.set(len(b.items) + self.transport.inbox.qsize())
         return b
 
