@@ -198,3 +198,34 @@ def test_reject_payload_is_escaped_and_kept_exactly():
     assert j.payload == "\\x00\\xff{" and j.payload_raw == b"\x00\xff{"
     [k] = _parse("jieneng/v1/INST1/E1", b"not json").rejects
     assert k.payload == "not json" and k.payload_raw is None  # plain text needs no copy
+
+
+# --- the writer's idempotency per message (no broker) --------------------------------------------
+
+def test_write_messages_twice_changes_nothing_but_the_redelivery_count(reg_db):
+    from ingest.parser import Reject
+    from ingest.validate import GoodReading
+    from ingest.writer import StagedMessage, message_key, prune_message_keys, write_messages
+
+    now = datetime.now(UTC)
+    topic = "jieneng/v1/INST1/_batch"
+
+    def message(payload: bytes) -> StagedMessage:
+        return StagedMessage(message_key(topic, payload), topic, now,
+                             [GoodReading("E1", T0, 1.0)],
+                             [Reject("unknown_meter", "meter 'NOPE' is not in the registry", "{}", "NOPE", item=1)])
+
+    with psycopg.connect(reg_db, autocommit=True) as conn:
+        first = write_messages(conn, [message(b"a"), message(b"a")])  # the same message twice in one batch
+        again = write_messages(conn, [message(b"a")])
+        other = write_messages(conn, [message(b"b")])  # another message: its reject is its own
+        assert (first.messages, first.redelivered, first.inserted, first.rejects) == (1, 1, 1, 1)
+        assert (again.messages, again.redelivered, again.readings, again.rejects) == (0, 1, 0, 0)
+        assert (other.messages, other.duplicates, other.rejects) == (1, 1, 1)
+        assert conn.execute("SELECT count(*) FROM ingest_reject").fetchone()[0] == 2
+        assert conn.execute("SELECT count(*) FROM reading").fetchone()[0] == 1
+
+        conn.execute("UPDATE ingest_message SET committed_at = now() - interval '40 days'"
+                     " WHERE key = %s", (message_key(topic, b"a"),))
+        assert prune_message_keys(conn, "30 days") == 1
+        assert conn.execute("SELECT count(*) FROM ingest_message").fetchone()[0] == 1
