@@ -9,17 +9,29 @@ Forms accepted:
 seconds / milliseconds (a number above 1e11 is taken as milliseconds: 1e11 s is the year 5138,
 1e11 ms is 1973). Anything else becomes a :class:`Reject` with a reason code; the good readings
 of the same message are still returned.
+
+Text PostgreSQL cannot store (a NUL, a lone surrogate from a ``\\ud800`` escape) is refused where it
+would reach a column (topic, ``meter``, ``ts``, ``unit``: reason ``unstorable_text``), and every
+reject's own text is made storable with :func:`storable_text`, so writing a reject cannot fail on
+the content it describes. Ids longer than :data:`MAX_ID_CHARS` are refused too: no index row could
+hold them.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
 BATCH_SEGMENT = "_batch"
 EPOCH_MS_THRESHOLD = 1e11
+# Registry ids are short codes; a longer one is a hostile or broken sender (and a btree index row
+# holds at most ~2.7 kB, so an id many times this long could not even be recorded as a reject).
+MAX_ID_CHARS = 256
+# What a PostgreSQL text value cannot hold: NUL, and UTF-16 surrogates (no UTF-8 form exists).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -39,6 +51,7 @@ class RawReading:
     ts: datetime  # aware, UTC
     value: float
     unit: str | None = None
+    item: int = -1  # position in the message's array (0 for a single object)
 
 
 @dataclass(frozen=True)
@@ -47,6 +60,8 @@ class Reject:
     detail: str
     payload: str
     meter_id: str | None = None
+    item: int | None = None  # the reading's position in the message; None: the whole message
+    payload_raw: bytes | None = None  # the exact bytes, when ``payload`` is an escaped form of them
 
 
 @dataclass
@@ -55,12 +70,55 @@ class ParseResult:
     rejects: list[Reject]
 
 
+def has_unstorable(text: str) -> bool:
+    return _UNSTORABLE.search(text) is not None
+
+
+def _escape(m: re.Match) -> str:
+    c = ord(m.group())
+    return "\\x00" if c == 0 else f"\\u{c:04x}"
+
+
+def storable_text(text: str) -> str:
+    """``text`` with each NUL and lone surrogate written as a backslash escape (``\\x00``, ``\\ud800``)."""
+    return _UNSTORABLE.sub(_escape, text)
+
+
 def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit] + f"…[{len(text) - limit} more chars]"
 
 
-def _payload_text(payload: bytes, limit: int) -> str:
-    return _clip(payload[: limit * 4].decode("utf-8", errors="replace"), limit)
+def payload_fields(payload: bytes, limit: int) -> tuple[str, bytes | None]:
+    """A reject's payload as storable text (at most ``limit`` chars), and the raw bytes when the text
+    is not a plain decoding of them (invalid UTF-8 is written ``\\xff``, a NUL ``\\x00``)."""
+    head = payload[: limit * 4]
+    plain = head.decode("utf-8", errors="backslashreplace")
+    text = storable_text(plain)
+    try:
+        exact = text == plain and head.decode("utf-8") == plain
+    except UnicodeDecodeError:
+        exact = False
+    return _clip(text, limit), None if exact else head
+
+
+def _item_text(item: object, limit: int) -> str:
+    try:
+        text = json.dumps(item, ensure_ascii=False, allow_nan=True)
+    except (TypeError, ValueError, RecursionError):
+        try:
+            text = repr(item)
+        except RecursionError:
+            text = f"<{type(item).__name__} nested too deeply to print>"
+    return _clip(storable_text(text), limit)
+
+
+def _id_problem(name: str, value: str) -> tuple[str, str] | None:
+    """(reason, detail) when ``value`` cannot serve as an id in the database, else None."""
+    if has_unstorable(value):
+        return "unstorable_text", f"{name} holds a NUL or a lone surrogate, which PostgreSQL text cannot store"
+    if len(value) > MAX_ID_CHARS:
+        return "bad_reading", f"{name} is {len(value)} characters long (at most {MAX_ID_CHARS})"
+    return None
 
 
 def split_topic(topic: str, prefix: str) -> tuple[str, str] | None:
@@ -79,9 +137,13 @@ def parse_ts(raw: object, tz: tzinfo) -> datetime:
     if isinstance(raw, bool):
         raise ValueError("ts must be a string or a number, not a boolean")
     if isinstance(raw, int | float):
-        if not math.isfinite(raw):
+        try:
+            number = float(raw)  # an integer of 400 digits is valid JSON and too large for a float
+        except OverflowError as exc:
+            raise ValueError("ts out of range") from exc
+        if not math.isfinite(number):
             raise ValueError("ts is not finite")
-        seconds = raw / 1000.0 if abs(raw) >= EPOCH_MS_THRESHOLD else float(raw)
+        seconds = number / 1000.0 if abs(number) >= EPOCH_MS_THRESHOLD else number
         try:
             return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)
         except OverflowError as exc:
@@ -117,20 +179,27 @@ def parse_message(topic: str, payload: bytes, cfg: ParseConfig, now: datetime) -
     try:
         return _parse_message(topic, payload, cfg, now)
     except Exception as exc:  # noqa: BLE001 - a bug here must become a reject, never a stuck stream
-        return ParseResult([], [Reject("parse_error", f"{type(exc).__name__}: {exc}",
-                                       _payload_text(payload, cfg.reject_payload_chars))])
+        text, raw = payload_fields(payload, cfg.reject_payload_chars)
+        return ParseResult([], [Reject("parse_error", storable_text(f"{type(exc).__name__}: {exc}"[:500]),
+                                       text, payload_raw=raw)])
 
 
 def _parse_message(topic: str, payload: bytes, cfg: ParseConfig, now: datetime) -> ParseResult:
     limit = cfg.reject_payload_chars
 
     def whole(reason: str, detail: str, meter_id: str | None = None) -> ParseResult:
-        return ParseResult([], [Reject(reason, detail, _payload_text(payload, limit), meter_id)])
+        text, raw = payload_fields(payload, limit)
+        return ParseResult([], [Reject(reason, detail, text, meter_id, payload_raw=raw)])
 
+    if has_unstorable(topic):
+        return whole("unstorable_text", "the topic holds a NUL or a lone surrogate")
     parts = split_topic(topic, cfg.prefix)
     if parts is None:
         return whole("bad_topic", f"expected {cfg.prefix}/{{institution}}/{{meter|_batch}}")
     institution_id, segment = parts
+    for name, value in (("institution id", institution_id), ("meter id", segment)):
+        if (problem := _id_problem(f"the topic's {name}", value)) is not None:
+            return whole(problem[0], problem[1])
     is_batch = segment == BATCH_SEGMENT
     topic_meter = None if is_batch else segment
     if len(payload) > cfg.max_payload_bytes:
@@ -160,11 +229,8 @@ def _parse_message(topic: str, payload: bytes, cfg: ParseConfig, now: datetime) 
         meter_id = topic_meter
 
         def bad(reason: str, detail: str, item=item, index=index, meter_id=None) -> None:
-            try:
-                text = json.dumps(item, ensure_ascii=False, allow_nan=True)
-            except (TypeError, ValueError):
-                text = repr(item)
-            rejects.append(Reject(reason, f"item {index}: {detail}", _clip(text, limit), meter_id))
+            rejects.append(Reject(reason, storable_text(f"item {index}: {detail}"), _item_text(item, limit),
+                                  meter_id, item=index))
 
         if not isinstance(item, dict):
             bad("bad_reading", "a reading must be a JSON object", meter_id=meter_id)
@@ -174,8 +240,17 @@ def _parse_message(topic: str, payload: bytes, cfg: ParseConfig, now: datetime) 
             if not isinstance(meter_id, str) or not meter_id:
                 bad("bad_reading", "a batch reading needs a string 'meter'")
                 continue
+            if (problem := _id_problem("'meter'", meter_id)) is not None:
+                bad(*problem)
+                continue
         if "ts" not in item or "value" not in item:
             bad("bad_reading", "a reading needs 'ts' and 'value'", meter_id=meter_id)
+            continue
+        text_fields = [(k, item[k]) for k in ("ts", "unit") if isinstance(item.get(k), str)]
+        if any(has_unstorable(v) for _, v in text_fields):
+            names = ", ".join(f"'{k}'" for k, v in text_fields if has_unstorable(v))
+            bad("unstorable_text", f"{names} holds a NUL or a lone surrogate, which PostgreSQL text cannot store",
+                meter_id=meter_id)
             continue
         try:
             ts = parse_ts(item["ts"], cfg.tz)
@@ -196,5 +271,5 @@ def _parse_message(topic: str, payload: bytes, cfg: ParseConfig, now: datetime) 
         if unit is not None and not isinstance(unit, str):
             bad("bad_reading", "'unit' must be a string", meter_id=meter_id)
             continue
-        readings.append(RawReading(institution_id, meter_id, ts, value, unit))
+        readings.append(RawReading(institution_id, meter_id, ts, value, unit, index))
     return ParseResult(readings, rejects)

@@ -5,7 +5,15 @@ failed transaction is retried with backoff on a fresh connection, holding the ba
 unacked (the broker stops sending once ``receive_maximum`` are in flight), so a database outage
 costs time, never data. The rollup runs in a child process (ingest/rollup_worker.py)
 every ``rollup_interval_ms``. ``stop()`` (SIGTERM) flushes the open batch, commits, acks and disconnects;
-with the database away it leaves at once (backoff waits end on stop) and acks nothing uncommitted.
+with the database away it leaves at once (backoff waits end on stop) and acks nothing uncommitted;
+with the database hung it leaves after ``stop_grace_s``, cutting the call in flight (ingest/dbguard.py).
+
+Poison isolation: a failed transaction is retried only when the database is at fault (connection,
+serialization, deadlock, shutdown, resources, timeouts). When a message's content is at fault
+(ingest/dbguard.py: is_content_error), the batch is split in halves, and halves again, until each
+offending message stands alone; it is then recorded in ``ingest_reject`` (reason ``storage_error``,
+the SQLSTATE in ``detail``, its exact payload in ``payload_raw``) and acked with the rest, which
+commit normally. k poison messages in a batch of n cost about 2·k·log2(n) extra transactions.
 
 Retention (ingest/retention.py): with ``raw_retention`` set, readings older than
 ``now() - raw_retention`` are rejected (``older_than_retention``); ``stats_retention`` bounds the
@@ -27,12 +35,14 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from ingest import metrics
-from ingest.parser import ParseConfig, parse_message
+from ingest.dbguard import CallWatchdog, is_content_error
+from ingest.dbguard import connect as connect_bounded
+from ingest.parser import ParseConfig, ParseResult, Reject, parse_message, payload_fields, storable_text
 from ingest.retention import RetentionSettingInvalid, check_interval, raw_horizon
 from ingest.rollup_worker import rollup_loop
 from ingest.transport import BrokerConfig, InMessage, Transport
 from ingest.validate import RegistryCache, validate
-from ingest.writer import BatchStats, StagedReading, StagedReject, write_batch
+from ingest.writer import BatchStats, StagedMessage, message_key, prune_message_keys, write_messages
 
 log = logging.getLogger(__name__)
 
@@ -58,15 +68,31 @@ class IngestConfig:
     raw_retention: str | None = None  # PostgreSQL interval; None: raw readings are kept forever
     stats_retention: str | None = "30 days"  # PostgreSQL interval; None: never prune statistics
     prune_interval_s: float = 3600.0
+    db_timeout_s: float = 30.0  # bound on one batch's transaction (ingest/dbguard.py)
+    stop_grace_s: float = 10.0  # how long stop() lets a commit in flight finish
+
+
+@dataclass
+class _Item:
+    """One message with its identity and what the parser made of it, kept together to the commit."""
+
+    msg: InMessage
+    key: bytes
+    parsed: ParseResult
 
 
 @dataclass
 class _Batch:
-    messages: list[InMessage] = field(default_factory=list)
-    readings: list = field(default_factory=list)  # RawReading, with (topic, received_at) alongside
-    meta: list = field(default_factory=list)
-    rejects: list[StagedReject] = field(default_factory=list)
+    items: list[_Item] = field(default_factory=list)
     started: float = 0.0
+
+    @property
+    def messages(self) -> list[InMessage]:
+        return [i.msg for i in self.items]
+
+
+class _Stopped(Exception):
+    """Stopping with the database away: the messages in hand stay unacked, with the broker."""
 
 
 def _backoff(attempt: int) -> float:
@@ -89,6 +115,10 @@ class IngestService:
         self._stop = threading.Event()
         self._flushed = threading.Event()  # set once the last batch is committed: the rollup's last pass
         self._conn: psycopg.Connection | None = None
+        self._watchdog = CallWatchdog()
+        self._stop_deadline: float | None = None  # set by stop(): when waiting for the writer ends
+        self._abandon = threading.Event()  # past the stop deadline: the writer starts nothing new
+        self._next_key_prune = 0.0
         self._rollup_proc = None
         self.totals = BatchStats(0, 0, 0, 0, 0, 0, 0.0)
         self.db_retries = 0
@@ -97,7 +127,22 @@ class IngestService:
 
     # --- lifecycle -------------------------------------------------------------------------
     def stop(self) -> None:
+        if self._stop_deadline is None:
+            self._stop_deadline = time.monotonic() + self.cfg.stop_grace_s
         self._stop.set()
+
+    def _past_stop_deadline(self) -> bool:
+        return self._stop_deadline is not None and time.monotonic() >= self._stop_deadline
+
+    def _hand_over(self, handoff: queue.Queue, batch: _Batch) -> bool:
+        """Give ``batch`` to the writer; False when stopping and the writer did not take it in time."""
+        while True:
+            try:
+                handoff.put(batch, timeout=0.1)
+                return True
+            except queue.Full:
+                if self._past_stop_deadline():
+                    return False
 
     def run(self) -> None:
         """Run until stop(); raises SchemaNotReady when the database has not been migrated and
@@ -120,35 +165,46 @@ class IngestService:
         log.info("ingest running", extra={"fields": {"subscription": self.cfg.broker.topic_prefix}})
         # Two stages: this thread collects and parses the next batch while the writer thread commits
         # the previous one, so Python and PostgreSQL work at the same time.
-        handoff: queue.Queue[_Batch | None] = queue.Queue(maxsize=1)
+        handoff: queue.Queue[_Batch] = queue.Queue(maxsize=1)
+        self._writer_done = threading.Event()  # no batch comes after those in the queue
         writer = threading.Thread(target=self._write_loop, args=(handoff,), name="writer", daemon=True)
         writer.start()
         try:
             while not self._stop.is_set():
                 batch = self._collect()
-                if batch.messages:
-                    handoff.put(batch)
+                if batch.items:
+                    self._hand_over(handoff, batch)
                 if self._rollup_proc is not None and not self._rollup_proc.is_alive():
                     log.error("rollup process exited (code %s); restarting it", self._rollup_proc.exitcode)
                     self._start_rollup()
             # Flush what already arrived, then leave; the broker keeps everything else for our session.
             while True:
                 batch = self._collect(drain_only=True)
-                if not batch.messages:
+                if not batch.items or not self._hand_over(handoff, batch):
                     break
-                handoff.put(batch)
         finally:
-            handoff.put(None)
-            writer.join()
+            self.stop()  # also on an error: bounds the waits below
+            self._writer_done.set()
+            writer.join(max(0.0, self._stop_deadline - time.monotonic()))
+            if writer.is_alive():
+                # A database call that will not return (a hung server): cut it, start nothing new.
+                # Nothing uncommitted was acked; the broker redelivers it to the next process.
+                self._abandon.set()
+                log.warning("a commit was still in flight %.0fs after stop; cutting its connection",
+                            self.cfg.stop_grace_s)
+                self._watchdog.cut_now()
+                writer.join(5)
             self._flushed.set()
-            self._stop.set()
             self.transport.stop()
             if self._rollup_proc is not None:
-                self._rollup_proc.join(timeout=60)
+                self._rollup_proc.join(timeout=max(self.cfg.stop_grace_s, 1.0))
                 if self._rollup_proc.is_alive():
-                    self._rollup_proc.terminate()
-            if self._conn is not None:
-                self._conn.close()
+                    # It ignores SIGTERM (its parent decides when it stops) and may sit in a hung
+                    # database call; its work is transactional, redone at the next start.
+                    self._rollup_proc.kill()
+                    self._rollup_proc.join(5)
+            if self._conn is not None and not writer.is_alive():
+                self._conn.close()  # not while the writer may be inside it
             log.info("ingest stopped")
         if self._fatal is not None:
             raise self._fatal
@@ -165,22 +221,28 @@ class IngestService:
         self._rollup_proc.start()
 
     def _write_loop(self, handoff: queue.Queue) -> None:
-        while (batch := handoff.get()) is not None:
-            if self._fatal is not None:
+        while True:
+            try:
+                batch = handoff.get(timeout=0.1)
+            except queue.Empty:
+                if self._writer_done.is_set():
+                    return
+                continue
+            if self._fatal is not None or self._abandon.is_set():
                 continue  # unacked: the broker redelivers these to the next process
             try:
                 self._commit(batch)
             except Exception as exc:  # noqa: BLE001 - a bug must stop the process, not hang or ack
                 log.exception("ingest writer failed; stopping without acking the open batch")
                 self._fatal = exc
-                self._stop.set()
+                self.stop()
 
     # --- database --------------------------------------------------------------------------
     def _connect_db(self) -> psycopg.Connection:
         attempt = 0
         while True:
             try:
-                self._conn = psycopg.connect(self.cfg.database_url, autocommit=True)
+                self._conn = connect_bounded(self.cfg.database_url, self.cfg.db_timeout_s)
                 return self._conn
             except psycopg.OperationalError as exc:
                 if self._stop.is_set():
@@ -214,46 +276,82 @@ class IngestService:
             if deadline is None:
                 deadline = time.monotonic() + self.cfg.batch_max_ms / 1000.0
                 b.started = time.perf_counter()
-            b.messages.append(msg)
             res = parse_message(msg.topic, msg.payload, self.parse_cfg, datetime.now(UTC))
-            for r in res.readings:
-                b.readings.append(r)
-                b.meta.append((msg.topic, msg.received_at))
-            b.rejects.extend(StagedReject(j, msg.topic, msg.received_at) for j in res.rejects)
-            rows += len(res.readings) + len(res.rejects)
-        metrics.PENDING_MESSAGES.set(len(b.messages) + self.transport.inbox.qsize())
+            b.items.append(_Item(msg, message_key(msg.topic, msg.payload), res))
+            rows += max(1, len(res.readings) + len(res.rejects))  # an empty message still costs a key
+        metrics.PENDING_MESSAGES.set(len(b.items) + self.transport.inbox.qsize())
         return b
 
     def _commit(self, b: _Batch) -> None:
+        """Commit the batch and ack it; on a content error, bisect to the poison (module docstring)."""
+        parts = [b.items]  # a stack: the first half is committed (and acked) first
+        while parts:
+            items = parts.pop()
+            try:
+                failure = self._write(items)
+                if failure is not None and len(items) > 1:
+                    mid = len(items) // 2
+                    log.warning("batch of %d messages refused for its content (%s); splitting it",
+                                len(items), _describe(failure))
+                    parts += [items[mid:], items[:mid]]
+                    continue
+                if failure is not None:
+                    self._write_poison(items[0], failure)
+            except _Stopped:
+                n = len(items) + sum(len(p) for p in parts)
+                log.warning("stopping with %d uncommitted messages; they stay with the broker", n)
+                return
+            self.transport.ack([i.msg for i in items])
+
+    def _write_poison(self, item: _Item, failure: BaseException) -> None:
+        log.error("message on %r refused by the database (%s); recorded in ingest_reject",
+                  storable_text(item.msg.topic)[:200], _describe(failure))
+        text, _ = payload_fields(item.msg.payload, self.cfg.reject_payload_chars)
+        detail = f"the database refused this message's rows: {_describe(failure)}"
+        full = Reject("storage_error", detail, text, payload_raw=bytes(item.msg.payload))
+        if self._write([item], poison=full) is None:
+            return
+        # The reject itself refused: keep only what cannot fail, the key, the reason and the bytes.
+        bare = Reject("storage_error", storable_text(detail)[:200], "", payload_raw=bytes(item.msg.payload))
+        second = self._write([item], poison=bare, bare_topic=True)
+        if second is not None:
+            raise RuntimeError(f"a reject row could not be written: {_describe(second)}") from second
+
+    def _stage(self, item: _Item, horizon, poison: Reject | None, bare_topic: bool) -> StagedMessage:
+        m = item.msg
+        topic = "" if bare_topic else m.topic
+        if poison is not None:
+            return StagedMessage(item.key, topic, m.received_at, [], [poison])
+        good, bad = validate(item.parsed.readings, self.registry.meters, self.cfg.reject_payload_chars, horizon)
+        return StagedMessage(item.key, topic, m.received_at, good, [*item.parsed.rejects, *bad])
+
+    def _write(self, items: list[_Item], poison: Reject | None = None, bare_topic: bool = False) -> BaseException | None:
+        """Commit ``items`` in one transaction, retrying while the database is at fault.
+
+        Returns None once committed, or the error when the content is at fault (nothing committed);
+        raises _Stopped when stopping before a commit succeeded.
+        """
         attempt = 0
         while True:
             try:
                 conn = self._conn if self._conn is not None and not self._conn.closed else self._connect_db()
-                self.registry.refresh(conn)
-                horizon = raw_horizon(conn, self.cfg.raw_retention)
-                staged: list[StagedReading] = []
-                rejects = list(b.rejects)
-                # Validate per message so that a bad reading's reject row carries its own topic.
-                i = 0
-                while i < len(b.readings):
-                    topic, received_at = b.meta[i]
-                    j = i
-                    while j < len(b.readings) and b.meta[j] == (topic, received_at):
-                        j += 1
-                    good, bad = validate(b.readings[i:j], self.registry.meters, self.cfg.reject_payload_chars,
-                                         horizon)
-                    staged.extend(StagedReading(g, topic, received_at) for g in good)
-                    rejects.extend(StagedReject(x, topic, received_at) for x in bad)
-                    i = j
-                stats = write_batch(conn, staged, rejects, len(b.messages), try_direct=self._try_direct)
-                self._try_direct = stats.direct or stats.duplicates + stats.conflicts == 0
-                break
-            except psycopg.Error as exc:
+                with self._watchdog.bounded(conn, self.cfg.db_timeout_s):
+                    self.registry.refresh(conn)
+                    horizon = raw_horizon(conn, self.cfg.raw_retention)
+                    staged = [self._stage(i, horizon, poison, bare_topic) for i in items]
+                    stats = write_messages(conn, staged, try_direct=self._try_direct)
+                self._try_direct = stats.direct or stats.duplicates + stats.conflicts + stats.redelivered == 0
+                self._count(stats, staged)
+                self._maybe_prune(conn)
+                return None
+            except (psycopg.Error, UnicodeError) as exc:
+                if is_content_error(exc):
+                    return exc
                 metrics.DB_ERRORS.inc()
                 self.db_retries += 1
                 delay = _backoff(attempt)
                 log.warning("batch of %d messages not committed (%s); retrying in %.1fs",
-                            len(b.messages), str(exc).strip()[:200], delay)
+                            len(items), _describe(exc), delay)
                 if self._conn is not None and (self._conn.closed or self._conn.broken):
                     self._conn = None
                 elif self._conn is not None and isinstance(exc, psycopg.OperationalError):
@@ -261,15 +359,24 @@ class IngestService:
                     self._conn = None
                 self.registry.version = None  # a meter may have changed under us
                 if self._stop.is_set():
-                    # Stopping with the database away: leave the batch unacked, the broker redelivers it.
-                    log.warning("stopping with %d uncommitted messages; they stay with the broker", len(b.messages))
-                    return
+                    raise _Stopped from exc
                 self._stop.wait(delay)  # a stop cuts the wait short; the retry then decides
                 attempt += 1
-        self.transport.ack(b.messages)
-        self._count(stats, staged, rejects)
 
-    def _count(self, stats: BatchStats, staged, rejects) -> None:
+    def _maybe_prune(self, conn: psycopg.Connection) -> None:
+        """Now and then forget old message keys (ingest_message), a chunk at a time, between batches."""
+        if self.cfg.stats_retention is None or time.monotonic() < self._next_key_prune:
+            return
+        try:
+            with self._watchdog.bounded(conn, self.cfg.db_timeout_s):
+                n = prune_message_keys(conn, self.cfg.stats_retention)
+        except psycopg.Error as exc:
+            log.warning("pruning old message keys failed (%s); will try again", _describe(exc))
+            n = 0
+        # A full chunk: more to delete, come back after the next batch; else wait the interval.
+        self._next_key_prune = time.monotonic() + (0.0 if n >= 50_000 else self.cfg.prune_interval_s)
+
+    def _count(self, stats: BatchStats, staged: list[StagedMessage]) -> None:
         t = self.totals
         t.messages += stats.messages
         t.readings += stats.readings
@@ -277,12 +384,19 @@ class IngestService:
         t.duplicates += stats.duplicates
         t.conflicts += stats.conflicts
         t.rejects += stats.rejects
-        metrics.MESSAGES.inc(stats.messages)
+        metrics.MESSAGES.inc(stats.messages + stats.redelivered)
         metrics.READINGS.labels("inserted").inc(stats.inserted)
         metrics.READINGS.labels("duplicate").inc(stats.duplicates)
         metrics.READINGS.labels("conflict").inc(stats.conflicts)
-        for r in rejects:
-            metrics.REJECTS.labels(r.reject.reason).inc()
+        for m in staged:
+            for r in m.rejects:
+                metrics.REJECTS.labels(r.reason).inc()
         metrics.BATCH_ROWS.observe(stats.readings)
         metrics.COMMIT_SECONDS.observe(stats.commit_ms / 1000.0)
         log.debug("batch committed", extra={"fields": vars(stats)})
+
+
+def _describe(exc: BaseException) -> str:
+    state = getattr(exc, "sqlstate", None)
+    text = storable_text(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)[:300]
+    return f"SQLSTATE {state}: {text}" if state else f"{type(exc).__name__}: {text}"

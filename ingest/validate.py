@@ -3,18 +3,29 @@
 The cache is keyed by ``registry_version`` (migration 0005: a trigger bumps it on any change to
 ``meter`` or ``institution``), read inside each batch's transaction, so a meter added or retired is
 seen by the next batch without a restart and without reloading the registry on every batch.
+
+A value is checked after the unit factor and after the meter's multiplier, where an overflow
+happens (1e308 MWh is finite; in kWh it is not): it must be finite (``non_finite_value``) and, scaled
+by the multiplier, at most :data:`MAX_ABS_READING` (``value_out_of_range``), so that no sum of
+readings in any rollup can overflow either.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
 
-from ingest.parser import RawReading, Reject
+from ingest.parser import RawReading, Reject, storable_text
 from store.codes import UnitError, conversion_factor, normalize_unit
+
+# The largest magnitude a reading may have in its meter's unit, after the multiplier. 1e15 Wh is a
+# terawatt-hour, orders of magnitude above any building's register, yet any sum of such readings over
+# a province and a century stays far inside float range (1.8e308).
+MAX_ABS_READING = 1e15
 
 
 @dataclass(frozen=True)
@@ -61,7 +72,7 @@ def _item_text(r: RawReading, limit: int) -> str:
     item = {"meter": r.meter_id, "ts": r.ts.isoformat(), "value": r.value}
     if r.unit is not None:
         item["unit"] = r.unit
-    return json.dumps(item, ensure_ascii=False)[:limit]
+    return storable_text(json.dumps(item, ensure_ascii=False)[:limit])
 
 
 def validate(
@@ -78,7 +89,8 @@ def validate(
     factors: dict[tuple[str, str], float] = {}
     for r in readings:
         def bad(reason: str, detail: str, r=r) -> None:
-            rejects.append(Reject(reason, detail, _item_text(r, payload_chars), r.meter_id))
+            rejects.append(Reject(reason, storable_text(detail), _item_text(r, payload_chars), r.meter_id,
+                                  item=r.item))
 
         m = meters.get(r.meter_id)
         if m is None:
@@ -110,6 +122,17 @@ def validate(
                     continue
                 factors[key] = factor
             value = value * factor
+            if not math.isfinite(value):
+                bad("non_finite_value", f"value {r.value!r} {r.unit} is not finite in {m.unit}")
+                continue
+        scaled = value * m.multiplier
+        if not math.isfinite(scaled):
+            bad("non_finite_value", f"value {value!r} {m.unit} times the meter's multiplier {m.multiplier} is not finite")
+            continue
+        if abs(scaled) > MAX_ABS_READING:
+            bad("value_out_of_range",
+                f"value {value!r} {m.unit} times the meter's multiplier {m.multiplier} exceeds {MAX_ABS_READING:g}")
+            continue
         if m.register == "cumulative" and value < 0:
             bad("negative_value", f"cumulative value {value} is negative")
             continue

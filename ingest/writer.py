@@ -8,18 +8,29 @@ with the same value counts as a duplicate, a repeat with another value is record
 ``reading_conflict``. Rejects, the touched ranges for the rollup (``usage_dirty``) and the batch's
 statistics (``ingest_batch``) are written in the same transaction, so a crash leaves either all of
 a batch or none of it, and the broker is acked only after the commit (see ingest/service.py).
+
+Every side effect is idempotent per message, so a message the broker delivers again after its
+commit changes nothing: readings are unique per (meter_id, ts), conflicts per (meter_id, ts,
+new_value), rejects per (message_key, item, reason), and ``ingest_message`` remembers the keys
+already committed, so a redelivered message is counted in ``ingest_batch.redelivered`` and not
+again in its messages, readings or rejects. Reject text is escaped and clipped here, whatever its
+source, so writing a reject cannot fail on what it records.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import psycopg
 
-from ingest.parser import Reject
+from ingest.parser import MAX_ID_CHARS, Reject, storable_text
 from ingest.validate import GoodReading
+
+MAX_TOPIC_CHARS = 1024
+MAX_DETAIL_CHARS = 2000
 
 _STAGE_DDL = (
     "CREATE TEMP TABLE IF NOT EXISTS ingest_stage ("
@@ -46,6 +57,18 @@ WITH ins AS (
 SELECT count(*) FROM ins
 """
 
+_REJECT_STAGE_DDL = (
+    "CREATE TEMP TABLE IF NOT EXISTS ingest_reject_stage ("
+    " seq integer NOT NULL, received_at timestamptz NOT NULL, topic text, payload text, reason text NOT NULL,"
+    " detail text, meter_id text, message_key bytea, item integer, payload_raw bytea"
+    ") ON COMMIT DELETE ROWS"
+)
+_REJECT_COLUMNS = "received_at, topic, payload, reason, detail, meter_id, message_key, item, payload_raw"
+_REJECT_MERGE = (
+    f"INSERT INTO ingest_reject ({_REJECT_COLUMNS}) SELECT {_REJECT_COLUMNS} FROM ingest_reject_stage"
+    " ORDER BY seq ON CONFLICT DO NOTHING"
+)
+
 _CONFLICTS = """
 WITH c AS (
     SELECT s.meter_id, s.ts, r.value AS stored_value, s.value AS new_value, s.received_at, s.topic
@@ -71,6 +94,32 @@ class StagedReject:
     reject: Reject
     topic: str
     received_at: datetime
+    key: bytes | None = None  # message_key of the message it came from
+
+
+@dataclass
+class StagedMessage:
+    """One MQTT message with what validation made of it: readings to store, rejects to record."""
+
+    key: bytes
+    topic: str
+    received_at: datetime
+    readings: list[GoodReading] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+
+
+def message_key(topic: str, payload: bytes) -> bytes:
+    """A message's identity: 16 bytes of BLAKE2b over its topic and payload.
+
+    MQTT gives a redelivered message no identity of its own (packet ids are reused), and a
+    gateway's retry of a message is the same message: equal topic and payload are one message.
+    """
+    t = topic.encode("utf-8", "surrogatepass")
+    h = hashlib.blake2b(digest_size=16)
+    h.update(len(t).to_bytes(4, "big"))
+    h.update(t)
+    h.update(payload)
+    return h.digest()
 
 
 @dataclass
@@ -83,6 +132,7 @@ class BatchStats:
     rejects: int
     commit_ms: float
     direct: bool = False  # written by the all-new fast path
+    redelivered: int = 0  # messages already committed before (counted in nothing else)
 
 
 def _copy_direct(conn: psycopg.Connection, readings: list[StagedReading]) -> bool:
@@ -116,6 +166,88 @@ def _copy_direct(conn: psycopg.Connection, readings: list[StagedReading]) -> boo
     return True
 
 
+def prune_message_keys(conn: psycopg.Connection, retention: str, chunk_rows: int = 50_000) -> int:
+    """Forget committed message keys older than ``retention`` (a PostgreSQL interval), one chunk
+    per call so that a first prune after months holds no long transaction; rows deleted."""
+    return conn.execute(
+        "DELETE FROM ingest_message WHERE ctid = ANY(ARRAY(SELECT ctid FROM ingest_message"
+        " WHERE committed_at < now() - %s::interval LIMIT %s))", (retention, chunk_rows),
+    ).rowcount
+
+
+def _clip(text: str | None, limit: int) -> str | None:
+    if text is None:
+        return None
+    text = storable_text(text)
+    return text if len(text) <= limit else text[:limit] + f"…[{len(text) - limit} more chars]"
+
+
+def _reject_row(seq: int, s: StagedReject) -> tuple:
+    j = s.reject
+    return (seq, s.received_at, _clip(s.topic, MAX_TOPIC_CHARS), storable_text(j.payload) if j.payload else j.payload,
+            storable_text(j.reason)[:100], _clip(j.detail, MAX_DETAIL_CHARS), _clip(j.meter_id, MAX_ID_CHARS),
+            s.key, j.item, j.payload_raw)
+
+
+def _write_rows(
+    conn: psycopg.Connection, readings: list[StagedReading], rejects: list[StagedReject], try_direct: bool,
+    reuse_stage: bool = False,
+) -> tuple[int, int, int, bool]:
+    """Readings merged and rejects recorded inside the caller's transaction: (inserted, conflicts,
+    rejects written, direct). ``reuse_stage``: the staging tables were used earlier in this transaction."""
+    inserted = conflicts = written = 0
+    direct = False
+    if readings and try_direct:
+        direct = _copy_direct(conn, readings)
+        inserted = len(readings) if direct else 0
+    if readings and not direct:
+        conn.execute(_STAGE_DDL)
+        with conn.cursor() as cur:
+            if reuse_stage:
+                cur.execute("DELETE FROM ingest_stage")
+            with cur.copy(
+                "COPY ingest_stage (seq, meter_id, ts, value, received_at, topic) FROM STDIN (FORMAT BINARY)"
+            ) as copy:
+                copy.set_types(["int4", "text", "timestamptz", "float8", "timestamptz", "text"])
+                for seq, s in enumerate(readings):
+                    r = s.reading
+                    copy.write_row((seq, r.meter_id, r.ts, r.value, s.received_at, s.topic))
+            inserted = cur.execute(_MERGE).fetchone()[0]
+            # Every row new and no key twice in the batch: no duplicate or conflict to look for
+            # (the common case of a live stream), so skip the join back to `reading`.
+            if inserted != len(readings):
+                conflicts = cur.execute(_CONFLICTS).fetchone()[0]
+    if rejects:
+        conn.execute(_REJECT_STAGE_DDL)
+        with conn.cursor() as cur:
+            if reuse_stage:
+                cur.execute("DELETE FROM ingest_reject_stage")
+            with cur.copy(f"COPY ingest_reject_stage (seq, {_REJECT_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(["int4", "timestamptz", "text", "text", "text", "text", "text", "bytea", "int4",
+                                "bytea"])
+                for seq, s in enumerate(rejects):
+                    copy.write_row(_reject_row(seq, s))
+            written = cur.execute(_REJECT_MERGE).rowcount
+    return inserted, conflicts, written, direct
+
+
+def _insert_stats(conn: psycopg.Connection, stats: BatchStats) -> None:
+    conn.execute(
+        "INSERT INTO ingest_batch (messages, readings, inserted, duplicates, conflicts, rejects, commit_ms, redelivered)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+        (stats.messages, stats.readings, stats.inserted, stats.duplicates, stats.conflicts, stats.rejects,
+         stats.commit_ms, stats.redelivered),
+    )
+
+
+def _rollback(conn: psycopg.Connection) -> None:
+    if not conn.closed:
+        try:
+            conn.rollback()
+        except psycopg.Error:
+            pass
+
+
 def write_batch(
     conn: psycopg.Connection,
     readings: list[StagedReading],
@@ -123,56 +255,71 @@ def write_batch(
     messages: int,
     try_direct: bool = True,
 ) -> BatchStats:
-    """Write and commit one batch; raises (after rollback) on any database error.
+    """Write and commit rows that carry no message identity; raises (after rollback) on any database error.
 
     ``try_direct``: attempt the all-new fast path first (see _copy_direct); the caller turns it off
     while repeats are arriving (after a restart the broker redelivers what was not acked).
     """
     started = time.perf_counter()
-    inserted = conflicts = 0
-    direct = False
     try:
         with conn.transaction():
-            if readings and try_direct:
-                direct = _copy_direct(conn, readings)
-                inserted = len(readings) if direct else 0
-            if readings and not direct:
-                conn.execute(_STAGE_DDL)
-                with conn.cursor() as cur:
-                    with cur.copy(
-                        "COPY ingest_stage (seq, meter_id, ts, value, received_at, topic) FROM STDIN (FORMAT BINARY)"
-                    ) as copy:
-                        copy.set_types(["int4", "text", "timestamptz", "float8", "timestamptz", "text"])
-                        for seq, s in enumerate(readings):
-                            r = s.reading
-                            copy.write_row((seq, r.meter_id, r.ts, r.value, s.received_at, s.topic))
-                    inserted = cur.execute(_MERGE).fetchone()[0]
-                    # Every row new and no key twice in the batch: no duplicate or conflict to look for
-                    # (the common case of a live stream), so skip the join back to `reading`.
-                    if inserted != len(readings):
-                        conflicts = cur.execute(_CONFLICTS).fetchone()[0]
-            if rejects:
-                with conn.cursor() as cur:
-                    with cur.copy(
-                        "COPY ingest_reject (received_at, topic, payload, reason, detail, meter_id) FROM STDIN"
-                    ) as copy:
-                        for s in rejects:
-                            j = s.reject
-                            copy.write_row((s.received_at, s.topic, j.payload, j.reason, j.detail, j.meter_id))
-            duplicates = len(readings) - inserted - conflicts
+            inserted, conflicts, written, direct = _write_rows(conn, readings, rejects, try_direct)
+            stats = BatchStats(messages, len(readings), inserted, len(readings) - inserted - conflicts, conflicts,
+                               written, (time.perf_counter() - started) * 1000.0, direct)
             # commit_ms: the batch's work inside its transaction; the COMMIT round-trip follows.
-            commit_ms = (time.perf_counter() - started) * 1000.0
-            conn.execute(
-                "INSERT INTO ingest_batch (messages, readings, inserted, duplicates, conflicts, rejects, commit_ms)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                (messages, len(readings), inserted, duplicates, conflicts, len(rejects), commit_ms),
-            )
+            _insert_stats(conn, stats)
     except BaseException:
-        if not conn.closed:
-            try:
-                conn.rollback()
-            except psycopg.Error:
-                pass
+        _rollback(conn)
         raise
-    return BatchStats(messages, len(readings), inserted, duplicates, conflicts, len(rejects),
-                      (time.perf_counter() - started) * 1000.0, direct)
+    stats.commit_ms = (time.perf_counter() - started) * 1000.0
+    return stats
+
+
+def _staged(messages: list[StagedMessage]) -> tuple[list[StagedReading], list[StagedReject]]:
+    readings = [StagedReading(r, m.topic, m.received_at) for m in messages for r in m.readings]
+    rejects = [StagedReject(j, m.topic, m.received_at, m.key) for m in messages for j in m.rejects]
+    return readings, rejects
+
+
+def write_messages(conn: psycopg.Connection, messages: list[StagedMessage], try_direct: bool = True) -> BatchStats:
+    """Write and commit one batch of messages, each side effect once per message (module docstring).
+
+    Raises (after rollback) on any database error. A message seen committed before still has its
+    rows written (each is unique, so nothing doubles, and a reading refused then but valid now is
+    stored), but its statistics go to ``redelivered`` only.
+    """
+    started = time.perf_counter()
+    try:
+        with conn.transaction():
+            # Sorted, so two workers inserting overlapping keys take their locks in the same order.
+            keys = sorted({m.key for m in messages})
+            # NULL when every key is new (the live stream): no keys to send back and look up.
+            inserted_keys = conn.execute(
+                "WITH ins AS (INSERT INTO ingest_message (key) SELECT k FROM unnest(%b::bytea[]) k ORDER BY k"
+                " ON CONFLICT DO NOTHING RETURNING key)"
+                " SELECT CASE WHEN count(*) = %s THEN NULL ELSE coalesce(array_agg(key), '{}') END FROM ins",
+                (keys, len(keys)),
+            ).fetchone()[0]
+            if inserted_keys is None and len(keys) == len(messages):
+                first, again = messages, []
+            else:
+                new_keys = set(keys) if inserted_keys is None else {bytes(k) for k in inserted_keys}
+                first, again = [], []
+                for m in messages:
+                    if m.key in new_keys:
+                        new_keys.discard(m.key)  # the same message twice in one batch: the second is a repeat
+                        first.append(m)
+                    else:
+                        again.append(m)
+            readings, rejects = _staged(first)
+            inserted, conflicts, written, direct = _write_rows(conn, readings, rejects, try_direct)
+            if again:
+                _write_rows(conn, *_staged(again), try_direct=False, reuse_stage=True)
+            stats = BatchStats(len(first), len(readings), inserted, len(readings) - inserted - conflicts, conflicts,
+                               written, (time.perf_counter() - started) * 1000.0, direct, len(again))
+            _insert_stats(conn, stats)
+    except BaseException:
+        _rollback(conn)
+        raise
+    stats.commit_ms = (time.perf_counter() - started) * 1000.0
+    return stats

@@ -37,6 +37,8 @@ def build_config(settings: Settings, *, mqtt_url: str):
         metrics_port=settings.metrics_port,
         raw_retention=settings.raw_retention,
         stats_retention=settings.stats_retention,
+        db_timeout_s=settings.ingest_db_timeout_s,
+        stop_grace_s=settings.ingest_stop_grace_s,
     )
 
 

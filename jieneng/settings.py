@@ -68,11 +68,18 @@ class Settings(BaseSettings):
     ingest_max_items: int = Field(10_000, ge=1, description="Readings per message, at most.")
     ingest_max_future_s: int = Field(900, ge=0, description="How far ahead of now a reading's ts may be.")
     ingest_reject_payload_chars: int = Field(4096, ge=64, description="Reject rows keep this much of the payload.")
+    ingest_db_timeout_s: float = Field(
+        30, gt=0,
+        description="Longest one ingest transaction may take (statement_timeout; lock_timeout half of it; TCP keepalive and user timeout); then it is retried on a new connection.",
+    )
+    ingest_stop_grace_s: float = Field(
+        10, ge=0, description="On SIGTERM, how long a commit in flight may finish before it is cut (nothing uncommitted is acked)."
+    )
     metrics_port: int | None = Field(9108, description="Prometheus metrics port of `jieneng ingest`; unset: off.")
     rollup_interval_ms: int = Field(500, ge=10, description="How often the rollup step looks for touched meter-hours.")
     stats_retention: str = Field(
         "30 days",
-        description="Ingest and rollup statistics older than this are deleted; rejects, conflicts and quarantines are kept.",
+        description="Ingest and rollup statistics, and the keys of committed messages (redelivery detection), older than this are deleted; rejects, conflicts and quarantines are kept.",
     )
 
     # --- dashboards (Grafana) ----------------------------------------------------------------
