@@ -25,11 +25,14 @@ def target(sql: str, *, fmt: str = "table", ref: str = "A") -> dict:
 
 def panel(kind: str, title: str, sql: str | list[str], *, fmt: str = "table", unit: str | None = None,
           description: str = "", w: int = 12, h: int = 8, options: dict | None = None,
-          interval: str | None = None) -> dict:
+          interval: str | None = None, no_value: str | None = None) -> dict:
     sqls = [sql] if isinstance(sql, str) else sql
     defaults: dict = {}
     if unit:
         defaults["unit"] = unit
+    if no_value:
+        # Shown instead of Grafana's bare "No data" when the query returns no rows.
+        defaults["noValue"] = no_value
     p = {
         "datasource": DS,
         "description": description,

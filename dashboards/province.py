@@ -14,7 +14,12 @@ from dashboards.sql import (
 
 UID = "jieneng-province"
 
-LATEST_RUN = "(SELECT id FROM scoring_run WHERE year = '$year'::integer ORDER BY created_at DESC, id DESC LIMIT 1)"
+# The year variable is empty until the first scoring run: nullif keeps the query valid (no run, no rows).
+LATEST_RUN = (
+    "(SELECT id FROM scoring_run WHERE year = nullif('$year', '')::integer "
+    "ORDER BY created_at DESC, id DESC LIMIT 1)"
+)
+NO_RUN = "暂无评分 No scoring run yet"
 
 RANKING = f"""
 SELECT r.rank_province AS "排名 Rank", i.name AS "单位 Institution", rg.name AS "城市 City",
@@ -28,9 +33,11 @@ ORDER BY r.rank_province NULLS LAST, i.name
 """
 
 ELIGIBLE = f"""
-SELECT count(*) FILTER (WHERE r.eligible) AS "达标单位 Eligible", count(*) AS "参评单位 Assessed"
-FROM scoring_result r
-WHERE r.run_id = {LATEST_RUN} AND r.region_code IN ($region)
+SELECT count(*) FILTER (WHERE r.eligible) AS "达标单位 Eligible", count(r.run_id) AS "参评单位 Assessed"
+FROM (SELECT {LATEST_RUN} AS id) run
+LEFT JOIN scoring_result r ON r.run_id = run.id AND r.region_code IN ($region)
+WHERE run.id IS NOT NULL
+GROUP BY run.id
 """
 
 # Top-level meters only (no parent): sub-meters (分项) would count their energy twice.
@@ -93,8 +100,9 @@ YEAR_VAR = query_var(
 def build() -> dict:
     panels = [
         panel("stat", "达标单位数 Eligible institutions", ELIGIBLE, w=6, h=8,
+              no_value=NO_RUN,
               description="Institutions that qualify (≥85 points, no veto) in the latest scoring run of the year."),
-        panel("table", "最新排名 Latest ranking", RANKING, w=18, h=8,
+        panel("table", "最新排名 Latest ranking", RANKING, w=18, h=8, no_value=NO_RUN,
               description="Province ranking from the latest scoring run of the selected year."),
         panel("barchart", "各市能耗与强度 Energy and intensity by city", BY_CITY, w=24, h=9,
               description="Top-level meters over the time range, converted to standard coal (当量值 coefficients "
