@@ -117,6 +117,10 @@ def _sql_default(value: str | list[str], var: Variable) -> str:
         if var.multi or var.include_all:
             return _sql_quote(value)
         return value.replace("'", "''")
+    if not value:
+        # An empty selection (All over no options) gives an empty SQL string, so `IN ($var)` stays valid
+        # and matches nothing.
+        return "''"
     return ",".join(_sql_quote(v) for v in value)
 
 

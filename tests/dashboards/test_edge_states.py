@@ -5,9 +5,11 @@ Each query is expanded as Grafana expands it and run as ``jieneng_grafana``; non
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+import pytest
 
 from dashboards import build
 from dashboards.macros import ALL
@@ -37,3 +39,26 @@ def test_province_without_any_scoring_run(db_url, grafana):
             if p["title"].startswith(("达标单位数", "最新排名")):
                 assert rows == [], p["title"]
                 assert "暂无评分" in p["fieldConfig"]["defaults"]["noValue"]
+
+
+EMPTY_STATES = {
+    "city-without-institutions": {"region": ["320200"]},
+    "institution-without-meters": {"region": ["320500"], "institution": ["gov-sz-01"]},
+}
+EMPTY_CASES = [(uid, s) for uid, d in DASHBOARDS.items() if d["templating"]["list"] for s in EMPTY_STATES]
+
+
+@pytest.fixture(scope="module")
+def seeded_reader(seeded_db_url):
+    with _reader(seeded_db_url) as conn:
+        yield conn
+
+
+@pytest.mark.parametrize(("uid", "state"), EMPTY_CASES, ids=[f"{u}-{s}" for u, s in EMPTY_CASES])
+def test_all_over_an_empty_list_runs(seeded_reader, grafana, uid, state):
+    """All over no options expands to '' (as Grafana does), never to a syntax error such as ``IN ()``."""
+    t_from, t_to = _range(7)
+    for p, _t, sql in grafana.panel_queries(seeded_reader, DASHBOARDS[uid], EMPTY_STATES[state], t_from, t_to,
+                                            timedelta(hours=1)):
+        assert not re.search(r"\bIN\s*\(\s*\)", sql, re.IGNORECASE), p["title"]
+        grafana.run(seeded_reader, sql)

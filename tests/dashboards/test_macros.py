@@ -183,6 +183,14 @@ def test_sql_datasource_default_quoting():
     assert interpolate_variables("~ '$custom_all'", v) == "~ '.*'"
 
 
+def test_all_over_no_options_is_an_empty_string():
+    # Grafana: an empty array joins to nothing and the datasource gives '' so `IN ($var)` still parses.
+    v = {"none": Variable("none", ALL, multi=True, include_all=True, options=[]),
+         "chosen_none": Variable("chosen_none", [], multi=True)}
+    assert interpolate_variables("IN ($none)", v) == "IN ('')"
+    assert interpolate_variables("IN ($chosen_none)", v) == "IN ('')"
+
+
 def test_unknown_variables_and_server_macros_pass_through():
     v = {"region": Variable("region", ["320100"], multi=True)}
     sql = "WHERE $__timeFilter(ts) AND r IN ($region) AND $nothere"
