@@ -11,6 +11,7 @@ from dashboards.sql import (
     LOCAL_MONTH_FROM,
     TZ,
     WATER_M3,
+    chosen,
     kgce_values,
     local_date_as_time,
 )
@@ -22,7 +23,7 @@ SERIES = "m.energy_type || ' (' || m.unit || ')'"
 HOURLY = f"""
 SELECT $__timeGroupAlias(h.hour, '1h'), {SERIES} AS metric, sum(h.consumption) AS value
 FROM usage_hourly h JOIN meter m ON m.id = h.meter_id
-WHERE $__timeFilter(h.hour) AND m.institution_id IN ($institution) AND m.parent_meter_id IS NULL
+WHERE $__timeFilter(h.hour) AND {chosen("m.institution_id", "institution")} AND m.parent_meter_id IS NULL
 GROUP BY 1, 2 ORDER BY 1, 2
 """
 
@@ -30,7 +31,7 @@ DAILY = f"""
 SELECT {local_date_as_time("d.day")} AS "time", {SERIES} AS metric, sum(d.consumption) AS value
 FROM usage_daily d JOIN meter m ON m.id = d.meter_id
 WHERE d.day BETWEEN {LOCAL_DAY_FROM} AND {LOCAL_DAY_TO}
-  AND m.institution_id IN ($institution) AND m.parent_meter_id IS NULL
+  AND {chosen("m.institution_id", "institution")} AND m.parent_meter_id IS NULL
 GROUP BY 1, 2 ORDER BY 1, 2
 """
 
@@ -42,7 +43,7 @@ FROM usage_monthly u
 JOIN meter m ON m.id = u.meter_id
 LEFT JOIN usage_monthly p ON p.meter_id = u.meter_id AND p.month = (u.month - interval '1 year')::date
 WHERE u.month BETWEEN {LOCAL_MONTH_FROM} AND {LOCAL_DAY_TO}
-  AND m.institution_id IN ($institution) AND m.parent_meter_id IS NULL
+  AND {chosen("m.institution_id", "institution")} AND m.parent_meter_id IS NULL
 GROUP BY u.month, m.energy_type, m.unit ORDER BY u.month, m.energy_type
 """
 
@@ -79,7 +80,7 @@ SELECT ind.name AS "单位 Institution",
        ind.water_person AS "人均用水 m³/person", peer.water_person AS "同类中位数 Peer median m³/person",
        peer.n AS "同类单位数 Peers"
 FROM ind JOIN peer ON peer.category = ind.category AND peer.climate_zone = ind.climate_zone
-WHERE ind.id IN ($institution)
+WHERE {chosen("ind.id", "institution")}
 ORDER BY ind.name
 """
 
@@ -88,7 +89,7 @@ WITH hourly AS (
   SELECT m.institution_id, h.hour AT TIME ZONE {TZ} AS local_hour, sum(h.consumption * {ELEC_KWH}) AS kwh
   FROM usage_hourly h JOIN meter m ON m.id = h.meter_id
   WHERE m.energy_type = 'electricity' AND m.parent_meter_id IS NULL
-    AND m.institution_id IN ($institution) AND $__timeFilter(h.hour)
+    AND {chosen("m.institution_id", "institution")} AND $__timeFilter(h.hour)
   GROUP BY 1, 2
 )
 SELECT i.name AS "单位 Institution",
@@ -103,7 +104,7 @@ FROM hourly JOIN institution i ON i.id = hourly.institution_id
 GROUP BY i.name ORDER BY i.name
 """
 
-QUALITY = """
+QUALITY = f"""
 SELECT m.id AS "计量表 Meter", m.energy_type AS "能源 Energy", m.end_use AS "分项 End use",
        (SELECT count(DISTINCT date_trunc('hour', r.ts)) FROM reading r
          WHERE r.meter_id = m.id AND $__timeFilter(r.ts))::float8
@@ -119,7 +120,7 @@ SELECT m.id AS "计量表 Meter", m.energy_type AS "能源 Energy", m.end_use AS
        (SELECT count(*) FROM reading_conflict c
          WHERE c.meter_id = m.id AND $__timeFilter(c.ts)) AS "冲突 Conflicts"
 FROM meter m
-WHERE m.institution_id IN ($institution)
+WHERE {chosen("m.institution_id", "institution")}
 ORDER BY m.institution_id, m.id
 """
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dashboards.model import INSTITUTION_VAR, METER_VAR, REGION_VAR, custom_var, dashboard, panel
+from dashboards.sql import chosen
 
 UID = "jieneng-meters"
 
@@ -13,14 +14,14 @@ SELECT m.id AS "计量表 Meter", i.name AS "单位 Institution", m.energy_type 
        last.ts AS "最新读数 Last reading", last.received_at AS "接收时间 Received",
        extract(epoch from now() - last.ts) / 3600 AS "静默 Hours silent"
 FROM meter m JOIN institution i ON i.id = m.institution_id {LAST}
-WHERE m.id IN ($meter)
+WHERE {chosen("m.id", "meter")}
 ORDER BY last.ts NULLS FIRST, m.id
 """
 
 SILENT_COUNT = f"""
 SELECT count(*) AS "静默计量表 Silent meters"
 FROM meter m {LAST}
-WHERE m.id IN ($meter) AND m.retired_at IS NULL
+WHERE {chosen("m.id", "meter")} AND m.retired_at IS NULL
   AND (last.ts IS NULL OR last.ts < now() - make_interval(hours => '$silent_hours'::integer))
 """
 
@@ -28,54 +29,54 @@ SILENT = f"""
 SELECT m.id AS "计量表 Meter", i.name AS "单位 Institution", last.ts AS "最新读数 Last reading",
        extract(epoch from now() - last.ts) / 3600 AS "静默 Hours silent"
 FROM meter m JOIN institution i ON i.id = m.institution_id {LAST}
-WHERE m.id IN ($meter) AND m.retired_at IS NULL
+WHERE {chosen("m.id", "meter")} AND m.retired_at IS NULL
   AND (last.ts IS NULL OR last.ts < now() - make_interval(hours => '$silent_hours'::integer))
 ORDER BY last.ts NULLS FIRST
 """
 
-GAPS = """
+GAPS = f"""
 SELECT g.meter_id AS "计量表 Meter", g.prev_ts AS "起 From", g.ts AS "止 To",
        extract(epoch from g.ts - g.prev_ts) / 3600 AS "时长 Hours"
 FROM (SELECT r.meter_id, r.ts, lag(r.ts) OVER (PARTITION BY r.meter_id ORDER BY r.ts) AS prev_ts
-      FROM reading r WHERE r.meter_id IN ($meter) AND $__timeFilter(r.ts)) g
+      FROM reading r WHERE {chosen("r.meter_id", "meter")} AND $__timeFilter(r.ts)) g
 WHERE g.ts - g.prev_ts > make_interval(hours => '$gap_hours'::integer)
 ORDER BY 4 DESC LIMIT 200
 """
 
-RESETS = """
+RESETS = f"""
 SELECT e.meter_id AS "计量表 Meter", e.kind AS "类型 Kind", e.ts_from AS "起 From", e.ts_to AS "止 To"
 FROM usage_counter_event e
-WHERE e.meter_id IN ($meter) AND $__timeFilter(e.ts_to)
+WHERE {chosen("e.meter_id", "meter")} AND $__timeFilter(e.ts_to)
 ORDER BY e.ts_to DESC LIMIT 200
 """
 
-QUARANTINE = """
+QUARANTINE = f"""
 SELECT q.meter_id AS "计量表 Meter", q.ts_from AS "起 From", q.ts_to AS "止 To",
        q.increment AS "增量 Increment", q.reason AS "原因 Reason", q.detected_at AS "发现 Detected"
 FROM usage_quarantine q
-WHERE q.meter_id IN ($meter) AND $__timeFilter(q.ts_to)
+WHERE {chosen("q.meter_id", "meter")} AND $__timeFilter(q.ts_to)
 ORDER BY q.ts_to DESC LIMIT 200
 """
 
-CONFLICTS = """
+CONFLICTS = f"""
 SELECT c.meter_id AS "计量表 Meter", c.ts AS "读数时间 Reading ts", c.stored_value AS "已存 Stored",
        c.new_value AS "新值 New", c.received_at AS "接收 Received", c.topic AS "主题 Topic"
 FROM reading_conflict c
-WHERE c.meter_id IN ($meter) AND $__timeFilter(c.ts)
+WHERE {chosen("c.meter_id", "meter")} AND $__timeFilter(c.ts)
 ORDER BY c.received_at DESC LIMIT 200
 """
 
-REJECTS = """
+REJECTS = f"""
 SELECT r.reason AS "原因 Reason", count(*) AS "拒收 Rejects"
 FROM ingest_reject r
-WHERE $__timeFilter(r.received_at) AND (r.meter_id IS NULL OR r.meter_id IN ($meter))
+WHERE $__timeFilter(r.received_at) AND (r.meter_id IS NULL OR {chosen("r.meter_id", "meter")})
 GROUP BY r.reason ORDER BY 2 DESC
 """
 
-RECEIVED = """
+RECEIVED = f"""
 SELECT $__timeGroupAlias(r.received_at, $__interval), count(*) AS "读数 Readings received"
 FROM reading r
-WHERE $__timeFilter(r.received_at) AND r.meter_id IN ($meter)
+WHERE $__timeFilter(r.received_at) AND {chosen("r.meter_id", "meter")}
 GROUP BY 1 ORDER BY 1
 """
 

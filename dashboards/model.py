@@ -5,6 +5,8 @@ Validated against the JSON Schema generated from @grafana/schema (dashboards/sch
 
 from __future__ import annotations
 
+from dashboards.sql import chosen
+
 DATASOURCE_UID = "jieneng-pg"
 DATASOURCE_TYPE = "grafana-postgresql-datasource"
 DS = {"type": DATASOURCE_TYPE, "uid": DATASOURCE_UID}
@@ -131,9 +133,10 @@ REGION_VAR = query_var(
 )
 INSTITUTION_VAR = query_var(
     "institution", "单位 Institution",
-    "SELECT id AS __value, name AS __text FROM institution WHERE region_code IN ($region) ORDER BY name, id",
+    f"SELECT id AS __value, name AS __text FROM institution WHERE {chosen('region_code', 'region')} ORDER BY name, id",
 )
 METER_VAR = query_var(
     "meter", "计量表 Meter",
-    "SELECT id AS __value, coalesce(name, id) AS __text FROM meter WHERE institution_id IN ($institution) ORDER BY id",
+    f"SELECT id AS __value, coalesce(name, id) AS __text FROM meter WHERE {chosen('institution_id', 'institution')} "
+    "ORDER BY id",
 )

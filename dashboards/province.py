@@ -8,6 +8,7 @@ from dashboards.sql import (
     LOCAL_DAY_FROM,
     LOCAL_DAY_TO,
     LOCAL_MONTH_FROM,
+    chosen,
     kgce_values,
     local_date_as_time,
 )
@@ -28,14 +29,14 @@ SELECT r.rank_province AS "排名 Rank", i.name AS "单位 Institution", rg.name
 FROM scoring_result r
 JOIN institution i ON i.id = r.institution_id
 JOIN region rg ON rg.code = r.region_code
-WHERE r.run_id = {LATEST_RUN} AND r.region_code IN ($region)
+WHERE r.run_id = {LATEST_RUN} AND {chosen("r.region_code", "region")}
 ORDER BY r.rank_province NULLS LAST, i.name
 """
 
 ELIGIBLE = f"""
 SELECT count(*) FILTER (WHERE r.eligible) AS "达标单位 Eligible", count(r.run_id) AS "参评单位 Assessed"
 FROM (SELECT {LATEST_RUN} AS id) run
-LEFT JOIN scoring_result r ON r.run_id = run.id AND r.region_code IN ($region)
+LEFT JOIN scoring_result r ON r.run_id = run.id AND {chosen("r.region_code", "region")}
 WHERE run.id IS NOT NULL
 GROUP BY run.id
 """
@@ -50,13 +51,13 @@ WITH use AS (
   JOIN meter m ON m.id = d.meter_id
   JOIN institution i ON i.id = m.institution_id
   JOIN {kgce_values()} ON kgce.energy_type = m.energy_type AND kgce.unit = m.unit
-  WHERE m.parent_meter_id IS NULL AND i.region_code IN ($region)
+  WHERE m.parent_meter_id IS NULL AND {chosen("i.region_code", "region")}
     AND d.day BETWEEN {LOCAL_DAY_FROM} AND {LOCAL_DAY_TO}
   GROUP BY i.region_code
 ), size AS (
   SELECT i.region_code, sum(y.floor_area_m2) AS area_m2, sum(y.occupants) AS occupants
   FROM institution i {INSTITUTION_YEAR}
-  WHERE i.region_code IN ($region)
+  WHERE {chosen("i.region_code", "region")}
   GROUP BY i.region_code
 )
 SELECT rg.name AS "城市 City", use.kgce / 1000.0 AS "综合能耗 Energy tce",
@@ -73,12 +74,12 @@ WITH monthly AS (
   JOIN meter m ON m.id = u.meter_id
   JOIN institution i ON i.id = m.institution_id
   JOIN {kgce_values()} ON kgce.energy_type = m.energy_type AND kgce.unit = m.unit
-  WHERE m.parent_meter_id IS NULL AND m.end_use <> 'vehicle' AND i.region_code IN ($region)
+  WHERE m.parent_meter_id IS NULL AND m.end_use <> 'vehicle' AND {chosen("i.region_code", "region")}
   GROUP BY u.month
 ), size AS (
   SELECT sum(y.floor_area_m2) AS area_m2
   FROM institution i {INSTITUTION_YEAR}
-  WHERE i.region_code IN ($region)
+  WHERE {chosen("i.region_code", "region")}
 )
 SELECT {local_date_as_time("cur.month")} AS "time",
        cur.kgce / nullif(size.area_m2, 0) AS "本年 This year kgce/m²",

@@ -70,3 +70,12 @@ INSTITUTION_YEAR = (
     f"AND iy.year <= extract(year from $__timeTo()::timestamptz AT TIME ZONE {TZ}) "
     "ORDER BY iy.year DESC LIMIT 1) y ON true"
 )
+
+
+def chosen(col: str, var: str) -> str:
+    """``col`` is one of the values chosen in the multi-value variable ``var``.
+
+    ``${var:sqlstring}`` quotes each value whether Grafana holds the selection as a list or as a
+    lone string, and ``ARRAY[…]::text[]`` stays valid SQL for an empty selection (``ARRAY[]``).
+    """
+    return f"{col} = ANY(ARRAY[${{{var}:sqlstring}}]::text[])"

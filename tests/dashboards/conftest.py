@@ -196,7 +196,8 @@ class Grafana:
                 if v.get("multi") or v.get("includeAll"):
                     current = state.get(v["name"], ALL)
                     if current != ALL:
-                        assert set(current) <= set(options), (v["name"], current, options)
+                        chosen = {current} if isinstance(current, str) else set(current)
+                        assert chosen <= set(options), (v["name"], current, options)
                 else:
                     current = options[0] if options else ""
                 resolved[v["name"]] = Variable(v["name"], current, multi=v["multi"], include_all=v["includeAll"],
