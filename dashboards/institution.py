@@ -8,7 +8,8 @@ from dashboards.sql import (
     INSTITUTION_YEAR,
     LOCAL_DAY_FROM,
     LOCAL_DAY_TO,
-    LOCAL_MONTH_FROM,
+    MONTH_SPANS,
+    SPAN_USAGE,
     TZ,
     WATER_M3,
     chosen,
@@ -36,15 +37,22 @@ GROUP BY 1, 2 ORDER BY 1, 2
 """
 
 MONTHLY = f"""
-SELECT to_char(u.month, 'YYYY-MM') AS "月份 Month", m.energy_type AS "能源 Energy", m.unit AS "单位 Unit",
-       sum(u.consumption) AS "本期 This period", sum(p.consumption) AS "上年同期 Same month last year",
-       100 * (sum(u.consumption) / nullif(sum(p.consumption), 0) - 1) AS "同比 Change %"
-FROM usage_monthly u
-JOIN meter m ON m.id = u.meter_id
-LEFT JOIN usage_monthly p ON p.meter_id = u.meter_id AND p.month = (u.month - interval '1 year')::date
-WHERE u.month BETWEEN {LOCAL_MONTH_FROM} AND {LOCAL_DAY_TO}
-  AND {chosen("m.institution_id", "institution")} AND m.parent_meter_id IS NULL
-GROUP BY u.month, m.energy_type, m.unit ORDER BY u.month, m.energy_type
+WITH {MONTH_SPANS}, use AS (
+  SELECT sp.month, sp.years_back, m.energy_type, m.unit, sum(u.consumption) AS consumption
+  FROM spans sp {SPAN_USAGE}
+  JOIN meter m ON m.id = u.meter_id
+  WHERE {chosen("m.institution_id", "institution")} AND m.parent_meter_id IS NULL
+  GROUP BY 1, 2, 3, 4
+)
+SELECT to_char(mo.month, 'YYYY-MM') AS "月份 Month", cur.energy_type AS "能源 Energy", cur.unit AS "单位 Unit",
+       mo.until - mo.month AS "天数 Days",
+       cur.consumption AS "本期 This period", prev.consumption AS "上年同期 Same days last year",
+       100 * (cur.consumption / nullif(prev.consumption, 0) - 1) AS "同比 Change %"
+FROM months mo
+JOIN use cur ON cur.month = mo.month AND cur.years_back = 0
+LEFT JOIN use prev ON prev.month = mo.month AND prev.years_back = 1
+  AND prev.energy_type = cur.energy_type AND prev.unit = cur.unit
+ORDER BY mo.month, cur.energy_type, cur.unit
 """
 
 # Peer median over every institution of the same category and climate zone (the scoring peer
@@ -132,7 +140,9 @@ def build() -> dict:
         panel("timeseries", "逐日用量 Daily usage (local days)", DAILY, fmt="time_series", w=12,
               description="Local calendar days in the deployment time zone.",
               options={"legend": {"displayMode": "list", "placement": "bottom", "showLegend": True}}),
-        panel("table", "逐月用量与上年同期 Monthly usage vs same month last year", MONTHLY, w=12),
+        panel("table", "逐月用量与上年同期 Monthly usage vs same days last year", MONTHLY, w=12,
+              description="Per local month of the range, in each meter's unit. A month still running is "
+                          "compared with the same days of that month last year (天数 Days says how many)."),
         panel("table", "单位面积与人均指标 Per-area and per-capita vs peer median", INTENSITY, w=24, h=7,
               description="Over the time range; peers are institutions of the same category and climate zone. "
                           "Quota values are methodology data and appear in scoring reports."),

@@ -7,7 +7,8 @@ from dashboards.sql import (
     INSTITUTION_YEAR,
     LOCAL_DAY_FROM,
     LOCAL_DAY_TO,
-    LOCAL_MONTH_FROM,
+    MONTH_SPANS,
+    SPAN_USAGE,
     chosen,
     kgce_values,
     local_date_as_time,
@@ -68,27 +69,36 @@ ORDER BY rg.code
 """
 
 TREND = f"""
-WITH monthly AS (
+WITH {MONTH_SPANS}, use AS (
+  SELECT sp.month, sp.years_back, sum(u.consumption * kgce.kgce_per_unit) AS kgce
+  FROM spans sp {SPAN_USAGE}
+  JOIN meter m ON m.id = u.meter_id
+  JOIN institution i ON i.id = m.institution_id
+  JOIN {kgce_values()} ON kgce.energy_type = m.energy_type AND kgce.unit = m.unit
+  WHERE m.parent_meter_id IS NULL AND m.end_use <> 'vehicle' AND {chosen("i.region_code", "region")}
+  GROUP BY 1, 2
+), base AS (
   SELECT u.month, sum(u.consumption * kgce.kgce_per_unit) AS kgce
   FROM usage_monthly u
   JOIN meter m ON m.id = u.meter_id
   JOIN institution i ON i.id = m.institution_id
   JOIN {kgce_values()} ON kgce.energy_type = m.energy_type AND kgce.unit = m.unit
   WHERE m.parent_meter_id IS NULL AND m.end_use <> 'vehicle' AND {chosen("i.region_code", "region")}
+    AND u.month >= make_date('$baseline_year'::integer, 1, 1) AND u.month < make_date('$baseline_year'::integer + 1, 1, 1)
   GROUP BY u.month
 ), size AS (
   SELECT sum(y.floor_area_m2) AS area_m2
   FROM institution i {INSTITUTION_YEAR}
   WHERE {chosen("i.region_code", "region")}
 )
-SELECT {local_date_as_time("cur.month")} AS "time",
-       cur.kgce / nullif(size.area_m2, 0) AS "本年 This year kgce/m²",
+SELECT {local_date_as_time("mo.month")} AS "time",
+       cur.kgce / nullif(size.area_m2, 0) AS "本期 This period kgce/m²",
        prev.kgce / nullif(size.area_m2, 0) AS "上年同期 Last year kgce/m²",
        base.kgce / nullif(size.area_m2, 0) * (1 - '$target_pct'::numeric / 100) AS "五年目标 Target kgce/m²"
-FROM monthly cur CROSS JOIN size
-LEFT JOIN monthly prev ON prev.month = (cur.month - interval '1 year')::date
-LEFT JOIN monthly base ON base.month = make_date('$baseline_year'::integer, extract(month from cur.month)::integer, 1)
-WHERE cur.month BETWEEN {LOCAL_MONTH_FROM} AND {LOCAL_DAY_TO}
+FROM months mo CROSS JOIN size
+JOIN use cur ON cur.month = mo.month AND cur.years_back = 0
+LEFT JOIN use prev ON prev.month = mo.month AND prev.years_back = 1
+LEFT JOIN base ON base.month = make_date('$baseline_year'::integer, extract(month from mo.month)::integer, 1)
 ORDER BY 1
 """
 
@@ -111,8 +121,9 @@ def build() -> dict:
               options={"xField": "城市 City"}),
         panel("timeseries", "能耗强度趋势 Intensity trend vs last year and five-year target", TREND,
               unit="none", w=24, h=9,
-              description="Monthly building energy per m² (local months), the same month last year, and the "
-                          "baseline year's month reduced by the five-year target."),
+              description="Monthly building energy per m² (local months), the same days last year (a month "
+                          "still running is compared with its first days only), and the baseline year's month "
+                          "reduced by the five-year target."),
     ]
     variables = [
         REGION_VAR, YEAR_VAR,

@@ -79,3 +79,29 @@ def chosen(col: str, var: str) -> str:
     lone string, and ``ARRAY[…]::text[]`` stays valid SQL for an empty selection (``ARRAY[]``).
     """
     return f"{col} = ANY(ARRAY[${{{var}:sqlstring}}]::text[])"
+
+
+# The months the dashboard range touches, each with the span of days it covers: a month still
+# running (or cut by the range end) covers its first days only, so it is compared with the same
+# days a year earlier. ``until`` is exclusive; ``whole`` says the span is the full month, which
+# usage_monthly answers without reading days.
+MONTH_SPANS = f"""
+months AS (
+  SELECT mo::date AS month, (mo + interval '1 month')::date AS next_month,
+         least((mo + interval '1 month')::date, {LOCAL_DAY_TO} + 1) AS until
+  FROM generate_series({LOCAL_MONTH_FROM}, {LOCAL_DAY_TO}, interval '1 month') mo
+), spans AS (
+  SELECT month, 0 AS years_back, month AS span_from, until AS span_to, until = next_month AS whole FROM months
+  UNION ALL
+  SELECT month, 1, (month - interval '1 year')::date, (until - interval '1 year')::date, until = next_month
+  FROM months
+)"""
+
+# Usage of every meter over each span: usage_monthly for whole months, usage_daily for partial ones.
+SPAN_USAGE = """
+JOIN LATERAL (
+  SELECT um.meter_id, um.consumption FROM usage_monthly um WHERE sp.whole AND um.month = sp.span_from
+  UNION ALL
+  SELECT ud.meter_id, ud.consumption FROM usage_daily ud
+  WHERE NOT sp.whole AND ud.day >= sp.span_from AND ud.day < sp.span_to
+) u ON true"""

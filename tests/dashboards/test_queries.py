@@ -120,3 +120,39 @@ def test_variable_queries_chain(reader, grafana):
     assert one_city["institution"].options == ["hos-xz-01"]
     assert set(one_city["meter"].options) == {"hos-xz-01.e-main", "hos-xz-01.steam"}
     assert len(everything["meter"].options) == 9
+
+
+def _panel_sql(uid: str, prefix: str) -> str:
+    return next(p for p in DASHBOARDS[uid]["panels"] if p["title"].startswith(prefix))["targets"][0]["rawSql"]
+
+
+def test_monthly_table_compares_the_same_days_last_year(reader, grafana):
+    """A month still running is compared with the same days of that month last year, not the whole month."""
+    d = DASHBOARDS["jieneng-institution"]
+    t_from, t_to = _time_range(timedelta(days=7))
+    variables = grafana.resolve(reader, d, STATES["one-institution"], t_from, t_to, timedelta(hours=1))
+    cols, rows = grafana.run(reader, expand(_panel_sql("jieneng-institution", "逐月用量"), variables,
+                                            time_from=t_from, time_to=t_to))
+    _, ((today,),) = grafana.run(reader, "SELECT (now() AT TIME ZONE 'Asia/Shanghai')::date")
+    this_month = today.strftime("%Y-%m")
+    row = next(r for r in rows if r[0] == this_month and r[cols.index("能源 Energy")] == "electricity")
+    _, ((cur, prev),) = grafana.run(reader, f"""
+        SELECT sum(consumption) FILTER (WHERE day >= date_trunc('month', '{today}'::date) AND day <= '{today}'),
+               sum(consumption) FILTER (WHERE day >= date_trunc('month', '{today}'::date) - interval '1 year'
+                                          AND day <= '{today}'::date - interval '1 year')
+        FROM usage_daily WHERE meter_id = 'gov-nj-01.e-main'""")
+    assert row[cols.index("本期 This period")] == pytest.approx(cur)
+    assert row[cols.index("上年同期 Same days last year")] == pytest.approx(prev)
+    assert row[cols.index("天数 Days")] == today.day
+
+
+def test_trend_last_point_is_like_for_like(reader, grafana):
+    """The trend's running month against the same days last year: the seed falls 1.5 % a year, not 96 %."""
+    d = DASHBOARDS["jieneng-province"]
+    t_from, t_to = _time_range(timedelta(days=365))
+    variables = grafana.resolve(reader, d, STATES["all"], t_from, t_to, timedelta(days=1))
+    cols, rows = grafana.run(reader, expand(_panel_sql("jieneng-province", "能耗强度趋势"), variables,
+                                            time_from=t_from, time_to=t_to))
+    last = rows[-1]
+    ratio = last[cols.index("本期 This period kgce/m²")] / last[cols.index("上年同期 Last year kgce/m²")]
+    assert 0.9 < ratio < 1.1
