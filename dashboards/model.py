@@ -13,6 +13,19 @@ DS = {"type": DATASOURCE_TYPE, "uid": DATASOURCE_UID}
 SCHEMA_VERSION = 41
 ALL = {"selected": True, "text": "All", "value": "$__all"}
 
+# Grafana custom units ("suffix:…"): the unit is printed after every value and on the axis.
+TCE = "suffix: tce"
+KGCE_M2 = "suffix: kgce/m²"
+KGCE_PERSON = "suffix: kgce/person"
+
+
+def axis_override(field: str, unit: str, placement: str = "auto", label: str | None = None) -> dict:
+    """A field with its own unit and axis (Grafana draws one axis per unit when placements differ)."""
+    props = [{"id": "unit", "value": unit}, {"id": "custom.axisPlacement", "value": placement}]
+    if label:
+        props.append({"id": "custom.axisLabel", "value": label})
+    return {"matcher": {"id": "byName", "options": field}, "properties": props}
+
 
 def target(sql: str, *, fmt: str = "table", ref: str = "A") -> dict:
     return {
@@ -27,7 +40,8 @@ def target(sql: str, *, fmt: str = "table", ref: str = "A") -> dict:
 
 def panel(kind: str, title: str, sql: str | list[str], *, fmt: str = "table", unit: str | None = None,
           description: str = "", w: int = 12, h: int = 8, options: dict | None = None,
-          interval: str | None = None, no_value: str | None = None) -> dict:
+          interval: str | None = None, no_value: str | None = None, overrides: list[dict] | None = None,
+          axis_label: str | None = None) -> dict:
     sqls = [sql] if isinstance(sql, str) else sql
     defaults: dict = {}
     if unit:
@@ -35,10 +49,12 @@ def panel(kind: str, title: str, sql: str | list[str], *, fmt: str = "table", un
     if no_value:
         # Shown instead of Grafana's bare "No data" when the query returns no rows.
         defaults["noValue"] = no_value
+    if axis_label:
+        defaults["custom"] = {"axisLabel": axis_label}
     p = {
         "datasource": DS,
         "description": description,
-        "fieldConfig": {"defaults": defaults, "overrides": []},
+        "fieldConfig": {"defaults": defaults, "overrides": overrides or []},
         "gridPos": {"h": h, "w": w, "x": 0, "y": 0},
         "options": options or {},
         "targets": [target(s, fmt=fmt, ref=chr(ord("A") + i)) for i, s in enumerate(sqls)],

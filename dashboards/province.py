@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from dashboards.model import REGION_VAR, custom_var, dashboard, panel, query_var
+from dashboards.model import (
+    KGCE_M2,
+    KGCE_PERSON,
+    REGION_VAR,
+    TCE,
+    axis_override,
+    custom_var,
+    dashboard,
+    panel,
+    query_var,
+)
 from dashboards.sql import (
     INSTITUTION_YEAR,
     LOCAL_DAY_FROM,
@@ -42,10 +52,12 @@ WHERE run.id IS NOT NULL
 GROUP BY run.id
 """
 
-# Top-level meters only (no parent): sub-meters (分项) would count their energy twice.
-BY_CITY = f"""
+# Top-level meters only (no parent): sub-meters (分项) would count their energy twice. Per-area and
+# per-capita divide by the floor area and headcount of the institutions that have data in the range,
+# so a newly registered institution without meters does not dilute its city's figures.
+CITY_USE = f"""
 WITH use AS (
-  SELECT i.region_code,
+  SELECT m.institution_id,
          sum(d.consumption * kgce.kgce_per_unit) AS kgce,
          sum(d.consumption * kgce.kgce_per_unit) FILTER (WHERE m.end_use <> 'vehicle') AS kgce_building
   FROM usage_daily d
@@ -54,17 +66,27 @@ WITH use AS (
   JOIN {kgce_values()} ON kgce.energy_type = m.energy_type AND kgce.unit = m.unit
   WHERE m.parent_meter_id IS NULL AND {chosen("i.region_code", "region")}
     AND d.day BETWEEN {LOCAL_DAY_FROM} AND {LOCAL_DAY_TO}
+  GROUP BY m.institution_id
+), city AS (
+  SELECT i.region_code, sum(use.kgce) AS kgce,
+         sum(use.kgce_building) / nullif(sum(y.floor_area_m2) FILTER (WHERE use.kgce_building IS NOT NULL), 0)
+           AS kgce_m2,
+         sum(use.kgce) / nullif(sum(y.occupants), 0) AS kgce_person
+  FROM use JOIN institution i ON i.id = use.institution_id {INSTITUTION_YEAR}
   GROUP BY i.region_code
-), size AS (
-  SELECT i.region_code, sum(y.floor_area_m2) AS area_m2, sum(y.occupants) AS occupants
-  FROM institution i {INSTITUTION_YEAR}
-  WHERE {chosen("i.region_code", "region")}
-  GROUP BY i.region_code
-)
-SELECT rg.name AS "城市 City", use.kgce / 1000.0 AS "综合能耗 Energy tce",
-       use.kgce_building / nullif(size.area_m2, 0) AS "单位面积能耗 kgce/m²",
-       use.kgce / nullif(size.occupants, 0) AS "人均能耗 kgce/person"
-FROM use JOIN region rg ON rg.code = use.region_code LEFT JOIN size ON size.region_code = use.region_code
+)"""
+
+BY_CITY_ENERGY = f"""
+{CITY_USE}
+SELECT rg.name AS "城市 City", city.kgce / 1000.0 AS "综合能耗 Energy tce"
+FROM city JOIN region rg ON rg.code = city.region_code
+ORDER BY rg.code
+"""
+
+BY_CITY_INTENSITY = f"""
+{CITY_USE}
+SELECT rg.name AS "城市 City", city.kgce_m2 AS "单位面积能耗 kgce/m²", city.kgce_person AS "人均能耗 kgce/person"
+FROM city JOIN region rg ON rg.code = city.region_code
 ORDER BY rg.code
 """
 
@@ -115,10 +137,16 @@ def build() -> dict:
               description="Institutions that qualify (≥85 points, no veto) in the latest scoring run of the year."),
         panel("table", "最新排名 Latest ranking", RANKING, w=18, h=8, no_value=NO_RUN,
               description="Province ranking from the latest scoring run of the selected year."),
-        panel("barchart", "各市能耗与强度 Energy and intensity by city", BY_CITY, w=24, h=9,
+        panel("barchart", "各市综合能耗 Energy by city (tce)", BY_CITY_ENERGY, w=10, h=9, unit=TCE,
               description="Top-level meters over the time range, converted to standard coal (当量值 coefficients "
-                          "of the default methodology); per-area excludes official-vehicle fuel.",
-              options={"xField": "城市 City"}),
+                          "of the default methodology), tonnes of coal equivalent.",
+              options={"xField": "城市 City"}, axis_label="tce"),
+        panel("barchart", "各市能耗强度 Intensity by city (kgce/m², kgce/person)", BY_CITY_INTENSITY, w=14, h=9,
+              unit=KGCE_M2, overrides=[axis_override("人均能耗 kgce/person", KGCE_PERSON, "right")],
+              description="Building energy (official-vehicle fuel excluded) per m² of floor area, left axis; all "
+                          "energy per occupant, right axis. Only institutions with data in the range count in "
+                          "the floor area and headcount.",
+              options={"xField": "城市 City"}, axis_label="kgce/m²"),
         panel("timeseries", "能耗强度趋势 Intensity trend vs last year and five-year target", TREND,
               unit="none", w=24, h=9,
               description="Monthly building energy per m² (local months), the same days last year (a month "

@@ -39,6 +39,8 @@ METERS = [
 
 # An institution registered before its meters are: chained variables below it have no options.
 NO_METERS = ("gov-sz-01", "苏州市机关事务管理局", "government", "city", "320500", "hot_summer_cold_winter")
+# Registered in 南京 but no data yet: must not dilute the city's per-area or per-capita figures.
+NO_DATA_NJ = ("gov-nj-03", "南京市新建机关", "government", "city", "320100", "hot_summer_cold_winter")
 # 320200 (无锡) has no institution at all.
 EMPTY_CITY = "320200"
 
@@ -48,7 +50,7 @@ GAP_METER = "gov-nj-01.water"  # no readings 2-4 hours ago
 
 def _seed(conn: psycopg.Connection) -> None:
     cur = conn.cursor()
-    for iid, name, cat, level, region, zone in [*INSTITUTIONS, NO_METERS]:
+    for iid, name, cat, level, region, zone in [*INSTITUTIONS, NO_METERS, NO_DATA_NJ]:
         cur.execute(
             "INSERT INTO institution (id, name, category, admin_level, region_code, climate_zone, baseline_year) "
             "VALUES (%s, %s, %s, %s, %s, %s, 2020)",

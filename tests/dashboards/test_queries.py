@@ -156,3 +156,29 @@ def test_trend_last_point_is_like_for_like(reader, grafana):
     last = rows[-1]
     ratio = last[cols.index("本期 This period kgce/m²")] / last[cols.index("上年同期 Last year kgce/m²")]
     assert 0.9 < ratio < 1.1
+
+
+def test_by_city_divides_by_institutions_with_data_only(reader, grafana):
+    """南京's kgce/person counts the occupants of its two institutions with data, not of gov-nj-03 (none yet)."""
+    d = DASHBOARDS["jieneng-province"]
+    t_from, t_to = _time_range(timedelta(days=30))
+    variables = grafana.resolve(reader, d, STATES["all"], t_from, t_to, timedelta(hours=1))
+    energy = {r[0]: r[1] for r in grafana.run(reader, expand(_panel_sql("jieneng-province", "各市综合能耗"),
+                                                              variables, time_from=t_from, time_to=t_to))[1]}
+    cols, rows = grafana.run(reader, expand(_panel_sql("jieneng-province", "各市能耗强度"), variables,
+                                            time_from=t_from, time_to=t_to))
+    nanjing = next(r for r in rows if r[0] == "南京市")
+    assert nanjing[cols.index("人均能耗 kgce/person")] * (420 + 1600) == pytest.approx(energy["南京市"] * 1000)
+
+
+def test_by_city_panels_have_one_unit_per_axis():
+    d = DASHBOARDS["jieneng-province"]
+    for p in d["panels"]:
+        if p["title"].startswith("各市"):
+            units = {o["properties"][0]["value"] for o in p["fieldConfig"]["overrides"]
+                     if o["properties"][0]["id"] == "unit"} | {p["fieldConfig"]["defaults"].get("unit")}
+            placements = [pr["value"] for o in p["fieldConfig"]["overrides"] for pr in o["properties"]
+                          if pr["id"] == "custom.axisPlacement"]
+            assert None not in units, p["title"]
+            # A second unit gets its own axis on the right; never more than two measures on one chart.
+            assert len(units) == 1 or (len(units) == 2 and placements == ["right"]), p["title"]
