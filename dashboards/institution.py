@@ -9,6 +9,7 @@ from dashboards.sql import (
     LOCAL_DAY_FROM,
     LOCAL_DAY_TO,
     MONTH_SPANS,
+    PROVINCE_RUN,
     SPAN_USAGE,
     TZ,
     WATER_M3,
@@ -55,40 +56,55 @@ LEFT JOIN use prev ON prev.month = mo.month AND prev.years_back = 1
 ORDER BY mo.month, cur.energy_type, cur.unit
 """
 
-# Peer median over every institution of the same category and climate zone (the scoring peer
-# group's first level), so an energy manager sees where the unit stands between scoring runs.
+# Peers are the peer groups of the latest province-wide scoring run (what the ranking compares), and
+# only the selected institutions' groups are computed. An institution the run did not score has no
+# peer group: its own figures show, the peer columns stay empty.
 INTENSITY = f"""
-WITH use AS (
+WITH run AS (
+  SELECT id, year FROM scoring_run WHERE {PROVINCE_RUN} ORDER BY year DESC, created_at DESC, id DESC LIMIT 1
+), grp AS (
+  SELECT r.institution_id, r.peer_group, run.year FROM scoring_result r JOIN run ON r.run_id = run.id
+), sel AS (
+  SELECT i.id, grp.peer_group, grp.year FROM institution i LEFT JOIN grp ON grp.institution_id = i.id
+  WHERE {chosen("i.id", "institution")}
+), members AS (
+  SELECT id AS institution_id FROM sel
+  UNION SELECT grp.institution_id FROM grp WHERE grp.peer_group IN (SELECT peer_group FROM sel)
+), use AS (
   SELECT m.institution_id,
          sum(d.consumption * kgce.kgce_per_unit) FILTER (WHERE m.end_use <> 'vehicle') AS kgce_building,
          sum(d.consumption * kgce.kgce_per_unit) AS kgce,
          sum(d.consumption * {WATER_M3}) FILTER (WHERE m.energy_type = 'water') AS water_m3
-  FROM usage_daily d
-  JOIN meter m ON m.id = d.meter_id
+  FROM members
+  JOIN meter m ON m.institution_id = members.institution_id
+  JOIN usage_daily d ON d.meter_id = m.id
   LEFT JOIN {kgce_values()} ON kgce.energy_type = m.energy_type AND kgce.unit = m.unit
   WHERE m.parent_meter_id IS NULL AND d.day BETWEEN {LOCAL_DAY_FROM} AND {LOCAL_DAY_TO}
   GROUP BY m.institution_id
 ), ind AS (
-  SELECT i.id, i.name, i.category, i.climate_zone,
+  SELECT i.id, i.name,
          use.kgce_building / y.floor_area_m2 AS kgce_m2,
          use.kgce / y.occupants AS kgce_person,
          use.water_m3 / y.occupants AS water_person
   FROM institution i JOIN use ON use.institution_id = i.id {INSTITUTION_YEAR}
 ), peer AS (
-  SELECT category, climate_zone,
-         percentile_cont(0.5) WITHIN GROUP (ORDER BY kgce_m2) AS kgce_m2,
-         percentile_cont(0.5) WITHIN GROUP (ORDER BY kgce_person) AS kgce_person,
-         percentile_cont(0.5) WITHIN GROUP (ORDER BY water_person) AS water_person,
+  SELECT grp.peer_group,
+         percentile_cont(0.5) WITHIN GROUP (ORDER BY ind.kgce_m2) AS kgce_m2,
+         percentile_cont(0.5) WITHIN GROUP (ORDER BY ind.kgce_person) AS kgce_person,
+         percentile_cont(0.5) WITHIN GROUP (ORDER BY ind.water_person) AS water_person,
          count(*) AS n
-  FROM ind GROUP BY category, climate_zone
+  FROM ind JOIN grp ON grp.institution_id = ind.id
+  GROUP BY grp.peer_group
 )
 SELECT ind.name AS "单位 Institution",
-       ind.kgce_m2 AS "单位面积能耗 kgce/m²", peer.kgce_m2 AS "同类中位数 Peer median kgce/m²",
-       ind.kgce_person AS "人均能耗 kgce/person", peer.kgce_person AS "同类中位数 Peer median kgce/person",
-       ind.water_person AS "人均用水 m³/person", peer.water_person AS "同类中位数 Peer median m³/person",
-       peer.n AS "同类单位数 Peers"
-FROM ind JOIN peer ON peer.category = ind.category AND peer.climate_zone = ind.climate_zone
-WHERE {chosen("ind.id", "institution")}
+       {LOCAL_DAY_FROM}::text || ' – ' || {LOCAL_DAY_TO}::text AS "期间 Period",
+       sel.peer_group || ' (' || sel.year || ')' AS "组别 Peer group (scoring year)",
+       ind.kgce_m2 AS "单位面积能耗 kgce/m²", peer.kgce_m2 AS "同组中位数 Peer median kgce/m²",
+       ind.kgce_person AS "人均能耗 kgce/person", peer.kgce_person AS "同组中位数 Peer median kgce/person",
+       ind.water_person AS "人均用水 m³/person", peer.water_person AS "同组中位数 Peer median m³/person",
+       peer.n AS "同组单位数 Peers"
+FROM sel JOIN ind ON ind.id = sel.id
+LEFT JOIN peer ON peer.peer_group = sel.peer_group
 ORDER BY ind.name
 """
 
@@ -143,9 +159,11 @@ def build() -> dict:
         panel("table", "逐月用量与上年同期 Monthly usage vs same days last year", MONTHLY, w=12,
               description="Per local month of the range, in each meter's unit. A month still running is "
                           "compared with the same days of that month last year (天数 Days says how many)."),
-        panel("table", "单位面积与人均指标 Per-area and per-capita vs peer median", INTENSITY, w=24, h=7,
-              description="Over the time range; peers are institutions of the same category and climate zone. "
-                          "Quota values are methodology data and appear in scoring reports."),
+        panel("table", "单位面积与人均指标 Per-area and per-capita vs peer median "
+              "(${__from:date:YYYY-MM-DD} – ${__to:date:YYYY-MM-DD})", INTENSITY, w=24, h=7,
+              description="Over the dashboard's time range (期间 Period, local days); peers are the institution's "
+                          "peer group in the latest province-wide scoring run, whose year is shown. Quota values "
+                          "are methodology data and appear in scoring reports."),
         panel("table", "夜间与周末基荷 Night and weekend base load", BASE_LOAD, w=12, h=7,
               description="Average electric load by local hour band; a high night share points at equipment "
                           "left running."),

@@ -105,3 +105,7 @@ JOIN LATERAL (
   SELECT ud.meter_id, ud.consumption FROM usage_daily ud
   WHERE NOT sp.whole AND ud.day >= sp.span_from AND ud.day < sp.span_to
 ) u ON true"""
+
+
+# A scoring run over the whole province (a run limited to a city scores, and ranks, only part of it).
+PROVINCE_RUN = "(region_code IS NULL OR region_code IN (SELECT code FROM region WHERE level = 'province'))"

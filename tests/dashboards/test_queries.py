@@ -182,3 +182,18 @@ def test_by_city_panels_have_one_unit_per_axis():
             assert None not in units, p["title"]
             # A second unit gets its own axis on the right; never more than two measures on one chart.
             assert len(units) == 1 or (len(units) == 2 and placements == ["right"]), p["title"]
+
+
+def test_per_area_peers_are_the_latest_runs_peer_groups(reader, grafana):
+    d = DASHBOARDS["jieneng-institution"]
+    t_from, t_to = _time_range(timedelta(days=7))
+    variables = grafana.resolve(reader, d, STATES["one-institution"], t_from, t_to, timedelta(hours=1))
+    cols, rows = grafana.run(reader, expand(_panel_sql("jieneng-institution", "单位面积"), variables,
+                                            time_from=t_from, time_to=t_to))
+    (row,) = rows
+    _, ((group, year),) = grafana.run(reader, """
+        SELECT r.peer_group, s.year FROM scoring_result r JOIN scoring_run s ON s.id = r.run_id
+        WHERE r.institution_id = 'gov-nj-01' ORDER BY s.year DESC, s.created_at DESC LIMIT 1""")
+    assert row[cols.index("组别 Peer group (scoring year)")] == f"{group} ({year})"
+    day_from, day_to = (t_from + timedelta(hours=8)).date(), (t_to + timedelta(hours=8)).date()
+    assert row[cols.index("期间 Period")] == f"{day_from} – {day_to}"
