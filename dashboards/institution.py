@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dashboards.model import INSTITUTION_VAR, REGION_VAR, dashboard, panel
+from dashboards.model import INSTITUTION_VAR, REGION_VAR, dashboard, panel, percent_override, unit_overrides
 from dashboards.sql import (
     ELEC_KWH,
     INSTITUTION_YEAR,
@@ -14,13 +14,14 @@ from dashboards.sql import (
     TZ,
     WATER_M3,
     chosen,
+    energy_label,
     kgce_values,
     local_date_as_time,
 )
 
 UID = "jieneng-institution"
 
-SERIES = "m.energy_type || ' (' || m.unit || ')'"
+SERIES = f"{energy_label('m.energy_type')} || ' (' || m.unit || ')'"
 
 HOURLY = f"""
 SELECT $__timeGroupAlias(h.hour, '1h'), {SERIES} AS metric, sum(h.consumption) AS value
@@ -45,7 +46,7 @@ WITH {MONTH_SPANS}, use AS (
   WHERE {chosen("m.institution_id", "institution")} AND m.parent_meter_id IS NULL
   GROUP BY 1, 2, 3, 4
 )
-SELECT to_char(mo.month, 'YYYY-MM') AS "月份 Month", cur.energy_type AS "能源 Energy", cur.unit AS "单位 Unit",
+SELECT to_char(mo.month, 'YYYY-MM') AS "月份 Month", {energy_label("cur.energy_type")} AS "能源 Energy", cur.unit AS "单位 Unit",
        mo.until - mo.month AS "天数 Days",
        cur.consumption AS "本期 This period", prev.consumption AS "上年同期 Same days last year",
        100 * (cur.consumption / nullif(prev.consumption, 0) - 1) AS "同比 Change %"
@@ -129,7 +130,7 @@ GROUP BY i.name ORDER BY i.name
 """
 
 QUALITY = f"""
-SELECT m.id AS "计量表 Meter", m.energy_type AS "能源 Energy", m.end_use AS "分项 End use",
+SELECT m.id AS "计量表 Meter", {energy_label("m.energy_type")} AS "能源 Energy", m.end_use AS "分项 End use",
        (SELECT count(DISTINCT date_trunc('hour', r.ts)) FROM reading r
          WHERE r.meter_id = m.id AND $__timeFilter(r.ts))::float8
          / greatest(1, extract(epoch from $__timeTo()::timestamptz - $__timeFrom()::timestamptz) / 3600)
@@ -152,8 +153,10 @@ ORDER BY m.institution_id, m.id
 def build() -> dict:
     panels = [
         panel("timeseries", "分能源逐时用量 Hourly usage by energy type", HOURLY, fmt="time_series", w=24,
+              overrides=unit_overrides(),
               description="Top-level meters, in each meter's unit with its multiplier applied."),
         panel("timeseries", "逐日用量 Daily usage (local days)", DAILY, fmt="time_series", w=12,
+              overrides=unit_overrides(),
               description="Local calendar days in the deployment time zone.",
               options={"legend": {"displayMode": "list", "placement": "bottom", "showLegend": True}}),
         panel("table", "逐月用量与上年同期 Monthly usage vs same days last year", MONTHLY, w=12,
@@ -165,9 +168,11 @@ def build() -> dict:
                           "peer group in the latest province-wide scoring run, whose year is shown. Quota values "
                           "are methodology data and appear in scoring reports."),
         panel("table", "夜间与周末基荷 Night and weekend base load", BASE_LOAD, w=12, h=7,
+              overrides=[percent_override("夜间/白天 Night share")],
               description="Average electric load by local hour band; a high night share points at equipment "
                           "left running."),
         panel("table", "数据质量 Data quality", QUALITY, w=12, h=7,
+              overrides=[percent_override("覆盖率 Hourly coverage")],
               description="Per meter over the time range: coverage of hours with readings, longest gap, "
                           "counter resets, quarantined increments, conflicting repeats."),
     ]

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from dashboards.model import INSTITUTION_VAR, METER_VAR, REGION_VAR, custom_var, dashboard, panel
+from dashboards.model import (
+    INSTITUTION_VAR,
+    METER_VAR,
+    REGION_VAR,
+    custom_var,
+    dashboard,
+    panel,
+    unit_override,
+)
 from dashboards.sql import chosen
 
 UID = "jieneng-meters"
@@ -86,9 +94,10 @@ def build() -> dict:
         panel("stat", "静默计量表 Silent meters", SILENT_COUNT, w=6, h=7,
               description="Active meters with no reading for longer than the silent-hours setting."),
         panel("timeseries", "接收读数 Readings received", RECEIVED, fmt="time_series", w=18, h=7),
-        panel("table", "最后上报 Last seen", LAST_SEEN, w=12, h=9),
-        panel("table", "静默计量表 Silent meters (list)", SILENT, w=12, h=9),
-        panel("table", "数据缺口 Gaps between readings", GAPS, w=12, h=8),
+        panel("table", "最后上报 Last seen", LAST_SEEN, w=12, h=9, overrides=[unit_override("静默 Hours silent", "h")]),
+        panel("table", "静默计量表 Silent meters (list)", SILENT, w=12, h=9,
+              overrides=[unit_override("静默 Hours silent", "h")]),
+        panel("table", "数据缺口 Gaps between readings", GAPS, w=12, h=8, overrides=[unit_override("时长 Hours", "h")]),
         panel("table", "复位与回绕 Counter resets and rollovers", RESETS, w=12, h=8),
         panel("table", "隔离增量 Quarantined increments", QUARANTINE, w=12, h=8),
         panel("table", "读数冲突 Conflicting repeats", CONFLICTS, w=12, h=8),

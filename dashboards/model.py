@@ -5,6 +5,8 @@ Validated against the JSON Schema generated from @grafana/schema (dashboards/sch
 
 from __future__ import annotations
 
+import re
+
 from dashboards.sql import chosen
 
 DATASOURCE_UID = "jieneng-pg"
@@ -17,6 +19,24 @@ ALL = {"selected": True, "text": "All", "value": "$__all"}
 TCE = "suffix: tce"
 KGCE_M2 = "suffix: kgce/m²"
 KGCE_PERSON = "suffix: kgce/person"
+
+
+def unit_overrides() -> list[dict]:
+    """Series named ``… (unit)`` get that unit; Grafana draws one y axis per unit, so kWh and m³ never share one."""
+    from store.codes import UNITS
+
+    return [{"matcher": {"id": "byRegexp", "options": rf".*\({re.escape(u)}\)"},
+             "properties": [{"id": "unit", "value": f"suffix: {u}"}]} for u in UNITS]
+
+
+def unit_override(field: str, unit: str) -> dict:
+    """One column's unit, where it differs from the panel's."""
+    return {"matcher": {"id": "byName", "options": field}, "properties": [{"id": "unit", "value": unit}]}
+
+
+def percent_override(field: str) -> dict:
+    """A 0–1 fraction shown as a percentage."""
+    return unit_override(field, "percentunit")
 
 
 def axis_override(field: str, unit: str, placement: str = "auto", label: str | None = None) -> dict:

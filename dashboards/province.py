@@ -148,7 +148,7 @@ def build() -> dict:
                           "the floor area and headcount.",
               options={"xField": "城市 City"}, axis_label="kgce/m²"),
         panel("timeseries", "能耗强度趋势 Intensity trend vs last year and five-year target", TREND,
-              unit="none", w=24, h=9,
+              unit=KGCE_M2, w=24, h=9,
               description="Monthly building energy per m² (local months), the same days last year (a month "
                           "still running is compared with its first days only), and the baseline year's month "
                           "reduced by the five-year target."),

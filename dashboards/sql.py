@@ -6,7 +6,7 @@ rollups are already bucketed there), so every day boundary a panel shows is loca
 
 from __future__ import annotations
 
-from store.codes import ENERGY_UNITS, UNITS, conversion_factor
+from store.codes import ENERGY_TYPES, ENERGY_UNITS, UNITS, conversion_factor
 
 # The deployment time zone as recorded by `jieneng db migrate` (store/migrate.py).
 TZ = "(SELECT value FROM deployment_setting WHERE key = 'timezone')"
@@ -109,3 +109,9 @@ JOIN LATERAL (
 
 # A scoring run over the whole province (a run limited to a city scores, and ranks, only part of it).
 PROVINCE_RUN = "(region_code IS NULL OR region_code IN (SELECT code FROM region WHERE level = 'province'))"
+
+
+def energy_label(col: str) -> str:
+    """An energy type code as its bilingual name, e.g. ``电力 electricity``."""
+    whens = " ".join(f"WHEN '{code}' THEN '{zh} {code}'" for code, zh in ENERGY_TYPES.items())
+    return f"CASE {col} {whens} ELSE {col} END"

@@ -88,7 +88,7 @@ def test_series_values_follow_the_selection(reader, grafana):
     for name in ("all", "one-institution"):
         variables = grafana.resolve(reader, d, STATES[name], t_from, t_to, timedelta(hours=1))
         _, rows = _run(reader, expand(daily, variables, time_from=t_from, time_to=t_to))
-        totals[name] = sum(r[2] for r in rows if r[1] == "electricity (kWh)")
+        totals[name] = sum(r[2] for r in rows if r[1] == "电力 electricity (kWh)")
     assert 0 < totals["one-institution"] < totals["all"]
 
 
@@ -135,7 +135,7 @@ def test_monthly_table_compares_the_same_days_last_year(reader, grafana):
                                             time_from=t_from, time_to=t_to))
     _, ((today,),) = grafana.run(reader, "SELECT (now() AT TIME ZONE 'Asia/Shanghai')::date")
     this_month = today.strftime("%Y-%m")
-    row = next(r for r in rows if r[0] == this_month and r[cols.index("能源 Energy")] == "electricity")
+    row = next(r for r in rows if r[0] == this_month and r[cols.index("能源 Energy")] == "电力 electricity")
     _, ((cur, prev),) = grafana.run(reader, f"""
         SELECT sum(consumption) FILTER (WHERE day >= date_trunc('month', '{today}'::date) AND day <= '{today}'),
                sum(consumption) FILTER (WHERE day >= date_trunc('month', '{today}'::date) - interval '1 year'
