@@ -17,6 +17,7 @@ from dashboards.sql import (
     energy_label,
     kgce_values,
     local_date_as_time,
+    workday,
 )
 
 UID = "jieneng-institution"
@@ -109,6 +110,8 @@ LEFT JOIN peer ON peer.peer_group = sel.peer_group
 ORDER BY ind.name
 """
 
+# Working hours are 08:00-18:00 local on working days of the holiday calendar (statutory holidays
+# off, make-up days on); days off are weekends and holidays.
 BASE_LOAD = f"""
 WITH hourly AS (
   SELECT m.institution_id, h.hour AT TIME ZONE {TZ} AS local_hour, sum(h.consumption * {ELEC_KWH}) AS kwh
@@ -116,16 +119,19 @@ WITH hourly AS (
   WHERE m.energy_type = 'electricity' AND m.parent_meter_id IS NULL
     AND {chosen("m.institution_id", "institution")} AND $__timeFilter(h.hour)
   GROUP BY 1, 2
+), days AS (
+  SELECT DISTINCT local_hour::date AS day FROM hourly
+), classified AS (
+  SELECT hourly.*, {workday("days.day")} AS workday, extract(hour from local_hour) AS hour_of_day
+  FROM hourly JOIN days ON days.day = hourly.local_hour::date
 )
 SELECT i.name AS "单位 Institution",
-       avg(kwh) FILTER (WHERE extract(hour from local_hour) < 5) AS "夜间基荷 Night 00-05 kW",
-       avg(kwh) FILTER (WHERE extract(hour from local_hour) BETWEEN 8 AND 17
-                          AND extract(isodow from local_hour) < 6) AS "工作时段 Weekday 08-18 kW",
-       avg(kwh) FILTER (WHERE extract(isodow from local_hour) >= 6) AS "周末 Weekend kW",
-       avg(kwh) FILTER (WHERE extract(hour from local_hour) < 5)
-         / nullif(avg(kwh) FILTER (WHERE extract(hour from local_hour) BETWEEN 8 AND 17
-                                    AND extract(isodow from local_hour) < 6), 0) AS "夜间/白天 Night share"
-FROM hourly JOIN institution i ON i.id = hourly.institution_id
+       avg(kwh) FILTER (WHERE hour_of_day < 5) AS "夜间基荷 Night 00-05 kW",
+       avg(kwh) FILTER (WHERE hour_of_day BETWEEN 8 AND 17 AND workday) AS "工作时段 Workday 08-18 kW",
+       avg(kwh) FILTER (WHERE hour_of_day BETWEEN 8 AND 17 AND NOT workday) AS "休息日 Day off 08-18 kW",
+       avg(kwh) FILTER (WHERE hour_of_day < 5)
+         / nullif(avg(kwh) FILTER (WHERE hour_of_day BETWEEN 8 AND 17 AND workday), 0) AS "夜间/白天 Night share"
+FROM classified JOIN institution i ON i.id = classified.institution_id
 GROUP BY i.name ORDER BY i.name
 """
 
@@ -169,8 +175,9 @@ def build() -> dict:
                           "are methodology data and appear in scoring reports."),
         panel("table", "夜间与周末基荷 Night and weekend base load", BASE_LOAD, w=12, h=7,
               overrides=[percent_override("夜间/白天 Night share")],
-              description="Average electric load by local hour band; a high night share points at equipment "
-                          "left running."),
+              description="Average electric load (kW) by local hour band: night 00-05, working hours 08-18 on "
+                          "working days of the statutory holiday calendar (make-up days 调休 included), the same "
+                          "hours on days off. A high night share points at equipment left running."),
         panel("table", "数据质量 Data quality", QUALITY, w=12, h=7,
               overrides=[percent_override("覆盖率 Hourly coverage")],
               description="Per meter over the time range: coverage of hours with readings, longest gap, "

@@ -115,3 +115,10 @@ def energy_label(col: str) -> str:
     """An energy type code as its bilingual name, e.g. ``电力 electricity``."""
     whens = " ".join(f"WHEN '{code}' THEN '{zh} {code}'" for code, zh in ENERGY_TYPES.items())
     return f"CASE {col} {whens} ELSE {col} END"
+
+
+def workday(local_date: str) -> str:
+    """Whether a local date is a working day: the holiday calendar (``calendar_day``, from
+    store/calendar.py, with 调休 make-up days), else Monday to Friday."""
+    return (f"coalesce((SELECT cd.workday FROM calendar_day cd WHERE cd.day = ({local_date})::date), "
+            f"extract(isodow from {local_date}) < 6)")
