@@ -18,6 +18,7 @@ from dashboards.sql import (
     LOCAL_DAY_FROM,
     LOCAL_DAY_TO,
     MONTH_SPANS,
+    PROVINCE_RUN,
     SPAN_USAGE,
     chosen,
     kgce_values,
@@ -26,9 +27,10 @@ from dashboards.sql import (
 
 UID = "jieneng-province"
 
-# The year variable is empty until the first scoring run: nullif keeps the query valid (no run, no rows).
+# The latest province-wide run of the year (a city-only run ranks part of the province and must not
+# replace it). The year variable is empty until the first run: nullif keeps the query valid (no rows).
 LATEST_RUN = (
-    "(SELECT id FROM scoring_run WHERE year = nullif('$year', '')::integer "
+    f"(SELECT id FROM scoring_run WHERE year = nullif('$year', '')::integer AND {PROVINCE_RUN} "
     "ORDER BY created_at DESC, id DESC LIMIT 1)"
 )
 NO_RUN = "暂无评分 No scoring run yet"
@@ -125,7 +127,7 @@ ORDER BY 1
 """
 
 YEAR_VAR = query_var(
-    "year", "年度 Year", "SELECT DISTINCT year::text AS year FROM scoring_run ORDER BY 1 DESC",
+    "year", "年度 Year", f"SELECT DISTINCT year::text AS year FROM scoring_run WHERE {PROVINCE_RUN} ORDER BY 1 DESC",
     multi=False, include_all=False,
 )
 
@@ -136,7 +138,7 @@ def build() -> dict:
               no_value=NO_RUN,
               description="Institutions that qualify (≥85 points, no veto) in the latest scoring run of the year."),
         panel("table", "最新排名 Latest ranking", RANKING, w=18, h=8, no_value=NO_RUN,
-              description="Province ranking from the latest scoring run of the selected year."),
+              description="Province ranking from the latest province-wide scoring run of the selected year."),
         panel("barchart", "各市综合能耗 Energy by city (tce)", BY_CITY_ENERGY, w=10, h=9, unit=TCE,
               description="Top-level meters over the time range, converted to standard coal (当量值 coefficients "
                           "of the default methodology), tonnes of coal equivalent.",

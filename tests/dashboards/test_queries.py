@@ -197,3 +197,24 @@ def test_per_area_peers_are_the_latest_runs_peer_groups(reader, grafana):
     assert row[cols.index("组别 Peer group (scoring year)")] == f"{group} ({year})"
     day_from, day_to = (t_from + timedelta(hours=8)).date(), (t_to + timedelta(hours=8)).date()
     assert row[cols.index("期间 Period")] == f"{day_from} – {day_to}"
+
+
+def test_latest_ranking_ignores_a_newer_city_only_run(seeded_db_url, grafana):
+    """A run limited to one city must not replace the province view (rolled back afterwards)."""
+    d = DASHBOARDS["jieneng-province"]
+    t_from, t_to = _time_range(timedelta(days=365))
+    with psycopg.connect(seeded_db_url) as conn:
+        run_id = conn.execute(
+            "INSERT INTO scoring_run (year, region_code, methodology_name, methodology_version, methodology_hash, "
+            "methodology_text, results_hash, created_by) VALUES (2026, '320300', 'x', '1', 'h', '', 'r', 'test') "
+            "RETURNING id").fetchone()[0]
+        conn.execute(
+            "INSERT INTO scoring_result (run_id, institution_id, region_code, category, peer_group, total_points, "
+            "eligible, rank_province, detail) VALUES (%s, 'hos-xz-01', '320300', 'hospital', 'hospital/cold', 99, "
+            "true, 1, '{}')", (run_id,))
+        conn.execute("SET LOCAL ROLE jieneng_grafana")
+        variables = grafana.resolve(conn, d, STATES["all"], t_from, t_to, timedelta(days=1))
+        _, rows = grafana.run(conn, expand(_panel_sql("jieneng-province", "最新排名"), variables,
+                                           time_from=t_from, time_to=t_to))
+        conn.rollback()
+    assert len(rows) == 3
