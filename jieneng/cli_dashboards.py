@@ -17,13 +17,15 @@ def build_cmd(
 ) -> None:
     """Regenerate dashboards/generated/*.json and the alert rules from dashboards/*.py.
 
-    Alert thresholds come from JIENENG_ALERT_SILENT_HOURS and JIENENG_ALERT_NIGHT_LOAD_SHARE.
+    Alert thresholds come from JIENENG_ALERT_SILENT_HOURS, JIENENG_ALERT_NIGHT_LOAD_SHARE and
+    JIENENG_ALERT_NIGHT_LOAD_SHARE_BY_CATEGORY.
     """
     from dashboards import build
     from jieneng.settings import load_settings
 
     settings = load_settings()
-    files = build.render(silent_hours=settings.alert_silent_hours, night_load_share=settings.alert_night_load_share)
+    files = build.render(silent_hours=settings.alert_silent_hours, night_load_share=settings.alert_night_load_share,
+                         night_load_share_by_category=settings.night_load_share_limits())
     root = out or build.ROOT
     if check:
         stale = build.stale(files, root)
