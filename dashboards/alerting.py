@@ -11,13 +11,19 @@ from dashboards.sql import ELEC_KWH, TZ, workday
 
 FOLDER = "节能 jieneng"
 
-SILENT_SQL = " ".join("""
+# Only the silent meters: Grafana makes one alert instance per row, so returning every active meter
+# would keep hundreds of thousands of "normal" instances. The threshold is applied here and again by
+# expression B (which needs a condition); a meter that never reported counts from its installation.
+def silent_sql(silent_hours: float) -> str:
+    return " ".join(f"""
 SELECT m.id AS meter, m.institution_id AS institution,
-       coalesce(extract(epoch from now() - last.ts), extract(epoch from now() - m.installed_at)) / 3600 AS hours_silent
+       extract(epoch from now() - coalesce(last.ts, m.installed_at)) / 3600 AS hours_silent
 FROM meter m
 LEFT JOIN LATERAL (SELECT r.ts FROM reading r WHERE r.meter_id = m.id ORDER BY r.ts DESC LIMIT 1) last ON true
 WHERE m.retired_at IS NULL
+  AND coalesce(last.ts, m.installed_at) < now() - make_interval(secs => {float(silent_hours) * 3600!r})
 """.split())
+
 
 # Night (00:00-05:00 local) mean electric load as a share of working-hours (08:00-18:00 on working days
 # of the holiday calendar) load, over the last 7 days, per institution, divided by the limit for its
@@ -93,7 +99,7 @@ def rules(*, silent_hours: float, night_load_share: float,
                 "folder": FOLDER,
                 "interval": "5m",
                 "rules": [
-                    _rule("jieneng-meter-silent", "计量表静默 Meter silent", SILENT_SQL, silent_hours,
+                    _rule("jieneng-meter-silent", "计量表静默 Meter silent", silent_sql(silent_hours), silent_hours,
                           f"Meter {{{{ $labels.meter }}}} has sent no reading for more than {silent_hours:g} h.",
                           "10m"),
                     _rule("jieneng-night-base-load", "夜间基荷偏高 Night base load high",

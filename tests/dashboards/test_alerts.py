@@ -70,3 +70,14 @@ def test_committed_alert_file_uses_the_settings_defaults():
 
     s = Settings(_env_file=None)
     assert DEFAULT_NIGHT_LIMITS == s.night_load_share_limits()
+
+
+def test_silent_meter_rule_returns_only_silent_meters(seeded_db_url):
+    """One alert instance per silent meter, not one per active meter (300,000 at province size)."""
+    doc = alerting.rules(silent_hours=24, night_load_share=0.5)
+    rule = _rule(doc, "jieneng-meter-silent")
+    with psycopg.connect(seeded_db_url, autocommit=True) as conn:
+        conn.execute("SET ROLE jieneng_grafana")
+        rows = conn.execute(rule["data"][0]["model"]["rawSql"]).fetchall()
+    assert [r[0] for r in rows] == ["gov-nj-01.gas"]
+    assert rows[0][2] > 24
