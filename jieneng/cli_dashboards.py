@@ -100,11 +100,14 @@ def provision_cmd(
 ) -> None:
     """Write Grafana provisioning (datasource, dashboard provider, dashboards, alert rules) for this database.
 
+    Alert thresholds come from the JIENENG_ALERT_* settings.
+
     The datasource uses the read database URL (JIENENG_DATABASE_READ_URL, else JIENENG_DATABASE_URL, else
     the embedded database), with its user and password; a Unix-socket URL becomes a socket host.
     """
     from urllib.parse import parse_qs
 
+    from dashboards import alerting
     from dashboards.provision import provisioning_files, write_provisioning
     from jieneng.settings import load_settings
     from jieneng.wiring import read_database_url
@@ -117,6 +120,8 @@ def provision_cmd(
     files = provisioning_files(
         host=host, database=database, user=parts.username or "postgres", password=parts.password or None,
         out_dir=out, timescaledb=timescaledb,
+        alerts=alerting.rules(silent_hours=settings.alert_silent_hours, night_load_share=settings.alert_night_load_share,
+                              night_load_share_by_category=settings.night_load_share_limits()),
     )
     written = write_provisioning(files, out)
     typer.echo(f"wrote {len(written)} file(s) under {out}: point Grafana's paths.provisioning at it")

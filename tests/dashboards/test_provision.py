@@ -48,3 +48,38 @@ def test_cli_uses_the_database_url(tmp_path, db_url):
     parts = urlsplit(db_url)
     socket_dir = parse_qs(parts.query).get("host", [None])[0]
     assert ds["url"] == (socket_dir or f"{parts.hostname}:{parts.port or 5432}")
+
+
+def _cli_provision(tmp_path, db_url, **env_extra):
+    env = {**os.environ, "JIENENG_DATABASE_URL": db_url, **env_extra}
+    env.pop("JIENENG_DATABASE_READ_URL", None)
+    res = subprocess.run(
+        [sys.executable, "-m", "jieneng.cli", "dashboards", "provision", "--out", str(tmp_path)],
+        env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert res.returncode == 0, res.stderr
+    return res
+
+
+def test_provisioned_alerts_follow_the_settings(tmp_path, db_url):
+    """JIENENG_ALERT_* apply to what `provision` writes, not only to `build`."""
+    _cli_provision(tmp_path, db_url, JIENENG_ALERT_SILENT_HOURS="6",
+                   JIENENG_ALERT_NIGHT_LOAD_SHARE_BY_CATEGORY="school=0.2")
+    doc = json.loads((tmp_path / "alerting/jieneng-alerts.json").read_text())
+    rules = {r["uid"]: r for g in doc["groups"] for r in g["rules"]}
+    assert rules["jieneng-meter-silent"]["data"][1]["model"]["conditions"][0]["evaluator"]["params"] == [6]
+    assert "('school', 0.2::float8)" in rules["jieneng-night-base-load"]["data"][0]["model"]["rawSql"]
+
+
+def test_alerts_and_dashboards_resolve_to_one_folder(tmp_path):
+    """Alert file provisioning names its folder by title only, so the dashboard provider must find the
+    folder by the same title (no folderUid): whichever runs first creates it, the other reuses it."""
+    from dashboards.build import PROVISIONING
+
+    files = provisioning_files(host="h:5432", database="d", user="jieneng_grafana", password=None, out_dir=tmp_path)
+    write_provisioning(files, tmp_path)
+    for root in (tmp_path, PROVISIONING):
+        provider = yaml.safe_load((root / "dashboards/jieneng.yaml").read_text())["providers"][0]
+        alerts = json.loads((root / "alerting/jieneng-alerts.json").read_text())
+        assert {g["folder"] for g in alerts["groups"]} == {provider["folder"]}, root
+        assert "folderUid" not in provider, root
