@@ -100,15 +100,16 @@ def provision_cmd(
 ) -> None:
     """Write Grafana provisioning (datasource, dashboard provider, dashboards, alert rules) for this database.
 
-    Alert thresholds come from the JIENENG_ALERT_* settings.
-
-    The datasource uses the read database URL (JIENENG_DATABASE_READ_URL, else JIENENG_DATABASE_URL, else
-    the embedded database), with its user and password; a Unix-socket URL becomes a socket host.
+    Alert thresholds come from the JIENENG_ALERT_* settings. The datasource connects to the read
+    database URL's host and database (JIENENG_DATABASE_READ_URL, else JIENENG_DATABASE_URL, else the
+    embedded database; a Unix-socket URL becomes a socket host) as the read-only role jieneng_grafana
+    with JIENENG_GRAFANA_DB_PASSWORD, never as the URL's own (owner) user.
     """
     from urllib.parse import parse_qs
 
     from dashboards import alerting
     from dashboards.provision import provisioning_files, write_provisioning
+    from dashboards.push import READER_ROLE
     from jieneng.settings import load_settings
     from jieneng.wiring import read_database_url
 
@@ -117,8 +118,11 @@ def provision_cmd(
     socket_dir = parse_qs(parts.query).get("host", [None])[0]
     host = socket_dir or f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
     database = (parts.path or "/").lstrip("/") or "postgres"
+    if not settings.grafana_db_password:
+        typer.echo("warning: JIENENG_GRAFANA_DB_PASSWORD is not set; the datasource gets no password "
+                   f"(give {READER_ROLE} LOGIN and a password, see docs/dashboards.md)", err=True)
     files = provisioning_files(
-        host=host, database=database, user=parts.username or "postgres", password=parts.password or None,
+        host=host, database=database, user=READER_ROLE, password=settings.grafana_db_password,
         out_dir=out, timescaledb=timescaledb,
         alerts=alerting.rules(silent_hours=settings.alert_silent_hours, night_load_share=settings.alert_night_load_share,
                               night_load_share_by_category=settings.night_load_share_limits()),

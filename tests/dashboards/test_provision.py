@@ -8,6 +8,7 @@ import subprocess
 import sys
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 import yaml
 
 from dashboards.build import dashboards
@@ -83,3 +84,28 @@ def test_alerts_and_dashboards_resolve_to_one_folder(tmp_path):
         alerts = json.loads((root / "alerting/jieneng-alerts.json").read_text())
         assert {g["folder"] for g in alerts["groups"]} == {provider["folder"]}, root
         assert "folderUid" not in provider, root
+
+
+def test_provisioned_datasource_is_the_read_only_role(tmp_path, db_url, pg_admin_url):
+    """Grafana logs in as jieneng_grafana with JIENENG_GRAFANA_DB_PASSWORD: it can read and cannot write."""
+    import psycopg
+
+    _cli_provision(tmp_path, db_url, JIENENG_GRAFANA_DB_PASSWORD="s3cret: 'x'")
+    ds = yaml.safe_load((tmp_path / "datasources/jieneng.yaml").read_text())["datasources"][0]
+    assert ds["user"] == "jieneng_grafana"
+    assert ds["secureJsonData"]["password"] == "s3cret: 'x'"
+    # What the operator does once (compose's grafana-reader step); the role is cluster-wide, so undo it.
+    with psycopg.connect(pg_admin_url, autocommit=True) as admin:
+        admin.execute("ALTER ROLE jieneng_grafana LOGIN PASSWORD 's3cret: ''x'''")
+    try:
+        host = ds["url"]
+        kw = {"host": host} if host.startswith("/") else dict(zip(("host", "port"), host.rsplit(":", 1), strict=True))
+        with psycopg.connect(dbname=ds["jsonData"]["database"], user=ds["user"],
+                             password=ds["secureJsonData"]["password"], autocommit=True, **kw) as conn:
+            assert conn.execute("SELECT current_user").fetchone()[0] == "jieneng_grafana"
+            conn.execute("SELECT count(*) FROM meter").fetchone()
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("INSERT INTO region (code, name, level) VALUES ('999999', 'x', 'city')")
+    finally:
+        with psycopg.connect(pg_admin_url, autocommit=True) as admin:
+            admin.execute("ALTER ROLE jieneng_grafana NOLOGIN PASSWORD NULL")
