@@ -13,21 +13,25 @@ from dashboards.sql import (
     SPAN_USAGE,
     TZ,
     WATER_M3,
-    chosen,
     energy_label,
+    institution_chosen,
     kgce_values,
+    listed,
     local_date_as_time,
     workday,
 )
 
 UID = "jieneng-institution"
 
+# Per-meter detail reads raw readings: shown for institutions chosen by name, not for All.
+CHOOSE_INSTITUTION = "请选择单位 Choose an institution"
+
 SERIES = f"{energy_label('m.energy_type')} || ' (' || m.unit || ')'"
 
 HOURLY = f"""
 SELECT $__timeGroupAlias(h.hour, '1h'), {SERIES} AS metric, sum(h.consumption) AS value
 FROM usage_hourly h JOIN meter m ON m.id = h.meter_id
-WHERE $__timeFilter(h.hour) AND {chosen("m.institution_id", "institution")} AND m.parent_meter_id IS NULL
+WHERE $__timeFilter(h.hour) AND {institution_chosen("m.institution_id")} AND m.parent_meter_id IS NULL
 GROUP BY 1, 2 ORDER BY 1, 2
 """
 
@@ -35,7 +39,7 @@ DAILY = f"""
 SELECT {local_date_as_time("d.day")} AS "time", {SERIES} AS metric, sum(d.consumption) AS value
 FROM usage_daily d JOIN meter m ON m.id = d.meter_id
 WHERE d.day BETWEEN {LOCAL_DAY_FROM} AND {LOCAL_DAY_TO}
-  AND {chosen("m.institution_id", "institution")} AND m.parent_meter_id IS NULL
+  AND {institution_chosen("m.institution_id")} AND m.parent_meter_id IS NULL
 GROUP BY 1, 2 ORDER BY 1, 2
 """
 
@@ -44,7 +48,7 @@ WITH {MONTH_SPANS}, use AS (
   SELECT sp.month, sp.years_back, m.energy_type, m.unit, sum(u.consumption) AS consumption
   FROM spans sp {SPAN_USAGE}
   JOIN meter m ON m.id = u.meter_id
-  WHERE {chosen("m.institution_id", "institution")} AND m.parent_meter_id IS NULL
+  WHERE {institution_chosen("m.institution_id")} AND m.parent_meter_id IS NULL
   GROUP BY 1, 2, 3, 4
 )
 SELECT to_char(mo.month, 'YYYY-MM') AS "月份 Month", {energy_label("cur.energy_type")} AS "能源 Energy", cur.unit AS "单位 Unit",
@@ -68,7 +72,7 @@ WITH run AS (
   SELECT r.institution_id, r.peer_group, run.year FROM scoring_result r JOIN run ON r.run_id = run.id
 ), sel AS (
   SELECT i.id, grp.peer_group, grp.year FROM institution i LEFT JOIN grp ON grp.institution_id = i.id
-  WHERE {chosen("i.id", "institution")}
+  WHERE {institution_chosen("i.id")}
 ), members AS (
   SELECT id AS institution_id FROM sel
   UNION SELECT grp.institution_id FROM grp WHERE grp.peer_group IN (SELECT peer_group FROM sel)
@@ -117,7 +121,7 @@ WITH hourly AS (
   SELECT m.institution_id, h.hour AT TIME ZONE {TZ} AS local_hour, sum(h.consumption * {ELEC_KWH}) AS kwh
   FROM usage_hourly h JOIN meter m ON m.id = h.meter_id
   WHERE m.energy_type = 'electricity' AND m.parent_meter_id IS NULL
-    AND {chosen("m.institution_id", "institution")} AND $__timeFilter(h.hour)
+    AND {institution_chosen("m.institution_id")} AND $__timeFilter(h.hour)
   GROUP BY 1, 2
 ), days AS (
   SELECT DISTINCT local_hour::date AS day FROM hourly
@@ -151,7 +155,7 @@ SELECT m.id AS "计量表 Meter", {energy_label("m.energy_type")} AS "能源 Ene
        (SELECT count(*) FROM reading_conflict c
          WHERE c.meter_id = m.id AND $__timeFilter(c.ts)) AS "冲突 Conflicts"
 FROM meter m
-WHERE {chosen("m.institution_id", "institution")}
+WHERE {listed("m.institution_id", "institution")}
 ORDER BY m.institution_id, m.id
 """
 
@@ -179,9 +183,10 @@ def build() -> dict:
                           "working days of the statutory holiday calendar (make-up days 调休 included), the same "
                           "hours on days off. A high night share points at equipment left running."),
         panel("table", "数据质量 Data quality", QUALITY, w=12, h=7,
-              overrides=[percent_override("覆盖率 Hourly coverage")],
-              description="Per meter over the time range: coverage of hours with readings, longest gap, "
-                          "counter resets, quarantined increments, conflicting repeats."),
+              overrides=[percent_override("覆盖率 Hourly coverage")], no_value=CHOOSE_INSTITUTION,
+              description="Per meter of the chosen institutions over the time range: coverage of hours with "
+                          "readings, longest gap, counter resets, quarantined increments, conflicting repeats. "
+                          "Choose institutions by name (not All): this reads raw readings."),
     ]
     return dashboard(UID, "单位详情 Institution detail", panels, [REGION_VAR, INSTITUTION_VAR],
                      description="Institution detail: usage, intensity against peers, base load, data quality.")

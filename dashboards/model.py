@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from dashboards.sql import chosen
+from dashboards.sql import ALL_VALUE, listed
 
 DATASOURCE_UID = "jieneng-pg"
 DATASOURCE_TYPE = "grafana-postgresql-datasource"
@@ -100,8 +100,11 @@ def layout(panels: list[dict]) -> list[dict]:
     return panels
 
 
-def query_var(name: str, label: str, sql: str, *, multi: bool = True, include_all: bool = True) -> dict:
+def query_var(name: str, label: str, sql: str, *, multi: bool = True, include_all: bool = True,
+              all_value: str | None = None) -> dict:
+    extra = {"allValue": all_value} if all_value else {}
     return {
+        **extra,
         "current": ALL if include_all else {"text": "", "value": ""},
         "datasource": DS,
         "hide": 0,
@@ -163,16 +166,22 @@ def dashboard(uid: str, title: str, panels: list[dict], variables: list[dict], *
     }
 
 
-# Chained region → institution → meter variables (multi-value, All).
+# Chained region → institution → meter variables (multi-value, All). All is the custom all value
+# (dashboards.sql.ALL_VALUE), never the list of every id. Each list shows the children of an explicit
+# choice only: cities always, institutions once a city is chosen, meters once an institution is, so no
+# dropdown holds the province's 300,000 meters.
 REGION_VAR = query_var(
-    "region", "城市 City", "SELECT code AS __value, name AS __text FROM region WHERE level = 'city' ORDER BY code"
+    "region", "城市 City", "SELECT code AS __value, name AS __text FROM region WHERE level = 'city' ORDER BY code",
+    all_value=ALL_VALUE,
 )
 INSTITUTION_VAR = query_var(
     "institution", "单位 Institution",
-    f"SELECT id AS __value, name AS __text FROM institution WHERE {chosen('region_code', 'region')} ORDER BY name, id",
+    f"SELECT id AS __value, name AS __text FROM institution WHERE {listed('region_code', 'region')} ORDER BY name, id",
+    all_value=ALL_VALUE,
 )
 METER_VAR = query_var(
     "meter", "计量表 Meter",
-    f"SELECT id AS __value, coalesce(name, id) AS __text FROM meter WHERE {chosen('institution_id', 'institution')} "
+    f"SELECT id AS __value, coalesce(name, id) AS __text FROM meter WHERE {listed('institution_id', 'institution')} "
     "ORDER BY id",
+    all_value=ALL_VALUE,
 )

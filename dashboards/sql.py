@@ -72,13 +72,44 @@ INSTITUTION_YEAR = (
 )
 
 
-def chosen(col: str, var: str) -> str:
-    """``col`` is one of the values chosen in the multi-value variable ``var``.
+# The custom all value of the region, institution and meter variables, inserted verbatim by Grafana:
+# "All" is one marker, not every id (300,000 quoted meter ids at province size), and the filters below
+# test for it, so PostgreSQL folds an All filter away at plan time.
+ALL_VALUE = "'__all'"
 
-    ``${var:sqlstring}`` quotes each value whether Grafana holds the selection as a list or as a
-    lone string, and ``ARRAY[…]::text[]`` stays valid SQL for an empty selection (``ARRAY[]``).
-    """
-    return f"{col} = ANY(ARRAY[${{{var}:sqlstring}}]::text[])"
+
+def _array(var: str) -> str:
+    # ${var:sqlstring} quotes each value whether Grafana holds the selection as a list or as a lone
+    # string; ARRAY[…]::text[] stays valid SQL for an empty selection (ARRAY[]).
+    return f"ARRAY[${{{var}:sqlstring}}]::text[]"
+
+
+def is_all(var: str) -> str:
+    """The variable ``var`` is on All."""
+    return f"{ALL_VALUE} = ANY({_array(var)})"
+
+
+def listed(col: str, var: str) -> str:
+    """``col`` is one of the values chosen in ``var``; nothing matches on All (chained variables and
+    per-meter detail stay bounded by an explicit choice)."""
+    return f"{col} = ANY({_array(var)})"
+
+
+def chosen(col: str, var: str) -> str:
+    """``col`` is one of the values chosen in ``var``, or anything when ``var`` is on All."""
+    return f"({is_all(var)} OR {listed(col, var)})"
+
+
+def institution_chosen(col: str) -> str:
+    """The institution id ``col`` passes the city and institution variables."""
+    return (f"{chosen(col, 'institution')} AND ({is_all('region')} OR {col} IN "
+            f"(SELECT ri.id FROM institution ri WHERE {listed('ri.region_code', 'region')}))")
+
+
+def meter_chosen(col: str) -> str:
+    """The meter id ``col`` passes the city, institution and meter variables (for tables keyed by meter only)."""
+    return (f"{chosen(col, 'meter')} AND (({is_all('region')} AND {is_all('institution')}) OR {col} IN "
+            f"(SELECT mi.id FROM meter mi WHERE {institution_chosen('mi.institution_id')}))")
 
 
 # The months the dashboard range touches, each with the span of days it covers: a month still
