@@ -10,7 +10,6 @@ from dashboards.sql import (
     LOCAL_DAY_TO,
     MONTH_SPANS,
     PROVINCE_RUN,
-    SPAN_USAGE,
     TZ,
     WATER_M3,
     energy_label,
@@ -18,6 +17,7 @@ from dashboards.sql import (
     kgce_values,
     listed,
     local_date_as_time,
+    span_usage,
     workday,
 )
 
@@ -43,10 +43,12 @@ WHERE d.day BETWEEN {LOCAL_DAY_FROM} AND {LOCAL_DAY_TO}
 GROUP BY 1, 2 ORDER BY 1, 2
 """
 
+SPAN_METERS = f"SELECT m.id FROM meter m WHERE {institution_chosen('m.institution_id')} AND m.parent_meter_id IS NULL"
+
 MONTHLY = f"""
 WITH {MONTH_SPANS}, use AS (
   SELECT sp.month, sp.years_back, m.energy_type, m.unit, sum(u.consumption) AS consumption
-  FROM spans sp {SPAN_USAGE}
+  FROM spans sp {span_usage(SPAN_METERS)}
   JOIN meter m ON m.id = u.meter_id
   WHERE {institution_chosen("m.institution_id")} AND m.parent_meter_id IS NULL
   GROUP BY 1, 2, 3, 4

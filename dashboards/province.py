@@ -19,10 +19,10 @@ from dashboards.sql import (
     LOCAL_DAY_TO,
     MONTH_SPANS,
     PROVINCE_RUN,
-    SPAN_USAGE,
     chosen,
     kgce_values,
     local_date_as_time,
+    span_usage,
 )
 
 UID = "jieneng-province"
@@ -92,10 +92,15 @@ FROM city JOIN region rg ON rg.code = city.region_code
 ORDER BY rg.code
 """
 
+SPAN_METERS = (
+    "SELECT m.id FROM meter m JOIN institution i ON i.id = m.institution_id "
+    f"WHERE m.parent_meter_id IS NULL AND m.end_use <> 'vehicle' AND {chosen('i.region_code', 'region')}"
+)
+
 TREND = f"""
 WITH {MONTH_SPANS}, use AS (
   SELECT sp.month, sp.years_back, sum(u.consumption * kgce.kgce_per_unit) AS kgce
-  FROM spans sp {SPAN_USAGE}
+  FROM spans sp {span_usage(SPAN_METERS)}
   JOIN meter m ON m.id = u.meter_id
   JOIN institution i ON i.id = m.institution_id
   JOIN {kgce_values()} ON kgce.energy_type = m.energy_type AND kgce.unit = m.unit

@@ -128,13 +128,17 @@ months AS (
   FROM months
 )"""
 
-# Usage of every meter over each span: usage_monthly for whole months, usage_daily for partial ones.
-SPAN_USAGE = """
+
+def span_usage(meters: str) -> str:
+    """Usage over each span of the meters ``meters`` (a subquery of meter ids): usage_monthly for
+    whole months, usage_daily for partial ones, each read by its time index or by meter."""
+    return f"""
 JOIN LATERAL (
-  SELECT um.meter_id, um.consumption FROM usage_monthly um WHERE sp.whole AND um.month = sp.span_from
+  SELECT um.meter_id, um.consumption FROM usage_monthly um
+  WHERE sp.whole AND um.month = sp.span_from AND um.meter_id IN ({meters})
   UNION ALL
   SELECT ud.meter_id, ud.consumption FROM usage_daily ud
-  WHERE NOT sp.whole AND ud.day >= sp.span_from AND ud.day < sp.span_to
+  WHERE NOT sp.whole AND ud.day >= sp.span_from AND ud.day < sp.span_to AND ud.meter_id IN ({meters})
 ) u ON true"""
 
 
