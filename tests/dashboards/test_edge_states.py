@@ -62,3 +62,13 @@ def test_all_over_an_empty_list_runs(seeded_reader, grafana, uid, state):
                                             timedelta(hours=1)):
         assert not re.search(r"\bIN\s*\(\s*\)", sql, re.IGNORECASE), p["title"]
         grafana.run(seeded_reader, sql)
+
+
+@pytest.mark.parametrize("uid", list(DASHBOARDS))
+def test_a_new_deployment_runs_every_query(db_url, grafana, uid):
+    """Migrated, nothing imported: no institution, meter, reading or run. Every query runs."""
+    t_from, t_to = _range(7)
+    with _reader(db_url) as conn:
+        for state in ({"region": ALL, "institution": ALL, "meter": ALL}, {"region": ["320100"]}):
+            for _p, _t, sql in grafana.panel_queries(conn, DASHBOARDS[uid], state, t_from, t_to, timedelta(hours=1)):
+                grafana.run(conn, sql)

@@ -2,8 +2,9 @@
 
 Runs as the read-only ``jieneng_grafana`` role (migration 0007), so the grants are checked too.
 For several variable states (All everywhere; one city; two institutions; one institution with its
-meters) and time ranges (6 h at 1 m, 7 d at 1 h, 1 y at 1 d), each query must return its
-columns and at least one row.
+meters; selections held as lone strings) and five time ranges (6 h at 1 m, 7 d and 30 d at 1 h,
+1 y and 2 y at 1 d), each query must return its columns and at least one row (empty states:
+test_edge_states.py).
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ STATES = {
 RANGES = {
     "6h": (timedelta(hours=6), timedelta(minutes=1)),
     "7d": (timedelta(days=7), timedelta(hours=1)),
+    "30d": (timedelta(days=30), timedelta(hours=1)),
     "1y": (timedelta(days=365), timedelta(days=1)),
+    "2y": (timedelta(days=730), timedelta(days=1)),
 }
 
 
