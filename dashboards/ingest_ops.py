@@ -69,7 +69,8 @@ def build() -> dict:
         panel("timeseries", "汇总滞后 Rollup lag", ROLLUP_LAG, fmt="time_series", unit="s", w=12,
               overrides=[axis_override("汇总表时 Meter-hours", "short", "right", "meter-hours")],
               description="Rollup lag in seconds (left axis); meter-hours rolled up per interval (right axis)."),
-        panel("timeseries", "拒收 Rejects by reason", REJECTS, fmt="time_series", w=12),
+        panel("timeseries", "拒收 Rejects by reason", REJECTS, fmt="time_series", w=12, unit="short",
+              axis_label="rejects per interval"),
     ]
     return dashboard(UID, "采集运行 Ingest operations", panels, [], time_from="now-6h",
                      description="Ingest operations: throughput, commit latency, rollup lag, rejects.")

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from dashboards.model import INSTITUTION_VAR, REGION_VAR, dashboard, panel, percent_override, unit_overrides
+from dashboards.model import (
+    INSTITUTION_VAR,
+    KGCE_M2,
+    KGCE_PERSON,
+    REGION_VAR,
+    dashboard,
+    panel,
+    percent_override,
+    unit_override,
+    unit_overrides,
+)
 from dashboards.sql import (
     ELEC_KWH,
     INSTITUTION_YEAR,
@@ -172,20 +182,27 @@ def build() -> dict:
               description="Local calendar days in the deployment time zone.",
               options={"legend": {"displayMode": "list", "placement": "bottom", "showLegend": True}}),
         panel("table", "逐月用量与上年同期 Monthly usage vs same days last year", MONTHLY, w=12,
+              overrides=[unit_override("同比 Change %", "percent"), unit_override("天数 Days", "d")],
               description="Per local month of the range, in each meter's unit. A month still running is "
                           "compared with the same days of that month last year (天数 Days says how many)."),
         panel("table", "单位面积与人均指标 Per-area and per-capita vs peer median "
               "(${__from:date:YYYY-MM-DD} – ${__to:date:YYYY-MM-DD})", INTENSITY, w=24, h=7,
+              overrides=[unit_override(f, u) for f, u in (
+                  ("单位面积能耗 kgce/m²", KGCE_M2), ("同组中位数 Peer median kgce/m²", KGCE_M2),
+                  ("人均能耗 kgce/person", KGCE_PERSON), ("同组中位数 Peer median kgce/person", KGCE_PERSON),
+                  ("人均用水 m³/person", "suffix: m³/person"), ("同组中位数 Peer median m³/person", "suffix: m³/person"),
+                  ("同组单位数 Peers", "short"))],
               description="Over the dashboard's time range (期间 Period, local days); peers are the institution's "
                           "peer group in the latest province-wide scoring run, whose year is shown. Quota values "
                           "are methodology data and appear in scoring reports."),
         panel("table", "夜间与周末基荷 Night and weekend base load", BASE_LOAD, w=12, h=7,
-              overrides=[percent_override("夜间/白天 Night share")],
+              unit="kwatt", overrides=[percent_override("夜间/白天 Night share")],
               description="Average electric load (kW) by local hour band: night 00-05, working hours 08-18 on "
                           "working days of the statutory holiday calendar (make-up days 调休 included), the same "
                           "hours on days off. A high night share points at equipment left running."),
         panel("table", "数据质量 Data quality", QUALITY, w=12, h=7,
-              overrides=[percent_override("覆盖率 Hourly coverage")], no_value=CHOOSE_INSTITUTION,
+              unit="short", no_value=CHOOSE_INSTITUTION,
+              overrides=[percent_override("覆盖率 Hourly coverage"), unit_override("最长间隔 Longest gap h", "h")],
               description="Per meter of the chosen institutions over the time range: coverage of hours with "
                           "readings, longest gap, counter resets, quarantined increments, conflicting repeats. "
                           "Choose institutions by name (not All): this reads raw readings."),

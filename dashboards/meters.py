@@ -97,9 +97,11 @@ GROUP BY 1 ORDER BY 1
 
 def build() -> dict:
     panels = [
-        panel("stat", "静默计量表 Silent meters", SILENT_COUNT, w=6, h=7,
+        panel("stat", "静默计量表 Silent meters", SILENT_COUNT, w=6, h=7, unit="short",
               description="Active meters with no reading for longer than the silent-hours setting."),
-        panel("timeseries", "接收读数 Readings received", RECEIVED, fmt="time_series", w=18, h=7),
+        panel("timeseries", "接收读数 Readings received", RECEIVED, fmt="time_series", w=18, h=7, unit="short",
+              axis_label="readings per interval",
+              description="Readings of the selected meters by the time ingest received them, per interval."),
         panel("table", "最后上报 Last seen", LAST_SEEN, w=12, h=9, overrides=[unit_override("静默 Hours silent", "h")],
               no_value=CHOOSE_INSTITUTION, description="Every meter of the chosen institutions (choose by name)."),
         panel("table", "静默计量表 Silent meters (list)", SILENT, w=12, h=9,
@@ -110,7 +112,7 @@ def build() -> dict:
         panel("table", "复位与回绕 Counter resets and rollovers", RESETS, w=12, h=8),
         panel("table", "隔离增量 Quarantined increments", QUARANTINE, w=12, h=8),
         panel("table", "读数冲突 Conflicting repeats", CONFLICTS, w=12, h=8),
-        panel("barchart", "拒收原因 Rejects by reason", REJECTS, w=24, h=8,
+        panel("barchart", "拒收原因 Rejects by reason", REJECTS, w=24, h=8, unit="short", axis_label="rejects",
               description="Rejected messages and rows for the selected meters, and those naming no known meter.",
               options={"xField": "原因 Reason"}),
     ]

@@ -12,6 +12,7 @@ from dashboards.model import (
     dashboard,
     panel,
     query_var,
+    unit_override,
 )
 from dashboards.sql import (
     INSTITUTION_YEAR,
@@ -139,10 +140,11 @@ YEAR_VAR = query_var(
 
 def build() -> dict:
     panels = [
-        panel("stat", "达标单位数 Eligible institutions", ELIGIBLE, w=6, h=8,
+        panel("stat", "达标单位数 Eligible institutions", ELIGIBLE, w=6, h=8, unit="short",
               no_value=NO_RUN,
               description="Institutions that qualify (≥85 points, no veto) in the latest scoring run of the year."),
         panel("table", "最新排名 Latest ranking", RANKING, w=18, h=8, no_value=NO_RUN,
+              overrides=[unit_override("得分 Points", "suffix: pts")],
               description="Province ranking from the latest province-wide scoring run of the selected year."),
         panel("barchart", "各市综合能耗 Energy by city (tce)", BY_CITY_ENERGY, w=10, h=9, unit=TCE,
               description="Top-level meters over the time range, converted to standard coal (当量值 coefficients "
