@@ -98,7 +98,7 @@ class Settings(BaseSettings):
         24, gt=0, description="Grafana alert: a meter with no reading for longer than this many hours is silent."
     )
     alert_night_load_share: float = Field(
-        0.5, gt=0, description="Grafana alert: night (00-05 local) electric load above this share of weekday daytime load."
+        0.5, gt=0, description="Grafana alert: night (00-05 local) electric load above this share of working-day 08-18 load, for categories without their own limit."
     )
     alert_night_load_share_by_category: str = Field(
         "hospital=1.0,venue=0.6",
@@ -106,7 +106,7 @@ class Settings(BaseSettings):
                     "other categories use JIENENG_ALERT_NIGHT_LOAD_SHARE.",
     )
     grafana_db_password: str | None = Field(
-        None, description="Password of the read-only jieneng_grafana role, for the datasource `dashboards push` creates."
+        None, description="Password of the read-only jieneng_grafana role, for the datasource `dashboards push` and `dashboards provision` create."
     )
 
     @field_validator("alert_night_load_share_by_category")
