@@ -1,4 +1,4 @@
-"""Grafana alert rules (file provisioning): silent meters and night base load.
+"""Grafana alert rules (file provisioning): silent meters and night base load (limits by category).
 
 Grafana turns a table result with one numeric column and string columns into one series per row,
 labelled by the string columns, so each meter or institution alerts on its own.
@@ -7,33 +7,51 @@ labelled by the string columns, so each meter or institution alerts on its own.
 from __future__ import annotations
 
 from dashboards.model import DATASOURCE_UID
-from dashboards.sql import ELEC_KWH, TZ
+from dashboards.sql import ELEC_KWH, TZ, workday
 
 FOLDER = "节能 jieneng"
 
-SILENT_SQL = " ".join("""
+# Only the silent meters: Grafana makes one alert instance per row, so returning every active meter
+# would keep hundreds of thousands of "normal" instances. The threshold is applied here and again by
+# expression B (which needs a condition); a meter that never reported counts from its installation.
+def silent_sql(silent_hours: float) -> str:
+    return " ".join(f"""
 SELECT m.id AS meter, m.institution_id AS institution,
-       coalesce(extract(epoch from now() - last.ts), extract(epoch from now() - m.installed_at)) / 3600 AS hours_silent
+       extract(epoch from now() - coalesce(last.ts, m.installed_at)) / 3600 AS hours_silent
 FROM meter m
 LEFT JOIN LATERAL (SELECT r.ts FROM reading r WHERE r.meter_id = m.id ORDER BY r.ts DESC LIMIT 1) last ON true
 WHERE m.retired_at IS NULL
+  AND coalesce(last.ts, m.installed_at) < now() - make_interval(secs => {float(silent_hours) * 3600!r})
 """.split())
 
-# Night (00:00-05:00 local) mean electric load as a share of weekday working-hours (08:00-18:00) load,
-# over the last 7 local days, per institution.
-NIGHT_SQL = " ".join(f"""
+
+# Night (00:00-05:00 local) mean electric load as a share of working-hours (08:00-18:00 on working days
+# of the holiday calendar) load, over the last 7 days, per institution, divided by the limit for its
+# category: a hospital runs at night, an office should not. The value is that ratio; it alerts above 1.
+def night_sql(default_share: float, by_category: dict[str, float] | None = None) -> str:
+    limits = ", ".join(f"('{c}', {float(v)!r}::float8)" for c, v in sorted((by_category or {}).items()))
+    limit_table = f"(VALUES {limits}) AS lim(category, share)" if limits else \
+        "(SELECT NULL::text AS category, NULL::float8 AS share WHERE false) lim"
+    return " ".join(f"""
 WITH hourly AS (
   SELECT m.institution_id, h.hour AT TIME ZONE {TZ} AS local_hour, sum(h.consumption * {ELEC_KWH}) AS kwh
   FROM usage_hourly h JOIN meter m ON m.id = h.meter_id
   WHERE m.energy_type = 'electricity' AND m.parent_meter_id IS NULL AND h.hour >= now() - interval '7 days'
   GROUP BY 1, 2
+), classified AS (
+  SELECT institution_id, kwh, extract(hour from local_hour) AS hour_of_day, {workday("local_hour::date")} AS workday
+  FROM hourly
+), share AS (
+  SELECT institution_id,
+         avg(kwh) FILTER (WHERE hour_of_day < 5)
+           / nullif(avg(kwh) FILTER (WHERE hour_of_day BETWEEN 8 AND 17 AND workday), 0) AS night_share
+  FROM classified GROUP BY institution_id
+  HAVING count(*) FILTER (WHERE hour_of_day BETWEEN 8 AND 17 AND workday) > 0
 )
-SELECT institution_id AS institution,
-       avg(kwh) FILTER (WHERE extract(hour from local_hour) < 5)
-         / nullif(avg(kwh) FILTER (WHERE extract(hour from local_hour) BETWEEN 8 AND 17
-                                    AND extract(isodow from local_hour) < 6), 0) AS night_share
-FROM hourly GROUP BY institution_id
-HAVING count(*) FILTER (WHERE extract(hour from local_hour) BETWEEN 8 AND 17) > 0
+SELECT share.institution_id AS institution, i.category,
+       share.night_share / coalesce(lim.share, {float(default_share)!r}) AS night_share_of_limit
+FROM share JOIN institution i ON i.id = share.institution_id
+LEFT JOIN {limit_table} ON lim.category = i.category
 """.split())
 
 
@@ -68,8 +86,10 @@ def _rule(uid: str, title: str, sql: str, threshold: float, summary: str, for_: 
     }
 
 
-def rules(*, silent_hours: float, night_load_share: float) -> dict:
+def rules(*, silent_hours: float, night_load_share: float,
+          night_load_share_by_category: dict[str, float] | None = None) -> dict:
     """The alerting provisioning document; thresholds come from settings at build time."""
+    limits = ", ".join(f"{c} {v:.0%}" for c, v in sorted((night_load_share_by_category or {}).items()))
     return {
         "apiVersion": 1,
         "groups": [
@@ -79,13 +99,14 @@ def rules(*, silent_hours: float, night_load_share: float) -> dict:
                 "folder": FOLDER,
                 "interval": "5m",
                 "rules": [
-                    _rule("jieneng-meter-silent", "计量表静默 Meter silent", SILENT_SQL, silent_hours,
+                    _rule("jieneng-meter-silent", "计量表静默 Meter silent", silent_sql(silent_hours), silent_hours,
                           f"Meter {{{{ $labels.meter }}}} has sent no reading for more than {silent_hours:g} h.",
                           "10m"),
-                    _rule("jieneng-night-base-load", "夜间基荷偏高 Night base load high", NIGHT_SQL,
-                          night_load_share,
-                          f"Institution {{{{ $labels.institution }}}}: night load is more than "
-                          f"{night_load_share:.0%} of weekday daytime load (last 7 days).",
+                    _rule("jieneng-night-base-load", "夜间基荷偏高 Night base load high",
+                          night_sql(night_load_share, night_load_share_by_category), 1.0,
+                          f"Institution {{{{ $labels.institution }}}} ({{{{ $labels.category }}}}): night load "
+                          f"is above its category's share of working-hours load (last 7 days; limits: "
+                          f"{limits + ', ' if limits else ''}others {night_load_share:.0%}).",
                           "1h"),
                 ],
             }

@@ -26,10 +26,17 @@ def _dump(obj: dict) -> str:
     return json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
 
 
-def render(*, silent_hours: float = 24.0, night_load_share: float = 0.5) -> dict[Path, str]:
+# The settings' defaults (jieneng/settings.py): the committed alert file is built with them.
+DEFAULT_NIGHT_LIMITS = {"hospital": 1.0, "venue": 0.6}
+
+
+def render(*, silent_hours: float = 24.0, night_load_share: float = 0.5,
+           night_load_share_by_category: dict[str, float] | None = None) -> dict[Path, str]:
     """Relative path (under dashboards/) → file text."""
+    limits = DEFAULT_NIGHT_LIMITS if night_load_share_by_category is None else night_load_share_by_category
     out = {Path("generated") / f"{d['uid']}.json": _dump(d) for d in dashboards()}
-    out[ALERTS_FILE] = _dump(alerting.rules(silent_hours=silent_hours, night_load_share=night_load_share))
+    out[ALERTS_FILE] = _dump(alerting.rules(silent_hours=silent_hours, night_load_share=night_load_share,
+                                            night_load_share_by_category=limits))
     return out
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dashboards.model import dashboard, panel
+from dashboards.model import axis_override, dashboard, panel, unit_override
 
 UID = "jieneng-ingest"
 
@@ -59,13 +59,18 @@ FROM usage_dirty d
 
 def build() -> dict:
     panels = [
-        panel("stat", "区间合计 Totals in range", TOTALS, w=16, h=5),
-        panel("stat", "汇总积压 Rollup backlog", BACKLOG, w=8, h=5,
+        panel("stat", "区间合计 Totals in range", TOTALS, w=16, h=5, unit="short",
+              overrides=[unit_override("距上批 Since last batch s", "s")]),
+        panel("stat", "汇总积压 Rollup backlog", BACKLOG, w=8, h=5, unit="short",
+              overrides=[unit_override("最旧 Oldest s", "s")],
               description="Meter-time ranges written by ingest and not yet rolled up."),
-        panel("timeseries", "吞吐量 Throughput", THROUGHPUT, fmt="time_series", unit="none", w=12),
+        panel("timeseries", "吞吐量 Throughput", THROUGHPUT, fmt="time_series", unit="suffix: /s", w=12),
         panel("timeseries", "提交延迟 Commit latency", LATENCY, fmt="time_series", unit="ms", w=12),
-        panel("timeseries", "汇总滞后 Rollup lag", ROLLUP_LAG, fmt="time_series", unit="s", w=12),
-        panel("timeseries", "拒收 Rejects by reason", REJECTS, fmt="time_series", w=12),
+        panel("timeseries", "汇总滞后 Rollup lag", ROLLUP_LAG, fmt="time_series", unit="s", w=12,
+              overrides=[axis_override("汇总表时 Meter-hours", "short", "right", "meter-hours")],
+              description="Rollup lag in seconds (left axis); meter-hours rolled up per interval (right axis)."),
+        panel("timeseries", "拒收 Rejects by reason", REJECTS, fmt="time_series", w=12, unit="short",
+              axis_label="rejects per interval"),
     ]
     return dashboard(UID, "采集运行 Ingest operations", panels, [], time_from="now-6h",
                      description="Ingest operations: throughput, commit latency, rollup lag, rejects.")

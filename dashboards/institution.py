@@ -2,27 +2,46 @@
 
 from __future__ import annotations
 
-from dashboards.model import INSTITUTION_VAR, REGION_VAR, dashboard, panel
+from dashboards.model import (
+    INSTITUTION_VAR,
+    KGCE_M2,
+    KGCE_PERSON,
+    REGION_VAR,
+    dashboard,
+    panel,
+    percent_override,
+    unit_override,
+    unit_overrides,
+)
 from dashboards.sql import (
     ELEC_KWH,
     INSTITUTION_YEAR,
     LOCAL_DAY_FROM,
     LOCAL_DAY_TO,
-    LOCAL_MONTH_FROM,
+    MONTH_SPANS,
+    PROVINCE_RUN,
     TZ,
     WATER_M3,
+    energy_label,
+    institution_chosen,
     kgce_values,
+    listed,
     local_date_as_time,
+    span_usage,
+    workday,
 )
 
 UID = "jieneng-institution"
 
-SERIES = "m.energy_type || ' (' || m.unit || ')'"
+# Per-meter detail reads raw readings: shown for institutions chosen by name, not for All.
+CHOOSE_INSTITUTION = "请选择单位 Choose an institution"
+
+SERIES = f"{energy_label('m.energy_type')} || ' (' || m.unit || ')'"
 
 HOURLY = f"""
 SELECT $__timeGroupAlias(h.hour, '1h'), {SERIES} AS metric, sum(h.consumption) AS value
 FROM usage_hourly h JOIN meter m ON m.id = h.meter_id
-WHERE $__timeFilter(h.hour) AND m.institution_id IN ($institution) AND m.parent_meter_id IS NULL
+WHERE $__timeFilter(h.hour) AND {institution_chosen("m.institution_id")} AND m.parent_meter_id IS NULL
 GROUP BY 1, 2 ORDER BY 1, 2
 """
 
@@ -30,81 +49,110 @@ DAILY = f"""
 SELECT {local_date_as_time("d.day")} AS "time", {SERIES} AS metric, sum(d.consumption) AS value
 FROM usage_daily d JOIN meter m ON m.id = d.meter_id
 WHERE d.day BETWEEN {LOCAL_DAY_FROM} AND {LOCAL_DAY_TO}
-  AND m.institution_id IN ($institution) AND m.parent_meter_id IS NULL
+  AND {institution_chosen("m.institution_id")} AND m.parent_meter_id IS NULL
 GROUP BY 1, 2 ORDER BY 1, 2
 """
 
+SPAN_METERS = f"SELECT m.id FROM meter m WHERE {institution_chosen('m.institution_id')} AND m.parent_meter_id IS NULL"
+
 MONTHLY = f"""
-SELECT to_char(u.month, 'YYYY-MM') AS "月份 Month", m.energy_type AS "能源 Energy", m.unit AS "单位 Unit",
-       sum(u.consumption) AS "本期 This period", sum(p.consumption) AS "上年同期 Same month last year",
-       100 * (sum(u.consumption) / nullif(sum(p.consumption), 0) - 1) AS "同比 Change %"
-FROM usage_monthly u
-JOIN meter m ON m.id = u.meter_id
-LEFT JOIN usage_monthly p ON p.meter_id = u.meter_id AND p.month = (u.month - interval '1 year')::date
-WHERE u.month BETWEEN {LOCAL_MONTH_FROM} AND {LOCAL_DAY_TO}
-  AND m.institution_id IN ($institution) AND m.parent_meter_id IS NULL
-GROUP BY u.month, m.energy_type, m.unit ORDER BY u.month, m.energy_type
+WITH {MONTH_SPANS}, use AS (
+  SELECT sp.month, sp.years_back, m.energy_type, m.unit, sum(u.consumption) AS consumption
+  FROM spans sp {span_usage(SPAN_METERS)}
+  JOIN meter m ON m.id = u.meter_id
+  WHERE {institution_chosen("m.institution_id")} AND m.parent_meter_id IS NULL
+  GROUP BY 1, 2, 3, 4
+)
+SELECT to_char(mo.month, 'YYYY-MM') AS "月份 Month", {energy_label("cur.energy_type")} AS "能源 Energy", cur.unit AS "单位 Unit",
+       mo.until - mo.month AS "天数 Days",
+       cur.consumption AS "本期 This period", prev.consumption AS "上年同期 Same days last year",
+       100 * (cur.consumption / nullif(prev.consumption, 0) - 1) AS "同比 Change %"
+FROM months mo
+JOIN use cur ON cur.month = mo.month AND cur.years_back = 0
+LEFT JOIN use prev ON prev.month = mo.month AND prev.years_back = 1
+  AND prev.energy_type = cur.energy_type AND prev.unit = cur.unit
+ORDER BY mo.month, cur.energy_type, cur.unit
 """
 
-# Peer median over every institution of the same category and climate zone (the scoring peer
-# group's first level), so an energy manager sees where the unit stands between scoring runs.
+# Peers are the peer groups of the latest province-wide scoring run (what the ranking compares), and
+# only the selected institutions' groups are computed. An institution the run did not score has no
+# peer group: its own figures show, the peer columns stay empty.
 INTENSITY = f"""
-WITH use AS (
+WITH run AS (
+  SELECT id, year FROM scoring_run WHERE {PROVINCE_RUN} ORDER BY year DESC, created_at DESC, id DESC LIMIT 1
+), grp AS (
+  SELECT r.institution_id, r.peer_group, run.year FROM scoring_result r JOIN run ON r.run_id = run.id
+), sel AS (
+  SELECT i.id, grp.peer_group, grp.year FROM institution i LEFT JOIN grp ON grp.institution_id = i.id
+  WHERE {institution_chosen("i.id")}
+), members AS (
+  SELECT id AS institution_id FROM sel
+  UNION SELECT grp.institution_id FROM grp WHERE grp.peer_group IN (SELECT peer_group FROM sel)
+), use AS (
   SELECT m.institution_id,
          sum(d.consumption * kgce.kgce_per_unit) FILTER (WHERE m.end_use <> 'vehicle') AS kgce_building,
          sum(d.consumption * kgce.kgce_per_unit) AS kgce,
          sum(d.consumption * {WATER_M3}) FILTER (WHERE m.energy_type = 'water') AS water_m3
-  FROM usage_daily d
-  JOIN meter m ON m.id = d.meter_id
+  FROM members
+  JOIN meter m ON m.institution_id = members.institution_id
+  JOIN usage_daily d ON d.meter_id = m.id
   LEFT JOIN {kgce_values()} ON kgce.energy_type = m.energy_type AND kgce.unit = m.unit
   WHERE m.parent_meter_id IS NULL AND d.day BETWEEN {LOCAL_DAY_FROM} AND {LOCAL_DAY_TO}
   GROUP BY m.institution_id
 ), ind AS (
-  SELECT i.id, i.name, i.category, i.climate_zone,
+  SELECT i.id, i.name,
          use.kgce_building / y.floor_area_m2 AS kgce_m2,
          use.kgce / y.occupants AS kgce_person,
          use.water_m3 / y.occupants AS water_person
   FROM institution i JOIN use ON use.institution_id = i.id {INSTITUTION_YEAR}
 ), peer AS (
-  SELECT category, climate_zone,
-         percentile_cont(0.5) WITHIN GROUP (ORDER BY kgce_m2) AS kgce_m2,
-         percentile_cont(0.5) WITHIN GROUP (ORDER BY kgce_person) AS kgce_person,
-         percentile_cont(0.5) WITHIN GROUP (ORDER BY water_person) AS water_person,
+  SELECT grp.peer_group,
+         percentile_cont(0.5) WITHIN GROUP (ORDER BY ind.kgce_m2) AS kgce_m2,
+         percentile_cont(0.5) WITHIN GROUP (ORDER BY ind.kgce_person) AS kgce_person,
+         percentile_cont(0.5) WITHIN GROUP (ORDER BY ind.water_person) AS water_person,
          count(*) AS n
-  FROM ind GROUP BY category, climate_zone
+  FROM ind JOIN grp ON grp.institution_id = ind.id
+  GROUP BY grp.peer_group
 )
 SELECT ind.name AS "单位 Institution",
-       ind.kgce_m2 AS "单位面积能耗 kgce/m²", peer.kgce_m2 AS "同类中位数 Peer median kgce/m²",
-       ind.kgce_person AS "人均能耗 kgce/person", peer.kgce_person AS "同类中位数 Peer median kgce/person",
-       ind.water_person AS "人均用水 m³/person", peer.water_person AS "同类中位数 Peer median m³/person",
-       peer.n AS "同类单位数 Peers"
-FROM ind JOIN peer ON peer.category = ind.category AND peer.climate_zone = ind.climate_zone
-WHERE ind.id IN ($institution)
+       {LOCAL_DAY_FROM}::text || ' – ' || {LOCAL_DAY_TO}::text AS "期间 Period",
+       sel.peer_group || ' (' || sel.year || ')' AS "组别 Peer group (scoring year)",
+       ind.kgce_m2 AS "单位面积能耗 kgce/m²", peer.kgce_m2 AS "同组中位数 Peer median kgce/m²",
+       ind.kgce_person AS "人均能耗 kgce/person", peer.kgce_person AS "同组中位数 Peer median kgce/person",
+       ind.water_person AS "人均用水 m³/person", peer.water_person AS "同组中位数 Peer median m³/person",
+       peer.n AS "同组单位数 Peers"
+FROM sel JOIN ind ON ind.id = sel.id
+LEFT JOIN peer ON peer.peer_group = sel.peer_group
 ORDER BY ind.name
 """
 
+# Working hours are 08:00-18:00 local on working days of the holiday calendar (statutory holidays
+# off, make-up days on); days off are weekends and holidays.
 BASE_LOAD = f"""
 WITH hourly AS (
   SELECT m.institution_id, h.hour AT TIME ZONE {TZ} AS local_hour, sum(h.consumption * {ELEC_KWH}) AS kwh
   FROM usage_hourly h JOIN meter m ON m.id = h.meter_id
   WHERE m.energy_type = 'electricity' AND m.parent_meter_id IS NULL
-    AND m.institution_id IN ($institution) AND $__timeFilter(h.hour)
+    AND {institution_chosen("m.institution_id")} AND $__timeFilter(h.hour)
   GROUP BY 1, 2
+), days AS (
+  SELECT DISTINCT local_hour::date AS day FROM hourly
+), classified AS (
+  SELECT hourly.*, {workday("days.day")} AS workday, extract(hour from local_hour) AS hour_of_day
+  FROM hourly JOIN days ON days.day = hourly.local_hour::date
 )
 SELECT i.name AS "单位 Institution",
-       avg(kwh) FILTER (WHERE extract(hour from local_hour) < 5) AS "夜间基荷 Night 00-05 kW",
-       avg(kwh) FILTER (WHERE extract(hour from local_hour) BETWEEN 8 AND 17
-                          AND extract(isodow from local_hour) < 6) AS "工作时段 Weekday 08-18 kW",
-       avg(kwh) FILTER (WHERE extract(isodow from local_hour) >= 6) AS "周末 Weekend kW",
-       avg(kwh) FILTER (WHERE extract(hour from local_hour) < 5)
-         / nullif(avg(kwh) FILTER (WHERE extract(hour from local_hour) BETWEEN 8 AND 17
-                                    AND extract(isodow from local_hour) < 6), 0) AS "夜间/白天 Night share"
-FROM hourly JOIN institution i ON i.id = hourly.institution_id
+       avg(kwh) FILTER (WHERE hour_of_day < 5) AS "夜间基荷 Night 00-05 kW",
+       avg(kwh) FILTER (WHERE hour_of_day BETWEEN 8 AND 17 AND workday) AS "工作时段 Workday 08-18 kW",
+       avg(kwh) FILTER (WHERE hour_of_day BETWEEN 8 AND 17 AND NOT workday) AS "休息日 Day off 08-18 kW",
+       avg(kwh) FILTER (WHERE hour_of_day < 5)
+         / nullif(avg(kwh) FILTER (WHERE hour_of_day BETWEEN 8 AND 17 AND workday), 0) AS "夜间/白天 Night share"
+FROM classified JOIN institution i ON i.id = classified.institution_id
 GROUP BY i.name ORDER BY i.name
 """
 
-QUALITY = """
-SELECT m.id AS "计量表 Meter", m.energy_type AS "能源 Energy", m.end_use AS "分项 End use",
+QUALITY = f"""
+SELECT m.id AS "计量表 Meter", {energy_label("m.energy_type")} AS "能源 Energy", m.end_use AS "分项 End use",
        (SELECT count(DISTINCT date_trunc('hour', r.ts)) FROM reading r
          WHERE r.meter_id = m.id AND $__timeFilter(r.ts))::float8
          / greatest(1, extract(epoch from $__timeTo()::timestamptz - $__timeFrom()::timestamptz) / 3600)
@@ -119,7 +167,7 @@ SELECT m.id AS "计量表 Meter", m.energy_type AS "能源 Energy", m.end_use AS
        (SELECT count(*) FROM reading_conflict c
          WHERE c.meter_id = m.id AND $__timeFilter(c.ts)) AS "冲突 Conflicts"
 FROM meter m
-WHERE m.institution_id IN ($institution)
+WHERE {listed("m.institution_id", "institution")}
 ORDER BY m.institution_id, m.id
 """
 
@@ -127,20 +175,37 @@ ORDER BY m.institution_id, m.id
 def build() -> dict:
     panels = [
         panel("timeseries", "分能源逐时用量 Hourly usage by energy type", HOURLY, fmt="time_series", w=24,
+              overrides=unit_overrides(),
               description="Top-level meters, in each meter's unit with its multiplier applied."),
         panel("timeseries", "逐日用量 Daily usage (local days)", DAILY, fmt="time_series", w=12,
+              overrides=unit_overrides(),
               description="Local calendar days in the deployment time zone.",
               options={"legend": {"displayMode": "list", "placement": "bottom", "showLegend": True}}),
-        panel("table", "逐月用量与上年同期 Monthly usage vs same month last year", MONTHLY, w=12),
-        panel("table", "单位面积与人均指标 Per-area and per-capita vs peer median", INTENSITY, w=24, h=7,
-              description="Over the time range; peers are institutions of the same category and climate zone. "
-                          "Quota values are methodology data and appear in scoring reports."),
+        panel("table", "逐月用量与上年同期 Monthly usage vs same days last year", MONTHLY, w=12,
+              overrides=[unit_override("同比 Change %", "percent"), unit_override("天数 Days", "d")],
+              description="Per local month of the range, in each meter's unit. A month still running is "
+                          "compared with the same days of that month last year (天数 Days says how many)."),
+        panel("table", "单位面积与人均指标 Per-area and per-capita vs peer median "
+              "(${__from:date:YYYY-MM-DD} – ${__to:date:YYYY-MM-DD})", INTENSITY, w=24, h=7,
+              overrides=[unit_override(f, u) for f, u in (
+                  ("单位面积能耗 kgce/m²", KGCE_M2), ("同组中位数 Peer median kgce/m²", KGCE_M2),
+                  ("人均能耗 kgce/person", KGCE_PERSON), ("同组中位数 Peer median kgce/person", KGCE_PERSON),
+                  ("人均用水 m³/person", "suffix: m³/person"), ("同组中位数 Peer median m³/person", "suffix: m³/person"),
+                  ("同组单位数 Peers", "short"))],
+              description="Over the dashboard's time range (期间 Period, local days); peers are the institution's "
+                          "peer group in the latest province-wide scoring run, whose year is shown. Quota values "
+                          "are methodology data and appear in scoring reports."),
         panel("table", "夜间与周末基荷 Night and weekend base load", BASE_LOAD, w=12, h=7,
-              description="Average electric load by local hour band; a high night share points at equipment "
-                          "left running."),
+              unit="kwatt", overrides=[percent_override("夜间/白天 Night share")],
+              description="Average electric load (kW) by local hour band: night 00-05, working hours 08-18 on "
+                          "working days of the statutory holiday calendar (make-up days 调休 included), the same "
+                          "hours on days off. A high night share points at equipment left running."),
         panel("table", "数据质量 Data quality", QUALITY, w=12, h=7,
-              description="Per meter over the time range: coverage of hours with readings, longest gap, "
-                          "counter resets, quarantined increments, conflicting repeats."),
+              unit="short", no_value=CHOOSE_INSTITUTION,
+              overrides=[percent_override("覆盖率 Hourly coverage"), unit_override("最长间隔 Longest gap h", "h")],
+              description="Per meter of the chosen institutions over the time range: coverage of hours with "
+                          "readings, longest gap, counter resets, quarantined increments, conflicting repeats. "
+                          "Choose institutions by name (not All): this reads raw readings."),
     ]
     return dashboard(UID, "单位详情 Institution detail", panels, [REGION_VAR, INSTITUTION_VAR],
                      description="Institution detail: usage, intensity against peers, base load, data quality.")

@@ -4,12 +4,13 @@ Two passes, in Grafana's order:
 
 1. Template variables (the browser's templateSrv): ``$var``, ``${var}``, ``${var:format}``,
    ``[[var]]``, ``[[var:format]]`` and the built-ins ``$__interval``, ``$__interval_ms``,
-   ``$__from``/``$__to``. Without a format, the SQL datasource's ``interpolateVariable`` quotes:
-   a multi-value or include-All variable becomes ``'a','b'`` (each value single-quoted, ``'``
-   doubled); a single-value variable is inserted with ``'`` doubled and no quotes; All (without a
-   custom all value) means every option's value. Source: grafana/grafana
-   ``packages/grafana-sql/src/datasource/SqlDatasource.ts`` (interpolateVariable) and the docs page
-   "Variable syntax / Advanced variable format options".
+   ``$__from``/``$__to``. Without a format, the PostgreSQL datasource's ``interpolateVariable``
+   quotes arrays only: ``['a', 'b']`` becomes ``'a','b'`` (``'`` doubled), ``[]`` becomes ``''``; a
+   string, even of a multi-value or include-All variable, is inserted with ``'`` doubled and no
+   quotes; a number as is. All without a custom all value means every option's value (an array);
+   a custom all value is inserted verbatim. Source: grafana/grafana
+   ``public/app/plugins/datasource/grafana-postgresql-datasource/interpolationTruthTable.test.ts``
+   and the docs page "Variable syntax / Advanced variable format options".
 2. Server-side macros (pkg/tsdb/grafana-postgresql-datasource/macros.go and sqleng's
    ``Interpolate``): ``$__time``, ``$__timeEpoch``, ``$__timeFilter``, ``$__timeFrom()``,
    ``$__timeTo()``, ``$__timeGroup`` (``floor(extract(epoch from col)/N)*N`` or TimescaleDB's
@@ -41,21 +42,23 @@ class Variable:
     """A dashboard variable's state: its current value(s) and, for All, every option's value."""
 
     name: str
-    current: str | Sequence[str]
+    current: str | int | float | Sequence[str]
     multi: bool = False
     include_all: bool = False
     options: Sequence[str] = field(default_factory=tuple)
     all_value: str | None = None
     text: str | Sequence[str] | None = None
 
-    def values(self) -> str | list[str]:
+    def values(self) -> str | int | float | list[str]:
         cur = self.current
-        if cur == ALL or (not isinstance(cur, str) and list(cur) == [ALL]):
+        if self.is_all():
             return list(self.options)
-        return cur if isinstance(cur, str) else list(cur)
+        return cur if isinstance(cur, str | int | float) else list(cur)
 
     def is_all(self) -> bool:
         cur = self.current
+        if isinstance(cur, int | float):
+            return False
         return cur == ALL or (not isinstance(cur, str) and list(cur) == [ALL])
 
 
@@ -111,13 +114,23 @@ def _sql_quote(v: str) -> str:
     return "'" + v.replace("'", "''") + "'"
 
 
-def _sql_default(value: str | list[str], var: Variable) -> str:
-    """SqlDatasource.interpolateVariable (the datasource's default formatting)."""
+def _sql_default(value: str | int | float | list[str], var: Variable) -> str:
+    """The PostgreSQL datasource's interpolateVariable (its default formatting).
+
+    A string is inserted with ``'`` doubled and no quotes around it, whether or not the variable
+    is multi-value or include-All (Grafana's PostgreSQL interpolation truth table); a number as
+    is; an array as its values single-quoted (``'`` doubled) and joined by ``,``, and an empty
+    array as ``''``.
+    """
+    if isinstance(value, int | float):
+        return str(value)
     if isinstance(value, str):
-        if var.multi or var.include_all:
-            return _sql_quote(value)
         return value.replace("'", "''")
-    return ",".join(_sql_quote(v) for v in value)
+    if not value:
+        # An empty selection (All over no options) gives an empty SQL string, so `IN ($var)` stays valid
+        # and matches nothing.
+        return "''"
+    return ",".join(_sql_quote(str(v)) for v in value)
 
 
 def _regex_escape(v: str) -> str:

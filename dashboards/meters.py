@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-from dashboards.model import INSTITUTION_VAR, METER_VAR, REGION_VAR, custom_var, dashboard, panel
+from dashboards.model import (
+    INSTITUTION_VAR,
+    METER_VAR,
+    REGION_VAR,
+    custom_var,
+    dashboard,
+    panel,
+    unit_override,
+)
+from dashboards.sql import chosen, institution_chosen, listed, meter_chosen
 
 UID = "jieneng-meters"
+
+# Per-meter lists that read raw readings are shown for institutions chosen by name, not for All.
+CHOOSE_INSTITUTION = "请选择单位 Choose an institution"
 
 LAST = "LEFT JOIN LATERAL (SELECT r.ts, r.received_at FROM reading r WHERE r.meter_id = m.id ORDER BY r.ts DESC LIMIT 1) last ON true"
 
@@ -13,14 +25,14 @@ SELECT m.id AS "计量表 Meter", i.name AS "单位 Institution", m.energy_type 
        last.ts AS "最新读数 Last reading", last.received_at AS "接收时间 Received",
        extract(epoch from now() - last.ts) / 3600 AS "静默 Hours silent"
 FROM meter m JOIN institution i ON i.id = m.institution_id {LAST}
-WHERE m.id IN ($meter)
+WHERE {chosen("m.id", "meter")} AND {listed("m.institution_id", "institution")}
 ORDER BY last.ts NULLS FIRST, m.id
 """
 
 SILENT_COUNT = f"""
 SELECT count(*) AS "静默计量表 Silent meters"
 FROM meter m {LAST}
-WHERE m.id IN ($meter) AND m.retired_at IS NULL
+WHERE {chosen("m.id", "meter")} AND {institution_chosen("m.institution_id")} AND m.retired_at IS NULL
   AND (last.ts IS NULL OR last.ts < now() - make_interval(hours => '$silent_hours'::integer))
 """
 
@@ -28,70 +40,79 @@ SILENT = f"""
 SELECT m.id AS "计量表 Meter", i.name AS "单位 Institution", last.ts AS "最新读数 Last reading",
        extract(epoch from now() - last.ts) / 3600 AS "静默 Hours silent"
 FROM meter m JOIN institution i ON i.id = m.institution_id {LAST}
-WHERE m.id IN ($meter) AND m.retired_at IS NULL
+WHERE {chosen("m.id", "meter")} AND {institution_chosen("m.institution_id")} AND m.retired_at IS NULL
   AND (last.ts IS NULL OR last.ts < now() - make_interval(hours => '$silent_hours'::integer))
 ORDER BY last.ts NULLS FIRST
 """
 
-GAPS = """
+GAPS = f"""
 SELECT g.meter_id AS "计量表 Meter", g.prev_ts AS "起 From", g.ts AS "止 To",
        extract(epoch from g.ts - g.prev_ts) / 3600 AS "时长 Hours"
 FROM (SELECT r.meter_id, r.ts, lag(r.ts) OVER (PARTITION BY r.meter_id ORDER BY r.ts) AS prev_ts
-      FROM reading r WHERE r.meter_id IN ($meter) AND $__timeFilter(r.ts)) g
+      FROM reading r
+      WHERE r.meter_id IN (SELECT m.id FROM meter m
+                           WHERE {chosen("m.id", "meter")} AND {listed("m.institution_id", "institution")})
+        AND $__timeFilter(r.ts)) g
 WHERE g.ts - g.prev_ts > make_interval(hours => '$gap_hours'::integer)
 ORDER BY 4 DESC LIMIT 200
 """
 
-RESETS = """
+RESETS = f"""
 SELECT e.meter_id AS "计量表 Meter", e.kind AS "类型 Kind", e.ts_from AS "起 From", e.ts_to AS "止 To"
 FROM usage_counter_event e
-WHERE e.meter_id IN ($meter) AND $__timeFilter(e.ts_to)
+WHERE {meter_chosen("e.meter_id")} AND $__timeFilter(e.ts_to)
 ORDER BY e.ts_to DESC LIMIT 200
 """
 
-QUARANTINE = """
+QUARANTINE = f"""
 SELECT q.meter_id AS "计量表 Meter", q.ts_from AS "起 From", q.ts_to AS "止 To",
        q.increment AS "增量 Increment", q.reason AS "原因 Reason", q.detected_at AS "发现 Detected"
 FROM usage_quarantine q
-WHERE q.meter_id IN ($meter) AND $__timeFilter(q.ts_to)
+WHERE {meter_chosen("q.meter_id")} AND $__timeFilter(q.ts_to)
 ORDER BY q.ts_to DESC LIMIT 200
 """
 
-CONFLICTS = """
+CONFLICTS = f"""
 SELECT c.meter_id AS "计量表 Meter", c.ts AS "读数时间 Reading ts", c.stored_value AS "已存 Stored",
        c.new_value AS "新值 New", c.received_at AS "接收 Received", c.topic AS "主题 Topic"
 FROM reading_conflict c
-WHERE c.meter_id IN ($meter) AND $__timeFilter(c.ts)
+WHERE {meter_chosen("c.meter_id")} AND $__timeFilter(c.ts)
 ORDER BY c.received_at DESC LIMIT 200
 """
 
-REJECTS = """
+REJECTS = f"""
 SELECT r.reason AS "原因 Reason", count(*) AS "拒收 Rejects"
 FROM ingest_reject r
-WHERE $__timeFilter(r.received_at) AND (r.meter_id IS NULL OR r.meter_id IN ($meter))
+WHERE $__timeFilter(r.received_at) AND (r.meter_id IS NULL OR {meter_chosen("r.meter_id")})
 GROUP BY r.reason ORDER BY 2 DESC
 """
 
-RECEIVED = """
+RECEIVED = f"""
 SELECT $__timeGroupAlias(r.received_at, $__interval), count(*) AS "读数 Readings received"
 FROM reading r
-WHERE $__timeFilter(r.received_at) AND r.meter_id IN ($meter)
+WHERE $__timeFilter(r.received_at) AND {meter_chosen("r.meter_id")}
 GROUP BY 1 ORDER BY 1
 """
 
 
 def build() -> dict:
     panels = [
-        panel("stat", "静默计量表 Silent meters", SILENT_COUNT, w=6, h=7,
+        panel("stat", "静默计量表 Silent meters", SILENT_COUNT, w=6, h=7, unit="short",
               description="Active meters with no reading for longer than the silent-hours setting."),
-        panel("timeseries", "接收读数 Readings received", RECEIVED, fmt="time_series", w=18, h=7),
-        panel("table", "最后上报 Last seen", LAST_SEEN, w=12, h=9),
-        panel("table", "静默计量表 Silent meters (list)", SILENT, w=12, h=9),
-        panel("table", "数据缺口 Gaps between readings", GAPS, w=12, h=8),
+        panel("timeseries", "接收读数 Readings received", RECEIVED, fmt="time_series", w=18, h=7, unit="short",
+              axis_label="readings per interval",
+              description="Readings of the selected meters by the time ingest received them, per interval."),
+        panel("table", "最后上报 Last seen", LAST_SEEN, w=12, h=9, overrides=[unit_override("静默 Hours silent", "h")],
+              no_value=CHOOSE_INSTITUTION, description="Every meter of the chosen institutions (choose by name)."),
+        panel("table", "静默计量表 Silent meters (list)", SILENT, w=12, h=9,
+              overrides=[unit_override("静默 Hours silent", "h")]),
+        panel("table", "数据缺口 Gaps between readings", GAPS, w=12, h=8, overrides=[unit_override("时长 Hours", "h")],
+              no_value=CHOOSE_INSTITUTION,
+              description="Gaps longer than the threshold in the chosen institutions' readings (choose by name)."),
         panel("table", "复位与回绕 Counter resets and rollovers", RESETS, w=12, h=8),
         panel("table", "隔离增量 Quarantined increments", QUARANTINE, w=12, h=8),
         panel("table", "读数冲突 Conflicting repeats", CONFLICTS, w=12, h=8),
-        panel("barchart", "拒收原因 Rejects by reason", REJECTS, w=24, h=8,
+        panel("barchart", "拒收原因 Rejects by reason", REJECTS, w=24, h=8, unit="short", axis_label="rejects",
               description="Rejected messages and rows for the selected meters, and those naming no known meter.",
               options={"xField": "原因 Reason"}),
     ]

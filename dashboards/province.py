@@ -2,19 +2,39 @@
 
 from __future__ import annotations
 
-from dashboards.model import REGION_VAR, custom_var, dashboard, panel, query_var
+from dashboards.model import (
+    KGCE_M2,
+    KGCE_PERSON,
+    REGION_VAR,
+    TCE,
+    axis_override,
+    custom_var,
+    dashboard,
+    panel,
+    query_var,
+    unit_override,
+)
 from dashboards.sql import (
     INSTITUTION_YEAR,
     LOCAL_DAY_FROM,
     LOCAL_DAY_TO,
-    LOCAL_MONTH_FROM,
+    MONTH_SPANS,
+    PROVINCE_RUN,
+    chosen,
     kgce_values,
     local_date_as_time,
+    span_usage,
 )
 
 UID = "jieneng-province"
 
-LATEST_RUN = "(SELECT id FROM scoring_run WHERE year = '$year'::integer ORDER BY created_at DESC, id DESC LIMIT 1)"
+# The latest province-wide run of the year (a city-only run ranks part of the province and must not
+# replace it). The year variable is empty until the first run: nullif keeps the query valid (no rows).
+LATEST_RUN = (
+    f"(SELECT id FROM scoring_run WHERE year = nullif('$year', '')::integer AND {PROVINCE_RUN} "
+    "ORDER BY created_at DESC, id DESC LIMIT 1)"
+)
+NO_RUN = "暂无评分 No scoring run yet"
 
 RANKING = f"""
 SELECT r.rank_province AS "排名 Rank", i.name AS "单位 Institution", rg.name AS "城市 City",
@@ -23,87 +43,124 @@ SELECT r.rank_province AS "排名 Rank", i.name AS "单位 Institution", rg.name
 FROM scoring_result r
 JOIN institution i ON i.id = r.institution_id
 JOIN region rg ON rg.code = r.region_code
-WHERE r.run_id = {LATEST_RUN} AND r.region_code IN ($region)
+WHERE r.run_id = {LATEST_RUN} AND {chosen("r.region_code", "region")}
 ORDER BY r.rank_province NULLS LAST, i.name
 """
 
 ELIGIBLE = f"""
-SELECT count(*) FILTER (WHERE r.eligible) AS "达标单位 Eligible", count(*) AS "参评单位 Assessed"
-FROM scoring_result r
-WHERE r.run_id = {LATEST_RUN} AND r.region_code IN ($region)
+SELECT count(*) FILTER (WHERE r.eligible) AS "达标单位 Eligible", count(r.run_id) AS "参评单位 Assessed"
+FROM (SELECT {LATEST_RUN} AS id) run
+LEFT JOIN scoring_result r ON r.run_id = run.id AND {chosen("r.region_code", "region")}
+WHERE run.id IS NOT NULL
+GROUP BY run.id
 """
 
-# Top-level meters only (no parent): sub-meters (分项) would count their energy twice.
-BY_CITY = f"""
+# Top-level meters only (no parent): sub-meters (分项) would count their energy twice. Per-area and
+# per-capita divide by the floor area and headcount of the institutions that have data in the range,
+# so a newly registered institution without meters does not dilute its city's figures.
+CITY_USE = f"""
 WITH use AS (
-  SELECT i.region_code,
+  SELECT m.institution_id,
          sum(d.consumption * kgce.kgce_per_unit) AS kgce,
          sum(d.consumption * kgce.kgce_per_unit) FILTER (WHERE m.end_use <> 'vehicle') AS kgce_building
   FROM usage_daily d
   JOIN meter m ON m.id = d.meter_id
   JOIN institution i ON i.id = m.institution_id
   JOIN {kgce_values()} ON kgce.energy_type = m.energy_type AND kgce.unit = m.unit
-  WHERE m.parent_meter_id IS NULL AND i.region_code IN ($region)
+  WHERE m.parent_meter_id IS NULL AND {chosen("i.region_code", "region")}
     AND d.day BETWEEN {LOCAL_DAY_FROM} AND {LOCAL_DAY_TO}
+  GROUP BY m.institution_id
+), city AS (
+  SELECT i.region_code, sum(use.kgce) AS kgce,
+         sum(use.kgce_building) / nullif(sum(y.floor_area_m2) FILTER (WHERE use.kgce_building IS NOT NULL), 0)
+           AS kgce_m2,
+         sum(use.kgce) / nullif(sum(y.occupants), 0) AS kgce_person
+  FROM use JOIN institution i ON i.id = use.institution_id {INSTITUTION_YEAR}
   GROUP BY i.region_code
-), size AS (
-  SELECT i.region_code, sum(y.floor_area_m2) AS area_m2, sum(y.occupants) AS occupants
-  FROM institution i {INSTITUTION_YEAR}
-  WHERE i.region_code IN ($region)
-  GROUP BY i.region_code
-)
-SELECT rg.name AS "城市 City", use.kgce / 1000.0 AS "综合能耗 Energy tce",
-       use.kgce_building / nullif(size.area_m2, 0) AS "单位面积能耗 kgce/m²",
-       use.kgce / nullif(size.occupants, 0) AS "人均能耗 kgce/person"
-FROM use JOIN region rg ON rg.code = use.region_code LEFT JOIN size ON size.region_code = use.region_code
+)"""
+
+BY_CITY_ENERGY = f"""
+{CITY_USE}
+SELECT rg.name AS "城市 City", city.kgce / 1000.0 AS "综合能耗 Energy tce"
+FROM city JOIN region rg ON rg.code = city.region_code
 ORDER BY rg.code
 """
 
+BY_CITY_INTENSITY = f"""
+{CITY_USE}
+SELECT rg.name AS "城市 City", city.kgce_m2 AS "单位面积能耗 kgce/m²", city.kgce_person AS "人均能耗 kgce/person"
+FROM city JOIN region rg ON rg.code = city.region_code
+ORDER BY rg.code
+"""
+
+SPAN_METERS = (
+    "SELECT m.id FROM meter m JOIN institution i ON i.id = m.institution_id "
+    f"WHERE m.parent_meter_id IS NULL AND m.end_use <> 'vehicle' AND {chosen('i.region_code', 'region')}"
+)
+
 TREND = f"""
-WITH monthly AS (
+WITH {MONTH_SPANS}, use AS (
+  SELECT sp.month, sp.years_back, sum(u.consumption * kgce.kgce_per_unit) AS kgce
+  FROM spans sp {span_usage(SPAN_METERS)}
+  JOIN meter m ON m.id = u.meter_id
+  JOIN institution i ON i.id = m.institution_id
+  JOIN {kgce_values()} ON kgce.energy_type = m.energy_type AND kgce.unit = m.unit
+  WHERE m.parent_meter_id IS NULL AND m.end_use <> 'vehicle' AND {chosen("i.region_code", "region")}
+  GROUP BY 1, 2
+), base AS (
   SELECT u.month, sum(u.consumption * kgce.kgce_per_unit) AS kgce
   FROM usage_monthly u
   JOIN meter m ON m.id = u.meter_id
   JOIN institution i ON i.id = m.institution_id
   JOIN {kgce_values()} ON kgce.energy_type = m.energy_type AND kgce.unit = m.unit
-  WHERE m.parent_meter_id IS NULL AND m.end_use <> 'vehicle' AND i.region_code IN ($region)
+  WHERE m.parent_meter_id IS NULL AND m.end_use <> 'vehicle' AND {chosen("i.region_code", "region")}
+    AND u.month >= make_date('$baseline_year'::integer, 1, 1) AND u.month < make_date('$baseline_year'::integer + 1, 1, 1)
   GROUP BY u.month
 ), size AS (
   SELECT sum(y.floor_area_m2) AS area_m2
   FROM institution i {INSTITUTION_YEAR}
-  WHERE i.region_code IN ($region)
+  WHERE {chosen("i.region_code", "region")}
 )
-SELECT {local_date_as_time("cur.month")} AS "time",
-       cur.kgce / nullif(size.area_m2, 0) AS "本年 This year kgce/m²",
+SELECT {local_date_as_time("mo.month")} AS "time",
+       cur.kgce / nullif(size.area_m2, 0) AS "本期 This period kgce/m²",
        prev.kgce / nullif(size.area_m2, 0) AS "上年同期 Last year kgce/m²",
        base.kgce / nullif(size.area_m2, 0) * (1 - '$target_pct'::numeric / 100) AS "五年目标 Target kgce/m²"
-FROM monthly cur CROSS JOIN size
-LEFT JOIN monthly prev ON prev.month = (cur.month - interval '1 year')::date
-LEFT JOIN monthly base ON base.month = make_date('$baseline_year'::integer, extract(month from cur.month)::integer, 1)
-WHERE cur.month BETWEEN {LOCAL_MONTH_FROM} AND {LOCAL_DAY_TO}
+FROM months mo CROSS JOIN size
+JOIN use cur ON cur.month = mo.month AND cur.years_back = 0
+LEFT JOIN use prev ON prev.month = mo.month AND prev.years_back = 1
+LEFT JOIN base ON base.month = make_date('$baseline_year'::integer, extract(month from mo.month)::integer, 1)
 ORDER BY 1
 """
 
 YEAR_VAR = query_var(
-    "year", "年度 Year", "SELECT DISTINCT year::text AS year FROM scoring_run ORDER BY 1 DESC",
+    "year", "年度 Year", f"SELECT DISTINCT year::text AS year FROM scoring_run WHERE {PROVINCE_RUN} ORDER BY 1 DESC",
     multi=False, include_all=False,
 )
 
 
 def build() -> dict:
     panels = [
-        panel("stat", "达标单位数 Eligible institutions", ELIGIBLE, w=6, h=8,
+        panel("stat", "达标单位数 Eligible institutions", ELIGIBLE, w=6, h=8, unit="short",
+              no_value=NO_RUN,
               description="Institutions that qualify (≥85 points, no veto) in the latest scoring run of the year."),
-        panel("table", "最新排名 Latest ranking", RANKING, w=18, h=8,
-              description="Province ranking from the latest scoring run of the selected year."),
-        panel("barchart", "各市能耗与强度 Energy and intensity by city", BY_CITY, w=24, h=9,
+        panel("table", "最新排名 Latest ranking", RANKING, w=18, h=8, no_value=NO_RUN,
+              overrides=[unit_override("得分 Points", "suffix: pts")],
+              description="Province ranking from the latest province-wide scoring run of the selected year."),
+        panel("barchart", "各市综合能耗 Energy by city (tce)", BY_CITY_ENERGY, w=10, h=9, unit=TCE,
               description="Top-level meters over the time range, converted to standard coal (当量值 coefficients "
-                          "of the default methodology); per-area excludes official-vehicle fuel.",
-              options={"xField": "城市 City"}),
+                          "of the default methodology), tonnes of coal equivalent.",
+              options={"xField": "城市 City"}, axis_label="tce"),
+        panel("barchart", "各市能耗强度 Intensity by city (kgce/m², kgce/person)", BY_CITY_INTENSITY, w=14, h=9,
+              unit=KGCE_M2, overrides=[axis_override("人均能耗 kgce/person", KGCE_PERSON, "right")],
+              description="Building energy (official-vehicle fuel excluded) per m² of floor area, left axis; all "
+                          "energy per occupant, right axis. Only institutions with data in the range count in "
+                          "the floor area and headcount.",
+              options={"xField": "城市 City"}, axis_label="kgce/m²"),
         panel("timeseries", "能耗强度趋势 Intensity trend vs last year and five-year target", TREND,
-              unit="none", w=24, h=9,
-              description="Monthly building energy per m² (local months), the same month last year, and the "
-                          "baseline year's month reduced by the five-year target."),
+              unit=KGCE_M2, w=24, h=9,
+              description="Monthly building energy per m² (local months), the same days last year (a month "
+                          "still running is compared with its first days only), and the baseline year's month "
+                          "reduced by the five-year target."),
     ]
     variables = [
         REGION_VAR, YEAR_VAR,

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dashboards.build import ALERTS_FILE, ROOT, dashboards
+from dashboards import alerting
+from dashboards.build import ALERTS_FILE, DEFAULT_NIGHT_LIMITS, dashboards
 from dashboards.push import DATASOURCE_NAME, DATASOURCE_TYPE, DATASOURCE_UID
 
 
@@ -20,12 +21,18 @@ def _q(value: str) -> str:
 
 
 def provisioning_files(
-    *, host: str, database: str, user: str, password: str | None, out_dir: Path, timescaledb: bool = False
+    *, host: str, database: str, user: str, password: str | None, out_dir: Path, timescaledb: bool = False,
+    alerts: dict | None = None,
 ) -> dict[Path, str]:
     """Relative path → text of a provisioning tree rooted at ``out_dir``.
 
     ``host`` is ``host:port`` or a Unix-socket directory (Grafana's PostgreSQL datasource takes either).
+    ``alerts`` is the alert rules document (:func:`dashboards.alerting.rules` with the deployment's
+    thresholds); default: the settings' defaults.
     """
+    if alerts is None:
+        alerts = alerting.rules(silent_hours=24.0, night_load_share=0.5,
+                                night_load_share_by_category=DEFAULT_NIGHT_LIMITS)
     out_dir = Path(out_dir).resolve()
     files: dict[Path, str] = {}
     secure = f"    secureJsonData:\n      password: {_q(password)}\n" if password else ""
@@ -52,8 +59,9 @@ def provisioning_files(
         "providers:\n"
         "  - name: jieneng\n"
         "    orgId: 1\n"
-        f"    folder: {_q('节能 jieneng')}\n"
-        "    folderUid: jieneng\n"
+        # By title, as the alert rules name theirs (alert file provisioning takes no folder uid): the
+        # provisioner that runs first creates the folder and the other reuses it.
+        f"    folder: {_q(alerting.FOLDER)}\n"
         "    type: file\n"
         "    disableDeletion: true\n"
         "    allowUiUpdates: false\n"
@@ -62,7 +70,7 @@ def provisioning_files(
     )
     for d in dashboards():
         files[Path("json") / f"{d['uid']}.json"] = json.dumps(d, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
-    files[Path("alerting") / ALERTS_FILE.name] = (ROOT / ALERTS_FILE).read_text(encoding="utf-8")
+    files[Path("alerting") / ALERTS_FILE.name] = json.dumps(alerts, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
     return files
 
 

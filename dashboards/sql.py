@@ -6,7 +6,7 @@ rollups are already bucketed there), so every day boundary a panel shows is loca
 
 from __future__ import annotations
 
-from store.codes import ENERGY_UNITS, UNITS, conversion_factor
+from store.codes import ENERGY_TYPES, ENERGY_UNITS, UNITS, conversion_factor
 
 # The deployment time zone as recorded by `jieneng db migrate` (store/migrate.py).
 TZ = "(SELECT value FROM deployment_setting WHERE key = 'timezone')"
@@ -70,3 +70,90 @@ INSTITUTION_YEAR = (
     f"AND iy.year <= extract(year from $__timeTo()::timestamptz AT TIME ZONE {TZ}) "
     "ORDER BY iy.year DESC LIMIT 1) y ON true"
 )
+
+
+# The custom all value of the region, institution and meter variables, inserted verbatim by Grafana:
+# "All" is one marker, not every id (300,000 quoted meter ids at province size), and the filters below
+# test for it, so PostgreSQL folds an All filter away at plan time.
+ALL_VALUE = "'__all'"
+
+
+def _array(var: str) -> str:
+    # ${var:sqlstring} quotes each value whether Grafana holds the selection as a list or as a lone
+    # string; ARRAY[…]::text[] stays valid SQL for an empty selection (ARRAY[]).
+    return f"ARRAY[${{{var}:sqlstring}}]::text[]"
+
+
+def is_all(var: str) -> str:
+    """The variable ``var`` is on All."""
+    return f"{ALL_VALUE} = ANY({_array(var)})"
+
+
+def listed(col: str, var: str) -> str:
+    """``col`` is one of the values chosen in ``var``; nothing matches on All (chained variables and
+    per-meter detail stay bounded by an explicit choice)."""
+    return f"{col} = ANY({_array(var)})"
+
+
+def chosen(col: str, var: str) -> str:
+    """``col`` is one of the values chosen in ``var``, or anything when ``var`` is on All."""
+    return f"({is_all(var)} OR {listed(col, var)})"
+
+
+def institution_chosen(col: str) -> str:
+    """The institution id ``col`` passes the city and institution variables."""
+    return (f"{chosen(col, 'institution')} AND ({is_all('region')} OR {col} IN "
+            f"(SELECT ri.id FROM institution ri WHERE {listed('ri.region_code', 'region')}))")
+
+
+def meter_chosen(col: str) -> str:
+    """The meter id ``col`` passes the city, institution and meter variables (for tables keyed by meter only)."""
+    return (f"{chosen(col, 'meter')} AND (({is_all('region')} AND {is_all('institution')}) OR {col} IN "
+            f"(SELECT mi.id FROM meter mi WHERE {institution_chosen('mi.institution_id')}))")
+
+
+# The months the dashboard range touches, each with the span of days it covers: a month still
+# running (or cut by the range end) covers its first days only, so it is compared with the same
+# days a year earlier. ``until`` is exclusive; ``whole`` says the span is the full month, which
+# usage_monthly answers without reading days.
+MONTH_SPANS = f"""
+months AS (
+  SELECT mo::date AS month, (mo + interval '1 month')::date AS next_month,
+         least((mo + interval '1 month')::date, {LOCAL_DAY_TO} + 1) AS until
+  FROM generate_series({LOCAL_MONTH_FROM}, {LOCAL_DAY_TO}, interval '1 month') mo
+), spans AS (
+  SELECT month, 0 AS years_back, month AS span_from, until AS span_to, until = next_month AS whole FROM months
+  UNION ALL
+  SELECT month, 1, (month - interval '1 year')::date, (until - interval '1 year')::date, until = next_month
+  FROM months
+)"""
+
+
+def span_usage(meters: str) -> str:
+    """Usage over each span of the meters ``meters`` (a subquery of meter ids): usage_monthly for
+    whole months, usage_daily for partial ones, each read by its time index or by meter."""
+    return f"""
+JOIN LATERAL (
+  SELECT um.meter_id, um.consumption FROM usage_monthly um
+  WHERE sp.whole AND um.month = sp.span_from AND um.meter_id IN ({meters})
+  UNION ALL
+  SELECT ud.meter_id, ud.consumption FROM usage_daily ud
+  WHERE NOT sp.whole AND ud.day >= sp.span_from AND ud.day < sp.span_to AND ud.meter_id IN ({meters})
+) u ON true"""
+
+
+# A scoring run over the whole province (a run limited to a city scores, and ranks, only part of it).
+PROVINCE_RUN = "(region_code IS NULL OR region_code IN (SELECT code FROM region WHERE level = 'province'))"
+
+
+def energy_label(col: str) -> str:
+    """An energy type code as its bilingual name, e.g. ``电力 electricity``."""
+    whens = " ".join(f"WHEN '{code}' THEN '{zh} {code}'" for code, zh in ENERGY_TYPES.items())
+    return f"CASE {col} {whens} ELSE {col} END"
+
+
+def workday(local_date: str) -> str:
+    """Whether a local date is a working day: the holiday calendar (``calendar_day``, from
+    store/calendar.py, with 调休 make-up days), else Monday to Friday."""
+    return (f"coalesce((SELECT cd.workday FROM calendar_day cd WHERE cd.day = ({local_date})::date), "
+            f"extract(isodow from {local_date}) < 6)")

@@ -17,13 +17,15 @@ def build_cmd(
 ) -> None:
     """Regenerate dashboards/generated/*.json and the alert rules from dashboards/*.py.
 
-    Alert thresholds come from JIENENG_ALERT_SILENT_HOURS and JIENENG_ALERT_NIGHT_LOAD_SHARE.
+    Alert thresholds come from JIENENG_ALERT_SILENT_HOURS, JIENENG_ALERT_NIGHT_LOAD_SHARE and
+    JIENENG_ALERT_NIGHT_LOAD_SHARE_BY_CATEGORY.
     """
     from dashboards import build
     from jieneng.settings import load_settings
 
     settings = load_settings()
-    files = build.render(silent_hours=settings.alert_silent_hours, night_load_share=settings.alert_night_load_share)
+    files = build.render(silent_hours=settings.alert_silent_hours, night_load_share=settings.alert_night_load_share,
+                         night_load_share_by_category=settings.night_load_share_limits())
     root = out or build.ROOT
     if check:
         stale = build.stale(files, root)
@@ -38,8 +40,8 @@ def build_cmd(
     typer.echo(f"wrote {len(written)} of {len(files)} file(s) under {root}" + "".join(f"\n  {w}" for w in written))
 
 
-def _db_target(url: str) -> tuple[str, str, str, str | None]:
-    """(host, database, user, password) of a PostgreSQL URL as Grafana's datasource wants them.
+def _db_target(url: str) -> tuple[str, str]:
+    """(host, database) of a PostgreSQL URL as Grafana's datasource wants them.
 
     libpq's own parser reads the URL, so a Unix-socket URL (``postgresql://u@/db?host=/run/pg``, as the
     embedded database gives) becomes the socket folder and a TCP one ``host:port``.
@@ -48,7 +50,7 @@ def _db_target(url: str) -> tuple[str, str, str, str | None]:
     host = info.get("host") or "localhost"
     if not host.startswith("/"):
         host = f"{host}:{info.get('port') or 5432}"
-    return host, info.get("dbname") or "postgres", info.get("user") or "postgres", info.get("password") or None
+    return host, info.get("dbname") or "postgres"
 
 
 @app.command("push")
@@ -79,7 +81,7 @@ def push_cmd(
         if not (db_host and db_name) and not (settings.database_read_url or settings.database_url):
             typer.echo("error: give --db-host and --db-name, or set JIENENG_DATABASE_URL", err=True)
             raise typer.Exit(2)
-        default_host, default_name = _db_target(read_database_url(settings))[:2] if not (db_host and db_name) else ("", "")
+        default_host, default_name = _db_target(read_database_url(settings)) if not (db_host and db_name) else ("", "")
         if not settings.grafana_db_password:
             typer.echo("warning: JIENENG_GRAFANA_DB_PASSWORD is not set; the datasource gets no password", err=True)
         datasource = datasource_payload(host=db_host or default_host, database=db_name or default_name,
@@ -105,17 +107,27 @@ def provision_cmd(
 ) -> None:
     """Write Grafana provisioning (datasource, dashboard provider, dashboards, alert rules) for this database.
 
-    The datasource uses the read database URL (JIENENG_DATABASE_READ_URL, else JIENENG_DATABASE_URL, else
-    the embedded database), with its user and password; a Unix-socket URL becomes a socket host.
+    Alert thresholds come from the JIENENG_ALERT_* settings. The datasource connects to the read
+    database URL's host and database (JIENENG_DATABASE_READ_URL, else JIENENG_DATABASE_URL, else the
+    embedded database; a Unix-socket URL becomes a socket host) as the read-only role jieneng_grafana
+    with JIENENG_GRAFANA_DB_PASSWORD, never as the URL's own (owner) user.
     """
+    from dashboards import alerting
     from dashboards.provision import provisioning_files, write_provisioning
+    from dashboards.push import READER_ROLE
     from jieneng.settings import load_settings
     from jieneng.wiring import read_database_url
 
     settings = load_settings()
-    host, database, user, password = _db_target(read_database_url(settings))
+    host, database = _db_target(read_database_url(settings))
+    if not settings.grafana_db_password:
+        typer.echo("warning: JIENENG_GRAFANA_DB_PASSWORD is not set; the datasource gets no password "
+                   f"(give {READER_ROLE} LOGIN and a password, see docs/dashboards.md)", err=True)
     files = provisioning_files(
-        host=host, database=database, user=user, password=password, out_dir=out, timescaledb=timescaledb,
+        host=host, database=database, user=READER_ROLE, password=settings.grafana_db_password,
+        out_dir=out, timescaledb=timescaledb,
+        alerts=alerting.rules(silent_hours=settings.alert_silent_hours, night_load_share=settings.alert_night_load_share,
+                              night_load_share_by_category=settings.night_load_share_limits()),
     )
     written = write_provisioning(files, out)
     typer.echo(f"wrote {len(written)} file(s) under {out}: point Grafana's paths.provisioning at it")

@@ -13,11 +13,29 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from store.codes import CATEGORIES
+
 
 class TimescaleMode(StrEnum):
     auto = "auto"
     require = "require"
     off = "off"
+
+
+def _parse_limits(text: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        category, _, share = item.partition("=")
+        category = category.strip()
+        if category not in CATEGORIES:
+            raise ValueError(f"unknown institution category {category!r} (known: {', '.join(CATEGORIES)})")
+        try:
+            out[category] = float(share)
+        except ValueError:
+            raise ValueError(f"{category}: share must be a number, got {share.strip()!r}") from None
+        if out[category] <= 0:
+            raise ValueError(f"{category}: share must be greater than 0")
+    return out
 
 
 class Settings(BaseSettings):
@@ -87,11 +105,26 @@ class Settings(BaseSettings):
         24, gt=0, description="Grafana alert: a meter with no reading for longer than this many hours is silent."
     )
     alert_night_load_share: float = Field(
-        0.5, gt=0, description="Grafana alert: night (00-05 local) electric load above this share of weekday daytime load."
+        0.5, gt=0, description="Grafana alert: night (00-05 local) electric load above this share of working-day 08-18 load, for categories without their own limit."
+    )
+    alert_night_load_share_by_category: str = Field(
+        "hospital=1.0,venue=0.6",
+        description="Grafana alert: night-load share limits by institution category (category=share, comma-separated); "
+                    "other categories use JIENENG_ALERT_NIGHT_LOAD_SHARE.",
     )
     grafana_db_password: str | None = Field(
-        None, description="Password of the read-only jieneng_grafana role, for the datasource `dashboards push` creates."
+        None, description="Password of the read-only jieneng_grafana role, for the datasource `dashboards push` and `dashboards provision` create."
     )
+
+    @field_validator("alert_night_load_share_by_category")
+    @classmethod
+    def _night_limits(cls, value: str) -> str:
+        _parse_limits(value)
+        return value
+
+    def night_load_share_limits(self) -> dict[str, float]:
+        """JIENENG_ALERT_NIGHT_LOAD_SHARE_BY_CATEGORY as {category: share}."""
+        return _parse_limits(self.alert_night_load_share_by_category)
 
     # --- API -----------------------------------------------------------------------------
     api_host: str = Field("127.0.0.1", description="Address `jieneng api` listens on.")

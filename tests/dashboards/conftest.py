@@ -37,13 +37,20 @@ METERS = [
     ("hos-xz-01.steam", "hos-xz-01", "steam", "t", "interval", "main", None, 1, 5),
 ]
 
+# An institution registered before its meters are: chained variables below it have no options.
+NO_METERS = ("gov-sz-01", "苏州市机关事务管理局", "government", "city", "320500", "hot_summer_cold_winter")
+# Registered in 南京 but no data yet: must not dilute the city's per-area or per-capita figures.
+NO_DATA_NJ = ("gov-nj-03", "南京市新建机关", "government", "city", "320100", "hot_summer_cold_winter")
+# 320200 (无锡) has no institution at all.
+EMPTY_CITY = "320200"
+
 SILENT_METER = "gov-nj-01.gas"  # no reading for the last 3 days
 GAP_METER = "gov-nj-01.water"  # no readings 2-4 hours ago
 
 
 def _seed(conn: psycopg.Connection) -> None:
     cur = conn.cursor()
-    for iid, name, cat, level, region, zone in INSTITUTIONS:
+    for iid, name, cat, level, region, zone in [*INSTITUTIONS, NO_METERS, NO_DATA_NJ]:
         cur.execute(
             "INSERT INTO institution (id, name, category, admin_level, region_code, climate_zone, baseline_year) "
             "VALUES (%s, %s, %s, %s, %s, %s, 2020)",
@@ -163,3 +170,55 @@ def seeded_db_url(pg_admin_url, migrated_template):
     yield url
     with psycopg.connect(pg_admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+class Grafana:
+    """What Grafana does with a dashboard's queries: resolve its variables in order, expand, run.
+
+    ``state`` maps a multi/All variable's name to ``ALL`` or a list of chosen values; a single-value
+    variable without All takes its first option, or ``""`` when its query returns none (as
+    Grafana's variable does on an empty result).
+    """
+
+    @staticmethod
+    def run(conn: psycopg.Connection, query: str) -> tuple[list[str], list[tuple]]:
+        cur = conn.execute(query)
+        return [d.name for d in cur.description], cur.fetchall()
+
+    def resolve(self, conn, dashboard: dict, state: dict, t_from, t_to, interval) -> dict:
+        from dashboards.macros import ALL, Variable, expand
+
+        resolved: dict[str, Variable] = {}
+        for v in dashboard["templating"]["list"]:
+            if v["type"] == "query":
+                q = expand(v["query"], resolved, time_from=t_from, time_to=t_to, interval=interval)
+                cols, rows = self.run(conn, q)
+                value_col = cols.index("__value") if "__value" in cols else 0
+                options = [str(r[value_col]) for r in rows]
+                if v.get("multi") or v.get("includeAll"):
+                    current = state.get(v["name"], ALL)
+                    if current != ALL:
+                        chosen = {current} if isinstance(current, str) else set(current)
+                        assert chosen <= set(options), (v["name"], current, options)
+                else:
+                    current = options[0] if options else ""
+                resolved[v["name"]] = Variable(v["name"], current, multi=v["multi"], include_all=v["includeAll"],
+                                               options=options, all_value=v.get("allValue") or None)
+            elif v["type"] == "custom":
+                resolved[v["name"]] = Variable(v["name"], v["current"]["value"], multi=False, include_all=False,
+                                               options=[o["value"] for o in v["options"]])
+        return resolved
+
+    def panel_queries(self, conn, dashboard: dict, state: dict, t_from, t_to, interval):
+        """(panel, target, expanded SQL) for every target, with the variables resolved for ``state``."""
+        from dashboards.macros import expand
+
+        variables = self.resolve(conn, dashboard, state, t_from, t_to, interval)
+        for p in dashboard["panels"]:
+            for t in p["targets"]:
+                yield p, t, expand(t["rawSql"], variables, time_from=t_from, time_to=t_to, interval=interval)
+
+
+@pytest.fixture(scope="session")
+def grafana() -> Grafana:
+    return Grafana()

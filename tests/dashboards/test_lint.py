@@ -162,10 +162,15 @@ def test_titles_are_chinese_with_english():
 
 
 def test_alert_thresholds_come_from_settings():
-    rules = build.alerting.rules(silent_hours=6, night_load_share=0.3)
+    rules = build.alerting.rules(silent_hours=6, night_load_share=0.3, night_load_share_by_category={"school": 0.2})
     params = {r["uid"]: r["data"][1]["model"]["conditions"][0]["evaluator"]["params"]
               for g in rules["groups"] for r in g["rules"]}
-    assert params == {"jieneng-meter-silent": [6], "jieneng-night-base-load": [0.3]}
+    assert params["jieneng-meter-silent"] == [6]
+    # Night load: the query divides by the category's limit (0.2 for schools, 0.3 otherwise); alert above 1.
+    assert params["jieneng-night-base-load"] == [1.0]
+    night = next(r for g in rules["groups"] for r in g["rules"] if r["uid"] == "jieneng-night-base-load")
+    sql = night["data"][0]["model"]["rawSql"]
+    assert "('school', 0.2::float8)" in sql and "coalesce(lim.share, 0.3)" in sql
 
 
 def test_alert_queries_run_as_grafana_reader(seeded_db_url):
@@ -184,11 +189,12 @@ def test_alert_queries_run_as_grafana_reader(seeded_db_url):
                 results[r["uid"]] = ([c.name for c in cur.description], cur.fetchall())
     cols, rows = results["jieneng-meter-silent"]
     silent = {row[0]: row[2] for row in rows}
-    assert silent["gov-nj-01.gas"] > 24 > silent["gov-nj-01.e-main"]
+    assert set(silent) == {"gov-nj-01.gas"} and silent["gov-nj-01.gas"] > 24
     cols, rows = results["jieneng-night-base-load"]
-    assert cols == ["institution", "night_share"] and rows
-    # The seed's night load is 0.45/1.8 of the working-hours load.
-    assert all(abs(float(r[1]) - 0.25) < 1e-9 for r in rows)
+    assert cols == ["institution", "category", "night_share_of_limit"] and rows
+    # The seed's night load is 0.45/1.8 of the working-hours load; limits: hospital 1.0, others 0.5.
+    limits = {"hospital": 1.0}
+    assert all(abs(float(r[2]) - 0.25 / limits.get(r[1], 0.5)) < 1e-9 for r in rows)
 
 
 def test_reader_role_cannot_write_or_read_secrets(seeded_db_url):

@@ -11,7 +11,9 @@ Sources:
   the code and its test give ``floor(extract(epoch from col)/300)*300``).
 - [FMT-DOCS] Grafana docs, "Advanced variable format options"
   (https://grafana.com/docs/grafana/latest/dashboards/variables/variable-syntax/).
-- [SQL-DS] grafana/grafana packages/grafana-sql/src/datasource/SqlDatasource.ts, interpolateVariable.
+- [PG-TRUTH] grafana/grafana public/app/plugins/datasource/grafana-postgresql-datasource/
+  interpolationTruthTable.test.ts: what the PostgreSQL datasource's interpolateVariable gives for
+  single, multi and include-All variables (a lone string is never quoted, only arrays are).
 """
 
 from __future__ import annotations
@@ -166,7 +168,8 @@ def test_format_options_docs_examples(fmt, value, expected):
 
 
 def test_sql_datasource_default_quoting():
-    # [SQL-DS]: multi or include-All → each value quoted, quotes doubled; single value → quotes doubled only
+    # [PG-TRUTH]: an array → each value quoted, quotes doubled, joined by ','; a string, also of a multi or
+    # include-All variable → quotes doubled, no quotes added; a custom all value → inserted verbatim.
     v = {
         "multi": Variable("multi", ["a", "b'c"], multi=True),
         "one_of_multi": Variable("one_of_multi", "x", multi=True),
@@ -177,10 +180,44 @@ def test_sql_datasource_default_quoting():
     assert interpolate_variables("IN ($multi)", v) == "IN ('a','b''c')"
     assert interpolate_variables("IN (${multi})", v) == "IN ('a','b''c')"
     assert interpolate_variables("IN ([[multi]])", v) == "IN ('a','b''c')"
-    assert interpolate_variables("= $one_of_multi", v) == "= 'x'"
+    assert interpolate_variables("= $one_of_multi", v) == "= x"
     assert interpolate_variables("= '$single'", v) == "= 'o''brien'"
     assert interpolate_variables("IN ($allish)", v) == "IN ('p','q')"
     assert interpolate_variables("~ '$custom_all'", v) == "~ '.*'"
+
+
+@pytest.mark.parametrize(
+    ("sql", "var", "expected"),
+    [
+        # [PG-TRUTH] interpolationTruthTable.test.ts, one row per case that reaches interpolateVariable
+        ("WHERE host = $host", Variable("host", "server01"), "WHERE host = server01"),
+        ("WHERE host = '$host'", Variable("host", "server01"), "WHERE host = 'server01'"),
+        ("WHERE latency_ms < $host", Variable("host", 150), "WHERE latency_ms < 150"),
+        ("WHERE host IN ($host)", Variable("host", ["srv1", "srv2"], multi=True), "WHERE host IN ('srv1','srv2')"),
+        ("WHERE host IN ('$host')", Variable("host", ["srv1", "srv2"], multi=True),
+         "WHERE host IN (''srv1','srv2'')"),
+        ("WHERE hostname = $host", Variable("host", ["app1"], multi=True), "WHERE hostname = 'app1'"),
+        ("WHERE region IN ($host)", Variable("host", ["us", "eu"], include_all=True), "WHERE region IN ('us','eu')"),
+        ("WHERE name IN ($host)", Variable("host", ["O'Brien", "D'Angelo"], multi=True),
+         "WHERE name IN ('O''Brien','D''Angelo')"),
+        ("WHERE name = '$host'", Variable("host", "It's a test's message"),
+         "WHERE name = 'It''s a test''s message'"),
+        ("WHERE name = '$host'", Variable("host", "O'Brien", multi=True), "WHERE name = 'O''Brien'"),
+        ("WHERE region = '$host'", Variable("host", "us-east", include_all=True), "WHERE region = 'us-east'"),
+        ("WHERE d.region = ANY(ARRAY[$host])", Variable("host", ["us", "eu"], multi=True),
+         "WHERE d.region = ANY(ARRAY['us','eu'])"),
+    ],
+)
+def test_postgres_interpolation_truth_table(sql, var, expected):
+    assert interpolate_variables(sql, {"host": var}) == expected
+
+
+def test_all_over_no_options_is_an_empty_string():
+    # Grafana: an empty array joins to nothing and the datasource gives '' so `IN ($var)` still parses.
+    v = {"none": Variable("none", ALL, multi=True, include_all=True, options=[]),
+         "chosen_none": Variable("chosen_none", [], multi=True)}
+    assert interpolate_variables("IN ($none)", v) == "IN ('')"
+    assert interpolate_variables("IN ($chosen_none)", v) == "IN ('')"
 
 
 def test_unknown_variables_and_server_macros_pass_through():

@@ -2,8 +2,9 @@
 
 Runs as the read-only ``jieneng_grafana`` role (migration 0007), so the grants are checked too.
 For several variable states (All everywhere; one city; two institutions; one institution with its
-meters) and time ranges (6 h at 1 m, 7 d at 1 h, 1 y at 1 d), each query must return its
-columns and at least one row.
+meters; selections held as lone strings) and five time ranges (6 h at 1 m, 7 d and 30 d at 1 h,
+1 y and 2 y at 1 d), each query must return its columns and at least one row (empty states:
+test_edge_states.py).
 """
 
 from __future__ import annotations
@@ -14,22 +15,26 @@ import psycopg
 import pytest
 
 from dashboards import build
-from dashboards.macros import ALL, Variable, expand
+from dashboards.macros import ALL, expand
 
 DASHBOARDS = {d["uid"]: d for d in build.dashboards()}
 
 STATES = {
     "all": {"region": ALL, "institution": ALL, "meter": ALL},
     "one-city": {"region": ["320100"], "institution": ALL, "meter": ALL},
-    "two-institutions": {"region": ALL, "institution": ["gov-nj-01", "hos-xz-01"], "meter": ALL},
+    "two-institutions": {"region": ["320100", "320300"], "institution": ["gov-nj-01", "hos-xz-01"], "meter": ALL},
     "one-institution": {"region": ["320100"], "institution": ["gov-nj-01"], "meter": ALL},
+    # A multi-value selection Grafana holds as a lone string (a URL's single var-… parameter).
+    "lone-strings": {"region": "320100", "institution": "gov-nj-01", "meter": ALL},
     "some-meters": {"region": ["320100"], "institution": ["gov-nj-01"],
                     "meter": ["gov-nj-01.e-main", "gov-nj-01.water", "gov-nj-01.gas"]},
 }
 RANGES = {
     "6h": (timedelta(hours=6), timedelta(minutes=1)),
     "7d": (timedelta(days=7), timedelta(hours=1)),
+    "30d": (timedelta(days=30), timedelta(hours=1)),
     "1y": (timedelta(days=365), timedelta(days=1)),
+    "2y": (timedelta(days=730), timedelta(days=1)),
 }
 
 
@@ -41,30 +46,6 @@ def _time_range(span: timedelta) -> tuple[datetime, datetime]:
 def _run(conn: psycopg.Connection, sql: str) -> tuple[list[str], list[tuple]]:
     cur = conn.execute(sql)
     return [d.name for d in cur.description], cur.fetchall()
-
-
-def _resolve(conn, dashboard: dict, state: dict, t_from, t_to, interval) -> dict[str, Variable]:
-    """Evaluate the variables in order, as Grafana does: each query sees the ones before it."""
-    resolved: dict[str, Variable] = {}
-    for v in dashboard["templating"]["list"]:
-        if v["type"] == "query":
-            sql = expand(v["query"], resolved, time_from=t_from, time_to=t_to, interval=interval)
-            cols, rows = _run(conn, sql)
-            value_col = cols.index("__value") if "__value" in cols else 0
-            options = [str(r[value_col]) for r in rows]
-            assert options, f"variable {v['name']} has no options"
-            if v.get("multi"):
-                current = state.get(v["name"], ALL)
-                if current != ALL:
-                    assert set(current) <= set(options), (v["name"], current, options)
-            else:
-                current = options[0]
-            resolved[v["name"]] = Variable(v["name"], current, multi=v["multi"], include_all=v["includeAll"],
-                                           options=options)
-        elif v["type"] == "custom":
-            resolved[v["name"]] = Variable(v["name"], v["current"]["value"], multi=False, include_all=False,
-                                           options=[o["value"] for o in v["options"]])
-    return resolved
 
 
 @pytest.fixture(scope="module")
@@ -84,42 +65,44 @@ CASES = [
 
 
 @pytest.mark.parametrize(("uid", "state", "rng"), CASES, ids=[f"{u}-{s}-{r}" for u, s, r in CASES])
-def test_every_panel_query_returns_rows(reader, uid, state, rng):
+def test_every_panel_query_returns_rows(reader, grafana, uid, state, rng):
     dashboard = DASHBOARDS[uid]
     t_from, t_to = _time_range(RANGES[rng][0])
     interval = RANGES[rng][1]
-    variables = _resolve(reader, dashboard, STATES[state], t_from, t_to, interval)
+    variables = grafana.resolve(reader, dashboard, STATES[state], t_from, t_to, interval)
     for p in dashboard["panels"]:
         for t in p["targets"]:
             sql = expand(t["rawSql"], variables, time_from=t_from, time_to=t_to, interval=interval)
             assert "$" not in sql.replace("$$", ""), f"unexpanded macro or variable in {p['title']}: {sql}"
             cols, rows = _run(reader, sql)
-            assert rows, f"{uid} / {p['title']} returned no rows for {state} over {rng}:\n{sql}"
+            # Per-meter detail waits for institutions chosen by name, and says so.
+            waits = STATES[state]["institution"] == ALL and "Choose" in p["fieldConfig"]["defaults"].get("noValue", "")
+            assert rows or waits, f"{uid} / {p['title']} returned no rows for {state} over {rng}:\n{sql}"
             if t["format"] == "time_series":
                 assert cols[0] == "time", (p["title"], cols)
                 assert all(r[0] is not None for r in rows)
             assert len(set(cols)) == len(cols), (p["title"], cols)
 
 
-def test_series_values_follow_the_selection(reader):
+def test_series_values_follow_the_selection(reader, grafana):
     """Narrowing the institution variable narrows the numbers, not just the query text."""
     d = DASHBOARDS["jieneng-institution"]
     daily = next(p for p in d["panels"] if p["title"].startswith("逐日用量"))["targets"][0]["rawSql"]
     t_from, t_to = _time_range(timedelta(days=7))
     totals = {}
     for name in ("all", "one-institution"):
-        variables = _resolve(reader, d, STATES[name], t_from, t_to, timedelta(hours=1))
+        variables = grafana.resolve(reader, d, STATES[name], t_from, t_to, timedelta(hours=1))
         _, rows = _run(reader, expand(daily, variables, time_from=t_from, time_to=t_to))
-        totals[name] = sum(r[2] for r in rows if r[1] == "electricity (kWh)")
+        totals[name] = sum(r[2] for r in rows if r[1] == "电力 electricity (kWh)")
     assert 0 < totals["one-institution"] < totals["all"]
 
 
-def test_intensity_excludes_sub_meters_and_vehicle_fuel(reader):
+def test_intensity_excludes_sub_meters_and_vehicle_fuel(reader, grafana):
     """Per-area energy counts top-level non-vehicle meters only (DESIGN §5), checked against a hand sum."""
     d = DASHBOARDS["jieneng-institution"]
     sql = next(p for p in d["panels"] if p["title"].startswith("单位面积"))["targets"][0]["rawSql"]
     t_from, t_to = _time_range(timedelta(days=7))
-    variables = _resolve(reader, d, STATES["one-institution"], t_from, t_to, timedelta(hours=1))
+    variables = grafana.resolve(reader, d, STATES["one-institution"], t_from, t_to, timedelta(hours=1))
     cols, rows = _run(reader, expand(sql, variables, time_from=t_from, time_to=t_to))
     (row,) = rows
     per_m2 = row[cols.index("单位面积能耗 kgce/m²")]
@@ -132,13 +115,124 @@ def test_intensity_excludes_sub_meters_and_vehicle_fuel(reader):
     assert per_m2 == pytest.approx((elec * 0.1229 + gas * 1.2143) / 18000, rel=1e-9)
 
 
-def test_variable_queries_chain(reader):
-    """region → institution → meter: choosing a city limits institutions, and those limit meters."""
+def test_variable_queries_chain(reader, grafana):
+    """region → institution → meter: a city's institutions once a city is chosen, its meters once an
+    institution is; under All a list stays empty (just "All"), so no dropdown lists the whole province."""
     d = DASHBOARDS["jieneng-meters"]
     t_from, t_to = _time_range(timedelta(days=1))
-    everything = _resolve(reader, d, STATES["all"], t_from, t_to, timedelta(minutes=1))
-    one_city = _resolve(reader, d, {"region": ["320300"], "institution": ALL, "meter": ALL},
-                        t_from, t_to, timedelta(minutes=1))
-    assert one_city["institution"].options == ["hos-xz-01"]
-    assert set(one_city["meter"].options) == {"hos-xz-01.e-main", "hos-xz-01.steam"}
-    assert len(everything["meter"].options) == 9
+    everything = grafana.resolve(reader, d, STATES["all"], t_from, t_to, timedelta(minutes=1))
+    assert everything["institution"].options == [] and everything["meter"].options == []
+    one_city = grafana.resolve(reader, d, {"region": ["320300"], "institution": ALL, "meter": ALL},
+                               t_from, t_to, timedelta(minutes=1))
+    assert one_city["institution"].options == ["hos-xz-01"] and one_city["meter"].options == []
+    one = grafana.resolve(reader, d, {"region": ["320300"], "institution": ["hos-xz-01"], "meter": ALL},
+                          t_from, t_to, timedelta(minutes=1))
+    assert set(one["meter"].options) == {"hos-xz-01.e-main", "hos-xz-01.steam"}
+
+
+def test_all_is_one_marker_not_every_id(reader, grafana):
+    """All expands to the custom all value: the SQL does not grow with the registry."""
+    d = DASHBOARDS["jieneng-meters"]
+    t_from, t_to = _time_range(timedelta(days=1))
+    variables = grafana.resolve(reader, d, STATES["all"], t_from, t_to, timedelta(minutes=1))
+    for p in d["panels"]:
+        sql = expand(p["targets"][0]["rawSql"], variables, time_from=t_from, time_to=t_to)
+        assert "gov-nj-01" not in sql, p["title"]
+
+
+def _panel_sql(uid: str, prefix: str) -> str:
+    return next(p for p in DASHBOARDS[uid]["panels"] if p["title"].startswith(prefix))["targets"][0]["rawSql"]
+
+
+def test_monthly_table_compares_the_same_days_last_year(reader, grafana):
+    """A month still running is compared with the same days of that month last year, not the whole month."""
+    d = DASHBOARDS["jieneng-institution"]
+    t_from, t_to = _time_range(timedelta(days=7))
+    variables = grafana.resolve(reader, d, STATES["one-institution"], t_from, t_to, timedelta(hours=1))
+    cols, rows = grafana.run(reader, expand(_panel_sql("jieneng-institution", "逐月用量"), variables,
+                                            time_from=t_from, time_to=t_to))
+    _, ((today,),) = grafana.run(reader, "SELECT (now() AT TIME ZONE 'Asia/Shanghai')::date")
+    this_month = today.strftime("%Y-%m")
+    row = next(r for r in rows if r[0] == this_month and r[cols.index("能源 Energy")] == "电力 electricity")
+    _, ((cur, prev),) = grafana.run(reader, f"""
+        SELECT sum(consumption) FILTER (WHERE day >= date_trunc('month', '{today}'::date) AND day <= '{today}'),
+               sum(consumption) FILTER (WHERE day >= date_trunc('month', '{today}'::date) - interval '1 year'
+                                          AND day <= '{today}'::date - interval '1 year')
+        FROM usage_daily WHERE meter_id = 'gov-nj-01.e-main'""")
+    assert row[cols.index("本期 This period")] == pytest.approx(cur)
+    assert row[cols.index("上年同期 Same days last year")] == pytest.approx(prev)
+    assert row[cols.index("天数 Days")] == today.day
+
+
+def test_trend_last_point_is_like_for_like(reader, grafana):
+    """The trend's running month against the same days last year: the seed falls 1.5 % a year, not 96 %."""
+    d = DASHBOARDS["jieneng-province"]
+    t_from, t_to = _time_range(timedelta(days=365))
+    variables = grafana.resolve(reader, d, STATES["all"], t_from, t_to, timedelta(days=1))
+    cols, rows = grafana.run(reader, expand(_panel_sql("jieneng-province", "能耗强度趋势"), variables,
+                                            time_from=t_from, time_to=t_to))
+    last = rows[-1]
+    ratio = last[cols.index("本期 This period kgce/m²")] / last[cols.index("上年同期 Last year kgce/m²")]
+    assert 0.9 < ratio < 1.1
+
+
+def test_by_city_divides_by_institutions_with_data_only(reader, grafana):
+    """南京's kgce/person counts the occupants of its two institutions with data, not of gov-nj-03 (none yet)."""
+    d = DASHBOARDS["jieneng-province"]
+    t_from, t_to = _time_range(timedelta(days=30))
+    variables = grafana.resolve(reader, d, STATES["all"], t_from, t_to, timedelta(hours=1))
+    energy = {r[0]: r[1] for r in grafana.run(reader, expand(_panel_sql("jieneng-province", "各市综合能耗"),
+                                                              variables, time_from=t_from, time_to=t_to))[1]}
+    cols, rows = grafana.run(reader, expand(_panel_sql("jieneng-province", "各市能耗强度"), variables,
+                                            time_from=t_from, time_to=t_to))
+    nanjing = next(r for r in rows if r[0] == "南京市")
+    assert nanjing[cols.index("人均能耗 kgce/person")] * (420 + 1600) == pytest.approx(energy["南京市"] * 1000)
+
+
+def test_by_city_panels_have_one_unit_per_axis():
+    d = DASHBOARDS["jieneng-province"]
+    for p in d["panels"]:
+        if p["title"].startswith("各市"):
+            units = {o["properties"][0]["value"] for o in p["fieldConfig"]["overrides"]
+                     if o["properties"][0]["id"] == "unit"} | {p["fieldConfig"]["defaults"].get("unit")}
+            placements = [pr["value"] for o in p["fieldConfig"]["overrides"] for pr in o["properties"]
+                          if pr["id"] == "custom.axisPlacement"]
+            assert None not in units, p["title"]
+            # A second unit gets its own axis on the right; never more than two measures on one chart.
+            assert len(units) == 1 or (len(units) == 2 and placements == ["right"]), p["title"]
+
+
+def test_per_area_peers_are_the_latest_runs_peer_groups(reader, grafana):
+    d = DASHBOARDS["jieneng-institution"]
+    t_from, t_to = _time_range(timedelta(days=7))
+    variables = grafana.resolve(reader, d, STATES["one-institution"], t_from, t_to, timedelta(hours=1))
+    cols, rows = grafana.run(reader, expand(_panel_sql("jieneng-institution", "单位面积"), variables,
+                                            time_from=t_from, time_to=t_to))
+    (row,) = rows
+    _, ((group, year),) = grafana.run(reader, """
+        SELECT r.peer_group, s.year FROM scoring_result r JOIN scoring_run s ON s.id = r.run_id
+        WHERE r.institution_id = 'gov-nj-01' ORDER BY s.year DESC, s.created_at DESC LIMIT 1""")
+    assert row[cols.index("组别 Peer group (scoring year)")] == f"{group} ({year})"
+    day_from, day_to = (t_from + timedelta(hours=8)).date(), (t_to + timedelta(hours=8)).date()
+    assert row[cols.index("期间 Period")] == f"{day_from} – {day_to}"
+
+
+def test_latest_ranking_ignores_a_newer_city_only_run(seeded_db_url, grafana):
+    """A run limited to one city must not replace the province view (rolled back afterwards)."""
+    d = DASHBOARDS["jieneng-province"]
+    t_from, t_to = _time_range(timedelta(days=365))
+    with psycopg.connect(seeded_db_url) as conn:
+        run_id = conn.execute(
+            "INSERT INTO scoring_run (year, region_code, methodology_name, methodology_version, methodology_hash, "
+            "methodology_text, results_hash, created_by) VALUES (2026, '320300', 'x', '1', 'h', '', 'r', 'test') "
+            "RETURNING id").fetchone()[0]
+        conn.execute(
+            "INSERT INTO scoring_result (run_id, institution_id, region_code, category, peer_group, total_points, "
+            "eligible, rank_province, detail) VALUES (%s, 'hos-xz-01', '320300', 'hospital', 'hospital/cold', 99, "
+            "true, 1, '{}')", (run_id,))
+        conn.execute("SET LOCAL ROLE jieneng_grafana")
+        variables = grafana.resolve(conn, d, STATES["all"], t_from, t_to, timedelta(days=1))
+        _, rows = grafana.run(conn, expand(_panel_sql("jieneng-province", "最新排名"), variables,
+                                           time_from=t_from, time_to=t_to))
+        conn.rollback()
+    assert len(rows) == 3
