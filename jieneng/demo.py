@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from pathlib import Path
 import psycopg
 
 from jieneng.settings import Settings
+from store.reader_role import READER_ROLE, enable_reader_login
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 
@@ -197,9 +199,20 @@ class Demo:
             state_file.write_text(json.dumps(state))
 
         prov = data_dir / "grafana"
-        res = self._run(env, "dashboards", "provision", "--out", str(prov), check=False)
+        prov_env = dict(env)
+        if not self.settings.database_url:
+            # The private PostgreSQL is the demo's own: give Grafana's read-only role a login there, so the
+            # provisioned datasource can read and cannot write. A configured database is the operator's.
+            reader_password = self.settings.grafana_db_password or state.get("grafana_password")
+            if not reader_password:
+                reader_password = state["grafana_password"] = secrets.token_urlsafe(18)
+                state_file.write_text(json.dumps(state))
+            with psycopg.connect(db_url, autocommit=True) as conn:
+                enable_reader_login(conn, reader_password)
+            prov_env["JIENENG_GRAFANA_DB_PASSWORD"] = reader_password
+        res = self._run(prov_env, "dashboards", "provision", "--out", str(prov), check=False)
         if res.returncode == 0:
-            self.echo(f"Grafana provisioning written to {prov} (datasource points at this database)")
+            self.echo(f"Grafana provisioning written to {prov} (datasource: this database as {READER_ROLE}, read-only)")
         else:
             self.echo(f"Grafana provisioning not written: {res.stdout.strip()}")
 

@@ -12,7 +12,9 @@ import time
 import urllib.request
 
 import psutil
+import psycopg
 import pytest
+import yaml
 
 from jieneng.embedded import free_port
 
@@ -60,7 +62,15 @@ def test_demo_runs_on_embedded_defaults_and_stops_on_sigint(tmp_path):
         inst = ranking["items"][0]["institution_id"]
         status, report = _get(f"{base}/v1/institutions/{inst}/report?year=2025", key)
         assert status == 200 and report["result"]["institution_id"] == inst
-        assert (tmp_path / "data" / "grafana" / "datasources" / "jieneng.yaml").exists()
+        # Grafana's datasource is the read-only role, and on the demo's own PostgreSQL that role can log in.
+        ds = yaml.safe_load((tmp_path / "data" / "grafana" / "datasources" / "jieneng.yaml").read_text())
+        ds = ds["datasources"][0]
+        assert ds["user"] == "jieneng_grafana" and ds["secureJsonData"]["password"]
+        with psycopg.connect(host=ds["url"], dbname=ds["jsonData"]["database"], user=ds["user"],
+                             password=ds["secureJsonData"]["password"], autocommit=True) as conn:
+            assert conn.execute("SELECT count(*) FROM institution").fetchone()[0] == 91
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("DELETE FROM institution")
         children = psutil.Process(proc.pid).children(recursive=True)
         assert children, "the demo runs its parts as child processes"
     finally:
