@@ -58,6 +58,7 @@ class IngestConfig:
     raw_retention: str | None = None  # PostgreSQL interval; None: raw readings are kept forever
     stats_retention: str | None = "30 days"  # PostgreSQL interval; None: never prune statistics
     prune_interval_s: float = 3600.0
+    stall_after_s: float = 300.0  # /health: 503 once messages waited this long with no commit
 
 
 @dataclass
@@ -112,7 +113,7 @@ class IngestService:
         except RetentionSettingInvalid:
             conn.close()
             raise
-        metrics.serve(self.cfg.metrics_port)
+        metrics.serve(self.cfg.metrics_port, self.cfg.stall_after_s)
         if self.cfg.run_rollup:
             self._flushed = mp.get_context("spawn").Event()
             self._start_rollup()
