@@ -98,9 +98,9 @@ def test_qos1_bounded_across_socket_cuts_with_database_stalled(reg_db, broker, p
             for cut in range(1, 4):
                 generation, dropped = t.generation, t.resends_dropped
                 proxy.cut()
-                until(lambda: t.generation > generation, what="a reconnect")
+                until(lambda g=generation: t.generation > g, what="a reconnect")
                 # The broker resends its whole in-flight window (the bound): all already held.
-                until(lambda: t.resends_dropped >= dropped + bound, what=f"the resends after cut {cut}")
+                until(lambda d=dropped: t.resends_dropped >= d + bound, what=f"the resends after cut {cut}")
                 assert t.held()[0] <= bound and t.inbox.qsize() <= bound
         assert wait_for(reg_db, "SELECT count(*) FROM reading", n, timeout=180) == n
         assert wait_for(reg_db, "SELECT coalesce(sum(messages), 0) FROM ingest_batch", n, timeout=60) >= n
@@ -127,13 +127,13 @@ def test_qos0_bounded_in_bytes_and_messages_with_database_stalled(reg_db, broker
                               "note": "x" * 60}] for i in range(1500)]
                 start += 1500
                 publish_qos0(broker.url, topic, payloads)
-                until(lambda: t.blocked > blocked, what="the network thread to wait for credit")
+                until(lambda b=blocked: t.blocked > b, what="the network thread to wait for credit")
                 held_messages, held_bytes = t.held()
                 assert held_messages <= max_messages and held_bytes <= max_bytes
                 assert t.inbox.qsize() <= max_messages
                 generation = t.generation
                 proxy.cut()
-            until(lambda: t.generation > generation, what=f"a reconnect after round {round_}")
+            until(lambda g=generation: t.generation > g, what=f"a reconnect after round {round_}")
         assert t.peak_messages <= max_messages and t.peak_bytes <= max_bytes
         until(lambda: t.held()[0] == 0, what="ingest to commit what it holds")
     with psycopg.connect(reg_db) as conn:
