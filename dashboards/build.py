@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parent
 GENERATED = ROOT / "generated"
 PROVISIONING = ROOT / "provisioning"
 ALERTS_FILE = Path("provisioning/alerting/jieneng-alerts.json")
+INGEST_ALERTS_FILE = Path("provisioning/alerting") / alerting.INGEST_ALERTS_FILE_NAME
 BUILDERS = (province.build, institution.build, meters.build, ingest_ops.build)
 
 
@@ -26,10 +27,11 @@ def _dump(obj: dict) -> str:
     return json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
 
 
-def render(*, silent_hours: float = 24.0, night_load_share: float = 0.5) -> dict[Path, str]:
+def render(*, silent_hours: float = 24.0, night_load_share: float = 0.5, stall_after_s: float = 300.0) -> dict[Path, str]:
     """Relative path (under dashboards/) → file text."""
     out = {Path("generated") / f"{d['uid']}.json": _dump(d) for d in dashboards()}
     out[ALERTS_FILE] = _dump(alerting.rules(silent_hours=silent_hours, night_load_share=night_load_share))
+    out[INGEST_ALERTS_FILE] = _dump(alerting.ingest_rules(stall_after_s=stall_after_s))
     return out
 
 

@@ -23,7 +23,8 @@ def build_cmd(
     from jieneng.settings import load_settings
 
     settings = load_settings()
-    files = build.render(silent_hours=settings.alert_silent_hours, night_load_share=settings.alert_night_load_share)
+    files = build.render(silent_hours=settings.alert_silent_hours, night_load_share=settings.alert_night_load_share,
+                         stall_after_s=settings.ingest_stall_after_s)
     root = out or build.ROOT
     if check:
         stale = build.stale(files, root)
