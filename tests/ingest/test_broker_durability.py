@@ -203,3 +203,19 @@ def test_nats_jetstream_mqtt_sigkill_loses_nothing(reg_db, broker_dir):
         nats.stop()
     assert stored == n, f"NATS lost {n - stored} of {n} acked messages across a SIGKILL"
     assert os.path.isdir(broker_dir / "js")
+
+
+@needs_mosquitto
+@pytest.mark.parametrize("where", ["tmp_path", "mkdtemp"])
+def test_private_mosquitto_writes_its_persistence_file(where, tmp_path, broker_dir):
+    """The demo's and the tests' private Mosquitto, wherever its folder is: pytest's (parents only root
+    may enter) or one the broker's own user can reach. Started as root it must still write its file."""
+    base = tmp_path if where == "tmp_path" else broker_dir
+    broker = start_embedded_broker(base)
+    try:
+        c = Publisher(broker.url)  # a client session and a message: something to persist
+        c.send("persist/check", {"ts": 0, "value": 0})
+        c.close()
+    finally:
+        broker.stop()
+    assert broker.persistence_file.exists() and broker.persistence_file.stat().st_size > 0
