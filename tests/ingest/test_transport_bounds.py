@@ -138,3 +138,23 @@ def test_qos0_bounded_in_bytes_and_messages_with_database_stalled(reg_db, broker
         until(lambda: t.held()[0] == 0, what="ingest to commit what it holds")
     with psycopg.connect(reg_db) as conn:
         assert conn.execute("SELECT count(*) FROM reading").fetchone()[0] > 0
+
+
+def test_broker_honours_the_maximum_packet_size(reg_db, broker):
+    """MQTT 5 Maximum Packet Size (max payload plus header room): the broker never sends a larger
+    packet, so one oversized message cannot take ingest's memory; a payload over the limit but inside
+    the header room still reaches the parser and is rejected with its reason."""
+    prefix = f"maxpkt-{uuid.uuid4().hex[:6]}/v1"
+    cfg = make_config(reg_db, broker.url, prefix, max_payload_bytes=1024)
+    cfg = replace(cfg, broker=replace(cfg.broker, max_payload_bytes=1024))
+    with running_ingest(cfg) as svc:
+        pub = Publisher(broker.url)
+        pub.send(f"{prefix}/INST1/E1", b"[" + b" " * 64 * 1024 + b"]")  # far over: the broker drops it
+        pub.send(f"{prefix}/INST1/E1", b"[" + b" " * 2048 + b"]")  # over the payload limit, inside the room
+        pub.send(f"{prefix}/INST1/E1", {"ts": T0.isoformat(), "value": 1})
+        pub.close()
+        assert wait_for(reg_db, "SELECT count(*) FROM reading", 1) == 1
+        assert wait_for(reg_db, "SELECT count(*) FROM ingest_reject", 1) == 1
+        assert svc.transport.peak_bytes < 8 * 1024
+    with psycopg.connect(reg_db) as conn:
+        assert conn.execute("SELECT reason FROM ingest_reject").fetchall() == [("payload_too_large",)]
