@@ -158,3 +158,31 @@ def test_broker_honours_the_maximum_packet_size(reg_db, broker):
         assert svc.transport.peak_bytes < 8 * 1024
     with psycopg.connect(reg_db) as conn:
         assert conn.execute("SELECT reason FROM ingest_reject").fetchall() == [("payload_too_large",)]
+
+
+def test_messages_held_when_the_session_is_lost_are_still_stored(reg_db, tmp_path):
+    """The broker comes back without our session (killed before it saved anything): what ingest holds
+    will never be resent and cannot be acked, so it is committed, not dropped."""
+    from jieneng.embedded import free_port
+
+    port = free_port()
+    b = start_embedded_broker(tmp_path / "lost", port=port, autosave_interval_s=3600)
+    prefix = f"lost-{uuid.uuid4().hex[:6]}/v1"
+    try:
+        with running_ingest(make_config(reg_db, b.url, prefix)) as svc:
+            t = svc.transport
+            with StalledDatabase(reg_db):
+                pub = Publisher(b.url)
+                for i in range(50):
+                    pub.send(f"{prefix}/INST1/E1", {"ts": (T0 + timedelta(minutes=i)).isoformat(), "value": i})
+                pub.close()
+                until(lambda: t.held()[0] == 50, what="ingest to hold the messages")
+                session, generation = t.session, t.generation
+                b.kill()
+                b = start_embedded_broker(tmp_path / "lost", port=port, autosave_interval_s=3600)
+                until(lambda: t.generation > generation, what="a reconnect")
+                assert t.session > session, "the broker kept the session: this test tests nothing"
+            assert wait_for(reg_db, "SELECT count(*) FROM reading", 50) == 50
+            until(lambda: t.held()[0] == 0, what="the credit to come back")
+    finally:
+        b.stop()
