@@ -66,8 +66,9 @@ def publisher(url: str, msgs, qos: int, done) -> None:
     infos = []
     for k, (t, p) in enumerate(msgs):
         infos.append(c.publish(t, p, qos=qos))
-        if qos == 0 and k % 2000 == 1999:
-            infos[-1].wait_for_publish(60)  # QoS 0: keep paho's own buffer small
+        if k % 2000 == 1999:
+            # Keep paho's own buffer small, and (QoS 1) its packet ids below 65,535 outstanding.
+            infos[-1].wait_for_publish(600)
     for info in infos:
         info.wait_for_publish(600)
     c.disconnect()
