@@ -271,6 +271,8 @@ class Transport:
         with self._lock:
             self.last_commit_mono = time.monotonic()
             for m in messages:
+                if id(m) not in self._held:
+                    continue  # acked already: a second PUBACK could ack a packet id the broker reused
                 self._release(m)
                 if m.qos == 0 or m.session != self.session:
                     continue  # QoS 0 has no ack; a lost session's packet ids mean nothing now

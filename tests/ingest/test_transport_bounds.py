@@ -186,3 +186,18 @@ def test_messages_held_when_the_session_is_lost_are_still_stored(reg_db, tmp_pat
             until(lambda: t.held()[0] == 0, what="the credit to come back")
     finally:
         b.stop()
+
+
+def test_a_message_is_acked_once():
+    """A second ack of one message (a batch split and retried) sends nothing: the broker may have
+    reused its packet id for a message not yet stored."""
+    from ingest.transport import BrokerConfig, Transport
+
+    t = Transport(BrokerConfig(url="mqtt://127.0.0.1:1", client_id="ack-once", topic_prefix="x"))
+    msg = mqtt.MQTTMessage(mid=7, topic=b"x/INST1/E1")
+    msg.qos, msg.payload = 1, b"{}"
+    t._on_message(t.client, None, msg)
+    m = t.inbox.get_nowait()
+    assert t.held() == (1, len(b"{}") + len(b"x/INST1/E1"))
+    assert t.ack([m]) == 1 and t.ack([m]) == 0
+    assert t.held() == (0, 0)
