@@ -112,3 +112,70 @@ def rules(*, silent_hours: float, night_load_share: float,
             }
         ],
     }
+
+
+# --- ingest stalled (Prometheus) -------------------------------------------------------------
+# Self-contained: its own datasource, group and file (provisioning/alerting/jieneng-ingest-alerts.json).
+PROMETHEUS_UID = "jieneng-prom"
+INGEST_ALERTS_FILE_NAME = "jieneng-ingest-alerts.json"
+
+# Per ingest process: how long messages have waited with no commit, i.e. the smaller of the oldest
+# unacknowledged message's age and the last commit's age (0 while nothing waits). Matches /health.
+INGEST_STALLED_PROMQL = (
+    "(jieneng_ingest_oldest_unacked_age_seconds < jieneng_ingest_last_commit_age_seconds)"
+    " or jieneng_ingest_last_commit_age_seconds * (jieneng_ingest_oldest_unacked_age_seconds > bool 0)"
+)
+
+
+def ingest_stalled_rule(stall_after_s: float) -> dict:
+    """"ingest stalled": messages wait unacknowledged and nothing committed for ``stall_after_s``.
+
+    No data (ingest down, or Prometheus cannot scrape it) alerts too: a stopped ingest is a stall.
+    """
+    return {
+        "uid": "jieneng-ingest-stalled",
+        "title": "采集停滞 ingest stalled",
+        "condition": "B",
+        "data": [
+            {
+                "refId": "A",
+                "relativeTimeRange": {"from": 600, "to": 0},
+                "datasourceUid": PROMETHEUS_UID,
+                "model": {"refId": "A", "expr": INGEST_STALLED_PROMQL, "instant": True, "range": False},
+            },
+            {
+                "refId": "B",
+                "datasourceUid": "__expr__",
+                "model": {
+                    "refId": "B",
+                    "type": "threshold",
+                    "expression": "A",
+                    "conditions": [{"evaluator": {"type": "gt", "params": [float(stall_after_s)]}}],
+                },
+            },
+        ],
+        "noDataState": "Alerting",
+        "execErrState": "Error",
+        "for": "2m",
+        "annotations": {
+            "summary": f"Ingest {{{{ $labels.instance }}}}: messages have waited more than {stall_after_s:g} s "
+                       "with no commit (database slow or hung, writer stuck). See its /health.",
+        },
+        "labels": {"system": "jieneng"},
+    }
+
+
+def ingest_rules(*, stall_after_s: float) -> dict:
+    """The ingest alerting provisioning document (a file of its own beside rules())."""
+    return {
+        "apiVersion": 1,
+        "groups": [
+            {
+                "orgId": 1,
+                "name": "jieneng-ingest",
+                "folder": FOLDER,
+                "interval": "1m",
+                "rules": [ingest_stalled_rule(stall_after_s)],
+            }
+        ],
+    }

@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parent
 GENERATED = ROOT / "generated"
 PROVISIONING = ROOT / "provisioning"
 ALERTS_FILE = Path("provisioning/alerting/jieneng-alerts.json")
+INGEST_ALERTS_FILE = Path("provisioning/alerting") / alerting.INGEST_ALERTS_FILE_NAME
 BUILDERS = (province.build, institution.build, meters.build, ingest_ops.build)
 
 
@@ -31,12 +32,14 @@ DEFAULT_NIGHT_LIMITS = {"hospital": 1.0, "venue": 0.6}
 
 
 def render(*, silent_hours: float = 24.0, night_load_share: float = 0.5,
-           night_load_share_by_category: dict[str, float] | None = None) -> dict[Path, str]:
+           night_load_share_by_category: dict[str, float] | None = None,
+           stall_after_s: float = 300.0) -> dict[Path, str]:
     """Relative path (under dashboards/) → file text."""
     limits = DEFAULT_NIGHT_LIMITS if night_load_share_by_category is None else night_load_share_by_category
     out = {Path("generated") / f"{d['uid']}.json": _dump(d) for d in dashboards()}
     out[ALERTS_FILE] = _dump(alerting.rules(silent_hours=silent_hours, night_load_share=night_load_share,
                                             night_load_share_by_category=limits))
+    out[INGEST_ALERTS_FILE] = _dump(alerting.ingest_rules(stall_after_s=stall_after_s))
     return out
 
 

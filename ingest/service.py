@@ -70,6 +70,7 @@ class IngestConfig:
     prune_interval_s: float = 3600.0
     db_timeout_s: float = 30.0  # bound on one batch's transaction (ingest/dbguard.py)
     stop_grace_s: float = 10.0  # how long stop() lets a commit in flight finish
+    stall_after_s: float = 300.0  # /health: 503 once messages waited this long with no commit
 
 
 @dataclass
@@ -157,7 +158,7 @@ class IngestService:
         except RetentionSettingInvalid:
             conn.close()
             raise
-        metrics.serve(self.cfg.metrics_port)
+        metrics.serve(self.cfg.metrics_port, self.cfg.stall_after_s)
         if self.cfg.run_rollup:
             self._flushed = mp.get_context("spawn").Event()
             self._start_rollup()

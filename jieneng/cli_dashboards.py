@@ -25,7 +25,8 @@ def build_cmd(
 
     settings = load_settings()
     files = build.render(silent_hours=settings.alert_silent_hours, night_load_share=settings.alert_night_load_share,
-                         night_load_share_by_category=settings.night_load_share_limits())
+                         night_load_share_by_category=settings.night_load_share_limits(),
+                         stall_after_s=settings.ingest_stall_after_s)
     root = out or build.ROOT
     if check:
         stale = build.stale(files, root)

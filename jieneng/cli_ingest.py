@@ -25,6 +25,10 @@ def build_config(settings: Settings, *, mqtt_url: str):
             protocol=settings.mqtt_protocol,
             # A batch's messages stay unacked until it commits: let that many be in flight, and some.
             receive_maximum=min(65535, max(100, 2 * settings.ingest_batch_max_rows)),
+            share_session_expiry_s=settings.mqtt_share_session_expiry_s,
+            max_undelivered_messages=settings.ingest_max_undelivered_messages,
+            max_undelivered_bytes=settings.ingest_max_undelivered_bytes,
+            max_payload_bytes=settings.ingest_max_payload_bytes,
         ),
         timezone=settings.timezone,
         batch_max_rows=settings.ingest_batch_max_rows,
@@ -39,6 +43,7 @@ def build_config(settings: Settings, *, mqtt_url: str):
         stats_retention=settings.stats_retention,
         db_timeout_s=settings.ingest_db_timeout_s,
         stop_grace_s=settings.ingest_stop_grace_s,
+        stall_after_s=settings.ingest_stall_after_s,
     )
 
 
@@ -52,6 +57,7 @@ def register(app: typer.Typer) -> None:
         JIENENG_RAW_RETENTION set, readings older than the retention are rejected (older_than_retention).
         """
         from ingest.service import IngestService, RetentionSettingInvalid, SchemaNotReady
+        from ingest.transport import BrokerConfigInvalid
 
         settings = load_settings()
         setup_logging(settings)
@@ -60,7 +66,12 @@ def register(app: typer.Typer) -> None:
             from jieneng.embedded import start_embedded_broker
 
             mqtt_url = start_embedded_broker(settings.data_dir / "broker").url
-        service = IngestService(build_config(settings, mqtt_url=mqtt_url))
+        try:
+            cfg = build_config(settings, mqtt_url=mqtt_url)
+        except BrokerConfigInvalid as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from exc
+        service = IngestService(cfg)
         signal.signal(signal.SIGTERM, lambda *_: service.stop())
         signal.signal(signal.SIGINT, lambda *_: service.stop())
         try:

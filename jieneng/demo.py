@@ -129,6 +129,9 @@ class Demo:
         self.echo(f"mqtt broker: {mqtt_url} ({broker_kind}, MQTT {protocol})")
         if broker_kind == "amqtt":
             self.echo("  note: amqtt keeps no queue for an offline session; the no-loss guarantee is for Mosquitto")
+        elif broker_kind == "mosquitto" and self._broker.persistence_file is not None:
+            self.echo(f"  persistence: {self._broker.persistence_file} (on stop and every 60 s; a crash loses"
+                      " what arrived since)")
         env = self._env(db_url, mqtt_url, protocol)
 
         self.echo("migrating schema ...")

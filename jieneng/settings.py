@@ -70,7 +70,11 @@ class Settings(BaseSettings):
     )
     mqtt_client_id: str = Field("jieneng-ingest", description="Fixed client id: the persistent session's name.")
     mqtt_share_group: str | None = Field(
-        None, description="MQTT 5 shared-subscription group, so several ingest workers split one stream."
+        None, description="MQTT 5 shared-subscription group, so several ingest workers split one stream; each worker needs its own JIENENG_MQTT_CLIENT_ID."
+    )
+    mqtt_share_session_expiry_s: int = Field(
+        86_400, ge=60, le=0xFFFFFFFE,
+        description="Session expiry of a share-group member, in seconds: a worker gone longer is removed with its session (and, on Mosquitto, the messages queued to it).",
     )
     mqtt_topic_prefix: str = Field("jieneng/v1", description="Topic root; readings arrive under {prefix}/{institution}/{meter}.")
     mqtt_keepalive_s: int = Field(30, ge=5, description="MQTT keepalive in seconds.")
@@ -92,6 +96,15 @@ class Settings(BaseSettings):
     )
     ingest_stop_grace_s: float = Field(
         10, ge=0, description="On SIGTERM, how long a commit in flight may finish before it is cut (nothing uncommitted is acked)."
+    )
+    ingest_max_undelivered_messages: int = Field(
+        20_000, ge=1, description="Most messages ingest holds received and not yet committed, any QoS; then it stops reading from the broker.",
+    )
+    ingest_max_undelivered_bytes: int = Field(
+        67_108_864, ge=1024, description="Most payload and topic bytes ingest holds received and not yet committed (one larger message passes alone).",
+    )
+    ingest_stall_after_s: float = Field(
+        300, gt=0, description="/health of ingest's metrics server answers 503 once messages waited this long with no commit.",
     )
     metrics_port: int | None = Field(9108, description="Prometheus metrics port of `jieneng ingest`; unset: off.")
     rollup_interval_ms: int = Field(500, ge=10, description="How often the rollup step looks for touched meter-hours.")

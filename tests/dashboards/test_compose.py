@@ -18,7 +18,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKER_COMPOSE = shutil.which("docker-compose")
-LONG_RUNNING = {"timescaledb", "mosquitto", "ingest", "api", "grafana"}
+LONG_RUNNING = {"timescaledb", "mosquitto", "ingest", "api", "grafana", "prometheus"}
 ONE_SHOT = {"migrate", "grafana-reader", "broker-acl"}
 
 
@@ -52,7 +52,7 @@ def test_compose_file_is_valid_and_complete(resolved):
 def test_images_are_pinned(resolved):
     for name, svc in resolved["services"].items():
         image = svc["image"]
-        assert re.fullmatch(r"[\w./-]+:\d[\w.-]*", image) and "latest" not in image, (name, image)
+        assert re.fullmatch(r"[\w./-]+:v?\d[\w.-]*", image) and "latest" not in image, (name, image)
 
 
 def test_start_order(resolved):

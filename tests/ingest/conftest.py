@@ -72,6 +72,7 @@ def make_config(db_url: str, mqtt_url: str, prefix: str, **kw) -> IngestConfig:
         topic_prefix=prefix,
         share_group=kw.pop("share_group", None),
         session_expiry_s=kw.pop("session_expiry_s", 300),
+        share_session_expiry_s=kw.pop("share_session_expiry_s", 300),
         receive_maximum=kw.pop("receive_maximum", 2000),
     )
     kw.setdefault("batch_max_ms", 50)

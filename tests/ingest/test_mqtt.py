@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import time
 import urllib.request
@@ -131,36 +130,4 @@ def test_cli_refuses_unmigrated_database(empty_db_url, mqtt_url):
     assert out.returncode == 2 and "jieneng db migrate" in out.stderr
 
 
-@pytest.mark.skipif(shutil.which("mosquitto") is None, reason="needs Mosquitto (amqtt keeps no offline session)")
-def test_broker_restart_mid_stream_loses_nothing(reg_db, tmp_path):
-    """A private Mosquitto (persistence on) stopped and started mid-stream: ingest reconnects, resumes."""
-    from jieneng.embedded import start_embedded_broker
-
-    from .conftest import Publisher
-
-    port = free_port()
-    broker = start_embedded_broker(tmp_path / "broker", port=port)
-    prefix = f"restart-{uuid.uuid4().hex[:6]}/v1"
-    n = 1000
-    try:
-        with running_ingest(make_config(reg_db, broker.url, prefix)) as svc:
-            pub = Publisher(broker.url)
-            for i in range(n // 2):
-                pub.send(f"{prefix}/INST1/E1", {"ts": ts(i), "value": i})
-            pub.close()
-            generation = svc.transport.generation
-            broker.stop()
-            deadline = time.monotonic() + 30
-            while svc.transport.connected.is_set() and time.monotonic() < deadline:
-                time.sleep(0.05)
-            broker = start_embedded_broker(tmp_path / "broker", port=port)
-            while svc.transport.generation == generation and time.monotonic() < deadline + 60:
-                time.sleep(0.05)
-            assert svc.transport.generation > generation, "ingest did not reconnect"
-            pub = Publisher(broker.url)
-            for i in range(n // 2, n):
-                pub.send(f"{prefix}/INST1/E1", {"ts": ts(i), "value": i})
-            pub.close()
-            assert wait_for(reg_db, "SELECT count(*) FROM reading", n, timeout=120) == n
-    finally:
-        broker.stop()
+# The broker restart (persistence, queued and unacked messages): tests/ingest/test_broker_durability.py.
