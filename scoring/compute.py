@@ -139,22 +139,26 @@ def score_dicts(
     groups = peers.assign(insts, scored, m, labels)
 
     # Peer percentiles: one average rank per indicator within each used peer group (pandas does the ties).
+    # A group's members are every scored institution whose chain holds its key, so an institution that fell
+    # back to a wider group is compared with all of that group, not only with the others that fell back.
+    members = peers.members(insts, scored, groups, pre)
     pct: dict[str, dict[str, tuple[float, int]]] = {}
     for blk in spec.blocks:
         if blk.method != "indicator" or blk.indicator in pct:
             continue
         ind = blk.indicator
-        recs = [(i.id, groups[i.id]["key"], pre[i.id]["inds"][ind]["value"]) for i in insts if i.id in scored]
-        recs = [r for r in recs if r[2] is not None]
-        if not recs:
-            pct[ind] = {}
-            continue
-        df = pd.DataFrame.from_records(recs, columns=["id", "group", "value"])
-        asc = pre[recs[0][0]]["inds"][ind]["lower_is_better"]
-        by_group = df.groupby("group")["value"]
-        avg_ranks = by_group.rank(method="average", ascending=asc).tolist()
-        sizes = by_group.transform("size").tolist()
-        pct[ind] = dict(zip(df["id"].tolist(), zip(avg_ranks, sizes, strict=True), strict=True))
+        pct[ind] = {}
+        for ids, users in members.values():
+            recs = [(iid, pre[iid]["inds"][ind]["value"]) for iid in ids]
+            recs = [r for r in recs if r[1] is not None]
+            if not recs:
+                continue
+            asc = pre[recs[0][0]]["inds"][ind]["lower_is_better"]
+            ranks_ = pd.Series([r[1] for r in recs]).rank(method="average", ascending=asc).tolist()
+            n = len(recs)
+            for (iid, _v), r in zip(recs, ranks_, strict=True):
+                if iid in users:
+                    pct[ind][iid] = (r, n)
 
     partial: dict[str, dict] = {}
     rank_rows: list[dict] = []
@@ -221,8 +225,8 @@ def score_dicts(
         total = round(base_pts + bonus_pts, ROUND_DIGITS) if is_scored else None
         partial[inst.id] = dict(blocks=blocks, vetoes=vs, base=base_pts, bonus=bonus_pts, total=total)
         if is_scored:
-            row = dict(institution_id=inst.id, peer_group=groups[inst.id]["key"], city_code=inst.city_code,
-                       total_points=total)
+            row = dict(institution_id=inst.id, peer_group=groups[inst.id]["key"], chain=p["chain"],
+                       city_code=inst.city_code, total_points=total)
             for ind in LEVEL_INDICATORS:
                 row[ind] = p["inds"][ind]["value"]
             rank_rows.append(row)

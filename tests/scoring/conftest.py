@@ -73,14 +73,16 @@ def registry_years(spec: dict) -> list[int]:
     return [y for y in spec["use"] if y not in spec.get("no_registry_years", ())]
 
 
-def build_example(overrides: dict[str, dict] | None = None) -> list[InstitutionInput]:
-    """The example as pure-core inputs; `overrides` replaces keys of an institution's spec."""
+def build_example(overrides: dict[str, dict] | None = None, extra: dict[str, dict] | None = None) -> list[InstitutionInput]:
+    """The example as pure-core inputs; `overrides` replaces keys of an institution's spec, `extra` adds
+    institutions (specs shaped like EXAMPLE's, optionally with a `zone`)."""
     out = []
-    for iid, base in EXAMPLE.items():
+    for iid, base in {**EXAMPLE, **(extra or {})}.items():
         spec = {**base, **(overrides or {}).get(iid, {})}
         inst = InstitutionInput(
             id=iid, name=f"示例单位 {iid}", region_code=spec["region"], city_code=spec["region"],
-            category=spec["cat"], sub_kind=spec["sub"], admin_level="city", climate_zone=ZONE, baseline_year=None,
+            category=spec["cat"], sub_kind=spec["sub"], admin_level="city", climate_zone=spec.get("zone", ZONE),
+            baseline_year=None,
             years={y: (float(spec["area"]), spec["occ"]) for y in registry_years(spec)},
         )
         for suffix, et, unit, end_use, idx in METERS:
