@@ -20,7 +20,7 @@ import pandas as pd
 from scoring import blocks as B
 from scoring import peers
 from scoring.canonical import ROUND_DIGITS, canonical_json
-from scoring.indicators import coverage_checked, indicators, year_inputs
+from scoring.indicators import coverage_checked, coverage_gaps, indicators, year_inputs, year_quality
 from scoring.inputs import InstitutionInput
 from scoring.methodology import LEVEL_INDICATORS, Methodology, Quota
 from scoring.model import InstitutionResult
@@ -35,8 +35,9 @@ def _f(x: float) -> str:
 def _missing_inputs(inst: InstitutionInput, year: int, current: dict, problems: list[str], m: Methodology) -> list[str]:
     """Why the current year cannot be scored (empty: it can). Public-institution statistics need area,
     occupants, a main electricity meter, a water meter, and data for the whole year (the coverage minimum, over
-    counted building meters: vehicle-fuel meters are event-based and not checked). A year taken from reported
-    statistics needs electricity and water figures instead, and has no meter coverage to check."""
+    counted clock-read meters, each against its expected reading interval: event-based vehicle-fuel meters are
+    not checked). A year taken from reported statistics needs electricity and water figures instead, and has no
+    meter coverage to check."""
     out: list[str] = []
     if year not in inst.years:
         out.append(f"no floor area / occupants for {year} (institution_year)")
@@ -58,16 +59,8 @@ def _missing_inputs(inst: InstitutionInput, year: int, current: dict, problems: 
         out.append("no water meter")
     if counted and not current["has_data"]:
         out.append(f"no usage recorded in {year}")
-    min_cov = m.spec.vetoes.min_coverage
-    # Coverage and quality are properties of meter data: a year taken from reported statistics has none to
-    # check, and vehicle-fuel meters (one reading per fill-up) are event-based, so hourly coverage is no test.
-    checked = [mu for mu in counted if coverage_checked(mu.end_use, mu.counted)] if current["source"] == "meters" else []
-    for mu in sorted(checked, key=lambda x: x.meter_id):
-        q = inst.quality.get(mu.meter_id)
-        if q is None or q.coverage is None:
-            out.append(f"meter {mu.meter_id}: data quality unknown for {year}")
-        elif q.coverage < min_cov:
-            out.append(f"meter {mu.meter_id}: coverage {_f(q.coverage)} below the minimum {_f(min_cov)}")
+    if current["source"] == "meters":
+        out.extend(coverage_gaps(inst, year, year_quality(inst, year, year), m.spec.vetoes.min_coverage))
     out.extend(problems)
     out.extend(inst.unconverted)
     return out
@@ -126,13 +119,13 @@ def score_dicts(
     for inst in insts:
         by = inst.baseline_year or spec.methodology.default_baseline_year
         problems: list[str] = []
-        current = year_inputs(inst, year, m, problems)
-        baseline = year_inputs(inst, by, m) if by < year else None
-        previous = year_inputs(inst, year - 1, m)
-        if not previous["has_data"] and (year - 1) not in inst.years:
+        current = year_inputs(inst, year, m, problems, quality=year_quality(inst, year, year), scored=True)
+        baseline = year_inputs(inst, by, m, quality=year_quality(inst, by, year)) if by < year else None
+        previous = year_inputs(inst, year - 1, m, quality=year_quality(inst, year - 1, year))
+        if not previous["has_data"] and (year - 1) not in inst.years and not inst.reported.get(year - 1):
             previous = None
         missing = _missing_inputs(inst, year, current, problems, m)
-        inds = indicators(inst, current, baseline, previous)
+        inds = indicators(inst, current, baseline, previous, year_quality(inst, year, year))
         pre[inst.id] = dict(by=by, current=current, baseline=baseline, previous=previous, missing=missing,
                             inds={i["code"]: i for i in inds}, ind_list=inds, chain=peers.chain(inst, m))
     scored = {i.id for i in insts if not pre[i.id]["missing"]}
@@ -272,7 +265,7 @@ def score_dicts(
                              + (" → leader" if leader else " → not a leader"))
         meters = [
             dict(meter_id=mu.meter_id, energy_type=mu.energy_type, end_use=mu.end_use, counted=mu.counted,
-                 coverage_checked=coverage_checked(mu.end_use, mu.counted), **_quality_fields(inst, mu.meter_id))
+                 coverage_checked=coverage_checked(mu), **_quality_fields(inst, mu.meter_id))
             for mu in sorted(inst.meters, key=lambda x: x.meter_id)
         ]
         yield dict(

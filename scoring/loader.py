@@ -13,6 +13,7 @@ time zone: usage_monthly months are already local months.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,7 +23,7 @@ import psycopg
 from scoring.inputs import AssessedEntry, InstitutionInput, MeterQuality, MeterUse, ReportedUse
 from scoring.methodology import Methodology
 from store import scoring as store_scoring
-from store.codes import UNITS, UnitError, conversion_factor
+from store.codes import EVENT_BASED, UNITS, UnitError, conversion_factor, read_interval_s
 
 COUNTED_END_USES = ("main", "vehicle")
 
@@ -83,6 +84,46 @@ def load_quality(conn: psycopg.Connection, year: int, meter_ids: list[str], tz: 
     return out
 
 
+def year_windows(mid: str, mt: dict, siblings: list[dict], years: list[int], tz: str) -> list[tuple]:
+    """The (meter, year, start, end, interval) windows over which a clock-read meter must have data.
+
+    A year's window is the whole local calendar year, so a meter installed in December does not cover the
+    months before it (the year then takes the statistics return, scoring.indicators.year_inputs). It ends
+    early when the meter is retired, and starts at installation when the meter replaced a retired one of the
+    same institution, energy type and end use (the two together cover the year). Years the meter was not in
+    service at all have no window."""
+    zone = ZoneInfo(tz)
+    out = []
+    for y in years:
+        start, end = datetime(y, 1, 1, tzinfo=zone), datetime(y + 1, 1, 1, tzinfo=zone)
+        installed, retired = mt["installed"], mt["retired"]
+        if installed >= end or (retired is not None and retired <= start):
+            continue
+        a = start
+        if installed > start and any(s["retired"] is not None and start <= s["retired"] <= installed for s in siblings):
+            a = installed
+        b = end if retired is None else min(end, retired)
+        out.append((mid, y, a, b, mt["interval"]))
+    return out
+
+
+def year_coverage(conn: psycopg.Connection, meters: dict[str, dict], years: list[int], tz: str) -> dict[tuple[str, int], float]:
+    """Coverage (share of expected readings present, at each meter's interval) per (meter, year in service)."""
+    by_supply: dict[tuple, list[dict]] = defaultdict(list)
+    for mt in meters.values():
+        by_supply[(mt["iid"], mt["et"], mt["end_use"])].append(mt)
+    windows = []
+    for mid, mt in meters.items():
+        if mt["interval"] == EVENT_BASED:
+            continue
+        siblings = [s for s in by_supply[(mt["iid"], mt["et"], mt["end_use"])] if s is not mt]
+        windows += year_windows(mid, mt, siblings, years, tz)
+    out = {}
+    for key, (expected, have) in store_scoring.meter_window_coverage(conn, windows, tz).items():
+        out[key] = have / expected if expected else 1.0
+    return out
+
+
 def load_inputs(
     conn: psycopg.Connection, m: Methodology, year: int, region_code: str | None = None
 ) -> list[InstitutionInput]:
@@ -114,13 +155,16 @@ def load_inputs(
         insts[iid].years[y] = (area, occ)
 
     meters: dict[str, dict] = {}
-    for mid, iid, et, unit, end_use, parent in conn.execute(
-        f"""SELECT m.id, m.institution_id, m.energy_type, m.unit, m.end_use, m.parent_meter_id
+    for mid, iid, et, unit, register, end_use, parent, installed, retired, interval in conn.execute(
+        f"""SELECT m.id, m.institution_id, m.energy_type, m.unit, m.register, m.end_use, m.parent_meter_id,
+                   m.installed_at, m.retired_at, NULL::integer
             FROM meter m JOIN institution i ON i.id = m.institution_id WHERE {scope} ORDER BY m.id""",
         params,
     ):
         counted = end_use in COUNTED_END_USES and parent is None
-        meters[mid] = dict(iid=iid, et=et, unit=unit, end_use=end_use, counted=counted, by_year={})
+        meters[mid] = dict(iid=iid, et=et, unit=unit, end_use=end_use, counted=counted, by_year={},
+                           installed=installed, retired=retired,
+                           interval=read_interval_s(interval, et, end_use, register))
 
     # One aggregate: yearly use of every counted meter in scope, for the years scoring needs.
     usage = conn.execute(
@@ -155,7 +199,7 @@ def load_inputs(
                 by_year = {y: v * f for y, v in by_year.items()}
                 unit = want
         inst.meters.append(MeterUse(meter_id=mid, energy_type=mt["et"], end_use=mt["end_use"], counted=mt["counted"],
-                                    unit=unit, by_year=dict(sorted(by_year.items()))))
+                                    unit=unit, by_year=dict(sorted(by_year.items())), read_interval_s=mt["interval"]))
 
     reported: dict[str, dict[int, list[ReportedUse]]] = defaultdict(lambda: defaultdict(list))
     for iid, y, et, end_use, unit, qty, source in conn.execute(
@@ -180,9 +224,27 @@ def load_inputs(
     for iid, by_year in reported.items():
         insts[iid].reported = dict(by_year)
 
+    tz = deployment_timezone(conn)
     counted_ids = sorted(mid for mid, mt in meters.items() if mt["counted"])
-    for mid, q in load_quality(conn, year, counted_ids, deployment_timezone(conn)).items():
-        insts[meters[mid]["iid"]].quality[mid] = q
+    hourly = load_quality(conn, year, counted_ids, tz)
+    coverage = year_coverage(conn, {mid: meters[mid] for mid in counted_ids}, years, tz)
+    for mid in counted_ids:
+        mt = meters[mid]
+        inst = insts[mt["iid"]]
+        for y in years:
+            cov = coverage.get((mid, y))
+            if mt["interval"] == EVENT_BASED:
+                # event-based: no expected readings; the scored year shows the hourly figures for information
+                if y == year and mid in hourly:
+                    inst.quality[mid] = hourly[mid]
+                continue
+            if cov is None:
+                continue  # not in service that year
+            q = hourly.get(mid) if y == year else None
+            q = replace(q, coverage=cov) if q is not None else MeterQuality(meter_id=mid, coverage=cov)
+            if y == year:
+                inst.quality[mid] = q
+            inst.quality_by_year.setdefault(y, {})[mid] = q
 
     by_inst: dict[str, dict[str, AssessedEntry]] = defaultdict(dict)
     iso: dict[datetime, str] = {}  # items are entered in batches: few distinct timestamps

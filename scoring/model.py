@@ -53,10 +53,12 @@ class MeterQualityInfo(_Model):
     counted: bool = Field(description="counted in totals (main or vehicle meter); sub-meters are not")
     coverage_checked: bool = Field(
         default=True,
-        description="False for meters outside the coverage minimum: sub-meters, and vehicle-fuel meters (one "
-        "reading per fill-up, so hourly coverage means nothing)",
+        description="False for meters outside the coverage minimum: sub-meters, and event-based meters "
+        "(expected interval 0, e.g. vehicle fuel: one reading per fill-up, so coverage means nothing)",
     )
-    coverage: float | None = Field(description="share of expected hours with data, 0..1; None if unknown")
+    coverage: float | None = Field(
+        description="share of the scored year's expected readings (at the meter's interval) present, 0..1; "
+        "None if unknown")
     longest_gap_hours: float | None = None
     resets: int | None = None
     rollovers: int | None = None
@@ -84,6 +86,11 @@ class YearInputs(_Model):
         "institution's reported statistics (公共机构能源资源消费统计); none: neither",
     )
     source_detail: str | None = Field(default=None, description="the source in words, with the reported `source` text")
+    source_reason: str | None = Field(
+        default=None,
+        description="why this source: meter data cover the year as the methodology requires, or what they lack "
+        "and that the statistics return stands in, or that the year has no figures",
+    )
 
 
 class Inputs(_Model):
