@@ -302,7 +302,9 @@ def build(seed: int = 2026) -> tuple[list[dict], list[dict], list[dict]]:
                     area = round(area * rng.uniform(1.1, 1.3), -2)
                 if y > BASELINE_YEAR:
                     people = max(20, round(people * rng.uniform(0.97, 1.04)))
-                years.append({"institution_id": iid, "year": y, "floor_area_m2": area, "occupants": people})
+                # schools' 用能人数 here include their students (the registry says so, per year)
+                years.append({"institution_id": iid, "year": y, "floor_area_m2": area, "occupants": people,
+                              "students_counted": "yes" if category == "school" else None})
             meters += _meters(rng, iid, category, sub_kind, area, people)
     return institutions, years, meters
 

@@ -157,7 +157,7 @@ def load_inputs(
     meters: dict[str, dict] = {}
     for mid, iid, et, unit, register, end_use, parent, installed, retired, interval in conn.execute(
         f"""SELECT m.id, m.institution_id, m.energy_type, m.unit, m.register, m.end_use, m.parent_meter_id,
-                   m.installed_at, m.retired_at, NULL::integer
+                   m.installed_at, m.retired_at, m.read_interval_s
             FROM meter m JOIN institution i ON i.id = m.institution_id WHERE {scope} ORDER BY m.id""",
         params,
     ):

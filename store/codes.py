@@ -94,6 +94,15 @@ END_USES: dict[str, str] = {
 # End uses that are 分项 sub-metering under a main meter.
 SUB_METER_END_USES: frozenset[str] = frozenset({"lighting_sockets", "hvac", "power", "special"})
 
+# meter.accounting: how a meter's use enters the totals beyond end_use and parent_meter_id (0013 migration).
+METER_ACCOUNTING: dict[str, str] = {
+    "own_supply": "独立供能(计入总量)",  # a sub-metering end use on its own feed, no parent: counted
+    "excluded_area": "扣除面积用量",  # dormitories, leased-out space: deducted (建筑面积 excludes them)
+}
+
+# institution_year.students_counted: whether occupants (用能人数) include the students.
+STUDENTS_COUNTED: dict[str, str] = {"yes": "含学生", "no": "不含学生"}
+
 
 # Expected reading interval of a meter (meter.read_interval_s): how often data are due, so coverage (share of
 # expected intervals holding a reading) is judged against what the meter is meant to send. 0 is event-based:
