@@ -38,7 +38,7 @@ def _missing_inputs(inst: InstitutionInput, year: int, current: dict, problems: 
     counted clock-read meters, each against its expected reading interval: event-based vehicle-fuel meters are
     not checked). A year taken from reported statistics needs electricity and water figures instead, and has no
     meter coverage to check."""
-    out: list[str] = []
+    out: list[str] = list(inst.registry_problems)
     if year not in inst.years:
         out.append(f"no floor area / occupants for {year} (institution_year)")
     counted = [mu for mu in inst.meters if mu.counted]
@@ -265,7 +265,7 @@ def score_dicts(
                              + (" → leader" if leader else " → not a leader"))
         meters = [
             dict(meter_id=mu.meter_id, energy_type=mu.energy_type, end_use=mu.end_use, counted=mu.counted,
-                 coverage_checked=coverage_checked(mu), **_quality_fields(inst, mu.meter_id))
+                 deducted=mu.deducted, coverage_checked=coverage_checked(mu), **_quality_fields(inst, mu.meter_id))
             for mu in sorted(inst.meters, key=lambda x: x.meter_id)
         ]
         yield dict(

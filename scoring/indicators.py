@@ -93,6 +93,9 @@ def year_inputs(
     # (energy type, vehicle, unit) -> [(meter id or None for a reported figure, quantity, reported source)]
     groups: dict[tuple[str, bool, str], list[tuple[str | None, float, str | None]]] = {}
     water: float | None = None
+    deductions: dict[tuple[str, bool, str], float] = {}
+    deduction_ids: dict[tuple[str, bool, str], list[str]] = {}
+    deducted_ids: list[str] = []
     metered = [mu for mu in inst.meters if mu.counted and year in mu.by_year]
     has_data = bool(metered)
     reported = inst.reported.get(year, [])
@@ -105,6 +108,20 @@ def year_inputs(
                 water = (water or 0.0) + q
                 continue
             groups.setdefault((mu.energy_type, mu.end_use == "vehicle", mu.unit), []).append((mu.meter_id, q, None))
+        # excluded floor area (dormitories, leased-out space): its sub-metered use leaves the totals, as its
+        # area leaves 建筑面积
+        for mu in inst.meters:
+            if not mu.deducted or year not in mu.by_year:
+                continue
+            q = mu.by_year[year]
+            deducted_ids.append(mu.meter_id)
+            if mu.energy_type == "water":
+                water = (water or 0.0) - q
+                continue
+            key = (mu.energy_type, False, mu.unit)
+            deductions[key] = deductions.get(key, 0.0) + q
+            deduction_ids.setdefault(key, []).append(mu.meter_id)
+            groups.setdefault(key, [])
         source, source_detail = "meters", "meter usage (usage_monthly)"
         reason = (f"meter data cover {year}: main electricity and water metered, every counted meter at or above "
                   f"the coverage minimum {_f4(m.spec.vetoes.min_coverage)} of its expected readings"
@@ -137,7 +154,8 @@ def year_inputs(
     complete = True
     for (et, is_vehicle, unit), rows in sorted(groups.items()):
         coef = m.spec.coefficients.get(et)
-        quantity = sum(r[1] for r in rows)
+        deducted = deductions.get((et, is_vehicle, unit))
+        quantity = sum(r[1] for r in rows) - (deducted or 0.0)
         mids = sorted(r[0] for r in rows if r[0] is not None)
         if coef is None:
             complete = False
@@ -160,6 +178,7 @@ def year_inputs(
             coef_source=coef.source, energy_kgce=kgce, kgco2_per_unit=coef.kgco2_per_unit,
             carbon_source=coef.carbon_source, carbon_kgco2=co2, meter_ids=mids,
             reported_sources=sorted({r[2] for r in rows if r[2]}),
+            deducted_quantity=deducted, deducted_meter_ids=sorted(deduction_ids.get((et, is_vehicle, unit), [])),
         ))
         total += kgce
         if is_vehicle:
@@ -172,7 +191,7 @@ def year_inputs(
         total_energy_kgce=total if ok else None, vehicle_energy_kgce=vehicle if ok else None,
         building_energy_kgce=total - vehicle if ok else None,
         building_carbon_kgco2=building_carbon if ok else None, has_data=has_data, source=source,
-        source_detail=source_detail, source_reason=reason,
+        source_detail=source_detail, source_reason=reason, deducted_meter_ids=sorted(deducted_ids),
     )
 
 

@@ -16,12 +16,15 @@ class MeterUse:
     meter_id: str
     energy_type: str
     end_use: str
-    counted: bool  # a main or vehicle meter with no parent: its use adds to totals; sub-meters never do
+    counted: bool  # a main or vehicle meter with no parent, or an own-supply one: its use adds to totals
     unit: str
     by_year: dict[int, float] = field(default_factory=dict)  # absent year: no usage rows
     # expected reading interval in seconds (meter.read_interval_s); 0: event-based (one reading per fill-up or
     # delivery), never judged by coverage; None: the registry default (store.codes.default_read_interval_s)
     read_interval_s: int | None = None
+    # an excluded-area sub-meter (meter.accounting = excluded_area: dormitories, leased-out space, which 建筑面积
+    # excludes): its use is inside its parent's and is deducted from the totals
+    deducted: bool = False
 
 
 @dataclass(frozen=True)
@@ -78,5 +81,7 @@ class InstitutionInput:
     quality_by_year: dict[int, dict[str, MeterQuality]] = field(default_factory=dict)
     assessed: dict[str, AssessedEntry] = field(default_factory=dict)
     unconverted: list[str] = field(default_factory=list)  # usage the loader could not convert, and why
+    # registry rows that leave the totals in doubt (a sub-meter with no parent that is not its own supply)
+    registry_problems: list[str] = field(default_factory=list)
     # year -> reported statistics (sorted by energy type, end use); used for years without meter usage
     reported: dict[int, list[ReportedUse]] = field(default_factory=dict)

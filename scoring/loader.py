@@ -23,7 +23,7 @@ import psycopg
 from scoring.inputs import AssessedEntry, InstitutionInput, MeterQuality, MeterUse, ReportedUse
 from scoring.methodology import Methodology
 from store import scoring as store_scoring
-from store.codes import EVENT_BASED, UNITS, UnitError, conversion_factor, read_interval_s
+from store.codes import EVENT_BASED, SUB_METER_END_USES, UNITS, UnitError, conversion_factor, read_interval_s
 
 COUNTED_END_USES = ("main", "vehicle")
 
@@ -155,14 +155,20 @@ def load_inputs(
         insts[iid].years[y] = (area, occ)
 
     meters: dict[str, dict] = {}
-    for mid, iid, et, unit, register, end_use, parent, installed, retired, interval in conn.execute(
+    for mid, iid, et, unit, register, end_use, parent, installed, retired, interval, accounting in conn.execute(
         f"""SELECT m.id, m.institution_id, m.energy_type, m.unit, m.register, m.end_use, m.parent_meter_id,
-                   m.installed_at, m.retired_at, m.read_interval_s
+                   m.installed_at, m.retired_at, m.read_interval_s, m.accounting
             FROM meter m JOIN institution i ON i.id = m.institution_id WHERE {scope} ORDER BY m.id""",
         params,
     ):
-        counted = end_use in COUNTED_END_USES and parent is None
-        meters[mid] = dict(iid=iid, et=et, unit=unit, end_use=end_use, counted=counted, by_year={},
+        counted = (end_use in COUNTED_END_USES and parent is None) or (accounting == "own_supply" and parent is None)
+        deducted = accounting == "excluded_area" and parent is not None
+        if parent is None and not counted and end_use in SUB_METER_END_USES:
+            # the registry import refuses these; a row from before that check is named, never silently dropped
+            insts[iid].registry_problems.append(
+                f"meter {mid} ({end_use} sub-meter) has no parent meter and is not marked own_supply: its use "
+                "is counted nowhere, so the totals may be incomplete (set parent_meter_id, or accounting = own_supply)")
+        meters[mid] = dict(iid=iid, et=et, unit=unit, end_use=end_use, counted=counted, deducted=deducted, by_year={},
                            installed=installed, retired=retired,
                            interval=read_interval_s(interval, et, end_use, register))
 
@@ -171,7 +177,9 @@ def load_inputs(
         f"""SELECT u.meter_id, extract(year FROM u.month)::int AS y, sum(u.consumption)
             FROM usage_monthly u JOIN meter m ON m.id = u.meter_id JOIN institution i ON i.id = m.institution_id
             WHERE extract(year FROM u.month)::int = ANY(%(years)s)
-              AND m.end_use IN ('main', 'vehicle') AND m.parent_meter_id IS NULL AND {scope}
+              AND ((m.end_use IN ('main', 'vehicle') AND m.parent_meter_id IS NULL)
+                   OR (m.accounting = 'own_supply' AND m.parent_meter_id IS NULL)
+                   OR (m.accounting = 'excluded_area' AND m.parent_meter_id IS NOT NULL)) AND {scope}
             GROUP BY u.meter_id, y""",
         params,
     ).fetchall()
@@ -185,7 +193,7 @@ def load_inputs(
         inst = insts[mt["iid"]]
         by_year = mt["by_year"]
         unit = mt["unit"]
-        if mt["counted"]:
+        if mt["counted"] or mt["deducted"]:
             key = (mt["et"], unit)
             if key not in conversions:
                 want, problem = target_unit(mt["et"], unit, m)
@@ -199,7 +207,8 @@ def load_inputs(
                 by_year = {y: v * f for y, v in by_year.items()}
                 unit = want
         inst.meters.append(MeterUse(meter_id=mid, energy_type=mt["et"], end_use=mt["end_use"], counted=mt["counted"],
-                                    unit=unit, by_year=dict(sorted(by_year.items())), read_interval_s=mt["interval"]))
+                                    unit=unit, by_year=dict(sorted(by_year.items())), read_interval_s=mt["interval"],
+                                    deducted=mt["deducted"]))
 
     reported: dict[str, dict[int, list[ReportedUse]]] = defaultdict(lambda: defaultdict(list))
     for iid, y, et, end_use, unit, qty, source in conn.execute(

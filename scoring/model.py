@@ -44,13 +44,18 @@ class EnergyLine(_Model):
     reported_sources: list[str] = Field(
         default_factory=list, description="for reported figures: the statistics return(s) they came from"
     )
+    deducted_quantity: float | None = Field(
+        default=None, description="use of excluded floor area (dormitories, leased-out space) taken out of "
+        "`quantity`, in `unit`; None: nothing deducted")
+    deducted_meter_ids: list[str] = Field(default_factory=list, description="the excluded-area sub-meters")
 
 
 class MeterQualityInfo(_Model):
     meter_id: str
     energy_type: str
     end_use: str
-    counted: bool = Field(description="counted in totals (main or vehicle meter); sub-meters are not")
+    counted: bool = Field(description="counted in totals (main, vehicle or own-supply meter); sub-meters are not")
+    deducted: bool = Field(default=False, description="an excluded-area sub-meter: its use is deducted from the totals")
     coverage_checked: bool = Field(
         default=True,
         description="False for meters outside the coverage minimum: sub-meters, and event-based meters "
@@ -86,6 +91,10 @@ class YearInputs(_Model):
         "institution's reported statistics (公共机构能源资源消费统计); none: neither",
     )
     source_detail: str | None = Field(default=None, description="the source in words, with the reported `source` text")
+    deducted_meter_ids: list[str] = Field(
+        default_factory=list,
+        description="excluded-area sub-meters (meter.accounting = excluded_area) whose use was deducted, water included",
+    )
     source_reason: str | None = Field(
         default=None,
         description="why this source: meter data cover the year as the methodology requires, or what they lack "

@@ -82,7 +82,11 @@ def test_missing_inputs_make_institutions_ineligible_not_crash(example_db, worke
         conn.commit()
         res = {r.institution_id: r for r in compute_results(conn, worked, year=2026)}
     assert res["G1"].missing_inputs == ["meter G1-w: coverage 0 below the minimum 0.9"]
-    assert res["S1"].missing_inputs == ["no main electricity meter"]
+    # its HVAC sub-meter, left without a parent, feeds nothing: named, never dropped silently
+    assert res["S1"].missing_inputs == [
+        "meter S1-hvac (hvac sub-meter) has no parent meter and is not marked own_supply: its use is counted "
+        "nowhere, so the totals may be incomplete (set parent_meter_id, or accounting = own_supply)",
+        "no main electricity meter"]
     assert res["S2"].missing_inputs == ["no floor area / occupants for 2026 (institution_year)"]
     for iid in ("G1", "S1", "S2", "X1"):
         assert not res[iid].scored and not res[iid].eligible and res[iid].ranks.province is None
