@@ -41,6 +41,17 @@ def _missing_inputs(inst: InstitutionInput, year: int, current: dict, problems: 
     out: list[str] = list(inst.registry_problems)
     if year not in inst.years:
         out.append(f"no floor area / occupants for {year} (institution_year)")
+    occ = m.spec.occupants
+    if occ is not None and inst.category == "school" and year in inst.years:
+        # 用能人数 of a school: the methodology says whether students count; a registry row saying otherwise
+        # gives a per-capita figure on another basis than its peers'
+        stated = inst.students_counted.get(year)
+        wanted = "yes" if occ.school_students == "included" else "no"
+        if stated is not None and stated != wanted:
+            out.append(f"occupants for {year} {'include' if stated == 'yes' else 'exclude'} the students "
+                       f"(institution_year.students_counted = {stated}); {m.name} counts schools' occupants "
+                       f"{occ.school_students.replace('included', 'with').replace('excluded', 'without')} "
+                       f"students ({occ.source})")
     counted = [mu for mu in inst.meters if mu.counted]
     if current["source"] == "reported":
         # the statistics return must cover what a main electricity meter and a water meter would
@@ -63,6 +74,26 @@ def _missing_inputs(inst: InstitutionInput, year: int, current: dict, problems: 
         out.extend(coverage_gaps(inst, year, year_quality(inst, year, year), m.spec.vetoes.min_coverage))
     out.extend(problems)
     out.extend(inst.unconverted)
+    return out
+
+
+def _plan_share(m: Methodology, year: int, baseline_year: int) -> float:
+    """Share of a cumulative (plan-end) target due by `year`: 1 unless the plan pro-rates its targets."""
+    p = m.spec.plan
+    if p is None or not p.prorate_targets or p.last_year <= baseline_year:
+        return 1.0
+    return min(1.0, max(0.0, (year - baseline_year) / (p.last_year - baseline_year)))
+
+
+def _annual_changes(inds: Mapping[str, dict], targets: Sequence, year: int, years: int) -> list[tuple[int, int, str, float | None]]:
+    """(year, against year, indicator, change %) for each annual target over the last `years` years: the scored
+    year against the previous one, then the previous against the one before (indicators `_change_previous_pct`
+    and `_change_prior_pct`)."""
+    suffixes = ("_change_previous_pct", "_change_prior_pct")[:years]
+    out = []
+    for k, suffix in enumerate(suffixes):
+        for t in targets:
+            out.append((year - k, year - k - 1, t.indicator, inds[t.indicator + suffix]["value"]))
     return out
 
 
@@ -111,6 +142,7 @@ def score_dicts(
     results out as they come never holds them all. tests/scoring/test_canonical.py checks that these
     dicts validate and write the same canonical JSON as the models."""
     labels = labels or {}
+    m.check_year(year)
     spec = m.spec
     insts = sorted(insts, key=lambda i: i.id)
     ref = dict(name=m.name, version=m.version, hash=m.hash)
@@ -124,9 +156,12 @@ def score_dicts(
         previous = year_inputs(inst, year - 1, m, quality=year_quality(inst, year - 1, year))
         if not previous["has_data"] and (year - 1) not in inst.years and not inst.reported.get(year - 1):
             previous = None
+        prior = None
+        if spec.annual_targets:
+            prior = year_inputs(inst, year - 2, m, quality=year_quality(inst, year - 2, year))
         missing = _missing_inputs(inst, year, current, problems, m)
-        inds = indicators(inst, current, baseline, previous, year_quality(inst, year, year))
-        pre[inst.id] = dict(by=by, current=current, baseline=baseline, previous=previous, missing=missing,
+        inds = indicators(inst, current, baseline, previous, year_quality(inst, year, year), prior)
+        pre[inst.id] = dict(by=by, current=current, baseline=baseline, previous=previous, prior=prior, missing=missing,
                             inds={i["code"]: i for i in inds}, ind_list=inds, chain=peers.chain(inst, m))
     scored = {i.id for i in insts if not pre[i.id]["missing"]}
     groups = peers.assign(insts, scored, m, labels)
@@ -160,6 +195,8 @@ def score_dicts(
         is_scored = inst.id in scored
         blocks: list[dict] = []
         failed_targets: list[str] = []
+        failed_plan: list[str] = []
+        annual_gaps: list[str] = []
         quotas_hit: dict[str, tuple[float, Quota]] = {}
         for ind in LEVEL_INDICATORS:
             q = _quota_for(p["chain"], ind, m)
@@ -191,9 +228,18 @@ def score_dicts(
                                        reason=why))
             elif blk.method == "target":
                 changes = {t.indicator: p["inds"][t.indicator + "_change_baseline_pct"]["value"] for t in spec.targets}
-                pts, why, failed = B.target_points(changes, spec.targets, blk.points)
-                failed_targets = failed
+                pts, why, failed = B.target_points(changes, spec.targets, blk.points, share=_plan_share(m, year, p["by"]))
+                if spec.annual_targets:
+                    failed_plan = failed
+                else:
+                    failed_targets = failed
                 blocks.append(dict(common, points=pts, method="target", indicator=None, reason=why))
+            elif blk.method == "annual_target":
+                pairs = _annual_changes(p["inds"], spec.annual_targets, year, spec.annual.years)
+                pts, why, failed, gaps = B.annual_target_points(pairs, spec.annual_targets, blk.points, spec.annual.source)
+                failed_targets = failed
+                annual_gaps = gaps
+                blocks.append(dict(common, points=pts, method="annual_target", indicator=None, reason=why))
             else:  # coverage
                 pts, why = B.coverage_points(p["inds"]["coverage_min"]["value"], spec.vetoes.min_coverage, blk.points)
                 blocks.append(dict(common, points=pts, method="coverage", indicator="coverage_min", reason=why))
@@ -209,10 +255,12 @@ def score_dicts(
                 if gaps:
                     missing_baseline.append(f"baseline year {p['by']}: no figure for {', '.join(gaps)} "
                                             "(registry, meter usage or reported statistics missing)")
-        if not is_scored:
-            failed_targets = []
+        if is_scored:
+            missing_baseline += annual_gaps
+        else:
+            failed_targets, failed_plan = [], []
         vs = vetoes(m, blocks=blocks, missing_inputs=p["missing"], missing_baseline=missing_baseline,
-                    failed_targets=failed_targets, quotas=quotas_hit)
+                    failed_targets=failed_targets, quotas=quotas_hit, failed_plan=failed_plan)
         base_pts = round(sum(b["points"] for b in blocks if b["kind"] != "bonus"), ROUND_DIGITS) if is_scored else None
         bonus_pts = round(sum(b["points"] for b in blocks if b["kind"] == "bonus"), ROUND_DIGITS) if is_scored else None
         total = round(base_pts + bonus_pts, ROUND_DIGITS) if is_scored else None
@@ -273,7 +321,7 @@ def score_dicts(
             category=inst.category, sub_kind=inst.sub_kind, admin_level=inst.admin_level,
             climate_zone=inst.climate_zone, year=year, baseline_year=p["by"],
             baseline_year_source="institution" if inst.baseline_year else "methodology", methodology=ref,
-            inputs=dict(current=p["current"], baseline=p["baseline"], previous=p["previous"], meters=meters,
+            inputs=dict(current=p["current"], baseline=p["baseline"], previous=p["previous"], prior=p["prior"], meters=meters,
                         unconverted=list(inst.unconverted)),
             indicators=p["ind_list"], peer_group=g, blocks=q["blocks"], base_points=q["base"],
             bonus_points=q["bonus"], total_points=q["total"], scored=inst.id in scored,

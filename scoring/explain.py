@@ -14,7 +14,9 @@ def _f(x: float | None, digits: int = 4) -> str:
 def _year(y: YearInputs | None, title: str) -> list[str]:
     if y is None:
         return [f"{title}: none"]
-    out = [f"{title} {y.year}: floor area {_f(y.floor_area_m2)} m², occupants {_f(y.occupants)}, water {_f(y.water_m3)} m³"]
+    students = {"yes": " (students included)", "no": " (staff only)"}.get(y.students_counted or "", "")
+    out = [f"{title} {y.year}: floor area {_f(y.floor_area_m2)} m², occupants {_f(y.occupants)}{students}, "
+           f"water {_f(y.water_m3)} m³"]
     out.append(f"  source: {y.source_detail or 'no figures'}")
     if y.source_reason:
         out.append(f"  why: {y.source_reason}")
@@ -48,6 +50,7 @@ def explain_lines(r: InstitutionResult) -> list[str]:
         *_year(r.inputs.current, "scored year"),
         *_year(r.inputs.baseline, "baseline"),
         *_year(r.inputs.previous, "previous year"),
+        *(_year(r.inputs.prior, "year before the previous (two-year annual targets)") if r.inputs.prior else []),
         "meters:",
     ]
     for mq in r.inputs.meters:

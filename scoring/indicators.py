@@ -187,7 +187,8 @@ def year_inputs(
             building_carbon += co2
     ok = (use_meters or source == "reported") and complete
     return dict(
-        year=year, floor_area_m2=area, occupants=occupants, energy=lines, water_m3=water,
+        year=year, floor_area_m2=area, occupants=occupants, students_counted=inst.students_counted.get(year),
+        energy=lines, water_m3=water,
         total_energy_kgce=total if ok else None, vehicle_energy_kgce=vehicle if ok else None,
         building_energy_kgce=total - vehicle if ok else None,
         building_carbon_kgco2=building_carbon if ok else None, has_data=has_data, source=source,
@@ -259,12 +260,15 @@ def coverage_min(inst: InstitutionInput, quality: Mapping[str, MeterQuality] | N
 
 def indicators(
     inst: InstitutionInput, current: dict, baseline: dict | None, previous: dict | None,
-    quality: Mapping[str, MeterQuality] | None = None,
+    quality: Mapping[str, MeterQuality] | None = None, prior: dict | None = None,
 ) -> list[dict]:
-    """Every indicator of the scored year (dicts shaped like scoring.model.Indicator), from year_inputs dicts."""
+    """Every indicator of the scored year (dicts shaped like scoring.model.Indicator), from year_inputs dicts.
+    `prior` is the year before the previous one: `_change_prior_pct` is the previous year against it, the
+    second year of the two-year annual target check."""
     now = level_values(current)
     base = level_values(baseline)
     prev = level_values(previous)
+    pri = level_values(prior)
     out: list[dict] = []
     for code, (label, unit) in LEVEL_INDICATORS.items():
         v = now[code]
@@ -272,15 +276,17 @@ def indicators(
                         formula=_formula(code, current) if v is not None else "missing input"))
     for code, (label, _unit) in LEVEL_INDICATORS.items():
         for suffix, what in CHANGE_SUFFIXES.items():
-            other = base if suffix == "_change_baseline_pct" else prev
-            other_y = baseline if suffix == "_change_baseline_pct" else previous
-            v = change_pct(now[code], other[code])
+            this, this_y = (prev, previous) if suffix == "_change_prior_pct" else (now, current)
+            other, other_y = {"_change_baseline_pct": (base, baseline), "_change_previous_pct": (prev, previous),
+                              "_change_prior_pct": (pri, prior)}[suffix]
+            v = change_pct(this[code], other[code])
             if v is not None:
                 before = _f(other[code])
-                formula = f"({_f(now[code])} − {before}) / {before} × 100 (year {other_y['year']})"
+                formula = f"({_f(this[code])} − {before}) / {before} × 100 (year {this_y['year']} against {other_y['year']})"
             else:
                 formula = "missing input: no figure for " + (
-                    f"year {other_y['year']}" if other_y is not None else "that year") if now[code] is not None else "missing input"
+                    f"year {other_y['year']}" if other_y is not None else "that year") if this[code] is not None else (
+                    "missing input" if this_y is None else f"missing input: no figure for year {this_y['year']}")
             out.append(dict(code=code + suffix, label=label + what, value=v, unit="%", formula=formula,
                             lower_is_better=True))
     cov = coverage_min(inst, quality)

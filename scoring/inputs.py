@@ -74,6 +74,7 @@ class InstitutionInput:
     climate_zone: str
     baseline_year: int | None  # institution.baseline_year; None: the methodology's default
     years: dict[int, tuple[float, int]] = field(default_factory=dict)  # year -> (floor_area_m2, occupants)
+    students_counted: dict[int, str] = field(default_factory=dict)  # year -> yes | no; absent: not stated
     meters: list[MeterUse] = field(default_factory=list)
     quality: dict[str, MeterQuality] = field(default_factory=dict)  # the scored year, per meter
     # other years scoring reads (baseline, previous): per meter in service that year; a meter absent from a

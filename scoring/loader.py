@@ -143,16 +143,19 @@ def load_inputs(
         for r in rows
     }
     default_by = m.spec.methodology.default_baseline_year
-    years = sorted({year, year - 1, default_by} | {i.baseline_year for i in insts.values() if i.baseline_year})
+    # the scored year, the previous one and the one before it (two-year annual targets), the baselines
+    years = sorted({year, year - 1, year - 2, default_by} | {i.baseline_year for i in insts.values() if i.baseline_year})
     params["years"] = years
 
-    for iid, y, area, occ in conn.execute(
-        f"""SELECT iy.institution_id, iy.year, iy.floor_area_m2, iy.occupants
+    for iid, y, area, occ, students in conn.execute(
+        f"""SELECT iy.institution_id, iy.year, iy.floor_area_m2, iy.occupants, iy.students_counted
             FROM institution_year iy JOIN institution i ON i.id = iy.institution_id
             WHERE iy.year = ANY(%(years)s) AND {scope}""",
         params,
     ):
         insts[iid].years[y] = (area, occ)
+        if students is not None:
+            insts[iid].students_counted[y] = students
 
     meters: dict[str, dict] = {}
     for mid, iid, et, unit, register, end_use, parent, installed, retired, interval, accounting in conn.execute(

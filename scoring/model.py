@@ -78,6 +78,9 @@ class YearInputs(_Model):
     year: int
     floor_area_m2: float | None
     occupants: int | None
+    students_counted: str | None = Field(
+        default=None, description="institution_year.students_counted: yes / no (occupants include the students); "
+        "None: not stated")
     energy: list[EnergyLine]
     water_m3: float | None
     total_energy_kgce: float | None
@@ -106,6 +109,8 @@ class Inputs(_Model):
     current: YearInputs
     baseline: YearInputs | None
     previous: YearInputs | None
+    prior: YearInputs | None = Field(
+        default=None, description="the year before the previous one (two-year annual target check); None: not read")
     meters: list[MeterQualityInfo]
     unconverted: list[str] = Field(default_factory=list, description="usage that could not be converted, and why")
 
@@ -137,14 +142,15 @@ class BlockResult(_Model):
     kind: Literal["measured", "assessed", "bonus"]
     max_points: float
     points: float
-    method: Literal["quota", "peer_percentile", "target", "coverage", "assessed", "missing"]
+    method: Literal["quota", "peer_percentile", "target", "annual_target", "coverage", "assessed", "missing"]
     indicator: str | None = None
     reason: str = Field(description="why these points, with the numbers")
     items: list[AssessedItemResult] = Field(default_factory=list)
 
 
 class Veto(_Model):
-    code: Literal["star_item_zero", "missing_statistics", "failed_annual_target", "quota_exceeded"]
+    code: Literal["star_item_zero", "missing_statistics", "failed_annual_target", "failed_plan_target",
+                  "quota_exceeded"]
     reason: str
 
 

@@ -73,7 +73,7 @@ def test_reported_baseline_stands_in_when_no_meter_data(make_example, worked):
     assert base.total_energy_kgce == pytest.approx(expected.inputs.baseline.total_energy_kgce)
     assert r.inputs.current.source == "meters"
     assert r.inputs.current.source_detail == "meter usage (usage_monthly)"
-    assert "(year 2020)" in next(i.formula for i in r.indicators if i.code == "capita_energy_kgce_change_baseline_pct")
+    assert "(year 2026 against 2020)" in next(i.formula for i in r.indicators if i.code == "capita_energy_kgce_change_baseline_pct")
 
 
 def test_meter_data_wins_over_reported_figures(make_example, worked):
