@@ -85,7 +85,7 @@ def load_quality(conn: psycopg.Connection, year: int, meter_ids: list[str], tz: 
 
 
 def year_windows(mid: str, mt: dict, siblings: list[dict], years: list[int], tz: str) -> list[tuple]:
-    """The (meter, year, start, end, interval) windows over which a clock-read meter must have data.
+    """The (meter, year, start, end, interval, installed_at) windows over which a clock-read meter must have data.
 
     A year's window is the whole local calendar year, so a meter installed in December does not cover the
     months before it (the year then takes the statistics return, scoring.indicators.year_inputs). It ends
@@ -103,7 +103,7 @@ def year_windows(mid: str, mt: dict, siblings: list[dict], years: list[int], tz:
         if installed > start and any(s["retired"] is not None and start <= s["retired"] <= installed for s in siblings):
             a = installed
         b = end if retired is None else min(end, retired)
-        out.append((mid, y, a, b, mt["interval"]))
+        out.append((mid, y, a, b, mt["interval"], installed))
     return out
 
 
