@@ -13,7 +13,7 @@ def _f(x: float | None, digits: int = 4) -> str:
 
 def _year(y: YearInputs | None, title: str) -> list[str]:
     if y is None:
-        return [f"{title}: none"]
+        return [f"{title}: none (no registry row, no meter usage and no statistics return for that year)"]
     students = {"yes": " (students included)", "no": " (staff only)"}.get(y.students_counted or "", "")
     out = [f"{title} {y.year}: floor area {_f(y.floor_area_m2)} m², occupants {_f(y.occupants)}{students}, "
            f"water {_f(y.water_m3)} m³"]
