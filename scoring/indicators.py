@@ -6,10 +6,13 @@ Definitions follow the public-institution energy statistics (公共机构能源�
 - 人均用水量 m³/person = water / occupants
 - 单位建筑面积碳排放 kgCO₂/m² = (carbon − official-vehicle fuel carbon) / floor area, matching per-area energy
 - change against the baseline year and the previous year, in % of the earlier value
-Only counted meters (main and vehicle, never 分项 sub-meters) add to totals. A year with no meter usage at
-all takes the institution's reported statistics for that year instead (table reported_usage; e.g. a baseline
-year before metering); each YearInputs says which source it used. Vehicle-fuel meters are event-based (one
-reading per fill-up) and are left out of the coverage figure (`coverage_checked`).
+Only counted meters (main, vehicle and own-supply, never 分项 sub-meters) add to totals; excluded-area
+sub-meters (dormitories, leased-out space) are deducted. A year whose meter data do not cover it (main
+electricity and water metered, every counted clock-read meter at the coverage minimum of its expected readings)
+takes the institution's reported statistics for that year instead (table reported_usage; e.g. a baseline year
+before metering, or a meter installed in December); each YearInputs says which source it used and why.
+Event-based meters (vehicle fuel: one reading per fill-up) are left out of the coverage figure
+(`coverage_checked`).
 """
 
 from __future__ import annotations

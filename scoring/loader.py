@@ -1,9 +1,9 @@
 """The thin database loader: registry, yearly usage, data quality and assessed items → InstitutionInput.
 
-Yearly usage comes from meters (usage_monthly) and, for years no meter covers (before metering, meters
-installed later), from the figures institutions reported in their annual statistics returns (reported_usage,
-公共机构能源资源消费统计). The loader hands both to the core; scoring.indicators.year_inputs uses the reported
-figures only for a year with no meter usage at all, so meter data wins whenever it exists.
+Yearly usage comes from meters (usage_monthly) and from the figures institutions reported in their annual
+statistics returns (reported_usage, 公共机构能源资源消费统计). The loader hands both to the core, with each
+counted meter's coverage of every year read (against its own reading interval, over the whole calendar year);
+scoring.indicators.year_inputs takes a year's meter data only when they cover it, and the return otherwise.
 
 A handful of set-based queries (no per-institution round trips), so a province of 10,000 institutions
 loads in about the time of one aggregate over its monthly usage. Years are calendar years in the deployment
