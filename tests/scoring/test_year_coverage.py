@@ -91,3 +91,27 @@ def test_loader_judges_each_year_by_its_own_readings(example_db, worked, example
     assert g1.vetoes == [] and g1.leader
     # G2's meters read all of 2020: meter data, coverage 1
     assert res["G2"].inputs.baseline.source == "meters"
+
+
+def test_a_replaced_meter_and_its_successor_cover_the_year(example_db, worked):
+    with psycopg.connect(example_db) as conn:
+        # G1's main electricity meter was replaced on 1 July 2026: the old one read until then, the new one after
+        conn.execute("UPDATE meter SET retired_at = '2026-07-01T00:00:00+08:00' WHERE id = 'G1-e'")
+        conn.execute("DELETE FROM reading WHERE meter_id = 'G1-e' AND ts > '2026-07-01T00:00:00+08:00'")
+        conn.execute("""INSERT INTO meter (id, institution_id, energy_type, unit, register, end_use, installed_at)
+                        VALUES ('G1-e2', 'G1', 'electricity', 'kWh', 'interval', 'main', '2026-07-01T00:00:00+08:00')""")
+        conn.execute("""INSERT INTO reading (meter_id, ts, value)
+                        SELECT 'G1-e2', ts, 1.0 FROM generate_series('2026-07-01T01:00:00+08:00'::timestamptz,
+                                                                     '2027-01-01T00:00:00+08:00', '1 hour') ts""")
+        conn.execute("""INSERT INTO usage_monthly SELECT 'G1-e2', month, consumption FROM usage_monthly
+                        WHERE meter_id = 'G1-e' AND month >= '2026-07-01'""")
+        conn.execute("DELETE FROM usage_monthly WHERE meter_id = 'G1-e' AND month >= '2026-07-01'")
+        conn.commit()
+        res = by_id(compute_results(conn, worked, year=2026))
+    g1 = res["G1"]
+    cov = {m.meter_id: m.coverage for m in g1.inputs.meters}
+    # each is judged over its part of the year: the old one until retirement, the new one from installation
+    assert cov["G1-e"] == 1.0 and cov["G1-e2"] == 1.0
+    assert g1.scored and g1.missing_inputs == [] and g1.inputs.current.source == "meters"
+    elec = next(e for e in g1.inputs.current.energy if e.energy_type == "electricity")
+    assert elec.meter_ids == ["G1-e", "G1-e2"] and elec.quantity == pytest.approx(900_000)
