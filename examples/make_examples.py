@@ -302,8 +302,14 @@ def build(seed: int = 2026) -> tuple[list[dict], list[dict], list[dict]]:
                     area = round(area * rng.uniform(1.1, 1.3), -2)
                 if y > BASELINE_YEAR:
                     people = max(20, round(people * rng.uniform(0.97, 1.04)))
-                years.append({"institution_id": iid, "year": y, "floor_area_m2": area, "occupants": people})
+                # schools' 用能人数 here include their students (the registry says so, per year)
+                years.append({"institution_id": iid, "year": y, "floor_area_m2": area, "occupants": people,
+                              "students_counted": "yes" if category == "school" else None})
             meters += _meters(rng, iid, category, sub_kind, area, people)
+    # 2023 (the year before the two-year annual check of 2025) as 2024's registry row, drawn from nothing, so
+    # the other rows and files do not change with it
+    for row in [y for y in years if y["year"] == 2024]:
+        years.append({**row, "year": 2023})
     return institutions, years, meters
 
 
@@ -466,7 +472,8 @@ def _meters(
 SIM_SEED = 2026
 SIM_WASTEFUL_SHARE = 0.15
 SIM_EFFICIENT_SHARE = 0.15
-REPORTED_YEARS = (BASELINE_YEAR, 2024)
+# 2023 too: scoring 2025 checks the annual targets of its last two years, 2025 against 2024 and 2024 against 2023
+REPORTED_YEARS = (BASELINE_YEAR, 2023, 2024)
 WORSE_SHARE = 0.07  # institutions whose use per m² / per person grew since the baseline
 
 
@@ -492,12 +499,15 @@ def reported_usage(institutions: list[dict], years: list[dict], meters: list[dic
             BASELINE_YEAR: rng.uniform(0.92, 0.98) if worse else rng.uniform(1.05, 1.15),
             2024: rng.uniform(1.01, 1.05),
         }
+        # a generator of its own, so the 2020 and 2024 figures stay as they were before 2023 was added
+        factors[2023] = random.Random(f"{seed}:reported2023:{iid}").uniform(1.03, 1.08)
         for y in REPORTED_YEARS:
             for (et, end_use), (per, driver, unit) in intensity.items():
                 if (et, end_use) not in kinds:
                     continue
                 # each energy type varies a little around the institution's factor for the year
-                q = per * size[(iid, y)][driver] * factors[y] * rng.uniform(0.99, 1.01)
+                jitter = rng.uniform(0.99, 1.01) if y != 2023 else 1.0
+                q = per * size[(iid, y)][driver] * factors[y] * jitter
                 out.append(
                     {
                         "institution_id": iid,

@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
 from scoring.inputs import AssessedEntry
@@ -63,9 +63,10 @@ def percentile_points(value: float, avg_rank: float, n: int, group: str, max_poi
 
 
 def target_points(
-    changes: Mapping[str, float | None], targets: list[Target], max_points: float
+    changes: Mapping[str, float | None], targets: list[Target], max_points: float, share: float = 1.0
 ) -> tuple[float, str, list[str]]:
     """(points, reason, failed targets). `changes` maps a level indicator to its change vs baseline in %.
+    `share` is the part of each (plan-end) target due by the scored year (pro-rated plans; 1 otherwise).
     A target whose change is unknown earns nothing and is not listed as failed: the missing baseline is a
     veto of its own (missing statistics)."""
     share_each = max_points / len(targets)
@@ -77,13 +78,43 @@ def target_points(
             why.append(f"{t.indicator}: no baseline figure → 0")
             continue
         achieved = -ch
+        required = t.reduction_pct * share
+        p = share_each * (clamp01(achieved / required) if required > 0 else 1.0)
+        pts += p
+        a, req = _f(achieved), _fc(required) if share == 1.0 else _f(required)
+        due = "" if share == 1.0 else f" ({_fc(t.reduction_pct)}% by the plan's end × {_f(share)} due)"
+        why.append(f"{t.indicator}: reduction {a}% of required {req}%{due} → {_fc(share_each)} × min(1, {a} / {req}) = {_f(p)}")
+        if round(achieved, 6) < round(required, 6):  # at published precision: float noise never fails a target
+            failed.append(f"{t.indicator}: reduced {a}% against the baseline, target {req}%{due} ({t.source})")
+    return pts, "; ".join(why), failed
+
+
+def annual_target_points(
+    changes: Sequence[tuple[int, int, str, float | None]], targets: list[Target], max_points: float, rule: str
+) -> tuple[float, str, list[str], list[str]]:
+    """(points, reason, failed, gaps) for annual targets checked in each of the last years against its
+    previous year (近两年度). `changes`: (year, against year, indicator, change %). Each (year, target) pair
+    earns an equal share, max × min(1, achieved / required); a pair whose change is unknown earns nothing
+    and is a gap (missing statistics), a pair short of its target a failure (failed annual target)."""
+    share_each = max_points / len(changes) if changes else 0.0
+    by_code = {t.indicator: t for t in targets}
+    pts = 0.0
+    why, failed, gaps = [], [], []
+    for y, y0, ind, ch in changes:
+        t = by_code[ind]
+        req = _fc(t.reduction_pct)
+        if ch is None:
+            why.append(f"{y} vs {y0} {ind}: no figure → 0")
+            gaps.append(f"annual target {ind} {y} against {y0}: no figure for one of the years ({rule})")
+            continue
+        achieved = -ch
         p = share_each * clamp01(achieved / t.reduction_pct)
         pts += p
-        a, req = _f(achieved), _fc(t.reduction_pct)
-        why.append(f"{t.indicator}: reduction {a}% of required {req}% → {_fc(share_each)} × min(1, {a} / {req}) = {_f(p)}")
-        if round(achieved, 6) < t.reduction_pct:  # at published precision: float noise never fails a target
-            failed.append(f"{t.indicator}: reduced {a}% against the baseline, target {req}% ({t.source})")
-    return pts, "; ".join(why), failed
+        a = _f(achieved)
+        why.append(f"{y} vs {y0} {ind}: reduction {a}% of required {req}% → {_f(share_each)} × min(1, {a} / {req}) = {_f(p)}")
+        if round(achieved, 6) < t.reduction_pct:
+            failed.append(f"{ind}: {y} reduced {a}% against {y0}, annual target {req}% ({t.source}; {rule})")
+    return pts, "; ".join(why), failed, gaps
 
 
 def coverage_points(coverage: float | None, min_coverage: float, max_points: float) -> tuple[float, str]:

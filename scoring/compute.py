@@ -20,7 +20,7 @@ import pandas as pd
 from scoring import blocks as B
 from scoring import peers
 from scoring.canonical import ROUND_DIGITS, canonical_json
-from scoring.indicators import coverage_checked, indicators, year_inputs
+from scoring.indicators import coverage_checked, coverage_gaps, indicators, year_inputs, year_quality
 from scoring.inputs import InstitutionInput
 from scoring.methodology import LEVEL_INDICATORS, Methodology, Quota
 from scoring.model import InstitutionResult
@@ -35,11 +35,23 @@ def _f(x: float) -> str:
 def _missing_inputs(inst: InstitutionInput, year: int, current: dict, problems: list[str], m: Methodology) -> list[str]:
     """Why the current year cannot be scored (empty: it can). Public-institution statistics need area,
     occupants, a main electricity meter, a water meter, and data for the whole year (the coverage minimum, over
-    counted building meters: vehicle-fuel meters are event-based and not checked). A year taken from reported
-    statistics needs electricity and water figures instead, and has no meter coverage to check."""
-    out: list[str] = []
+    counted clock-read meters, each against its expected reading interval: event-based vehicle-fuel meters are
+    not checked). A year taken from reported statistics needs electricity and water figures instead, and has no
+    meter coverage to check."""
+    out: list[str] = list(inst.registry_problems)
     if year not in inst.years:
         out.append(f"no floor area / occupants for {year} (institution_year)")
+    occ = m.spec.occupants
+    if occ is not None and inst.category == "school" and year in inst.years:
+        # 用能人数 of a school: the methodology says whether students count; a registry row saying otherwise
+        # gives a per-capita figure on another basis than its peers'
+        stated = inst.students_counted.get(year)
+        wanted = "yes" if occ.school_students == "included" else "no"
+        if stated is not None and stated != wanted:
+            out.append(f"occupants for {year} {'include' if stated == 'yes' else 'exclude'} the students "
+                       f"(institution_year.students_counted = {stated}); {m.name} counts schools' occupants "
+                       f"{occ.school_students.replace('included', 'with').replace('excluded', 'without')} "
+                       f"students ({occ.source})")
     counted = [mu for mu in inst.meters if mu.counted]
     if current["source"] == "reported":
         # the statistics return must cover what a main electricity meter and a water meter would
@@ -58,18 +70,30 @@ def _missing_inputs(inst: InstitutionInput, year: int, current: dict, problems: 
         out.append("no water meter")
     if counted and not current["has_data"]:
         out.append(f"no usage recorded in {year}")
-    min_cov = m.spec.vetoes.min_coverage
-    # Coverage and quality are properties of meter data: a year taken from reported statistics has none to
-    # check, and vehicle-fuel meters (one reading per fill-up) are event-based, so hourly coverage is no test.
-    checked = [mu for mu in counted if coverage_checked(mu.end_use, mu.counted)] if current["source"] == "meters" else []
-    for mu in sorted(checked, key=lambda x: x.meter_id):
-        q = inst.quality.get(mu.meter_id)
-        if q is None or q.coverage is None:
-            out.append(f"meter {mu.meter_id}: data quality unknown for {year}")
-        elif q.coverage < min_cov:
-            out.append(f"meter {mu.meter_id}: coverage {_f(q.coverage)} below the minimum {_f(min_cov)}")
+    if current["source"] == "meters":
+        out.extend(coverage_gaps(inst, year, year_quality(inst, year, year), m.spec.vetoes.min_coverage))
     out.extend(problems)
     out.extend(inst.unconverted)
+    return out
+
+
+def _plan_share(m: Methodology, year: int, baseline_year: int) -> float:
+    """Share of a cumulative (plan-end) target due by `year`: 1 unless the plan pro-rates its targets."""
+    p = m.spec.plan
+    if p is None or not p.prorate_targets or p.last_year <= baseline_year:
+        return 1.0
+    return min(1.0, max(0.0, (year - baseline_year) / (p.last_year - baseline_year)))
+
+
+def _annual_changes(inds: Mapping[str, dict], targets: Sequence, year: int, years: int) -> list[tuple[int, int, str, float | None]]:
+    """(year, against year, indicator, change %) for each annual target over the last `years` years: the scored
+    year against the previous one, then the previous against the one before (indicators `_change_previous_pct`
+    and `_change_prior_pct`)."""
+    suffixes = ("_change_previous_pct", "_change_prior_pct")[:years]
+    out = []
+    for k, suffix in enumerate(suffixes):
+        for t in targets:
+            out.append((year - k, year - k - 1, t.indicator, inds[t.indicator + suffix]["value"]))
     return out
 
 
@@ -118,6 +142,7 @@ def score_dicts(
     results out as they come never holds them all. tests/scoring/test_canonical.py checks that these
     dicts validate and write the same canonical JSON as the models."""
     labels = labels or {}
+    m.check_year(year)
     spec = m.spec
     insts = sorted(insts, key=lambda i: i.id)
     ref = dict(name=m.name, version=m.version, hash=m.hash)
@@ -126,35 +151,42 @@ def score_dicts(
     for inst in insts:
         by = inst.baseline_year or spec.methodology.default_baseline_year
         problems: list[str] = []
-        current = year_inputs(inst, year, m, problems)
-        baseline = year_inputs(inst, by, m) if by < year else None
-        previous = year_inputs(inst, year - 1, m)
-        if not previous["has_data"] and (year - 1) not in inst.years:
+        current = year_inputs(inst, year, m, problems, quality=year_quality(inst, year, year), scored=True)
+        baseline = year_inputs(inst, by, m, quality=year_quality(inst, by, year)) if by < year else None
+        previous = year_inputs(inst, year - 1, m, quality=year_quality(inst, year - 1, year))
+        if not previous["has_data"] and (year - 1) not in inst.years and not inst.reported.get(year - 1):
             previous = None
+        prior = None
+        if spec.annual_targets:
+            prior = year_inputs(inst, year - 2, m, quality=year_quality(inst, year - 2, year))
         missing = _missing_inputs(inst, year, current, problems, m)
-        inds = indicators(inst, current, baseline, previous)
-        pre[inst.id] = dict(by=by, current=current, baseline=baseline, previous=previous, missing=missing,
+        inds = indicators(inst, current, baseline, previous, year_quality(inst, year, year), prior)
+        pre[inst.id] = dict(by=by, current=current, baseline=baseline, previous=previous, prior=prior, missing=missing,
                             inds={i["code"]: i for i in inds}, ind_list=inds, chain=peers.chain(inst, m))
     scored = {i.id for i in insts if not pre[i.id]["missing"]}
     groups = peers.assign(insts, scored, m, labels)
 
     # Peer percentiles: one average rank per indicator within each used peer group (pandas does the ties).
+    # A group's members are every scored institution whose chain holds its key, so an institution that fell
+    # back to a wider group is compared with all of that group, not only with the others that fell back.
+    members = peers.members(insts, scored, groups, pre)
     pct: dict[str, dict[str, tuple[float, int]]] = {}
     for blk in spec.blocks:
         if blk.method != "indicator" or blk.indicator in pct:
             continue
         ind = blk.indicator
-        recs = [(i.id, groups[i.id]["key"], pre[i.id]["inds"][ind]["value"]) for i in insts if i.id in scored]
-        recs = [r for r in recs if r[2] is not None]
-        if not recs:
-            pct[ind] = {}
-            continue
-        df = pd.DataFrame.from_records(recs, columns=["id", "group", "value"])
-        asc = pre[recs[0][0]]["inds"][ind]["lower_is_better"]
-        by_group = df.groupby("group")["value"]
-        avg_ranks = by_group.rank(method="average", ascending=asc).tolist()
-        sizes = by_group.transform("size").tolist()
-        pct[ind] = dict(zip(df["id"].tolist(), zip(avg_ranks, sizes, strict=True), strict=True))
+        pct[ind] = {}
+        for ids, users in members.values():
+            recs = [(iid, pre[iid]["inds"][ind]["value"]) for iid in ids]
+            recs = [r for r in recs if r[1] is not None]
+            if not recs:
+                continue
+            asc = pre[recs[0][0]]["inds"][ind]["lower_is_better"]
+            ranks_ = pd.Series([r[1] for r in recs]).rank(method="average", ascending=asc).tolist()
+            n = len(recs)
+            for (iid, _v), r in zip(recs, ranks_, strict=True):
+                if iid in users:
+                    pct[ind][iid] = (r, n)
 
     partial: dict[str, dict] = {}
     rank_rows: list[dict] = []
@@ -163,6 +195,8 @@ def score_dicts(
         is_scored = inst.id in scored
         blocks: list[dict] = []
         failed_targets: list[str] = []
+        failed_plan: list[str] = []
+        annual_gaps: list[str] = []
         quotas_hit: dict[str, tuple[float, Quota]] = {}
         for ind in LEVEL_INDICATORS:
             q = _quota_for(p["chain"], ind, m)
@@ -194,9 +228,18 @@ def score_dicts(
                                        reason=why))
             elif blk.method == "target":
                 changes = {t.indicator: p["inds"][t.indicator + "_change_baseline_pct"]["value"] for t in spec.targets}
-                pts, why, failed = B.target_points(changes, spec.targets, blk.points)
-                failed_targets = failed
+                pts, why, failed = B.target_points(changes, spec.targets, blk.points, share=_plan_share(m, year, p["by"]))
+                if spec.annual_targets:
+                    failed_plan = failed
+                else:
+                    failed_targets = failed
                 blocks.append(dict(common, points=pts, method="target", indicator=None, reason=why))
+            elif blk.method == "annual_target":
+                pairs = _annual_changes(p["inds"], spec.annual_targets, year, spec.annual.years)
+                pts, why, failed, gaps = B.annual_target_points(pairs, spec.annual_targets, blk.points, spec.annual.source)
+                failed_targets = failed
+                annual_gaps = gaps
+                blocks.append(dict(common, points=pts, method="annual_target", indicator=None, reason=why))
             else:  # coverage
                 pts, why = B.coverage_points(p["inds"]["coverage_min"]["value"], spec.vetoes.min_coverage, blk.points)
                 blocks.append(dict(common, points=pts, method="coverage", indicator="coverage_min", reason=why))
@@ -212,17 +255,19 @@ def score_dicts(
                 if gaps:
                     missing_baseline.append(f"baseline year {p['by']}: no figure for {', '.join(gaps)} "
                                             "(registry, meter usage or reported statistics missing)")
-        if not is_scored:
-            failed_targets = []
+        if is_scored:
+            missing_baseline += annual_gaps
+        else:
+            failed_targets, failed_plan = [], []
         vs = vetoes(m, blocks=blocks, missing_inputs=p["missing"], missing_baseline=missing_baseline,
-                    failed_targets=failed_targets, quotas=quotas_hit)
+                    failed_targets=failed_targets, quotas=quotas_hit, failed_plan=failed_plan)
         base_pts = round(sum(b["points"] for b in blocks if b["kind"] != "bonus"), ROUND_DIGITS) if is_scored else None
         bonus_pts = round(sum(b["points"] for b in blocks if b["kind"] == "bonus"), ROUND_DIGITS) if is_scored else None
         total = round(base_pts + bonus_pts, ROUND_DIGITS) if is_scored else None
         partial[inst.id] = dict(blocks=blocks, vetoes=vs, base=base_pts, bonus=bonus_pts, total=total)
         if is_scored:
-            row = dict(institution_id=inst.id, peer_group=groups[inst.id]["key"], city_code=inst.city_code,
-                       total_points=total)
+            row = dict(institution_id=inst.id, peer_group=groups[inst.id]["key"], chain=p["chain"],
+                       city_code=inst.city_code, total_points=total)
             for ind in LEVEL_INDICATORS:
                 row[ind] = p["inds"][ind]["value"]
             rank_rows.append(row)
@@ -268,7 +313,7 @@ def score_dicts(
                              + (" → leader" if leader else " → not a leader"))
         meters = [
             dict(meter_id=mu.meter_id, energy_type=mu.energy_type, end_use=mu.end_use, counted=mu.counted,
-                 coverage_checked=coverage_checked(mu.end_use, mu.counted), **_quality_fields(inst, mu.meter_id))
+                 deducted=mu.deducted, coverage_checked=coverage_checked(mu), **_quality_fields(inst, mu.meter_id))
             for mu in sorted(inst.meters, key=lambda x: x.meter_id)
         ]
         yield dict(
@@ -276,7 +321,7 @@ def score_dicts(
             category=inst.category, sub_kind=inst.sub_kind, admin_level=inst.admin_level,
             climate_zone=inst.climate_zone, year=year, baseline_year=p["by"],
             baseline_year_source="institution" if inst.baseline_year else "methodology", methodology=ref,
-            inputs=dict(current=p["current"], baseline=p["baseline"], previous=p["previous"], meters=meters,
+            inputs=dict(current=p["current"], baseline=p["baseline"], previous=p["previous"], prior=p["prior"], meters=meters,
                         unconverted=list(inst.unconverted)),
             indicators=p["ind_list"], peer_group=g, blocks=q["blocks"], base_points=q["base"],
             bonus_points=q["bonus"], total_points=q["total"], scored=inst.id in scored,

@@ -13,9 +13,15 @@ def _f(x: float | None, digits: int = 4) -> str:
 
 def _year(y: YearInputs | None, title: str) -> list[str]:
     if y is None:
-        return [f"{title}: none"]
-    out = [f"{title} {y.year}: floor area {_f(y.floor_area_m2)} m², occupants {_f(y.occupants)}, water {_f(y.water_m3)} m³"]
-    out.append(f"  source: {y.source_detail or 'no usage recorded'}")
+        return [f"{title}: none (no registry row, no meter usage and no statistics return for that year)"]
+    students = {"yes": " (students included)", "no": " (staff only)"}.get(y.students_counted or "", "")
+    out = [f"{title} {y.year}: floor area {_f(y.floor_area_m2)} m², occupants {_f(y.occupants)}{students}, "
+           f"water {_f(y.water_m3)} m³"]
+    out.append(f"  source: {y.source_detail or 'no figures'}")
+    if y.source_reason:
+        out.append(f"  why: {y.source_reason}")
+    if y.deducted_meter_ids:
+        out.append(f"  deducted (excluded floor area: dormitories, leased-out space): meters {', '.join(y.deducted_meter_ids)}")
     for e in y.energy:
         dens = f" × {e.density_kg_per_l} kg/L" if e.density_kg_per_l else ""
         out.append(
@@ -24,6 +30,9 @@ def _year(y: YearInputs | None, title: str) -> list[str]:
             f" = {_f(e.energy_kgce)} kgce; × {e.kgco2_per_unit} kgCO₂ = {_f(e.carbon_kgco2)} kgCO₂"
             + (f"  [meters {', '.join(e.meter_ids)}]" if e.meter_ids else f"  [reported: {'; '.join(e.reported_sources) or '—'}]")
         )
+        if e.deducted_quantity:
+            out.append(f"      after deducting {_f(e.deducted_quantity)} {e.unit} of excluded floor area "
+                       f"[meters {', '.join(e.deducted_meter_ids)}]")
         out.append(f"      coefficient: {e.coef_source}; carbon: {e.carbon_source}")
     out.append(f"  total {_f(y.total_energy_kgce)} kgce, official vehicles {_f(y.vehicle_energy_kgce)} kgce, "
                f"buildings {_f(y.building_energy_kgce)} kgce, building carbon {_f(y.building_carbon_kgco2)} kgCO₂")
@@ -41,11 +50,13 @@ def explain_lines(r: InstitutionResult) -> list[str]:
         *_year(r.inputs.current, "scored year"),
         *_year(r.inputs.baseline, "baseline"),
         *_year(r.inputs.previous, "previous year"),
+        *(_year(r.inputs.prior, "year before the previous (two-year annual targets)") if r.inputs.prior else []),
         "meters:",
     ]
     for mq in r.inputs.meters:
         cov_note = "" if mq.coverage_checked or not mq.counted else " (event-based: not in the coverage minimum)"
-        out.append(f"  {mq.meter_id} {mq.energy_type}/{mq.end_use} {'counted' if mq.counted else 'sub-meter (not added)'}"
+        role = "counted" if mq.counted else "excluded area (deducted)" if mq.deducted else "sub-meter (not added)"
+        out.append(f"  {mq.meter_id} {mq.energy_type}/{mq.end_use} {role}"
                    f" coverage {_f(mq.coverage)} longest gap {_f(mq.longest_gap_hours)} h resets {_f(mq.resets)}"
                    f" rollovers {_f(mq.rollovers)} quarantined {_f(mq.quarantined)} conflicts {_f(mq.conflicts)}"
                    f" rejects {_f(mq.rejects)}{cov_note}")

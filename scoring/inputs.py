@@ -16,9 +16,15 @@ class MeterUse:
     meter_id: str
     energy_type: str
     end_use: str
-    counted: bool  # a main or vehicle meter with no parent: its use adds to totals; sub-meters never do
+    counted: bool  # a main or vehicle meter with no parent, or an own-supply one: its use adds to totals
     unit: str
     by_year: dict[int, float] = field(default_factory=dict)  # absent year: no usage rows
+    # expected reading interval in seconds (meter.read_interval_s); 0: event-based (one reading per fill-up or
+    # delivery), never judged by coverage; None: the registry default (store.codes.default_read_interval_s)
+    read_interval_s: int | None = None
+    # an excluded-area sub-meter (meter.accounting = excluded_area: dormitories, leased-out space, which 建筑面积
+    # excludes): its use is inside its parent's and is deducted from the totals
+    deducted: bool = False
 
 
 @dataclass(frozen=True)
@@ -35,7 +41,8 @@ class ReportedUse:
 
 @dataclass(frozen=True)
 class MeterQuality:
-    """Data quality of one meter over the scored year (store.quality.meter_quality)."""
+    """Data quality of one meter over one year (store.quality.meter_quality; coverage judged against the
+    meter's expected reading interval over the whole calendar year, store.scoring.meter_year_coverage)."""
 
     meter_id: str
     coverage: float | None
@@ -67,9 +74,15 @@ class InstitutionInput:
     climate_zone: str
     baseline_year: int | None  # institution.baseline_year; None: the methodology's default
     years: dict[int, tuple[float, int]] = field(default_factory=dict)  # year -> (floor_area_m2, occupants)
+    students_counted: dict[int, str] = field(default_factory=dict)  # year -> yes | no; absent: not stated
     meters: list[MeterUse] = field(default_factory=list)
-    quality: dict[str, MeterQuality] = field(default_factory=dict)
+    quality: dict[str, MeterQuality] = field(default_factory=dict)  # the scored year, per meter
+    # other years scoring reads (baseline, previous): per meter in service that year; a meter absent from a
+    # year's mapping was not in service then (or its quality is unknown, when it has usage that year)
+    quality_by_year: dict[int, dict[str, MeterQuality]] = field(default_factory=dict)
     assessed: dict[str, AssessedEntry] = field(default_factory=dict)
     unconverted: list[str] = field(default_factory=list)  # usage the loader could not convert, and why
+    # registry rows that leave the totals in doubt (a sub-meter with no parent that is not its own supply)
+    registry_problems: list[str] = field(default_factory=list)
     # year -> reported statistics (sorted by energy type, end use); used for years without meter usage
     reported: dict[int, list[ReportedUse]] = field(default_factory=dict)

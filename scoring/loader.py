@@ -1,9 +1,9 @@
 """The thin database loader: registry, yearly usage, data quality and assessed items → InstitutionInput.
 
-Yearly usage comes from meters (usage_monthly) and, for years no meter covers (before metering, meters
-installed later), from the figures institutions reported in their annual statistics returns (reported_usage,
-公共机构能源资源消费统计). The loader hands both to the core; scoring.indicators.year_inputs uses the reported
-figures only for a year with no meter usage at all, so meter data wins whenever it exists.
+Yearly usage comes from meters (usage_monthly) and from the figures institutions reported in their annual
+statistics returns (reported_usage, 公共机构能源资源消费统计). The loader hands both to the core, with each
+counted meter's coverage of every year read (against its own reading interval, over the whole calendar year);
+scoring.indicators.year_inputs takes a year's meter data only when they cover it, and the return otherwise.
 
 A handful of set-based queries (no per-institution round trips), so a province of 10,000 institutions
 loads in about the time of one aggregate over its monthly usage. Years are calendar years in the deployment
@@ -13,6 +13,7 @@ time zone: usage_monthly months are already local months.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,7 +23,7 @@ import psycopg
 from scoring.inputs import AssessedEntry, InstitutionInput, MeterQuality, MeterUse, ReportedUse
 from scoring.methodology import Methodology
 from store import scoring as store_scoring
-from store.codes import UNITS, UnitError, conversion_factor
+from store.codes import EVENT_BASED, SUB_METER_END_USES, UNITS, UnitError, conversion_factor, read_interval_s
 
 COUNTED_END_USES = ("main", "vehicle")
 
@@ -83,6 +84,46 @@ def load_quality(conn: psycopg.Connection, year: int, meter_ids: list[str], tz: 
     return out
 
 
+def year_windows(mid: str, mt: dict, siblings: list[dict], years: list[int], tz: str) -> list[tuple]:
+    """The (meter, year, start, end, interval, installed_at) windows over which a clock-read meter must have data.
+
+    A year's window is the whole local calendar year, so a meter installed in December does not cover the
+    months before it (the year then takes the statistics return, scoring.indicators.year_inputs). It ends
+    early when the meter is retired, and starts at installation when the meter replaced a retired one of the
+    same institution, energy type and end use (the two together cover the year). Years the meter was not in
+    service at all have no window."""
+    zone = ZoneInfo(tz)
+    out = []
+    for y in years:
+        start, end = datetime(y, 1, 1, tzinfo=zone), datetime(y + 1, 1, 1, tzinfo=zone)
+        installed, retired = mt["installed"], mt["retired"]
+        if installed >= end or (retired is not None and retired <= start):
+            continue
+        a = start
+        if installed > start and any(s["retired"] is not None and start <= s["retired"] <= installed for s in siblings):
+            a = installed
+        b = end if retired is None else min(end, retired)
+        out.append((mid, y, a, b, mt["interval"], installed))
+    return out
+
+
+def year_coverage(conn: psycopg.Connection, meters: dict[str, dict], years: list[int], tz: str) -> dict[tuple[str, int], float]:
+    """Coverage (share of expected readings present, at each meter's interval) per (meter, year in service)."""
+    by_supply: dict[tuple, list[dict]] = defaultdict(list)
+    for mt in meters.values():
+        by_supply[(mt["iid"], mt["et"], mt["end_use"])].append(mt)
+    windows = []
+    for mid, mt in meters.items():
+        if mt["interval"] == EVENT_BASED:
+            continue
+        siblings = [s for s in by_supply[(mt["iid"], mt["et"], mt["end_use"])] if s is not mt]
+        windows += year_windows(mid, mt, siblings, years, tz)
+    out = {}
+    for key, (expected, have) in store_scoring.meter_window_coverage(conn, windows, tz).items():
+        out[key] = have / expected if expected else 1.0
+    return out
+
+
 def load_inputs(
     conn: psycopg.Connection, m: Methodology, year: int, region_code: str | None = None
 ) -> list[InstitutionInput]:
@@ -102,32 +143,46 @@ def load_inputs(
         for r in rows
     }
     default_by = m.spec.methodology.default_baseline_year
-    years = sorted({year, year - 1, default_by} | {i.baseline_year for i in insts.values() if i.baseline_year})
+    # the scored year, the previous one and the one before it (two-year annual targets), the baselines
+    years = sorted({year, year - 1, year - 2, default_by} | {i.baseline_year for i in insts.values() if i.baseline_year})
     params["years"] = years
 
-    for iid, y, area, occ in conn.execute(
-        f"""SELECT iy.institution_id, iy.year, iy.floor_area_m2, iy.occupants
+    for iid, y, area, occ, students in conn.execute(
+        f"""SELECT iy.institution_id, iy.year, iy.floor_area_m2, iy.occupants, iy.students_counted
             FROM institution_year iy JOIN institution i ON i.id = iy.institution_id
             WHERE iy.year = ANY(%(years)s) AND {scope}""",
         params,
     ):
         insts[iid].years[y] = (area, occ)
+        if students is not None:
+            insts[iid].students_counted[y] = students
 
     meters: dict[str, dict] = {}
-    for mid, iid, et, unit, end_use, parent in conn.execute(
-        f"""SELECT m.id, m.institution_id, m.energy_type, m.unit, m.end_use, m.parent_meter_id
+    for mid, iid, et, unit, register, end_use, parent, installed, retired, interval, accounting in conn.execute(
+        f"""SELECT m.id, m.institution_id, m.energy_type, m.unit, m.register, m.end_use, m.parent_meter_id,
+                   m.installed_at, m.retired_at, m.read_interval_s, m.accounting
             FROM meter m JOIN institution i ON i.id = m.institution_id WHERE {scope} ORDER BY m.id""",
         params,
     ):
-        counted = end_use in COUNTED_END_USES and parent is None
-        meters[mid] = dict(iid=iid, et=et, unit=unit, end_use=end_use, counted=counted, by_year={})
+        counted = (end_use in COUNTED_END_USES and parent is None) or (accounting == "own_supply" and parent is None)
+        deducted = accounting == "excluded_area" and parent is not None
+        if parent is None and not counted and end_use in SUB_METER_END_USES:
+            # the registry import refuses these; a row from before that check is named, never silently dropped
+            insts[iid].registry_problems.append(
+                f"meter {mid} ({end_use} sub-meter) has no parent meter and is not marked own_supply: its use "
+                "is counted nowhere, so the totals may be incomplete (set parent_meter_id, or accounting = own_supply)")
+        meters[mid] = dict(iid=iid, et=et, unit=unit, end_use=end_use, counted=counted, deducted=deducted, by_year={},
+                           installed=installed, retired=retired,
+                           interval=read_interval_s(interval, et, end_use, register))
 
     # One aggregate: yearly use of every counted meter in scope, for the years scoring needs.
     usage = conn.execute(
         f"""SELECT u.meter_id, extract(year FROM u.month)::int AS y, sum(u.consumption)
             FROM usage_monthly u JOIN meter m ON m.id = u.meter_id JOIN institution i ON i.id = m.institution_id
             WHERE extract(year FROM u.month)::int = ANY(%(years)s)
-              AND m.end_use IN ('main', 'vehicle') AND m.parent_meter_id IS NULL AND {scope}
+              AND ((m.end_use IN ('main', 'vehicle') AND m.parent_meter_id IS NULL)
+                   OR (m.accounting = 'own_supply' AND m.parent_meter_id IS NULL)
+                   OR (m.accounting = 'excluded_area' AND m.parent_meter_id IS NOT NULL)) AND {scope}
             GROUP BY u.meter_id, y""",
         params,
     ).fetchall()
@@ -141,7 +196,7 @@ def load_inputs(
         inst = insts[mt["iid"]]
         by_year = mt["by_year"]
         unit = mt["unit"]
-        if mt["counted"]:
+        if mt["counted"] or mt["deducted"]:
             key = (mt["et"], unit)
             if key not in conversions:
                 want, problem = target_unit(mt["et"], unit, m)
@@ -155,7 +210,8 @@ def load_inputs(
                 by_year = {y: v * f for y, v in by_year.items()}
                 unit = want
         inst.meters.append(MeterUse(meter_id=mid, energy_type=mt["et"], end_use=mt["end_use"], counted=mt["counted"],
-                                    unit=unit, by_year=dict(sorted(by_year.items()))))
+                                    unit=unit, by_year=dict(sorted(by_year.items())), read_interval_s=mt["interval"],
+                                    deducted=mt["deducted"]))
 
     reported: dict[str, dict[int, list[ReportedUse]]] = defaultdict(lambda: defaultdict(list))
     for iid, y, et, end_use, unit, qty, source in conn.execute(
@@ -180,9 +236,27 @@ def load_inputs(
     for iid, by_year in reported.items():
         insts[iid].reported = dict(by_year)
 
+    tz = deployment_timezone(conn)
     counted_ids = sorted(mid for mid, mt in meters.items() if mt["counted"])
-    for mid, q in load_quality(conn, year, counted_ids, deployment_timezone(conn)).items():
-        insts[meters[mid]["iid"]].quality[mid] = q
+    hourly = load_quality(conn, year, counted_ids, tz)
+    coverage = year_coverage(conn, {mid: meters[mid] for mid in counted_ids}, years, tz)
+    for mid in counted_ids:
+        mt = meters[mid]
+        inst = insts[mt["iid"]]
+        for y in years:
+            cov = coverage.get((mid, y))
+            if mt["interval"] == EVENT_BASED:
+                # event-based: no expected readings; the scored year shows the hourly figures for information
+                if y == year and mid in hourly:
+                    inst.quality[mid] = hourly[mid]
+                continue
+            if cov is None:
+                continue  # not in service that year
+            q = hourly.get(mid) if y == year else None
+            q = replace(q, coverage=cov) if q is not None else MeterQuality(meter_id=mid, coverage=cov)
+            if y == year:
+                inst.quality[mid] = q
+            inst.quality_by_year.setdefault(y, {})[mid] = q
 
     by_inst: dict[str, dict[str, AssessedEntry]] = defaultdict(dict)
     iso: dict[datetime, str] = {}  # items are entered in batches: few distinct timestamps

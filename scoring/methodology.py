@@ -31,7 +31,8 @@ LEVEL_INDICATORS = {
     "capita_water_m3": ("人均用水量", "m³/人"),
     "area_carbon_kgco2_m2": ("单位建筑面积碳排放", "kgCO₂/m²"),
 }
-CHANGE_SUFFIXES = {"_change_baseline_pct": "比基准年变化", "_change_previous_pct": "比上年变化"}
+CHANGE_SUFFIXES = {"_change_baseline_pct": "比基准年变化", "_change_previous_pct": "比上年变化",
+                   "_change_prior_pct": "上年比前年变化"}
 QUALITY_INDICATORS = {"coverage_min": ("计量数据完整率(最低表)", "0..1")}
 
 
@@ -75,6 +76,8 @@ class Coefficient(_M):
     density_source: str | None = None
     kgco2_per_unit: float = Field(ge=0)
     carbon_source: str = Field(min_length=1)
+    carbon_factor_year: int | None = Field(None, ge=2000, le=2100, description="the year the factor is for")
+    carbon_factor_scope: Literal["national", "provincial", "other"] | None = None
 
 
 class Peers(_M):
@@ -95,9 +98,43 @@ class Block(_M):
     label: str
     kind: Literal["measured", "assessed", "bonus"]
     points: float = Field(gt=0)
-    method: Literal["indicator", "target", "coverage", "assessed"]
+    method: Literal["indicator", "target", "annual_target", "coverage", "assessed"]
     indicator: str | None = None
     items: list[Item] = Field(default_factory=list)
+    maps_to: str = Field("", description="the part of the national evaluation (35/29/20/9/7 + 10) it stands for")
+
+
+class Plan(_M):
+    """The five-year plan period a methodology scores: its years, baseline year and where targets come from."""
+
+    name: str = Field(min_length=1)
+    first_year: int = Field(ge=2000, le=2100)
+    last_year: int = Field(ge=2000, le=2100)
+    baseline_year: int = Field(ge=2000, le=2100)
+    source: str = Field(min_length=1)
+    # cumulative targets are for the plan's last year; pro-rated, year Y needs target × (Y − baseline) / (last − baseline)
+    prorate_targets: bool = False
+
+
+class Annual(_M):
+    """Annual target completion over the last `years` years, each against its previous year (近两年度)."""
+
+    years: int = Field(2, ge=1, le=2)
+    source: str = Field(min_length=1)
+
+
+class Occupants(_M):
+    """Whose heads 用能人数 counts for schools, and where the rule comes from."""
+
+    school_students: Literal["included", "excluded"]
+    source: str = Field(min_length=1)
+
+
+class Carbon(_M):
+    """How per-area carbon is defined (a statement with its source; vehicle fuel is always left out of it)."""
+
+    vehicle_fuel: Literal["excluded"]
+    source: str = Field(min_length=1)
 
 
 class Quota(_M):
@@ -120,6 +157,9 @@ class Vetoes(_M):
     failed_annual_target: bool
     quota_exceeded: bool
     min_coverage: float = Field(ge=0, le=1)
+    # cumulative change against the plan baseline short of its (pro-rated) target; only with [[annual_targets]],
+    # without them failed_annual_target covers the cumulative targets (methodologies before plan periods)
+    failed_plan_target: bool = False
 
 
 class Eligibility(_M):
@@ -145,6 +185,11 @@ class Spec(_M):
     blocks: list[Block] = Field(min_length=1)
     quotas: list[Quota] = Field(default_factory=list)
     targets: list[Target] = Field(default_factory=list)
+    plan: Plan | None = None
+    annual: Annual | None = None
+    annual_targets: list[Target] = Field(default_factory=list)
+    occupants: Occupants | None = None
+    carbon: Carbon | None = None
     vetoes: Vetoes
     eligibility: Eligibility
     leader: Leader
@@ -177,6 +222,14 @@ class Methodology:
     @cached_property
     def items(self) -> dict[str, Item]:
         return {i.code: i for b in self.spec.blocks for i in b.items}
+
+    def check_year(self, year: int) -> None:
+        """Raise ValueError when `year` lies outside the methodology's plan period (e.g. 2026 with a plan
+        whose baseline is 2020): its baseline and targets would be the wrong plan's."""
+        p = self.spec.plan
+        if p is not None and not p.first_year <= year <= p.last_year:
+            raise ValueError(f"methodology {self.name} scores {p.first_year}-{p.last_year} ({p.name}, baseline "
+                             f"{p.baseline_year}); {year} is outside it: use a methodology for {year}'s plan period")
 
     def check_assessed_item(self, item_code: str, points: float) -> None:
         """Raise ValueError unless `item_code` is an assessed item here and 0 ≤ points ≤ its maximum."""
@@ -256,6 +309,8 @@ def _semantic_errors(spec: Spec) -> list[tuple[str, str]]:
             errs.append((f"{k}.items", f"only assessed blocks have items (method = {b.method})"))
         if b.method == "target" and not spec.targets:
             errs.append((f"{k}.method", "method = target needs [[targets]]"))
+        if b.method == "annual_target" and not (spec.annual_targets and spec.annual):
+            errs.append((f"{k}.method", "method = annual_target needs [annual] and [[annual_targets]]"))
     if abs(base - spec.base_points) > 1e-9:
         errs.append(("blocks", f"measured and assessed blocks add to {base:g}, base_points is {spec.base_points:g}"))
     if abs(bonus - spec.bonus_points) > 1e-9:
@@ -272,6 +327,19 @@ def _semantic_errors(spec: Spec) -> list[tuple[str, str]]:
     for i, t in enumerate(spec.targets):
         if t.indicator not in LEVEL_INDICATORS:
             errs.append((f"targets[{i}].indicator", f"unknown indicator {t.indicator!r}"))
+    for i, t in enumerate(spec.annual_targets):
+        if t.indicator not in LEVEL_INDICATORS:
+            errs.append((f"annual_targets[{i}].indicator", f"unknown indicator {t.indicator!r}"))
+    if spec.annual_targets and spec.annual is None:
+        errs.append(("annual", "[[annual_targets]] need [annual] (how many years, and the rule's source)"))
+    p = spec.plan
+    if p is not None:
+        if not p.baseline_year < p.first_year <= p.last_year:
+            errs.append(("plan", f"needs baseline_year < first_year <= last_year, got {p.baseline_year}, "
+                                 f"{p.first_year}, {p.last_year}"))
+        if p.baseline_year != spec.methodology.default_baseline_year:
+            errs.append(("methodology.default_baseline_year",
+                         f"{spec.methodology.default_baseline_year} is not the plan's baseline_year {p.baseline_year}"))
     for i, tb in enumerate(spec.ranking.tie_break):
         parts = tb.split()
         if len(parts) != 2 or parts[0] not in TIE_BREAK_FIELDS or parts[1] not in ("asc", "desc"):
@@ -303,18 +371,32 @@ def parse_methodology(text: str, path: str = "<methodology>") -> Methodology:
     return Methodology(spec, text, path)
 
 
-def resolve_path(methodology: str | Path | None) -> Path:
-    """A file path, or a shipped methodology's name (e.g. ``jiangsu-2026``); None is the default."""
+# The shipped Jiangsu methodologies by plan period: without a named methodology a year is scored with the one
+# whose plan period holds it (2021-2025: 14th plan, baseline 2020; 2026-2030: 15th plan, baseline 2025).
+DEFAULT_BY_PERIOD = ((2021, 2025, "jiangsu-2025"), (2026, 2030, "jiangsu-2026"))
+
+
+def default_for_year(year: int | None) -> str:
+    """The shipped default methodology for `year` (DEFAULT_METHODOLOGY when no period holds it or year is None)."""
+    for first, last, name in DEFAULT_BY_PERIOD:
+        if year is not None and first <= year <= last:
+            return name
+    return DEFAULT_METHODOLOGY
+
+
+def resolve_path(methodology: str | Path | None, year: int | None = None) -> Path:
+    """A file path, or a shipped methodology's name (e.g. ``jiangsu-2026``); None is the default for `year`."""
     if methodology is None:
-        methodology = DEFAULT_METHODOLOGY
+        methodology = default_for_year(year)
     p = Path(methodology)
     if p.suffix != ".toml" and not p.exists():
         p = METHODOLOGY_DIR / f"{methodology}.toml"
     return p
 
 
-def load_methodology(methodology: str | Path | None = None) -> Methodology:
-    p = resolve_path(methodology)
+def load_methodology(methodology: str | Path | None = None, *, year: int | None = None) -> Methodology:
+    """Load and validate a methodology (a path or shipped name; None: the shipped default for `year`)."""
+    p = resolve_path(methodology, year)
     try:
         raw = p.read_bytes()
     except OSError as exc:

@@ -44,19 +44,26 @@ class EnergyLine(_Model):
     reported_sources: list[str] = Field(
         default_factory=list, description="for reported figures: the statistics return(s) they came from"
     )
+    deducted_quantity: float | None = Field(
+        default=None, description="use of excluded floor area (dormitories, leased-out space) taken out of "
+        "`quantity`, in `unit`; None: nothing deducted")
+    deducted_meter_ids: list[str] = Field(default_factory=list, description="the excluded-area sub-meters")
 
 
 class MeterQualityInfo(_Model):
     meter_id: str
     energy_type: str
     end_use: str
-    counted: bool = Field(description="counted in totals (main or vehicle meter); sub-meters are not")
+    counted: bool = Field(description="counted in totals (main, vehicle or own-supply meter); sub-meters are not")
+    deducted: bool = Field(default=False, description="an excluded-area sub-meter: its use is deducted from the totals")
     coverage_checked: bool = Field(
         default=True,
-        description="False for meters outside the coverage minimum: sub-meters, and vehicle-fuel meters (one "
-        "reading per fill-up, so hourly coverage means nothing)",
+        description="False for meters outside the coverage minimum: sub-meters, and event-based meters "
+        "(expected interval 0, e.g. vehicle fuel: one reading per fill-up, so coverage means nothing)",
     )
-    coverage: float | None = Field(description="share of expected hours with data, 0..1; None if unknown")
+    coverage: float | None = Field(
+        description="share of the scored year's expected readings (at the meter's interval) present, 0..1; "
+        "None if unknown")
     longest_gap_hours: float | None = None
     resets: int | None = None
     rollovers: int | None = None
@@ -71,6 +78,9 @@ class YearInputs(_Model):
     year: int
     floor_area_m2: float | None
     occupants: int | None
+    students_counted: str | None = Field(
+        default=None, description="institution_year.students_counted: yes / no (occupants include the students); "
+        "None: not stated")
     energy: list[EnergyLine]
     water_m3: float | None
     total_energy_kgce: float | None
@@ -84,12 +94,23 @@ class YearInputs(_Model):
         "institution's reported statistics (公共机构能源资源消费统计); none: neither",
     )
     source_detail: str | None = Field(default=None, description="the source in words, with the reported `source` text")
+    deducted_meter_ids: list[str] = Field(
+        default_factory=list,
+        description="excluded-area sub-meters (meter.accounting = excluded_area) whose use was deducted, water included",
+    )
+    source_reason: str | None = Field(
+        default=None,
+        description="why this source: meter data cover the year as the methodology requires, or what they lack "
+        "and that the statistics return stands in, or that the year has no figures",
+    )
 
 
 class Inputs(_Model):
     current: YearInputs
     baseline: YearInputs | None
     previous: YearInputs | None
+    prior: YearInputs | None = Field(
+        default=None, description="the year before the previous one (two-year annual target check); None: not read")
     meters: list[MeterQualityInfo]
     unconverted: list[str] = Field(default_factory=list, description="usage that could not be converted, and why")
 
@@ -121,14 +142,15 @@ class BlockResult(_Model):
     kind: Literal["measured", "assessed", "bonus"]
     max_points: float
     points: float
-    method: Literal["quota", "peer_percentile", "target", "coverage", "assessed", "missing"]
+    method: Literal["quota", "peer_percentile", "target", "annual_target", "coverage", "assessed", "missing"]
     indicator: str | None = None
     reason: str = Field(description="why these points, with the numbers")
     items: list[AssessedItemResult] = Field(default_factory=list)
 
 
 class Veto(_Model):
-    code: Literal["star_item_zero", "missing_statistics", "failed_annual_target", "quota_exceeded"]
+    code: Literal["star_item_zero", "missing_statistics", "failed_annual_target", "failed_plan_target",
+                  "quota_exceeded"]
     reason: str
 
 

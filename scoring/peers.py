@@ -74,3 +74,21 @@ def assign(
             fallback.append(f"{k} has {sizes[k]} scored institution(s), fewer than {min_size}: widened")
         out[i.id] = dict(key=used, label=label(used, labels), wanted=keys[0], size=sizes[used], fallback=fallback)
     return out
+
+
+def members(
+    insts: Sequence[InstitutionInput], scored: set[str], groups: Mapping[str, dict], pre: Mapping[str, dict]
+) -> dict[str, tuple[list[str], set[str]]]:
+    """For each peer-group key in use: (every scored institution whose chain holds the key, in id order; the
+    institutions that use it). A fallen-back institution's group is the whole wider group (DESIGN §6)."""
+    used: dict[str, set[str]] = {}
+    for i in insts:
+        if i.id in scored:
+            used.setdefault(groups[i.id]["key"], set()).add(i.id)
+    out: dict[str, tuple[list[str], set[str]]] = {k: ([], u) for k, u in used.items()}
+    for i in insts:
+        if i.id in scored:
+            for k in pre[i.id]["chain"]:
+                if k in out:
+                    out[k][0].append(i.id)
+    return out

@@ -74,11 +74,14 @@ def run_scoring(
 ) -> int:
     """Score `year` (all institutions, or those in `region_code` and below) and store the run; returns its id.
 
+    `methodology_path` None: the shipped Jiangsu methodology whose plan period holds `year`
+    (scoring.methodology.default_for_year). A year outside the methodology's plan period is a ValueError.
+
     Raises scoring.methodology.MethodologyError for a bad methodology file and ValueError for an unknown
     region. Institutions with missing inputs are stored as not scored, with the reasons; they never stop
     the run. Runs in one transaction (a savepoint if the caller has one open).
     """
-    m = load_methodology(methodology_path)
+    m = load_methodology(methodology_path, year=year)
     if region_code is not None and conn.execute("SELECT 1 FROM region WHERE code = %s", (region_code,)).fetchone() is None:
         raise ValueError(f"unknown region code {region_code!r}")
     with conn.transaction():

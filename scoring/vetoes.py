@@ -1,5 +1,7 @@
 """Vetoes (一票否决) of the national 公共机构节能示范单位 evaluation (DESIGN §6): a ★ item at zero, missing or
-falsified statistics, a failed annual target, a quota 约束值 exceeded. Each methodology switches them on or off;
+falsified statistics, a failed annual target (in either of the last two years, against its previous year, when the
+methodology has [[annual_targets]]; else the cumulative targets), a quota 约束值 exceeded; optionally a cumulative
+plan target missed (failed_plan_target). Each methodology switches them on or off;
 a vetoed institution keeps its points and rank but cannot qualify.
 """
 
@@ -20,6 +22,7 @@ def vetoes(
     missing_baseline: list[str],
     failed_targets: list[str],
     quotas: dict[str, tuple[float, Quota]],
+    failed_plan: list[str] | None = None,
 ) -> list[dict]:
     """Vetoes as dicts shaped like scoring.model.Veto. `blocks` are BlockResult-shaped dicts; `quotas` maps
     an indicator to (this institution's value, the quota that applies to it)."""
@@ -37,6 +40,9 @@ def vetoes(
     if v.failed_annual_target:
         for r in failed_targets:
             out.append(dict(code="failed_annual_target", reason=r))
+    if v.failed_plan_target:
+        for r in failed_plan or []:
+            out.append(dict(code="failed_plan_target", reason=r))
     if v.quota_exceeded:
         for ind, (value, q) in sorted(quotas.items()):
             # compared at the 6 decimals results are published with, so float noise never decides a veto

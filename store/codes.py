@@ -94,6 +94,61 @@ END_USES: dict[str, str] = {
 # End uses that are 分项 sub-metering under a main meter.
 SUB_METER_END_USES: frozenset[str] = frozenset({"lighting_sockets", "hvac", "power", "special"})
 
+# meter.accounting: how a meter's use enters the totals beyond end_use and parent_meter_id (0013 migration).
+METER_ACCOUNTING: dict[str, str] = {
+    "own_supply": "独立供能(计入总量)",  # a sub-metering end use on its own feed, no parent: counted
+    "excluded_area": "扣除面积用量",  # dormitories, leased-out space: deducted (建筑面积 excludes them)
+}
+
+# institution_year.students_counted: whether occupants (用能人数) include the students.
+STUDENTS_COUNTED: dict[str, str] = {"yes": "含学生", "no": "不含学生"}
+
+
+# Expected reading interval of a meter (meter.read_interval_s): how often data are due, so coverage (share of
+# expected intervals holding a reading) is judged against what the meter is meant to send. 0 is event-based:
+# one reading per fill-up or delivery, where coverage means nothing.
+EVENT_BASED = 0
+HOURLY_S = 3600
+DAILY_S = 86_400
+# Delivered fuels are read per delivery or fill-up, not on a clock.
+EVENT_ENERGY_TYPES: frozenset[str] = frozenset({"gasoline", "diesel", "lpg", "coal"})
+
+
+def default_read_interval_s(energy_type: str, end_use: str, register: str | None = None) -> int:
+    """The expected reading interval of a meter whose registry row leaves `read_interval_s` empty.
+
+    The one rule for every part (scoring's coverage, dashboards' silence alerts, ingest): official-vehicle
+    meters and delivered fuels are event-based (0); water meters are read daily (86,400 s: remote-read water
+    meters commonly report once a day); everything else hourly (3,600 s, the platform's collection interval).
+    `register` (cumulative or interval) does not change the default today; it is taken so that a rule by
+    register kind can be added in this one place.
+
+    Parameters
+    ----------
+    energy_type : str
+        ENERGY_TYPES code.
+    end_use : str
+        END_USES code.
+    register : str, optional
+        REGISTERS code.
+
+    Returns
+    -------
+    int
+        Seconds between expected readings; 0 for event-based meters.
+    """
+    del register
+    if end_use == "vehicle" or energy_type in EVENT_ENERGY_TYPES:
+        return EVENT_BASED
+    if energy_type == "water":
+        return DAILY_S
+    return HOURLY_S
+
+
+def read_interval_s(value: int | None, energy_type: str, end_use: str, register: str | None = None) -> int:
+    """A meter's expected reading interval: its registry value, or the default rule when it has none."""
+    return default_read_interval_s(energy_type, end_use, register) if value is None else value
+
 
 # --- units -----------------------------------------------------------------------------------------
 

@@ -92,6 +92,8 @@ class MeterRow:
     config_from: datetime | None  # when the configuration above took effect; None: from the beginning
     installed_at: datetime
     retired_at: datetime | None
+    read_interval_s: int | None = None  # None: store.codes.default_read_interval_s
+    accounting: str | None = None  # own_supply | excluded_area (store.codes.METER_ACCOUNTING)
 
 
 @dataclass(frozen=True)
@@ -159,8 +161,8 @@ def load_state(conn: psycopg.Connection) -> DbState:
         r[0]: (r[1], r[2]) for r in conn.execute("SELECT id, category, sub_kind FROM institution")
     }
     state.meters = {
-        r[0]: DbMeter(r[1], r[2], r[3])
-        for r in conn.execute("SELECT id, institution_id, energy_type, parent_meter_id FROM meter")
+        r[0]: DbMeter(r[1], r[2], r[3], r[4], r[5])
+        for r in conn.execute("SELECT id, institution_id, energy_type, parent_meter_id, end_use, accounting FROM meter")
     }
     return state
 

@@ -88,6 +88,8 @@ INSTITUTION_YEARS = Kind(
         Col("year", "int", required=True, year_range=True),
         Col("floor_area_m2", "float", required=True, positive=True),
         Col("occupants", "int", required=True, positive=True),
+        # yes: occupants include the students (schools); no: staff only; empty: not stated
+        Col("students_counted", "code", codes=codes.STUDENTS_COUNTED, what="students_counted"),
     ),
 )
 
@@ -113,6 +115,9 @@ METERS = Kind(
         Col("config_from", "ts"),
         Col("installed_at", "ts", required=True),
         Col("retired_at", "ts"),
+        # seconds between expected readings; 0 event-based; empty: store.codes.default_read_interval_s
+        Col("read_interval_s", "int"),
+        Col("accounting", "code", codes=codes.METER_ACCOUNTING, what="accounting"),
     ),
 )
 
@@ -210,6 +215,8 @@ class DbMeter:
     institution_id: str
     energy_type: str
     parent_meter_id: str | None
+    end_use: str | None = None
+    accounting: str | None = None
 
 
 @dataclass
@@ -658,6 +665,7 @@ def _check_meters(rows: list[Row], inst_ids: set[str], state: DbState, errors: l
             v["energy_type"] if _good(r, "energy_type") else "",
             parent,
         )
+        _check_meter_accounting(r, parent, state.meters.get(v["id"]), errors)
 
     for r in rows:
         v = r.values
@@ -730,6 +738,28 @@ def _check_config_from(r: Row, errors: list[RowError]) -> None:
         )
 
 
+def _check_meter_accounting(r: Row, parent: str | None, old: DbMeter | None, errors: list[RowError]) -> None:
+    """A sub-meter with no parent is counted nowhere: refuse it unless it is its own supply; a deducted
+    (excluded-area) meter must be inside a parent; the reading interval is whole seconds, 0 for event-based."""
+    v = r.values
+    if _good(r, "read_interval_s") and v.get("read_interval_s") is not None and v["read_interval_s"] < 0:
+        errors.append(r.where("read_interval_s", f"read_interval_s must be 0 (event-based) or more seconds, got {v['read_interval_s']}"))
+    if not _good(r, "end_use") or any(c in v and not _good(r, c) for c in ("accounting", "parent_meter_id")):
+        return
+    end_use = v.get("end_use")
+    accounting = v["accounting"] if "accounting" in v else (old.accounting if old else None)
+    if accounting == "own_supply" and parent:
+        errors.append(r.where("accounting", f"own_supply is a meter with its own feed: it cannot be inside parent meter '{parent}'"))
+    elif accounting == "excluded_area" and not parent:
+        errors.append(r.where("accounting", "excluded_area is deducted from its parent meter's use: parent_meter_id is required"))
+    elif end_use in codes.SUB_METER_END_USES and not parent and accounting != "own_supply":
+        errors.append(r.where(
+            "parent_meter_id",
+            f"a {end_use} sub-meter needs parent_meter_id (the meter its use is inside), or it would be counted "
+            "nowhere; a separately fed supply (e.g. a data centre on its own feeder) is counted with accounting = own_supply",
+        ))
+
+
 def _parents_first(rows: list[Row]) -> list[Row]:
     """Meters ordered so a parent in the import is written before its children (the foreign key needs it)."""
     by_id = {r.values.get("id"): r for r in rows}
@@ -778,7 +808,7 @@ def write_csv(kind: Kind, rows: Iterable[Mapping[str, Any]], tz: tzinfo) -> byte
     w_all = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_ALL)
     w.writerow(kind.column_names)
     for row in rows:
-        cells = [format_value(c, row[c.name], tz) for c in kind.columns]
+        cells = [format_value(c, row.get(c.name), tz) for c in kind.columns]
         (w_all if any("\r" in x for x in cells) else w).writerow(cells)
     return buf.getvalue().encode("utf-8")
 

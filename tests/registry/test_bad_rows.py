@@ -83,7 +83,7 @@ CASES = {
         [csv_file("y.csv", YEAR_HEADER + ",remarks", "a,2024,10000,310,")],
         [
             "y.csv:1:remarks: unknown column 'remarks' "
-            "(institution_years columns: institution_id, year, floor_area_m2, occupants)"
+            "(institution_years columns: institution_id, year, floor_area_m2, occupants, students_counted)"
         ],
     ),
     "missing required column": (

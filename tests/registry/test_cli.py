@@ -30,7 +30,7 @@ def test_import_then_export(db_url, tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[-3:] == [
         "meters: 377 inserted, 0 updated, 0 unchanged",
-        "reported usage: 480 inserted, 0 updated, 0 unchanged",
+        "reported usage: 720 inserted, 0 updated, 0 unchanged",
         "dry run: nothing written",
     ]
     with psycopg.connect(db_url) as conn:
@@ -39,15 +39,15 @@ def test_import_then_export(db_url, tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[-4:] == [
         "institutions: 91 inserted, 0 updated, 0 unchanged",
-        "institution years: 364 inserted, 0 updated, 0 unchanged",
+        "institution years: 455 inserted, 0 updated, 0 unchanged",
         "meters: 377 inserted, 0 updated, 0 unchanged",
-        "reported usage: 480 inserted, 0 updated, 0 unchanged",
+        "reported usage: 720 inserted, 0 updated, 0 unchanged",
     ]
     r = jieneng(db_url, "import", str(EXAMPLES / "province.xlsx"))
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[-2:] == [
         "meters: 0 inserted, 0 updated, 377 unchanged",
-        "reported usage: 0 inserted, 0 updated, 480 unchanged",
+        "reported usage: 0 inserted, 0 updated, 720 unchanged",
     ]
 
     r = jieneng(db_url, "export", str(tmp_path / "out"))

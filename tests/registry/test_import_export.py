@@ -26,14 +26,14 @@ NORTH = {"320300", "320700", "320800", "320900", "321300"}
 
 def test_import_example_csvs(conn):
     summary = import_files(conn, example_files(), TZ)
-    assert counts(conn) == {"institution": 91, "institution_year": 364, "meter": 377, "reported_usage": 480}
+    assert counts(conn) == {"institution": 91, "institution_year": 455, "meter": 377, "reported_usage": 720}
     assert (
         summary.institutions.inserted,
         summary.institution_years.inserted,
         summary.meters.inserted,
         summary.reported_usage.inserted,
-    ) == (91, 364, 377, 480)
-    assert summary.changed == 91 + 364 + 377 + 480
+    ) == (91, 455, 377, 720)
+    assert summary.changed == 91 + 455 + 377 + 720
 
     cities = {r[0] for r in conn.execute("SELECT DISTINCT region_code FROM institution")}
     assert len(cities) == 13
@@ -51,7 +51,7 @@ def test_import_example_csvs(conn):
     per_inst = [r[0] for r in conn.execute("SELECT count(*) FROM meter GROUP BY institution_id")]
     assert len(per_inst) == 91 and min(per_inst) >= 2 and max(per_inst) <= 5
     years = conn.execute("SELECT array_agg(year ORDER BY year) FROM institution_year GROUP BY institution_id")
-    assert {tuple(r[0]) for r in years} == {(2020, 2024, 2025, 2026)}
+    assert {tuple(r[0]) for r in years} == {(2020, 2023, 2024, 2025, 2026)}
     # Sub-meters hang under their institution's main electricity meter.
     bad = conn.execute(
         """SELECT m.id FROM meter m JOIN meter p ON p.id = m.parent_meter_id
@@ -72,7 +72,7 @@ def test_reimport_changes_nothing(conn):
         summary.institution_years.unchanged,
         summary.meters.unchanged,
         summary.reported_usage.unchanged,
-    ) == (91, 364, 377, 480)
+    ) == (91, 455, 377, 720)
     assert snapshot(conn) == before
     # Not even rewritten: identical rows keep their row versions.
     assert conn.execute("SELECT array_agg(xmin::text ORDER BY id) FROM meter").fetchone()[0] == versions
@@ -129,7 +129,7 @@ def test_upsert_updates_changed_rows_only(conn):
     assert (summary.institution_years.updated, summary.institution_years.inserted) == (1, 1)
     inst = get_institution(conn, "nj-fgw")
     assert inst.name == "南京市发展和改革委员会(新址)"
-    assert counts(conn) == {"institution": 91, "institution_year": 365, "meter": 377, "reported_usage": 480}
+    assert counts(conn) == {"institution": 91, "institution_year": 456, "meter": 377, "reported_usage": 720}
 
 
 def test_omitted_optional_column_keeps_stored_value(conn):

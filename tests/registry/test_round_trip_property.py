@@ -47,11 +47,13 @@ def registries(draw):
                     "year": y,
                     "floor_area_m2": draw(positive),
                     "occupants": draw(st.integers(1, 10**6)),
+                    "students_counted": draw(st.none() | st.sampled_from(list(codes.STUDENTS_COUNTED))),
                 }
             )
         for k in range(draw(st.integers(0, 3))):
             energy = draw(st.sampled_from(list(codes.ENERGY_TYPES)))
             installed = datetime(2019, 1, 1, tzinfo=TZ) + timedelta(seconds=draw(st.integers(0, 10**8)))
+            end_use = draw(st.sampled_from(list(codes.END_USES)))
             meters.append(
                 {
                     "id": f"{iid}.m{k}",
@@ -60,7 +62,7 @@ def registries(draw):
                     "energy_type": energy,
                     "unit": draw(st.sampled_from(codes.ENERGY_UNITS[energy])),
                     "register": draw(st.sampled_from(list(codes.REGISTERS))),
-                    "end_use": draw(st.sampled_from(list(codes.END_USES))),
+                    "end_use": end_use,
                     "parent_meter_id": None,
                     "multiplier": draw(positive),
                     "rollover": draw(st.none() | positive),
@@ -68,6 +70,9 @@ def registries(draw):
                     "config_from": draw(st.none() | st.just(installed + timedelta(days=draw(st.integers(0, 399))))),
                     "installed_at": installed,
                     "retired_at": draw(st.none() | st.just(installed + timedelta(days=400))),
+                    "read_interval_s": draw(st.none() | st.integers(0, 10**7)),
+                    # a sub-meter without a parent is refused unless it is its own supply
+                    "accounting": "own_supply" if end_use in codes.SUB_METER_END_USES else None,
                 }
             )
     return institutions, years, meters

@@ -19,12 +19,13 @@ All are in 夏热冬冷 (hot_summer_cold_winter). Every institution also has an 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import psycopg
 import pytest
 
 from scoring.inputs import AssessedEntry, InstitutionInput, MeterQuality, MeterUse
-from scoring.methodology import METHODOLOGY_DIR, parse_methodology
+from scoring.methodology import parse_methodology
 
 YEAR = 2026
 ZONE = "hot_summer_cold_winter"
@@ -73,14 +74,16 @@ def registry_years(spec: dict) -> list[int]:
     return [y for y in spec["use"] if y not in spec.get("no_registry_years", ())]
 
 
-def build_example(overrides: dict[str, dict] | None = None) -> list[InstitutionInput]:
-    """The example as pure-core inputs; `overrides` replaces keys of an institution's spec."""
+def build_example(overrides: dict[str, dict] | None = None, extra: dict[str, dict] | None = None) -> list[InstitutionInput]:
+    """The example as pure-core inputs; `overrides` replaces keys of an institution's spec, `extra` adds
+    institutions (specs shaped like EXAMPLE's, optionally with a `zone`)."""
     out = []
-    for iid, base in EXAMPLE.items():
+    for iid, base in {**EXAMPLE, **(extra or {})}.items():
         spec = {**base, **(overrides or {}).get(iid, {})}
         inst = InstitutionInput(
             id=iid, name=f"示例单位 {iid}", region_code=spec["region"], city_code=spec["region"],
-            category=spec["cat"], sub_kind=spec["sub"], admin_level="city", climate_zone=ZONE, baseline_year=None,
+            category=spec["cat"], sub_kind=spec["sub"], admin_level="city", climate_zone=spec.get("zone", ZONE),
+            baseline_year=None,
             years={y: (float(spec["area"]), spec["occ"]) for y in registry_years(spec)},
         )
         for suffix, et, unit, end_use, idx in METERS:
@@ -91,6 +94,10 @@ def build_example(overrides: dict[str, dict] | None = None) -> list[InstitutionI
             inst.meters.append(MeterUse(mid, et, end_use, True, unit, by_year))
             inst.quality[mid] = MeterQuality(mid, coverage=spec["coverage"], longest_gap_hours=0, resets=0,
                                              rollovers=0, quarantined=0, conflicts=0, rejects=0)
+            # earlier years with use: read in full (the fixture's meters were installed in 2019)
+            for y in by_year:
+                if y != YEAR:
+                    inst.quality_by_year.setdefault(y, {})[mid] = MeterQuality(mid, coverage=1.0)
         # 分项 sub-meter: 40% of electricity, already inside the main meter
         inst.meters.append(MeterUse(f"{iid}-hvac", "electricity", "hvac", False, "kWh",
                                     {y: u[0] * 0.4 for y, u in spec["use"].items()}))
@@ -110,7 +117,7 @@ def example_inputs() -> list[InstitutionInput]:
 
 def insert_example(conn: psycopg.Connection, *, with_readings: bool = True, only: set[str] | None = None) -> None:
     """Registry, monthly usage (each year's use in 12 equal months) and, for data quality, one reading per
-    hour of 2026 on every counted meter (G3's meters miss 5% of the hours: coverage 0.95)."""
+    hour of every year with use on every counted meter (G3's meters miss 5% of the 2026 hours: coverage 0.95)."""
     for iid, spec in EXAMPLE.items():
         if only is not None and iid not in only:
             continue
@@ -140,15 +147,19 @@ def insert_example(conn: psycopg.Connection, *, with_readings: bool = True, only
             if end_use != "hvac":
                 meter_ids.append(mid)
         if with_readings:
-            # hours of local 2026 ending at ts; G3 keeps 95% of them (every 20th hour missing)
-            skip = "AND (extract(epoch FROM ts)::bigint / 3600) %% 20 <> 0" if spec["coverage"] < 1 else ""
-            conn.execute(
-                f"""INSERT INTO reading (meter_id, ts, value)
-                    SELECT m, ts, 1.0 FROM unnest(%s::text[]) m,
-                      generate_series('2026-01-01T01:00:00+08:00'::timestamptz, '2027-01-01T00:00:00+08:00', '1 hour') ts
-                    WHERE TRUE {skip}""",
-                (meter_ids,),
-            )
+            # hours of each local year ending at ts; G3 keeps 95% of 2026's (every 20th hour missing)
+            for y in sorted(spec["use"]):
+                skip = ("AND (extract(epoch FROM ts)::bigint / 3600) %% 20 <> 0"
+                        if spec["coverage"] < 1 and y == YEAR else "")
+                ids = [mid for mid in meter_ids if spec["use"][y][[s[0] for s in METERS].index(mid.split("-")[-1])]
+                       is not None]
+                conn.execute(
+                    f"""INSERT INTO reading (meter_id, ts, value)
+                        SELECT m, ts, 1.0 FROM unnest(%s::text[]) m,
+                          generate_series(%s::timestamptz, %s::timestamptz, '1 hour') ts
+                        WHERE TRUE {skip}""",
+                    (ids, f"{y}-01-01T01:00:00+08:00", f"{y + 1}-01-01T00:00:00+08:00"),
+                )
         for code, pts in spec["assessed"].items():
             conn.execute(
                 "INSERT INTO assessed_item (institution_id, year, item_code, points, evidence, entered_by, entered_at)"
@@ -177,9 +188,14 @@ source = "worked-example quota"
 """
 
 
+# jiangsu-2026 1.0.0 as first shipped (before plan periods and two-year targets): the worked example's rules,
+# kept here so its hand computation stays checkable while the shipped methodologies move on.
+WORKED_BASE = Path(__file__).parent / "data" / "worked-base-2026.toml"
+
+
 def worked_methodology():
-    """jiangsu-2026 with peer groups of 3 and a per-area quota for primary schools (see test_worked_example)."""
-    text = (METHODOLOGY_DIR / "jiangsu-2026.toml").read_text(encoding="utf-8")
+    """jiangsu-2026 1.0.0 with peer groups of 3 and a per-area quota for primary schools (see test_worked_example)."""
+    text = WORKED_BASE.read_text(encoding="utf-8")
     assert "min_size = 5" in text
     return parse_methodology(text.replace("min_size = 5", "min_size = 3") + QUOTA, "worked-2026.toml")
 

@@ -10,18 +10,21 @@ from scoring.compute import score
 from scoring.methodology import (
     METHODOLOGY_DIR,
     MethodologyError,
+    default_for_year,
     load_methodology,
     parse_methodology,
 )
+from tests.scoring.conftest import WORKED_BASE
 
 
 def jiangsu_text() -> str:
-    return (METHODOLOGY_DIR / "jiangsu-2026.toml").read_text(encoding="utf-8")
+    """jiangsu-2026 1.0.0 as first shipped: the broken-file test edits its exact text."""
+    return WORKED_BASE.read_text(encoding="utf-8")
 
 
 def test_shipped_methodologies_load_and_are_identified_by_hash():
     j = load_methodology()
-    assert (j.name, j.version) == ("jiangsu-2026", "1.0.0")
+    assert (j.name, j.version) == ("jiangsu-2026", "2.0.0")
     assert j.hash == hashlib.sha256((METHODOLOGY_DIR / "jiangsu-2026.toml").read_bytes()).hexdigest()
     assert sum(b.points for b in j.spec.blocks if b.kind != "bonus") == 100
     assert sum(b.points for b in j.spec.blocks if b.kind == "bonus") == 10
@@ -33,6 +36,36 @@ def test_shipped_methodologies_load_and_are_identified_by_hash():
     p = load_methodology("peer-only-2026")
     assert p.name == "peer-only-2026" and p.hash != j.hash
     assert load_methodology(METHODOLOGY_DIR / "jiangsu-2026.toml").hash == j.hash
+
+
+def test_plan_periods_baselines_and_the_national_split():
+    j25, j26, n26 = (load_methodology(n) for n in ("jiangsu-2025", "jiangsu-2026", "national-2026"))
+    assert (j25.spec.plan.first_year, j25.spec.plan.last_year, j25.spec.plan.baseline_year) == (2021, 2025, 2020)
+    assert (j26.spec.plan.first_year, j26.spec.plan.last_year, j26.spec.plan.baseline_year) == (2026, 2030, 2025)
+    assert j26.spec.methodology.default_baseline_year == 2025 and n26.spec.plan == j26.spec.plan
+    # the Jiangsu 14th-plan targets, and the 15th-plan placeholders marked as awaiting sign-off
+    assert [(t.indicator, t.reduction_pct) for t in j25.spec.targets] == [
+        ("capita_energy_kgce", 7.0), ("area_energy_kgce_m2", 6.0), ("capita_water_m3", 7.0), ("area_carbon_kgco2_m2", 7.0)]
+    assert all("LOCAL CHOICE awaiting sign-off" in t.source for t in j26.spec.targets)
+    assert j26.spec.annual.years == 2 and len(j26.spec.annual_targets) == 4
+    # exactly the national evaluation's 35 / 29 / 20 / 9 / 7 (+10)
+    parts: dict[str, float] = {}
+    for b in n26.spec.blocks:
+        parts[b.maps_to] = parts.get(b.maps_to, 0) + b.points
+    assert parts == {"35": 35, "29": 29, "20": 20, "9": 9, "7": 7, "+10": 10}
+    assert all(b.maps_to for b in j26.spec.blocks)
+    # a year outside the plan period is refused; without a name, the year picks its plan's methodology
+    with pytest.raises(ValueError, match="jiangsu-2026 scores 2026-2030"):
+        j26.check_year(2025)
+    assert (default_for_year(2025), default_for_year(2026), default_for_year(2030)) == (
+        "jiangsu-2025", "jiangsu-2026", "jiangsu-2026")
+    assert load_methodology(year=2024).name == "jiangsu-2025"
+    # carbon factors carry their year and scope; per-area carbon leaves vehicle fuel out, and says so
+    e = j26.spec.coefficients["electricity"]
+    assert (e.carbon_factor_year, e.carbon_factor_scope) == (2022, "national") and "provincial" in e.carbon_source
+    assert j26.spec.carbon.vehicle_fuel == "excluded"
+    assert j26.spec.occupants.school_students == "included"
+    assert "LOCAL CHOICE" in j26.spec.leader.source
 
 
 def test_every_error_is_named_with_file_and_key():

@@ -73,7 +73,7 @@ def test_reported_baseline_stands_in_when_no_meter_data(make_example, worked):
     assert base.total_energy_kgce == pytest.approx(expected.inputs.baseline.total_energy_kgce)
     assert r.inputs.current.source == "meters"
     assert r.inputs.current.source_detail == "meter usage (usage_monthly)"
-    assert "(year 2020)" in next(i.formula for i in r.indicators if i.code == "capita_energy_kgce_change_baseline_pct")
+    assert "(year 2026 against 2020)" in next(i.formula for i in r.indicators if i.code == "capita_energy_kgce_change_baseline_pct")
 
 
 def test_meter_data_wins_over_reported_figures(make_example, worked):
@@ -90,13 +90,19 @@ def test_meter_data_wins_over_reported_figures(make_example, worked):
 def test_a_year_is_never_part_meters_part_reported(make_example, worked):
     insts = make_example()
     g1 = insts[0]
-    # only the water meter recorded 2020: that year is meter-based, the statistics return is not used
+    # only the water meter recorded 2020: meter data do not cover that year (no electricity), so the whole
+    # statistics return is used and the water meter's 2020 figure is not added to it
     g1.meters = [replace(mu, by_year={y: v for y, v in mu.by_year.items() if y != 2020 or mu.energy_type == "water"})
+                 for mu in g1.meters]
+    g1.meters = [replace(mu, by_year={**mu.by_year, 2020: 999.0}) if mu.energy_type == "water" else mu
                  for mu in g1.meters]
     g1.reported[2020] = list(G1_2020)
     r = scored(insts, worked)
-    assert r.inputs.baseline.source == "meters" and r.inputs.baseline.energy == []
+    assert r.inputs.baseline.source == "reported"
+    assert all(e.meter_ids == [] for e in r.inputs.baseline.energy)
     assert r.inputs.baseline.water_m3 == 4_000.0
+    assert r.inputs.baseline.source_reason == (
+        "meter data do not cover 2020 (no main electricity meter data in 2020): the statistics return is used")
 
 
 def test_scored_year_from_reported_statistics_has_no_coverage_check(make_example, worked):

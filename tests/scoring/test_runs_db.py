@@ -82,7 +82,11 @@ def test_missing_inputs_make_institutions_ineligible_not_crash(example_db, worke
         conn.commit()
         res = {r.institution_id: r for r in compute_results(conn, worked, year=2026)}
     assert res["G1"].missing_inputs == ["meter G1-w: coverage 0 below the minimum 0.9"]
-    assert res["S1"].missing_inputs == ["no main electricity meter"]
+    # its HVAC sub-meter, left without a parent, feeds nothing: named, never dropped silently
+    assert res["S1"].missing_inputs == [
+        "meter S1-hvac (hvac sub-meter) has no parent meter and is not marked own_supply: its use is counted "
+        "nowhere, so the totals may be incomplete (set parent_meter_id, or accounting = own_supply)",
+        "no main electricity meter"]
     assert res["S2"].missing_inputs == ["no floor area / occupants for 2026 (institution_year)"]
     for iid in ("G1", "S1", "S2", "X1"):
         assert not res[iid].scored and not res[iid].eligible and res[iid].ranks.province is None
@@ -136,6 +140,14 @@ def test_cli_scores_and_explains(example_db, worked_file):
     assert "quota_exceeded" in ex.output and "20.9762" in ex.output
     assert "area_energy_kgce_m2 (单位建筑面积能耗) = 20.9762 kgce/m²" in ex.output
     assert "RANKS peer 3/3, city 3/3, province 5/6" in ex.output
+    # every year it used, where its figures came from and why
+    assert "scored year 2026:" in ex.output and "baseline 2020:" in ex.output
+    assert "why: meter data cover 2026: main electricity and water metered" in ex.output
+    assert "why: meter data cover 2020" in ex.output
+    assert "previous year: none (no registry row, no meter usage and no statistics return for that year)" in ex.output
+    # a year outside the methodology's plan period is refused with the reason
+    plan = runner.invoke(app, ["score", "--year", "2025", "--methodology", "jiangsu-2026"], env=env)
+    assert plan.exit_code != 0 and "jiangsu-2026 scores 2026-2030" in plan.output
     missing = runner.invoke(app, ["score", "--explain", "NOPE", "--run", str(run_id)], env=env)
     assert missing.exit_code == 1 and "no result for NOPE" in missing.output
     bad = worked_file.parent / "bad.toml"

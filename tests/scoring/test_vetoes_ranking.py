@@ -86,7 +86,9 @@ def test_identical_institutions_are_split_by_id(make_example, worked):
     g1 = next(i for i in insts if i.id == "G1")
     twin = replace(g1, id="G0", meters=[replace(m, meter_id=m.meter_id.replace("G1", "G0")) for m in g1.meters],
                    quality={k.replace("G1", "G0"): replace(q, meter_id=k.replace("G1", "G0"))
-                            for k, q in g1.quality.items()})
+                            for k, q in g1.quality.items()},
+                   quality_by_year={y: {k.replace("G1", "G0"): replace(q, meter_id=k.replace("G1", "G0"))
+                                        for k, q in qs.items()} for y, qs in g1.quality_by_year.items()})
     res = by_id(score([*insts, twin], worked, 2026))
     assert res["G0"].total_points == res["G1"].total_points
     assert (res["G0"].ranks.peer, res["G1"].ranks.peer) == (1, 2)

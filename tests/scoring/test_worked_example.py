@@ -1,6 +1,6 @@
 """The worked example (tests/scoring/conftest.py), computed by hand: every figure below can be checked with a pencil.
 
-Methodology: jiangsu-2026 with two changes so that both scoring methods appear in a small province:
+Methodology: jiangsu-2026 1.0.0 (tests/scoring/data/worked-base-2026.toml) with two changes so that both scoring methods appear in a small province:
 peer groups need 3 scored institutions (not 5), and the primary-school group has a per-area energy quota
 (先进值 8.0, 约束值 14.0 kgce/m²). Coefficients (当量值): electricity 0.1229 kgce/kWh, natural gas 1.2143
 kgce/m³, gasoline 1.4714 kgce/kg at 0.73 kg/L. Carbon: electricity 0.5703 kgCO₂/kWh, gas 2.162 kgCO₂/m³.
@@ -11,12 +11,11 @@ quality 10, assessed 35, bonus 10. Peer percentile = max × (n − r) / (n − 1
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from scoring.compute import score
-from scoring.methodology import METHODOLOGY_DIR, parse_methodology
+from scoring.methodology import parse_methodology
+from tests.scoring.conftest import WORKED_BASE
 
 
 @pytest.fixture
@@ -218,9 +217,9 @@ def test_ranks_and_missing_institution(results):
 
 
 def test_fallback_with_jiangsu_min_size(example_inputs):
-    """jiangsu-2026 itself needs 5 scored institutions: each group of 3 widens to the whole province."""
-    text = Path(METHODOLOGY_DIR / "jiangsu-2026.toml").read_text(encoding="utf-8")
-    m = parse_methodology(text, "jiangsu-2026.toml")
+    """jiangsu-2026 1.0.0 itself needs 5 scored institutions: each group of 3 widens to the whole province."""
+    text = WORKED_BASE.read_text(encoding="utf-8")
+    m = parse_methodology(text, "worked-base-2026.toml")
     res = {x.institution_id: x for x in score(example_inputs, m, 2026)}
     g1 = res["G1"]
     assert g1.peer_group.wanted == "government:city:hot_summer_cold_winter"

@@ -1,0 +1,39 @@
+"""Schools' occupants: the registry says whether students are counted, and scoring follows the methodology's rule."""
+
+from __future__ import annotations
+
+from scoring.compute import score
+from scoring.methodology import METHODOLOGY_DIR, parse_methodology
+from tests.scoring.conftest import WORKED_BASE
+
+RULE = """
+[occupants]
+school_students = "included"
+source = "test rule"
+"""
+
+
+def test_a_school_counting_staff_only_is_not_compared_with_schools_counting_students(make_example):
+    m = parse_methodology(WORKED_BASE.read_text(encoding="utf-8").replace("min_size = 5", "min_size = 3") + RULE, "w.toml")
+    insts = make_example()
+    s1 = next(i for i in insts if i.id == "S1")
+    s2 = next(i for i in insts if i.id == "S2")
+    s1.students_counted = {2026: "no"}
+    s2.students_counted = {2026: "yes"}
+    res = {r.institution_id: r for r in score(insts, m, 2026)}
+    assert res["S1"].missing_inputs == [
+        "occupants for 2026 exclude the students (institution_year.students_counted = no); jiangsu-2026 counts "
+        "schools' occupants with students (test rule)"]
+    assert not res["S1"].scored
+    # stated and matching, or not stated: scored; the explanation carries what the registry says
+    assert res["S2"].scored and res["S2"].inputs.current.students_counted == "yes"
+    assert res["S3"].scored and res["S3"].inputs.current.students_counted is None
+    # government offices are not concerned
+    g1 = next(i for i in insts if i.id == "G1")
+    g1.students_counted = {2026: "no"}
+    assert {r.institution_id: r for r in score(insts, m, 2026)}["G1"].scored
+
+
+def test_shipped_jiangsu_counts_students():
+    m = parse_methodology((METHODOLOGY_DIR / "jiangsu-2026.toml").read_text(encoding="utf-8"), "j.toml")
+    assert m.spec.occupants.school_students == "included"
