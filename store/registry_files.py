@@ -21,6 +21,7 @@ from datetime import date, datetime, time, tzinfo
 from typing import Any
 
 from store import codes
+from store.spreadsheet import csv_text, csv_text_back, xlsx_append
 
 # --- column and file-kind definitions -------------------------------------------------------------
 
@@ -251,7 +252,8 @@ def read_csv(name: str, data: bytes) -> tuple[list[Table], list[RowError]]:
     try:
         prev = 0
         for cells in reader:
-            records.append((prev + 1, cells))
+            # The apostrophe our exports put before formula-like text (store.spreadsheet) comes off here.
+            records.append((prev + 1, [csv_text_back(c) for c in cells]))
             prev = reader.line_num
     except csv.Error as exc:
         return [], [RowError(name, reader.line_num, "-", f"not valid CSV: {exc}")]
@@ -745,6 +747,11 @@ def format_value(col: Col, v: Any, tz: tzinfo) -> str:
     return str(v)
 
 
+def _csv_cell(col: Col, text: str) -> str:
+    """Text cells protected against formula injection; numbers as written (a negative is not a formula)."""
+    return text if col.type in ("int", "float") else csv_text(text)
+
+
 def write_csv(kind: Kind, rows: Iterable[Mapping[str, Any]], tz: tzinfo) -> bytes:
     """UTF-8 CSV (no BOM, LF line ends) with the kind's columns in table order."""
     buf = io.StringIO(newline="")
@@ -754,7 +761,7 @@ def write_csv(kind: Kind, rows: Iterable[Mapping[str, Any]], tz: tzinfo) -> byte
     w_all = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_ALL)
     w.writerow(kind.column_names)
     for row in rows:
-        cells = [format_value(c, row[c.name], tz) for c in kind.columns]
+        cells = [_csv_cell(c, format_value(c, row[c.name], tz)) for c in kind.columns]
         (w_all if any("\r" in x for x in cells) else w).writerow(cells)
     return buf.getvalue().encode("utf-8")
 
@@ -775,7 +782,7 @@ def write_xlsx(tables: Mapping[str, Iterable[Mapping[str, Any]]], tz: tzinfo) ->
     for kind_name, rows in tables.items():
         kind = KINDS[kind_name]
         sheet = book.create_sheet(kind.name)
-        sheet.append(list(kind.column_names))
+        xlsx_append(sheet, list(kind.column_names))
         for row in rows:
             out = []
             for c in kind.columns:
@@ -788,7 +795,7 @@ def write_xlsx(tables: Mapping[str, Iterable[Mapping[str, Any]]], tz: tzinfo) ->
                     out.append(int(v) if float(v).is_integer() and abs(v) < 2**53 else float(v))
                 else:
                     out.append(v)
-            sheet.append(out)
+            xlsx_append(sheet, out)
         for letter, c in zip("ABCDEFGHIJKLMNOPQRSTUVWXYZ", kind.columns, strict=False):
             sheet.column_dimensions[letter].width = max(10, len(c.name) + 2)
     fixed = datetime(*_FIXED_ZIP_TIME)
