@@ -9,7 +9,8 @@ from fastapi import APIRouter, FastAPI
 
 from api import errors, metrics
 from api.config import ApiConfig
-from api.deps import Pools
+from api.deps import Pools, authenticate_token
+from api.limits import BodyGuard
 from api.routers import access, assessed, health, institutions, quality, registry, reports, runs, usage
 from store.db import make_pool
 
@@ -61,6 +62,8 @@ def create_app(config: ApiConfig) -> FastAPI:
     )
     errors.install(app)
     metrics.install(app)
+    # Outermost: bodies are bounded and their sender authenticated before anything reads them.
+    app.add_middleware(BodyGuard, config=config, authenticate=authenticate_token)
     v1 = APIRouter(prefix="/v1", responses={
         401: {"description": "missing, bad or revoked API key"},
         403: {"description": "outside the key's scope or role"},

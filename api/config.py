@@ -13,3 +13,5 @@ class ApiConfig:
     pool_min_size: int = 1
     pool_max_size: int = 10
     methodology_path: str | None = None  # for runs started over the API; None: the scorer's default
+    max_body_bytes: int = 65_536  # any request body but a registry upload
+    max_upload_bytes: int = 50 * 2**20  # a registry upload (all its files together)

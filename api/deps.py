@@ -92,7 +92,23 @@ def key_on(conn: psycopg.Connection, creds: HTTPAuthorizationCredentials) -> q.A
     return key
 
 
-def current_key(pools: Annotated[Pools, Depends(get_pools)], creds: Bearer) -> q.ApiKey:
+def authenticate_token(scope: dict, token: str | None) -> q.ApiKey:
+    """For api.limits.BodyGuard (in a worker thread): the live key for ``token``, or the 401."""
+    if not token:
+        raise unauthorized("missing API key: send Authorization: Bearer jn_<prefix>_<secret>")
+    pools: Pools = scope["app"].state.pools
+    with pools.authenticating() as conn:
+        key = q.authenticate(conn, token)
+    if key is None:
+        raise unauthorized("invalid or revoked API key")
+    return key
+
+
+def current_key(request: Request, pools: Annotated[Pools, Depends(get_pools)], creds: Bearer) -> q.ApiKey:
+    # A request with a body was authenticated before its body was read (api.limits); not twice.
+    key = getattr(request.state, "api_key", None)
+    if key is not None:
+        return key
     with pools.authenticating() as conn:
         return key_on(conn, creds)
 

@@ -27,6 +27,8 @@ def register(app: typer.Typer) -> None:
             timezone=settings.timezone,
             pool_min_size=settings.pool_min_size,
             pool_max_size=settings.pool_max_size,
+            max_body_bytes=settings.api_max_body_bytes,
+            max_upload_bytes=settings.api_max_upload_bytes,
         )
         uvicorn.run(
             create_app(config), host=host or settings.api_host, port=port or settings.api_port,

@@ -89,6 +89,12 @@ class Settings(BaseSettings):
     # --- API -----------------------------------------------------------------------------
     api_host: str = Field("127.0.0.1", description="Address `jieneng api` listens on.")
     api_port: int = Field(8000, ge=1, le=65535, description="Port `jieneng api` listens on.")
+    api_max_body_bytes: int = Field(
+        65_536, ge=1024, description="Largest API request body (JSON), except registry uploads; larger: 413."
+    )
+    api_max_upload_bytes: int = Field(
+        52_428_800, ge=1024, description="Largest registry upload (all files of one request); larger: 413, cut off while streaming."
+    )
 
     # --- logging -------------------------------------------------------------------------
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
