@@ -277,9 +277,74 @@ def _cell_text(v: Any) -> str:
     return str(v)
 
 
+# Bounds on a workbook, far above any province's registry: a small hostile file (a declared
+# A1:XFD1048576, a row at the bottom of the sheet, a zip that inflates a thousandfold) is refused
+# instead of read, and reading stays within a few tens of MB whatever the file declares.
+XLSX_MAX_ROWS = 200_000  # per sheet, header included
+XLSX_MAX_COLUMNS = 64  # a registry kind has at most 13
+XLSX_MAX_CELL_CHARS = 16_384  # half of what Excel allows in a cell; far more than any registry text
+XLSX_MAX_UNCOMPRESSED_BYTES = 256 * 2**20  # all parts of the zip together, as declared (zipfile enforces it)
+XLSX_MAX_SHARED_STRINGS_BYTES = 64 * 2**20  # openpyxl holds the shared strings in memory
+
+
+def _xlsx_too_big(book_zip: zipfile.ZipFile) -> str | None:
+    infos = book_zip.infolist()
+    total = sum(i.file_size for i in infos)
+    if total > XLSX_MAX_UNCOMPRESSED_BYTES:
+        return f"workbook is {total} bytes uncompressed, more than {XLSX_MAX_UNCOMPRESSED_BYTES}"
+    shared = sum(i.file_size for i in infos if i.filename.lower().endswith("sharedstrings.xml"))
+    if shared > XLSX_MAX_SHARED_STRINGS_BYTES:
+        return f"workbook's shared strings are {shared} bytes uncompressed, more than {XLSX_MAX_SHARED_STRINGS_BYTES}"
+    return None
+
+
+def _sheet_records(source: str, sheet: Any, errors: list[RowError]) -> list[tuple[int, list[str]]] | None:
+    """The sheet's rows as text cells, trailing empty cells dropped; None when the sheet breaks a bound
+    (the error is in ``errors``). Rows past a bound are reported with their row number."""
+    from openpyxl.utils import get_column_letter
+
+    # The declared <dimension> is the file's claim, not its content: ignoring it stops openpyxl from
+    # padding every row to the declared width and the sheet to the declared height.
+    sheet.reset_dimensions()
+    records: list[tuple[int, list[str]]] = []
+    bad = False
+    for line, row in enumerate(sheet.iter_rows(values_only=True), 1):
+        last = len(row)
+        while last and (row[last - 1] is None or row[last - 1] == ""):
+            last -= 1
+        if last == 0:
+            continue  # a gap between rows, or an empty row: nothing kept
+        if line > XLSX_MAX_ROWS:
+            errors.append(RowError(source, line, "-", f"sheet has more than {XLSX_MAX_ROWS} rows; split the file"))
+            return None
+        if last > XLSX_MAX_COLUMNS:
+            cell = f"{get_column_letter(last)}{line}"
+            errors.append(RowError(source, line, "-", f"cell {cell} lies beyond the first {XLSX_MAX_COLUMNS} columns"))
+            bad = True
+            continue
+        cells = [_cell_text(v) for v in row[:last]]
+        for col, text in enumerate(cells, 1):
+            if len(text) > XLSX_MAX_CELL_CHARS:
+                cell = f"{get_column_letter(col)}{line}"
+                errors.append(RowError(source, line, "-", f"cell {cell} holds {len(text)} characters, more than {XLSX_MAX_CELL_CHARS}"))
+                bad = True
+                break
+        else:
+            records.append((line, cells))
+    return None if bad else records
+
+
 def read_xlsx(name: str, data: bytes) -> tuple[list[Table], list[RowError]]:
+    """The workbook's sheets, read streaming (openpyxl read-only) within the XLSX_MAX_* bounds."""
     from openpyxl import load_workbook
 
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            too_big = _xlsx_too_big(z)
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        return [], [RowError(name, 1, "-", f"not a readable XLSX workbook: {exc}")]
+    if too_big:
+        return [], [RowError(name, 1, "-", too_big)]
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
@@ -288,13 +353,17 @@ def read_xlsx(name: str, data: bytes) -> tuple[list[Table], list[RowError]]:
     errors: list[RowError] = []
     try:
         for sheet in book.worksheets:
-            records = [
-                (i, [_cell_text(v) for v in row])
-                for i, row in enumerate(sheet.iter_rows(values_only=True), 1)
-            ]
-            if not any(any(c.strip() for c in cells) for _, cells in records):
+            source = f"{name}[{sheet.title}]"
+            try:
+                records = _sheet_records(source, sheet, errors)
+            except (zipfile.BadZipFile, KeyError, OSError, ValueError, SyntaxError) as exc:
+                errors.append(RowError(source, 1, "-", f"sheet cannot be read: {exc}"))
+                continue
+            if records is None:
+                continue
+            if not records:
                 continue  # an empty sheet is not an error
-            t, e = _table(f"{name}[{sheet.title}]", records)
+            t, e = _table(source, records)
             tables += t
             errors += e
     finally:

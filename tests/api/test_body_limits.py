@@ -100,3 +100,45 @@ def test_memory_stays_bounded_under_oversized_bodies(live_api):
                        MULTIPART) == 413
     grown = proc.memory_info().rss - before
     assert grown < 60 * 2**20, f"API memory grew by {grown / 2**20:.0f} MiB"
+
+
+def _bombs() -> list[tuple[str, bytes]]:
+    import io
+    import zipfile
+
+    from store import registry_files as rf
+    from tests.registry.conftest import INST_HEADER
+    from tests.registry.test_xlsx_bounds import _book
+
+    rows = [INST_HEADER.split(",")] + [[f"b{i}", "某局", "government", "", "city", "320100",
+                                        "hot_summer_cold_winter", 2020, ""] for i in range(4000)]
+    wide = _book(rows, dimension="A1:XFD4000")
+    far = rf.XLSX_MAX_ROWS + 1
+    tall = _book(rows[:2], dimension="A1:XFD1048576",
+                 extra_xml=f'<row r="{far}"><c r="A{far}" t="inlineStr"><is><t>x</t></is></c></row>')
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("xl/worksheets/sheet1.xml", b" " * (rf.XLSX_MAX_UNCOMPRESSED_BYTES + 1))
+    return [("wide.xlsx", wide), ("tall.xlsx", tall), ("zip.xlsx", out.getvalue())]
+
+
+def test_memory_stays_bounded_under_bomb_uploads(live_api):
+    """Small workbooks that declare or inflate to huge sheets, uploaded with and without a key: refused,
+    and the API's resident memory grows by far less than what openpyxl would have built from them."""
+    import httpx
+
+    proc = psutil.Process(live_api.pid)
+    bombs = _bombs()
+    before = proc.memory_info().rss
+    with httpx.Client(base_url=live_api.base, timeout=DEADLINE_S * 2) as client:
+        for _ in range(2):
+            for name, data in bombs:
+                files = [("files", (name, data, "application/octet-stream"))]
+                r = client.post("/v1/registry/import", files=files)
+                assert r.status_code == 401
+                r = client.post("/v1/registry/import", files=files,
+                                headers={"Authorization": f"Bearer {live_api.tokens['admin']}"})
+                assert r.status_code in (200, 422), (name, r.status_code, r.text[:300])
+    grown = proc.memory_info().rss - before
+    assert grown < 100 * 2**20, f"API memory grew by {grown / 2**20:.0f} MiB"
