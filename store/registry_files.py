@@ -30,6 +30,10 @@ REGION_RE = re.compile(r"^[0-9]{6}$")
 # Characters XLSX cannot hold (and no name needs): export as a workbook would fail on them.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 YEAR_MIN, YEAR_MAX = 2000, 2100  # the CHECK on institution_year.year
+# Longest free text per column, in characters (any other text column: TEXT_DEFAULT_MAX_CHARS). Names go
+# into ranking tables and PDF headings; the longest official Chinese institution names are under 60.
+TEXT_MAX_CHARS = {"name": 200, "address": 500}
+TEXT_DEFAULT_MAX_CHARS = 1000
 
 
 @dataclass(frozen=True)
@@ -483,6 +487,9 @@ def _parse_cell(col: Col, text: str, tz: tzinfo) -> Any:
     if col.type == "text":
         if _CONTROL.search(text):
             raise CellError("contains a control character (only tab and line breaks are allowed)")
+        most = TEXT_MAX_CHARS.get(col.name, TEXT_DEFAULT_MAX_CHARS)
+        if len(text) > most:
+            raise CellError(f"{col.name} is {len(text)} characters long; at most {most}")
         return text
     if col.type == "id":
         if not ID_RE.match(text):

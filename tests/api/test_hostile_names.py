@@ -133,3 +133,22 @@ def test_registry_export_imports_back_unchanged(hostile, fmt):
     assert again.json()["summary"]["changed"] == 0
     names = {i["id"]: i["name"] for i in api.get("admin", "/v1/institutions").json()["items"]}
     assert names == HOSTILE
+
+
+@pytest.mark.parametrize("name", [
+    "长" * 700,  # no break opportunity for a Latin line breaker
+    "x" * 10_000,
+    " ".join(["word"] * 3000),
+    "\u202e" + "右到左" * 300 + "\u200f",
+])
+def test_long_text_never_breaks_a_pdf(api_rw, name):
+    """Whatever text reaches a PDF (here a name stored before names were bounded) is wrapped or cut."""
+    import psycopg
+
+    with psycopg.connect(api_rw.url, autocommit=True) as conn:
+        conn.execute("UPDATE institution SET name = %s, address = %s WHERE id = 'NJ-GOV-001'", (name, name))
+    run = api_rw.runs["province_2026"]
+    for path, params in [(f"/v1/runs/{run}/rankings", {}), ("/v1/institutions/NJ-GOV-001/report", {"year": 2026})]:
+        r = api_rw.get("city_nj", path, params={**params, "format": "pdf"})
+        assert r.status_code == 200, (path, r.text[:300])
+        assert PdfReader(io.BytesIO(r.content)).pages
