@@ -153,6 +153,10 @@ class RunRef(BaseModel):
     created_at: datetime
 
 
+class RankingPage(Page[RankingRow]):
+    run: RunRef = Field(description="the scoring run these ranks come from")
+
+
 class Report(BaseModel):
     institution: Institution
     run: RunRef

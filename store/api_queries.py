@@ -388,6 +388,32 @@ def latest_visible_run_id(conn: psycopg.Connection, scope: Scope, year: int) -> 
     return None if row is None else row[0]
 
 
+def latest_covering_run_id(
+    conn: psycopg.Connection, scope: Scope, year: int, region_code: str | None = None
+) -> int | None:
+    """The newest run of ``year`` that scored everything the caller asks for: the scope, narrowed by the
+    ``region_code`` filter when given. A run covers a region when it is province-wide or was run for
+    that region or one above it; a newer run of a single city therefore never stands in for the
+    province (or for another city)."""
+    if scope.role == "city_assessor":
+        # The narrower of the scope's region and the filter (the filter was checked to overlap the scope).
+        target = (
+            f"(CASE WHEN %(filter)s::text IS NOT NULL AND %(filter)s = ANY({subtree_sql('scope_region')})"
+            " THEN %(filter)s ELSE %(scope_region)s END)"
+        )
+    elif scope.role == "institution":
+        target = "(SELECT region_code FROM institution WHERE id = %(scope_institution)s)"
+    else:
+        target = "%(filter)s::text"
+    covers = f"(r.region_code IS NULL OR r.region_code = ANY({ancestors_sql(target)}))"
+    row = conn.execute(
+        f"SELECT r.id FROM scoring_run r WHERE r.year = %(year)s AND {run_scope_predicate(scope)} AND {covers}"
+        " ORDER BY r.created_at DESC, r.id DESC LIMIT 1",
+        {**scope.params(), "year": year, "filter": region_code},
+    ).fetchone()
+    return None if row is None else row[0]
+
+
 RANKING_SORTS = {
     "rank_province": "sr.rank_province",
     "rank_city": "sr.rank_city",

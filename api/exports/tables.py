@@ -75,13 +75,14 @@ def to_xlsx(columns: Columns, rows: Sequence[dict], *, title: str) -> bytes:
     return buf.getvalue()
 
 
-def file_response(data: bytes, fmt: str, filename: str) -> Response:
+def file_response(data: bytes, fmt: str, filename: str, *, headers: dict[str, str] | None = None) -> Response:
     # RFC 6266/5987: an ASCII fallback name plus the UTF-8 one.
     from urllib.parse import quote
 
     ascii_name = filename.encode("ascii", "replace").decode().replace("?", "_")
     disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
-    return Response(content=data, media_type=MEDIA_TYPES[fmt], headers={"Content-Disposition": disposition})
+    return Response(content=data, media_type=MEDIA_TYPES[fmt],
+                    headers={"Content-Disposition": disposition, **(headers or {})})
 
 
 def file_responses(*fmts: str) -> dict:

@@ -13,7 +13,7 @@ from api.deps import Bearer, Db, Key, Pools, key_on, require_role
 from api.errors import ApiError, bad_request, forbidden, not_found
 from api.exports.pdf import fmt_num, table_pdf
 from api.exports.tables import file_response, file_responses, to_csv, to_xlsx
-from api.models import Page, RankingRow, RunCreate, RunDetail, RunInfo
+from api.models import Page, RankingPage, RunCreate, RunDetail, RunInfo, RunRef
 from api.params import Category, DocFormat, Limit, Offset, RegionFilter, RunId, Year, check_region_filter
 from store import api_queries as q
 
@@ -86,15 +86,18 @@ def get_run(run_id: RunId, key: Key, db: Db):
 
 def _ranking(pools: Pools, creds, request: Request, run_id: int | None, *, region_code, category, peer_group,
              eligible, sort, order, limit, offset, format, year: int | None = None):
-    """A ranking page on one primary connection: the key, [the latest visible run of ``year``], and then
-    one statement for the run's visibility, the page and the access-log row."""
+    """A ranking page on one primary connection: the key, [the newest run of ``year`` covering what the
+    caller asks for], and then one statement for the run's visibility, the page and the access-log row."""
     path = str(request.url.path) + (f"?{request.url.query}" if request.url.query else "")
     with pools.logging() as conn:
         key = key_on(conn, creds)
         if run_id is None:
-            run_id = q.latest_visible_run_id(conn, key.scope, year)
+            if region_code is not None:
+                check_region_filter(conn, key.scope, region_code)
+            run_id = q.latest_covering_run_id(conn, key.scope, year, region_code)
             if run_id is None:
-                raise not_found(f"no scoring run for {year}")
+                raise not_found(f"no scoring run of {year} covers your scope"
+                                + (f" and region {region_code}" if region_code else ""))
         count_key = (run_id, key.scope, region_code, category, peer_group, eligible)
         if region_code is not None:
             # The run's 404/403 come before the region filter's, as a caller would expect.
@@ -113,19 +116,22 @@ def _ranking(pools: Pools, creds, request: Request, run_id: int | None, *, regio
         raise forbidden(f"scoring run {run_id} covers a region outside your scope")
     total, items = run["total"], run["items"]
     pools.totals.put(count_key, total)
+    run_header = {"X-Run-Id": str(run_id)}
     if format == "json":
         # PostgreSQL built the rows' JSON (store.api_queries._ranking_page_sql); their shape is RankingRow's,
         # which the OpenAPI tests check on every response.
-        return Response(f'{{"total":{total},"limit":{limit},"offset":{offset},"items":{items}}}',
-                        media_type="application/json")
+        ref = RunRef.model_validate(run).model_dump_json()
+        return Response(f'{{"total":{total},"limit":{limit},"offset":{offset},"run":{ref},"items":{items}}}',
+                        media_type="application/json", headers=run_header)
     rows = json.loads(items)
     for r in rows:
         r["vetoes_text"] = "; ".join(f"{v['code']}: {v['reason']}" for v in r["vetoes"])
     name = f"ranking-{run['year']}-run{run_id}"
     if format == "csv":
-        return file_response(to_csv(COLUMNS, rows), "csv", f"{name}.csv")
+        return file_response(to_csv(COLUMNS, rows), "csv", f"{name}.csv", headers=run_header)
     if format == "xlsx":
-        return file_response(to_xlsx(COLUMNS, rows, title=f"{run['year']}排名"), "xlsx", f"{name}.xlsx")
+        return file_response(to_xlsx(COLUMNS, rows, title=f"{run['year']}排名"), "xlsx", f"{name}.xlsx",
+                             headers=run_header)
     title = f"{run['year']}年度公共机构节能评价排名"
     subtitle = (f"批次 {run_id} · 方法 {run['methodology_name']} {run['methodology_version']} · "
                 f"第 {offset + 1}–{offset + len(rows)} 行,共 {total} 行")
@@ -133,16 +139,25 @@ def _ranking(pools: Pools, creds, request: Request, run_id: int | None, *, regio
              r["region_code"], r["category"], r["peer_group"], fmt_num(r["total_points"]),
              "是" if r["eligible"] else "否", "是" if r["leader"] else "否", r["vetoes_text"]] for r in rows]
     return file_response(
-        table_pdf(title, subtitle, [h for _, h in COLUMNS], body, weights=PDF_WEIGHTS), "pdf", f"{name}.pdf"
+        table_pdf(title, subtitle, [h for _, h in COLUMNS], body, weights=PDF_WEIGHTS), "pdf", f"{name}.pdf",
+        headers=run_header,
     )
 
 
 _RANKING_DOC = """Filter by region (and everything under it), category, peer group and eligibility; sort; paginate.
-Each pull is recorded in the access log. `format=csv|xlsx|pdf` returns the page as a file."""
+Each pull is recorded in the access log. `format=csv|xlsx|pdf` returns the page as a file. The run is named
+in the body (`run`) and, for every format, in the `X-Run-Id` header."""
+_RUN_HEADER = {"X-Run-Id": {"description": "the scoring run the ranks come from", "schema": {"type": "integer"}}}
 
 
-@router.get("/runs/{run_id}/rankings", response_model=Page[RankingRow], description=_RANKING_DOC,
-            responses=file_responses("csv", "xlsx", "pdf"))
+def _ranking_responses() -> dict:
+    out = file_responses("csv", "xlsx", "pdf")
+    out[200]["headers"] = _RUN_HEADER
+    return out
+
+
+@router.get("/runs/{run_id}/rankings", response_model=RankingPage, description=_RANKING_DOC,
+            responses=_ranking_responses())
 def run_rankings(
     run_id: RunId, creds: Bearer, db: Db, request: Request,
     region_code: RegionFilter = None, category: Category | None = None,
@@ -154,8 +169,10 @@ def run_rankings(
                     eligible=eligible, sort=sort, order=order, limit=limit, offset=offset, format=format)
 
 
-@router.get("/rankings", response_model=Page[RankingRow], description="The latest visible run of a year. " + _RANKING_DOC,
-            responses=file_responses("csv", "xlsx", "pdf"))
+@router.get("/rankings", response_model=RankingPage, responses=_ranking_responses(),
+            description="The newest run of the year that covers everything you ask for: your scope, narrowed by "
+            "`region_code` when given (a province-wide run, or one run for that region or a region above it; a "
+            "newer run of one city never stands in for the province). " + _RANKING_DOC)
 def latest_rankings(
     creds: Bearer, db: Db, request: Request, year: Year,
     region_code: RegionFilter = None, category: Category | None = None,
