@@ -10,6 +10,7 @@ from fastapi import APIRouter, FastAPI
 from api import errors, metrics
 from api.config import ApiConfig
 from api.deps import Pools, authenticate_token
+from api.jobs import JobWorker
 from api.limits import BodyGuard
 from api.routers import access, assessed, health, institutions, quality, registry, reports, runs, usage
 from store.db import make_pool
@@ -36,9 +37,17 @@ def create_app(config: ApiConfig) -> FastAPI:
             read = make_pool(config.read_database_url, min_size=config.pool_min_size,
                              max_size=config.pool_max_size, name="api-read")
         app.state.pools = Pools(write=write, read=read, config=config)
+        worker = None
+        if config.job_worker:
+            worker = JobWorker(config.database_url, methodology_path=config.methodology_path,
+                               poll_s=config.job_poll_s)
+            worker.start()
+        app.state.job_worker = worker
         try:
             yield
         finally:
+            if worker is not None:
+                worker.stop()
             if read is not write:
                 read.close()
             write.close()
@@ -50,7 +59,7 @@ def create_app(config: ApiConfig) -> FastAPI:
         lifespan=lifespan,
         openapi_tags=[
             {"name": "health", "description": "liveness and the caller's identity"},
-            {"name": "runs", "description": "scoring runs and rankings"},
+            {"name": "runs", "description": "scoring runs and rankings; starting a run queues a scoring job"},
             {"name": "institutions", "description": "the registry as the caller may see it"},
             {"name": "reports", "description": "per-institution reports (JSON, CSV, XLSX, PDF)"},
             {"name": "usage", "description": "usage series in local-calendar buckets"},

@@ -91,6 +91,22 @@ class RunCreate(BaseModel):
     region_code: str | None = Field(None, pattern=r"^[0-9]{6}$", description="score only this region; default: all")
 
 
+class ScoringJob(BaseModel):
+    id: int
+    year: int
+    region_code: str | None
+    methodology_hash: str
+    status: Literal["queued", "running", "done", "failed"]
+    run_id: int | None = Field(description="the stored run, once done")
+    error: str | None = Field(description="why it failed")
+    attempts: int
+    created_by: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    result: str | None = Field(None, description="where the run is, once done (/v1/runs/{run_id})")
+
+
 class UsagePoint(BaseModel):
     meter_id: str
     energy_type: str

@@ -29,6 +29,7 @@ def register(app: typer.Typer) -> None:
             pool_max_size=settings.pool_max_size,
             max_body_bytes=settings.api_max_body_bytes,
             max_upload_bytes=settings.api_max_upload_bytes,
+            job_worker=settings.api_job_worker,
         )
         uvicorn.run(
             create_app(config), host=host or settings.api_host, port=port or settings.api_port,

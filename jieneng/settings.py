@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = Field(
         65_536, ge=1024, description="Largest API request body (JSON), except registry uploads; larger: 413."
     )
+    api_job_worker: bool = Field(
+        True, description="`jieneng api` runs queued scoring jobs (POST /v1/runs) in a worker thread; off: another process does."
+    )
     api_max_upload_bytes: int = Field(
         52_428_800, ge=1024, description="Largest registry upload (all files of one request); larger: 413, cut off while streaming."
     )

@@ -677,3 +677,99 @@ def report_logged(
     out = {"institution": row.pop("institution"), "run_visible": row.pop("run_visible"), "months": months}
     out["found"] = None if row["run_id"] is None else row
     return out
+
+
+# --- scoring jobs -------------------------------------------------------------------------------
+#
+# POST /v1/runs queues a job; a worker (api.jobs) claims queued jobs with FOR UPDATE SKIP LOCKED and
+# holds a session advisory lock (JOB_LOCK_CLASS, job id) while it runs one, so that a job whose
+# worker died can be told from one still running (store/migrations/0012_api_jobs_audit.sql).
+
+JOB_LOCK_CLASS = 72_001  # first key of the two-key advisory locks on jobs; no other lock here uses it
+JOB_MAX_ATTEMPTS = 3  # a job that took its worker down this many times is failed, not retried forever
+JOB_COLS = ("id, year, region_code, methodology_hash, status, run_id, error, attempts, created_by, created_at,"
+            " started_at, finished_at")
+
+
+def enqueue_job(conn: psycopg.Connection, *, year: int, region_code: str | None, methodology_hash: str,
+                created_by: str) -> tuple[dict, bool]:
+    """The queued or running job for these inputs, or a new queued one; and whether it is new."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        for _ in range(3):  # a job of the same inputs may finish between the INSERT and the SELECT
+            row = cur.execute(
+                f"INSERT INTO scoring_job (year, region_code, methodology_hash, created_by)"
+                f" VALUES (%(year)s, %(region)s, %(hash)s, %(by)s) ON CONFLICT DO NOTHING RETURNING {JOB_COLS}",
+                {"year": year, "region": region_code, "hash": methodology_hash, "by": created_by},
+            ).fetchone()
+            if row is not None:
+                return row, True
+            row = cur.execute(
+                f"SELECT {JOB_COLS} FROM scoring_job WHERE year = %(year)s"
+                " AND coalesce(region_code, '') = coalesce(%(region)s, '') AND methodology_hash = %(hash)s"
+                " AND status IN ('queued', 'running')",
+                {"year": year, "region": region_code, "hash": methodology_hash},
+            ).fetchone()
+            if row is not None:
+                return row, False
+    raise RuntimeError("could not queue or find the scoring job")
+
+
+def get_job(conn: psycopg.Connection, job_id: int) -> dict | None:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(f"SELECT {JOB_COLS} FROM scoring_job WHERE id = %s", (job_id,)).fetchone()
+
+
+def claim_job(conn: psycopg.Connection) -> dict | None:
+    """Mark the oldest queued job whose (year, methodology) has none running as running, and take its
+    lease (a session advisory lock, kept after the commit). ``conn`` must be in autocommit mode and
+    hold no other job lease. None when there is nothing to run (or another worker won the race)."""
+    try:
+        with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+            job = cur.execute(
+                f"UPDATE scoring_job SET status = 'running', started_at = now(), attempts = attempts + 1"
+                " WHERE id = (SELECT j.id FROM scoring_job j WHERE j.status = 'queued' AND NOT EXISTS"
+                " (SELECT 1 FROM scoring_job r WHERE r.status = 'running' AND r.year = j.year"
+                " AND r.methodology_hash = j.methodology_hash)"
+                " ORDER BY j.id LIMIT 1 FOR UPDATE SKIP LOCKED)"
+                f" RETURNING {JOB_COLS}"
+            ).fetchone()
+            if job is not None:
+                # Taken before the commit makes the row 'running' for others: no moment without a lease.
+                cur.execute("SELECT pg_advisory_lock(%s, %s::int)", (JOB_LOCK_CLASS, job["id"]))
+            return job
+    except psycopg.errors.UniqueViolation:
+        return None  # another worker started a job of the same year and methodology at the same moment
+
+
+def release_job(conn: psycopg.Connection, job_id: int) -> None:
+    conn.execute("SELECT pg_advisory_unlock(%s, %s::int)", (JOB_LOCK_CLASS, job_id))
+
+
+def finish_job(conn: psycopg.Connection, job_id: int, *, run_id: int | None, error: str | None) -> None:
+    conn.execute(
+        "UPDATE scoring_job SET status = %s, run_id = %s, error = %s, finished_at = now() WHERE id = %s",
+        ("done" if error is None else "failed", run_id, error, job_id),
+    )
+
+
+def requeue_orphans(conn: psycopg.Connection) -> list[int]:
+    """Jobs left 'running' by a worker that is gone (no lease held): queued again, or failed after
+    JOB_MAX_ATTEMPTS. ``conn`` (autocommit) must hold no job lease itself (leases are re-entrant)."""
+    found: list[int] = []
+    with conn.transaction():
+        rows = conn.execute(
+            "SELECT id, attempts FROM scoring_job WHERE status = 'running' ORDER BY id FOR UPDATE SKIP LOCKED"
+        ).fetchall()
+        for job_id, attempts in rows:
+            if not conn.execute("SELECT pg_try_advisory_xact_lock(%s, %s::int)", (JOB_LOCK_CLASS, job_id)).fetchone()[0]:
+                continue  # its worker still holds the lease: running
+            if attempts >= JOB_MAX_ATTEMPTS:
+                conn.execute(
+                    "UPDATE scoring_job SET status = 'failed', finished_at = now(),"
+                    " error = 'its worker stopped during each of ' || attempts || ' attempts' WHERE id = %s",
+                    (job_id,),
+                )
+            else:
+                conn.execute("UPDATE scoring_job SET status = 'queued', started_at = NULL WHERE id = %s", (job_id,))
+            found.append(job_id)
+    return found

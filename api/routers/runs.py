@@ -6,14 +6,14 @@ import json
 import logging
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from api.deps import Bearer, Db, Key, Pools, key_on, require_role
-from api.errors import ApiError, bad_request, forbidden, not_found
+from api.errors import ApiError, forbidden, not_found
 from api.exports.pdf import fmt_num, table_pdf
 from api.exports.tables import file_response, file_responses, to_csv, to_xlsx
-from api.models import Page, RankingPage, RunCreate, RunDetail, RunInfo, RunRef
+from api.models import Page, RankingPage, RunCreate, RunDetail, RunInfo, RunRef, ScoringJob
 from api.params import Category, DocFormat, Limit, Offset, RegionFilter, RunId, Year, check_region_filter
 from store import api_queries as q
 
@@ -49,31 +49,77 @@ def list_runs(key: Key, db: Db, year: Annotated[int | None, Query(ge=2000, le=21
     return Page[RunInfo](total=total, limit=limit, offset=offset, items=rows)
 
 
-@router.post("/runs", response_model=RunInfo, status_code=201,
-             responses={403: {"description": "only admin and assessor keys start runs"}})
-def start_run(body: RunCreate, key: Key, db: Db, request: Request):
-    """Score a year now (admin or assessor) with the configured methodology; returns the stored run."""
-    require_role(key, "admin", "assessor")
-    from scoring.methodology import MethodologyError
-    from scoring.runner import run_scoring
+def _job_body(job: dict) -> dict:
+    out = ScoringJob.model_validate({**job, "result": f"/v1/runs/{job['run_id']}" if job["run_id"] else None})
+    return out.model_dump(mode="json")
 
+
+def _methodology_hash(pools: Pools) -> str:
+    from scoring.methodology import MethodologyError, load_methodology
+
+    try:
+        return load_methodology(pools.config.methodology_path).hash
+    except MethodologyError as exc:
+        log.error("methodology invalid: %s", exc)
+        raise ApiError(409, f"the configured methodology is invalid: {exc}") from exc
+
+
+@router.post("/runs", response_model=ScoringJob, status_code=202, responses={
+    403: {"description": "only admin and assessor keys start runs"},
+    409: {"description": "the configured methodology is invalid"},
+})
+def start_run(body: RunCreate, key: Key, db: Db, request: Request):
+    """Queue a scoring run of a year (admin or assessor) with the configured methodology: 202 with the job
+    (`Location` says where to follow it). Asking again while a job with the same year, region and
+    methodology is queued or running returns that job; jobs of one year and methodology run one at a time."""
+    require_role(key, "admin", "assessor")
+    methodology_hash = _methodology_hash(db)
     with db.writing() as conn:
         if body.region_code and not q.region_exists(conn, body.region_code):
             raise not_found(f"region {body.region_code!r} not found")
-        try:
-            run_id = run_scoring(
-                conn, year=body.year, methodology_path=db.config.methodology_path,
-                region_code=body.region_code, created_by=f"api:{key.name}",
-            )
-        except MethodologyError as exc:
-            log.error("methodology invalid: %s", exc)
-            raise ApiError(409, f"the configured methodology is invalid: {exc}") from exc
-        except ValueError as exc:
-            raise bad_request(str(exc)) from exc
+        job, new = q.enqueue_job(conn, year=body.year, region_code=body.region_code,
+                                 methodology_hash=methodology_hash, created_by=f"api:{key.name}")
+    worker = getattr(request.app.state, "job_worker", None)
+    if new and worker is not None:
+        worker.wake()
+    return JSONResponse(_job_body(job), status_code=202, headers={"Location": f"/v1/scoring-jobs/{job['id']}"})
+
+
+JobId = Annotated[int, Path(ge=1, le=2**62, description="scoring job id", examples=[1])]
+
+
+def _job(db: Pools, key: q.ApiKey, job_id: int) -> dict:
+    require_role(key, "admin", "assessor")
     with db.reading() as conn:
-        run = q.get_run(conn, key.scope, run_id)
-    return JSONResponse(RunInfo.model_validate(run).model_dump(mode="json"), status_code=201,
-                        headers={"Location": f"/v1/runs/{run_id}"})
+        job = q.get_job(conn, job_id)
+    if job is None:
+        raise not_found(f"scoring job {job_id} not found")
+    return job
+
+
+@router.get("/scoring-jobs/{job_id}", response_model=ScoringJob,
+            responses={403: {"description": "only admin and assessor keys follow jobs"}})
+def get_job(job_id: JobId, key: Key, db: Db):
+    """A scoring job's status: queued, running, done (with its run) or failed (with the reason)."""
+    return _job_body(_job(db, key, job_id))
+
+
+@router.get("/scoring-jobs/{job_id}/result", response_model=RunInfo, responses={
+    403: {"description": "only admin and assessor keys follow jobs"},
+    409: {"description": "the job is not done: still queued or running (see Retry-After), or failed"},
+})
+def job_result(job_id: JobId, key: Key, db: Db):
+    """The run a done job stored; 409 while it is queued or running, or when it failed."""
+    job = _job(db, key, job_id)
+    if job["status"] == "failed":
+        raise ApiError(409, f"scoring job {job_id} failed: {job['error']}")
+    if job["status"] != "done":
+        raise ApiError(409, f"scoring job {job_id} is {job['status']}", headers={"Retry-After": "2"})
+    with db.reading() as conn:
+        run = q.get_run(conn, key.scope, job["run_id"])
+    if run is None:
+        raise not_found(f"the run of scoring job {job_id} was deleted")
+    return run
 
 
 @router.get("/runs/{run_id}", response_model=RunDetail)
