@@ -57,6 +57,9 @@ def create_app(config: ApiConfig) -> FastAPI:
         version="1",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # Starlette's trailing-slash redirect builds an absolute URL from the Host header the client sent
+        # (an open redirect for whoever controls that header): a path with a stray slash is a 404 instead.
+        redirect_slashes=False,
         openapi_tags=[
             {"name": "health", "description": "liveness and the caller's identity"},
             {"name": "runs", "description": "scoring runs and rankings; starting a run queues a scoring job"},

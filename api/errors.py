@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+import anyio
 import psycopg
 import psycopg_pool
 from fastapi import FastAPI, Request
@@ -52,6 +53,11 @@ def _json(status: int, detail, headers: dict[str, str] | None = None) -> JSONRes
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError):
+        if exc.status in (401, 403) and request.url.path.startswith("/v1/"):
+            from api.audit import log_refusal
+
+            key = getattr(request.state, "api_key", None)
+            await anyio.to_thread.run_sync(log_refusal, request.scope, exc.status, key)
         return _json(exc.status, exc.detail, exc.headers)
 
     @app.exception_handler(StarletteHTTPException)

@@ -60,6 +60,10 @@ class BodyGuard:
             try:
                 key = await anyio.to_thread.run_sync(self.authenticate, scope, token)
             except ApiError as exc:
+                if exc.status in (401, 403):
+                    from api.audit import log_refusal
+
+                    await anyio.to_thread.run_sync(log_refusal, scope, exc.status, None)
                 return await _reply(send, exc.status, exc.detail, exc.headers)
             scope.setdefault("state", {})["api_key"] = key
         declared = headers.get(b"content-length")

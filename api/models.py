@@ -194,14 +194,17 @@ class AccessEntry(BaseModel):
     id: int
     accessed_at: datetime
     api_key_id: int | None
-    key_name: str
-    role: str
-    resource: str
+    key_name: str | None = Field(description="None for a refusal without a valid key")
+    role: str | None
+    resource: str = Field(description="report, ranking, institutions, institution, usage, quality, assessed_items, "
+                          "assessed_audit, registry_export, or refused (a 401/403)")
     institution_id: str | None
     run_id: int | None
     year: int | None
     format: str
     path: str
+    status: int = Field(description="200 for a served pull; 401 or 403 for a refusal")
+    client_addr: str | None
 
 
 class ImportResult(BaseModel):

@@ -92,6 +92,15 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = Field(
         65_536, ge=1024, description="Largest API request body (JSON), except registry uploads; larger: 413."
     )
+    api_auth_max_failures: int = Field(
+        20, ge=1, description="Failed API authentications per client address within the window before it gets 429 (in memory, per process)."
+    )
+    api_auth_failure_window_s: float = Field(
+        60, gt=0, description="Window in seconds for JIENENG_API_AUTH_MAX_FAILURES; 429 carries Retry-After until it passes."
+    )
+    api_key_expiry_days: int | None = Field(
+        None, ge=1, description="`jieneng keys create` gives new keys this lifetime unless --expires-days says otherwise; unset: no expiry."
+    )
     api_job_worker: bool = Field(
         True, description="`jieneng api` runs queued scoring jobs (POST /v1/runs) in a worker thread; off: another process does."
     )

@@ -101,10 +101,14 @@ class ApiKey:
     institution_id: str | None
     created_at: datetime
     revoked_at: datetime | None
+    expires_at: datetime | None = None
 
     @property
     def scope(self) -> Scope:
         return Scope(self.role, self.region_code, self.institution_id)
+
+
+KEY_COLS = "id, prefix, name, role, region_code, institution_id, created_at, revoked_at, expires_at"
 
 
 def _hash_secret(secret: str) -> str:
@@ -120,8 +124,10 @@ def create_key(
     name: str,
     region_code: str | None = None,
     institution_id: str | None = None,
+    expires_at: datetime | None = None,
 ) -> tuple[ApiKey, str]:
-    """Create a key; returns it and the full token ``jn_<prefix>_<secret>`` (shown once, never stored)."""
+    """Create a key; returns it and the full token ``jn_<prefix>_<secret>`` (shown once, never stored).
+    ``expires_at``: when it stops working (None: until revoked)."""
     if role not in ROLES:
         raise KeyError_(f"unknown role {role!r}; one of {', '.join(ROLES)}")
     if not name.strip():
@@ -142,16 +148,21 @@ def create_key(
     secret = secrets.token_urlsafe(32)
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(
-            "INSERT INTO api_key (prefix, secret_sha256, name, role, region_code, institution_id)"
-            " VALUES (%s, %s, %s, %s, %s, %s)"
-            " RETURNING id, prefix, name, role, region_code, institution_id, created_at, revoked_at",
-            (prefix, _hash_secret(secret), name.strip(), role, region_code, institution_id),
+            "INSERT INTO api_key (prefix, secret_sha256, name, role, region_code, institution_id, expires_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s)"
+            f" RETURNING {KEY_COLS}",
+            (prefix, _hash_secret(secret), name.strip(), role, region_code, institution_id, expires_at),
         ).fetchone()
     return ApiKey(**row), f"jn_{prefix}_{secret}"
 
 
+class KeyRefused(Exception):
+    """A well-formed token whose key exists and matches but may not be used (expired), with the reason."""
+
+
 def authenticate(conn: psycopg.Connection, token: str) -> ApiKey | None:
-    """The live key for a ``jn_<prefix>_<secret>`` token, or None (malformed, unknown, wrong, revoked)."""
+    """The live key for a ``jn_<prefix>_<secret>`` token, or None (malformed, unknown, wrong, revoked).
+    Raises KeyRefused for a key past its expiry (the secret was right, so the holder may be told)."""
     parts = token.split("_", 2)
     if len(parts) != 3 or parts[0] != "jn" or len(parts[1]) != KEY_PREFIX_LEN or not parts[2]:
         return None
@@ -159,21 +170,22 @@ def authenticate(conn: psycopg.Connection, token: str) -> ApiKey | None:
         return None
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(
-            "SELECT id, prefix, secret_sha256, name, role, region_code, institution_id, created_at, revoked_at"
-            " FROM api_key WHERE prefix = %s",
+            f"SELECT {KEY_COLS}, secret_sha256, expires_at <= now() AS expired FROM api_key WHERE prefix = %s",
             (parts[1],),
         ).fetchone()
     if row is None or row["revoked_at"] is not None:
         return None
     if not hmac.compare_digest(row.pop("secret_sha256"), _hash_secret(parts[2])):
         return None
+    if row.pop("expired"):
+        raise KeyRefused(f"API key expired at {row['expires_at'].isoformat()}")
     return ApiKey(**row)
 
 
 def list_keys(conn: psycopg.Connection, *, include_revoked: bool = True) -> list[ApiKey]:
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
-            "SELECT id, prefix, name, role, region_code, institution_id, created_at, revoked_at FROM api_key"
+            f"SELECT {KEY_COLS} FROM api_key"
             + ("" if include_revoked else " WHERE revoked_at IS NULL")
             + " ORDER BY id"
         ).fetchall()
@@ -194,11 +206,25 @@ def revoke_key(conn: psycopg.Connection, key_id: int) -> bool:
 def list_access(conn: psycopg.Connection, *, limit: int, offset: int, institution_id: str | None = None) -> list[dict]:
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
-            "SELECT id, accessed_at, api_key_id, key_name, role, resource, institution_id, run_id, year, format, path"
-            " FROM report_access WHERE (%(inst)s::text IS NULL OR institution_id = %(inst)s)"
+            "SELECT id, accessed_at, api_key_id, key_name, role, resource, institution_id, run_id, year, format, path,"
+            " status, client_addr FROM report_access WHERE (%(inst)s::text IS NULL OR institution_id = %(inst)s)"
             " ORDER BY id DESC LIMIT %(limit)s OFFSET %(offset)s",
             {"inst": institution_id, "limit": limit, "offset": offset},
         ).fetchall()
+
+
+def log_access(
+    conn: psycopg.Connection, *, key: ApiKey | None, resource: str, path: str, fmt: str = "json", status: int = 200,
+    institution_id: str | None = None, run_id: int | None = None, year: int | None = None,
+    client_addr: str | None = None,
+) -> None:
+    """One access-log row: a served pull (status 200) or a refusal (401/403, possibly without a key)."""
+    conn.execute(
+        f"INSERT INTO report_access ({_LOG_COLS}, status, client_addr)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        (key.id if key else None, key.name if key else None, key.role if key else None, resource, institution_id,
+         run_id, year, fmt, path, status, client_addr),
+    )
 
 
 # --- visibility ---------------------------------------------------------------------------------
@@ -555,9 +581,9 @@ def regions_overlap(conn: psycopg.Connection, a: str, b: str) -> bool:
 _LOG_COLS = "api_key_id, key_name, role, resource, institution_id, run_id, year, format, path"
 
 
-def _log_params(key: ApiKey, *, resource: str, fmt: str, path: str) -> dict[str, Any]:
+def _log_params(key: ApiKey, *, resource: str, fmt: str, path: str, client_addr: str | None = None) -> dict[str, Any]:
     return {"log_key_id": key.id, "log_key_name": key.name, "log_role": key.role, "log_resource": resource,
-            "log_format": fmt, "log_path": path}
+            "log_format": fmt, "log_path": path, "log_client": client_addr}
 
 
 _LOG_VALUES = "%(log_key_id)s, %(log_key_name)s, %(log_role)s, %(log_resource)s"
@@ -579,6 +605,7 @@ def ranking_page_logged(
     limit: int = 100,
     offset: int = 0,
     known_total: int | None = None,
+    client_addr: str | None = None,
 ) -> dict | None:
     """The run's identity plus ``visible`` (as ``run_checked``), and, when visible, ``total`` (rows matching
     the scope and filters) and ``items`` (the page as a JSON array in RankingRow's shape, built by PostgreSQL
@@ -592,13 +619,14 @@ def ranking_page_logged(
         scope, run_id, region_code=region_code, category=category, peer_group=peer_group, eligible=eligible,
         sort=sort, descending=descending, limit=limit, offset=offset, known_total=known_total,
     )
-    params.update(_log_params(key, resource="ranking", fmt=fmt, path=path))
+    params.update(_log_params(key, resource="ranking", fmt=fmt, path=path, client_addr=client_addr))
     query = (
         "WITH run AS (SELECT r.id, r.year, r.region_code, r.methodology_name, r.methodology_version,"
         f" r.methodology_hash, r.created_at, {run_scope_predicate(scope)} AS visible"
         " FROM scoring_run r WHERE r.id = %(run_id)s),"
-        f" logged AS (INSERT INTO report_access ({_LOG_COLS})"
-        f" SELECT {_LOG_VALUES}, NULL, run.id, run.year, %(log_format)s, %(log_path)s FROM run WHERE run.visible)"
+        f" logged AS (INSERT INTO report_access ({_LOG_COLS}, client_addr)"
+        f" SELECT {_LOG_VALUES}, NULL, run.id, run.year, %(log_format)s, %(log_path)s, %(log_client)s"
+        " FROM run WHERE run.visible)"
         f" SELECT run.*, pg.total, pg.items FROM run LEFT JOIN LATERAL ({page}) pg ON run.visible"
     )
     with conn.cursor(row_factory=dict_row) as cur:
@@ -614,6 +642,7 @@ def report_logged(
     year: int | None,
     fmt: str,
     path: str,
+    client_addr: str | None = None,
 ) -> dict:
     """Everything a report reads, and its access-log row, in one statement. Returns a dict with:
 
@@ -629,7 +658,7 @@ def report_logged(
     spred = scope_predicate(scope, region_col="sr.region_code", institution_col="sr.institution_id")
     rpred = run_scope_predicate(scope)
     params = {**scope.params(), "id": institution_id, "run_id": run_id, "year": year,
-              **_log_params(key, resource="report", fmt=fmt, path=path)}
+              **_log_params(key, resource="report", fmt=fmt, path=path, client_addr=client_addr)}
     run_visible = (
         "TRUE" if run_id is None
         else f"(SELECT {rpred} FROM scoring_run r WHERE r.id = %(run_id)s)"
@@ -662,8 +691,8 @@ def report_logged(
         " JOIN usage_monthly u ON u.meter_id = m.id"
         f" WHERE {ipred} AND u.month >= make_date(f.year - 1, 1, 1) AND u.month < make_date(f.year + 1, 1, 1)"
         " GROUP BY m.energy_type, vehicle, u.month),"
-        f" logged AS (INSERT INTO report_access ({_LOG_COLS})"
-        f" SELECT {_LOG_VALUES}, %(id)s, f.run_id, f.year, %(log_format)s, %(log_path)s FROM found f)"
+        f" logged AS (INSERT INTO report_access ({_LOG_COLS}, client_addr)"
+        f" SELECT {_LOG_VALUES}, %(id)s, f.run_id, f.year, %(log_format)s, %(log_path)s, %(log_client)s FROM found f)"
         " SELECT (SELECT to_jsonb(inst) FROM inst) AS institution, (SELECT visible FROM rv) AS run_visible,"
         " (SELECT coalesce(json_agg(json_build_object('energy_type', energy_type, 'vehicle', vehicle,"
         " 'month', month, 'consumption', consumption) ORDER BY month, energy_type), '[]')::text FROM months)"

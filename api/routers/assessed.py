@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 
+from api.audit import log_pull
 from api.deps import Db, Key, Pools, require_role
 from api.errors import ApiError, not_found
 from api.models import AssessedAudit, AssessedItem, AssessedItemWrite
@@ -29,17 +30,19 @@ def _methodology(pools: Pools):
 
 
 @router.get("", response_model=list[AssessedItem])
-def list_items(institution_id: InstitutionId, key: Key, db: Db, year: Year):
+def list_items(institution_id: InstitutionId, key: Key, db: Db, request: Request, year: Year):
     """The institution's assessed items for a year."""
     from store.scoring import list_assessed_items
 
     with db.reading() as conn:
         check_institution(conn, key.scope, institution_id)
-        return list_assessed_items(conn, institution_id, year)
+        items = list_assessed_items(conn, institution_id, year)
+    log_pull(request, key, "assessed_items", institution_id=institution_id, year=year)
+    return items
 
 
 @router.get("/audit", response_model=list[AssessedAudit])
-def audit(institution_id: InstitutionId, key: Key, db: Db,
+def audit(institution_id: InstitutionId, key: Key, db: Db, request: Request,
           year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
           limit: Annotated[int, Query(ge=1, le=10_000)] = 1000):
     """Every change to the institution's assessed items: who, when, old and new points and evidence."""
@@ -47,7 +50,9 @@ def audit(institution_id: InstitutionId, key: Key, db: Db,
 
     with db.reading() as conn:
         check_institution(conn, key.scope, institution_id)
-        return list_assessed_audit(conn, institution_id, year, limit=limit)
+        trail = list_assessed_audit(conn, institution_id, year, limit=limit)
+    log_pull(request, key, "assessed_audit", institution_id=institution_id, year=year)
+    return trail
 
 
 @router.put("/{year}/{item_code}", response_model=AssessedItem)

@@ -8,9 +8,10 @@ import zipfile
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, File, Query, UploadFile
+from fastapi import APIRouter, File, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 
+from api.audit import log_pull
 from api.deps import Db, Key, require_role
 from api.errors import ApiError
 from api.models import ImportResult
@@ -45,13 +46,14 @@ def import_registry(key: Key, db: Db, files: Annotated[list[UploadFile], File(de
 
 
 @router.get("/export", responses={200: {"content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}})
-def export_registry(key: Key, db: Db, format: Annotated[Literal["csv", "xlsx"], Query()] = "csv") -> Response:
+def export_registry(key: Key, db: Db, request: Request, format: Annotated[Literal["csv", "xlsx"], Query()] = "csv") -> Response:
     """Admin only. The registry as import files (a zip); importing them back changes nothing."""
     from store.registry import export_files
 
     require_role(key, "admin")
     with db.reading() as conn:
         files = export_files(conn, ZoneInfo(db.config.timezone), format)
+    log_pull(request, key, "registry_export", fmt=format)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, data in sorted(files.items()):

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from api.audit import client_addr
 from api.deps import Bearer, Db, key_on
 from api.errors import ApiError, forbidden, not_found
 from api.exports.pdf import report_pdf
@@ -102,10 +103,11 @@ def institution_report(
     # The key on the same connection; then one statement reads everything and writes the access-log
     # row, only when every check below passes (committed with the read, before the response goes out).
     with db.logging() as conn:
-        key = key_on(conn, creds)
+        key = key_on(conn, request, creds)
         if year is None and run_id is None:
             raise ApiError(422, "give year or run_id")
-        got = q.report_logged(conn, key, institution_id, run_id=run_id, year=year, fmt=format, path=path)
+        got = q.report_logged(conn, key, institution_id, run_id=run_id, year=year, fmt=format, path=path,
+                              client_addr=client_addr(request.scope))
     inst = got["institution"]
     if inst is None:
         raise not_found(f"institution {institution_id!r} not found")

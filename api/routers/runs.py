@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
+from api.audit import client_addr
 from api.deps import Bearer, Db, Key, Pools, key_on, require_role
 from api.errors import ApiError, forbidden, not_found
 from api.exports.pdf import fmt_num, table_pdf
@@ -136,7 +137,7 @@ def _ranking(pools: Pools, creds, request: Request, run_id: int | None, *, regio
     caller asks for], and then one statement for the run's visibility, the page and the access-log row."""
     path = str(request.url.path) + (f"?{request.url.query}" if request.url.query else "")
     with pools.logging() as conn:
-        key = key_on(conn, creds)
+        key = key_on(conn, request, creds)
         if run_id is None:
             if region_code is not None:
                 check_region_filter(conn, key.scope, region_code)
@@ -154,7 +155,7 @@ def _ranking(pools: Pools, creds, request: Request, run_id: int | None, *, regio
         run = q.ranking_page_logged(
             conn, key, run_id, fmt=format, path=path, region_code=region_code, category=category,
             peer_group=peer_group, eligible=eligible, sort=sort, descending=order == "desc", limit=limit,
-            offset=offset, known_total=pools.totals.get(count_key),
+            offset=offset, known_total=pools.totals.get(count_key), client_addr=client_addr(request.scope),
         )
     if run is None:
         raise not_found(f"scoring run {run_id} not found")

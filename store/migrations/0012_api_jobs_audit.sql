@@ -25,3 +25,14 @@ CREATE UNIQUE INDEX scoring_job_same_inputs ON scoring_job (year, coalesce(regio
     WHERE status IN ('queued', 'running');
 CREATE UNIQUE INDEX scoring_job_one_running ON scoring_job (year, methodology_hash) WHERE status = 'running';
 CREATE INDEX scoring_job_queued_idx ON scoring_job (id) WHERE status = 'queued';
+
+-- Keys may expire (NULL: never).
+ALTER TABLE api_key ADD COLUMN expires_at timestamptz;
+
+-- The access log records every pull of personal or registry data and every refusal (401/403), not
+-- only reports and rankings: a refusal may have no key (key_name and role NULL).
+ALTER TABLE report_access ALTER COLUMN key_name DROP NOT NULL;
+ALTER TABLE report_access ALTER COLUMN role DROP NOT NULL;
+ALTER TABLE report_access ADD COLUMN status smallint NOT NULL DEFAULT 200;
+ALTER TABLE report_access ADD COLUMN client_addr text;
+CREATE INDEX report_access_refused_idx ON report_access (accessed_at) WHERE status >= 400;

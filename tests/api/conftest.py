@@ -94,7 +94,8 @@ class Env:
 def _env(pg_admin_url: str, seeded: Seeded):
     name = _clone(pg_admin_url, seeded.template)
     url = _url(pg_admin_url, name)
-    app = create_app(ApiConfig(database_url=url, timezone=TIMEZONE, pool_min_size=1, pool_max_size=4))
+    app = create_app(ApiConfig(database_url=url, timezone=TIMEZONE, pool_min_size=1, pool_max_size=4,
+                               auth_max_failures=10_000))
     with TestClient(app, raise_server_exceptions=False) as client:
         yield Env(client, url, seeded.runs, seeded.tokens, seeded.key_ids)
     _drop(pg_admin_url, name)
