@@ -60,9 +60,13 @@ def check_institution(conn, scope: q.Scope, institution_id: str) -> dict:
 
 
 def check_region_filter(conn, scope: q.Scope, region_code: str | None) -> None:
+    """404 for a region that does not exist; 403 when the filter and the caller's scope share nothing, for
+    every role with a scope (a city assessor, an institution), rather than an empty page for some."""
     if region_code is None:
         return
     if not q.region_exists(conn, region_code):
         raise not_found(f"region {region_code!r} not found")
     if scope.role == "city_assessor" and not q.regions_overlap(conn, scope.region_code, region_code):
         raise forbidden(f"region {region_code!r} is outside your scope ({scope.region_code})")
+    if scope.role == "institution" and not q.institution_in_region(conn, scope.institution_id, region_code):
+        raise forbidden(f"region {region_code!r} is outside your scope (institution {scope.institution_id})")

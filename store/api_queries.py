@@ -571,6 +571,15 @@ def regions_overlap(conn: psycopg.Connection, a: str, b: str) -> bool:
 
 
 
+def institution_in_region(conn: psycopg.Connection, institution_id: str, region_code: str) -> bool:
+    """True when the institution lies in the region or a region under it."""
+    row = conn.execute(
+        f"SELECT region_code = ANY({subtree_sql('region')}) FROM institution WHERE id = %(id)s",
+        {"region": region_code, "id": institution_id},
+    ).fetchone()
+    return bool(row and row[0])
+
+
 # --- one-statement pulls: read and log together -------------------------------------------------
 #
 # A ranking page or a report is read and its access-log row written by ONE statement (a data-modifying
