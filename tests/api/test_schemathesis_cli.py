@@ -16,7 +16,7 @@ def test_urllib3_is_urllib3():
     assert "urllib3-future" not in installed and "niquests" not in installed
 
 
-def test_schemathesis_cli_runs_against_the_app(live_api):
+def test_schemathesis_cli_runs_against_the_app(live_api, tmp_path):
     exe = Path(sys.executable).with_name("schemathesis")
     proc = subprocess.run(
         [str(exe), "run", f"{live_api.base}/openapi.json", "--url", live_api.base,
@@ -24,7 +24,7 @@ def test_schemathesis_cli_runs_against_the_app(live_api):
          "--checks", "not_a_server_error", "--max-examples", "3", "--phases", "examples,fuzzing",
          "--include-method", "GET", "--include-path-regex", "^/v1/(me|health|institutions)$",
          "--generation-deterministic", "--workers", "1"],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,  # it keeps a .schemathesis/ cache in cwd
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
