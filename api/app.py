@@ -79,8 +79,12 @@ def create_app(config: ApiConfig) -> FastAPI:
     v1 = APIRouter(prefix="/v1", responses={
         401: {"description": "missing, bad or revoked API key"},
         403: {"description": "outside the key's scope or role"},
+        400: {"description": "a value the database cannot hold (e.g. a NUL character), or a body that cannot be parsed"},
         404: {"description": "does not exist"},
+        413: {"description": "request body larger than its limit"},
         422: {"description": "invalid parameters"},
+        429: {"description": "too many failed authentications from this address; see Retry-After"},
+        503: {"description": "the database is busy or unavailable; see Retry-After"},
     })
     for module in (health, runs, institutions, reports, usage, quality, assessed, registry, access):
         v1.include_router(module.router)

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from scoring.model import AssessedAudit, AssessedItem, InstitutionResult, RankingRow, RunInfo
 
 T = TypeVar("T")
+
+
+def _json_number(v: Any) -> Any:
+    """What JSON Schema calls a number: not true/false and not a string (pydantic's lax mode would take
+    true as 1 and "2026" as 2026); 2026.0 stays acceptable as the integer it is."""
+    if isinstance(v, bool | str):
+        raise ValueError("must be a JSON number")
+    return v
 
 __all__ = [
     "AssessedAudit", "AssessedItem", "InstitutionResult", "RankingRow", "RunInfo",
@@ -87,7 +95,7 @@ class RunDetail(RunInfo):
 
 class RunCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"year": 2026}]})
-    year: int = Field(ge=2000, le=2100, description="calendar year to score")
+    year: Annotated[int, BeforeValidator(_json_number)] = Field(ge=2000, le=2100, description="calendar year to score")
     region_code: str | None = Field(None, pattern=r"^[0-9]{6}$", description="score only this region; default: all")
 
 
@@ -186,7 +194,8 @@ class AssessedItemWrite(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"points": 4.5, "evidence": "2026年节能管理制度文件, 苏机事〔2026〕12号"}
     ]})
-    points: float = Field(ge=0, le=1000, allow_inf_nan=False)
+    # Strict: JSON true is not 1.0 points.
+    points: float = Field(ge=0, le=1000, allow_inf_nan=False, strict=True)
     evidence: str | None = Field(None, max_length=4000, description="where the evidence is (document, file, link)")
 
 

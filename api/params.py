@@ -31,6 +31,23 @@ Bucket = Literal["hour", "day", "month", "year"]
 TableFormat = Literal["json", "csv", "xlsx"]
 DocFormat = Literal["json", "csv", "xlsx", "pdf"]
 
+# The date bounds in the schema's own terms (JSON Schema has no minimum for dates): years 2000-2100,
+# and 2101-01-01 as an exclusive end.
+_DAY = r"(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+START_DATE_PATTERN = rf"^(20[0-9]{{2}}|2100)-{_DAY}$"
+END_DATE_PATTERN = rf"^((20[0-9]{{2}}|2100)-{_DAY}|2101-01-01)$"
+
+
+def Start(example: str):  # noqa: N802 - a type alias factory, used as a type
+    return Annotated[date, Query(description="first local day (inclusive), 2000-01-01 to 2100-12-31",
+                                 examples=[example], json_schema_extra={"pattern": START_DATE_PATTERN})]
+
+
+def End(example: str):  # noqa: N802
+    return Annotated[date, Query(description="local day after the last one (exclusive), at most 2101-01-01",
+                                 examples=[example], json_schema_extra={"pattern": END_DATE_PATTERN})]
+
+
 # Largest span per bucket, in days: enough for any real use, small enough that one request cannot
 # make the server sum millions of rows.
 MAX_SPAN_DAYS = {"hour": 31, "day": 3 * 366, "month": 20 * 366, "year": 101 * 366}

@@ -55,15 +55,22 @@ def audit(institution_id: InstitutionId, key: Key, db: Db, request: Request,
     return trail
 
 
-@router.put("/{year}/{item_code}", response_model=AssessedItem)
+@router.put("/{year}/{item_code}", response_model=AssessedItem, responses={
+    404: {"description": "no such institution, or no such item in the methodology"},
+    422: {"description": "points above the item's maximum (it differs per item), or an invalid body"},
+})
 def put_item(institution_id: InstitutionId, year: PathYear, item_code: ItemCode, body: AssessedItemWrite,
              key: Key, db: Db):
     """Enter or change an item's points and evidence (assessors and admin; institutions read only)."""
     from store.scoring import set_assessed_item
 
     require_role(key, *WRITERS)
+    methodology = _methodology(db)
+    if item_code not in methodology.items:
+        # The path names something that does not exist (for anyone): 404, as for an unknown institution.
+        raise not_found(f"unknown assessed item {item_code!r} in {methodology.name} (known: {', '.join(methodology.items)})")
     try:
-        _methodology(db).check_assessed_item(item_code, body.points)
+        methodology.check_assessed_item(item_code, body.points)
     except ValueError as exc:
         raise ApiError(422, str(exc)) from exc
     with db.writing() as conn, conn.transaction():

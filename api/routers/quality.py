@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time
-from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 
+from api import params
 from api.audit import log_pull
 from api.deps import Db, Key, Pools
 from api.errors import ApiError, forbidden, not_found
@@ -23,8 +23,8 @@ MAX_QUALITY_DAYS = 367
 COLUMNS = [("meter_id", "表计"), ("expected_hours", "应有小时"), ("hours_with_data", "有数小时"), ("coverage", "覆盖率"),
            ("longest_gap_hours", "最长缺测(h)"), ("resets", "复位"), ("rollovers", "翻转"), ("quarantined", "隔离"),
            ("conflicts", "冲突"), ("rejects", "拒收")]
-Start = Annotated[date, Query(description="first local day (inclusive)", examples=["2026-01-01"])]
-End = Annotated[date, Query(description="local day after the last one (exclusive)", examples=["2027-01-01"])]
+Start = params.Start("2026-01-01")
+End = params.End("2027-01-01")
 
 
 def _quality(pools: Pools, key: q.ApiKey, request: Request, start: date, end: date, fmt: str, name: str, *,

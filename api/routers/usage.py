@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time
-from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 
+from api import params
 from api.audit import log_pull
 from api.deps import Db, Key, Pools
 from api.errors import forbidden, not_found
@@ -20,8 +20,8 @@ router = APIRouter(tags=["usage"])
 
 COLUMNS = [("meter_id", "表计"), ("energy_type", "能源"), ("end_use", "用途"), ("bucket_start", "时段起"),
            ("consumption", "用量"), ("unit", "单位")]
-Start = Annotated[date, Query(description="first local day (inclusive)", examples=["2026-01-01"])]
-End = Annotated[date, Query(description="local day after the last one (exclusive)", examples=["2026-02-01"])]
+Start = params.Start("2026-01-01")
+End = params.End("2026-02-01")
 _DOC = ("Buckets are local-calendar hours, days, months or years in the deployment time zone. "
         "Largest range: hour 31 days, day 3 years, month 20 years; larger requests get 422.")
 

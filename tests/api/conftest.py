@@ -134,9 +134,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def live_api(pg_admin_url, seeded):
-    """`jieneng api` in its own process on a database of this test's own."""
+def _live(pg_admin_url, seeded, extra_env: dict[str, str] | None = None):
     import os
     import subprocess
     import sys
@@ -149,7 +147,7 @@ def live_api(pg_admin_url, seeded):
     url = _url(pg_admin_url, name)
     port = _free_port()
     env = {**os.environ, "JIENENG_DATABASE_URL": url, "JIENENG_TIMEZONE": TIMEZONE, "JIENENG_LOG_LEVEL": "WARNING",
-           "JIENENG_POOL_MAX_SIZE": "4"}
+           "JIENENG_POOL_MAX_SIZE": "4", **(extra_env or {})}
     exe = Path(sys.executable).with_name("jieneng")
     proc = subprocess.Popen([str(exe), "api", "--host", "127.0.0.1", "--port", str(port)], env=env)
     base = f"http://127.0.0.1:{port}"
@@ -173,3 +171,16 @@ def live_api(pg_admin_url, seeded):
             proc.kill()
             proc.wait()
         _drop(pg_admin_url, name)
+
+
+@pytest.fixture
+def live_api(pg_admin_url, seeded):
+    """`jieneng api` in its own process on a database of this test's own."""
+    yield from _live(pg_admin_url, seeded)
+
+
+@pytest.fixture(scope="module")
+def live_api_module(pg_admin_url, seeded):
+    """As live_api, shared by a module's tests; scoring jobs are queued, not run, and failed
+    authentications are not limited (property tests send many on purpose)."""
+    yield from _live(pg_admin_url, seeded, {"JIENENG_API_JOB_WORKER": "false", "JIENENG_API_AUTH_MAX_FAILURES": "1000000"})
