@@ -72,6 +72,21 @@ def _assert_xlsx_safe(data: bytes) -> list:
     return values
 
 
+def test_names_no_export_could_hold_are_refused_with_their_rows(api_rw):
+    files = _registry_csvs(api_rw)
+    files["institutions.csv"] = _with_names(files["institutions.csv"], {
+        **HOSTILE, "NJ-SCH-002": "长" * 10_000, "SZ-GOV-002": "bell\x07 and NUL-free control\x1b[31m",
+    })
+    r = _import(api_rw, files)
+    assert r.status_code == 422, r.text
+    errors = r.json()["errors"]
+    assert [(e["file"], e["column"]) for e in errors] == [("institutions.csv", "name")] * 2
+    assert "10000 characters long; at most 200" in errors[0]["message"]
+    assert "control character" in errors[1]["message"]
+    names = {i["name"] for i in api_rw.get("admin", "/v1/institutions").json()["items"]}
+    assert not names & set(HOSTILE.values())  # nothing imported
+
+
 @pytest.fixture
 def hostile(api_rw):
     files = _registry_csvs(api_rw)
