@@ -13,6 +13,8 @@ import json
 from collections.abc import Awaitable, Callable
 
 import anyio
+import psycopg
+import psycopg_pool
 
 from api.config import ApiConfig
 
@@ -59,6 +61,9 @@ class BodyGuard:
             token = auth[7:].strip() if auth[:7].lower() == "bearer " else None
             try:
                 key = await anyio.to_thread.run_sync(self.authenticate, scope, token)
+            except (psycopg.OperationalError, psycopg_pool.PoolTimeout):
+                # Outside the app's own handlers here: answer as they would (api.errors).
+                return await _reply(send, 503, "the database is unavailable or busy; retry shortly", {"Retry-After": "5"})
             except ApiError as exc:
                 if exc.status in (401, 403):
                     from api.audit import log_refusal

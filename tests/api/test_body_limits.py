@@ -142,3 +142,12 @@ def test_memory_stays_bounded_under_bomb_uploads(live_api):
                 assert r.status_code in (200, 422), (name, r.status_code, r.text[:300])
     grown = proc.memory_info().rss - before
     assert grown < 100 * 2**20, f"API memory grew by {grown / 2**20:.0f} MiB"
+
+
+def test_database_down_while_authenticating_a_body_is_503(api_rw):
+    """The body guard runs outside the app's error handlers: a database it cannot reach is a 503 there too."""
+
+    pools = api_rw.client.app.state.pools
+    pools.write.close()
+    r = api_rw.request("POST", "assessor", "/v1/runs", json={"year": 2026})
+    assert r.status_code == 503 and r.headers["retry-after"]
