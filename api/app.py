@@ -69,7 +69,7 @@ def create_app(config: ApiConfig) -> FastAPI:
             {"name": "quality", "description": "data quality per meter"},
             {"name": "assessed items", "description": "management items entered by assessors, with audit"},
             {"name": "registry", "description": "registry import and export (admin)"},
-            {"name": "access log", "description": "who pulled which report (admin)"},
+            {"name": "access log", "description": "who pulled which personal or registry data, and every refusal (admin)"},
         ],
     )
     errors.install(app)

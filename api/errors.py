@@ -74,7 +74,7 @@ def _allowed_methods(request: Request) -> list[str]:
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError):
-        if exc.status in (401, 403) and request.url.path.startswith("/v1/"):
+        if exc.status in (401, 403) and request.url.path.startswith(("/v1/", "/metrics")):
             from api.audit import log_refusal
 
             key = getattr(request.state, "api_key", None)
