@@ -9,7 +9,9 @@ from fastapi import APIRouter, FastAPI
 
 from api import errors, metrics
 from api.config import ApiConfig
-from api.deps import Pools
+from api.deps import Pools, authenticate_token
+from api.jobs import JobWorker
+from api.limits import BodyGuard
 from api.routers import access, assessed, health, institutions, quality, registry, reports, runs, usage
 from store.db import make_pool
 
@@ -35,9 +37,17 @@ def create_app(config: ApiConfig) -> FastAPI:
             read = make_pool(config.read_database_url, min_size=config.pool_min_size,
                              max_size=config.pool_max_size, name="api-read")
         app.state.pools = Pools(write=write, read=read, config=config)
+        worker = None
+        if config.job_worker:
+            worker = JobWorker(config.database_url, methodology_path=config.methodology_path,
+                               poll_s=config.job_poll_s)
+            worker.start()
+        app.state.job_worker = worker
         try:
             yield
         finally:
+            if worker is not None:
+                worker.stop()
             if read is not write:
                 read.close()
             write.close()
@@ -47,25 +57,34 @@ def create_app(config: ApiConfig) -> FastAPI:
         version="1",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # Starlette's trailing-slash redirect builds an absolute URL from the Host header the client sent
+        # (an open redirect for whoever controls that header): a path with a stray slash is a 404 instead.
+        redirect_slashes=False,
         openapi_tags=[
             {"name": "health", "description": "liveness and the caller's identity"},
-            {"name": "runs", "description": "scoring runs and rankings"},
+            {"name": "runs", "description": "scoring runs and rankings; starting a run queues a scoring job"},
             {"name": "institutions", "description": "the registry as the caller may see it"},
             {"name": "reports", "description": "per-institution reports (JSON, CSV, XLSX, PDF)"},
             {"name": "usage", "description": "usage series in local-calendar buckets"},
             {"name": "quality", "description": "data quality per meter"},
             {"name": "assessed items", "description": "management items entered by assessors, with audit"},
             {"name": "registry", "description": "registry import and export (admin)"},
-            {"name": "access log", "description": "who pulled which report (admin)"},
+            {"name": "access log", "description": "who pulled which personal or registry data, and every refusal (admin)"},
         ],
     )
     errors.install(app)
     metrics.install(app)
+    # Outermost: bodies are bounded and their sender authenticated before anything reads them.
+    app.add_middleware(BodyGuard, config=config, authenticate=authenticate_token)
     v1 = APIRouter(prefix="/v1", responses={
         401: {"description": "missing, bad or revoked API key"},
         403: {"description": "outside the key's scope or role"},
+        400: {"description": "a value the database cannot hold (e.g. a NUL character), or a body that cannot be parsed"},
         404: {"description": "does not exist"},
+        413: {"description": "request body larger than its limit"},
         422: {"description": "invalid parameters"},
+        429: {"description": "too many failed authentications from this address; see Retry-After"},
+        503: {"description": "the database is busy or unavailable; see Retry-After"},
     })
     for module in (health, runs, institutions, reports, usage, quality, assessed, registry, access):
         v1.include_router(module.router)

@@ -17,9 +17,10 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from psycopg_pool import ConnectionPool
 
+from api.auth_limit import FailedAuthLimiter
 from api.cache import RankingTotals
 from api.config import ApiConfig
-from api.errors import forbidden, unauthorized
+from api.errors import ApiError, forbidden, unauthorized
 from store import api_queries as q
 
 
@@ -29,6 +30,11 @@ class Pools:
     read: ConnectionPool
     config: ApiConfig
     totals: RankingTotals = field(default_factory=RankingTotals)  # per app: apps in one process never share
+    auth_failures: FailedAuthLimiter | None = None
+
+    def __post_init__(self) -> None:
+        if self.auth_failures is None:
+            self.auth_failures = FailedAuthLimiter(self.config.auth_max_failures, self.config.auth_failure_window_s)
 
     @contextmanager
     def reading(self) -> Iterator[psycopg.Connection]:
@@ -70,31 +76,62 @@ bearer = HTTPBearer(
 )
 
 
-async def bearer_present(
-    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> HTTPAuthorizationCredentials:
-    """401 for a request without a key, before anything else (no database, so no worker thread)."""
-    if creds is None or not creds.credentials:
+# The credentials as sent (or None); handlers that authenticate on a connection of their own pass them
+# to key_on, which counts a missing key as a failed authentication like a bad one.
+Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+def _too_many(retry_s: int) -> ApiError:
+    return ApiError(429, f"too many failed authentications from your address; retry in {retry_s} s",
+                    headers={"Retry-After": str(retry_s)})
+
+
+def authenticate_on(conn: psycopg.Connection, pools: Pools, scope: dict, token: str | None) -> q.ApiKey:
+    """The live key for ``token`` looked up on ``conn``, with the failed-authentication limit per client:
+    429 while the client is over it (even with a good key), 401 for a missing, bad, revoked or expired key."""
+    client = (scope.get("client") or ("-",))[0]
+    limiter = pools.auth_failures
+    retry = limiter.retry_after(client)
+    if retry is not None:
+        raise _too_many(retry)
+    if not token:
+        limiter.failed(client)
         raise unauthorized("missing API key: send Authorization: Bearer jn_<prefix>_<secret>")
-    return creds
-
-
-Bearer = Annotated[HTTPAuthorizationCredentials, Depends(bearer_present)]
-
-
-def key_on(conn: psycopg.Connection, creds: HTTPAuthorizationCredentials) -> q.ApiKey:
-    """The caller's live key, looked up on a primary connection the request already holds: a handler
-    that authenticates this way saves a worker-thread hop and a pool checkout, and a revocation still
-    holds on the next request (the key row is read every time)."""
-    key = q.authenticate(conn, creds.credentials.strip())
+    try:
+        key = q.authenticate(conn, token.strip())
+    except q.KeyRefused as exc:
+        limiter.failed(client)
+        raise unauthorized(str(exc)) from exc
     if key is None:
+        limiter.failed(client)
         raise unauthorized("invalid or revoked API key")
+    limiter.succeeded(client)
+    scope.setdefault("state", {})["api_key"] = key
     return key
 
 
-def current_key(pools: Annotated[Pools, Depends(get_pools)], creds: Bearer) -> q.ApiKey:
+def authenticate_token(scope: dict, token: str | None) -> q.ApiKey:
+    """For api.limits.BodyGuard (in a worker thread): the live key for ``token``, or the refusal."""
+    pools: Pools = scope["app"].state.pools
     with pools.authenticating() as conn:
-        return key_on(conn, creds)
+        return authenticate_on(conn, pools, scope, token)
+
+
+def key_on(conn: psycopg.Connection, request: Request, creds: HTTPAuthorizationCredentials | None) -> q.ApiKey:
+    """The caller's live key, looked up on a primary connection the request already holds: a handler
+    that authenticates this way saves a worker-thread hop and a pool checkout, and a revocation still
+    holds on the next request (the key row is read every time)."""
+    return authenticate_on(conn, request.app.state.pools, request.scope, creds.credentials if creds else None)
+
+
+def current_key(request: Request, pools: Annotated[Pools, Depends(get_pools)],
+                creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> q.ApiKey:
+    # A request with a body was authenticated before its body was read (api.limits); not twice.
+    key = getattr(request.state, "api_key", None)
+    if key is not None:
+        return key
+    with pools.authenticating() as conn:
+        return key_on(conn, request, creds)
 
 
 Key = Annotated[q.ApiKey, Depends(current_key)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+import anyio
 import psycopg
 import psycopg_pool
 from fastapi import FastAPI, Request
@@ -49,14 +50,45 @@ def _json(status: int, detail, headers: dict[str, str] | None = None) -> JSONRes
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves on this path, from the app's OpenAPI paths (compiled once)."""
+    import re
+
+    app = request.app
+    table = getattr(app.state, "allow_table", None)
+    if table is None:
+        table = [
+            (re.compile("^" + re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(path)) + "$"), {m.upper() for m in item})
+            for path, item in app.openapi()["paths"].items()
+        ]
+        app.state.allow_table = table
+    methods: set[str] = set()
+    for pattern, served in table:
+        if pattern.match(request.url.path):
+            methods |= served
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError):
+        if exc.status in (401, 403) and request.url.path.startswith(("/v1/", "/metrics")):
+            from api.audit import log_refusal
+
+            key = getattr(request.state, "api_key", None)
+            await anyio.to_thread.run_sync(log_refusal, request.scope, exc.status, key)
         return _json(exc.status, exc.detail, exc.headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException):
-        return _json(exc.status_code, exc.detail, getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            # Starlette names only the first matching route's methods; a path served by several routes
+            # (PUT and DELETE of an assessed item) must list them all.
+            headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
+        return _json(exc.status_code, exc.detail, headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):

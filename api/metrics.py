@@ -7,6 +7,8 @@ import time
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
+from api.deps import Key, require_role
+
 
 def _template(request: Request) -> str:
     """The matched route's path template with its router prefixes (routers are mounted, so the route
@@ -49,5 +51,8 @@ def install(app: FastAPI) -> None:
             latency.labels(request.method, template).observe(time.perf_counter() - start)
 
     @app.get("/metrics", include_in_schema=False)
-    def metrics() -> Response:
+    def metrics(key: Key) -> Response:
+        """Admin keys only: route names and request counts are for operators (Prometheus sends the key
+        with `authorization: {credentials: ...}` in its scrape config)."""
+        require_role(key, "admin")
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from scoring.model import AssessedAudit, AssessedItem, InstitutionResult, RankingRow, RunInfo
 
 T = TypeVar("T")
+
+
+def _json_number(v: Any) -> Any:
+    """What JSON Schema calls a number: not true/false and not a string (pydantic's lax mode would take
+    true as 1 and "2026" as 2026); 2026.0 stays acceptable as the integer it is."""
+    if isinstance(v, bool | str):
+        raise ValueError("must be a JSON number")
+    return v
 
 __all__ = [
     "AssessedAudit", "AssessedItem", "InstitutionResult", "RankingRow", "RunInfo",
@@ -87,8 +95,24 @@ class RunDetail(RunInfo):
 
 class RunCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"year": 2026}]})
-    year: int = Field(ge=2000, le=2100, description="calendar year to score")
+    year: Annotated[int, BeforeValidator(_json_number)] = Field(ge=2000, le=2100, description="calendar year to score")
     region_code: str | None = Field(None, pattern=r"^[0-9]{6}$", description="score only this region; default: all")
+
+
+class ScoringJob(BaseModel):
+    id: int
+    year: int
+    region_code: str | None
+    methodology_hash: str
+    status: Literal["queued", "running", "done", "failed"]
+    run_id: int | None = Field(description="the stored run, once done")
+    error: str | None = Field(description="why it failed")
+    attempts: int
+    created_by: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    result: str | None = Field(None, description="where the run is, once done (/v1/runs/{run_id})")
 
 
 class UsagePoint(BaseModel):
@@ -153,6 +177,10 @@ class RunRef(BaseModel):
     created_at: datetime
 
 
+class RankingPage(Page[RankingRow]):
+    run: RunRef = Field(description="the scoring run these ranks come from")
+
+
 class Report(BaseModel):
     institution: Institution
     run: RunRef
@@ -166,7 +194,8 @@ class AssessedItemWrite(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"points": 4.5, "evidence": "2026年节能管理制度文件, 苏机事〔2026〕12号"}
     ]})
-    points: float = Field(ge=0, le=1000, allow_inf_nan=False)
+    # Strict: JSON true is not 1.0 points.
+    points: float = Field(ge=0, le=1000, allow_inf_nan=False, strict=True)
     evidence: str | None = Field(None, max_length=4000, description="where the evidence is (document, file, link)")
 
 
@@ -174,14 +203,17 @@ class AccessEntry(BaseModel):
     id: int
     accessed_at: datetime
     api_key_id: int | None
-    key_name: str
-    role: str
-    resource: str
+    key_name: str | None = Field(description="None for a refusal without a valid key")
+    role: str | None
+    resource: str = Field(description="report, ranking, institutions, institution, usage, quality, assessed_items, "
+                          "assessed_audit, registry_export, or refused (a 401/403)")
     institution_id: str | None
     run_id: int | None
     year: int | None
     format: str
     path: str
+    status: int = Field(description="200 for a served pull; 401 or 403 for a refusal")
+    client_addr: str | None
 
 
 class ImportResult(BaseModel):

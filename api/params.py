@@ -31,6 +31,23 @@ Bucket = Literal["hour", "day", "month", "year"]
 TableFormat = Literal["json", "csv", "xlsx"]
 DocFormat = Literal["json", "csv", "xlsx", "pdf"]
 
+# The date bounds in the schema's own terms (JSON Schema has no minimum for dates): years 2000-2100,
+# and 2101-01-01 as an exclusive end.
+_DAY = r"(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+START_DATE_PATTERN = rf"^(20[0-9]{{2}}|2100)-{_DAY}$"
+END_DATE_PATTERN = rf"^((20[0-9]{{2}}|2100)-{_DAY}|2101-01-01)$"
+
+
+def Start(example: str):  # noqa: N802 - a type alias factory, used as a type
+    return Annotated[date, Query(description="first local day (inclusive), 2000-01-01 to 2100-12-31",
+                                 examples=[example], json_schema_extra={"pattern": START_DATE_PATTERN})]
+
+
+def End(example: str):  # noqa: N802
+    return Annotated[date, Query(description="local day after the last one (exclusive), at most 2101-01-01",
+                                 examples=[example], json_schema_extra={"pattern": END_DATE_PATTERN})]
+
+
 # Largest span per bucket, in days: enough for any real use, small enough that one request cannot
 # make the server sum millions of rows.
 MAX_SPAN_DAYS = {"hour": 31, "day": 3 * 366, "month": 20 * 366, "year": 101 * 366}
@@ -60,9 +77,13 @@ def check_institution(conn, scope: q.Scope, institution_id: str) -> dict:
 
 
 def check_region_filter(conn, scope: q.Scope, region_code: str | None) -> None:
+    """404 for a region that does not exist; 403 when the filter and the caller's scope share nothing, for
+    every role with a scope (a city assessor, an institution), rather than an empty page for some."""
     if region_code is None:
         return
     if not q.region_exists(conn, region_code):
         raise not_found(f"region {region_code!r} not found")
     if scope.role == "city_assessor" and not q.regions_overlap(conn, scope.region_code, region_code):
         raise forbidden(f"region {region_code!r} is outside your scope ({scope.region_code})")
+    if scope.role == "institution" and not q.institution_in_region(conn, scope.institution_id, region_code):
+        raise forbidden(f"region {region_code!r} is outside your scope (institution {scope.institution_id})")

@@ -27,6 +27,11 @@ def register(app: typer.Typer) -> None:
             timezone=settings.timezone,
             pool_min_size=settings.pool_min_size,
             pool_max_size=settings.pool_max_size,
+            max_body_bytes=settings.api_max_body_bytes,
+            max_upload_bytes=settings.api_max_upload_bytes,
+            job_worker=settings.api_job_worker,
+            auth_max_failures=settings.api_auth_max_failures,
+            auth_failure_window_s=settings.api_auth_failure_window_s,
         )
         uvicorn.run(
             create_app(config), host=host or settings.api_host, port=port or settings.api_port,

@@ -72,6 +72,15 @@ def acl_text(prefix: str, ingest_user: str, institution_ids: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _new_password() -> str:
+    """A random password that starts with a letter or digit: credentials.csv is a CSV, and a cell starting
+    with '-' would be a formula to a spreadsheet (store.spreadsheet)."""
+    while True:
+        password = secrets.token_urlsafe(24)
+        if password[0].isalnum():
+            return password
+
+
 def read_credentials(path: Path) -> dict[str, Account]:
     if not path.exists():
         return {}
@@ -120,7 +129,7 @@ def write_broker_files(
     known = {} if rotate else read_credentials(out / CREDENTIALS_FILE)
 
     def password_for(username: str) -> str:
-        return known[username].password if username in known else secrets.token_urlsafe(24)
+        return known[username].password if username in known else _new_password()
 
     accounts = [Account(ingest_user, ingest_password or password_for(ingest_user), "")]
     accounts += [Account(gateway_username(i), password_for(gateway_username(i)), i) for i in institution_ids]

@@ -69,10 +69,8 @@ def push_cmd(
 
     The datasource logs in as the read-only role jieneng_grafana with JIENENG_GRAFANA_DB_PASSWORD.
     """
-    from grafana_client.client import GrafanaException
-
     from dashboards import build
-    from dashboards.push import GrafanaUnhealthy, connect, datasource_payload, push
+    from dashboards.push import GrafanaUnhealthy, PushError, connect, datasource_payload, push
     from jieneng.settings import load_settings
     from jieneng.wiring import read_database_url
 
@@ -87,16 +85,14 @@ def push_cmd(
             typer.echo("warning: JIENENG_GRAFANA_DB_PASSWORD is not set; the datasource gets no password", err=True)
         datasource = datasource_payload(host=db_host or default_host, database=db_name or default_name,
                                         password=settings.grafana_db_password, timescaledb=timescaledb)
+    api = connect(url, token)
     try:
-        report = push(connect(url, token), build.dashboards(), datasource)
-    except (GrafanaException, GrafanaUnhealthy, OSError) as exc:
+        report = push(api, build.dashboards(), datasource)
+    except (PushError, GrafanaUnhealthy, OSError) as exc:
         typer.echo(f"error: push to {url} failed: {exc}", err=True)
         raise typer.Exit(1) from exc
-    except Exception as exc:  # niquests connection errors are not OSError subclasses
-        if type(exc).__module__.startswith(("niquests", "urllib3")):
-            typer.echo(f"error: cannot reach Grafana at {url}: {exc}", err=True)
-            raise typer.Exit(1) from exc
-        raise
+    finally:
+        api.close()
     typer.echo(f"Grafana {report.grafana_version}: folder {report.folder}, datasource {report.datasource}, "
                f"{len(report.dashboards)} dashboard(s) upserted: {', '.join(report.dashboards)}")
 

@@ -142,6 +142,24 @@ class Settings(BaseSettings):
     # --- API -----------------------------------------------------------------------------
     api_host: str = Field("127.0.0.1", description="Address `jieneng api` listens on.")
     api_port: int = Field(8000, ge=1, le=65535, description="Port `jieneng api` listens on.")
+    api_max_body_bytes: int = Field(
+        65_536, ge=1024, description="Largest API request body (JSON), except registry uploads; larger: 413."
+    )
+    api_auth_max_failures: int = Field(
+        20, ge=1, description="Failed API authentications per client address within the window before it gets 429 (in memory, per process)."
+    )
+    api_auth_failure_window_s: float = Field(
+        60, gt=0, description="Window in seconds for JIENENG_API_AUTH_MAX_FAILURES; 429 carries Retry-After until it passes."
+    )
+    api_key_expiry_days: int | None = Field(
+        None, ge=1, description="`jieneng keys create` gives new keys this lifetime unless --expires-days says otherwise; unset: no expiry."
+    )
+    api_job_worker: bool = Field(
+        True, description="`jieneng api` runs queued scoring jobs (POST /v1/runs) in a worker thread; off: another process does."
+    )
+    api_max_upload_bytes: int = Field(
+        52_428_800, ge=1024, description="Largest registry upload (all files of one request); larger: 413, cut off while streaming."
+    )
 
     # --- logging -------------------------------------------------------------------------
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")

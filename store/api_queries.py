@@ -101,10 +101,14 @@ class ApiKey:
     institution_id: str | None
     created_at: datetime
     revoked_at: datetime | None
+    expires_at: datetime | None = None
 
     @property
     def scope(self) -> Scope:
         return Scope(self.role, self.region_code, self.institution_id)
+
+
+KEY_COLS = "id, prefix, name, role, region_code, institution_id, created_at, revoked_at, expires_at"
 
 
 def _hash_secret(secret: str) -> str:
@@ -120,8 +124,10 @@ def create_key(
     name: str,
     region_code: str | None = None,
     institution_id: str | None = None,
+    expires_at: datetime | None = None,
 ) -> tuple[ApiKey, str]:
-    """Create a key; returns it and the full token ``jn_<prefix>_<secret>`` (shown once, never stored)."""
+    """Create a key; returns it and the full token ``jn_<prefix>_<secret>`` (shown once, never stored).
+    ``expires_at``: when it stops working (None: until revoked)."""
     if role not in ROLES:
         raise KeyError_(f"unknown role {role!r}; one of {', '.join(ROLES)}")
     if not name.strip():
@@ -142,16 +148,21 @@ def create_key(
     secret = secrets.token_urlsafe(32)
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(
-            "INSERT INTO api_key (prefix, secret_sha256, name, role, region_code, institution_id)"
-            " VALUES (%s, %s, %s, %s, %s, %s)"
-            " RETURNING id, prefix, name, role, region_code, institution_id, created_at, revoked_at",
-            (prefix, _hash_secret(secret), name.strip(), role, region_code, institution_id),
+            "INSERT INTO api_key (prefix, secret_sha256, name, role, region_code, institution_id, expires_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s)"
+            f" RETURNING {KEY_COLS}",
+            (prefix, _hash_secret(secret), name.strip(), role, region_code, institution_id, expires_at),
         ).fetchone()
     return ApiKey(**row), f"jn_{prefix}_{secret}"
 
 
+class KeyRefused(Exception):
+    """A well-formed token whose key exists and matches but may not be used (expired), with the reason."""
+
+
 def authenticate(conn: psycopg.Connection, token: str) -> ApiKey | None:
-    """The live key for a ``jn_<prefix>_<secret>`` token, or None (malformed, unknown, wrong, revoked)."""
+    """The live key for a ``jn_<prefix>_<secret>`` token, or None (malformed, unknown, wrong, revoked).
+    Raises KeyRefused for a key past its expiry (the secret was right, so the holder may be told)."""
     parts = token.split("_", 2)
     if len(parts) != 3 or parts[0] != "jn" or len(parts[1]) != KEY_PREFIX_LEN or not parts[2]:
         return None
@@ -159,21 +170,22 @@ def authenticate(conn: psycopg.Connection, token: str) -> ApiKey | None:
         return None
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(
-            "SELECT id, prefix, secret_sha256, name, role, region_code, institution_id, created_at, revoked_at"
-            " FROM api_key WHERE prefix = %s",
+            f"SELECT {KEY_COLS}, secret_sha256, expires_at <= now() AS expired FROM api_key WHERE prefix = %s",
             (parts[1],),
         ).fetchone()
     if row is None or row["revoked_at"] is not None:
         return None
     if not hmac.compare_digest(row.pop("secret_sha256"), _hash_secret(parts[2])):
         return None
+    if row.pop("expired"):
+        raise KeyRefused(f"API key expired at {row['expires_at'].isoformat()}")
     return ApiKey(**row)
 
 
 def list_keys(conn: psycopg.Connection, *, include_revoked: bool = True) -> list[ApiKey]:
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
-            "SELECT id, prefix, name, role, region_code, institution_id, created_at, revoked_at FROM api_key"
+            f"SELECT {KEY_COLS} FROM api_key"
             + ("" if include_revoked else " WHERE revoked_at IS NULL")
             + " ORDER BY id"
         ).fetchall()
@@ -194,11 +206,25 @@ def revoke_key(conn: psycopg.Connection, key_id: int) -> bool:
 def list_access(conn: psycopg.Connection, *, limit: int, offset: int, institution_id: str | None = None) -> list[dict]:
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
-            "SELECT id, accessed_at, api_key_id, key_name, role, resource, institution_id, run_id, year, format, path"
-            " FROM report_access WHERE (%(inst)s::text IS NULL OR institution_id = %(inst)s)"
+            "SELECT id, accessed_at, api_key_id, key_name, role, resource, institution_id, run_id, year, format, path,"
+            " status, client_addr FROM report_access WHERE (%(inst)s::text IS NULL OR institution_id = %(inst)s)"
             " ORDER BY id DESC LIMIT %(limit)s OFFSET %(offset)s",
             {"inst": institution_id, "limit": limit, "offset": offset},
         ).fetchall()
+
+
+def log_access(
+    conn: psycopg.Connection, *, key: ApiKey | None, resource: str, path: str, fmt: str = "json", status: int = 200,
+    institution_id: str | None = None, run_id: int | None = None, year: int | None = None,
+    client_addr: str | None = None,
+) -> None:
+    """One access-log row: a served pull (status 200) or a refusal (401/403, possibly without a key)."""
+    conn.execute(
+        f"INSERT INTO report_access ({_LOG_COLS}, status, client_addr)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        (key.id if key else None, key.name if key else None, key.role if key else None, resource, institution_id,
+         run_id, year, fmt, path, status, client_addr),
+    )
 
 
 # --- visibility ---------------------------------------------------------------------------------
@@ -388,6 +414,32 @@ def latest_visible_run_id(conn: psycopg.Connection, scope: Scope, year: int) -> 
     return None if row is None else row[0]
 
 
+def latest_covering_run_id(
+    conn: psycopg.Connection, scope: Scope, year: int, region_code: str | None = None
+) -> int | None:
+    """The newest run of ``year`` that scored everything the caller asks for: the scope, narrowed by the
+    ``region_code`` filter when given. A run covers a region when it is province-wide or was run for
+    that region or one above it; a newer run of a single city therefore never stands in for the
+    province (or for another city)."""
+    if scope.role == "city_assessor":
+        # The narrower of the scope's region and the filter (the filter was checked to overlap the scope).
+        target = (
+            f"(CASE WHEN %(filter)s::text IS NOT NULL AND %(filter)s = ANY({subtree_sql('scope_region')})"
+            " THEN %(filter)s ELSE %(scope_region)s END)"
+        )
+    elif scope.role == "institution":
+        target = "(SELECT region_code FROM institution WHERE id = %(scope_institution)s)"
+    else:
+        target = "%(filter)s::text"
+    covers = f"(r.region_code IS NULL OR r.region_code = ANY({ancestors_sql(target)}))"
+    row = conn.execute(
+        f"SELECT r.id FROM scoring_run r WHERE r.year = %(year)s AND {run_scope_predicate(scope)} AND {covers}"
+        " ORDER BY r.created_at DESC, r.id DESC LIMIT 1",
+        {**scope.params(), "year": year, "filter": region_code},
+    ).fetchone()
+    return None if row is None else row[0]
+
+
 RANKING_SORTS = {
     "rank_province": "sr.rank_province",
     "rank_city": "sr.rank_city",
@@ -519,6 +571,15 @@ def regions_overlap(conn: psycopg.Connection, a: str, b: str) -> bool:
 
 
 
+def institution_in_region(conn: psycopg.Connection, institution_id: str, region_code: str) -> bool:
+    """True when the institution lies in the region or a region under it."""
+    row = conn.execute(
+        f"SELECT region_code = ANY({subtree_sql('region')}) FROM institution WHERE id = %(id)s",
+        {"region": region_code, "id": institution_id},
+    ).fetchone()
+    return bool(row and row[0])
+
+
 # --- one-statement pulls: read and log together -------------------------------------------------
 #
 # A ranking page or a report is read and its access-log row written by ONE statement (a data-modifying
@@ -529,9 +590,9 @@ def regions_overlap(conn: psycopg.Connection, a: str, b: str) -> bool:
 _LOG_COLS = "api_key_id, key_name, role, resource, institution_id, run_id, year, format, path"
 
 
-def _log_params(key: ApiKey, *, resource: str, fmt: str, path: str) -> dict[str, Any]:
+def _log_params(key: ApiKey, *, resource: str, fmt: str, path: str, client_addr: str | None = None) -> dict[str, Any]:
     return {"log_key_id": key.id, "log_key_name": key.name, "log_role": key.role, "log_resource": resource,
-            "log_format": fmt, "log_path": path}
+            "log_format": fmt, "log_path": path, "log_client": client_addr}
 
 
 _LOG_VALUES = "%(log_key_id)s, %(log_key_name)s, %(log_role)s, %(log_resource)s"
@@ -553,6 +614,7 @@ def ranking_page_logged(
     limit: int = 100,
     offset: int = 0,
     known_total: int | None = None,
+    client_addr: str | None = None,
 ) -> dict | None:
     """The run's identity plus ``visible`` (as ``run_checked``), and, when visible, ``total`` (rows matching
     the scope and filters) and ``items`` (the page as a JSON array in RankingRow's shape, built by PostgreSQL
@@ -566,13 +628,14 @@ def ranking_page_logged(
         scope, run_id, region_code=region_code, category=category, peer_group=peer_group, eligible=eligible,
         sort=sort, descending=descending, limit=limit, offset=offset, known_total=known_total,
     )
-    params.update(_log_params(key, resource="ranking", fmt=fmt, path=path))
+    params.update(_log_params(key, resource="ranking", fmt=fmt, path=path, client_addr=client_addr))
     query = (
         "WITH run AS (SELECT r.id, r.year, r.region_code, r.methodology_name, r.methodology_version,"
         f" r.methodology_hash, r.created_at, {run_scope_predicate(scope)} AS visible"
         " FROM scoring_run r WHERE r.id = %(run_id)s),"
-        f" logged AS (INSERT INTO report_access ({_LOG_COLS})"
-        f" SELECT {_LOG_VALUES}, NULL, run.id, run.year, %(log_format)s, %(log_path)s FROM run WHERE run.visible)"
+        f" logged AS (INSERT INTO report_access ({_LOG_COLS}, client_addr)"
+        f" SELECT {_LOG_VALUES}, NULL, run.id, run.year, %(log_format)s, %(log_path)s, %(log_client)s"
+        " FROM run WHERE run.visible)"
         f" SELECT run.*, pg.total, pg.items FROM run LEFT JOIN LATERAL ({page}) pg ON run.visible"
     )
     with conn.cursor(row_factory=dict_row) as cur:
@@ -588,6 +651,7 @@ def report_logged(
     year: int | None,
     fmt: str,
     path: str,
+    client_addr: str | None = None,
 ) -> dict:
     """Everything a report reads, and its access-log row, in one statement. Returns a dict with:
 
@@ -603,7 +667,7 @@ def report_logged(
     spred = scope_predicate(scope, region_col="sr.region_code", institution_col="sr.institution_id")
     rpred = run_scope_predicate(scope)
     params = {**scope.params(), "id": institution_id, "run_id": run_id, "year": year,
-              **_log_params(key, resource="report", fmt=fmt, path=path)}
+              **_log_params(key, resource="report", fmt=fmt, path=path, client_addr=client_addr)}
     run_visible = (
         "TRUE" if run_id is None
         else f"(SELECT {rpred} FROM scoring_run r WHERE r.id = %(run_id)s)"
@@ -636,8 +700,8 @@ def report_logged(
         " JOIN usage_monthly u ON u.meter_id = m.id"
         f" WHERE {ipred} AND u.month >= make_date(f.year - 1, 1, 1) AND u.month < make_date(f.year + 1, 1, 1)"
         " GROUP BY m.energy_type, vehicle, u.month),"
-        f" logged AS (INSERT INTO report_access ({_LOG_COLS})"
-        f" SELECT {_LOG_VALUES}, %(id)s, f.run_id, f.year, %(log_format)s, %(log_path)s FROM found f)"
+        f" logged AS (INSERT INTO report_access ({_LOG_COLS}, client_addr)"
+        f" SELECT {_LOG_VALUES}, %(id)s, f.run_id, f.year, %(log_format)s, %(log_path)s, %(log_client)s FROM found f)"
         " SELECT (SELECT to_jsonb(inst) FROM inst) AS institution, (SELECT visible FROM rv) AS run_visible,"
         " (SELECT coalesce(json_agg(json_build_object('energy_type', energy_type, 'vehicle', vehicle,"
         " 'month', month, 'consumption', consumption) ORDER BY month, energy_type), '[]')::text FROM months)"
@@ -651,3 +715,99 @@ def report_logged(
     out = {"institution": row.pop("institution"), "run_visible": row.pop("run_visible"), "months": months}
     out["found"] = None if row["run_id"] is None else row
     return out
+
+
+# --- scoring jobs -------------------------------------------------------------------------------
+#
+# POST /v1/runs queues a job; a worker (api.jobs) claims queued jobs with FOR UPDATE SKIP LOCKED and
+# holds a session advisory lock (JOB_LOCK_CLASS, job id) while it runs one, so that a job whose
+# worker died can be told from one still running (store/migrations/0012_api_jobs_audit.sql).
+
+JOB_LOCK_CLASS = 72_001  # first key of the two-key advisory locks on jobs; no other lock here uses it
+JOB_MAX_ATTEMPTS = 3  # a job that took its worker down this many times is failed, not retried forever
+JOB_COLS = ("id, year, region_code, methodology_hash, status, run_id, error, attempts, created_by, created_at,"
+            " started_at, finished_at")
+
+
+def enqueue_job(conn: psycopg.Connection, *, year: int, region_code: str | None, methodology_hash: str,
+                created_by: str) -> tuple[dict, bool]:
+    """The queued or running job for these inputs, or a new queued one; and whether it is new."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        for _ in range(3):  # a job of the same inputs may finish between the INSERT and the SELECT
+            row = cur.execute(
+                f"INSERT INTO scoring_job (year, region_code, methodology_hash, created_by)"
+                f" VALUES (%(year)s, %(region)s, %(hash)s, %(by)s) ON CONFLICT DO NOTHING RETURNING {JOB_COLS}",
+                {"year": year, "region": region_code, "hash": methodology_hash, "by": created_by},
+            ).fetchone()
+            if row is not None:
+                return row, True
+            row = cur.execute(
+                f"SELECT {JOB_COLS} FROM scoring_job WHERE year = %(year)s"
+                " AND coalesce(region_code, '') = coalesce(%(region)s, '') AND methodology_hash = %(hash)s"
+                " AND status IN ('queued', 'running')",
+                {"year": year, "region": region_code, "hash": methodology_hash},
+            ).fetchone()
+            if row is not None:
+                return row, False
+    raise RuntimeError("could not queue or find the scoring job")
+
+
+def get_job(conn: psycopg.Connection, job_id: int) -> dict | None:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(f"SELECT {JOB_COLS} FROM scoring_job WHERE id = %s", (job_id,)).fetchone()
+
+
+def claim_job(conn: psycopg.Connection) -> dict | None:
+    """Mark the oldest queued job whose (year, methodology) has none running as running, and take its
+    lease (a session advisory lock, kept after the commit). ``conn`` must be in autocommit mode and
+    hold no other job lease. None when there is nothing to run (or another worker won the race)."""
+    try:
+        with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+            job = cur.execute(
+                f"UPDATE scoring_job SET status = 'running', started_at = now(), attempts = attempts + 1"
+                " WHERE id = (SELECT j.id FROM scoring_job j WHERE j.status = 'queued' AND NOT EXISTS"
+                " (SELECT 1 FROM scoring_job r WHERE r.status = 'running' AND r.year = j.year"
+                " AND r.methodology_hash = j.methodology_hash)"
+                " ORDER BY j.id LIMIT 1 FOR UPDATE SKIP LOCKED)"
+                f" RETURNING {JOB_COLS}"
+            ).fetchone()
+            if job is not None:
+                # Taken before the commit makes the row 'running' for others: no moment without a lease.
+                cur.execute("SELECT pg_advisory_lock(%s, %s::int)", (JOB_LOCK_CLASS, job["id"]))
+            return job
+    except psycopg.errors.UniqueViolation:
+        return None  # another worker started a job of the same year and methodology at the same moment
+
+
+def release_job(conn: psycopg.Connection, job_id: int) -> None:
+    conn.execute("SELECT pg_advisory_unlock(%s, %s::int)", (JOB_LOCK_CLASS, job_id))
+
+
+def finish_job(conn: psycopg.Connection, job_id: int, *, run_id: int | None, error: str | None) -> None:
+    conn.execute(
+        "UPDATE scoring_job SET status = %s, run_id = %s, error = %s, finished_at = now() WHERE id = %s",
+        ("done" if error is None else "failed", run_id, error, job_id),
+    )
+
+
+def requeue_orphans(conn: psycopg.Connection) -> list[int]:
+    """Jobs left 'running' by a worker that is gone (no lease held): queued again, or failed after
+    JOB_MAX_ATTEMPTS. ``conn`` (autocommit) must hold no job lease itself (leases are re-entrant)."""
+    found: list[int] = []
+    with conn.transaction():
+        rows = conn.execute(
+            "SELECT id, attempts FROM scoring_job WHERE status = 'running' ORDER BY id FOR UPDATE SKIP LOCKED"
+        ).fetchall()
+        for job_id, attempts in rows:
+            if not conn.execute("SELECT pg_try_advisory_xact_lock(%s, %s::int)", (JOB_LOCK_CLASS, job_id)).fetchone()[0]:
+                continue  # its worker still holds the lease: running
+            if attempts >= JOB_MAX_ATTEMPTS:
+                conn.execute(
+                    "UPDATE scoring_job SET status = 'failed', finished_at = now(),"
+                    " error = 'its worker stopped during each of ' || attempts || ' attempts' WHERE id = %s",
+                    (job_id,),
+                )
+            else:
+                conn.execute("UPDATE scoring_job SET status = 'queued', started_at = NULL WHERE id = %s", (job_id,))
+            found.append(job_id)
+    return found

@@ -21,6 +21,7 @@ from datetime import date, datetime, time, tzinfo
 from typing import Any
 
 from store import codes
+from store.spreadsheet import csv_text, csv_text_back, xlsx_append
 
 # --- column and file-kind definitions -------------------------------------------------------------
 
@@ -29,6 +30,10 @@ REGION_RE = re.compile(r"^[0-9]{6}$")
 # Characters XLSX cannot hold (and no name needs): export as a workbook would fail on them.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 YEAR_MIN, YEAR_MAX = 2000, 2100  # the CHECK on institution_year.year
+# Longest free text per column, in characters (any other text column: TEXT_DEFAULT_MAX_CHARS). Names go
+# into ranking tables and PDF headings; the longest official Chinese institution names are under 60.
+TEXT_MAX_CHARS = {"name": 200, "address": 500}
+TEXT_DEFAULT_MAX_CHARS = 1000
 
 
 @dataclass(frozen=True)
@@ -261,7 +266,8 @@ def read_csv(name: str, data: bytes) -> tuple[list[Table], list[RowError]]:
     try:
         prev = 0
         for cells in reader:
-            records.append((prev + 1, cells))
+            # The apostrophe our exports put before formula-like text (store.spreadsheet) comes off here.
+            records.append((prev + 1, [csv_text_back(c) for c in cells]))
             prev = reader.line_num
     except csv.Error as exc:
         return [], [RowError(name, reader.line_num, "-", f"not valid CSV: {exc}")]
@@ -285,9 +291,74 @@ def _cell_text(v: Any) -> str:
     return str(v)
 
 
+# Bounds on a workbook, far above any province's registry: a small hostile file (a declared
+# A1:XFD1048576, a row at the bottom of the sheet, a zip that inflates a thousandfold) is refused
+# instead of read, and reading stays within a few tens of MB whatever the file declares.
+XLSX_MAX_ROWS = 200_000  # per sheet, header included
+XLSX_MAX_COLUMNS = 64  # a registry kind has at most 13
+XLSX_MAX_CELL_CHARS = 16_384  # half of what Excel allows in a cell; far more than any registry text
+XLSX_MAX_UNCOMPRESSED_BYTES = 256 * 2**20  # all parts of the zip together, as declared (zipfile enforces it)
+XLSX_MAX_SHARED_STRINGS_BYTES = 64 * 2**20  # openpyxl holds the shared strings in memory
+
+
+def _xlsx_too_big(book_zip: zipfile.ZipFile) -> str | None:
+    infos = book_zip.infolist()
+    total = sum(i.file_size for i in infos)
+    if total > XLSX_MAX_UNCOMPRESSED_BYTES:
+        return f"workbook is {total} bytes uncompressed, more than {XLSX_MAX_UNCOMPRESSED_BYTES}"
+    shared = sum(i.file_size for i in infos if i.filename.lower().endswith("sharedstrings.xml"))
+    if shared > XLSX_MAX_SHARED_STRINGS_BYTES:
+        return f"workbook's shared strings are {shared} bytes uncompressed, more than {XLSX_MAX_SHARED_STRINGS_BYTES}"
+    return None
+
+
+def _sheet_records(source: str, sheet: Any, errors: list[RowError]) -> list[tuple[int, list[str]]] | None:
+    """The sheet's rows as text cells, trailing empty cells dropped; None when the sheet breaks a bound
+    (the error is in ``errors``). Rows past a bound are reported with their row number."""
+    from openpyxl.utils import get_column_letter
+
+    # The declared <dimension> is the file's claim, not its content: ignoring it stops openpyxl from
+    # padding every row to the declared width and the sheet to the declared height.
+    sheet.reset_dimensions()
+    records: list[tuple[int, list[str]]] = []
+    bad = False
+    for line, row in enumerate(sheet.iter_rows(values_only=True), 1):
+        last = len(row)
+        while last and (row[last - 1] is None or row[last - 1] == ""):
+            last -= 1
+        if last == 0:
+            continue  # a gap between rows, or an empty row: nothing kept
+        if line > XLSX_MAX_ROWS:
+            errors.append(RowError(source, line, "-", f"sheet has more than {XLSX_MAX_ROWS} rows; split the file"))
+            return None
+        if last > XLSX_MAX_COLUMNS:
+            cell = f"{get_column_letter(last)}{line}"
+            errors.append(RowError(source, line, "-", f"cell {cell} lies beyond the first {XLSX_MAX_COLUMNS} columns"))
+            bad = True
+            continue
+        cells = [_cell_text(v) for v in row[:last]]
+        for col, text in enumerate(cells, 1):
+            if len(text) > XLSX_MAX_CELL_CHARS:
+                cell = f"{get_column_letter(col)}{line}"
+                errors.append(RowError(source, line, "-", f"cell {cell} holds {len(text)} characters, more than {XLSX_MAX_CELL_CHARS}"))
+                bad = True
+                break
+        else:
+            records.append((line, cells))
+    return None if bad else records
+
+
 def read_xlsx(name: str, data: bytes) -> tuple[list[Table], list[RowError]]:
+    """The workbook's sheets, read streaming (openpyxl read-only) within the XLSX_MAX_* bounds."""
     from openpyxl import load_workbook
 
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            too_big = _xlsx_too_big(z)
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        return [], [RowError(name, 1, "-", f"not a readable XLSX workbook: {exc}")]
+    if too_big:
+        return [], [RowError(name, 1, "-", too_big)]
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
@@ -296,13 +367,17 @@ def read_xlsx(name: str, data: bytes) -> tuple[list[Table], list[RowError]]:
     errors: list[RowError] = []
     try:
         for sheet in book.worksheets:
-            records = [
-                (i, [_cell_text(v) for v in row])
-                for i, row in enumerate(sheet.iter_rows(values_only=True), 1)
-            ]
-            if not any(any(c.strip() for c in cells) for _, cells in records):
+            source = f"{name}[{sheet.title}]"
+            try:
+                records = _sheet_records(source, sheet, errors)
+            except (zipfile.BadZipFile, KeyError, OSError, ValueError, SyntaxError) as exc:
+                errors.append(RowError(source, 1, "-", f"sheet cannot be read: {exc}"))
+                continue
+            if records is None:
+                continue
+            if not records:
                 continue  # an empty sheet is not an error
-            t, e = _table(f"{name}[{sheet.title}]", records)
+            t, e = _table(source, records)
             tables += t
             errors += e
     finally:
@@ -422,6 +497,9 @@ def _parse_cell(col: Col, text: str, tz: tzinfo) -> Any:
     if col.type == "text":
         if _CONTROL.search(text):
             raise CellError("contains a control character (only tab and line breaks are allowed)")
+        most = TEXT_MAX_CHARS.get(col.name, TEXT_DEFAULT_MAX_CHARS)
+        if len(text) > most:
+            raise CellError(f"{col.name} is {len(text)} characters long; at most {most}")
         return text
     if col.type == "id":
         if not ID_RE.match(text):
@@ -799,6 +877,11 @@ def format_value(col: Col, v: Any, tz: tzinfo) -> str:
     return str(v)
 
 
+def _csv_cell(col: Col, text: str) -> str:
+    """Text cells protected against formula injection; numbers as written (a negative is not a formula)."""
+    return text if col.type in ("int", "float") else csv_text(text)
+
+
 def write_csv(kind: Kind, rows: Iterable[Mapping[str, Any]], tz: tzinfo) -> bytes:
     """UTF-8 CSV (no BOM, LF line ends) with the kind's columns in table order."""
     buf = io.StringIO(newline="")
@@ -808,7 +891,7 @@ def write_csv(kind: Kind, rows: Iterable[Mapping[str, Any]], tz: tzinfo) -> byte
     w_all = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_ALL)
     w.writerow(kind.column_names)
     for row in rows:
-        cells = [format_value(c, row.get(c.name), tz) for c in kind.columns]
+        cells = [_csv_cell(c, format_value(c, row.get(c.name), tz)) for c in kind.columns]
         (w_all if any("\r" in x for x in cells) else w).writerow(cells)
     return buf.getvalue().encode("utf-8")
 
@@ -829,11 +912,11 @@ def write_xlsx(tables: Mapping[str, Iterable[Mapping[str, Any]]], tz: tzinfo) ->
     for kind_name, rows in tables.items():
         kind = KINDS[kind_name]
         sheet = book.create_sheet(kind.name)
-        sheet.append(list(kind.column_names))
+        xlsx_append(sheet, list(kind.column_names))
         for row in rows:
             out = []
             for c in kind.columns:
-                v = row[c.name]
+                v = row.get(c.name)
                 if v is None:
                     out.append(None)
                 elif c.type == "ts":
@@ -842,7 +925,7 @@ def write_xlsx(tables: Mapping[str, Iterable[Mapping[str, Any]]], tz: tzinfo) ->
                     out.append(int(v) if float(v).is_integer() and abs(v) < 2**53 else float(v))
                 else:
                     out.append(v)
-            sheet.append(out)
+            xlsx_append(sheet, out)
         for letter, c in zip("ABCDEFGHIJKLMNOPQRSTUVWXYZ", kind.columns, strict=False):
             sheet.column_dimensions[letter].width = max(10, len(c.name) + 2)
     fixed = datetime(*_FIXED_ZIP_TIME)

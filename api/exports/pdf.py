@@ -1,9 +1,15 @@
 """PDF reports with reportlab. Chinese renders with the built-in CID font STSong-Light (Adobe's
-Asian font pack names it; PDF readers supply the glyphs), so no font file ships with us."""
+Asian font pack names it; PDF readers supply the glyphs), so no font file ships with us.
+
+Any text may arrive here (names, addresses, veto reasons): every paragraph wraps anywhere (CJK word
+wrap: a run of letters without spaces still breaks), and a table cell, which reportlab cannot split
+across pages, is cut to what fits in a bounded height of its column (a LayoutError otherwise fails
+the whole document)."""
 
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,27 +27,50 @@ from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, Tabl
 FONT = "STSong-Light"
 pdfmetrics.registerFont(UnicodeCIDFont(FONT))
 
-TITLE = ParagraphStyle("title", fontName=FONT, fontSize=16, leading=22, spaceAfter=6)
-HEAD = ParagraphStyle("head", fontName=FONT, fontSize=12, leading=16, spaceBefore=8, spaceAfter=4)
-BODY = ParagraphStyle("body", fontName=FONT, fontSize=9, leading=13)
-CELL = ParagraphStyle("cell", fontName=FONT, fontSize=8, leading=10)
+TITLE = ParagraphStyle("title", fontName=FONT, fontSize=16, leading=22, spaceAfter=6, wordWrap="CJK")
+HEAD = ParagraphStyle("head", fontName=FONT, fontSize=12, leading=16, spaceBefore=8, spaceAfter=4, wordWrap="CJK")
+BODY = ParagraphStyle("body", fontName=FONT, fontSize=9, leading=13, wordWrap="CJK")
+CELL = ParagraphStyle("cell", fontName=FONT, fontSize=8, leading=10, wordWrap="CJK")
+CELL_PADDING_PT = 12  # reportlab's default left + right cell padding
+CELL_MAX_LINES = 20  # 200 pt: a row stays well under a page, whatever its text
+PARAGRAPH_MAX_CHARS = 2000
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 CURRENT_COLOUR = colors.HexColor("#2b6cb0")
 PREVIOUS_COLOUR = colors.HexColor("#a0aec0")
 
 
-def _esc(text: Any) -> str:
-    s = "" if text is None else str(text)
+def _cut(text: str, most: int) -> str:
+    return text if len(text) <= most else text[: max(1, most - 1)] + "…"
+
+
+def _esc(text: Any, most: int = PARAGRAPH_MAX_CHARS) -> str:
+    """Paragraph markup for any text: control characters dropped, at most ``most`` characters, escaped."""
+    s = _cut(_CONTROL.sub("", "" if text is None else str(text)), most)
     return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _cell_chars(width_pt: float) -> int:
+    """Most characters a cell of ``width_pt`` shows in CELL_MAX_LINES lines (a CJK glyph is one em wide,
+    wider than any Latin letter, so this holds for any script)."""
+    per_line = max(1, int((width_pt - CELL_PADDING_PT) / CELL.fontSize))
+    return per_line * CELL_MAX_LINES
 
 
 def fmt_num(value: float | None, digits: int = 2) -> str:
     return "—" if value is None else f"{value:,.{digits}f}"
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], widths: Sequence[float] | None = None) -> Table:
-    data = [[Paragraph(_esc(h), CELL) for h in header]]
-    data += [[Paragraph(_esc(c), CELL) for c in row] for row in rows]
-    t = Table(data, colWidths=widths, repeatRows=1)
+def _widths(total_pt: float, weights: Sequence[float]) -> list[float]:
+    scale = total_pt / sum(weights)
+    return [w * scale for w in weights]
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], widths: Sequence[float]) -> Table:
+    """A table with fixed column widths (points); each cell's text cut to what its width holds."""
+    most = [_cell_chars(w) for w in widths]
+    data = [[Paragraph(_esc(h, m), CELL) for h, m in zip(header, most, strict=True)]]
+    data += [[Paragraph(_esc(c, m), CELL) for c, m in zip(row, most, strict=True)] for row in rows]
+    t = Table(data, colWidths=list(widths), repeatRows=1)
     t.setStyle(TableStyle([
         ("FONTNAME", (0, 0), (-1, -1), FONT),
         ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#edf2f7")),
@@ -81,9 +110,13 @@ def monthly_chart(
     return d
 
 
+REPORT_FRAME_PT = A4[0] - 36 * mm  # page width less the 18 mm margins
+
+
 def report_pdf(report: Any) -> bytes:
     """An institution's report: identity, points, vetoes, indicators, blocks, ranks and the monthly chart."""
     r = report.result
+    frame = REPORT_FRAME_PT
     inst = report.institution
     story: list[Any] = [
         Paragraph(_esc(f"{inst.name} {r.year}年度公共机构能耗评价报告"), TITLE),
@@ -100,6 +133,7 @@ def report_pdf(report: Any) -> bytes:
                 f"{r.ranks.peer or '—'}/{r.ranks.peer_size}", f"{r.ranks.city or '—'}/{r.ranks.city_size}",
                 f"{r.ranks.province or '—'}/{r.ranks.province_size}",
             ]],
+            _widths(frame, [1] * 9),
         ),
     ]
     if r.vetoes or r.ineligible_reasons:
@@ -132,6 +166,7 @@ def report_pdf(report: Any) -> bytes:
     story.append(_table(
         ["月份"] + [f"{m}月" for m in range(1, 13)],
         [[f"{r.year}"] + [fmt_num(v, 0) for v in current], [f"{r.year - 1}"] + [fmt_num(v, 0) for v in previous]],
+        _widths(frame, [1.4] + [1] * 12),
     ))
     story.append(Paragraph(_esc(report.monthly_energy_note), BODY))
     story.append(Paragraph("数据质量", HEAD))
@@ -142,9 +177,10 @@ def report_pdf(report: Any) -> bytes:
             "—" if m.coverage is None else f"{m.coverage:.1%}", fmt_num(m.longest_gap_hours, 1),
             m.resets, m.quarantined, m.conflicts, m.rejects,
         ] for m in r.inputs.meters],
+        _widths(frame, [24, 12, 8, 10, 12, 8, 8, 8, 8]),
     ))
     buf = io.BytesIO()
-    doc = SimpleDocTemplate(buf, pagesize=A4, title=f"{inst.name} {r.year}", leftMargin=18 * mm, rightMargin=18 * mm)
+    doc = SimpleDocTemplate(buf, pagesize=A4, title=_cut(f"{inst.name} {r.year}", 200), leftMargin=18 * mm, rightMargin=18 * mm)
     doc.build(story)
     return buf.getvalue()
 
@@ -154,12 +190,9 @@ def table_pdf(
     weights: Sequence[float] | None = None,
 ) -> bytes:
     """A titled table on landscape pages (rankings). ``weights``: relative column widths over the page's
-    frame; without them reportlab sizes columns from the header, which wraps numbers digit by digit."""
-    doc = SimpleDocTemplate(io.BytesIO(), pagesize=landscape(A4), title=title)
-    widths = None
-    if weights:
-        scale = doc.width / sum(weights)
-        widths = [w * scale for w in weights]
+    frame; without them the columns share it equally."""
+    doc = SimpleDocTemplate(io.BytesIO(), pagesize=landscape(A4), title=_cut(title, 200))
+    widths = _widths(doc.width, weights or [1] * len(header))
     story = [Paragraph(_esc(title), TITLE), Paragraph(_esc(subtitle), BODY), Spacer(1, 3 * mm),
              _table(header, rows, widths)]
     doc.build(story)

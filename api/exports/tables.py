@@ -1,4 +1,7 @@
-"""Tabular exports: CSV that Excel opens with Chinese intact, and XLSX with typed cells."""
+"""Tabular exports: CSV that Excel opens with Chinese intact, and XLSX with typed cells.
+
+No cell ever becomes a formula: text goes through ``store.spreadsheet`` (CSV injection), numbers stay numbers.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +15,8 @@ from fastapi.responses import Response
 from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
+
+from store.spreadsheet import csv_text, xlsx_append
 
 Columns = Sequence[tuple[str, str]]  # (row key, header)
 
@@ -29,6 +34,8 @@ def _cell_text(value: Any) -> str:
         return "是" if value else "否"
     if isinstance(value, datetime | date):
         return value.isoformat()
+    if isinstance(value, str):
+        return csv_text(value)
     return str(value)
 
 
@@ -36,7 +43,7 @@ def to_csv(columns: Columns, rows: Sequence[dict]) -> bytes:
     """UTF-8 with a byte-order mark: without it Excel reads the file as the local ANSI code page."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow([header for _, header in columns])
+    writer.writerow([csv_text(header) for _, header in columns])
     for row in rows:
         writer.writerow([_cell_text(row.get(key)) for key, _ in columns])
     return buf.getvalue().encode("utf-8-sig")
@@ -55,11 +62,11 @@ def to_xlsx(columns: Columns, rows: Sequence[dict], *, title: str) -> bytes:
     wb = Workbook()
     ws = wb.active
     ws.title = title[:31]
-    ws.append([header for _, header in columns])
+    xlsx_append(ws, [header for _, header in columns])
     for cell in ws[1]:
         cell.font = Font(bold=True)
     for row in rows:
-        ws.append([_xlsx_value(row.get(key)) for key, _ in columns])
+        xlsx_append(ws, [_xlsx_value(row.get(key)) for key, _ in columns])
     ws.freeze_panes = "A2"
     for idx, (_, header) in enumerate(columns, start=1):
         ws.column_dimensions[get_column_letter(idx)].width = max(10, min(40, len(header) * 2 + 2))
@@ -68,13 +75,14 @@ def to_xlsx(columns: Columns, rows: Sequence[dict], *, title: str) -> bytes:
     return buf.getvalue()
 
 
-def file_response(data: bytes, fmt: str, filename: str) -> Response:
+def file_response(data: bytes, fmt: str, filename: str, *, headers: dict[str, str] | None = None) -> Response:
     # RFC 6266/5987: an ASCII fallback name plus the UTF-8 one.
     from urllib.parse import quote
 
     ascii_name = filename.encode("ascii", "replace").decode().replace("?", "_")
     disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
-    return Response(content=data, media_type=MEDIA_TYPES[fmt], headers={"Content-Disposition": disposition})
+    return Response(content=data, media_type=MEDIA_TYPES[fmt],
+                    headers={"Content-Disposition": disposition, **(headers or {})})
 
 
 def file_responses(*fmts: str) -> dict:

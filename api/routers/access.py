@@ -1,4 +1,4 @@
-"""The report access log (admin): who pulled which report or ranking, and when."""
+"""The access log (admin): who pulled which personal or registry data, and when; and every 401/403."""
 
 from __future__ import annotations
 

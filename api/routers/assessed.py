@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 
+from api.audit import log_pull
 from api.deps import Db, Key, Pools, require_role
 from api.errors import ApiError, not_found
 from api.models import AssessedAudit, AssessedItem, AssessedItemWrite
@@ -29,17 +30,19 @@ def _methodology(pools: Pools):
 
 
 @router.get("", response_model=list[AssessedItem])
-def list_items(institution_id: InstitutionId, key: Key, db: Db, year: Year):
+def list_items(institution_id: InstitutionId, key: Key, db: Db, request: Request, year: Year):
     """The institution's assessed items for a year."""
     from store.scoring import list_assessed_items
 
     with db.reading() as conn:
         check_institution(conn, key.scope, institution_id)
-        return list_assessed_items(conn, institution_id, year)
+        items = list_assessed_items(conn, institution_id, year)
+    log_pull(request, key, "assessed_items", institution_id=institution_id, year=year)
+    return items
 
 
 @router.get("/audit", response_model=list[AssessedAudit])
-def audit(institution_id: InstitutionId, key: Key, db: Db,
+def audit(institution_id: InstitutionId, key: Key, db: Db, request: Request,
           year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
           limit: Annotated[int, Query(ge=1, le=10_000)] = 1000):
     """Every change to the institution's assessed items: who, when, old and new points and evidence."""
@@ -47,18 +50,27 @@ def audit(institution_id: InstitutionId, key: Key, db: Db,
 
     with db.reading() as conn:
         check_institution(conn, key.scope, institution_id)
-        return list_assessed_audit(conn, institution_id, year, limit=limit)
+        trail = list_assessed_audit(conn, institution_id, year, limit=limit)
+    log_pull(request, key, "assessed_audit", institution_id=institution_id, year=year)
+    return trail
 
 
-@router.put("/{year}/{item_code}", response_model=AssessedItem)
+@router.put("/{year}/{item_code}", response_model=AssessedItem, responses={
+    404: {"description": "no such institution, or no such item in the methodology"},
+    422: {"description": "points above the item's maximum (it differs per item), or an invalid body"},
+})
 def put_item(institution_id: InstitutionId, year: PathYear, item_code: ItemCode, body: AssessedItemWrite,
              key: Key, db: Db):
     """Enter or change an item's points and evidence (assessors and admin; institutions read only)."""
     from store.scoring import set_assessed_item
 
     require_role(key, *WRITERS)
+    methodology = _methodology(db)
+    if item_code not in methodology.items:
+        # The path names something that does not exist (for anyone): 404, as for an unknown institution.
+        raise not_found(f"unknown assessed item {item_code!r} in {methodology.name} (known: {', '.join(methodology.items)})")
     try:
-        _methodology(db).check_assessed_item(item_code, body.points)
+        methodology.check_assessed_item(item_code, body.points)
     except ValueError as exc:
         raise ApiError(422, str(exc)) from exc
     with db.writing() as conn, conn.transaction():

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
+from api.audit import log_pull
 from api.deps import Db, Key
 from api.errors import forbidden, not_found
 from api.exports.tables import file_response, file_responses, to_csv, to_xlsx
@@ -26,6 +27,7 @@ COLUMNS = [
 def list_institutions(
     key: Key,
     db: Db,
+    request: Request,
     region_code: RegionFilter = None,
     category: Category | None = None,
     q_: Annotated[str | None, Query(alias="q", max_length=100, description="part of the name or id")] = None,
@@ -39,6 +41,7 @@ def list_institutions(
         total, rows = q.list_institutions(
             conn, key.scope, region_code=region_code, category=category, q=q_, limit=limit, offset=offset
         )
+    log_pull(request, key, "institutions", fmt=format)
     if format == "csv":
         return file_response(to_csv(COLUMNS, rows), "csv", "institutions.csv")
     if format == "xlsx":
@@ -47,7 +50,7 @@ def list_institutions(
 
 
 @router.get("/{institution_id}", response_model=InstitutionDetail)
-def get_institution(institution_id: InstitutionId, key: Key, db: Db):
+def get_institution(institution_id: InstitutionId, key: Key, db: Db, request: Request):
     """One institution with its yearly area and headcount and its meters."""
     with db.reading() as conn:
         inst = q.get_institution(conn, key.scope, institution_id)
@@ -55,4 +58,5 @@ def get_institution(institution_id: InstitutionId, key: Key, db: Db):
             if q.institution_visibility(conn, key.scope, institution_id) is None:
                 raise not_found(f"institution {institution_id!r} not found")
             raise forbidden(f"institution {institution_id!r} is outside your scope")
+    log_pull(request, key, "institution", institution_id=institution_id)
     return inst

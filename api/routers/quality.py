@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time
-from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Request
 
+from api import params
+from api.audit import log_pull
 from api.deps import Db, Key, Pools
 from api.errors import ApiError, forbidden, not_found
 from api.exports.tables import file_response, file_responses, to_csv, to_xlsx
@@ -22,11 +23,11 @@ MAX_QUALITY_DAYS = 367
 COLUMNS = [("meter_id", "表计"), ("expected_hours", "应有小时"), ("hours_with_data", "有数小时"), ("coverage", "覆盖率"),
            ("longest_gap_hours", "最长缺测(h)"), ("resets", "复位"), ("rollovers", "翻转"), ("quarantined", "隔离"),
            ("conflicts", "冲突"), ("rejects", "拒收")]
-Start = Annotated[date, Query(description="first local day (inclusive)", examples=["2026-01-01"])]
-End = Annotated[date, Query(description="local day after the last one (exclusive)", examples=["2027-01-01"])]
+Start = params.Start("2026-01-01")
+End = params.End("2027-01-01")
 
 
-def _quality(pools: Pools, key: q.ApiKey, start: date, end: date, fmt: str, name: str, *,
+def _quality(pools: Pools, key: q.ApiKey, request: Request, start: date, end: date, fmt: str, name: str, *,
              institution_id: str | None = None, meter_id: str | None = None):
     from store.quality import meter_quality
 
@@ -46,7 +47,9 @@ def _quality(pools: Pools, key: q.ApiKey, start: date, end: date, fmt: str, name
             if not meter["visible"]:
                 raise forbidden(f"meter {meter_id!r} belongs to an institution outside your scope")
             meter_ids = [meter_id]
+            institution_id = meter["institution_id"]
         rows = meter_quality(conn, lo, hi, meter_ids) if meter_ids else []
+    log_pull(request, key, "quality", fmt=fmt, institution_id=institution_id)
     items = [MeterQuality.model_validate(r, from_attributes=True) for r in rows]
     if fmt != "json":
         dicts = [m.model_dump() for m in items]
@@ -58,13 +61,13 @@ def _quality(pools: Pools, key: q.ApiKey, start: date, end: date, fmt: str, name
 
 @router.get("/institutions/{institution_id}/quality", response_model=QualityReport,
             responses=file_responses("csv", "xlsx"))
-def institution_quality(institution_id: InstitutionId, key: Key, db: Db, start: Start, end: End,
+def institution_quality(institution_id: InstitutionId, key: Key, db: Db, request: Request, start: Start, end: End,
                         format: TableFormat = "json"):
     """Quality of each of the institution's meters over local days [start, end) (at most 367 days)."""
-    return _quality(db, key, start, end, format, f"quality-{institution_id}", institution_id=institution_id)
+    return _quality(db, key, request, start, end, format, f"quality-{institution_id}", institution_id=institution_id)
 
 
 @router.get("/meters/{meter_id}/quality", response_model=QualityReport, responses=file_responses("csv", "xlsx"))
-def meter_quality_endpoint(meter_id: MeterId, key: Key, db: Db, start: Start, end: End, format: TableFormat = "json"):
+def meter_quality_endpoint(meter_id: MeterId, key: Key, db: Db, request: Request, start: Start, end: End, format: TableFormat = "json"):
     """Quality of one meter over local days [start, end) (at most 367 days)."""
-    return _quality(db, key, start, end, format, f"quality-{meter_id}", meter_id=meter_id)
+    return _quality(db, key, request, start, end, format, f"quality-{meter_id}", meter_id=meter_id)

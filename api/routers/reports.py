@@ -8,8 +8,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from api.audit import client_addr
 from api.deps import Bearer, Db, key_on
-from api.errors import ApiError, forbidden, not_found
+from api.errors import forbidden, not_found
 from api.exports.pdf import report_pdf
 from api.exports.tables import file_response, file_responses, to_csv, to_xlsx
 from api.models import Institution, InstitutionResult, MonthlyEnergy, PreviousYear, Report, RunRef
@@ -89,12 +90,12 @@ def report_rows(report: Report) -> list[dict]:
 @router.get(
     "/{institution_id}/report", response_model=Report, responses=file_responses("csv", "xlsx", "pdf"),
     description="All inputs, indicators, blocks, vetoes, ranks and data quality of one institution for a year "
-    "(the latest run you may see that includes it, or `run_id`), with the previous year and monthly energy "
+    "(the latest run you may see that includes it, of `year` when given, or `run_id`), with the previous year and monthly energy "
     "against the previous year. `format=pdf` includes the monthly chart.",
 )
 def institution_report(
     institution_id: InstitutionId, creds: Bearer, db: Db, request: Request,
-    year: Annotated[int | None, Query(ge=2000, le=2100, description="report year (or give run_id)")] = None,
+    year: Annotated[int | None, Query(ge=2000, le=2100, description="report year; neither year nor run_id: the latest")] = None,
     run_id: Annotated[int | None, Query(ge=1, le=2**62, description="a specific run")] = None,
     format: DocFormat = "json",
 ):
@@ -102,10 +103,9 @@ def institution_report(
     # The key on the same connection; then one statement reads everything and writes the access-log
     # row, only when every check below passes (committed with the read, before the response goes out).
     with db.logging() as conn:
-        key = key_on(conn, creds)
-        if year is None and run_id is None:
-            raise ApiError(422, "give year or run_id")
-        got = q.report_logged(conn, key, institution_id, run_id=run_id, year=year, fmt=format, path=path)
+        key = key_on(conn, request, creds)
+        got = q.report_logged(conn, key, institution_id, run_id=run_id, year=year, fmt=format, path=path,
+                              client_addr=client_addr(request.scope))
     inst = got["institution"]
     if inst is None:
         raise not_found(f"institution {institution_id!r} not found")

@@ -6,14 +6,15 @@ import json
 import logging
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
+from api.audit import client_addr
 from api.deps import Bearer, Db, Key, Pools, key_on, require_role
-from api.errors import ApiError, bad_request, forbidden, not_found
+from api.errors import ApiError, forbidden, not_found
 from api.exports.pdf import fmt_num, table_pdf
 from api.exports.tables import file_response, file_responses, to_csv, to_xlsx
-from api.models import Page, RankingRow, RunCreate, RunDetail, RunInfo
+from api.models import Page, RankingPage, RunCreate, RunDetail, RunInfo, RunRef, ScoringJob
 from api.params import Category, DocFormat, Limit, Offset, RegionFilter, RunId, Year, check_region_filter
 from store import api_queries as q
 
@@ -49,31 +50,77 @@ def list_runs(key: Key, db: Db, year: Annotated[int | None, Query(ge=2000, le=21
     return Page[RunInfo](total=total, limit=limit, offset=offset, items=rows)
 
 
-@router.post("/runs", response_model=RunInfo, status_code=201,
-             responses={403: {"description": "only admin and assessor keys start runs"}})
-def start_run(body: RunCreate, key: Key, db: Db, request: Request):
-    """Score a year now (admin or assessor) with the configured methodology; returns the stored run."""
-    require_role(key, "admin", "assessor")
-    from scoring.methodology import MethodologyError
-    from scoring.runner import run_scoring
+def _job_body(job: dict) -> dict:
+    out = ScoringJob.model_validate({**job, "result": f"/v1/runs/{job['run_id']}" if job["run_id"] else None})
+    return out.model_dump(mode="json")
 
+
+def _methodology_hash(pools: Pools) -> str:
+    from scoring.methodology import MethodologyError, load_methodology
+
+    try:
+        return load_methodology(pools.config.methodology_path).hash
+    except MethodologyError as exc:
+        log.error("methodology invalid: %s", exc)
+        raise ApiError(409, f"the configured methodology is invalid: {exc}") from exc
+
+
+@router.post("/runs", response_model=ScoringJob, status_code=202, responses={
+    403: {"description": "only admin and assessor keys start runs"},
+    409: {"description": "the configured methodology is invalid"},
+})
+def start_run(body: RunCreate, key: Key, db: Db, request: Request):
+    """Queue a scoring run of a year (admin or assessor) with the configured methodology: 202 with the job
+    (`Location` says where to follow it). Asking again while a job with the same year, region and
+    methodology is queued or running returns that job; jobs of one year and methodology run one at a time."""
+    require_role(key, "admin", "assessor")
+    methodology_hash = _methodology_hash(db)
     with db.writing() as conn:
         if body.region_code and not q.region_exists(conn, body.region_code):
             raise not_found(f"region {body.region_code!r} not found")
-        try:
-            run_id = run_scoring(
-                conn, year=body.year, methodology_path=db.config.methodology_path,
-                region_code=body.region_code, created_by=f"api:{key.name}",
-            )
-        except MethodologyError as exc:
-            log.error("methodology invalid: %s", exc)
-            raise ApiError(409, f"the configured methodology is invalid: {exc}") from exc
-        except ValueError as exc:
-            raise bad_request(str(exc)) from exc
+        job, new = q.enqueue_job(conn, year=body.year, region_code=body.region_code,
+                                 methodology_hash=methodology_hash, created_by=f"api:{key.name}")
+    worker = getattr(request.app.state, "job_worker", None)
+    if new and worker is not None:
+        worker.wake()
+    return JSONResponse(_job_body(job), status_code=202, headers={"Location": f"/v1/scoring-jobs/{job['id']}"})
+
+
+JobId = Annotated[int, Path(ge=1, le=2**62, description="scoring job id", examples=[1])]
+
+
+def _job(db: Pools, key: q.ApiKey, job_id: int) -> dict:
+    require_role(key, "admin", "assessor")
     with db.reading() as conn:
-        run = q.get_run(conn, key.scope, run_id)
-    return JSONResponse(RunInfo.model_validate(run).model_dump(mode="json"), status_code=201,
-                        headers={"Location": f"/v1/runs/{run_id}"})
+        job = q.get_job(conn, job_id)
+    if job is None:
+        raise not_found(f"scoring job {job_id} not found")
+    return job
+
+
+@router.get("/scoring-jobs/{job_id}", response_model=ScoringJob,
+            responses={403: {"description": "only admin and assessor keys follow jobs"}})
+def get_job(job_id: JobId, key: Key, db: Db):
+    """A scoring job's status: queued, running, done (with its run) or failed (with the reason)."""
+    return _job_body(_job(db, key, job_id))
+
+
+@router.get("/scoring-jobs/{job_id}/result", response_model=RunInfo, responses={
+    403: {"description": "only admin and assessor keys follow jobs"},
+    409: {"description": "the job is not done: still queued or running (see Retry-After), or failed"},
+})
+def job_result(job_id: JobId, key: Key, db: Db):
+    """The run a done job stored; 409 while it is queued or running, or when it failed."""
+    job = _job(db, key, job_id)
+    if job["status"] == "failed":
+        raise ApiError(409, f"scoring job {job_id} failed: {job['error']}")
+    if job["status"] != "done":
+        raise ApiError(409, f"scoring job {job_id} is {job['status']}", headers={"Retry-After": "2"})
+    with db.reading() as conn:
+        run = q.get_run(conn, key.scope, job["run_id"])
+    if run is None:
+        raise not_found(f"the run of scoring job {job_id} was deleted")
+    return run
 
 
 @router.get("/runs/{run_id}", response_model=RunDetail)
@@ -86,15 +133,18 @@ def get_run(run_id: RunId, key: Key, db: Db):
 
 def _ranking(pools: Pools, creds, request: Request, run_id: int | None, *, region_code, category, peer_group,
              eligible, sort, order, limit, offset, format, year: int | None = None):
-    """A ranking page on one primary connection: the key, [the latest visible run of ``year``], and then
-    one statement for the run's visibility, the page and the access-log row."""
+    """A ranking page on one primary connection: the key, [the newest run of ``year`` covering what the
+    caller asks for], and then one statement for the run's visibility, the page and the access-log row."""
     path = str(request.url.path) + (f"?{request.url.query}" if request.url.query else "")
     with pools.logging() as conn:
-        key = key_on(conn, creds)
+        key = key_on(conn, request, creds)
         if run_id is None:
-            run_id = q.latest_visible_run_id(conn, key.scope, year)
+            if region_code is not None:
+                check_region_filter(conn, key.scope, region_code)
+            run_id = q.latest_covering_run_id(conn, key.scope, year, region_code)
             if run_id is None:
-                raise not_found(f"no scoring run for {year}")
+                raise not_found(f"no scoring run of {year} covers your scope"
+                                + (f" and region {region_code}" if region_code else ""))
         count_key = (run_id, key.scope, region_code, category, peer_group, eligible)
         if region_code is not None:
             # The run's 404/403 come before the region filter's, as a caller would expect.
@@ -105,7 +155,7 @@ def _ranking(pools: Pools, creds, request: Request, run_id: int | None, *, regio
         run = q.ranking_page_logged(
             conn, key, run_id, fmt=format, path=path, region_code=region_code, category=category,
             peer_group=peer_group, eligible=eligible, sort=sort, descending=order == "desc", limit=limit,
-            offset=offset, known_total=pools.totals.get(count_key),
+            offset=offset, known_total=pools.totals.get(count_key), client_addr=client_addr(request.scope),
         )
     if run is None:
         raise not_found(f"scoring run {run_id} not found")
@@ -113,19 +163,22 @@ def _ranking(pools: Pools, creds, request: Request, run_id: int | None, *, regio
         raise forbidden(f"scoring run {run_id} covers a region outside your scope")
     total, items = run["total"], run["items"]
     pools.totals.put(count_key, total)
+    run_header = {"X-Run-Id": str(run_id)}
     if format == "json":
         # PostgreSQL built the rows' JSON (store.api_queries._ranking_page_sql); their shape is RankingRow's,
         # which the OpenAPI tests check on every response.
-        return Response(f'{{"total":{total},"limit":{limit},"offset":{offset},"items":{items}}}',
-                        media_type="application/json")
+        ref = RunRef.model_validate(run).model_dump_json()
+        return Response(f'{{"total":{total},"limit":{limit},"offset":{offset},"run":{ref},"items":{items}}}',
+                        media_type="application/json", headers=run_header)
     rows = json.loads(items)
     for r in rows:
         r["vetoes_text"] = "; ".join(f"{v['code']}: {v['reason']}" for v in r["vetoes"])
     name = f"ranking-{run['year']}-run{run_id}"
     if format == "csv":
-        return file_response(to_csv(COLUMNS, rows), "csv", f"{name}.csv")
+        return file_response(to_csv(COLUMNS, rows), "csv", f"{name}.csv", headers=run_header)
     if format == "xlsx":
-        return file_response(to_xlsx(COLUMNS, rows, title=f"{run['year']}排名"), "xlsx", f"{name}.xlsx")
+        return file_response(to_xlsx(COLUMNS, rows, title=f"{run['year']}排名"), "xlsx", f"{name}.xlsx",
+                             headers=run_header)
     title = f"{run['year']}年度公共机构节能评价排名"
     subtitle = (f"批次 {run_id} · 方法 {run['methodology_name']} {run['methodology_version']} · "
                 f"第 {offset + 1}–{offset + len(rows)} 行,共 {total} 行")
@@ -133,16 +186,25 @@ def _ranking(pools: Pools, creds, request: Request, run_id: int | None, *, regio
              r["region_code"], r["category"], r["peer_group"], fmt_num(r["total_points"]),
              "是" if r["eligible"] else "否", "是" if r["leader"] else "否", r["vetoes_text"]] for r in rows]
     return file_response(
-        table_pdf(title, subtitle, [h for _, h in COLUMNS], body, weights=PDF_WEIGHTS), "pdf", f"{name}.pdf"
+        table_pdf(title, subtitle, [h for _, h in COLUMNS], body, weights=PDF_WEIGHTS), "pdf", f"{name}.pdf",
+        headers=run_header,
     )
 
 
 _RANKING_DOC = """Filter by region (and everything under it), category, peer group and eligibility; sort; paginate.
-Each pull is recorded in the access log. `format=csv|xlsx|pdf` returns the page as a file."""
+Each pull is recorded in the access log. `format=csv|xlsx|pdf` returns the page as a file. The run is named
+in the body (`run`) and, for every format, in the `X-Run-Id` header."""
+_RUN_HEADER = {"X-Run-Id": {"description": "the scoring run the ranks come from", "schema": {"type": "integer"}}}
 
 
-@router.get("/runs/{run_id}/rankings", response_model=Page[RankingRow], description=_RANKING_DOC,
-            responses=file_responses("csv", "xlsx", "pdf"))
+def _ranking_responses() -> dict:
+    out = file_responses("csv", "xlsx", "pdf")
+    out[200]["headers"] = _RUN_HEADER
+    return out
+
+
+@router.get("/runs/{run_id}/rankings", response_model=RankingPage, description=_RANKING_DOC,
+            responses=_ranking_responses())
 def run_rankings(
     run_id: RunId, creds: Bearer, db: Db, request: Request,
     region_code: RegionFilter = None, category: Category | None = None,
@@ -154,8 +216,10 @@ def run_rankings(
                     eligible=eligible, sort=sort, order=order, limit=limit, offset=offset, format=format)
 
 
-@router.get("/rankings", response_model=Page[RankingRow], description="The latest visible run of a year. " + _RANKING_DOC,
-            responses=file_responses("csv", "xlsx", "pdf"))
+@router.get("/rankings", response_model=RankingPage, responses=_ranking_responses(),
+            description="The newest run of the year that covers everything you ask for: your scope, narrowed by "
+            "`region_code` when given (a province-wide run, or one run for that region or a region above it; a "
+            "newer run of one city never stands in for the province). " + _RANKING_DOC)
 def latest_rankings(
     creds: Bearer, db: Db, request: Request, year: Year,
     region_code: RegionFilter = None, category: Category | None = None,

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time
-from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Request
 
+from api import params
+from api.audit import log_pull
 from api.deps import Db, Key, Pools
 from api.errors import forbidden, not_found
 from api.exports.tables import file_response, file_responses, to_csv, to_xlsx
@@ -19,13 +20,13 @@ router = APIRouter(tags=["usage"])
 
 COLUMNS = [("meter_id", "表计"), ("energy_type", "能源"), ("end_use", "用途"), ("bucket_start", "时段起"),
            ("consumption", "用量"), ("unit", "单位")]
-Start = Annotated[date, Query(description="first local day (inclusive)", examples=["2026-01-01"])]
-End = Annotated[date, Query(description="local day after the last one (exclusive)", examples=["2026-02-01"])]
+Start = params.Start("2026-01-01")
+End = params.End("2026-02-01")
 _DOC = ("Buckets are local-calendar hours, days, months or years in the deployment time zone. "
         "Largest range: hour 31 days, day 3 years, month 20 years; larger requests get 422.")
 
 
-def _series(pools: Pools, key: q.ApiKey, *, start: date, end: date, bucket: str, fmt: str, name: str,
+def _series(pools: Pools, key: q.ApiKey, request: Request, *, start: date, end: date, bucket: str, fmt: str, name: str,
             institution_id: str | None = None, meter_id: str | None = None, energy_type: str | None = None):
     check_range(start, end, bucket)
     tz = ZoneInfo(pools.config.timezone)
@@ -42,8 +43,10 @@ def _series(pools: Pools, key: q.ApiKey, *, start: date, end: date, bucket: str,
                 raise not_found(f"meter {meter_id!r} not found")
             if not meter["visible"]:
                 raise forbidden(f"meter {meter_id!r} belongs to an institution outside your scope")
+            institution_id = meter["institution_id"]
         rows = q.usage_series(conn, key.scope, start=lo, end=hi, bucket=bucket, institution_id=institution_id,
                               meter_id=meter_id, energy_type=energy_type)
+    log_pull(request, key, "usage", fmt=fmt, institution_id=institution_id)
     for r in rows:
         if isinstance(r["bucket_start"], datetime):
             r["bucket_start"] = r["bucket_start"].astimezone(tz)
@@ -57,15 +60,15 @@ def _series(pools: Pools, key: q.ApiKey, *, start: date, end: date, bucket: str,
 
 @router.get("/institutions/{institution_id}/usage", response_model=UsageSeries, description=_DOC,
             responses=file_responses("csv", "xlsx"))
-def institution_usage(institution_id: InstitutionId, key: Key, db: Db, start: Start, end: End,
+def institution_usage(institution_id: InstitutionId, key: Key, db: Db, request: Request, start: Start, end: End,
                       bucket: Bucket = "day", energy_type: EnergyType | None = None, format: TableFormat = "json"):
-    return _series(db, key, start=start, end=end, bucket=bucket, fmt=format, name=f"usage-{institution_id}",
+    return _series(db, key, request, start=start, end=end, bucket=bucket, fmt=format, name=f"usage-{institution_id}",
                    institution_id=institution_id, energy_type=energy_type)
 
 
 @router.get("/meters/{meter_id}/usage", response_model=UsageSeries, description=_DOC,
             responses=file_responses("csv", "xlsx"))
-def meter_usage(meter_id: MeterId, key: Key, db: Db, start: Start, end: End,
+def meter_usage(meter_id: MeterId, key: Key, db: Db, request: Request, start: Start, end: End,
                 bucket: Bucket = "day", format: TableFormat = "json"):
-    return _series(db, key, start=start, end=end, bucket=bucket, fmt=format, name=f"usage-{meter_id}",
+    return _series(db, key, request, start=start, end=end, bucket=bucket, fmt=format, name=f"usage-{meter_id}",
                    meter_id=meter_id)

@@ -94,7 +94,8 @@ class Env:
 def _env(pg_admin_url: str, seeded: Seeded):
     name = _clone(pg_admin_url, seeded.template)
     url = _url(pg_admin_url, name)
-    app = create_app(ApiConfig(database_url=url, timezone=TIMEZONE, pool_min_size=1, pool_max_size=4))
+    app = create_app(ApiConfig(database_url=url, timezone=TIMEZONE, pool_min_size=1, pool_max_size=4,
+                               auth_max_failures=10_000))
     with TestClient(app, raise_server_exceptions=False) as client:
         yield Env(client, url, seeded.runs, seeded.tokens, seeded.key_ids)
     _drop(pg_admin_url, name)
@@ -110,3 +111,76 @@ def api(pg_admin_url, seeded):
 def api_rw(pg_admin_url, seeded):
     """An app on a database of this test's own: for tests that write."""
     yield from _env(pg_admin_url, seeded)
+
+
+# --- a real uvicorn process, for what the in-process client cannot show (streaming bodies, memory) ------
+
+
+@dataclass
+class LiveApi:
+    base: str
+    host: str
+    port: int
+    pid: int
+    tokens: dict[str, str]
+    url: str
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _live(pg_admin_url, seeded, extra_env: dict[str, str] | None = None):
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import httpx
+
+    name = _clone(pg_admin_url, seeded.template)
+    url = _url(pg_admin_url, name)
+    port = _free_port()
+    env = {**os.environ, "JIENENG_DATABASE_URL": url, "JIENENG_TIMEZONE": TIMEZONE, "JIENENG_LOG_LEVEL": "WARNING",
+           "JIENENG_POOL_MAX_SIZE": "4", **(extra_env or {})}
+    exe = Path(sys.executable).with_name("jieneng")
+    proc = subprocess.Popen([str(exe), "api", "--host", "127.0.0.1", "--port", str(port)], env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{base}/v1/health", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"jieneng api did not start (exit {proc.poll()})")
+            time.sleep(0.2)
+        yield LiveApi(base, "127.0.0.1", port, proc.pid, seeded.tokens, url)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        _drop(pg_admin_url, name)
+
+
+@pytest.fixture
+def live_api(pg_admin_url, seeded):
+    """`jieneng api` in its own process on a database of this test's own."""
+    yield from _live(pg_admin_url, seeded)
+
+
+@pytest.fixture(scope="module")
+def live_api_module(pg_admin_url, seeded):
+    """As live_api, shared by a module's tests; scoring jobs are queued, not run, and failed
+    authentications are not limited (property tests send many on purpose)."""
+    yield from _live(pg_admin_url, seeded, {"JIENENG_API_JOB_WORKER": "false", "JIENENG_API_AUTH_MAX_FAILURES": "1000000"})

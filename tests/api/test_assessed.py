@@ -36,8 +36,10 @@ def test_who_may_write(api_rw):
 
 
 def test_bad_items_are_refused(api_rw):
+    # An item code the methodology does not have names nothing: 404, like an unknown institution.
+    r = api_rw.request("PUT", "admin", f"{BASE}/2026/no_such_item", json={"points": 1})
+    assert r.status_code == 404 and "unknown assessed item" in r.json()["detail"]
     for path, body in [
-        (f"{BASE}/2026/no_such_item", {"points": 1}),
         (f"{BASE}/2026/mgmt_rules", {"points": 5.5}),  # above the item's maximum of 5
         (f"{BASE}/2026/mgmt_rules", {"points": -1}),
         (f"{BASE}/2026/mgmt_rules", {"points": 1e308}),

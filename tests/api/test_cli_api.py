@@ -37,7 +37,9 @@ def test_jieneng_api_serves(api_rw):
         me = httpx.get(f"{base}/v1/me", headers={"Authorization": f"Bearer {api_rw.tokens['inst_sz']}"})
         assert me.json()["institution_id"] == "SZ-HOS-001"
         assert httpx.get(f"{base}/openapi.json").json()["info"]["title"] == "jieneng assessor API"
-        assert "jieneng_api_requests_total" in httpx.get(f"{base}/metrics").text
+        assert httpx.get(f"{base}/metrics").status_code == 401
+        metrics = httpx.get(f"{base}/metrics", headers={"Authorization": f"Bearer {api_rw.tokens['admin']}"})
+        assert "jieneng_api_requests_total" in metrics.text
     finally:
         proc.terminate()
         try:

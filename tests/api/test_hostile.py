@@ -95,7 +95,7 @@ def test_unknown_route_and_method(api):
 
 def test_metrics(api):
     api.get("admin", "/v1/institutions/NJ-GOV-001")
-    text = api.client.get("/metrics").text
+    text = api.get("admin", "/metrics").text
     assert 'jieneng_api_requests_total{method="GET",route="/v1/institutions/{institution_id}",status="200"}' in text
     assert "jieneng_api_request_seconds_bucket" in text
 

@@ -1,5 +1,6 @@
 """Ranking and report pulls read and log in one statement: a served pull is always logged, a refused
-one never is, a revoked key stops at once, and no rows leave when the log cannot be written."""
+one only as a refusal (401/403, nothing about what was asked for), a revoked key stops at once, and no
+rows leave when the log cannot be written."""
 
 from __future__ import annotations
 
@@ -13,9 +14,18 @@ REPORT = "/v1/institutions/NJ-GOV-001/report"
 
 
 def _log(url: str) -> list[tuple]:
+    """Served pulls."""
     with psycopg.connect(url) as conn:
         return conn.execute(
-            "SELECT key_name, resource, institution_id, run_id, year, format, path FROM report_access ORDER BY id"
+            "SELECT key_name, resource, institution_id, run_id, year, format, path FROM report_access"
+            " WHERE status < 400 ORDER BY id"
+        ).fetchall()
+
+
+def _refusals(url: str) -> list[tuple]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "SELECT resource, institution_id, run_id, year, status FROM report_access WHERE status >= 400 ORDER BY id"
         ).fetchall()
 
 
@@ -49,7 +59,6 @@ def test_served_pulls_are_logged_with_what_was_served(api_rw):
     ("admin", REPORT, {"year": 2030}, 404),
     ("admin", REPORT, {"run_id": 999999}, 404),
     ("city_nj", REPORT, {"run_id": "{suzhou_2026}"}, 403),
-    ("admin", REPORT, {}, 422),
     ("revoked", REPORT, {"year": 2026}, 401),
 ])
 def test_refused_pulls_are_not_logged(api_rw, who, path, params, status):
@@ -59,6 +68,7 @@ def test_refused_pulls_are_not_logged(api_rw, who, path, params, status):
     assert r.status_code == status, r.text
     assert "detail" in r.json()
     assert _log(api_rw.url) == []
+    assert _refusals(api_rw.url) == ([("refused", None, None, None, status)] if status in (401, 403) else [])
 
 
 def test_wrong_secret_is_401_and_not_logged(api_rw):
@@ -68,6 +78,7 @@ def test_wrong_secret_is_401_and_not_logged(api_rw):
         assert r.status_code == 401
         assert api_rw.client.get(path).status_code == 401
     assert _log(api_rw.url) == []
+    assert [r[-1] for r in _refusals(api_rw.url)] == [401] * 4
 
 
 def test_revocation_holds_on_the_next_pull(api_rw):

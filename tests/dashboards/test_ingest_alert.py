@@ -33,8 +33,11 @@ def test_ingest_stalled_rule_reads_metrics_ingest_exports():
     # The transport collector exports these names once a transport exists.
     from ingest.transport import BrokerConfig, Transport
 
-    Transport(BrokerConfig(url="mqtt://127.0.0.1:1", client_id="alert-test", topic_prefix="x"))
+    # Held in a name: metrics track the transport by weak reference, so an unnamed one may be collected
+    # (its paho callbacks form a cycle, freed by whichever garbage collection runs next) before REGISTRY is read.
+    transport = Transport(BrokerConfig(url="mqtt://127.0.0.1:1", client_id="alert-test", topic_prefix="x"))
     exported = {m.name for m in REGISTRY.collect()}
+    del transport
     assert names <= exported
 
 
