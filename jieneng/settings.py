@@ -94,6 +94,16 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_json: bool = Field(False, description="Structured JSON log lines instead of plain text.")
 
+    # --- rollups on TimescaleDB ------------------------------------------------------------
+    rollup_compress_after: str = Field(
+        "30 days",
+        description="TimescaleDB: compress hourly and daily usage older than this (segment by meter); late data still recomputes them.",
+    )
+    hourly_retention: str | None = Field(
+        None,
+        description="TimescaleDB: drop hourly usage older than this (daily and monthly are kept forever); needs raw_retention at least 2 days shorter. Unset: keep all.",
+    )
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, v: str) -> str:
