@@ -20,7 +20,7 @@ and hourly usage for the last ``--hourly-days`` days. Then, on that database:
 Prints each figure per scale and its growth from the smallest to the largest scale.
 
     .venv/bin/python bench/province.py [--scales 1,10,100] [--hourly-days 30] [--repeat 3]
-        [--requests 20] [--admin-url postgresql://postgres@127.0.0.1:5432/postgres] [--keep]
+        [--requests 40] [--admin-url postgresql://postgres@127.0.0.1:5432/postgres] [--keep]
 """
 
 from __future__ import annotations
@@ -384,7 +384,7 @@ def main() -> None:
     ap.add_argument("--hourly-days", type=int, default=30, help="days of hourly usage up to now")
     ap.add_argument("--raw-days", type=float, default=2, help="days of 15-minute raw readings up to now")
     ap.add_argument("--repeat", type=int, default=3, help="runs of each panel query per variable state and range")
-    ap.add_argument("--requests", type=int, default=20, help="API requests per endpoint")
+    ap.add_argument("--requests", type=int, default=40, help="API requests per endpoint")
     ap.add_argument("--json", type=Path, help="also write every sample here")
     ap.add_argument("--keep", action="store_true", help="keep the benchmark databases")
     args = ap.parse_args()
