@@ -14,7 +14,8 @@ and hourly usage for the last ``--hourly-days`` days. Then, on that database:
 - one full scoring run of the current year (scoring/runner.py), methodology jiangsu-2026 with
   ``min_coverage = 0`` (there are no raw readings, so data quality has no coverage to find);
 - bytes per row of ``usage_hourly``, ``usage_daily``, ``usage_monthly`` and ``reading`` (table +
-  indexes); raw readings are synthesised too, every 15 minutes for every meter over the last
+  indexes), and where the server has TimescaleDB, compressed (the deployment's own setup from
+  store/timescale.py, every chunk compressed, ``hypertable_size``); raw readings are synthesised too, every 15 minutes for every meter over the last
   ``--raw-days`` days, so the meter-health panels (which read them) have something to read.
 
 Prints each figure per scale and its growth from the smallest to the largest scale.
@@ -178,6 +179,26 @@ def bytes_per_row(url: str) -> dict:
     return out
 
 
+def compressed_bytes_per_row(url: str) -> dict | None:
+    """Where TimescaleDB is installed: the deployment's own setup (store/timescale.py), every chunk
+    compressed, then bytes per row from ``hypertable_size``. None without the extension."""
+    from store import timescale
+
+    with psycopg.connect(url) as conn:
+        if not timescale.extension_available(conn):
+            return None
+        timescale.apply(conn, timescale.TimescalePlan("30 days", None, rollup_compress_after="30 days"))
+    out = {}
+    with psycopg.connect(url, autocommit=True) as conn:
+        for t in ("reading", "usage_hourly", "usage_daily"):
+            conn.execute(sql.SQL("SELECT count(compress_chunk(c, if_not_compressed => TRUE)) FROM show_chunks({}) c")
+                         .format(sql.Literal(t)))
+            size, n = conn.execute(sql.SQL("SELECT hypertable_size({}), (SELECT count(*) FROM {})").format(
+                sql.Literal(t), sql.Identifier(t))).fetchone()
+            out[t] = size / n if n else float("nan")
+    return out
+
+
 def _variables(conn, dashboard: dict, state: dict, t_from, t_to, interval, timings: list):
     """Resolve the dashboard's variables in order, as Grafana does (their queries are timed too)."""
     from dashboards.macros import ALL, Variable, expand
@@ -320,6 +341,8 @@ def run_scale(admin_url: str, scale: int, args) -> dict:
         info["api"] = api_timings(url, args.requests, year, info["today"])
         print("  api: " + ", ".join(f"{k} p50 {_pcts(v)[0] * 1000:.0f} ms" for k, v in info["api"].items()), flush=True)
         info["panels"] = {"\t".join(k): v for k, v in panel_timings(url, args.repeat).items()}
+        # Last, as it turns the tables into hypertables: the figures above are plain PostgreSQL's.
+        info["compressed_bytes"] = compressed_bytes_per_row(url)
         info["total_s"] = time.perf_counter() - t0
         print(f"  done in {info['total_s']:.0f} s", flush=True)
         return info
@@ -362,6 +385,13 @@ def report(results: dict[int, dict]) -> None:
         b = [results[s]["bytes"][t] for s in scales]
         print(f"| bytes per {t} row (table + indexes) | " + " | ".join(f"{x:.0f}" for x in b)
               + f" | {b[-1] / b[0]:.2f} |")
+    if all(results[s].get("compressed_bytes") for s in scales):
+        for t in ("reading", "usage_hourly", "usage_daily"):
+            b = [results[s]["compressed_bytes"][t] for s in scales]
+            print(f"| bytes per {t} row, TimescaleDB compressed | " + " | ".join(f"{x:.1f}" for x in b)
+                  + f" | {b[-1] / b[0]:.2f} |")
+    else:
+        print("| TimescaleDB compressed | extension not available on this server: not measured |")
     print()
     print(f"| dashboard / panel / variable state | {head} | p50 {growth} |")
     print("|---|" + "---|" * len(scales) + "---|")
