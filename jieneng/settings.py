@@ -95,9 +95,9 @@ class Settings(BaseSettings):
     log_json: bool = Field(False, description="Structured JSON log lines instead of plain text.")
 
     # --- rollups on TimescaleDB ------------------------------------------------------------
-    rollup_compress_after: str = Field(
-        "30 days",
-        description="TimescaleDB: compress hourly and daily usage older than this (segment by meter); late data still recomputes them.",
+    rollup_compress_after: str | None = Field(
+        None,
+        description="TimescaleDB: compress hourly and daily usage older than this (segment by meter); see docs/scale.md before setting it. Unset: not compressed.",
     )
     hourly_retention: str | None = Field(
         None,

@@ -63,7 +63,7 @@ def migrate(
     timescaledb: str = "auto",
     compress_after: str = "30 days",
     raw_retention: str | None = None,
-    rollup_compress_after: str = "30 days",
+    rollup_compress_after: str | None = None,
     hourly_retention: str | None = None,
 ) -> MigrateResult:
     """Apply pending migrations, record the deployment time zone, then the TimescaleDB decision.

@@ -5,11 +5,11 @@ line that supports PostgreSQL 15). Every statement is built by a pure function s
 inspect the SQL on machines without the extension.
 
 Rollups (``usage_hourly``, ``usage_daily``) become hypertables too, compressed by meter after
-``rollup_compress_after``; ``usage_hourly`` may be dropped after ``hourly_retention`` while daily
-and monthly usage are kept forever (``usage_monthly`` stays a plain table: twelve rows a meter a
-year do not pay for chunks). The rollup recomputes late data with DELETE and COPY, which
+``rollup_compress_after`` when it is set; ``usage_hourly`` may be dropped after ``hourly_retention``
+while daily and monthly usage are kept forever (``usage_monthly`` stays a plain table: twelve rows a
+meter a year do not pay for chunks). The rollup recomputes late data with DELETE and COPY, which
 TimescaleDB 2.11+ runs on compressed chunks by decompressing the batches concerned
-(docs/scale.md gives the cost). From 2.18 the compression API is called the columnstore; the
+(docs/scale.md gives the cost, and why rollup compression is off unless configured). From 2.18 the compression API is called the columnstore; the
 statements use those names on 2.18+ and the older ones before.
 """
 
@@ -31,7 +31,7 @@ class TimescaleUnavailable(RuntimeError):
 class TimescalePlan:
     compress_after: str
     raw_retention: str | None
-    rollup_compress_after: str = "30 days"
+    rollup_compress_after: str | None = None  # None: rollup hypertables stay uncompressed
     hourly_retention: str | None = None
 
 
@@ -107,15 +107,22 @@ def hypertable_statements(plan: TimescalePlan, *, compression_enabled: bool = Fa
     return stmts
 
 
+def _remove_compression_policy(name: sql.Composable, columnstore: bool) -> sql.Composable:
+    if columnstore:
+        return sql.SQL("CALL remove_columnstore_policy({name}, if_exists => TRUE)").format(name=name)
+    return sql.SQL("SELECT remove_compression_policy({name}, if_exists => TRUE)").format(name=name)
+
+
 def rollup_statements(
     plan: TimescalePlan, *, version: str | None, compressed: frozenset[str] = frozenset(), database: str | None = None
 ) -> list[sql.Composable]:
-    """SQL that makes the rollups compressed hypertables and (re)sets their policies.
+    """SQL that makes the rollups hypertables, compressed if configured, and (re)sets their policies.
 
     Parameters
     ----------
     plan : TimescalePlan
-        ``rollup_compress_after`` (interval) and ``hourly_retention`` (interval or None: keep).
+        ``rollup_compress_after`` (interval, or None: no compression; a policy set earlier is removed,
+        chunks already compressed stay so) and ``hourly_retention`` (interval or None: keep).
     version : str or None
         The installed extension's version: 2.18+ gets the columnstore names.
     compressed : frozenset of str
@@ -139,7 +146,10 @@ def rollup_statements(
                 "if_not_exists => TRUE, migrate_data => TRUE)"
             ).format(name=name, col=col, chunk=_interval_literal(t.chunk_interval))
         )
-        if t.name not in compressed:
+        if plan.rollup_compress_after is None:
+            if t.name in compressed:
+                stmts.append(_remove_compression_policy(name, columnstore))
+        elif t.name not in compressed:
             if columnstore:
                 opts = ("timescaledb.enable_columnstore = true, timescaledb.segmentby = 'meter_id', "
                         "timescaledb.orderby = {col}")
@@ -149,19 +159,19 @@ def rollup_statements(
             stmts.append(
                 sql.SQL("ALTER TABLE {table} SET (" + opts + ")").format(table=sql.Identifier(t.name), col=col)
             )
-        after = _interval_literal(plan.rollup_compress_after)
-        if columnstore:
-            stmts += [
-                sql.SQL("CALL remove_columnstore_policy({name}, if_exists => TRUE)").format(name=name),
-                sql.SQL("CALL add_columnstore_policy({name}, after => {after})").format(name=name, after=after),
-            ]
-        else:
-            stmts += [
-                sql.SQL("SELECT remove_compression_policy({name}, if_exists => TRUE)").format(name=name),
-                sql.SQL("SELECT add_compression_policy({name}, compress_after => {after})").format(
-                    name=name, after=after
-                ),
-            ]
+        if plan.rollup_compress_after is not None:
+            after = _interval_literal(plan.rollup_compress_after)
+            stmts.append(_remove_compression_policy(name, columnstore))
+            if columnstore:
+                stmts.append(
+                    sql.SQL("CALL add_columnstore_policy({name}, after => {after})").format(name=name, after=after)
+                )
+            else:
+                stmts.append(
+                    sql.SQL("SELECT add_compression_policy({name}, compress_after => {after})").format(
+                        name=name, after=after
+                    )
+                )
         stmts.append(sql.SQL("SELECT remove_retention_policy({name}, if_exists => TRUE)").format(name=name))
         if t.retention and plan.hourly_retention:
             stmts.append(

@@ -189,8 +189,22 @@ def test_rollup_hypertables_use_columnstore_names_from_2_18(empty_db_url):
     assert sqls[-1] == 'ALTER DATABASE "jieneng" SET timescaledb.max_tuples_decompressed_per_dml_transaction = 0'
 
 
+def test_rollup_hypertables_are_not_compressed_unless_configured(empty_db_url):
+    """The rollup's join DELETEs would decompress every compressed chunk: compression is opt-in."""
+    with psycopg.connect(empty_db_url) as conn:
+        fresh = _rollup_sqls(conn, timescale.TimescalePlan("30 days", None), version="2.28.0")
+        before = _rollup_sqls(conn, timescale.TimescalePlan("30 days", None), version="2.15.0",
+                              compressed=frozenset({"usage_hourly"}))
+    assert any(s.startswith("SELECT create_hypertable('usage_hourly'") for s in fresh)
+    assert not any("compress" in s or "columnstore" in s for s in fresh)
+    # Unsetting it stops the policy; chunks already compressed stay as they are.
+    assert [s for s in before if "compress" in s] == [
+        "SELECT remove_compression_policy('usage_hourly', if_exists => TRUE)"
+    ]
+
+
 def test_rollup_compression_settings_are_not_altered_twice(empty_db_url):
-    plan = timescale.TimescalePlan("30 days", None)
+    plan = timescale.TimescalePlan("30 days", None, rollup_compress_after="30 days")
     with psycopg.connect(empty_db_url) as conn:
         sqls = _rollup_sqls(conn, plan, version="2.18.0", compressed=frozenset({"usage_hourly"}))
         old = _rollup_sqls(conn, plan, version="2.13.1", database="jieneng")
