@@ -54,7 +54,7 @@ class RunResult:
         return {
             "start": self.start.isoformat(), "end": self.end.isoformat(), "readings": self.readings,
             "messages": self.messages, "duplicates": self.duplicates, "conflicts": self.conflicts,
-            "malformed": self.malformed, "items": self.items,
+            "malformed": self.malformed, "items": self.items, "interval_s": self.simulator.interval_s,
         }
 
     @property

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
-from jieneng.demo import accounted_items, stored_in_range, wait_backfill, wait_rollups
+from jieneng.demo import accounted_items, stored_in_range, wait_backfill, wait_rollups, wait_stored
 from sim.faults import FaultRates
 from sim.run import backfill
 
@@ -68,6 +68,8 @@ def test_wait_ends_when_everything_published_is_stored(sim_db_url, mqtt_url, top
         assert result.duplicates and result.conflicts and result.malformed
         assert result.items == result.readings + result.duplicates + result.conflicts + result.malformed
         seen = wait_backfill(sim_db_url, since, result.items, stop, stall_s=120)
+        published = result.counts()
+        assert wait_stored(sim_db_url, published, TZ, stop, stall_s=120) == result.readings
         assert wait_rollups(sim_db_url, stop, timeout_s=120)
     finally:
         svc.stop()
@@ -81,6 +83,11 @@ def test_wait_ends_when_everything_published_is_stored(sim_db_url, mqtt_url, top
         assert conn.execute("SELECT count(*) FROM ingest_reject").fetchone()[0] == result.malformed
         assert conn.execute("SELECT count(*) FROM usage_dirty").fetchone()[0] == 0
         assert conn.execute("SELECT count(*) FROM usage_hourly").fetchone()[0] > 0
+        # A reading between grid points (an earlier live run's, say) is not the backfill's.
+        conn.execute("INSERT INTO reading (meter_id, ts, value) SELECT meter_id, ts + interval '7 min', value"
+                     " FROM reading ORDER BY meter_id, ts LIMIT 1")
+        assert stored_in_range(conn, published["start"], published["end"], published["interval_s"], TZ) \
+            == result.readings
 
 
 def test_a_pause_in_ingest_does_not_end_the_wait(sim_db_url):
@@ -114,3 +121,18 @@ def test_a_stalled_ingest_is_reported_not_waited_for_forever(sim_db_url):
     _batch(sim_db_url, 3)
     with pytest.raises(TimeoutError, match="3 of 10 published reading items"):
         wait_backfill(sim_db_url, since, 10, threading.Event(), stall_s=1.0, poll_s=0.1)
+
+
+def test_stored_readings_confirm_what_the_statistics_suggest(sim_db_url):
+    """Statistics can run ahead (a message delivered twice counts twice); the stored count decides."""
+    published = {"start": "2025-11-03T00:00:00+08:00", "end": "2025-11-03T02:00:00+08:00", "readings": 3,
+                 "interval_s": 3600}
+    with psycopg.connect(sim_db_url) as conn:
+        conn.execute("INSERT INTO reading (meter_id, ts, value) VALUES"
+                     " ('gov-nj-1-el', '2025-11-03T01:00:00+08:00', 1), ('gov-nj-1-el', '2025-11-03T02:00:00+08:00', 2),"
+                     " ('gov-nj-1-el', '2025-11-03T01:15:00+08:00', 1.5)")
+    with pytest.raises(TimeoutError, match="2 of 3 published readings stored"):
+        wait_stored(sim_db_url, published, TZ, threading.Event(), stall_s=1.0, poll_s=0.1)
+    with psycopg.connect(sim_db_url) as conn:
+        conn.execute("INSERT INTO reading (meter_id, ts, value) VALUES ('gov-xz-1-el', '2025-11-03T02:00:00+08:00', 5)")
+    assert wait_stored(sim_db_url, published, TZ, threading.Event(), stall_s=60, poll_s=0.1) == 3
