@@ -25,6 +25,8 @@ def migrate_cmd() -> None:
             timescaledb=settings.timescaledb.value,
             compress_after=settings.compress_after,
             raw_retention=settings.raw_retention,
+            rollup_compress_after=settings.rollup_compress_after,
+            hourly_retention=settings.hourly_retention,
         )
     except (TimescaleUnavailable, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)

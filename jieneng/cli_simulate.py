@@ -50,6 +50,8 @@ def register(app: typer.Typer) -> None:
         wasteful_share: Annotated[float, typer.Option(help="Share of institutions with high night/weekend load.")] = 0.15,
         efficient_share: Annotated[float, typer.Option(help="Share of institutions with low base load.")] = 0.15,
         window: Annotated[int, typer.Option(help="Most QoS 1 messages awaiting the broker's PUBACK.")] = 200,
+        report: Annotated[Path | None, typer.Option(help="After a backfill, write what was published (readings, "
+                                                    "messages, injected repeats and malformed messages) as JSON here.")] = None,
     ) -> None:
         """Publish simulated readings for the registry's meters: backfill history as gateway batches
         (--from/--to) with a progress bar, then, with --live, keep publishing per-meter messages.
@@ -109,6 +111,10 @@ def register(app: typer.Typer) -> None:
                               f"{result.readings:,} readings in {result.messages:,} messages, "
                               f"{result.wall_s:.1f} s ({result.readings_per_s:,.0f} readings/s); "
                               f"{len(result.events):,} faults injected")
+                if report is not None:
+                    import json
+
+                    report.write_text(json.dumps(result.counts()), encoding="utf-8")
             if live or from_ is None:
                 stop = threading.Event()
                 signal.signal(signal.SIGINT, lambda *_: stop.set())

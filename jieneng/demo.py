@@ -157,33 +157,51 @@ class Demo:
             start_dt = dt.datetime.fromisoformat(state["backfilled_to"])
         else:
             start_dt = dt.datetime.combine(start, dt.time(), tz)
+        published = None
         if start_dt < end:
             self.echo(f"backfilling {start_dt:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} "
                       f"every {self.options.interval_minutes} min through gateway batches ...")
+            report = logs / "backfill.json"
+            report.unlink(missing_ok=True)
+            since = _db_now(db_url)
             self._run_visible(
                 env, "simulate", "--from", start_dt.isoformat(), "--to", end.isoformat(),
                 "--interval", str(self.options.interval_minutes), "--seed", str(self.options.seed),
+                "--report", str(report),
             )
+            if report.exists():
+                published = json.loads(report.read_text())
         else:
             self.echo(f"history already backfilled to {start_dt:%Y-%m-%d %H:%M} (resuming)")
         if self.stop_event.is_set():
             return self.shutdown()
 
-        self.echo("waiting for ingest and rollups to catch up ...")
-        _wait_quiet(db_url, self.stop_event)
-        with psycopg.connect(db_url) as conn:
-            stored, first, last = conn.execute(
-                "SELECT coalesce(sum(inserted), 0), min(committed_at), max(committed_at) FROM ingest_batch"
-            ).fetchone()
-        if stored and first and last and last > first:
-            secs = (last - first).total_seconds()
-            self.echo(f"  {stored:,} readings stored, first to last commit {secs:.0f} s ({stored / secs:,.0f}/s)")
+        caught_up = True
+        if published is not None:
+            self.echo(f"waiting for ingest to store the {published['readings']:,} published readings "
+                      f"(and {published['items'] - published['readings']:,} repeats and malformed items) ...")
+            caught_up = self._wait_backfill(db_url, since, published)
+        self.echo("waiting for the rollups to finish ...")
+        wait_rollups(db_url, self.stop_event)
+        if published is not None and not self.stop_event.is_set():
+            with psycopg.connect(db_url) as conn:
+                stored = stored_in_range(conn, published["start"], published["end"],
+                                         published.get("interval_s"), self.settings.timezone)
+                rate = conn.execute(
+                    "SELECT sum(inserted), min(committed_at), max(committed_at) FROM ingest_batch"
+                    " WHERE committed_at >= %s", (since,)
+                ).fetchone()
+            self.echo(f"  {stored:,} of {published['readings']:,} published readings stored")
+            if rate[0] and rate[2] > rate[1]:
+                secs = (rate[2] - rate[1]).total_seconds()
+                self.echo(f"  first to last commit {secs:.0f} s ({rate[0] / secs:,.0f} readings/s)")
         if self.stop_event.is_set():
             return self.shutdown()
         # Recorded only once ingest has caught up: an in-process broker loses what it still held
         # when the demo stops, and a repeated backfill only adds duplicates, which ingest counts.
-        state["backfilled_to"] = end.isoformat()
-        state_file.write_text(json.dumps(state))
+        if caught_up:
+            state["backfilled_to"] = end.isoformat()
+            state_file.write_text(json.dumps(state))
 
         entered = _enter_demo_assessments(db_url, year, self.options.seed)
         if entered:
@@ -252,6 +270,25 @@ class Demo:
                     self.shutdown()
                     return 1
         return self.shutdown()
+
+    def _wait_backfill(self, db_url: str, since: dt.datetime, published: dict) -> bool:
+        """Wait with a progress bar of accounted-for against published items; False if ingest stalled."""
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(TextColumn("ingest"), BarColumn(), MofNCompleteColumn(), TextColumn("readings stored or rejected"),
+                      TimeElapsedColumn(), console=Console(stderr=True)) as bar:
+            task = bar.add_task("ingest", total=published["items"])
+            try:
+                wait_backfill(db_url, since, published["items"], self.stop_event,
+                              on_progress=lambda n: bar.update(task, completed=min(n, published["items"])))
+                # The count above is at least what was published once every item is in, but a message
+                # the broker delivered twice counts twice: confirm against the stored readings.
+                wait_stored(db_url, published, self.settings.timezone, self.stop_event)
+            except TimeoutError as exc:
+                self.echo(f"  warning: {exc}; going on (see the ingest log); the backfill will be repeated next time")
+                return False
+        return True
 
     def shutdown(self) -> int:
         # Publisher first, then ingest (it flushes, commits and acks on SIGTERM), then the API.
@@ -326,23 +363,103 @@ def _last_token(text: str) -> str:
     raise RuntimeError(f"no API key in `jieneng keys create` output:\n{text}")
 
 
-def _wait_quiet(db_url: str, stop: threading.Event, quiet_s: float = 3.0, timeout_s: float = 1800) -> None:
-    """Until ingest stops committing batches and no touched meter-hours wait for the rollup.
+def _db_now(db_url: str) -> dt.datetime:
+    with psycopg.connect(db_url) as conn:
+        return conn.execute("SELECT clock_timestamp()").fetchone()[0]
 
-    Progress is read from ingest's small batch-statistics table: counting `reading` itself would
-    scan millions of rows twice a second and slow the very ingest we wait for.
+
+def accounted_items(conn: psycopg.Connection, since: dt.datetime) -> int:
+    """Reading items ingest has committed since ``since``: stored, duplicate, conflicting or rejected.
+
+    Read from ingest's small per-batch statistics rather than by counting ``reading``, which would
+    scan millions of rows twice a second and slow the ingest we wait for. Each item of a message
+    is counted once, in ``readings`` (it passed validation: new, duplicate or conflict) or in
+    ``rejects``; the simulator's malformed messages carry at most one item each. A message the
+    broker delivers twice is counted twice, hence waiting for *at least* what was published.
     """
+    return conn.execute(
+        "SELECT coalesce(sum(readings + rejects), 0) FROM ingest_batch WHERE committed_at >= %s", (since,)
+    ).fetchone()[0]
+
+
+def wait_backfill(
+    db_url: str, since: dt.datetime, items: int, stop: threading.Event, *,
+    on_progress=None, stall_s: float = 600, poll_s: float = 0.5,
+) -> int:
+    """Until ingest has accounted for ``items`` published reading items committed since ``since``.
+
+    Returns the count seen. Raises TimeoutError when the count has not moved for ``stall_s``
+    (ingest down, or a broker that dropped messages): a deadline on progress, not on the whole
+    wait, so a slow machine waits as long as ingest keeps going.
+    """
+    last, moved = -1, time.monotonic()
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        while not stop.is_set():
+            n = accounted_items(conn, since)
+            if on_progress is not None:
+                on_progress(n)
+            if n >= items:
+                return n
+            if n != last:
+                last, moved = n, time.monotonic()
+            elif time.monotonic() - moved > stall_s:
+                raise TimeoutError(
+                    f"ingest accounted for {n:,} of {items:,} published reading items and made no progress "
+                    f"for {stall_s:.0f} s"
+                )
+            time.sleep(poll_s)
+    return last
+
+
+def wait_rollups(db_url: str, stop: threading.Event, timeout_s: float = 1800, poll_s: float = 0.5) -> bool:
+    """Until no touched meter-hours wait for the rollup (the queue's rows go when its transaction commits)."""
     deadline = time.monotonic() + timeout_s
-    last, since = -1, time.monotonic()
     with psycopg.connect(db_url, autocommit=True) as conn:
         while time.monotonic() < deadline and not stop.is_set():
-            count = conn.execute("SELECT coalesce(sum(messages), 0) FROM ingest_batch").fetchone()[0]
-            pending = _pending_rollups(conn)
-            if count != last or pending:
-                last, since = count, time.monotonic()
-            elif time.monotonic() - since >= quiet_s:
-                return
-            time.sleep(0.5)
+            if _pending_rollups(conn) == 0:
+                return True
+            time.sleep(poll_s)
+    return False
+
+
+def stored_in_range(
+    conn: psycopg.Connection, start: str | dt.datetime, end: str | dt.datetime,
+    interval_s: int | None = None, tz: str | None = None,
+) -> int:
+    """Readings stored in the backfill's range (start, end], on its reading grid when ``interval_s``
+    (local time in ``tz``) is given: an earlier live run's readings between grid points are not the
+    backfill's. One scan; called once the cheap statistics say everything is in."""
+    if interval_s is None:
+        return conn.execute(
+            "SELECT count(*) FROM reading WHERE ts > %s::timestamptz AND ts <= %s::timestamptz", (start, end)
+        ).fetchone()[0]
+    return conn.execute(
+        "SELECT count(*) FROM reading WHERE ts > %s::timestamptz AND ts <= %s::timestamptz"
+        " AND extract(epoch FROM ts AT TIME ZONE %s)::bigint %% %s = 0",
+        (start, end, tz or "UTC", interval_s),
+    ).fetchone()[0]
+
+
+def wait_stored(
+    db_url: str, published: dict, tz: str, stop: threading.Event, *, stall_s: float = 600, poll_s: float = 2.0,
+) -> int:
+    """Until the readings stored in the backfill's range reach what it published (``simulate --report``).
+
+    Raises TimeoutError when the count has not moved for ``stall_s``."""
+    last, moved = -1, time.monotonic()
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        while not stop.is_set():
+            n = stored_in_range(conn, published["start"], published["end"], published.get("interval_s"), tz)
+            if n >= published["readings"]:
+                return n
+            if n != last:
+                last, moved = n, time.monotonic()
+            elif time.monotonic() - moved > stall_s:
+                raise TimeoutError(
+                    f"{n:,} of {published['readings']:,} published readings stored, no progress for {stall_s:.0f} s"
+                )
+            time.sleep(poll_s)
+    return last
 
 
 def _pending_rollups(conn: psycopg.Connection) -> int:

@@ -165,6 +165,16 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_json: bool = Field(False, description="Structured JSON log lines instead of plain text.")
 
+    # --- rollups on TimescaleDB ------------------------------------------------------------
+    rollup_compress_after: str | None = Field(
+        None,
+        description="TimescaleDB: compress hourly and daily usage older than this (segment by meter); see docs/scale.md before setting it. Unset: not compressed.",
+    )
+    hourly_retention: str | None = Field(
+        None,
+        description="TimescaleDB: drop hourly usage older than this (daily and monthly are kept forever); needs raw_retention at least 2 days shorter. Unset: keep all.",
+    )
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, v: str) -> str:

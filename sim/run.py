@@ -27,12 +27,35 @@ ProgressFn = Callable[[int, int, int], None]  # (seconds simulated, seconds to s
 
 @dataclass
 class RunResult:
+    """What one run put on the wire.
+
+    ``readings`` counts distinct valid readings (one per meter and instant); the faults injected on
+    purpose come on top: ``duplicates`` and ``conflicts`` send a reading again (same or different
+    value), ``malformed`` messages carry at most one item that ingest rejects.
+    """
+
     simulator: Simulator
     readings: int
     messages: int
     wall_s: float
     start: dt.datetime
     end: dt.datetime
+    duplicates: int = 0
+    conflicts: int = 0
+    malformed: int = 0
+
+    @property
+    def items(self) -> int:
+        """Reading items published: each ends as a stored, duplicate, conflicting or rejected reading."""
+        return self.readings + self.duplicates + self.conflicts + self.malformed
+
+    def counts(self) -> dict:
+        """The figures a waiting supervisor needs, JSON-ready (``jieneng simulate --report``)."""
+        return {
+            "start": self.start.isoformat(), "end": self.end.isoformat(), "readings": self.readings,
+            "messages": self.messages, "duplicates": self.duplicates, "conflicts": self.conflicts,
+            "malformed": self.malformed, "items": self.items, "interval_s": self.simulator.interval_s,
+        }
 
     @property
     def events(self) -> list[FaultEvent]:
@@ -109,7 +132,8 @@ def backfill(
         sim.start_at(start)
     own_pub = publisher is None
     pub = publisher or Publisher(mqtt_url, window=window)
-    readings0, messages0 = sim.stats["readings"], sim.stats["messages"]
+    counted = ("readings", "messages", "fault_duplicate", "fault_conflict", "fault_malformed")
+    before = {k: sim.stats[k] for k in counted}
     logged = len(sim.events)
     total = (end - start).total_seconds()
     try:
@@ -123,7 +147,7 @@ def backfill(
             logged = _write_events(fault_log, sim.events, logged)
             day = nxt
             if on_progress:
-                on_progress(int((day - start).total_seconds()), int(total), sim.stats["readings"] - readings0)
+                on_progress(int((day - start).total_seconds()), int(total), sim.stats["readings"] - before["readings"])
         for m in sim.flush():
             pub.publish(m.topic, m.payload)
         _write_events(fault_log, sim.events, logged)
@@ -131,8 +155,9 @@ def backfill(
     finally:
         if own_pub:
             pub.close()
-    return RunResult(sim, sim.stats["readings"] - readings0, sim.stats["messages"] - messages0,
-                     time.monotonic() - t0, start, end)
+    d = {k: sim.stats[k] - before[k] for k in counted}
+    return RunResult(sim, d["readings"], d["messages"], time.monotonic() - t0, start, end,
+                     duplicates=d["fault_duplicate"], conflicts=d["fault_conflict"], malformed=d["fault_malformed"])
 
 
 def live(

@@ -49,7 +49,8 @@ def _yoyo_url(url: str) -> str:
 def _timescale_state(conn: psycopg.Connection) -> str:
     version = timescale.extension_installed(conn)
     if version and timescale.reading_is_hypertable(conn):
-        return f"on (TimescaleDB {version}, reading is a hypertable)"
+        tables = timescale.hypertables(conn)
+        return f"on (TimescaleDB {version}, hypertables: {', '.join(tables)})"
     if timescale.extension_available(conn):
         return "off (extension available, not in use)"
     return "off (extension not available: plain PostgreSQL)"
@@ -62,12 +63,17 @@ def migrate(
     timescaledb: str = "auto",
     compress_after: str = "30 days",
     raw_retention: str | None = None,
+    rollup_compress_after: str | None = None,
+    hourly_retention: str | None = None,
 ) -> MigrateResult:
     """Apply pending migrations, record the deployment time zone, then the TimescaleDB decision.
 
     ``timescaledb``: ``auto`` uses the extension when it can be created, ``require`` raises
     :class:`store.timescale.TimescaleUnavailable` without it, ``off`` never touches it.
+    ``rollup_compress_after`` and ``hourly_retention`` apply to the rollup hypertables
+    (store/timescale.py); an hourly retention the rollup could see through raises ValueError.
     """
+    plan = timescale.TimescalePlan(compress_after, raw_retention, rollup_compress_after, hourly_retention)
     with psycopg.connect(url, autocommit=True) as lock_conn:
         lock_conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATE_LOCK_KEY,))
         try:
@@ -82,7 +88,7 @@ def migrate(
             with psycopg.connect(url) as conn:
                 _record_timezone(conn, timezone)
                 calendar.sync(conn)
-                state = _apply_timescale(conn, timescaledb, compress_after, raw_retention)
+                state = _apply_timescale(conn, timescaledb, plan)
                 conn.commit()
         finally:
             lock_conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATE_LOCK_KEY,))
@@ -101,7 +107,7 @@ def _record_timezone(conn: psycopg.Connection, timezone: str) -> None:
         )
 
 
-def _apply_timescale(conn: psycopg.Connection, mode: str, compress_after: str, raw_retention: str | None) -> str:
+def _apply_timescale(conn: psycopg.Connection, mode: str, plan: timescale.TimescalePlan) -> str:
     mode = getattr(mode, "value", mode)
     if mode == "off":
         return _timescale_state(conn)
@@ -114,7 +120,7 @@ def _apply_timescale(conn: psycopg.Connection, mode: str, compress_after: str, r
         return _timescale_state(conn)
     conn.commit()
     try:
-        timescale.apply(conn, timescale.TimescalePlan(compress_after, raw_retention))
+        timescale.apply(conn, plan)
     except psycopg.Error as exc:
         conn.rollback()
         if mode == "require":

@@ -1,8 +1,16 @@
-"""The TimescaleDB path: hypertable, compression and retention for raw readings.
+"""The TimescaleDB path: hypertables, compression and retention for raw readings and rollups.
 
 Written against TimescaleDB 2.x's documented API (2.13+ for ``by_range``; 2.28.x is the last
 line that supports PostgreSQL 15). Every statement is built by a pure function so tests can
 inspect the SQL on machines without the extension.
+
+Rollups (``usage_hourly``, ``usage_daily``) become hypertables too, compressed by meter after
+``rollup_compress_after`` when it is set; ``usage_hourly`` may be dropped after ``hourly_retention``
+while daily and monthly usage are kept forever (``usage_monthly`` stays a plain table: twelve rows a
+meter a year do not pay for chunks). The rollup recomputes late data with DELETE and COPY, which
+TimescaleDB 2.11+ runs on compressed chunks by decompressing the batches concerned
+(docs/scale.md gives the cost, and why rollup compression is off unless configured). From 2.18 the compression API is called the columnstore; the
+statements use those names on 2.18+ and the older ones before.
 """
 
 from __future__ import annotations
@@ -23,6 +31,38 @@ class TimescaleUnavailable(RuntimeError):
 class TimescalePlan:
     compress_after: str
     raw_retention: str | None
+    rollup_compress_after: str | None = None  # None: rollup hypertables stay uncompressed
+    hourly_retention: str | None = None
+
+
+@dataclass(frozen=True)
+class RollupTable:
+    name: str
+    time_column: str
+    chunk_interval: str
+    retention: bool  # whether hourly_retention applies (daily usage is kept forever)
+
+
+# Chunk sizes: a week of hours and a quarter of days each hold about 40 M rows at 250,000 meters,
+# small enough for a chunk and its index to sit in memory while it is written.
+ROLLUP_TABLES = (
+    RollupTable("usage_hourly", "hour", "7 days", retention=True),
+    RollupTable("usage_daily", "day", "91 days", retention=False),
+)
+
+# First releases with: the columnstore names; the DML decompression limit (100,000 tuples a
+# transaction by default, which a rollup over a large late backlog would exceed and then fail).
+COLUMNSTORE_SINCE = (2, 18)
+DML_LIMIT_SINCE = (2, 14)
+
+
+def parse_version(version: str | None) -> tuple[int, int]:
+    """``'2.18.1'`` → ``(2, 18)``; an unknown version is taken as the oldest supported (2.13)."""
+    try:
+        major, minor = (version or "").split(".")[:2]
+        return int(major), int(minor)
+    except ValueError:
+        return (2, 13)
 
 
 def _interval_literal(value: str) -> sql.Composable:
@@ -67,6 +107,130 @@ def hypertable_statements(plan: TimescalePlan, *, compression_enabled: bool = Fa
     return stmts
 
 
+def _remove_compression_policy(name: sql.Composable, columnstore: bool) -> sql.Composable:
+    if columnstore:
+        return sql.SQL("CALL remove_columnstore_policy({name}, if_exists => TRUE)").format(name=name)
+    return sql.SQL("SELECT remove_compression_policy({name}, if_exists => TRUE)").format(name=name)
+
+
+def rollup_statements(
+    plan: TimescalePlan, *, version: str | None, compressed: frozenset[str] = frozenset(), database: str | None = None
+) -> list[sql.Composable]:
+    """SQL that makes the rollups hypertables, compressed if configured, and (re)sets their policies.
+
+    Parameters
+    ----------
+    plan : TimescalePlan
+        ``rollup_compress_after`` (interval, or None: no compression; a policy set earlier is removed,
+        chunks already compressed stay so) and ``hourly_retention`` (interval or None: keep).
+    version : str or None
+        The installed extension's version: 2.18+ gets the columnstore names.
+    compressed : frozenset of str
+        Rollup tables whose compression is already enabled: their settings are not altered again
+        (TimescaleDB refuses while compressed chunks exist).
+    database : str or None
+        Current database: its default for the DML decompression limit is lifted (2.14+), so a
+        rollup rewriting a long late window never fails half-way for having decompressed much.
+
+    Idempotent, like :func:`hypertable_statements`: policies are removed and added again so a
+    changed interval takes effect, and daily usage loses any retention policy (kept forever).
+    """
+    ver = parse_version(version)
+    columnstore = ver >= COLUMNSTORE_SINCE
+    stmts: list[sql.Composable] = []
+    for t in ROLLUP_TABLES:
+        name, col = sql.Literal(t.name), sql.Literal(t.time_column)
+        stmts.append(
+            sql.SQL(
+                "SELECT create_hypertable({name}, by_range({col}, {chunk}), "
+                "if_not_exists => TRUE, migrate_data => TRUE)"
+            ).format(name=name, col=col, chunk=_interval_literal(t.chunk_interval))
+        )
+        if plan.rollup_compress_after is None:
+            if t.name in compressed:
+                stmts.append(_remove_compression_policy(name, columnstore))
+        elif t.name not in compressed:
+            if columnstore:
+                opts = ("timescaledb.enable_columnstore = true, timescaledb.segmentby = 'meter_id', "
+                        "timescaledb.orderby = {col}")
+            else:
+                opts = ("timescaledb.compress, timescaledb.compress_segmentby = 'meter_id', "
+                        "timescaledb.compress_orderby = {col}")
+            stmts.append(
+                sql.SQL("ALTER TABLE {table} SET (" + opts + ")").format(table=sql.Identifier(t.name), col=col)
+            )
+        if plan.rollup_compress_after is not None:
+            after = _interval_literal(plan.rollup_compress_after)
+            stmts.append(_remove_compression_policy(name, columnstore))
+            if columnstore:
+                stmts.append(
+                    sql.SQL("CALL add_columnstore_policy({name}, after => {after})").format(name=name, after=after)
+                )
+            else:
+                stmts.append(
+                    sql.SQL("SELECT add_compression_policy({name}, compress_after => {after})").format(
+                        name=name, after=after
+                    )
+                )
+        stmts.append(sql.SQL("SELECT remove_retention_policy({name}, if_exists => TRUE)").format(name=name))
+        if t.retention and plan.hourly_retention:
+            stmts.append(
+                sql.SQL("SELECT add_retention_policy({name}, drop_after => {drop})").format(
+                    name=name, drop=_interval_literal(plan.hourly_retention)
+                )
+            )
+    if database and ver >= DML_LIMIT_SINCE:
+        stmts.append(
+            sql.SQL("ALTER DATABASE {db} SET timescaledb.max_tuples_decompressed_per_dml_transaction = 0").format(
+                db=sql.Identifier(database)
+            )
+        )
+    return stmts
+
+
+# The rollup never rewrites hours before now() - raw_retention, but it re-sums whole local days
+# from usage_hourly: the hours of the oldest rewritable day must still be there.
+_RETENTION_MARGIN = "2 days"
+
+
+def check_hourly_retention(conn: psycopg.Connection, plan: TimescalePlan) -> None:
+    """Refuse an hourly retention the rollup could see through (raises ValueError).
+
+    A late reading recomputes its hours from raw readings and then re-sums its days from
+    ``usage_hourly``; if that day's other hours were dropped, the day would shrink. So dropping
+    hourly usage needs raw readings to be dropped (and refused by ingest) at least
+    ``_RETENTION_MARGIN`` earlier.
+    """
+    if not plan.hourly_retention:
+        return
+    if not plan.raw_retention:
+        raise ValueError(
+            f"JIENENG_HOURLY_RETENTION={plan.hourly_retention!r} needs JIENENG_RAW_RETENTION set to at most "
+            f"that minus {_RETENTION_MARGIN}: a late reading older than the hourly horizon would re-sum its "
+            "day from dropped hours"
+        )
+    ok = conn.execute(
+        "SELECT %s::interval >= %s::interval + %s::interval",
+        (plan.hourly_retention, plan.raw_retention, _RETENTION_MARGIN),
+    ).fetchone()[0]
+    if not ok:
+        raise ValueError(
+            f"JIENENG_HOURLY_RETENTION={plan.hourly_retention!r} must be at least JIENENG_RAW_RETENTION="
+            f"{plan.raw_retention!r} plus {_RETENTION_MARGIN}: the rollup re-sums days from hourly usage "
+            "back to the raw horizon"
+        )
+
+
+def hypertables(conn: psycopg.Connection) -> list[str]:
+    if not extension_installed(conn):
+        return []
+    rows = conn.execute(
+        "SELECT hypertable_name FROM timescaledb_information.hypertables"
+        " WHERE hypertable_name IN ('reading', 'usage_hourly', 'usage_daily') ORDER BY hypertable_name"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
 def extension_available(conn: psycopg.Connection) -> bool:
     row = conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'").fetchone()
     return row is not None
@@ -86,18 +250,24 @@ def reading_is_hypertable(conn: psycopg.Connection) -> bool:
     return row is not None
 
 
-def compression_enabled(conn: psycopg.Connection) -> bool:
-    if not reading_is_hypertable(conn):
+def compression_enabled(conn: psycopg.Connection, table: str = "reading") -> bool:
+    if not extension_installed(conn):
         return False
     row = conn.execute(
-        "SELECT compression_enabled FROM timescaledb_information.hypertables WHERE hypertable_name = 'reading'"
+        "SELECT compression_enabled FROM timescaledb_information.hypertables WHERE hypertable_name = %s", (table,)
     ).fetchone()
     return bool(row and row[0])
 
 
 def apply(conn: psycopg.Connection, plan: TimescalePlan) -> None:
-    """Run the hypertable statements in one transaction."""
+    """Run the hypertable statements, readings and then rollups, in one transaction."""
     with conn.transaction():
+        check_hourly_retention(conn, plan)
         conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
         for stmt in hypertable_statements(plan, compression_enabled=compression_enabled(conn)):
+            conn.execute(stmt)
+        compressed = frozenset(t.name for t in ROLLUP_TABLES if compression_enabled(conn, t.name))
+        version = extension_installed(conn)
+        database = conn.execute("SELECT current_database()").fetchone()[0]
+        for stmt in rollup_statements(plan, version=version, compressed=compressed, database=database):
             conn.execute(stmt)

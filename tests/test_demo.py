@@ -51,6 +51,10 @@ def test_demo_runs_on_embedded_defaults_and_stops_on_sigint(tmp_path):
             time.sleep(1)
         text = log.read_text(errors="replace")
         assert "(embedded pgserver)" in text and "(amqtt, MQTT 3.1.1)" in text
+        # It scored only once everything the backfill published was stored.
+        stored = re.search(r"([\d,]+) of ([\d,]+) published readings stored", text)
+        assert stored and stored[1] == stored[2], text[-4000:]
+        assert text.index("published readings stored") < text.index("scoring 2025")
         key = re.search(r"API key \(admin\): (jn_\S+)", text).group(1)
         base = f"http://127.0.0.1:{api_port}"
         assert _get(f"{base}/v1/health")[1]["status"] == "ok"
