@@ -69,7 +69,15 @@ _DAYS_W = f"""
 WITH w AS (SELECT meter_id, (r_start AT TIME ZONE %(tz)s)::date AS d0,
                   ((r_end - interval '1 microsecond') AT TIME ZONE %(tz)s)::date AS d1 FROM {_WINDOW})
 """
-_DEL_DAYS = _DAYS_W + "DELETE FROM usage_daily u USING w WHERE u.meter_id = w.meter_id AND u.day BETWEEN w.d0 AND w.d1"
+# Every DELETE also carries the batch's meters and time span as constants (the `_BOUNDS` parameters):
+# on a TimescaleDB hypertable with compressed chunks, a condition that comes only from the join gives
+# neither chunk exclusion nor segment filtering, so every compressed chunk would be decompressed.
+_DEL_DAYS = _DAYS_W + (
+    "DELETE FROM usage_daily u USING w WHERE u.meter_id = w.meter_id AND u.day BETWEEN w.d0 AND w.d1"
+    " AND u.meter_id = ANY(%(m)s::text[])"
+    " AND u.day BETWEEN (%(a_min)s::timestamptz AT TIME ZONE %(tz)s)::date"
+    " AND ((%(b_max)s::timestamptz - interval '1 microsecond') AT TIME ZONE %(tz)s)::date"
+)
 _REDO_DAYS = _DAYS_W + """
 INSERT INTO usage_daily (meter_id, day, consumption)
 SELECT h.meter_id, (h.hour AT TIME ZONE %(tz)s)::date, sum(h.consumption)
@@ -85,6 +93,9 @@ WITH w AS (SELECT meter_id, date_trunc('month', (r_start AT TIME ZONE %(tz)s))::
 """
 _DEL_MONTHS = _MONTHS_W + (
     "DELETE FROM usage_monthly u USING w WHERE u.meter_id = w.meter_id AND u.month BETWEEN w.m0 AND w.m1"
+    " AND u.meter_id = ANY(%(m)s::text[])"
+    " AND u.month >= date_trunc('month', (%(a_min)s::timestamptz AT TIME ZONE %(tz)s))::date"
+    " AND u.month <= date_trunc('month', ((%(b_max)s::timestamptz - interval '1 microsecond') AT TIME ZONE %(tz)s))::date"
 )
 _REDO_MONTHS = _MONTHS_W + """
 INSERT INTO usage_monthly (meter_id, month, consumption)
@@ -221,6 +232,7 @@ def run_rollup(
             return RollupStats(0, 0, 0.0, queued)
         histories = load_histories(conn, units)
         wparams = {"m": ids, "a": [windows[m][0] for m in ids], "b": [windows[m][1] for m in ids]}
+        wparams["a_min"], wparams["b_max"] = min(wparams["a"]), max(wparams["b"])
 
         for table, lo_col, hi_col in (
             ("usage_hourly", "hour", None),
@@ -231,7 +243,10 @@ def run_rollup(
                 cond = f"t.{lo_col} >= w.r_start AND t.{lo_col} < w.r_end"
             else:
                 cond = f"t.{hi_col} > w.r_start AND t.{lo_col} < w.r_end"
-            conn.execute(f"DELETE FROM {table} t USING {_WINDOW} WHERE t.meter_id = w.meter_id AND {cond}", wparams)
+            first = f"t.{lo_col} >= %(a_min)s" if hi_col is None else f"t.{hi_col} > %(a_min)s"
+            bounds = f"t.meter_id = ANY(%(m)s::text[]) AND {first} AND t.{lo_col} < %(b_max)s"
+            conn.execute(f"DELETE FROM {table} t USING {_WINDOW} WHERE t.meter_id = w.meter_id AND {cond} AND {bounds}",
+                         wparams)
 
         out = _Writer(conn, chunk_rows)
         pieces = 0
