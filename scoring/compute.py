@@ -77,6 +77,22 @@ def _missing_inputs(inst: InstitutionInput, year: int, current: dict, problems: 
     return out
 
 
+def _baseline_year(inst: InstitutionInput, m: Methodology) -> tuple[int, str, str | None]:
+    """(baseline year, where it came from, note). institution.baseline_year overrides the methodology's default
+    only inside the plan period: a year before the plan's baseline is another plan's (a 2020 registry value
+    under the 15th plan, baseline 2025), and the plan's baseline is used instead, with the reason."""
+    default = m.spec.methodology.default_baseline_year
+    p = m.spec.plan
+    own = inst.baseline_year
+    if own is None:
+        return default, "methodology", None
+    if p is not None and own < p.baseline_year:
+        return p.baseline_year, "methodology", (
+            f"institution.baseline_year {own} is before the baseline year {p.baseline_year} of the plan period "
+            f"this methodology scores ({p.name}): the plan's baseline is used")
+    return own, "institution", None
+
+
 def _plan_share(m: Methodology, year: int, baseline_year: int) -> float:
     """Share of a cumulative (plan-end) target due by `year`: 1 unless the plan pro-rates its targets."""
     p = m.spec.plan
@@ -149,7 +165,7 @@ def score_dicts(
 
     pre: dict[str, dict] = {}
     for inst in insts:
-        by = inst.baseline_year or spec.methodology.default_baseline_year
+        by, by_source, by_note = _baseline_year(inst, m)
         problems: list[str] = []
         current = year_inputs(inst, year, m, problems, quality=year_quality(inst, year, year), scored=True)
         baseline = year_inputs(inst, by, m, quality=year_quality(inst, by, year)) if by < year else None
@@ -161,7 +177,7 @@ def score_dicts(
             prior = year_inputs(inst, year - 2, m, quality=year_quality(inst, year - 2, year))
         missing = _missing_inputs(inst, year, current, problems, m)
         inds = indicators(inst, current, baseline, previous, year_quality(inst, year, year), prior)
-        pre[inst.id] = dict(by=by, current=current, baseline=baseline, previous=previous, prior=prior, missing=missing,
+        pre[inst.id] = dict(by=by, by_source=by_source, by_note=by_note, current=current, baseline=baseline, previous=previous, prior=prior, missing=missing,
                             inds={i["code"]: i for i in inds}, ind_list=inds, chain=peers.chain(inst, m))
     scored = {i.id for i in insts if not pre[i.id]["missing"]}
     groups = peers.assign(insts, scored, m, labels)
@@ -320,7 +336,7 @@ def score_dicts(
             institution_id=inst.id, name=inst.name, region_code=inst.region_code, city_code=inst.city_code,
             category=inst.category, sub_kind=inst.sub_kind, admin_level=inst.admin_level,
             climate_zone=inst.climate_zone, year=year, baseline_year=p["by"],
-            baseline_year_source="institution" if inst.baseline_year else "methodology", methodology=ref,
+            baseline_year_source=p["by_source"], baseline_year_note=p["by_note"], methodology=ref,
             inputs=dict(current=p["current"], baseline=p["baseline"], previous=p["previous"], prior=p["prior"], meters=meters,
                         unconverted=list(inst.unconverted)),
             indicators=p["ind_list"], peer_group=g, blocks=q["blocks"], base_points=q["base"],

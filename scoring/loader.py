@@ -237,7 +237,8 @@ def load_inputs(
         insts[iid].reported = dict(by_year)
 
     tz = deployment_timezone(conn)
-    counted_ids = sorted(mid for mid, mt in meters.items() if mt["counted"])
+    # every meter whose use enters the totals: counted ones and excluded-area ones (deducted)
+    counted_ids = sorted(mid for mid, mt in meters.items() if mt["counted"] or mt["deducted"])
     hourly = load_quality(conn, year, counted_ids, tz)
     coverage = year_coverage(conn, {mid: meters[mid] for mid in counted_ids}, years, tz)
     for mid in counted_ids:

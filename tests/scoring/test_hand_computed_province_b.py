@@ -184,10 +184,11 @@ def test_years_read_and_their_sources(province):
     assert (s1["quantity"], s1["deducted_quantity"], s1["deducted_meter_ids"]) == (A(1_095_000), A(365_000), ["S1-dorm"])
     # 1,095,000 × 0.1229 = 134,575.5 kgce; × 0.5703 = 624,478.5 kgCO₂
     assert s1["energy_kgce"] == A(134_575.5) and s1["carbon_kgco2"] == A(624_478.5)
-    # the dormitory meter is not a counted meter: its coverage is not checked
+    # the dormitory meter is deducted, not counted; its daily readings cover the year (365 / 365), and are checked
     s1m = {m["meter_id"]: m for m in d["S1"]["inputs"]["meters"]}
     assert (s1m["S1-dorm"]["counted"], s1m["S1-dorm"]["deducted"], s1m["S1-dorm"]["coverage_checked"]) == (
-        False, True, False)
+        False, True, True)
+    assert s1m["S1-dorm"]["coverage"] == A(1.0)
 
 
 def test_indicators_by_hand(province):
