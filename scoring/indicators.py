@@ -158,8 +158,18 @@ def year_inputs(
     for (et, is_vehicle, unit), rows in sorted(groups.items()):
         coef = m.spec.coefficients.get(et)
         deducted = deductions.get((et, is_vehicle, unit))
-        quantity = sum(r[1] for r in rows) - (deducted or 0.0)
+        metered = sum(r[1] for r in rows)
+        quantity = metered - (deducted or 0.0)
         mids = sorted(r[0] for r in rows if r[0] is not None)
+        if quantity < 0:
+            # more deducted than metered (a wrong CT ratio, a sub-meter on the wrong parent): a negative total
+            # would rank the institution best of its peers
+            complete = False
+            if problems is not None:
+                problems.append(f"{year}: {et}: excluded floor area (meters "
+                                f"{', '.join(sorted(deduction_ids.get((et, is_vehicle, unit), [])))}) "
+                                f"{_f4(deducted or 0.0)} {unit} exceeds the metered {_f4(metered)} {unit}")
+            continue
         if coef is None:
             complete = False
             if problems is not None:

@@ -158,6 +158,8 @@ def load_inputs(
             insts[iid].students_counted[y] = students
 
     meters: dict[str, dict] = {}
+    parents: dict[str, str | None] = {}
+    accountings: dict[str, str | None] = {}
     for mid, iid, et, unit, register, end_use, parent, installed, retired, interval, accounting in conn.execute(
         f"""SELECT m.id, m.institution_id, m.energy_type, m.unit, m.register, m.end_use, m.parent_meter_id,
                    m.installed_at, m.retired_at, m.read_interval_s, m.accounting
@@ -166,6 +168,7 @@ def load_inputs(
     ):
         counted = (end_use in COUNTED_END_USES and parent is None) or (accounting == "own_supply" and parent is None)
         deducted = accounting == "excluded_area" and parent is not None
+        parents[mid], accountings[mid] = parent, accounting
         if parent is None and not counted and end_use in SUB_METER_END_USES:
             # the registry import refuses these; a row from before that check is named, never silently dropped
             insts[iid].registry_problems.append(
@@ -174,6 +177,16 @@ def load_inputs(
         meters[mid] = dict(iid=iid, et=et, unit=unit, end_use=end_use, counted=counted, deducted=deducted, by_year={},
                            installed=installed, retired=retired,
                            interval=read_interval_s(interval, et, end_use, register))
+
+    # An excluded-area meter inside another one (a dormitory block's air conditioning inside the block's meter)
+    # is already in its ancestor's deduction: deducted once, at the outermost.
+    for mid, mt in meters.items():
+        p, seen = parents[mid], {mid}
+        while mt["deducted"] and p is not None and p not in seen:
+            if accountings.get(p) == "excluded_area":
+                mt["deducted"] = False
+            seen.add(p)
+            p = parents.get(p)
 
     # One aggregate: yearly use of every counted meter in scope, for the years scoring needs.
     usage = conn.execute(
