@@ -280,7 +280,8 @@ def load_inputs(
             if at not in iso:
                 iso[at] = at.astimezone(UTC).isoformat()
             by_inst[a["institution_id"]][a["item_code"]] = AssessedEntry(
-                points=a["points"], evidence=a["evidence"], entered_by=a["entered_by"], entered_at=iso[at])
+                points=a["points"], evidence=a["evidence"], entered_by=a["entered_by"], entered_at=iso[at],
+                out_of=a["out_of"])
     for iid, entries in by_inst.items():
         insts[iid].assessed = entries
     return list(insts.values())
