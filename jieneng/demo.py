@@ -290,7 +290,7 @@ def _enter_demo_assessments(db_url: str, year: int, seed: int) -> int:
         if block.kind in ("assessed", "bonus")
         for item in block.items
     ]
-    maxima = {i.code: i.points for i in items}  # what the entries are out of (assessed_item.out_of)
+    maxima = {i.code: i.max_points for i in items}  # what the entries are out of (assessed_item.out_of)
     with psycopg.connect(db_url) as conn:
         if conn.execute("SELECT 1 FROM assessed_item WHERE year = %s LIMIT 1", (year,)).fetchone():
             return 0

@@ -65,3 +65,15 @@ def test_the_store_keeps_the_maximum_an_entry_was_made_against(example_db):
     assert (e.points, e.out_of) == (2.5, 5)
     # rows entered before the maximum was kept: none
     assert insts["G1"].assessed["mgmt_organisation"].out_of is None
+
+
+def test_demo_entries_keep_their_maximum(example_db):
+    from jieneng.demo import _enter_demo_assessments
+
+    with psycopg.connect(example_db) as conn:
+        conn.execute("DELETE FROM assessed_item")
+        conn.commit()
+    assert _enter_demo_assessments(example_db, 2026, 7) > 0
+    with psycopg.connect(example_db) as conn:
+        rows = conn.execute("SELECT item_code, out_of FROM assessed_item").fetchall()
+    assert rows and all(out == {**J26, "bonus_innovation": 5, "bonus_honours": 5}[code] for code, out in rows)
