@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -84,25 +84,39 @@ def load_quality(conn: psycopg.Connection, year: int, meter_ids: list[str], tz: 
     return out
 
 
+# A meter and its successor a day apart or less together answer for the year (a swap takes hours, not days).
+SWAP_TOLERANCE = timedelta(days=1)
+# Supplies every public building has all year: a main electricity or water meter retired with no successor
+# leaves the rest of the year unread, not unused. Other supplies (gas, heat, a leased-out floor) may end.
+CONTINUOUS_SUPPLIES = {("electricity", "main"), ("water", "main")}
+
+
 def year_windows(mid: str, mt: dict, siblings: list[dict], years: list[int], tz: str) -> list[tuple]:
     """The (meter, year, start, end, interval, installed_at) windows over which a clock-read meter must have data.
 
     A year's window is the whole local calendar year, so a meter installed in December does not cover the
-    months before it (the year then takes the statistics return, scoring.indicators.year_inputs). It ends
-    early when the meter is retired, and starts at installation when the meter replaced a retired one of the
-    same institution, energy type and end use (the two together cover the year). Years the meter was not in
-    service at all have no window."""
+    months before it (the year then takes the statistics return, scoring.indicators.year_inputs). It starts
+    at installation only when a meter of the same institution, energy type and end use (a sibling) was in
+    service until then (retired at most a day before), and ends at retirement only when a sibling took over
+    (installed before it or at most a day after) or the supply may end (not main electricity or water): months between a
+    retirement and a successor, or after a main meter's retirement, are expected readings that are missing.
+    Years the meter was not in service at all have no window."""
     zone = ZoneInfo(tz)
     out = []
+    continuous = (mt.get("et"), mt.get("end_use")) in CONTINUOUS_SUPPLIES
     for y in years:
         start, end = datetime(y, 1, 1, tzinfo=zone), datetime(y + 1, 1, 1, tzinfo=zone)
         installed, retired = mt["installed"], mt["retired"]
         if installed >= end or (retired is not None and retired <= start):
             continue
         a = start
-        if installed > start and any(s["retired"] is not None and start <= s["retired"] <= installed for s in siblings):
+        if installed > start and any(s["installed"] < installed and s["retired"] is not None
+                                     and s["retired"] >= installed - SWAP_TOLERANCE for s in siblings):
             a = installed
-        b = end if retired is None else min(end, retired)
+        b = end
+        if retired is not None and retired < end and (
+                not continuous or any(installed < s["installed"] <= retired + SWAP_TOLERANCE for s in siblings)):
+            b = retired
         out.append((mid, y, a, b, mt["interval"], installed))
     return out
 
