@@ -327,13 +327,15 @@ def _enter_demo_assessments(db_url: str, year: int, seed: int) -> int:
         if block.kind in ("assessed", "bonus")
         for item in block.items
     ]
+    maxima = {i.code: i.max_points for i in items}  # what the entries are out of (assessed_item.out_of)
     with psycopg.connect(db_url) as conn:
         if conn.execute("SELECT 1 FROM assessed_item WHERE year = %s LIMIT 1", (year,)).fetchone():
             return 0
         ids = [r[0] for r in conn.execute("SELECT id FROM institution ORDER BY id")]
         entries = simulated_assessments(ids, items, year, seed)
         for e in entries:
-            set_assessed_item(conn, e.institution_id, e.year, e.item_code, e.points, e.evidence, "demo")
+            set_assessed_item(conn, e.institution_id, e.year, e.item_code, e.points, e.evidence, "demo",
+                              out_of=maxima[e.item_code])
         conn.commit()
     return len(entries)
 

@@ -7,7 +7,9 @@
   n peers; a group of one scores full points.
 - Reduction against targets: each target contributes an equal share, max × min(1, achieved / required).
 - Metering and data quality: max × (coverage − minimum) / (1 − minimum), clamped to [0, max].
-- Assessed blocks: the sum of the assessors' item points; an item not assessed scores zero.
+- Assessed blocks: the sum of the assessors' item points; an item not assessed scores zero. An entry made
+  against another maximum (assessed_item.out_of: the item's maximum in the methodology that validated it)
+  scores the same share of this methodology's maximum.
 """
 
 from __future__ import annotations
@@ -132,16 +134,26 @@ def coverage_points(coverage: float | None, min_coverage: float, max_points: flo
 def assessed_block(block: Block, entries: Mapping[str, AssessedEntry]) -> dict:
     """The block as a dict shaped like scoring.model.BlockResult (items: AssessedItemResult dicts)."""
     items = []
+    notes: dict[str, str] = {}
     for it in block.items:
         e = entries.get(it.code)
+        if e is None:
+            got = 0.0
+        elif e.out_of is not None:
+            # entered against another maximum (another methodology weighing the item differently): the same share
+            got = float(it.points * min(1.0, e.points / e.out_of))
+            if e.out_of != it.points:
+                notes[it.code] = f" (entered {_fc(e.points)} of {_fc(e.out_of)})"
+        else:
+            got = float(min(e.points, it.points))
         items.append(dict(
             code=it.code, label=it.label, star=it.star, max_points=it.points,
-            points=float(min(e.points, it.points)) if e else 0.0, assessed=e is not None,
+            points=got, assessed=e is not None,
             evidence=e.evidence if e else None, entered_by=e.entered_by if e else None,
             entered_at=e.entered_at if e else None,
         ))
     pts = sum(i["points"] for i in items)
-    parts = [f"{i['code']} {_fc(i['points'])}/{_fc(i['max_points'])}" + ("" if i["assessed"] else " (not assessed)")
-             for i in items]
+    parts = [f"{i['code']} {_fc(i['points'])}/{_fc(i['max_points'])}" + notes.get(i["code"], "")
+             + ("" if i["assessed"] else " (not assessed)") for i in items]
     return dict(code=block.code, label=block.label, kind=block.kind, max_points=block.points, points=pts,
                 method="assessed", indicator=None, reason=" + ".join(parts) + f" = {_f(pts)}", items=items)

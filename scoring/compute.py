@@ -41,17 +41,9 @@ def _missing_inputs(inst: InstitutionInput, year: int, current: dict, problems: 
     out: list[str] = list(inst.registry_problems)
     if year not in inst.years:
         out.append(f"no floor area / occupants for {year} (institution_year)")
-    occ = m.spec.occupants
-    if occ is not None and inst.category == "school" and year in inst.years:
-        # 用能人数 of a school: the methodology says whether students count; a registry row saying otherwise
-        # gives a per-capita figure on another basis than its peers'
-        stated = inst.students_counted.get(year)
-        wanted = "yes" if occ.school_students == "included" else "no"
-        if stated is not None and stated != wanted:
-            out.append(f"occupants for {year} {'include' if stated == 'yes' else 'exclude'} the students "
-                       f"(institution_year.students_counted = {stated}); {m.name} counts schools' occupants "
-                       f"{occ.school_students.replace('included', 'with').replace('excluded', 'without')} "
-                       f"students ({occ.source})")
+    basis = _occupants_basis(inst, year, m)
+    if basis is not None:
+        out.append(basis)
     counted = [mu for mu in inst.meters if mu.counted]
     if current["source"] == "reported":
         # the statistics return must cover what a main electricity meter and a water meter would
@@ -75,6 +67,39 @@ def _missing_inputs(inst: InstitutionInput, year: int, current: dict, problems: 
     out.extend(problems)
     out.extend(inst.unconverted)
     return out
+
+
+def _baseline_year(inst: InstitutionInput, m: Methodology) -> tuple[int, str, str | None]:
+    """(baseline year, where it came from, note). institution.baseline_year overrides the methodology's default
+    only inside the plan period: a year before the plan's baseline is another plan's (a 2020 registry value
+    under the 15th plan, baseline 2025), and the plan's baseline is used instead, with the reason."""
+    default = m.spec.methodology.default_baseline_year
+    p = m.spec.plan
+    own = inst.baseline_year
+    if own is None:
+        return default, "methodology", None
+    if p is not None and own < p.baseline_year:
+        return p.baseline_year, "methodology", (
+            f"institution.baseline_year {own} is before the baseline year {p.baseline_year} of the plan period "
+            f"this methodology scores ({p.name}): the plan's baseline is used")
+    return own, "institution", None
+
+
+def _occupants_basis(inst: InstitutionInput, year: int, m: Methodology) -> str | None:
+    """Why a school's occupants of `year` are on another basis than the methodology's rule (None: they are not,
+    or the registry does not say). 用能人数 of a school: the methodology says whether students count; a row
+    saying otherwise gives per-capita figures on another basis than its peers' and than its other years'."""
+    occ = m.spec.occupants
+    if occ is None or inst.category != "school" or year not in inst.years:
+        return None
+    stated = inst.students_counted.get(year)
+    wanted = "yes" if occ.school_students == "included" else "no"
+    if stated is None or stated == wanted:
+        return None
+    return (f"occupants for {year} {'include' if stated == 'yes' else 'exclude'} the students "
+            f"(institution_year.students_counted = {stated}); {m.name} counts schools' occupants "
+            f"{occ.school_students.replace('included', 'with').replace('excluded', 'without')} "
+            f"students ({occ.source})")
 
 
 def _plan_share(m: Methodology, year: int, baseline_year: int) -> float:
@@ -149,7 +174,7 @@ def score_dicts(
 
     pre: dict[str, dict] = {}
     for inst in insts:
-        by = inst.baseline_year or spec.methodology.default_baseline_year
+        by, by_source, by_note = _baseline_year(inst, m)
         problems: list[str] = []
         current = year_inputs(inst, year, m, problems, quality=year_quality(inst, year, year), scored=True)
         baseline = year_inputs(inst, by, m, quality=year_quality(inst, by, year)) if by < year else None
@@ -160,8 +185,18 @@ def score_dicts(
         if spec.annual_targets:
             prior = year_inputs(inst, year - 2, m, quality=year_quality(inst, year - 2, year))
         missing = _missing_inputs(inst, year, current, problems, m)
+        # a comparison year whose occupants are on the other basis: its per-capita figures are set aside (a change
+        # of definition is no reduction), and the missing figure is a missing-statistics veto saying why
+        basis_gaps: list[str] = []
+        for y_in in (baseline, previous, prior):
+            why = _occupants_basis(inst, y_in["year"], m) if y_in is not None else None
+            if why is not None:
+                y_in["occupants"] = None
+                y_in["source_reason"] += f"; {why}: its per-capita figures are set aside"
+                if why not in basis_gaps:
+                    basis_gaps.append(why)
         inds = indicators(inst, current, baseline, previous, year_quality(inst, year, year), prior)
-        pre[inst.id] = dict(by=by, current=current, baseline=baseline, previous=previous, prior=prior, missing=missing,
+        pre[inst.id] = dict(by=by, by_source=by_source, by_note=by_note, basis_gaps=basis_gaps, current=current, baseline=baseline, previous=previous, prior=prior, missing=missing,
                             inds={i["code"]: i for i in inds}, ind_list=inds, chain=peers.chain(inst, m))
     scored = {i.id for i in insts if not pre[i.id]["missing"]}
     groups = peers.assign(insts, scored, m, labels)
@@ -256,7 +291,7 @@ def score_dicts(
                     missing_baseline.append(f"baseline year {p['by']}: no figure for {', '.join(gaps)} "
                                             "(registry, meter usage or reported statistics missing)")
         if is_scored:
-            missing_baseline += annual_gaps
+            missing_baseline += p["basis_gaps"] + annual_gaps
         else:
             failed_targets, failed_plan = [], []
         vs = vetoes(m, blocks=blocks, missing_inputs=p["missing"], missing_baseline=missing_baseline,
@@ -320,7 +355,7 @@ def score_dicts(
             institution_id=inst.id, name=inst.name, region_code=inst.region_code, city_code=inst.city_code,
             category=inst.category, sub_kind=inst.sub_kind, admin_level=inst.admin_level,
             climate_zone=inst.climate_zone, year=year, baseline_year=p["by"],
-            baseline_year_source="institution" if inst.baseline_year else "methodology", methodology=ref,
+            baseline_year_source=p["by_source"], baseline_year_note=p["by_note"], methodology=ref,
             inputs=dict(current=p["current"], baseline=p["baseline"], previous=p["previous"], prior=p["prior"], meters=meters,
                         unconverted=list(inst.unconverted)),
             indicators=p["ind_list"], peer_group=g, blocks=q["blocks"], base_points=q["base"],

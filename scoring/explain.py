@@ -45,6 +45,7 @@ def explain_lines(r: InstitutionResult) -> list[str]:
         f"{r.climate_zone}, region {r.region_code}, city {r.city_code})",
         f"year {r.year}, baseline {r.baseline_year} (from {r.baseline_year_source}); methodology "
         f"{r.methodology.name} {r.methodology.version} sha256 {r.methodology.hash[:16]}…",
+        *([f"  {r.baseline_year_note}"] if r.baseline_year_note else []),
         "",
         "INPUTS",
         *_year(r.inputs.current, "scored year"),

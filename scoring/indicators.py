@@ -158,8 +158,18 @@ def year_inputs(
     for (et, is_vehicle, unit), rows in sorted(groups.items()):
         coef = m.spec.coefficients.get(et)
         deducted = deductions.get((et, is_vehicle, unit))
-        quantity = sum(r[1] for r in rows) - (deducted or 0.0)
+        metered = sum(r[1] for r in rows)
+        quantity = metered - (deducted or 0.0)
         mids = sorted(r[0] for r in rows if r[0] is not None)
+        if quantity < 0:
+            # more deducted than metered (a wrong CT ratio, a sub-meter on the wrong parent): a negative total
+            # would rank the institution best of its peers
+            complete = False
+            if problems is not None:
+                problems.append(f"{year}: {et}: excluded floor area (meters "
+                                f"{', '.join(sorted(deduction_ids.get((et, is_vehicle, unit), [])))}) "
+                                f"{_f4(deducted or 0.0)} {unit} exceeds the metered {_f4(metered)} {unit}")
+            continue
         if coef is None:
             complete = False
             if problems is not None:
@@ -239,10 +249,12 @@ def change_pct(now: float | None, before: float | None) -> float | None:
 def coverage_checked(mu: MeterUse) -> bool:
     """Whether a meter's coverage counts towards the coverage minimum and the data-quality block.
 
-    Counted meters read on a clock only. Event-based meters (expected interval 0: official-vehicle fuel, one
-    reading per fill-up; delivered fuels) have no expected readings to miss; their use still counts in the
-    totals and their figures are shown in the explanation."""
-    return mu.counted and interval_of(mu) != codes.EVENT_BASED
+    Meters whose use enters the totals, read on a clock: counted meters, and excluded-area sub-meters, whose
+    use is deducted (a dormitory meter read for half the year would deduct half the dormitory's use from a
+    total whose floor area leaves the dormitory out all year). Event-based meters (expected interval 0:
+    official-vehicle fuel, one reading per fill-up; delivered fuels) have no expected readings to miss; their
+    use still counts in the totals and their figures are shown in the explanation."""
+    return (mu.counted or mu.deducted) and interval_of(mu) != codes.EVENT_BASED
 
 
 def coverage_min(inst: InstitutionInput, quality: Mapping[str, MeterQuality] | None = None) -> float | None:
@@ -296,8 +308,8 @@ def indicators(
     label, unit = QUALITY_INDICATORS["coverage_min"]
     out.append(dict(
         code="coverage_min", label=label, value=cov, unit=unit, lower_is_better=False,
-        formula=("min over counted meters (event-based vehicle-fuel meters excluded) of expected readings "
+        formula=("min over counted and deducted meters (event-based vehicle-fuel meters excluded) of expected readings "
                  "present / expected readings (each meter's interval)"
-                 if cov is not None else "quality unknown for a counted meter, or no counted meter"),
+                 if cov is not None else "quality unknown for a counted or deducted meter, or no counted meter"),
     ))
     return out

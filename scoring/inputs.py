@@ -60,6 +60,8 @@ class AssessedEntry:
     evidence: str | None
     entered_by: str
     entered_at: str  # ISO 8601, as stored
+    # the item's maximum the points were entered against (assessed_item.out_of); None: points as entered
+    out_of: float | None = None
 
 
 @dataclass

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -84,25 +84,39 @@ def load_quality(conn: psycopg.Connection, year: int, meter_ids: list[str], tz: 
     return out
 
 
+# A meter and its successor a day apart or less together answer for the year (a swap takes hours, not days).
+SWAP_TOLERANCE = timedelta(days=1)
+# Supplies every public building has all year: a main electricity or water meter retired with no successor
+# leaves the rest of the year unread, not unused. Other supplies (gas, heat, a leased-out floor) may end.
+CONTINUOUS_SUPPLIES = {("electricity", "main"), ("water", "main")}
+
+
 def year_windows(mid: str, mt: dict, siblings: list[dict], years: list[int], tz: str) -> list[tuple]:
     """The (meter, year, start, end, interval, installed_at) windows over which a clock-read meter must have data.
 
     A year's window is the whole local calendar year, so a meter installed in December does not cover the
-    months before it (the year then takes the statistics return, scoring.indicators.year_inputs). It ends
-    early when the meter is retired, and starts at installation when the meter replaced a retired one of the
-    same institution, energy type and end use (the two together cover the year). Years the meter was not in
-    service at all have no window."""
+    months before it (the year then takes the statistics return, scoring.indicators.year_inputs). It starts
+    at installation only when a meter of the same institution, energy type and end use (a sibling) was in
+    service until then (retired at most a day before), and ends at retirement only when a sibling took over
+    (installed before it or at most a day after) or the supply may end (not main electricity or water): months between a
+    retirement and a successor, or after a main meter's retirement, are expected readings that are missing.
+    Years the meter was not in service at all have no window."""
     zone = ZoneInfo(tz)
     out = []
+    continuous = (mt.get("et"), mt.get("end_use")) in CONTINUOUS_SUPPLIES
     for y in years:
         start, end = datetime(y, 1, 1, tzinfo=zone), datetime(y + 1, 1, 1, tzinfo=zone)
         installed, retired = mt["installed"], mt["retired"]
         if installed >= end or (retired is not None and retired <= start):
             continue
         a = start
-        if installed > start and any(s["retired"] is not None and start <= s["retired"] <= installed for s in siblings):
+        if installed > start and any(s["installed"] < installed and s["retired"] is not None
+                                     and s["retired"] >= installed - SWAP_TOLERANCE for s in siblings):
             a = installed
-        b = end if retired is None else min(end, retired)
+        b = end
+        if retired is not None and retired < end and (
+                not continuous or any(installed < s["installed"] <= retired + SWAP_TOLERANCE for s in siblings)):
+            b = retired
         out.append((mid, y, a, b, mt["interval"], installed))
     return out
 
@@ -158,6 +172,8 @@ def load_inputs(
             insts[iid].students_counted[y] = students
 
     meters: dict[str, dict] = {}
+    parents: dict[str, str | None] = {}
+    accountings: dict[str, str | None] = {}
     for mid, iid, et, unit, register, end_use, parent, installed, retired, interval, accounting in conn.execute(
         f"""SELECT m.id, m.institution_id, m.energy_type, m.unit, m.register, m.end_use, m.parent_meter_id,
                    m.installed_at, m.retired_at, m.read_interval_s, m.accounting
@@ -166,6 +182,7 @@ def load_inputs(
     ):
         counted = (end_use in COUNTED_END_USES and parent is None) or (accounting == "own_supply" and parent is None)
         deducted = accounting == "excluded_area" and parent is not None
+        parents[mid], accountings[mid] = parent, accounting
         if parent is None and not counted and end_use in SUB_METER_END_USES:
             # the registry import refuses these; a row from before that check is named, never silently dropped
             insts[iid].registry_problems.append(
@@ -174,6 +191,16 @@ def load_inputs(
         meters[mid] = dict(iid=iid, et=et, unit=unit, end_use=end_use, counted=counted, deducted=deducted, by_year={},
                            installed=installed, retired=retired,
                            interval=read_interval_s(interval, et, end_use, register))
+
+    # An excluded-area meter inside another one (a dormitory block's air conditioning inside the block's meter)
+    # is already in its ancestor's deduction: deducted once, at the outermost.
+    for mid, mt in meters.items():
+        p, seen = parents[mid], {mid}
+        while mt["deducted"] and p is not None and p not in seen:
+            if accountings.get(p) == "excluded_area":
+                mt["deducted"] = False
+            seen.add(p)
+            p = parents.get(p)
 
     # One aggregate: yearly use of every counted meter in scope, for the years scoring needs.
     usage = conn.execute(
@@ -237,7 +264,8 @@ def load_inputs(
         insts[iid].reported = dict(by_year)
 
     tz = deployment_timezone(conn)
-    counted_ids = sorted(mid for mid, mt in meters.items() if mt["counted"])
+    # every meter whose use enters the totals: counted ones and excluded-area ones (deducted)
+    counted_ids = sorted(mid for mid, mt in meters.items() if mt["counted"] or mt["deducted"])
     hourly = load_quality(conn, year, counted_ids, tz)
     coverage = year_coverage(conn, {mid: meters[mid] for mid in counted_ids}, years, tz)
     for mid in counted_ids:
@@ -266,7 +294,8 @@ def load_inputs(
             if at not in iso:
                 iso[at] = at.astimezone(UTC).isoformat()
             by_inst[a["institution_id"]][a["item_code"]] = AssessedEntry(
-                points=a["points"], evidence=a["evidence"], entered_by=a["entered_by"], entered_at=iso[at])
+                points=a["points"], evidence=a["evidence"], entered_by=a["entered_by"], entered_at=iso[at],
+                out_of=a["out_of"])
     for iid, entries in by_inst.items():
         insts[iid].assessed = entries
     return list(insts.values())

@@ -184,6 +184,8 @@ class InstitutionResult(_Model):
     year: int
     baseline_year: int
     baseline_year_source: Literal["institution", "methodology"]
+    baseline_year_note: str | None = Field(
+        default=None, description="why institution.baseline_year was set aside (a year before the plan's baseline)")
     methodology: MethodologyRef
     inputs: Inputs
     indicators: list[Indicator]

@@ -273,9 +273,12 @@ def set_assessed_item(
     points: float | None,
     evidence: str | None,
     entered_by: str,
+    out_of: float | None = None,
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """Insert, change or (points=None) remove an assessed item, and append an audit row. Returns (old, new)
     item dicts (None for absent). Runs in the caller's transaction; the row lock serialises writers.
+    `out_of`: the item's maximum in the methodology that validated the entry, kept so another methodology
+    weighing the item differently scores the same share of it (scoring.blocks.assessed_block).
 
     Validation against the methodology (known item code, 0 ≤ points ≤ the item's maximum) is the
     caller's job (scoring.methodology.Methodology.check_assessed_item); the table only enforces ≥ 0.
@@ -294,13 +297,13 @@ def set_assessed_item(
             )
         else:
             new = cur.execute(
-                """INSERT INTO assessed_item (institution_id, year, item_code, points, evidence, entered_by)
-                   VALUES (%s, %s, %s, %s, %s, %s)
+                """INSERT INTO assessed_item (institution_id, year, item_code, points, evidence, entered_by, out_of)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s)
                    ON CONFLICT (institution_id, year, item_code) DO UPDATE
                      SET points = EXCLUDED.points, evidence = EXCLUDED.evidence,
-                         entered_by = EXCLUDED.entered_by, entered_at = now()
+                         entered_by = EXCLUDED.entered_by, entered_at = now(), out_of = EXCLUDED.out_of
                    RETURNING institution_id, year, item_code, points, evidence, entered_by, entered_at""",
-                (institution_id, year, item_code, points, evidence, entered_by),
+                (institution_id, year, item_code, points, evidence, entered_by, out_of),
             ).fetchone()
         cur.execute(
             """INSERT INTO assessed_item_audit (institution_id, year, item_code, old_points, new_points,
@@ -381,7 +384,7 @@ def assessed_points_for_year(
         params.append(list(institution_ids))
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
-            f"""SELECT institution_id, item_code, points, evidence, entered_by, entered_at
+            f"""SELECT institution_id, item_code, points, evidence, entered_by, entered_at, out_of
                 FROM assessed_item WHERE {where} ORDER BY institution_id, item_code""",
             params,
         ).fetchall()

@@ -75,8 +75,9 @@ def put_item(institution_id: InstitutionId, year: PathYear, item_code: ItemCode,
         raise ApiError(422, str(exc)) from exc
     with db.writing() as conn, conn.transaction():
         check_institution(conn, key.scope, institution_id)
+        # the item's maximum here, so a methodology weighing the item differently scores the same share of it
         _, new = set_assessed_item(conn, institution_id, year, item_code, body.points, body.evidence,
-                                   f"{key.role}:{key.name}")
+                                   f"{key.role}:{key.name}", out_of=methodology.items[item_code].points)
     return new
 
 

@@ -56,3 +56,15 @@ def test_bad_items_are_refused(api_rw):
                        headers={"Content-Type": "application/json"})
     assert r.status_code == 422
     assert api_rw.get("admin", f"{BASE}/audit").json() == []
+
+
+def test_an_entry_keeps_the_maximum_it_was_entered_against(api_rw):
+    import psycopg
+
+    r = api_rw.request("PUT", "assessor", f"{BASE}/2026/retrofit_envelope_hvac", json={"points": 3.0})
+    assert r.status_code == 200, r.text
+    with psycopg.connect(api_rw.url) as conn:
+        row = conn.execute("SELECT points, out_of FROM assessed_item WHERE institution_id = 'NJ-GOV-001' "
+                           "AND item_code = 'retrofit_envelope_hvac'").fetchone()
+    # jiangsu-2026's maximum for the item: 3 of 6, half of whatever another methodology gives the item
+    assert row == (3.0, 6.0)

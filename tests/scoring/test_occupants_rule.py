@@ -37,3 +37,24 @@ def test_a_school_counting_staff_only_is_not_compared_with_schools_counting_stud
 def test_shipped_jiangsu_counts_students():
     m = parse_methodology((METHODOLOGY_DIR / "jiangsu-2026.toml").read_text(encoding="utf-8"), "j.toml")
     assert m.spec.occupants.school_students == "included"
+
+
+def test_a_baseline_year_on_the_other_basis_is_not_compared(make_example):
+    # S1 counts its students in 2026 (1,000 people) but its 2020 row counted staff only (80): per-capita energy
+    # would fall by over 90 % and every per-capita target would be met by a change of definition
+    m = parse_methodology(WORKED_BASE.read_text(encoding="utf-8").replace("min_size = 5", "min_size = 3") + RULE, "w.toml")
+    insts = make_example()
+    s1 = next(i for i in insts if i.id == "S1")
+    s1.years[2020] = (s1.years[2020][0], 80)
+    s1.students_counted = {2020: "no", 2026: "yes"}
+    r = {x.institution_id: x for x in score(insts, m, 2026)}["S1"]
+    why = ("occupants for 2020 exclude the students (institution_year.students_counted = no); jiangsu-2026 counts "
+           "schools' occupants with students (test rule)")
+    assert r.scored
+    # the 2020 per-capita figures are set aside: no per-capita change against 2020, and the veto says why
+    assert r.inputs.baseline.occupants is None and why in r.inputs.baseline.source_reason
+    ch = {i.code: i.value for i in r.indicators}
+    assert ch["capita_energy_kgce_change_baseline_pct"] is None and ch["capita_water_m3_change_baseline_pct"] is None
+    assert ch["area_energy_kgce_m2_change_baseline_pct"] is not None
+    assert ("missing_statistics", why) in [(v.code, v.reason) for v in r.vetoes]
+    assert not r.eligible

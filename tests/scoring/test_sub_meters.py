@@ -60,6 +60,9 @@ def test_own_supply_is_counted_and_excluded_area_deducted(make_example, worked):
     g1.meters.append(MeterUse("G1-dorm", "electricity", "lighting_sockets", False, "kWh", {2026: 50_000.0},
                               deducted=True))
     g1.meters.append(MeterUse("G1-dorm-w", "water", "main", False, "m3", {2026: 500.0}, deducted=True))
+    # what is deducted must cover the year like what is counted (tests/scoring/test_review_baseline_and_deductions.py)
+    for mid in ("G1-dorm", "G1-dorm-w"):
+        g1.quality[mid] = MeterQuality(mid, coverage=1.0)
     r = by_id(score(insts, worked, 2026))["G1"]
     cur = r.inputs.current
     elec = next(e for e in cur.energy if e.energy_type == "electricity")
@@ -74,7 +77,8 @@ def test_own_supply_is_counted_and_excluded_area_deducted(make_example, worked):
     # building energy 115,526 + 21,857.4 = 137,383.4 kgce / 10,000 m² = 13.73834 kgce/m²
     assert next(i.value for i in r.indicators if i.code == "area_energy_kgce_m2") == pytest.approx(13.73834)
     info = {m.meter_id: m for m in r.inputs.meters}
-    assert info["G1-dorm"].deducted and not info["G1-dorm"].counted and not info["G1-dorm"].coverage_checked
+    assert info["G1-dorm"].deducted and not info["G1-dorm"].counted and info["G1-dorm"].coverage_checked
+    assert r.scored
 
 
 def test_a_stored_sub_meter_without_parent_is_named(example_db, worked):
