@@ -71,6 +71,9 @@ def import_cmd(
         ("reported usage", summary.reported_usage),
     ):
         typer.echo(f"{label}: {c.inserted} inserted, {c.updated} updated, {c.unchanged} unchanged")
+    p = summary.projects
+    if p.inserted + p.updated + p.unchanged:
+        typer.echo(f"projects: {p.inserted} inserted, {p.updated} updated, {p.unchanged} unchanged")
     if dry_run:
         typer.echo("dry run: nothing written")
 
