@@ -20,6 +20,7 @@ from pathlib import Path
 from sim.faults import FaultEvent, FaultRates
 from sim.publisher import Publisher
 from sim.registry import load_registry
+from sim.retrofit import Retrofit
 from sim.stream import Simulator, align_down
 
 ProgressFn = Callable[[int, int, int], None]  # (seconds simulated, seconds to simulate, readings so far)
@@ -54,14 +55,16 @@ def make_simulator(
     wasteful_share: float = 0.15,
     efficient_share: float = 0.15,
     institution_ids: list[str] | None = None,
+    retrofits: tuple[Retrofit, ...] = (),
 ) -> Simulator:
-    """A simulator for the registry's institutions (those with meters and an institution_year row)."""
+    """A simulator for the registry's institutions (those with meters and an institution_year row);
+    ``retrofits`` cut given institutions' use from given days (sim.retrofit)."""
     institutions = load_registry(conn_url, institution_ids)
     if not institutions:
         raise ValueError("the registry has no institution with meters and floor area; run `jieneng registry import`")
     return Simulator(
         institutions, seed=seed, tz=tz, prefix=prefix, interval_s=interval_s, rates=rates,
-        wasteful_share=wasteful_share, efficient_share=efficient_share,
+        wasteful_share=wasteful_share, efficient_share=efficient_share, retrofits=retrofits,
     )
 
 

@@ -854,9 +854,6 @@ def _normalise_zip(data: bytes) -> bytes:
     return out.getvalue()
 
 
-# --- projects (savings verification): defined in store.registry_projects, registered here -----------------
+# --- projects (savings verification): store.registry_projects defines the kind and adds it to KINDS -----
 
-from store import registry_projects as _projects  # noqa: E402  (it imports this module's names)
-
-KINDS[_projects.PROJECTS.name] = _projects.PROJECTS
-_SIGNATURE[_projects.PROJECTS.name] = _projects.SIGNATURE
+from store import registry_projects as _projects  # noqa: E402,F401  (it imports this module's names)

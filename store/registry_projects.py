@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 from store import codes
+from store import registry_files as _rf
 from store.registry_files import (
     _BAD,
     CellError,
@@ -53,6 +54,9 @@ PROJECTS = Kind(
 )
 
 SIGNATURE = {"kind", "energy_types", "meter_ids", *PERIODS, "contract_ref", "prices"}
+
+_rf.KINDS[PROJECTS.name] = PROJECTS
+_rf._SIGNATURE[PROJECTS.name] = SIGNATURE
 
 
 def _split(text: str) -> list[str]:

@@ -65,19 +65,25 @@ CREATE TABLE savings_result (
     project_id            text NOT NULL REFERENCES project (id) ON DELETE CASCADE,
     energy_type           text NOT NULL,
     unit                  text NOT NULL,
-    model_id              bigint NOT NULL REFERENCES baseline_model (id) ON DELETE CASCADE,
+    model_id              bigint REFERENCES baseline_model (id) ON DELETE CASCADE,
     reporting_from        date NOT NULL,
     reporting_to          date NOT NULL,
-    reporting_days        integer NOT NULL,
-    predicted             double precision NOT NULL,
-    metered               double precision NOT NULL,
-    avoided               double precision NOT NULL,
-    avoided_uncertainty   double precision NOT NULL,   -- half-width at confidence_level (ASHRAE Guideline 14 FSU)
-    confidence_level      double precision NOT NULL,
+    reporting_days        integer,
+    predicted             double precision,
+    metered               double precision,
+    avoided               double precision,
+    avoided_uncertainty   double precision,   -- half-width at confidence_level (ASHRAE Guideline 14 FSU)
+    confidence_level      double precision,
     avoided_kgce          double precision,
     avoided_cost_yuan     double precision,
     previous_year_metered double precision,            -- the same days one year earlier, as metered
-    year_on_year_change   double precision,            -- metered / previous_year_metered - 1
+    year_on_year_change   double precision,            -- metered / previous_year_metered - 1 (same days)
+    hdd                   double precision,            -- reporting days, on the methodology's report base
+    cdd                   double precision,
+    previous_year_hdd     double precision,            -- the same days one year earlier
+    previous_year_cdd     double precision,
+    status                text NOT NULL DEFAULT 'ok',  -- ok | insufficient: no figure, reasons say why
+    reasons               text[] NOT NULL DEFAULT '{}',
     computed_at           timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (project_id, energy_type)
 );
