@@ -11,6 +11,7 @@ from api import errors, metrics
 from api.config import ApiConfig
 from api.deps import Pools
 from api.routers import access, assessed, health, institutions, quality, registry, reports, runs, usage
+from api.routers import savings as savings_routes
 from store.db import make_pool
 
 log = logging.getLogger("api")
@@ -67,7 +68,7 @@ def create_app(config: ApiConfig) -> FastAPI:
         404: {"description": "does not exist"},
         422: {"description": "invalid parameters"},
     })
-    for module in (health, runs, institutions, reports, usage, quality, assessed, registry, access):
+    for module in (health, runs, institutions, reports, usage, quality, assessed, registry, access, savings_routes):
         v1.include_router(module.router)
     app.include_router(v1)
     return app
