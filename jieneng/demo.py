@@ -23,6 +23,8 @@ import psycopg
 from jieneng.settings import Settings
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
+# The truth behind examples/projects.csv: from its installation, nj-fgw uses 18 % less electricity.
+DEMO_RETROFITS = ("nj-fgw:2026-01-01:0.18:electricity",)
 
 
 @dataclass
@@ -158,6 +160,7 @@ class Demo:
             self._run_visible(
                 env, "simulate", "--from", start_dt.isoformat(), "--to", end.isoformat(),
                 "--interval", str(self.options.interval_minutes), "--seed", str(self.options.seed),
+                *(a for r in DEMO_RETROFITS for a in ("--retrofit", r)),
             )
         else:
             self.echo(f"history already backfilled to {start_dt:%Y-%m-%d %H:%M} (resuming)")
@@ -189,6 +192,10 @@ class Demo:
         self.echo("  " + "\n  ".join(score_out.strip().splitlines()))
         if self.stop_event.is_set():
             return self.shutdown()
+        self.echo("verifying project savings (weather from the simulator; docs/savings.md) ...")
+        self._run(env, "weather", "simulate", "--from", start.isoformat(), "--to", end.date().isoformat(),
+                  "--seed", str(self.options.seed))
+        self.echo("  " + self._run(env, "savings", "compute", check=False).stdout.strip().replace("\n", "\n  "))
 
         key = state.get("api_key")
         if not key:
@@ -214,7 +221,8 @@ class Demo:
             self.echo(f"publishing live readings at {self.options.speed:g}× real time (log: {logs / 'simulate.log'})")
             self._spawn(
                 "simulate", env, "simulate", "--live", "--speed", str(self.options.speed),
-                "--seed", str(self.options.seed), "--from", end.isoformat(), log=logs / "simulate.log",
+                "--seed", str(self.options.seed), "--from", end.isoformat(),
+                *(a for r in DEMO_RETROFITS for a in ("--retrofit", r)), log=logs / "simulate.log",
             )
 
         self.echo("")
