@@ -74,5 +74,4 @@ def test_demo_retrofit_is_found():
     tot = totals(model, rows, M.uncertainty.confidence_level)
     truth = sum(counterfactual[d] - metered[d] for d in rdays)
     assert truth > 0
-    print(f"cvrmse {model.stats.cvrmse:.3f} avoided {tot.avoided:.0f} ± {tot.avoided_uncertainty:.0f} truth {truth:.0f} share {tot.avoided_share:.3f}")
     assert abs(tot.avoided - truth) <= tot.avoided_uncertainty, (tot, truth)
