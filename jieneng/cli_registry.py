@@ -30,7 +30,7 @@ def import_cmd(
     paths: list[Path] = typer.Argument(
         ...,
         metavar="PATH",
-        help="CSV files (institutions, institution years, meters; each recognised by its header) "
+        help="CSV files (institutions, institution years, meters, reported usage, projects; each recognised by its header) "
         "and/or XLSX workbooks with one sheet of each.",
     ),
     dry_run: bool = typer.Option(

@@ -84,3 +84,17 @@ def test_bad_rows_each_named_nothing_imported(conn):
         "projects.csv:9:id: duplicate project id 'p1' (first at projects.csv:2)",
     ]
     assert conn.execute("SELECT count(*) FROM institution").fetchone()[0] == 0
+
+
+def test_cli_import_reports_projects(db_url):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JIENENG_")}
+    env.update(JIENENG_DATABASE_URL=db_url, JIENENG_TIMEZONE="Asia/Shanghai")
+    paths = [str(EXAMPLES / n) for n in (*REGISTRY, "projects.csv")]
+    r = subprocess.run([sys.executable, "-m", "jieneng.cli", "registry", "import", *paths], env=env, cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[-1] == "projects: 1 inserted, 0 updated, 0 unchanged"
