@@ -96,12 +96,14 @@ def backfill(
     chunk_days: int = 7,
     simulator: Simulator | None = None,
     publisher: Publisher | None = None,
+    retrofits: tuple[Retrofit, ...] = (),
 ) -> RunResult:
     """Publish every reading in (start, end] as gateway batches, a local day at a time, then wait for the
     broker to acknowledge all of it. ``start``/``end`` are floored to the reading grid."""
     sim = simulator or make_simulator(
         conn_url, seed=seed, prefix=prefix, tz=tz, interval_s=interval_s, rates=rates,
         wasteful_share=wasteful_share, efficient_share=efficient_share, institution_ids=institution_ids,
+        retrofits=retrofits,
     )
     start = align_down(start, sim.interval_s, sim.tz)
     end = align_down(end, sim.interval_s, sim.tz)
@@ -160,6 +162,7 @@ def live(
     window: int = 200,
     tick_s: float = 0.5,
     now: Callable[[], dt.datetime] | None = None,
+    retrofits: tuple[Retrofit, ...] = (),
 ) -> Simulator:
     """Publish readings on per-meter topics as simulated time passes, ``speed`` times faster than the wall
     clock, until ``stop_event`` is set. Simulated time never passes the real clock unless ``allow_future``
@@ -171,6 +174,7 @@ def live(
     sim = simulator or make_simulator(
         conn_url, seed=seed, prefix=prefix, tz=tz, interval_s=interval_s, rates=rates,
         wasteful_share=wasteful_share, efficient_share=efficient_share, institution_ids=institution_ids,
+        retrofits=retrofits,
     )
     if sim.k is None:
         sim.start_at(align_down(start or clock(), sim.interval_s, sim.tz))
