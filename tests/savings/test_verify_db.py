@@ -123,3 +123,25 @@ def test_cli_compute_show_export(conn, db_url, tmp_path):
     first = daily[1]
     assert first[7] == pytest.approx(first[5] - first[6])
     assert str(first[9]).startswith("=IF(B2,'model electricity'!$C$3")
+
+
+def test_report_section_and_pdf(conn):
+    from pypdf import PdfReader
+    from reportlab.lib.pagesizes import A4
+    from reportlab.platypus import SimpleDocTemplate
+
+    from savings.report import institution_section, pdf_flowables
+
+    verify_project(conn, "p1", as_of=dt.date(2026, 12, 1))
+    conn.commit()
+    s = institution_section(conn, "b1", 2026)
+    assert [w.year for w in s.weather] == [2026, 2025] and s.weather[1].days_with_temperature == 365
+    assert s.weather[1].hdd > 0 and (s.hdd_base_c, s.cdd_base_c) == (18.0, 26.0)
+    assert [p["id"] for p in s.projects] == ["p1"]
+    assert {r["energy_type"]: r["status"] for r in s.projects[0]["savings"]} == {
+        "electricity": "ok", "natural_gas": "insufficient"}
+    buf = io.BytesIO()
+    SimpleDocTemplate(buf, pagesize=A4).build(pdf_flowables(s))
+    text = PdfReader(io.BytesIO(buf.getvalue())).pages[0].extract_text()
+    assert "Verified savings (2026)" in text and "C-1" in text
+    assert institution_section(conn, "b1", 2024).projects == []
