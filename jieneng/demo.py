@@ -231,6 +231,7 @@ class Demo:
         self.echo(f"  curl {base}/v1/health")
         self.echo(f"  curl -H 'Authorization: Bearer {key}' '{base}/v1/rankings?year={year}&limit=10'")
         self.echo(f"  curl -H 'Authorization: Bearer {key}' '{base}/v1/institutions?limit=5'")
+        self.echo(f"  curl -H 'Authorization: Bearer {key}' '{base}/v1/projects'   # verified savings")
         self.echo(f"  OpenAPI: {base}/docs")
         if self.settings.metrics_port is not None:
             self.echo(f"  ingest metrics: http://127.0.0.1:{self.settings.metrics_port}/metrics")
