@@ -11,7 +11,7 @@ four candidates by adjusted R²:
 
 with the balance points T_H, T_C searched over a grid. A temperature candidate qualifies only when each of
 its temperature coefficients is positive with a p-value at most the limit and its degree days are non-zero
-on enough days and add up to enough (CalTRACK §3.2-3.4). Fit statistics (adjusted R², CV(RMSE), NMBE) follow
+on enough days and add up to enough (CalTRACK daily methods). Fit statistics (adjusted R², CV(RMSE), NMBE) follow
 ASHRAE Guideline 14; the savings uncertainty is Guideline 14's fractional savings uncertainty as CalTRACK
 uses it (``savings_uncertainty``).
 """
@@ -181,8 +181,8 @@ def fit_segment(temp_c: np.ndarray, use: np.ndarray, rules: ModelRules, segment:
 
     References
     ----------
-    CalTRACK Methods 2.0, daily and billing methods, §3.2 (balance points), §3.3-3.4 (candidate models,
-    qualification, selection by adjusted R²).
+    CalTRACK Methods 2.0, daily and billing methods: balance points, candidate models,
+    qualification, selection by adjusted R².
     """
     temp_c = np.asarray(temp_c, dtype=float)
     use = np.asarray(use, dtype=float)
@@ -257,7 +257,7 @@ def fit_baseline(temp_c: np.ndarray, use: np.ndarray, workday: np.ndarray, rules
 
     References
     ----------
-    ASHRAE Guideline 14-2014, §4.3.2 and Annex B (CV(RMSE), NMBE with n − p degrees of freedom).
+    ASHRAE Guideline 14-2014 (CV(RMSE), NMBE with n − p degrees of freedom).
     """
     temp_c = np.asarray(temp_c, dtype=float)
     use = np.asarray(use, dtype=float)
@@ -299,7 +299,7 @@ def fit_statistics(use: np.ndarray, resid: np.ndarray, n_parameters: int) -> Fit
 
     References
     ----------
-    ASHRAE Guideline 14-2014, §5.2.11 (CV(RMSE) and NMBE with n − p).
+    ASHRAE Guideline 14-2014 (CV(RMSE) and NMBE with n − p).
     """
     n, p = len(use), n_parameters
     dof = max(n - p, 1)
@@ -352,9 +352,9 @@ def savings_uncertainty(
 
     References
     ----------
-    ASHRAE Guideline 14-2014, Annex B, eq. B-14; Sun, Y. and Baltazar, J.C. (2013), Analysis and improvement
+    ASHRAE Guideline 14-2014, Annex B, the fractional savings uncertainty; Sun, Y. and Baltazar, J.C. (2013), Analysis and improvement
     on the estimation of building energy savings uncertainty, ASHRAE Transactions 119(1); CalTRACK Methods 2.0
-    §4.3 (as implemented by OpenEEmeter's metered-savings error bands).
+    (as implemented by OpenEEmeter's metered-savings error bands).
     """
     n, p, m = stats_.n_days, stats_.n_parameters, reporting_days
     if m <= 0 or n <= p:

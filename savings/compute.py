@@ -69,7 +69,7 @@ def totals(model: BaselineModel, rows: list[DailyRow], confidence_level: float) 
 
     References
     ----------
-    CalTRACK Methods 2.0 §4 (avoided energy use = counterfactual − metered, over the reporting period);
+    CalTRACK Methods 2.0, avoided energy use (counterfactual − metered, over the reporting period);
     ASHRAE Guideline 14-2014 Annex B (uncertainty, see ``savings.caltrack.savings_uncertainty``).
     """
     used = [r for r in rows if r.metered is not None]

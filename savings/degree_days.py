@@ -22,7 +22,7 @@ def heating_degree_days(mean_temp_c, base_c: float) -> np.ndarray:
 
     References
     ----------
-    GB 50176-2016 民用建筑热工设计规范, §4.1 and its appendix of climate data (HDD18).
+    GB 50176-2016 民用建筑热工设计规范: thermal design zoning and its climate data (HDD18).
     """
     return np.maximum(base_c - np.asarray(mean_temp_c, dtype=float), 0.0)
 
@@ -44,6 +44,6 @@ def cooling_degree_days(mean_temp_c, base_c: float) -> np.ndarray:
 
     References
     ----------
-    GB 50176-2016 民用建筑热工设计规范, §4.1 (CDD26).
+    GB 50176-2016 民用建筑热工设计规范: thermal design zoning (CDD26).
     """
     return np.maximum(np.asarray(mean_temp_c, dtype=float) - base_c, 0.0)
