@@ -35,7 +35,7 @@ def baseline_problems(
 
     References
     ----------
-    CalTRACK Methods 2.0, data sufficiency ( a 365-day baseline, at least 90 % of days with data).
+    CalTRACK Methods 2.0, data sufficiency (a 365-day baseline, at least 90 % of days with data).
     """
     problems: list[str] = []
     days = days_between(first, last)
