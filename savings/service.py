@@ -109,6 +109,8 @@ def _verify_type(conn, p: db.Project, et: str, region: str, prices: dict[str, fl
         return refuse(problems)
     t = np.array([temps[d] for d in bdays])
     y = np.array([use[d] for d in bdays])
+    if not y.mean() > 0:
+        return refuse([f"baseline use is {y.mean():g} {unit} a day on average; there is nothing to save against"])
     w = np.array([is_workday(d) for d in bdays])
     try:
         model = fit_baseline(t, y, w, spec.model)

@@ -145,3 +145,18 @@ def test_report_section_and_pdf(conn):
     text = PdfReader(io.BytesIO(buf.getvalue())).pages[0].extract_text()
     assert "Verified savings (2026)" in text and "C-1" in text
     assert institution_section(conn, "b1", 2024).projects == []
+
+
+def test_zero_baseline_refused(db_url):
+    with psycopg.connect(db_url) as c:
+        import_files(c, _registry(), TZ)
+        days = [dt.date(2025, 1, 1) + dt.timedelta(days=i) for i in range(365)]
+        with c.cursor() as cur:
+            cur.executemany("INSERT INTO weather_daily (region_code, day, mean_temp_c) VALUES ('320100', %s, 10)",
+                            [(d,) for d in days])
+            with cur.copy("COPY usage_hourly (meter_id, hour, consumption) FROM STDIN") as cp:
+                for d in days:
+                    for h in range(24):
+                        cp.write_row(("b1.e", dt.datetime(d.year, d.month, d.day, h, tzinfo=TZ), 0.0))
+        out = verify_project(c, "p1", as_of=dt.date(2026, 12, 1))
+    assert out[0].reasons == ["baseline use is 0 kWh a day on average; there is nothing to save against"]
