@@ -123,6 +123,12 @@ def test_cli_compute_show_export(conn, db_url, tmp_path):
     first = daily[1]
     assert first[7] == pytest.approx(first[5] - first[6])
     assert str(first[9]).startswith("=IF(B2,'model electricity'!$C$3")
+    # what the formula computes, from the model sheet's numbers, is the stored prediction of every day
+    model = {r[0]: r for r in book["model electricity"].iter_rows(values_only=True) if r and r[0]}
+    for row in daily[1:]:
+        _, _typ, b0, bh, hbp, bc, cbp, *_ = model["workday" if row[1] else "non_workday"]
+        t = row[2]
+        assert b0 + bh * max(hbp - t, 0) + bc * max(t - cbp, 0) == pytest.approx(row[5], rel=1e-9)
 
 
 def test_report_section_and_pdf(conn):
