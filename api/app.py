@@ -13,6 +13,7 @@ from api.deps import Pools, authenticate_token
 from api.jobs import JobWorker
 from api.limits import BodyGuard
 from api.routers import access, assessed, health, institutions, quality, registry, reports, runs, usage
+from api.routers import savings as savings_routes
 from store.db import make_pool
 
 log = logging.getLogger("api")
@@ -86,7 +87,7 @@ def create_app(config: ApiConfig) -> FastAPI:
         429: {"description": "too many failed authentications from this address; see Retry-After"},
         503: {"description": "the database is busy or unavailable; see Retry-After"},
     })
-    for module in (health, runs, institutions, reports, usage, quality, assessed, registry, access):
+    for module in (health, runs, institutions, reports, usage, quality, assessed, registry, access, savings_routes):
         v1.include_router(module.router)
     app.include_router(v1)
     return app

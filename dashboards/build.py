@@ -10,13 +10,14 @@ import json
 from pathlib import Path
 
 from dashboards import alerting, ingest_ops, institution, meters, province
+from dashboards import savings as savings_dashboard
 
 ROOT = Path(__file__).resolve().parent
 GENERATED = ROOT / "generated"
 PROVISIONING = ROOT / "provisioning"
 ALERTS_FILE = Path("provisioning/alerting/jieneng-alerts.json")
 INGEST_ALERTS_FILE = Path("provisioning/alerting") / alerting.INGEST_ALERTS_FILE_NAME
-BUILDERS = (province.build, institution.build, meters.build, ingest_ops.build)
+BUILDERS = (province.build, institution.build, meters.build, ingest_ops.build, savings_dashboard.build)
 
 
 def dashboards() -> list[dict]:

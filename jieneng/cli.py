@@ -13,9 +13,11 @@ from jieneng import (
     cli_ingest,
     cli_keys,
     cli_registry,
+    cli_savings,
     cli_score,
     cli_settings,
     cli_simulate,
+    cli_weather,
 )
 
 app = typer.Typer(
@@ -30,6 +32,8 @@ app.add_typer(cli_registry.app, name="registry")
 app.add_typer(cli_dashboards.app, name="dashboards")
 app.add_typer(cli_keys.app, name="keys")
 app.add_typer(cli_broker.app, name="broker")
+app.add_typer(cli_weather.app, name="weather")
+app.add_typer(cli_savings.app, name="savings")
 cli_ingest.register(app)
 cli_score.register(app)
 cli_api.register(app)

@@ -30,7 +30,7 @@ def import_cmd(
     paths: list[Path] = typer.Argument(
         ...,
         metavar="PATH",
-        help="CSV files (institutions, institution years, meters; each recognised by its header) "
+        help="CSV files (institutions, institution years, meters, reported usage, projects; each recognised by its header) "
         "and/or XLSX workbooks with one sheet of each.",
     ),
     dry_run: bool = typer.Option(
@@ -71,6 +71,9 @@ def import_cmd(
         ("reported usage", summary.reported_usage),
     ):
         typer.echo(f"{label}: {c.inserted} inserted, {c.updated} updated, {c.unchanged} unchanged")
+    p = summary.projects
+    if p.inserted + p.updated + p.unchanged:
+        typer.echo(f"projects: {p.inserted} inserted, {p.updated} updated, {p.unchanged} unchanged")
     if dry_run:
         typer.echo("dry run: nothing written")
 

@@ -52,6 +52,9 @@ def register(app: typer.Typer) -> None:
         window: Annotated[int, typer.Option(help="Most QoS 1 messages awaiting the broker's PUBACK.")] = 200,
         report: Annotated[Path | None, typer.Option(help="After a backfill, write what was published (readings, "
                                                     "messages, injected repeats and malformed messages) as JSON here.")] = None,
+        retrofit: Annotated[list[str] | None, typer.Option(
+            help="INSTITUTION:YYYY-MM-DD:SHARE[:TYPE,TYPE]: from that day the institution uses SHARE less "
+                 "(default type electricity); repeatable.")] = None,
     ) -> None:
         """Publish simulated readings for the registry's meters: backfill history as gateway batches
         (--from/--to) with a progress bar, then, with --live, keep publishing per-meter messages.
@@ -75,7 +78,10 @@ def register(app: typer.Typer) -> None:
                           "(`jieneng demo` starts one for you)")
             raise typer.Exit(2)
         tz = settings.timezone
+        from sim.retrofit import parse as parse_retrofit
+
         try:
+            retrofits = tuple(parse_retrofit(t) for t in retrofit or ())
             rates = FaultRates.none() if no_faults else FaultRates(
                 gap=gap_rate, reset=reset_rate, replacement=replacement_rate, jump=jump_rate,
                 duplicate=duplicate_rate, conflict=conflict_rate, backlog=backlog_rate, malformed=malformed_rate,
@@ -83,7 +89,7 @@ def register(app: typer.Typer) -> None:
             sim = make_simulator(
                 database_url(settings), seed=seed, prefix=settings.mqtt_topic_prefix, tz=tz,
                 interval_s=interval * 60, rates=rates, wasteful_share=wasteful_share,
-                efficient_share=efficient_share, institution_ids=institution or None,
+                efficient_share=efficient_share, institution_ids=institution or None, retrofits=retrofits,
             )
         except ValueError as exc:
             console.print(f"error: {exc}")

@@ -18,6 +18,7 @@ import pandas as pd
 from sim import profiles, rand, weather
 from sim.calendar import day_flags
 from sim.registry import InstitutionSpec, MeterSpec
+from sim.retrofit import Retrofit
 
 STEP_S = 900  # the base grid; reading intervals are whole multiples of it
 PEAK_SHARE_OF_MAX_RATE = 0.8  # normal consumption never exceeds this share of a meter's max_rate_per_h
@@ -113,8 +114,9 @@ class InstitutionModel:
     """Consumption of every meter of one institution, in each meter's register units (unit and multiplier)."""
 
     def __init__(self, spec: InstitutionSpec, seed: int, tz: str, wasteful_share: float = 0.15,
-                 efficient_share: float = 0.15):
+                 efficient_share: float = 0.15, retrofits: tuple[Retrofit, ...] = ()):
         self.spec = spec
+        self.retrofits = tuple(r for r in retrofits if r.institution_id == spec.id)
         self.seed = seed
         self.tz = tz
         self.character = profiles.character(seed, spec.id, wasteful_share, efficient_share)
@@ -228,6 +230,8 @@ class InstitutionModel:
                 for y in years:
                     scale[g.year == y] = self._scale(etype, int(y))
                 n = self._noise(etype, g)
+                for r in self.retrofits:
+                    n = n * r.factor(etype, g.ordinal)
                 parts_cache[etype] = (Parts(p.base * scale * n, p.hvac * scale * n), scale)
             return parts_cache[etype]
 

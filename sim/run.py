@@ -20,6 +20,7 @@ from pathlib import Path
 from sim.faults import FaultEvent, FaultRates
 from sim.publisher import Publisher
 from sim.registry import load_registry
+from sim.retrofit import Retrofit
 from sim.stream import Simulator, align_down
 
 ProgressFn = Callable[[int, int, int], None]  # (seconds simulated, seconds to simulate, readings so far)
@@ -77,14 +78,16 @@ def make_simulator(
     wasteful_share: float = 0.15,
     efficient_share: float = 0.15,
     institution_ids: list[str] | None = None,
+    retrofits: tuple[Retrofit, ...] = (),
 ) -> Simulator:
-    """A simulator for the registry's institutions (those with meters and an institution_year row)."""
+    """A simulator for the registry's institutions (those with meters and an institution_year row);
+    ``retrofits`` cut given institutions' use from given days (sim.retrofit)."""
     institutions = load_registry(conn_url, institution_ids)
     if not institutions:
         raise ValueError("the registry has no institution with meters and floor area; run `jieneng registry import`")
     return Simulator(
         institutions, seed=seed, tz=tz, prefix=prefix, interval_s=interval_s, rates=rates,
-        wasteful_share=wasteful_share, efficient_share=efficient_share,
+        wasteful_share=wasteful_share, efficient_share=efficient_share, retrofits=retrofits,
     )
 
 
@@ -116,12 +119,14 @@ def backfill(
     chunk_days: int = 7,
     simulator: Simulator | None = None,
     publisher: Publisher | None = None,
+    retrofits: tuple[Retrofit, ...] = (),
 ) -> RunResult:
     """Publish every reading in (start, end] as gateway batches, a local day at a time, then wait for the
     broker to acknowledge all of it. ``start``/``end`` are floored to the reading grid."""
     sim = simulator or make_simulator(
         conn_url, seed=seed, prefix=prefix, tz=tz, interval_s=interval_s, rates=rates,
         wasteful_share=wasteful_share, efficient_share=efficient_share, institution_ids=institution_ids,
+        retrofits=retrofits,
     )
     start = align_down(start, sim.interval_s, sim.tz)
     end = align_down(end, sim.interval_s, sim.tz)
@@ -182,6 +187,7 @@ def live(
     window: int = 200,
     tick_s: float = 0.5,
     now: Callable[[], dt.datetime] | None = None,
+    retrofits: tuple[Retrofit, ...] = (),
 ) -> Simulator:
     """Publish readings on per-meter topics as simulated time passes, ``speed`` times faster than the wall
     clock, until ``stop_event`` is set. Simulated time never passes the real clock unless ``allow_future``
@@ -193,6 +199,7 @@ def live(
     sim = simulator or make_simulator(
         conn_url, seed=seed, prefix=prefix, tz=tz, interval_s=interval_s, rates=rates,
         wasteful_share=wasteful_share, efficient_share=efficient_share, institution_ids=institution_ids,
+        retrofits=retrofits,
     )
     if sim.k is None:
         sim.start_at(align_down(start or clock(), sim.interval_s, sim.tz))

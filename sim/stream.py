@@ -21,6 +21,7 @@ from sim import rand
 from sim.faults import MALFORMED_KINDS, STEPS_PER_DAY, DayDraws, FaultEvent, FaultRates
 from sim.meters import STEP_S, InstitutionModel, TimeGrid, is_vehicle, step_of, time_grid, unit_factor
 from sim.registry import InstitutionSpec, MeterSpec
+from sim.retrofit import Retrofit
 
 EPOCH_LOCAL = dt.datetime(2024, 1, 1)  # counters start here (or at installation); earlier starts are refused
 WARMUP_CHUNK_STEPS = 92 * STEPS_PER_DAY
@@ -61,6 +62,7 @@ class Simulator:
         efficient_share: float = 0.15,
         batch_max_items: int = 2000,
         backlog_batch_items: int = 200,
+        retrofits: tuple[Retrofit, ...] = (),
     ):
         if interval_s % STEP_S or 86400 % interval_s:
             raise ValueError(f"interval must be a multiple of {STEP_S} s that divides a day, got {interval_s}")
@@ -74,7 +76,8 @@ class Simulator:
         self.rates = rates or FaultRates()
         self.batch_max_items = batch_max_items
         self.backlog_batch_items = backlog_batch_items
-        self.models = [InstitutionModel(s, seed, tz, wasteful_share, efficient_share) for s in institutions]
+        self.models = [InstitutionModel(s, seed, tz, wasteful_share, efficient_share, tuple(retrofits))
+                       for s in institutions]
         self.epoch_k = step_of(EPOCH_LOCAL.replace(tzinfo=ZoneInfo(tz)))
         self.counter: dict[str, float] = {}
         self.k: int | None = None

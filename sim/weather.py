@@ -77,3 +77,15 @@ def temperature_c(
     a1 = _daily_anomaly_c(seed, ordinal + lo + 1)
     w = pos - lo
     return seasonal + diurnal + (1.0 - w) * a0 + w * a1
+
+
+def daily_mean_c(seed: int, region_code: str, climate_zone: str, days: list) -> np.ndarray:
+    """Daily mean air temperature in °C of each local date in ``days``: the mean of the hourly model above at
+    the 24 half-hours (00:30 … 23:30), so it is the same temperature the simulated buildings respond to."""
+    normals = normals_for(region_code, climate_zone)
+    ordinals = np.array([d.toordinal() for d in days], dtype=np.int64)
+    doys = np.array([d.timetuple().tm_yday for d in days], dtype=np.int64)
+    hours = np.arange(24) + 0.5
+    o = np.repeat(ordinals, 24)
+    t = temperature_c(seed, normals, o, np.repeat(doys, 24), np.tile(hours, len(days)))
+    return t.reshape(len(days), 24).mean(axis=1)

@@ -67,12 +67,13 @@ class ImportSummary:
     meters: KindCounts = field(default_factory=KindCounts)
     files: list[str] = field(default_factory=list)  # "meters.csv (meters, 250 rows)"
     reported_usage: KindCounts = field(default_factory=KindCounts)
+    projects: KindCounts = field(default_factory=KindCounts)
 
     @property
     def changed(self) -> int:
         return sum(
             c.inserted + c.updated
-            for c in (self.institutions, self.institution_years, self.meters, self.reported_usage)
+            for c in (self.institutions, self.institution_years, self.meters, self.reported_usage, self.projects)
         )
 
 
@@ -201,6 +202,7 @@ def import_files(
         summary.institution_years = _upsert(conn, INSTITUTION_YEARS, parsed.years)
         summary.meters = _upsert(conn, METERS, parsed.meters)
         summary.reported_usage = _upsert(conn, REPORTED_USAGE, parsed.reported)
+        summary.projects = _upsert(conn, KINDS["projects"], parsed.projects)
     return summary
 
 
@@ -317,6 +319,8 @@ def export_files(conn: psycopg.Connection, tz: tzinfo, fmt: str = "csv") -> dict
     Rows ordered by key; timestamps with their offset in ``tz``. Importing the result changes nothing.
     """
     data = {k.name: _select_all(conn, k) for k in KINDS.values()}
+    if not data["projects"]:  # a registry without projects exports the files it always did
+        del data["projects"]
     if fmt == "csv":
         return {KINDS[name].filename: rf.write_csv(KINDS[name], rows, tz) for name, rows in data.items()}
     if fmt == "xlsx":

@@ -39,7 +39,7 @@ TEXT_DEFAULT_MAX_CHARS = 1000
 @dataclass(frozen=True)
 class Col:
     name: str
-    type: str  # id | text | code | int | float | ts | unit | region
+    type: str  # id | text | code | int | float | ts | date | unit | region
     required: bool = False  # the header must have it and every row a value
     codes: Mapping[str, str] | None = None
     what: str = ""  # how messages name the allowed set
@@ -205,6 +205,7 @@ class Parsed:
     years: list[Row] = field(default_factory=list)
     meters: list[Row] = field(default_factory=list)  # parents before children
     reported: list[Row] = field(default_factory=list)
+    projects: list[Row] = field(default_factory=list)
 
     def rows(self, kind: Kind) -> list[Row]:
         return {
@@ -212,6 +213,7 @@ class Parsed:
             "institution_years": self.years,
             "meters": self.meters,
             "reported_usage": self.reported,
+            "projects": self.projects,
         }[kind.name]
 
 
@@ -493,6 +495,16 @@ def parse_timestamp(text: str, tz: tzinfo) -> datetime:
     return ts
 
 
+def parse_date(text: str) -> date:
+    """A calendar day, YYYY-MM-DD (a workbook's date cell, midnight, is read as its day)."""
+    try:
+        if len(text) > 10 and datetime.fromisoformat(text).time() == time(0, 0):
+            text = text[:10]
+        return date.fromisoformat(text)
+    except ValueError:
+        raise CellError(f"not an ISO 8601 date (YYYY-MM-DD): '{text}'") from None
+
+
 def _parse_cell(col: Col, text: str, tz: tzinfo) -> Any:
     if col.type == "text":
         if _CONTROL.search(text):
@@ -542,6 +554,8 @@ def _parse_cell(col: Col, text: str, tz: tzinfo) -> Any:
         return v
     if col.type == "ts":
         return parse_timestamp(text, tz)
+    if col.type == "date":
+        return parse_date(text)
     raise AssertionError(col.type)
 
 
@@ -597,6 +611,7 @@ def validate(tables: list[Table], state: DbState, tz: tzinfo) -> tuple[Parsed, l
     _check_years(parsed.years, inst_ids, errors)
     parsed.meters = _check_meters(parsed.meters, inst_ids, state, errors)
     _check_reported(parsed.reported, inst_ids, errors)
+    _projects.check(parsed.projects, inst_ids, parsed.meters, state, errors)
     return parsed, sort_errors(errors, [t.source for t in tables], {t.source: t.kind for t in tables})
 
 
@@ -950,3 +965,8 @@ def _normalise_zip(data: bytes) -> bytes:
                 zipfile.ZipInfo(info.filename, date_time=_FIXED_ZIP_TIME), content, zipfile.ZIP_DEFLATED
             )
     return out.getvalue()
+
+
+# --- projects (savings verification): store.registry_projects defines the kind and adds it to KINDS -----
+
+from store import registry_projects as _projects  # noqa: E402,F401  (it imports this module's names)

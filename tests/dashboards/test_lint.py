@@ -53,7 +53,7 @@ def test_every_dashboard_validates_against_grafana_schema():
     schema = json.loads((SCHEMA_DIR / "dashboard.schema.json").read_text(encoding="utf-8"))
     validator = jsonschema.Draft7Validator(schema)
     dashboards = _committed()
-    assert len(dashboards) == 4
+    assert len(dashboards) == 5
     for d in dashboards:
         errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(d)]
         assert errors == [], d["uid"]

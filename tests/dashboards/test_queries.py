@@ -59,6 +59,7 @@ def reader(seeded_db_url):
 CASES = [
     (uid, state, rng)
     for uid in DASHBOARDS
+    if uid != "jieneng-savings"  # needs verified projects; tests/savings/test_dashboard.py runs its queries
     for state in (STATES if uid != "jieneng-ingest" else {"all": STATES["all"]})
     for rng in RANGES
 ]

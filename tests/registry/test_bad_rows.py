@@ -76,7 +76,9 @@ CASES = {
             "institutions: id, name, category, admin_level, region_code, climate_zone; "
             "institution_years: institution_id, year, floor_area_m2, occupants; "
             "meters: id, institution_id, energy_type, unit, register, end_use, installed_at; "
-            "reported_usage: institution_id, year, energy_type, end_use, unit, quantity"
+            "reported_usage: institution_id, year, energy_type, end_use, unit, quantity; "
+            "projects: id, institution_id, kind, name, energy_types, baseline_from, baseline_to, "
+            "install_from, install_to, reporting_from, reporting_to"
         ],
     ),
     "unknown column": (

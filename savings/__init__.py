@@ -1,0 +1,1 @@
+"""Verified savings: weather-normalised baselines for retrofits and energy contracts (docs/savings.md)."""

@@ -1,0 +1,169 @@
+"""Projects, baseline models and savings results: the queries savings/, the API and the CLI use.
+
+Daily metered use of a project is read from ``usage_hourly`` so a day counts only when every one of its hours
+has a rollup row for each of the project's meters (a complete day); amounts are converted to the energy
+type's canonical unit (store.codes).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from store import codes
+
+_TZ = "(SELECT value FROM deployment_setting WHERE key = 'timezone')"
+
+PROJECT_COLUMNS = (
+    "id", "institution_id", "kind", "name", "energy_types", "meter_ids", "baseline_from", "baseline_to",
+    "install_from", "install_to", "reporting_from", "reporting_to", "description", "contract_ref", "prices",
+)
+
+
+@dataclass(frozen=True)
+class Project:
+    id: str
+    institution_id: str
+    kind: str
+    name: str
+    energy_types: str
+    meter_ids: str | None
+    baseline_from: dt.date
+    baseline_to: dt.date
+    install_from: dt.date
+    install_to: dt.date
+    reporting_from: dt.date
+    reporting_to: dt.date
+    description: str | None
+    contract_ref: str | None
+    prices: str | None
+
+    @property
+    def types(self) -> list[str]:
+        return self.energy_types.split(";")
+
+
+def get_project(conn: psycopg.Connection, project_id: str) -> Project | None:
+    row = conn.execute(f"SELECT {', '.join(PROJECT_COLUMNS)} FROM project WHERE id = %s", (project_id,)).fetchone()
+    return Project(*row) if row else None
+
+
+def list_projects(conn: psycopg.Connection, institution_ids: list[str] | None = None) -> list[Project]:
+    """Every project (or those of ``institution_ids``), ordered by id."""
+    rows = conn.execute(
+        f"SELECT {', '.join(PROJECT_COLUMNS)} FROM project WHERE %(all)s OR institution_id = ANY(%(ids)s) "
+        'ORDER BY id COLLATE "C"',
+        {"all": institution_ids is None, "ids": list(institution_ids or [])},
+    ).fetchall()
+    return [Project(*r) for r in rows]
+
+
+def institution_region(conn: psycopg.Connection, institution_id: str) -> str:
+    return conn.execute("SELECT region_code FROM institution WHERE id = %s", (institution_id,)).fetchone()[0]
+
+
+def project_meters(conn: psycopg.Connection, p: Project, energy_type: str) -> list[tuple[str, str]]:
+    """(meter id, unit) the project measures ``energy_type`` with: its listed meters of that type, else the
+    institution's main meters (no parent) of that type."""
+    listed = [m for m in (p.meter_ids or "").split(";") if m]
+    if listed:
+        q = "SELECT id, unit FROM meter WHERE id = ANY(%s) AND energy_type = %s ORDER BY id"
+        args: tuple = (listed, energy_type)
+    else:
+        q = ("SELECT id, unit FROM meter WHERE institution_id = %s AND energy_type = %s AND end_use = 'main' "
+             "AND parent_meter_id IS NULL ORDER BY id")
+        args = (p.institution_id, energy_type)
+    return [(r[0], r[1]) for r in conn.execute(q, args).fetchall()]
+
+
+def daily_use(
+    conn: psycopg.Connection, meters: list[tuple[str, str]], energy_type: str, first: dt.date, last: dt.date
+) -> dict[dt.date, float]:
+    """Use per complete local day in [first, last], summed over ``meters`` in the canonical unit."""
+    if not meters:
+        return {}
+    canonical = codes.CANONICAL_UNITS.get(energy_type) or meters[0][1]
+    factor = {m: codes.convert(1.0, codes.normalize_unit(u), canonical) for m, u in meters}
+    rows = conn.execute(
+        f"""SELECT (hour AT TIME ZONE {_TZ})::date AS day, meter_id, sum(consumption), count(*)
+            FROM usage_hourly
+            WHERE meter_id = ANY(%(ids)s)
+              AND hour >= (%(a)s::timestamp AT TIME ZONE {_TZ}) AND hour < (%(b)s::timestamp AT TIME ZONE {_TZ})
+            GROUP BY 1, 2""",
+        {"ids": list(factor), "a": first, "b": last + dt.timedelta(days=1)},
+    ).fetchall()
+    per_day: dict[dt.date, list[float]] = {}
+    for day, meter_id, total, hours in rows:
+        if hours >= 24:
+            per_day.setdefault(day, []).append(float(total) * factor[meter_id])
+    return {d: sum(v) for d, v in per_day.items() if len(v) == len(meters)}
+
+
+def insert_model(conn: psycopg.Connection, project_id: str, energy_type: str, unit: str, first: dt.date,
+                 last: dt.date, method: str, methodology_sha256: str, data_sha256: str, params: dict) -> int:
+    s = params["stats"]
+    seg_r2 = s["r2_adj"]
+    return conn.execute(
+        """INSERT INTO baseline_model (project_id, energy_type, unit, baseline_from, baseline_to, method,
+               methodology_sha256, data_sha256, params, n_days, n_parameters, r2_adj, cvrmse, nmbe, autocorr_lag1)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id""",
+        (project_id, energy_type, unit, first, last, method, methodology_sha256, data_sha256, Jsonb(params),
+         s["n_days"], s["n_parameters"], seg_r2, s["cvrmse"], s["nmbe"], s["autocorr_lag1"]),
+    ).fetchone()[0]
+
+
+def get_model(conn: psycopg.Connection, model_id: int) -> dict | None:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute("SELECT * FROM baseline_model WHERE id = %s", (model_id,)).fetchone()
+
+
+RESULT_COLUMNS = (
+    "project_id", "energy_type", "unit", "model_id", "reporting_from", "reporting_to", "reporting_days",
+    "predicted", "metered", "avoided", "avoided_uncertainty", "confidence_level", "avoided_kgce",
+    "avoided_cost_yuan", "previous_year_metered", "year_on_year_change", "hdd", "cdd", "previous_year_hdd",
+    "previous_year_cdd", "status", "reasons",
+)
+
+
+def replace_result(conn: psycopg.Connection, result: dict, daily: list[tuple]) -> None:
+    """The project's result for one energy type and its daily rows, replacing the previous ones."""
+    key = (result["project_id"], result["energy_type"])
+    conn.execute("DELETE FROM savings_daily WHERE project_id = %s AND energy_type = %s", key)
+    conn.execute("DELETE FROM savings_result WHERE project_id = %s AND energy_type = %s", key)
+    conn.execute(
+        f"INSERT INTO savings_result ({', '.join(RESULT_COLUMNS)}) VALUES ({', '.join(['%s'] * len(RESULT_COLUMNS))})",
+        [result.get(c) for c in RESULT_COLUMNS[:-1]] + [list(result.get("reasons") or [])],
+    )
+    with conn.cursor() as cur:
+        cur.executemany(
+            """INSERT INTO savings_daily (project_id, energy_type, day, mean_temp_c, hdd, cdd, workday, predicted,
+                   metered, avoided) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+            [(*key, *row) for row in daily],
+        )
+
+
+def results(conn: psycopg.Connection, project_id: str) -> list[dict]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            f"SELECT {', '.join(RESULT_COLUMNS)}, computed_at FROM savings_result WHERE project_id = %s "
+            "ORDER BY energy_type",
+            (project_id,),
+        ).fetchall()
+
+
+def daily_rows(conn: psycopg.Connection, project_id: str, energy_type: str) -> list[dict]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            """SELECT day, mean_temp_c, hdd, cdd, workday, predicted, metered, avoided FROM savings_daily
+               WHERE project_id = %s AND energy_type = %s ORDER BY day""",
+            (project_id, energy_type),
+        ).fetchall()
+
+
+def canonical_json(obj) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
