@@ -13,7 +13,7 @@ from importlib import resources
 import psycopg
 from yoyo import get_backend, read_migrations
 
-from store import calendar, timescale
+from store import calendar, intervals, timescale
 
 # Arbitrary constant: "jieneng" as an int64 key for pg_advisory_lock.
 MIGRATE_LOCK_KEY = 0x6A69656E656E67
@@ -82,6 +82,7 @@ def migrate(
             with psycopg.connect(url) as conn:
                 _record_timezone(conn, timezone)
                 calendar.sync(conn)
+                intervals.sync(conn)
                 state = _apply_timescale(conn, timescaledb, compress_after, raw_retention)
                 conn.commit()
         finally:
