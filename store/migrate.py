@@ -14,6 +14,7 @@ import psycopg
 from yoyo import get_backend, read_migrations
 
 from store import calendar, intervals, timescale
+from store.reader_role import make_reader_read_only
 
 # Arbitrary constant: "jieneng" as an int64 key for pg_advisory_lock.
 MIGRATE_LOCK_KEY = 0x6A69656E656E67
@@ -83,6 +84,7 @@ def migrate(
                 _record_timezone(conn, timezone)
                 calendar.sync(conn)
                 intervals.sync(conn)
+                make_reader_read_only(conn)
                 state = _apply_timescale(conn, timescaledb, compress_after, raw_retention)
                 conn.commit()
         finally:
