@@ -78,3 +78,36 @@ def test_target_uses_the_scored_baseline_source(db_url):
         days_in_year = 366 if calendar.isleap(month.year) else 365
         want = BASELINE_KGCE / AREA_M2 * days / days_in_year * (1 - TARGET_PCT / 100)
         assert row[target] is not None and abs(row[target] - want) < 1e-9 * want, (row[0], row[target], want)
+
+
+def test_trend_divides_by_the_area_of_institutions_with_data(seeded_db_url):
+    """南京 has an institution registered without meters (conftest NO_DATA_NJ): its floor area must not
+    dilute the city's monthly intensity (issue 13, item 6, for the trend as for the by-city panels)."""
+    from dashboards.sql import kgce_values
+
+    now = datetime.now(UTC)
+    t_from = now - timedelta(days=120)
+    variables = {
+        "region": Variable("region", ["320100"], multi=True, include_all=True, all_value=ALL_VALUE),
+        "year": Variable("year", str(now.year)),
+        "target_pct": Variable("target_pct", "6"),
+    }
+    with psycopg.connect(seeded_db_url) as conn:
+        conn.execute("SET ROLE jieneng_grafana")
+        cur = conn.execute(expand(province.TREND, variables, time_from=t_from, time_to=now))
+        cols = [c.name for c in cur.description]
+        rows = cur.fetchall()
+        this = cols.index("本期 This period kgce/m²")
+        month_row = rows[1]  # a whole month
+        want = conn.execute(
+            f"""SELECT sum(u.consumption * kgce.kgce_per_unit) / (SELECT sum(iy.floor_area_m2) FROM institution_year iy
+                    WHERE iy.year = extract(year from now())::int AND iy.institution_id IN (
+                      SELECT m2.institution_id FROM meter m2 JOIN usage_monthly u2 ON u2.meter_id = m2.id
+                      JOIN institution i2 ON i2.id = m2.institution_id
+                      WHERE i2.region_code = '320100' AND u2.month = u.month AND m2.parent_meter_id IS NULL))
+                FROM usage_monthly u JOIN meter m ON m.id = u.meter_id JOIN institution i ON i.id = m.institution_id
+                JOIN {kgce_values()} ON kgce.energy_type = m.energy_type AND kgce.unit = m.unit
+                WHERE i.region_code = '320100' AND m.parent_meter_id IS NULL AND m.end_use <> 'vehicle'
+                  AND u.month = (%s AT TIME ZONE 'Asia/Shanghai')::date
+                GROUP BY u.month""", (month_row[0],)).fetchone()[0]
+    assert abs(month_row[this] - want) < 1e-9 * want, (month_row[0], month_row[this], want)
