@@ -14,7 +14,7 @@ import psycopg
 from yoyo import get_backend, read_migrations
 
 from store import calendar, intervals, timescale
-from store.reader_role import make_reader_read_only
+from store.reader_role import revoke_large_object_creation
 
 # Arbitrary constant: "jieneng" as an int64 key for pg_advisory_lock.
 MIGRATE_LOCK_KEY = 0x6A69656E656E67
@@ -84,7 +84,7 @@ def migrate(
                 _record_timezone(conn, timezone)
                 calendar.sync(conn)
                 intervals.sync(conn)
-                make_reader_read_only(conn)
+                revoke_large_object_creation(conn)
                 state = _apply_timescale(conn, timescaledb, compress_after, raw_retention)
                 conn.commit()
         finally:

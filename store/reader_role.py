@@ -22,24 +22,17 @@ def enable_reader_login(conn: psycopg.Connection, password: str) -> None:
 LARGE_OBJECT_CREATORS = ("lo_create(oid)", "lo_creat(integer)", "lo_from_bytea(oid, bytea)")
 
 
-def make_reader_read_only(conn: psycopg.Connection) -> bool:
-    """Close the writes ``READER_ROLE`` could make without any table privilege; False if not allowed to.
+def revoke_large_object_creation(conn: psycopg.Connection) -> bool:
+    """Close the one lasting write ``READER_ROLE`` could make without any table privilege; False if not allowed.
 
-    Its privileges grant only SELECT, but PostgreSQL lets any role create temporary tables and large
-    objects (rows in pg_largeobject that persist). Its sessions in this database start read-only
-    (refusing temporary tables, and any write a future grant might allow by mistake), and the functions
-    that create large objects lose their default EXECUTE for PUBLIC in this database (read-only
-    transactions do not refuse those). Per database, because the role is cluster-wide; PostgreSQL keeps
-    role settings per database, so a copy made from a template has none until ``jieneng db migrate`` runs
-    on it. Needs a superuser (else an administrator runs the same statements once). A session may turn
-    read-only off for itself: this closes accidents and the query editor's defaults, not a determined
-    editor, who can read everything the role can read anyway.
+    Its privileges grant only SELECT, but PostgreSQL lets any role create large objects (rows in
+    pg_largeobject that persist), and a read-only transaction does not refuse them: the functions that create
+    one lose their default EXECUTE for PUBLIC in this database (nothing in jieneng uses large objects).
+    Temporary tables stay possible, as for any role; they end with the session. Needs a superuser (the
+    functions are the bootstrap superuser's); else an administrator runs the same REVOKE once.
     """
-    db = conn.execute("SELECT current_database()").fetchone()[0]
     try:
         with conn.transaction():
-            conn.execute(sql.SQL("ALTER ROLE {} IN DATABASE {} SET default_transaction_read_only = on").format(
-                sql.Identifier(READER_ROLE), sql.Identifier(db)))
             for fn in LARGE_OBJECT_CREATORS:
                 conn.execute(sql.SQL(f"REVOKE EXECUTE ON FUNCTION pg_catalog.{fn} FROM PUBLIC"))
     except psycopg.errors.InsufficientPrivilege:
