@@ -178,9 +178,9 @@ HOURS_OVERDUE = f"extract(epoch from now() - {READING_DUE}) / 3600"
 
 
 def silent(hours_sql: str) -> str:
-    """The active meter ``m`` (joined to ``last``) is silent: its next reading, due one expected interval
+    """The meter ``m`` (joined to ``last``), in service (not retired, or retiring later), is silent: its next reading, due one expected interval
     after the last, is more than ``hours_sql`` hours late. Event-based meters (interval 0: a fill-up or a
     delivery whenever it happens) have no due time and are never silent. One rule for the alert and the
     meter-health panels."""
-    return (f"(m.retired_at IS NULL AND {READ_INTERVAL_S} > 0 "
+    return (f"((m.retired_at IS NULL OR m.retired_at > now()) AND {READ_INTERVAL_S} > 0 "
             f"AND {READING_DUE} < now() - make_interval(secs => ({hours_sql}) * 3600))")

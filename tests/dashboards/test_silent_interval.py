@@ -26,8 +26,11 @@ CASES = [
     ("x.water-old", "water", "m3", "main", None, 60),       # daily: due 36 h ago, silent
     ("x.lpg-clock", "lpg", "kg", "main", 3600, 30),         # the registry says hourly: silent
     ("x.e-event", "electricity", "kWh", "main", 0, 500),    # the registry says event-based
+    ("x.e-retiring", "electricity", "kWh", "main", None, 72),  # retirement planned next month: still in service
+    ("x.e-retired", "electricity", "kWh", "main", None, 72),   # retired last week
 ]
-SILENT_AT_24H = {"x.e-main", "x.water-old", "x.lpg-clock"}
+RETIRED_AT = {"x.e-retiring": "now() + interval '30 days'", "x.e-retired": "now() - interval '7 days'"}
+SILENT_AT_24H = {"x.e-main", "x.water-old", "x.lpg-clock", "x.e-retiring"}
 
 
 def _seed(conn: psycopg.Connection) -> None:
@@ -40,6 +43,8 @@ def _seed(conn: psycopg.Connection) -> None:
             (mid, et, unit, end_use, interval))
         conn.execute("INSERT INTO reading (meter_id, ts, value) VALUES (%s, now() - make_interval(hours => %s), 1)",
                      (mid, quiet_h))
+        if mid in RETIRED_AT:
+            conn.execute(f"UPDATE meter SET retired_at = {RETIRED_AT[mid]} WHERE id = %s", (mid,))
     conn.commit()
 
 
