@@ -7,21 +7,19 @@ labelled by the string columns, so each meter or institution alerts on its own.
 from __future__ import annotations
 
 from dashboards.model import DATASOURCE_UID
-from dashboards.sql import ELEC_KWH, TZ, workday
+from dashboards.sql import ELEC_KWH, HOURS_OVERDUE, LAST_READING, TZ, silent, workday
 
 FOLDER = "节能 jieneng"
 
 # Only the silent meters: Grafana makes one alert instance per row, so returning every active meter
-# would keep hundreds of thousands of "normal" instances. The threshold is applied here and again by
-# expression B (which needs a condition); a meter that never reported counts from its installation.
+# would keep hundreds of thousands of "normal" instances. The threshold is applied here (dashboards.sql.silent,
+# the rule the meter-health panels use: hours past the reading due by the meter's expected interval) and
+# again by expression B, which needs a condition.
 def silent_sql(silent_hours: float) -> str:
     return " ".join(f"""
-SELECT m.id AS meter, m.institution_id AS institution,
-       extract(epoch from now() - coalesce(last.ts, m.installed_at)) / 3600 AS hours_silent
-FROM meter m
-LEFT JOIN LATERAL (SELECT r.ts FROM reading r WHERE r.meter_id = m.id ORDER BY r.ts DESC LIMIT 1) last ON true
-WHERE m.retired_at IS NULL
-  AND coalesce(last.ts, m.installed_at) < now() - make_interval(secs => {float(silent_hours) * 3600!r})
+SELECT m.id AS meter, m.institution_id AS institution, {HOURS_OVERDUE} AS hours_overdue
+FROM meter m {LAST_READING}
+WHERE {silent(repr(float(silent_hours)))}
 """.split())
 
 
@@ -100,7 +98,8 @@ def rules(*, silent_hours: float, night_load_share: float,
                 "interval": "5m",
                 "rules": [
                     _rule("jieneng-meter-silent", "计量表静默 Meter silent", silent_sql(silent_hours), silent_hours,
-                          f"Meter {{{{ $labels.meter }}}} has sent no reading for more than {silent_hours:g} h.",
+                          f"Meter {{{{ $labels.meter }}}}: its next reading, due by its expected reading interval, is more "
+                          f"than {silent_hours:g} h late.",
                           "10m"),
                     _rule("jieneng-night-base-load", "夜间基荷偏高 Night base load high",
                           night_sql(night_load_share, night_load_share_by_category), 1.0,

@@ -5,9 +5,11 @@ Two passes, in Grafana's order:
 1. Template variables (the browser's templateSrv): ``$var``, ``${var}``, ``${var:format}``,
    ``[[var]]``, ``[[var:format]]`` and the built-ins ``$__interval``, ``$__interval_ms``,
    ``$__from``/``$__to``. Without a format, the PostgreSQL datasource's ``interpolateVariable``
-   quotes arrays only: ``['a', 'b']`` becomes ``'a','b'`` (``'`` doubled), ``[]`` becomes ``''``; a
+   quotes arrays only: ``['a', 'b']`` becomes ``'a','b'`` (``'`` doubled), ``[]`` becomes nothing; a
    string, even of a multi-value or include-All variable, is inserted with ``'`` doubled and no
-   quotes; a number as is. All without a custom all value means every option's value (an array);
+   quotes (the current datasource.ts and its truth table; older releases quoted a lone string of a
+   multi or include-All variable, so the dashboards use only ``${var:sqlstring}`` for those, which
+   every release formats alike); a number as is. All without a custom all value means every option's value (an array);
    a custom all value is inserted verbatim. Source: grafana/grafana
    ``public/app/plugins/datasource/grafana-postgresql-datasource/interpolationTruthTable.test.ts``
    and the docs page "Variable syntax / Advanced variable format options".
@@ -126,10 +128,8 @@ def _sql_default(value: str | int | float | list[str], var: Variable) -> str:
         return str(value)
     if isinstance(value, str):
         return value.replace("'", "''")
-    if not value:
-        # An empty selection (All over no options) gives an empty SQL string, so `IN ($var)` stays valid
-        # and matches nothing.
-        return "''"
+    # An empty array joins to nothing, as in Grafana: `IN ($var)` over no values is `IN ()`, a syntax
+    # error, so the dashboards never rely on it (ARRAY[${var:sqlstring}] with a custom all value instead).
     return ",".join(_sql_quote(str(v)) for v in value)
 
 
@@ -156,9 +156,9 @@ def _format(value: str | list[str], fmt: str, var: Variable) -> str:
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     if fmt == "regex":
         esc = [_regex_escape(v) for v in vals]
-        return esc[0] if isinstance(value, str) else "(" + "|".join(esc) + ")"
+        return esc[0] if len(esc) == 1 else "(" + "|".join(esc) + ")"
     if fmt == "glob":
-        return value if isinstance(value, str) else "{" + ",".join(vals) + "}"
+        return "{" + ",".join(vals) + "}" if len(vals) > 1 else ",".join(vals)
     if fmt == "text":
         text = var.text if var.text is not None else value
         return text if isinstance(text, str) else " + ".join(text)

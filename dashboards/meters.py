@@ -11,19 +11,33 @@ from dashboards.model import (
     panel,
     unit_override,
 )
-from dashboards.sql import chosen, institution_chosen, listed, meter_chosen
+from dashboards.sql import (
+    HOURS_OVERDUE,
+    LAST_READING,
+    READ_INTERVAL_S,
+    chosen,
+    institution_chosen,
+    listed,
+    meter_chosen,
+    silent,
+)
 
 UID = "jieneng-meters"
+
+# The alert's rule (dashboards.sql.silent) with the dashboard's threshold variable.
+SILENT_RULE = silent("'$silent_hours'::integer")
 
 # Per-meter lists that read raw readings are shown for institutions chosen by name, not for All.
 CHOOSE_INSTITUTION = "请选择单位 Choose an institution"
 
-LAST = "LEFT JOIN LATERAL (SELECT r.ts, r.received_at FROM reading r WHERE r.meter_id = m.id ORDER BY r.ts DESC LIMIT 1) last ON true"
+LAST = LAST_READING
 
 LAST_SEEN = f"""
 SELECT m.id AS "计量表 Meter", i.name AS "单位 Institution", m.energy_type AS "能源 Energy",
        last.ts AS "最新读数 Last reading", last.received_at AS "接收时间 Received",
-       extract(epoch from now() - last.ts) / 3600 AS "静默 Hours silent"
+       extract(epoch from now() - last.ts) / 3600 AS "静默 Hours silent",
+       {READ_INTERVAL_S} / 3600.0 AS "应报间隔 Expected interval h",
+       CASE WHEN {READ_INTERVAL_S} > 0 THEN {HOURS_OVERDUE} END AS "逾期 Hours overdue"
 FROM meter m JOIN institution i ON i.id = m.institution_id {LAST}
 WHERE {chosen("m.id", "meter")} AND {listed("m.institution_id", "institution")}
 ORDER BY last.ts NULLS FIRST, m.id
@@ -32,17 +46,15 @@ ORDER BY last.ts NULLS FIRST, m.id
 SILENT_COUNT = f"""
 SELECT count(*) AS "静默计量表 Silent meters"
 FROM meter m {LAST}
-WHERE {chosen("m.id", "meter")} AND {institution_chosen("m.institution_id")} AND m.retired_at IS NULL
-  AND (last.ts IS NULL OR last.ts < now() - make_interval(hours => '$silent_hours'::integer))
+WHERE {chosen("m.id", "meter")} AND {institution_chosen("m.institution_id")} AND {SILENT_RULE}
 """
 
 SILENT = f"""
 SELECT m.id AS "计量表 Meter", i.name AS "单位 Institution", last.ts AS "最新读数 Last reading",
-       extract(epoch from now() - last.ts) / 3600 AS "静默 Hours silent"
+       {READ_INTERVAL_S} / 3600.0 AS "应报间隔 Expected interval h", {HOURS_OVERDUE} AS "逾期 Hours overdue"
 FROM meter m JOIN institution i ON i.id = m.institution_id {LAST}
-WHERE {chosen("m.id", "meter")} AND {institution_chosen("m.institution_id")} AND m.retired_at IS NULL
-  AND (last.ts IS NULL OR last.ts < now() - make_interval(hours => '$silent_hours'::integer))
-ORDER BY last.ts NULLS FIRST
+WHERE {chosen("m.id", "meter")} AND {institution_chosen("m.institution_id")} AND {SILENT_RULE}
+ORDER BY 5 DESC
 """
 
 GAPS = f"""
@@ -98,14 +110,21 @@ GROUP BY 1 ORDER BY 1
 def build() -> dict:
     panels = [
         panel("stat", "静默计量表 Silent meters", SILENT_COUNT, w=6, h=7, unit="short",
-              description="Active meters with no reading for longer than the silent-hours setting."),
+              description="Active clock-read meters whose next reading is later than the silent-hours setting "
+                          "(the alert's rule: expected interval per meter)."),
         panel("timeseries", "接收读数 Readings received", RECEIVED, fmt="time_series", w=18, h=7, unit="short",
               axis_label="readings per interval",
               description="Readings of the selected meters by the time ingest received them, per interval."),
-        panel("table", "最后上报 Last seen", LAST_SEEN, w=12, h=9, overrides=[unit_override("静默 Hours silent", "h")],
+        panel("table", "最后上报 Last seen", LAST_SEEN, w=12, h=9,
+              overrides=[unit_override(c, "h") for c in ("静默 Hours silent", "应报间隔 Expected interval h",
+                                                         "逾期 Hours overdue")],
               no_value=CHOOSE_INSTITUTION, description="Every meter of the chosen institutions (choose by name)."),
         panel("table", "静默计量表 Silent meters (list)", SILENT, w=12, h=9,
-              overrides=[unit_override("静默 Hours silent", "h")]),
+              overrides=[unit_override(c, "h") for c in ("应报间隔 Expected interval h", "逾期 Hours overdue")],
+              description="Active clock-read meters whose next reading, due one expected interval "
+                          "(meter.read_interval_s, or the default for the kind) after the last, is later than "
+                          "the silent-hours setting; event-based meters (vehicle fuel, deliveries) are never "
+                          "silent."),
         panel("table", "数据缺口 Gaps between readings", GAPS, w=12, h=8, overrides=[unit_override("时长 Hours", "h")],
               no_value=CHOOSE_INSTITUTION,
               description="Gaps longer than the threshold in the chosen institutions' readings (choose by name)."),

@@ -98,37 +98,42 @@ SPAN_METERS = (
     f"WHERE m.parent_meter_id IS NULL AND m.end_use <> 'vehicle' AND {chosen('i.region_code', 'region')}"
 )
 
+# The target's baseline is the baseline year's building energy per m² as the latest province-wide run scored
+# it: each institution's baseline year (its own, or the methodology's) under scoring's source rule (meter data
+# only when they cover that year, else the statistics return, reported_usage), read from the run's inputs
+# rather than recomputed here, so the line and the ranking cannot disagree. It is spread over the days each
+# point covers (a month still running: its first days). Each point divides by the floor area of the
+# institutions with data in its span only, so one registered without meters does not dilute it.
 TREND = f"""
-WITH {MONTH_SPANS}, use AS (
-  SELECT sp.month, sp.years_back, sum(u.consumption * kgce.kgce_per_unit) AS kgce
+WITH {MONTH_SPANS}, use_by_institution AS (
+  SELECT sp.month, sp.years_back, m.institution_id, sum(u.consumption * kgce.kgce_per_unit) AS kgce
   FROM spans sp {span_usage(SPAN_METERS)}
   JOIN meter m ON m.id = u.meter_id
   JOIN institution i ON i.id = m.institution_id
   JOIN {kgce_values()} ON kgce.energy_type = m.energy_type AND kgce.unit = m.unit
   WHERE m.parent_meter_id IS NULL AND m.end_use <> 'vehicle' AND {chosen("i.region_code", "region")}
+  GROUP BY 1, 2, 3
+), use AS (
+  SELECT ui.month, ui.years_back, sum(ui.kgce) AS kgce, sum(y.floor_area_m2) AS area_m2
+  FROM use_by_institution ui JOIN institution i ON i.id = ui.institution_id {INSTITUTION_YEAR}
   GROUP BY 1, 2
 ), base AS (
-  SELECT u.month, sum(u.consumption * kgce.kgce_per_unit) AS kgce
-  FROM usage_monthly u
-  JOIN meter m ON m.id = u.meter_id
-  JOIN institution i ON i.id = m.institution_id
-  JOIN {kgce_values()} ON kgce.energy_type = m.energy_type AND kgce.unit = m.unit
-  WHERE m.parent_meter_id IS NULL AND m.end_use <> 'vehicle' AND {chosen("i.region_code", "region")}
-    AND u.month >= make_date('$baseline_year'::integer, 1, 1) AND u.month < make_date('$baseline_year'::integer + 1, 1, 1)
-  GROUP BY u.month
-), size AS (
-  SELECT sum(y.floor_area_m2) AS area_m2
-  FROM institution i {INSTITUTION_YEAR}
-  WHERE {chosen("i.region_code", "region")}
+  SELECT sum((r.detail #>> '{{inputs,baseline,building_energy_kgce}}')::float8)
+           / nullif(sum((r.detail #>> '{{inputs,baseline,floor_area_m2}}')::float8), 0) AS kgce_m2_year
+  FROM scoring_result r
+  WHERE r.run_id = {LATEST_RUN} AND {chosen("r.region_code", "region")}
+    AND r.detail #>> '{{inputs,baseline,building_energy_kgce}}' IS NOT NULL
+    AND (r.detail #>> '{{inputs,baseline,floor_area_m2}}')::float8 > 0
 )
 SELECT {local_date_as_time("mo.month")} AS "time",
-       cur.kgce / nullif(size.area_m2, 0) AS "本期 This period kgce/m²",
-       prev.kgce / nullif(size.area_m2, 0) AS "上年同期 Last year kgce/m²",
-       base.kgce / nullif(size.area_m2, 0) * (1 - '$target_pct'::numeric / 100) AS "五年目标 Target kgce/m²"
-FROM months mo CROSS JOIN size
+       cur.kgce / nullif(cur.area_m2, 0) AS "本期 This period kgce/m²",
+       prev.kgce / nullif(prev.area_m2, 0) AS "上年同期 Last year kgce/m²",
+       base.kgce_m2_year * (mo.until - mo.month)
+         / (make_date(extract(year from mo.month)::integer + 1, 1, 1) - make_date(extract(year from mo.month)::integer, 1, 1))::float8
+         * (1 - '$target_pct'::float8 / 100) AS "五年目标 Target kgce/m²"
+FROM months mo CROSS JOIN base
 JOIN use cur ON cur.month = mo.month AND cur.years_back = 0
 LEFT JOIN use prev ON prev.month = mo.month AND prev.years_back = 1
-LEFT JOIN base ON base.month = make_date('$baseline_year'::integer, extract(month from mo.month)::integer, 1)
 ORDER BY 1
 """
 
@@ -158,13 +163,15 @@ def build() -> dict:
               options={"xField": "城市 City"}, axis_label="kgce/m²"),
         panel("timeseries", "能耗强度趋势 Intensity trend vs last year and five-year target", TREND,
               unit=KGCE_M2, w=24, h=9,
-              description="Monthly building energy per m² (local months), the same days last year (a month "
-                          "still running is compared with its first days only), and the baseline year's month "
-                          "reduced by the five-year target."),
+              description="Monthly building energy per m² (local months; the floor area of the institutions "
+                          "with data in each span), the same days last year (a month "
+                          "still running is compared with its first days only), and the five-year target: the "
+                          "baseline year's building energy per m² as the latest province-wide run of the selected "
+                          "year scored it (each institution's baseline year; meter data when they cover it, else "
+                          "its statistics return), spread over the month's days and reduced by the target %."),
     ]
     variables = [
         REGION_VAR, YEAR_VAR,
-        custom_var("baseline_year", "基准年 Baseline year", ["2020", "2021", "2022", "2023", "2024", "2025"], "2020"),
         custom_var("target_pct", "五年目标 Target reduction %", ["5", "6", "7", "10"], "6",
                    description="Five-year reduction target against the baseline year, percent."),
     ]

@@ -4,22 +4,31 @@ and each project's verified figure with its uncertainty (tables written by `jien
 from __future__ import annotations
 
 from dashboards.model import INSTITUTION_VAR, REGION_VAR, dashboard, panel, query_var
-from dashboards.sql import LOCAL_DAY_FROM, LOCAL_DAY_TO, local_date_as_time
+from dashboards.sql import ALL_VALUE, LOCAL_DAY_FROM, LOCAL_DAY_TO, chosen, local_date_as_time
 
 UID = "jieneng-savings"
 
+# The projects in view: those chosen (or all of the chosen institutions and city, on All).
+_PROJECTS = (
+    "SELECT p.id FROM project p JOIN institution i ON i.id = p.institution_id"
+    f" WHERE {chosen('p.id', 'project')} AND {chosen('p.institution_id', 'institution')}"
+    f" AND {chosen('i.region_code', 'region')}"
+)
+
 PROJECT_VAR = query_var(
     "project", "项目 Project",
-    "SELECT id AS __value, name AS __text FROM project WHERE institution_id IN ($institution) ORDER BY id",
+    "SELECT p.id AS __value, p.name AS __text FROM project p JOIN institution i ON i.id = p.institution_id"
+    f" WHERE {chosen('p.institution_id', 'institution')} AND {chosen('i.region_code', 'region')} ORDER BY p.id",
+    all_value=ALL_VALUE,
 )
 ENERGY_VAR = query_var(
     "energy_type", "能源 Energy",
-    "SELECT DISTINCT energy_type FROM savings_daily WHERE project_id IN ($project) ORDER BY 1",
+    f"SELECT DISTINCT energy_type FROM savings_result WHERE project_id IN ({_PROJECTS}) ORDER BY 1",
     multi=False, include_all=False,
 )
 
 _DAYS = f"""FROM savings_daily d
-WHERE d.project_id IN ($project) AND d.energy_type = '$energy_type'
+WHERE d.project_id IN ({_PROJECTS}) AND d.energy_type = '$energy_type'
   AND d.day BETWEEN {LOCAL_DAY_FROM} AND {LOCAL_DAY_TO}"""
 
 METERED_VS_PREDICTED = f"""
@@ -34,7 +43,7 @@ SELECT time, "累计节约 Cumulative avoided" FROM (
   SELECT {local_date_as_time('d.day')} AS time, d.day,
          sum(sum(coalesce(d.avoided, 0))) OVER (ORDER BY d.day) AS "累计节约 Cumulative avoided"
   FROM savings_daily d
-  WHERE d.project_id IN ($project) AND d.energy_type = '$energy_type'
+  WHERE d.project_id IN ({_PROJECTS}) AND d.energy_type = '$energy_type'
   GROUP BY d.day) c
 WHERE c.day BETWEEN {LOCAL_DAY_FROM} AND {LOCAL_DAY_TO}
 ORDER BY 1
@@ -46,7 +55,7 @@ SELECT {local_date_as_time('d.day')} AS time, avg(d.mean_temp_c) AS "日均气�
 GROUP BY d.day ORDER BY 1
 """
 
-RESULTS = """
+RESULTS = f"""
 SELECT p.id AS "项目 Project", p.name AS "名称 Name", r.energy_type AS "能源 Energy", r.unit AS "单位 Unit",
        r.status AS "状态 Status", r.reporting_from AS "报告期起 From", r.reporting_to AS "报告期止 To",
        r.predicted AS "基准预测 Predicted", r.metered AS "实测 Metered", r.avoided AS "节约量 Avoided",
@@ -56,13 +65,13 @@ SELECT p.id AS "项目 Project", p.name AS "名称 Name", r.energy_type AS "能�
        r.hdd AS "HDD18", r.previous_year_hdd AS "上年 HDD18", r.cdd AS "CDD26", r.previous_year_cdd AS "上年 CDD26",
        array_to_string(r.reasons, '; ') AS "原因 Reasons"
 FROM project p JOIN savings_result r ON r.project_id = p.id
-WHERE p.id IN ($project)
+WHERE p.id IN ({_PROJECTS})
 ORDER BY p.id, r.energy_type
 """
 
-AVOIDED_KGCE = """
+AVOIDED_KGCE = f"""
 SELECT coalesce(sum(r.avoided_kgce), 0) AS "核证节约 Verified avoided kgce"
-FROM savings_result r WHERE r.project_id IN ($project) AND r.status = 'ok'
+FROM savings_result r WHERE r.project_id IN ({_PROJECTS}) AND r.status = 'ok'
 """
 
 

@@ -157,3 +157,30 @@ def workday(local_date: str) -> str:
     store/calendar.py, with 调休 make-up days), else Monday to Friday."""
     return (f"coalesce((SELECT cd.workday FROM calendar_day cd WHERE cd.day = ({local_date})::date), "
             f"extract(isodow from {local_date}) < 6)")
+
+
+# --- silence against each meter's expected reading interval ------------------------------------------
+
+# The meter ``m``'s expected interval in seconds: its registry value, or the default for its kind
+# (store.codes.default_read_interval_s through meter_interval_default, migration 0020); 0 is event-based.
+READ_INTERVAL_S = "meter_read_interval_s(m.read_interval_s, m.energy_type, m.end_use, m.register)"
+
+# The latest reading of the meter ``m`` (its primary key, newest first).
+LAST_READING = ("LEFT JOIN LATERAL (SELECT r.ts, r.received_at FROM reading r WHERE r.meter_id = m.id "
+                "ORDER BY r.ts DESC LIMIT 1) last ON true")
+
+# When the meter ``m``'s next reading was due: one expected interval after its latest reading (or its
+# installation, for a meter that never reported).
+READING_DUE = f"(coalesce(last.ts, m.installed_at) + make_interval(secs => {READ_INTERVAL_S}))"
+
+# Hours since the next reading was due (negative: not due yet).
+HOURS_OVERDUE = f"extract(epoch from now() - {READING_DUE}) / 3600"
+
+
+def silent(hours_sql: str) -> str:
+    """The meter ``m`` (joined to ``last``), in service (not retired, or retiring later), is silent: its next reading, due one expected interval
+    after the last, is more than ``hours_sql`` hours late. Event-based meters (interval 0: a fill-up or a
+    delivery whenever it happens) have no due time and are never silent. One rule for the alert and the
+    meter-health panels."""
+    return (f"((m.retired_at IS NULL OR m.retired_at > now()) AND {READ_INTERVAL_S} > 0 "
+            f"AND {READING_DUE} < now() - make_interval(secs => ({hours_sql}) * 3600))")

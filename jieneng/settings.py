@@ -115,7 +115,9 @@ class Settings(BaseSettings):
 
     # --- dashboards (Grafana) ----------------------------------------------------------------
     alert_silent_hours: float = Field(
-        24, gt=0, description="Grafana alert: a meter with no reading for longer than this many hours is silent."
+        24, gt=0,
+        description="Grafana alert: a meter whose next reading (due one expected reading interval after its last) "
+        "is more than this many hours late is silent; event-based meters never are.",
     )
     alert_night_load_share: float = Field(
         0.5, gt=0, description="Grafana alert: night (00-05 local) electric load above this share of working-day 08-18 load, for categories without their own limit."

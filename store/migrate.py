@@ -13,7 +13,8 @@ from importlib import resources
 import psycopg
 from yoyo import get_backend, read_migrations
 
-from store import calendar, timescale
+from store import calendar, intervals, timescale
+from store.reader_role import revoke_large_object_creation
 
 # Arbitrary constant: "jieneng" as an int64 key for pg_advisory_lock.
 MIGRATE_LOCK_KEY = 0x6A69656E656E67
@@ -88,6 +89,8 @@ def migrate(
             with psycopg.connect(url) as conn:
                 _record_timezone(conn, timezone)
                 calendar.sync(conn)
+                intervals.sync(conn)
+                revoke_large_object_creation(conn)
                 state = _apply_timescale(conn, timescaledb, plan)
                 conn.commit()
         finally:

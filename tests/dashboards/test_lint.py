@@ -232,3 +232,30 @@ def test_queries_expand_for_timescaledb_too():
                     assert "floor(extract(epoch from" in plain
                 else:
                     assert ts == plain
+
+
+def test_variables_are_used_only_in_forms_every_grafana_release_quotes_safely():
+    """A multi or include-All variable only as ``${var:sqlstring}``: Grafana's default formatting of such a
+    variable holding one string changed between releases (quoted, ``'abc'``, in the PostgreSQL datasource's
+    older interpolateVariable and its datasource.test.ts; unquoted in the newer one and its
+    interpolationTruthTable.test.ts), while the sqlstring formatter quotes each value and doubles ``'`` in
+    every release. A single-value variable only inside a quoted literal (``'$var'``: its ``'`` doubled, so a
+    typed or URL value stays data). Never ``:singlequote``, ``:raw``, ``:csv`` and the like: they escape
+    ``'`` with a backslash or not at all, which PostgreSQL does not read as an escape."""
+    for d in _committed():
+        kinds = {v["name"]: bool(v.get("multi") or v.get("includeAll")) for v in d["templating"]["list"]}
+        texts = [(f"panel {p['title']}", t["rawSql"]) for p in _panels(d) for t in p.get("targets", [])]
+        texts += [(f"variable {v['name']}", v.get("query") or "") for v in d["templating"]["list"]
+                  if v["type"] == "query"]
+        for where, text in texts:
+            for m in VAR_RE.finditer(text):
+                name = m.group(1) or m.group(2) or m.group(3)
+                if name in BUILTINS or name not in kinds:
+                    continue
+                token = m.group(0)
+                if kinds[name]:
+                    assert token == f"${{{name}:sqlstring}}", f"{d['uid']} {where}: {token}"
+                else:
+                    assert token in (f"${name}", f"${{{name}}}"), f"{d['uid']} {where}: {token}"
+                    before, after = text[: m.start()], text[m.end():]
+                    assert before.endswith("'") and after.startswith("'"), f"{d['uid']} {where}: {token} unquoted"

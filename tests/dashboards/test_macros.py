@@ -212,14 +212,6 @@ def test_postgres_interpolation_truth_table(sql, var, expected):
     assert interpolate_variables(sql, {"host": var}) == expected
 
 
-def test_all_over_no_options_is_an_empty_string():
-    # Grafana: an empty array joins to nothing and the datasource gives '' so `IN ($var)` still parses.
-    v = {"none": Variable("none", ALL, multi=True, include_all=True, options=[]),
-         "chosen_none": Variable("chosen_none", [], multi=True)}
-    assert interpolate_variables("IN ($none)", v) == "IN ('')"
-    assert interpolate_variables("IN ($chosen_none)", v) == "IN ('')"
-
-
 def test_unknown_variables_and_server_macros_pass_through():
     v = {"region": Variable("region", ["320100"], multi=True)}
     sql = "WHERE $__timeFilter(ts) AND r IN ($region) AND $nothere"
@@ -239,3 +231,24 @@ def test_expand_runs_both_passes_in_grafanas_order():
         'SELECT floor(extract(epoch from ts)/300)*300 AS "time", count(*) FROM t '
         "WHERE ts BETWEEN '2018-04-12T18:00:00Z' AND '2018-04-12T18:05:00Z' AND r IN ('320100','320200') GROUP BY 1"
     )
+
+
+def test_empty_array_default_format_is_nothing_as_in_grafana():
+    # Every release of the PostgreSQL datasource's interpolateVariable joins the quoted values of an array:
+    # [].map(quoteLiteral).join(',') is '', so `IN ($var)` over no values is `IN ()` (a syntax error), which
+    # is why the dashboards filter with ARRAY[${var:sqlstring}] and a custom all value instead.
+    v = {"none": Variable("none", ALL, multi=True, include_all=True, options=[]),
+         "chosen_none": Variable("chosen_none", [], multi=True)}
+    assert interpolate_variables("IN ($none)", v) == "IN ()"
+    assert interpolate_variables("IN ($chosen_none)", v) == "IN ()"
+    assert interpolate_variables("ARRAY[${chosen_none:sqlstring}]", v) == "ARRAY[]"
+
+
+def test_regex_and_glob_of_one_value_are_the_value():
+    # Grafana's formatRegistry: regex gives the escaped value alone for a one-element array and
+    # "(a|b)" for more; glob gives "{a,b}" only for more than one value, else the value as is.
+    one = {"v": Variable("v", ["a.b"], multi=True)}
+    none = {"v": Variable("v", [], multi=True)}
+    assert interpolate_variables("${v:regex}", one) == r"a\.b"
+    assert interpolate_variables("${v:glob}", one) == "a.b"
+    assert interpolate_variables("${v:glob}", none) == ""

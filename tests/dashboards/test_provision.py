@@ -106,6 +106,12 @@ def test_provisioned_datasource_is_the_read_only_role(tmp_path, db_url, pg_admin
             conn.execute("SELECT count(*) FROM meter").fetchone()
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute("INSERT INTO region (code, name, level) VALUES ('999999', 'x', 'city')")
+            # a write no table privilege guards: a large object persists in pg_largeobject
+            for fn in ("lo_from_bytea(0, 'x'::bytea)", "lo_create(0)", "lo_creat(-1)"):
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    conn.execute(f"SELECT {fn}")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("CREATE TABLE public.t (a int)")
     finally:
         with psycopg.connect(pg_admin_url, autocommit=True) as admin:
             admin.execute("ALTER ROLE jieneng_grafana NOLOGIN PASSWORD NULL")
