@@ -7,7 +7,7 @@ import signal
 import typer
 
 from jieneng.settings import Settings, load_settings
-from jieneng.wiring import database_url, setup_logging
+from jieneng.wiring import database_url, require_broker, require_schema, setup_logging
 
 
 def build_config(settings: Settings, *, mqtt_url: str):
@@ -55,11 +55,13 @@ def register(app: typer.Typer) -> None:
 
         settings = load_settings()
         setup_logging(settings)
+        require_schema(settings)
         mqtt_url = settings.mqtt_url
         if not mqtt_url:
             from jieneng.embedded import start_embedded_broker
 
             mqtt_url = start_embedded_broker(settings.data_dir / "broker").url
+        require_broker(mqtt_url)
         service = IngestService(build_config(settings, mqtt_url=mqtt_url))
         signal.signal(signal.SIGTERM, lambda *_: service.stop())
         signal.signal(signal.SIGINT, lambda *_: service.stop())
