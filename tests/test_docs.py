@@ -1,4 +1,7 @@
-"""The README stays true about the test suite: every program a test looks for is in its table of skips."""
+"""The documents stay true (in the manner of Datasette's tests/test_docs.py): every program a test looks for
+is in the README's table of skips, every referenced document and cited section of docs/design.md exists,
+every Markdown link resolves, and the README's CLI table lists every verb of the Typer app. Settings are
+checked against the README by tests/test_settings.py."""
 
 from __future__ import annotations
 
