@@ -19,7 +19,7 @@ from store.db import make_pool
 log = logging.getLogger("api")
 
 DESCRIPTION = """Rankings, institution reports, usage, data quality, assessed items and registry admin for
-public-institution energy assessment (DESIGN §7).
+public-institution energy assessment (docs/design.md §7).
 
 Authenticate with an API key from `jieneng keys create`: `Authorization: Bearer jn_<prefix>_<secret>`.
 Roles: **admin**, **assessor** (province), **city_assessor** (a region and everything under it),

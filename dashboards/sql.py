@@ -23,7 +23,7 @@ def local_date_as_time(col: str) -> str:
 
 
 # Standard-coal coefficients, kgce per unit, 当量值 basis (GB/T 2589-2020 综合能耗计算通则, annex A;
-# the figures of DESIGN §5 that the default methodology uses). Dashboards are a monitoring view:
+# the figures of docs/design.md §5 that the default methodology uses). Dashboards are a monitoring view:
 # the authoritative figures are a scoring run's, which record the methodology file they used.
 KGCE_PER_UNIT: dict[tuple[str, str], float] = {
     ("electricity", "kWh"): 0.1229,
@@ -34,7 +34,7 @@ KGCE_PER_UNIT: dict[tuple[str, str], float] = {
     ("gasoline", "kg"): 1.4714,
     ("diesel", "kg"): 1.4571,
     ("lpg", "kg"): 1.7143,
-    # Vehicle fuel is reported in litres; densities 0.73 and 0.86 kg/L (DESIGN §5, to confirm).
+    # Vehicle fuel is reported in litres; densities 0.73 and 0.86 kg/L (docs/design.md §5, to confirm).
     ("gasoline", "L"): 1.4714 * 0.73,
     ("diesel", "L"): 1.4571 * 0.86,
 }

@@ -1,6 +1,6 @@
 """Meter semantics as pure functions: readings in, hourly consumption, quarantine and events out.
 
-DESIGN §4. Cumulative registers: consumption between consecutive readings is the difference; a
+docs/design.md §4. Cumulative registers: consumption between consecutive readings is the difference; a
 decrease is a reset (consumption = the new value) unless the meter has a rollover value, in which
 case it wrapped (rollover - previous + new). An increment implying more than ``max_rate_per_h`` is
 quarantined with a reason and kept out of usage. An increment is spread over the hours it spans in
@@ -83,7 +83,7 @@ def ceil_hour(ts: datetime) -> datetime:
 
 
 def cumulative_increment(prev_value: float, value: float, rollover: float | None) -> tuple[float, str | None]:
-    """Consumption between two counter values (DESIGN §4) and the event it implies, if any."""
+    """Consumption between two counter values (docs/design.md §4) and the event it implies, if any."""
     if value >= prev_value:
         return value - prev_value, None
     if rollover is not None:

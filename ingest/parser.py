@@ -1,4 +1,4 @@
-"""MQTT payload parsing (DESIGN §7): pure, no I/O, never raises.
+"""MQTT payload parsing (docs/design.md §7): pure, no I/O, never raises.
 
 Forms accepted:
 - ``{prefix}/{institution}/{meter}`` with one reading ``{"ts": ..., "value": ..., "unit"?: ...}``

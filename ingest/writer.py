@@ -3,7 +3,7 @@
 (A batch of only new keys is COPYed straight into ``reading`` instead, inside a savepoint; any
 existing key rolls that back and the batch takes the merge path. Same result, less work.)
 
-The merge keeps the first value of a (meter_id, ts) (DESIGN §3: no silent overwrite): a repeat
+The merge keeps the first value of a (meter_id, ts) (docs/design.md §3: no silent overwrite): a repeat
 with the same value counts as a duplicate, a repeat with another value is recorded in
 ``reading_conflict``. Rejects, the touched ranges for the rollup (``usage_dirty``) and the batch's
 statistics (``ingest_batch``) are written in the same transaction, so a crash leaves either all of

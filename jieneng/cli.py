@@ -43,7 +43,15 @@ cli_settings.register(app)
 
 
 def main() -> None:
-    app()
+    import psycopg
+
+    from jieneng.wiring import database_unreachable
+
+    try:
+        app()
+    except psycopg.OperationalError as exc:
+        # The verb's own check passed but the database went away mid-run: still one line, no traceback.
+        raise SystemExit(database_unreachable(exc).exit_code) from None
 
 
 if __name__ == "__main__":

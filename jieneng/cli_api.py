@@ -17,13 +17,17 @@ def register(app: typer.Typer) -> None:
         from api.app import create_app
         from api.config import ApiConfig
         from jieneng.settings import load_settings
-        from jieneng.wiring import database_url, read_database_url, setup_logging
+        from jieneng.wiring import check_schema, read_database_url, require_schema, setup_logging
 
         settings = load_settings()
         setup_logging(settings)
+        url = require_schema(settings)
+        read_url = read_database_url(settings)
+        if read_url != url:
+            check_schema(read_url)
         config = ApiConfig(
-            database_url=database_url(settings),
-            read_database_url=read_database_url(settings),
+            database_url=url,
+            read_database_url=read_url,
             timezone=settings.timezone,
             pool_min_size=settings.pool_min_size,
             pool_max_size=settings.pool_max_size,

@@ -1,4 +1,4 @@
-"""`jieneng broker acl`: Mosquitto password and ACL files from the registry (DESIGN §8, issue 7).
+"""`jieneng broker acl`: Mosquitto password and ACL files from the registry (docs/design.md §8, issue 7).
 
 Each institution's gateway gets an account ``gw-{institution id}`` that may only publish under
 ``{prefix}/{institution id}/#``; the ingest account may only read ``{prefix}/#``. Passwords are
@@ -167,11 +167,11 @@ def acl_cmd(
     Reload a running Mosquitto afterwards with SIGHUP (docker compose kill -s HUP mosquitto).
     """
     from jieneng.settings import load_settings
-    from jieneng.wiring import database_url
+    from jieneng.wiring import require_schema
     from store.db import connect
 
     settings = load_settings()
-    with connect(database_url(settings)) as conn:
+    with connect(require_schema(settings)) as conn:
         ids = [r[0] for r in conn.execute("SELECT id FROM institution ORDER BY id")]
     ingest_user, ingest_password = _ingest_credentials(settings.mqtt_url)
     if ingest_user.startswith(GATEWAY_PREFIX):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from jieneng.settings import load_settings
-from jieneng.wiring import database_url
+from jieneng.wiring import require_database
 
 app = typer.Typer(help="Database schema: migrate and status.", no_args_is_help=True)
 
@@ -17,7 +17,7 @@ def migrate_cmd() -> None:
     from store.timescale import TimescaleUnavailable
 
     settings = load_settings()
-    url = database_url(settings)
+    url = require_database(settings)
     try:
         result = migrate(
             url,
@@ -44,7 +44,7 @@ def status_cmd() -> None:
     from store.migrate import status
 
     settings = load_settings()
-    st = status(database_url(settings))
+    st = status(require_database(settings))
     typer.echo(f"postgresql: {st.postgres_version}")
     typer.echo(f"migrations applied: {len(st.applied)}" + (f" ({', '.join(st.applied)})" if st.applied else ""))
     typer.echo(f"migrations pending: {len(st.pending)}" + (f" ({', '.join(st.pending)})" if st.pending else ""))

@@ -29,12 +29,17 @@ def register(app: typer.Typer) -> None:
         """Run migrate, import the example province, backfill, ingest, score, serve the API and publish live."""
         from jieneng.demo import EXAMPLES_DIR, Demo, DemoOptions
         from jieneng.settings import load_settings
-        from jieneng.wiring import setup_logging
+        from jieneng.wiring import require_broker, require_database, setup_logging
 
         if broker not in ("amqtt", "mosquitto"):
             raise typer.BadParameter("must be amqtt or mosquitto", param_hint="--broker")
         settings = load_settings()
         setup_logging(settings)
+        # Services the demo starts itself need no check; ones it is pointed at must answer first.
+        if settings.database_url:
+            require_database(settings)
+        if settings.mqtt_url:
+            require_broker(settings.mqtt_url)
         # pgserver logs every initdb line; amqtt logs a warning and a traceback for every QoS 1
         # delivery not acked within its fixed 5 s, which ingest's ack-after-commit exceeds in a
         # backfill (the message was delivered; amqtt only stops tracking it).

@@ -7,7 +7,7 @@ import signal
 import typer
 
 from jieneng.settings import Settings, load_settings
-from jieneng.wiring import database_url, setup_logging
+from jieneng.wiring import database_url, fail, require_broker, require_schema, setup_logging
 
 
 def build_config(settings: Settings, *, mqtt_url: str):
@@ -61,6 +61,7 @@ def register(app: typer.Typer) -> None:
 
         settings = load_settings()
         setup_logging(settings)
+        require_schema(settings)
         mqtt_url = settings.mqtt_url
         if not mqtt_url:
             from jieneng.embedded import start_embedded_broker
@@ -69,8 +70,8 @@ def register(app: typer.Typer) -> None:
         try:
             cfg = build_config(settings, mqtt_url=mqtt_url)
         except BrokerConfigInvalid as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from exc
+            raise fail(str(exc)) from exc
+        require_broker(mqtt_url)
         service = IngestService(cfg)
         signal.signal(signal.SIGTERM, lambda *_: service.stop())
         signal.signal(signal.SIGINT, lambda *_: service.stop())

@@ -9,9 +9,9 @@ app = typer.Typer(help="API keys: create (the secret is shown once), list, revok
 
 def _url() -> str:
     from jieneng.settings import load_settings
-    from jieneng.wiring import database_url
+    from jieneng.wiring import require_schema
 
-    return database_url(load_settings())
+    return require_schema(load_settings())
 
 
 @app.command("create")

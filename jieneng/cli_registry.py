@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from jieneng.settings import load_settings
-from jieneng.wiring import database_url
+from jieneng.wiring import require_schema
 
 app = typer.Typer(
     help="Institution and meter registry: import and export CSV/XLSX files.", no_args_is_help=True
@@ -51,7 +51,7 @@ def import_cmd(
             raise _fail(f"{p}: cannot read: {exc.strerror or exc}") from exc
     settings = load_settings()
     try:
-        with connect(database_url(settings)) as conn:
+        with connect(require_schema(settings, tables="registry tables")) as conn:
             summary = import_files(conn, files, settings.tz, dry_run=dry_run)
     except RegistryImportError as exc:
         for e in exc.errors:
@@ -98,7 +98,7 @@ def export_cmd(
 
     settings = load_settings()
     try:
-        with connect(database_url(settings)) as conn:
+        with connect(require_schema(settings, tables="registry tables")) as conn:
             out = export_files(conn, settings.tz, fmt.value)
     except psycopg.errors.UndefinedTable as exc:
         raise _fail("the database has no registry tables yet: run `jieneng db migrate` first") from exc

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from jieneng.settings import load_settings
-from jieneng.wiring import database_url
+from jieneng.wiring import require_schema
 
 app = typer.Typer(help="Verified savings of projects (projects.csv): weather-normalised baselines, CalTRACK daily.",
                   no_args_is_help=True)
@@ -56,7 +56,7 @@ def compute_cmd(
     settings = load_settings()
     day = dt.date.fromisoformat(as_of) if as_of else dt.datetime.now(settings.tz).date()
     refused = 0
-    with connect(database_url(settings)) as conn:
+    with connect(require_schema(settings)) as conn:
         ids = project or [p.id for p in list_projects(conn)]
         if not ids:
             typer.echo("no projects in the registry (import a projects.csv with `jieneng registry import`)")
@@ -81,7 +81,7 @@ def show_cmd(project: str = typer.Argument(..., metavar="PROJECT")) -> None:
     from store.savings import get_project, results
 
     settings = load_settings()
-    with connect(database_url(settings)) as conn:
+    with connect(require_schema(settings)) as conn:
         p = get_project(conn, project)
         if p is None:
             raise _fail(f"no project '{project}'")
@@ -103,7 +103,7 @@ def export_cmd(
     from store.db import connect
 
     settings = load_settings()
-    with connect(database_url(settings)) as conn:
+    with connect(require_schema(settings)) as conn:
         try:
             data = project_workbook(conn, project)
         except UnknownProject as exc:

@@ -29,14 +29,14 @@ def register(app: typer.Typer) -> None:
         from rich.table import Table
 
         from jieneng.settings import load_settings
-        from jieneng.wiring import database_url
+        from jieneng.wiring import require_schema
         from scoring.methodology import MethodologyError
         from store import scoring as store_scoring
         from store.db import connect
 
         settings = load_settings()
         console = Console()
-        with connect(database_url(settings)) as conn:
+        with connect(require_schema(settings)) as conn:
             if explain is not None:
                 from scoring.explain import explain_lines
                 from scoring.model import InstitutionResult

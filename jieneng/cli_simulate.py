@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from jieneng.settings import load_settings
-from jieneng.wiring import database_url, setup_logging
+from jieneng.wiring import fail, require_broker, require_schema, setup_logging
 
 
 def _parse_when(text: str, tz: str, option: str) -> dt.datetime:
@@ -74,9 +74,9 @@ def register(app: typer.Typer) -> None:
         setup_logging(settings)
         console = Console(stderr=True)
         if not settings.mqtt_url:
-            console.print("error: set JIENENG_MQTT_URL to the broker ingest reads from "
-                          "(`jieneng demo` starts one for you)")
-            raise typer.Exit(2)
+            raise fail("set JIENENG_MQTT_URL to the broker ingest reads from (`jieneng demo` starts one for you)")
+        url = require_schema(settings)
+        require_broker(settings.mqtt_url)
         tz = settings.timezone
         from sim.retrofit import parse as parse_retrofit
 
@@ -87,13 +87,12 @@ def register(app: typer.Typer) -> None:
                 duplicate=duplicate_rate, conflict=conflict_rate, backlog=backlog_rate, malformed=malformed_rate,
             )
             sim = make_simulator(
-                database_url(settings), seed=seed, prefix=settings.mqtt_topic_prefix, tz=tz,
+                url, seed=seed, prefix=settings.mqtt_topic_prefix, tz=tz,
                 interval_s=interval * 60, rates=rates, wasteful_share=wasteful_share,
                 efficient_share=efficient_share, institution_ids=institution or None, retrofits=retrofits,
             )
         except ValueError as exc:
-            console.print(f"error: {exc}")
-            raise typer.Exit(2) from exc
+            raise fail(str(exc)) from exc
         n_meters = sum(len(m.meters()) for m in sim.models)
         console.print(f"simulating {len(sim.models)} institution(s), {n_meters} meter(s), seed {seed}, "
                       f"every {interval} min -> {settings.mqtt_url} under {settings.mqtt_topic_prefix}/")
@@ -130,10 +129,8 @@ def register(app: typer.Typer) -> None:
                          speed=speed, simulator=sim, fault_log=faults_log, window=window)
                 console.print(f"stopped; {sim.stats['readings']:,} readings published in total")
         except ValueError as exc:
-            console.print(f"error: {exc}")
-            raise typer.Exit(2) from exc
+            raise fail(str(exc)) from exc
         except PublishError as exc:
-            console.print(f"error: {exc}")
-            raise typer.Exit(1) from exc
+            raise fail(str(exc), exit_code=1) from exc
         except KeyboardInterrupt:
             raise typer.Exit(130) from None

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from jieneng.settings import load_settings
-from jieneng.wiring import database_url
+from jieneng.wiring import require_schema
 
 app = typer.Typer(help="Daily mean air temperature per city: import CSV, or simulate for the demo.",
                   no_args_is_help=True)
@@ -47,7 +47,7 @@ def import_cmd(
             raise _fail(f"{p}: cannot read: {exc.strerror or exc}") from exc
     settings = load_settings()
     try:
-        with connect(database_url(settings)) as conn:
+        with connect(require_schema(settings)) as conn:
             n = import_files(conn, files, dry_run=dry_run)
     except WeatherImportError as exc:
         for e in exc.errors:
@@ -81,7 +81,7 @@ def simulate_cmd(
         temps = daily_mean_c(seed, region, "", days)
         rows += [WeatherRow(region, d, round(float(t), 2), f"simulated, seed {seed}") for d, t in zip(days, temps, strict=True)]
     settings = load_settings()
-    with connect(database_url(settings)) as conn:
+    with connect(require_schema(settings)) as conn:
         with conn.transaction():
             upsert(conn, rows)
     typer.echo(f"weather: {len(days)} day(s) for {len(CITY_NORMALS_C)} cities stored ({first}..{last}, seed {seed})")

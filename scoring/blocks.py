@@ -1,4 +1,4 @@
-"""Points of one block (DESIGN §6; national 公共机构节能示范单位 evaluation: 100 base points + 10 bonus).
+"""Points of one block (docs/design.md §6; national 公共机构节能示范单位 evaluation: 100 base points + 10 bonus).
 
 - Against a quota (DB32/T 4001-2021 定额: 先进值 / 约束值): at or better than 先进值 full points, at or worse
   than 约束值 zero, linear between.

@@ -1,4 +1,4 @@
-"""Yearly figures and indicators of one institution (DESIGN §5).
+"""Yearly figures and indicators of one institution (docs/design.md §5).
 
 Definitions follow the public-institution energy statistics (公共机构能源资源消费统计制度):
 - 单位建筑面积能耗 kgce/m² = (total energy − official-vehicle fuel) / floor area

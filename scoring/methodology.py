@@ -1,4 +1,4 @@
-"""Methodology files: load, validate, hash (DESIGN §6).
+"""Methodology files: load, validate, hash (docs/design.md §6).
 
 A methodology is a TOML file under scoring/methodologies/: coefficients (with their GB/T 2589 basis),
 peer groups and the fallback chain, blocks with points, quota values per peer group, targets, vetoes,

@@ -1,4 +1,4 @@
-"""What a scoring run says about one institution, and about the run itself (DESIGN §6).
+"""What a scoring run says about one institution, and about the run itself (docs/design.md §6).
 
 `InstitutionResult` is stored whole in `scoring_result.detail` (canonical JSON) and is the API's report
 model: every input, indicator, block's points and why, vetoes with reasons, the peer group and any

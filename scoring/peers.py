@@ -1,4 +1,4 @@
-"""Peer groups with a minimum size and a fallback chain (DESIGN §6).
+"""Peer groups with a minimum size and a fallback chain (docs/design.md §6).
 
 A peer group is a key over category × subdivision (机关 by admin level, schools by kind, hospitals by
 grade, venues by kind) × climate zone (GB 50176 热工分区: north Jiangsu 寒冷, the rest 夏热冬冷). The
@@ -80,7 +80,7 @@ def members(
     insts: Sequence[InstitutionInput], scored: set[str], groups: Mapping[str, dict], pre: Mapping[str, dict]
 ) -> dict[str, tuple[list[str], set[str]]]:
     """For each peer-group key in use: (every scored institution whose chain holds the key, in id order; the
-    institutions that use it). A fallen-back institution's group is the whole wider group (DESIGN §6)."""
+    institutions that use it). A fallen-back institution's group is the whole wider group (docs/design.md §6)."""
     used: dict[str, set[str]] = {}
     for i in insts:
         if i.id in scored:

@@ -1,4 +1,4 @@
-"""Vetoes (一票否决) of the national 公共机构节能示范单位 evaluation (DESIGN §6): a ★ item at zero, missing or
+"""Vetoes (一票否决) of the national 公共机构节能示范单位 evaluation (docs/design.md §6): a ★ item at zero, missing or
 falsified statistics, a failed annual target (in either of the last two years, against its previous year, when the
 methodology has [[annual_targets]]; else the cumulative targets), a quota 约束值 exceeded; optionally a cumulative
 plan target missed (failed_plan_target). Each methodology switches them on or off;

@@ -1,4 +1,4 @@
-"""Queries behind the assessor API, with the caller's scope inside the SQL (DESIGN §7, §9).
+"""Queries behind the assessor API, with the caller's scope inside the SQL (docs/design.md §7, §9).
 
 A scope is what an API key may see: everything (admin, assessor), a region and every region under
 it (city assessor, recursive on ``region.parent_code``), or one institution. Every query here takes

@@ -74,7 +74,7 @@ ENERGY_TYPES: dict[str, str] = {
     "other": "其他",
 }
 
-# Water is not energy (DESIGN §5): it is its own indicator in m³.
+# Water is not energy (docs/design.md §5): it is its own indicator in m³.
 NON_ENERGY_TYPES: frozenset[str] = frozenset({"water"})
 
 REGISTERS: dict[str, str] = {

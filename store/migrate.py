@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from importlib import resources
 
 import psycopg
+from psycopg import sql
 from yoyo import get_backend, read_migrations
+from yoyo.migrations import default_migration_table
 
 from store import calendar, intervals, timescale
 from store.reader_role import revoke_large_object_creation
@@ -130,6 +132,25 @@ def _apply_timescale(conn: psycopg.Connection, mode: str, plan: timescale.Timesc
             raise timescale.TimescaleUnavailable(f"could not set up TimescaleDB: {exc}") from exc
         return f"off (TimescaleDB could not be set up: {exc.diag.message_primary or exc})"
     return _timescale_state(conn)
+
+
+def code_migrations() -> list[str]:
+    """Ids of the migrations this code ships, oldest first."""
+    return [m.id for m in read_migrations(migrations_dir())]
+
+
+def pending_migrations(conn: psycopg.Connection) -> list[str]:
+    """Ids of this code's migrations that the database has not applied, oldest first.
+
+    Every id on a database yoyo never touched. Only reads: yoyo's own backend creates its
+    bookkeeping tables on first use, which a check run by every CLI verb must not do.
+    """
+    code_ids = code_migrations()
+    if conn.execute("SELECT to_regclass(%s)", (default_migration_table,)).fetchone()[0] is None:
+        return code_ids
+    applied_sql = sql.SQL("SELECT migration_id FROM {}").format(sql.Identifier(default_migration_table))
+    applied = {r[0] for r in conn.execute(applied_sql)}
+    return [i for i in code_ids if i not in applied]
 
 
 def status(url: str) -> DbStatus:

@@ -1,4 +1,4 @@
-"""Data quality per meter and period (DESIGN §4), read by scoring and the API.
+"""Data quality per meter and period (docs/design.md §4), read by scoring and the API.
 
 - expected_hours: hours of [start, end) during which the meter was installed and not retired;
 - hours_with_data: of those, hours holding at least one reading; a reading at ts counts for the

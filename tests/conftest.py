@@ -1,4 +1,4 @@
-"""Shared fixtures: real PostgreSQL and a real MQTT broker (DESIGN §10).
+"""Shared fixtures: real PostgreSQL and a real MQTT broker (docs/design.md §10).
 
 URLs come from JIENENG_TEST_DATABASE_URL / JIENENG_TEST_MQTT_URL; unset, the embedded defaults
 (pgserver; Mosquitto if on PATH, else amqtt). Every test that needs a database gets a fresh one,

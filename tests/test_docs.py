@@ -1,4 +1,7 @@
-"""The README stays true about the test suite: every program a test looks for is in its table of skips."""
+"""The documents stay true (in the manner of Datasette's tests/test_docs.py): every program a test looks for
+is in the README's table of skips, every referenced document and cited section of docs/design.md exists,
+every Markdown link resolves, and the README's CLI table lists every verb of the Typer app. Settings are
+checked against the README by tests/test_settings.py."""
 
 from __future__ import annotations
 
@@ -19,3 +22,163 @@ def test_readme_names_every_program_a_test_skips_without():
     assert wanted, "found no shutil.which() in the tests: the scan is broken"
     missing = sorted(p for p in wanted if f"`{p}`" not in table_text)
     assert not missing, f"README's table of skips does not name {missing}"
+
+
+# --- every reference resolves: documents, sections, links; every CLI verb is in the README -------------
+
+DESIGN = ROOT / "docs" / "design.md"
+SCANNED_SUFFIXES = {".py", ".md", ".toml", ".sql", ".yml", ".yaml", ".mjs", ".json", ".cfg", ".txt"}
+SKIPPED_DIRS = {".git", ".venv", ".jieneng", "node_modules", "__pycache__", ".pytest_cache", ".ruff_cache"}
+DOC_REF = re.compile(r"\bdocs/[\w./-]+?\.md\b")
+DESIGN_SECTIONS = re.compile(r"docs/design\.md\s*(§\s*\d+(?:\s*(?:,|and|&|/)\s*§?\s*\d+)*)")
+OLD_CITATION = re.compile(r"\bDESIGN\s*§\s*\d+")
+MD_LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def _source_files() -> list[Path]:
+    out = []
+    for path in ROOT.rglob("*"):
+        rel = path.relative_to(ROOT)
+        if any(part in SKIPPED_DIRS for part in rel.parts) or not path.is_file():
+            continue
+        if path.suffix in SCANNED_SUFFIXES and path.stat().st_size < 2_000_000:
+            out.append(path)
+    return out
+
+
+def _text(path: Path) -> str:
+    return path.read_text(encoding="utf-8", errors="replace")
+
+
+def design_sections() -> set[int]:
+    return {int(n) for n in re.findall(r"^## (\d+)\.", DESIGN.read_text(encoding="utf-8"), flags=re.M)}
+
+
+def test_design_document_keeps_the_numbered_sections_code_cites():
+    """§1–§10 are the numbering of the first brief, which code cites; §11 is what each folder owns."""
+    assert set(range(1, 12)) <= design_sections()
+
+
+def test_every_referenced_document_exists():
+    missing = []
+    for path in _source_files():
+        for ref in set(DOC_REF.findall(_text(path))):
+            if not (ROOT / ref).is_file():
+                missing.append(f"{path.relative_to(ROOT)}: {ref}")
+    assert not missing, "references to documents the repository does not contain:\n" + "\n".join(sorted(missing))
+
+
+def test_every_cited_design_section_exists():
+    sections = design_sections()
+    bad = []
+    for path in _source_files():
+        for group in DESIGN_SECTIONS.findall(_text(path)):
+            for n in re.findall(r"\d+", group):
+                if int(n) not in sections:
+                    bad.append(f"{path.relative_to(ROOT)}: docs/design.md §{n}")
+    assert not bad, "citations of sections docs/design.md does not have:\n" + "\n".join(sorted(bad))
+
+
+def test_no_citation_of_a_document_outside_the_repository():
+    """`DESIGN §n` cited a brief the repository does not contain; cite `docs/design.md §n` instead."""
+    old = []
+    for path in _source_files():
+        if path == Path(__file__).resolve():
+            continue
+        for m in OLD_CITATION.finditer(_text(path)):
+            old.append(f"{path.relative_to(ROOT)}: {m.group(0)}")
+    assert not old, f"{len(old)} citation(s) of DESIGN §n:\n" + "\n".join(sorted(old))
+
+
+def test_every_markdown_link_resolves():
+    docs = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "bench").glob("*.md"))]
+    broken = []
+    for doc in docs:
+        for target in MD_LINK.findall(_text(doc)):
+            if re.match(r"^[a-z][a-z0-9+.-]*:", target) or target.startswith("#"):
+                continue  # a URL or an anchor on the same page
+            if not (doc.parent / target.split("#", 1)[0]).exists():
+                broken.append(f"{doc.relative_to(ROOT)}: {target}")
+    assert not broken, "links to files that do not exist:\n" + "\n".join(broken)
+
+
+def cli_verbs() -> set[str]:
+    """Every verb of the Typer app, sub-commands spelt with their group (`db migrate`, `keys create`)."""
+    import typer.main
+
+    from jieneng.cli import app
+
+    def walk(command, prefix: str) -> set[str]:
+        subs = getattr(command, "commands", None)
+        if not subs:
+            return {prefix}
+        return set().union(*(walk(sub, f"{prefix} {name}".strip()) for name, sub in subs.items()))
+
+    return walk(typer.main.get_command(app), "")
+
+
+def _cells(row: str) -> list[str]:
+    """A Markdown table row's cells; a `|` inside backticks (`keys create|list`) does not split."""
+    cells, cell, in_code = [], "", False
+    for ch in row:
+        if ch == "`":
+            in_code = not in_code
+        if ch == "|" and not in_code:
+            cells.append(cell)
+            cell = ""
+        else:
+            cell += ch
+    return [*cells, cell]
+
+
+def readme_cli_verbs(readme: str) -> set[str]:
+    """Verbs the README's CLI table lists: in each row's first cell, `jieneng a b …` and the `b`, `c|d` after it."""
+    table = readme.split("| command | what it does |", 1)
+    assert len(table) == 2, "README has no CLI table"
+    listed: set[str] = set()
+    for row in table[1].split("\n\n", 1)[0].splitlines():
+        cells = _cells(row)
+        if len(cells) < 3 or set(cells[1].strip()) <= {"-", " "}:
+            continue
+        group = None
+        for chunk in re.findall(r"`([^`]+)`", cells[1]):
+            words = chunk.split()
+            if words and words[0] == "jieneng":
+                words = words[1:]
+            names = []
+            for w in words:
+                if w.startswith(("-", "[")) or not re.match(r"^[a-z][a-z|-]*$", w):
+                    break  # options and placeholders (PATH..., DIR, Y) end the verb
+                names.append(w)
+            if not names:
+                continue
+            if group is None:
+                group = names[0]
+            elif names[0] != group:
+                names = [group, *names]  # `push` after `jieneng dashboards build`
+            for last in names[-1].split("|"):
+                listed.add(" ".join([*names[:-1], last]))
+    return listed
+
+
+def test_readme_cli_table_lists_every_verb():
+    verbs = cli_verbs()
+    assert {"db migrate", "keys create", "ingest"} <= verbs, "the scan of the Typer app is broken"
+    listed = readme_cli_verbs((ROOT / "README.md").read_text(encoding="utf-8"))
+    missing = sorted(verbs - listed)
+    assert not missing, f"README's CLI table does not list {missing}"
+
+
+def test_readme_cli_table_parser_sees_groups_and_alternatives():
+    readme = (
+        "| command | what it does |\n|---|---|\n"
+        "| `jieneng db migrate` / `db status` | x |\n"
+        "| `jieneng keys create|list|revoke` | x |\n"
+        "| `jieneng dashboards build [--check]` / `push` | x |\n"
+        "| `jieneng score --year Y` / `score --explain ID` | x |\n"
+        "| `jieneng registry import PATH...` | x |\n\n"
+    )
+    assert readme_cli_verbs(readme) == {
+        "db migrate", "db status", "keys create", "keys list", "keys revoke", "dashboards build",
+        "dashboards push", "score", "registry import",
+    }

@@ -1,4 +1,4 @@
--- Core registry and raw data. DESIGN §3.
+-- Core registry and raw data. docs/design.md §3.
 -- depends:
 
 CREATE TABLE region (

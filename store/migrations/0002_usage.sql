@@ -1,4 +1,4 @@
--- Usage rollups (DESIGN §3, §4). Consumption is in the meter's unit with the multiplier applied.
+-- Usage rollups (docs/design.md §3, §4). Consumption is in the meter's unit with the multiplier applied.
 -- Days and months are calendar buckets in the deployment time zone recorded in deployment_setting.
 -- depends: 0001_core
 

@@ -1,4 +1,4 @@
--- Scoring runs and assessed items (DESIGN §6).
+-- Scoring runs and assessed items (docs/design.md §6).
 -- depends: 0002_usage
 
 CREATE TABLE scoring_run (

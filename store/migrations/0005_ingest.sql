@@ -14,7 +14,7 @@ CREATE TABLE reading_conflict (
 );
 CREATE INDEX reading_conflict_received_idx ON reading_conflict (received_at);
 
--- Increments held out of usage because they imply more than the meter's max_rate_per_h (DESIGN §4).
+-- Increments held out of usage because they imply more than the meter's max_rate_per_h (docs/design.md §4).
 -- Rewritten by the rollup for the hours it recomputes, so it always matches the stored readings.
 CREATE TABLE usage_quarantine (
     meter_id    text NOT NULL REFERENCES meter (id),

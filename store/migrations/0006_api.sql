@@ -1,4 +1,4 @@
--- API keys (stored hashed) and the report access log (DESIGN §7, issue 6).
+-- API keys (stored hashed) and the report access log (docs/design.md §7, issue 6).
 -- depends: 0003_scoring
 
 CREATE TABLE api_key (

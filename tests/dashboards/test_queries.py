@@ -99,7 +99,7 @@ def test_series_values_follow_the_selection(reader, grafana):
 
 
 def test_intensity_excludes_sub_meters_and_vehicle_fuel(reader, grafana):
-    """Per-area energy counts top-level non-vehicle meters only (DESIGN §5), checked against a hand sum."""
+    """Per-area energy counts top-level non-vehicle meters only (docs/design.md §5), checked against a hand sum."""
     d = DASHBOARDS["jieneng-institution"]
     sql = next(p for p in d["panels"] if p["title"].startswith("单位面积"))["targets"][0]["rawSql"]
     t_from, t_to = _time_range(timedelta(days=7))

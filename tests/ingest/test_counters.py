@@ -1,4 +1,4 @@
-"""Meter semantics (DESIGN §4) as pure functions."""
+"""Meter semantics (docs/design.md §4) as pure functions."""
 
 from __future__ import annotations
 
