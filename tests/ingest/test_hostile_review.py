@@ -1,0 +1,101 @@
+"""Hostile payloads the fuzz test does not generate, through a running ingest to PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import psycopg
+
+from .conftest import make_config, running_ingest, settle, wait_for
+
+
+def _payloads(prefix: str) -> list[tuple[str, bytes]]:
+    t = f"{prefix}/INST1/E1"
+    b = f"{prefix}/INST1/_batch"
+    many = json.dumps([{"meter": "E1\u0000" + "x" * 40, "ts": 1772323200 + i, "value": i} for i in range(9_999)],
+                      ensure_ascii=True).encode()
+    many_sur = ("[" + ",".join(f'{{"meter": "E1", "ts": "2026-03-01T00:00:{i % 60:02d}\\ud800", "value": 1}}'
+                               for i in range(9_999)) + "]").encode()
+    return [
+        (b, many),
+        (b, many_sur),
+        (f"{prefix}/INST1/" + "m" * 65_000, b'{"ts": 1772323200, "value": 1}'),
+        (f"{prefix}/INST1/E1/extra", b'{"ts": 1772323200, "value": 1}'),
+        (t, b'{"ts": 1772323200, "ts": "\\u0000", "value": 1}'),
+        (t, b'{"ts": 1772323200, "value": 1e-400}'),
+        (t, b'{"ts": 1772323201, "value": -0.0}'),
+        (t, b'{"ts": 1772323202, "value": true}'),
+        (t, b'{"ts": NaN, "value": 1}'),
+        (t, b'{"ts": 1.0e400, "value": 1}'),
+        (t, b'{"ts": -1e400, "value": 1}'),
+        (t, b'{"ts": "0000-01-01T00:00:00Z", "value": 1}'),
+        (t, b'{"ts": "0001-01-01T00:00:00", "value": 1}'),
+        (t, b'{"ts": "0001-01-01T00:00:00+00:00", "value": 1}'),
+        (t, b'{"ts": "9999-12-31T23:59:59", "value": 1}'),
+        (t, b'{"ts": "9999-12-31T23:59:59-14:00", "value": 1}'),
+        (t, b'{"ts": -62135596800, "value": 1}'),
+        (t, b'{"ts": 253402300799.999, "value": 1}'),
+        (t, b'{"ts": 1772323203.5, "value": 1, "unit": {"\\u0000": 1}}'),
+        (t, b'{"ts": 1772323204, "value": 1, "unit": "kWh\\u0000"}'),
+        (t, b'{"ts": 1772323205, "value": 1, "unit": "' + b"k" * 100_000 + b'"}'),
+        (t, b'[' + b'[' * 100_000 + b']' * 100_000 + b']'),
+        (t, b'{"ts": 1772323206, "value": 1' + b'0' * 5000 + b'}'),
+        (t, b'{"ts": "' + "\u202e\ufeff".encode() * 10 + b'", "value": 1}'),
+    ]
+
+
+def test_hostile_payloads_are_stored_or_rejected_and_ingest_keeps_running(reg_db, mqtt_url, topic_prefix, publisher):
+    cfg = make_config(reg_db, mqtt_url, topic_prefix)
+    with running_ingest(cfg) as svc:
+        payloads = _payloads(topic_prefix)
+        for topic, data in payloads:
+            publisher.send(topic, data)
+        publisher.send(f"{topic_prefix}/INST1/E1", {"ts": 1772323300, "value": 5})
+        publisher.flush()
+        assert wait_for(reg_db, "SELECT count(*) FROM reading WHERE value = 5", 1, timeout=120) == 1
+        assert wait_for(reg_db, "SELECT count(DISTINCT message_key) FROM ingest_reject"
+                        " UNION ALL SELECT 0 LIMIT 1", 0, timeout=1) is not None
+        assert svc._fatal is None
+    with psycopg.connect(reg_db) as conn:
+        rows = conn.execute("SELECT reason, count(*), count(DISTINCT message_key) FROM ingest_reject GROUP BY 1"
+                            " ORDER BY 1").fetchall()
+        readings = conn.execute("SELECT ts, value FROM reading ORDER BY ts").fetchall()
+    print(rows)
+    print(readings)
+
+
+def test_late_reading_with_a_unit_is_converted_to_the_unit_in_force_at_its_time(reg_db, mqtt_url, topic_prefix,
+                                                                                 publisher):
+    """A reading that names its unit, for a time before a change of the meter's unit, arriving after it.
+
+    E1 reads kWh until 2026-03-02 and MWh from then (a register replaced). A late reading of
+    2026-03-01 02:00 sent as 200 kWh must be stored as 200 in that period's unit (kWh), which is how
+    the rollup reads every stored value of the period; converted to the current unit (0.2) it looks
+    like a counter reset, and the hour's 100 kWh is lost.
+    """
+    cfg = make_config(reg_db, mqtt_url, topic_prefix)
+    topic = f"{topic_prefix}/INST1/E1"
+    base = 1772323200  # 2026-03-01T00:00:00Z
+    with running_ingest(cfg) as svc:
+        publisher.send(topic, {"ts": base, "value": 0})
+        publisher.send(topic, {"ts": base + 3600, "value": 100})
+        publisher.flush()
+        assert wait_for(reg_db, "SELECT count(*) FROM reading", 2) == 2
+        with psycopg.connect(reg_db, autocommit=True) as conn:
+            conn.execute("UPDATE meter SET unit = 'MWh', config_from = '2026-03-02T00:00:00Z' WHERE id = 'E1'")
+        publisher.send(topic, {"ts": base + 7200, "value": 200, "unit": "kWh"})
+        publisher.send(f"{topic_prefix}/INST1/E2", {"ts": base, "value": 1})  # a marker after it
+        publisher.flush()
+        assert wait_for(reg_db, "SELECT count(*) FROM reading", 4) == 4
+        assert svc._fatal is None
+    settle(reg_db)
+    with psycopg.connect(reg_db) as conn:
+        stored = conn.execute("SELECT value FROM reading WHERE meter_id = 'E1' AND ts = to_timestamp(%s)",
+                              (base + 7200,)).fetchone()[0]
+        hours = conn.execute("SELECT hour, consumption FROM usage_hourly WHERE meter_id = 'E1' ORDER BY hour"
+                             ).fetchall()
+    assert stored == 200.0
+    # Reported in the current unit (MWh): 100 kWh in each of the two hours.
+    assert [round(c, 9) for _, c in hours] == [0.1, 0.1]
+
