@@ -42,7 +42,14 @@ from ingest.retention import RetentionSettingInvalid, check_interval, raw_horizo
 from ingest.rollup_worker import rollup_loop
 from ingest.transport import BrokerConfig, InMessage, Transport
 from ingest.validate import RegistryCache, validate
-from ingest.writer import BatchStats, StagedMessage, message_key, prune_message_keys, write_messages
+from ingest.writer import (
+    BatchStats,
+    RegistryChanged,
+    StagedMessage,
+    message_key,
+    prune_message_keys,
+    write_messages,
+)
 
 log = logging.getLogger(__name__)
 
@@ -340,11 +347,18 @@ class IngestService:
                     self.registry.refresh(conn)
                     horizon = raw_horizon(conn, self.cfg.raw_retention)
                     staged = [self._stage(i, horizon, poison, bare_topic) for i in items]
-                    stats = write_messages(conn, staged, try_direct=self._try_direct)
+                    stats = write_messages(conn, staged, try_direct=self._try_direct,
+                                           registry_version=self.registry.version)
                 self._try_direct = stats.direct or stats.duplicates + stats.conflicts + stats.redelivered == 0
                 self._count(stats, staged)
                 self._maybe_prune(conn)
                 return None
+            except RegistryChanged:
+                # A meter changed while we validated: validate again under the new registry, at once.
+                self.registry.version = None
+                if self._stop.is_set():
+                    raise _Stopped from None
+                continue
             except (psycopg.Error, UnicodeError) as exc:
                 if is_content_error(exc):
                     return exc

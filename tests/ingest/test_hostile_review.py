@@ -99,3 +99,35 @@ def test_late_reading_with_a_unit_is_converted_to_the_unit_in_force_at_its_time(
     # Reported in the current unit (MWh): 100 kWh in each of the two hours.
     assert [round(c, 9) for _, c in hours] == [0.1, 0.1]
 
+
+def test_unit_change_committing_while_a_batch_is_in_flight_is_not_missed(reg_db, mqtt_url, topic_prefix, publisher):
+    """A change of E1's unit (kWh -> MWh from 2026-03-02) is open in another transaction while ingest
+    validates a reading of 2026-03-02 01:00 sent as 300 kWh with the old configuration. The batch
+    must not commit what it converted under a configuration that no longer holds: stored, the value
+    is read in MWh, the unit in force at its time once the change commits (0.3, not 300)."""
+    cfg = make_config(reg_db, mqtt_url, topic_prefix)
+    ts = 1772409600 + 3600  # 2026-03-02T01:00:00Z
+    with running_ingest(cfg) as svc, psycopg.connect(reg_db) as change, \
+            psycopg.connect(reg_db, autocommit=True) as watch:
+        # The ingest's registry cache is current before the change starts.
+        publisher.send(f"{topic_prefix}/INST1/E2", {"ts": ts, "value": 1})
+        publisher.flush()
+        assert wait_for(reg_db, "SELECT count(*) FROM reading", 1) == 1
+        change.execute("UPDATE meter SET unit = 'MWh', config_from = '2026-03-02T00:00:00Z' WHERE id = 'E1'")
+        publisher.send(f"{topic_prefix}/INST1/E1", {"ts": ts, "value": 300, "unit": "kWh"})
+        publisher.flush()
+        # Either the reading commits at once (the change unseen), or ingest waits for the change.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            stored = watch.execute("SELECT count(*) FROM reading WHERE meter_id = 'E1'").fetchone()[0]
+            waiting = watch.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                                    " AND wait_event_type = 'Lock'").fetchone()[0]
+            if stored or waiting:
+                break
+            time.sleep(0.05)
+        change.commit()
+        assert wait_for(reg_db, "SELECT count(*) FROM reading WHERE meter_id = 'E1'", 1) == 1
+        assert svc._fatal is None
+    with psycopg.connect(reg_db) as conn:
+        value = conn.execute("SELECT value FROM reading WHERE meter_id = 'E1'").fetchone()[0]
+    assert value == 0.3
