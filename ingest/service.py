@@ -37,6 +37,7 @@ import psycopg
 from ingest import metrics
 from ingest.dbguard import CallWatchdog, is_content_error
 from ingest.dbguard import connect as connect_bounded
+from ingest.idlock import ClientIdInUse, ClientIdLock
 from ingest.parser import ParseConfig, ParseResult, Reject, parse_message, payload_fields, storable_text
 from ingest.retention import RetentionSettingInvalid, check_interval, raw_horizon
 from ingest.rollup_worker import rollup_loop
@@ -56,6 +57,10 @@ log = logging.getLogger(__name__)
 
 class SchemaNotReady(RuntimeError):
     pass
+
+
+# How often the running loop checks that it still holds its client id's lock (ingest/idlock.py).
+ID_LOCK_CHECK_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -165,6 +170,13 @@ class IngestService:
         except RetentionSettingInvalid:
             conn.close()
             raise
+        # Before the broker: a second process under our client id would take our session (idlock.py).
+        self._id_lock = ClientIdLock(self.cfg.database_url, self.cfg.broker.client_id, self.cfg.db_timeout_s)
+        try:
+            self._id_lock.acquire()
+        except BaseException:
+            conn.close()
+            raise
         metrics.serve(self.cfg.metrics_port, self.cfg.stall_after_s)
         if self.cfg.run_rollup:
             self._flushed = mp.get_context("spawn").Event()
@@ -177,6 +189,7 @@ class IngestService:
         self._writer_done = threading.Event()  # no batch comes after those in the queue
         writer = threading.Thread(target=self._write_loop, args=(handoff,), name="writer", daemon=True)
         writer.start()
+        self._id_lock.watch(self._id_lost, ID_LOCK_CHECK_S)
         try:
             while not self._stop.is_set():
                 batch = self._collect()
@@ -213,9 +226,16 @@ class IngestService:
                     self._rollup_proc.join(5)
             if self._conn is not None and not writer.is_alive():
                 self._conn.close()  # not while the writer may be inside it
+            self._id_lock.release()
             log.info("ingest stopped")
         if self._fatal is not None:
             raise self._fatal
+
+    def _id_lost(self, exc: ClientIdInUse) -> None:
+        log.error("%s; stopping", exc)
+        if self._fatal is None:
+            self._fatal = exc
+        self.stop()
 
     def _start_rollup(self) -> None:
         ctx = mp.get_context("spawn")  # not fork: this process already runs threads

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 
 import psycopg
+import pytest
+
+from ingest.service import IngestService
 
 from .conftest import make_config, running_ingest, settle, wait_for
 
@@ -131,3 +135,24 @@ def test_unit_change_committing_while_a_batch_is_in_flight_is_not_missed(reg_db,
     with psycopg.connect(reg_db) as conn:
         value = conn.execute("SELECT value FROM reading WHERE meter_id = 'E1'").fetchone()[0]
     assert value == 0.3
+
+
+
+def test_a_second_worker_with_the_same_explicit_client_id_is_refused(reg_db, mqtt_url, topic_prefix):
+    """Two share-group workers configured with one explicit client id (a copied unit file). Mosquitto
+    2.0 ends the older connection without a DISCONNECT reason (seen: "Unspecified error"), and
+    paho reconnects, taking the session back: the two steal it from each other for as long as both
+    run. The second must be refused at start with the reason, and the first keep its stream."""
+    from ingest.idlock import ClientIdInUse
+
+    client_id = f"{topic_prefix.replace('/', '-')}-member"
+    cfg = make_config(reg_db, mqtt_url, topic_prefix, share_group=f"g{uuid.uuid4().hex[:6]}", client_id=client_id)
+    with running_ingest(cfg) as first:
+        second = IngestService(cfg)
+        with pytest.raises(ClientIdInUse, match=client_id):
+            second.run()
+        assert first.transport.connected.is_set() and first.transport.generation == 1
+        assert second.transport.generation == 0  # it never connected to the broker
+    # Once the first has stopped, the id is free again (a restart).
+    with running_ingest(cfg) as again:
+        assert again.transport.generation == 1
