@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 import psycopg
@@ -47,12 +48,21 @@ class ClientIdLock:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def acquire(self) -> None:
-        """Take the lock; raises ClientIdInUse when another process holds it, psycopg.Error when the
-        database cannot be reached."""
+    def acquire(self, wait_s: float = 0.0, stop: threading.Event | None = None) -> None:
+        """Take the lock, trying for up to ``wait_s``; raises ClientIdInUse when another process still
+        holds it then, psycopg.Error when the database cannot be reached.
+
+        The wait covers a predecessor that was just killed: its server backend, and with it the lock,
+        lives on until the server sees the connection close (at once for an exited process, up to
+        the keepalive bound for a vanished host).
+        """
         conn = connect_bounded(self.database_url, self.timeout_s)
+        deadline = time.monotonic() + wait_s
         try:
-            got = conn.execute(_LOCK_SQL, (self.client_id,)).fetchone()[0]
+            while not (got := conn.execute(_LOCK_SQL, (self.client_id,)).fetchone()[0]):
+                if time.monotonic() >= deadline or (stop is not None and stop.is_set()):
+                    break
+                time.sleep(0.5)
         except BaseException:
             conn.close()
             raise
@@ -106,13 +116,14 @@ class ClientIdLock:
                 pass
 
     def release(self) -> None:
-        """Free the id: at once when the lock's thread is idle; a check stuck in a hung database call
-        is cut (its socket shut), and the process's exit frees the lock in any case."""
+        """Free the id, within about a second whatever the database does: a check stuck in a hung
+        call is cut (its socket shut); the process's exit frees the lock in any case."""
         self._stop.set()
         if self._thread is None:
             self._close()
             return
-        self._thread.join(1.0)
-        if self._thread.is_alive() and self._conn is not None:
-            shut_socket(self._conn)
-            self._thread.join(5.0)
+        self._thread.join(0.2)
+        conn = self._conn
+        if self._thread.is_alive() and conn is not None:
+            shut_socket(conn)
+            self._thread.join(1.0)

@@ -173,7 +173,8 @@ class IngestService:
         # Before the broker: a second process under our client id would take our session (idlock.py).
         self._id_lock = ClientIdLock(self.cfg.database_url, self.cfg.broker.client_id, self.cfg.db_timeout_s)
         try:
-            self._id_lock.acquire()
+            # Waits up to twice the database bound for a killed predecessor's lock to go (idlock.py).
+            self._id_lock.acquire(wait_s=2 * self.cfg.db_timeout_s, stop=self._stop)
         except BaseException:
             conn.close()
             raise

@@ -146,7 +146,8 @@ def test_a_second_worker_with_the_same_explicit_client_id_is_refused(reg_db, mqt
     from ingest.idlock import ClientIdInUse
 
     client_id = f"{topic_prefix.replace('/', '-')}-member"
-    cfg = make_config(reg_db, mqtt_url, topic_prefix, share_group=f"g{uuid.uuid4().hex[:6]}", client_id=client_id)
+    cfg = make_config(reg_db, mqtt_url, topic_prefix, share_group=f"g{uuid.uuid4().hex[:6]}", client_id=client_id,
+                      db_timeout_s=3.0)
     with running_ingest(cfg) as first:
         second = IngestService(cfg)
         with pytest.raises(ClientIdInUse, match=client_id):
