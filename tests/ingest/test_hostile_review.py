@@ -157,3 +157,29 @@ def test_a_second_worker_with_the_same_explicit_client_id_is_refused(reg_db, mqt
     # Once the first has stopped, the id is free again (a restart).
     with running_ingest(cfg) as again:
         assert again.transport.generation == 1
+
+
+def test_a_message_within_the_payload_bound_is_never_dropped_by_the_broker_for_its_topic(
+        reg_db, mqtt_url, topic_prefix, publisher):
+    """Ingest sends MQTT 5 Maximum Packet Size so that the broker never sends it more than it would
+    take; a broker drops, unrecorded, what exceeds it. A payload within JIENENG_INGEST_MAX_PAYLOAD_BYTES
+    on a long topic (MQTT allows 65,535 bytes) must still reach ingest, to be stored or rejected
+    with its reason, not vanish at the broker."""
+    from dataclasses import replace
+
+    limit = 2000
+    cfg = make_config(reg_db, mqtt_url, topic_prefix, max_payload_bytes=limit)
+    cfg = replace(cfg, broker=replace(cfg.broker, max_payload_bytes=limit))
+    body = b'{"ts": 1772323200, "value": 1}'
+    padded = body[:-1] + b" " * (limit - len(body)) + b"}"
+    assert len(padded) == limit
+    with running_ingest(cfg) as svc:
+        publisher.send(f"{topic_prefix}/INST1/" + "m" * 8000, padded)
+        publisher.send(f"{topic_prefix}/INST1/E1", padded)
+        publisher.send(f"{topic_prefix}/INST1/E1", {"ts": 1772323300, "value": 5})
+        publisher.flush()
+        assert wait_for(reg_db, "SELECT count(*) FROM reading", 2) == 2
+        assert wait_for(reg_db, "SELECT count(*) FROM ingest_reject", 1) == 1
+        assert svc._fatal is None
+    with psycopg.connect(reg_db) as conn:
+        assert conn.execute("SELECT reason FROM ingest_reject").fetchone()[0] == "bad_reading"
