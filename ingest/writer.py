@@ -89,10 +89,10 @@ class RegistryChanged(psycopg.errors.SerializationFailure):
 def _check_registry(conn: psycopg.Connection, version: int | None) -> None:
     """Raise RegistryChanged unless the registry is still at ``version`` (None: no check).
 
-    The last statement before the commit. FOR SHARE waits for a registry change that has bumped
-    the version but not committed, and holds off one that has not yet bumped it until we commit:
-    readings are never committed under a meter configuration (unit, period) other than the one
-    in force when they commit.
+    The last statement before the commit. A registry change locks the version row before it
+    changes any meter (migration 0017), so FOR SHARE either waits for a change in flight and sees
+    its version, or holds the change off until we commit: readings are never committed under a meter
+    configuration (unit, period) that a change in flight has already replaced.
     """
     if version is None:
         return

@@ -35,3 +35,18 @@ RETURNS TABLE (lo timestamptz, hi timestamptz) LANGUAGE sql IMMUTABLE AS $$
        OR ((a).unit, (a).register, (a).multiplier, (a).rollover, (a).max_rate_per_h)
           IS DISTINCT FROM ((n).unit, (n).register, (n).multiplier, (n).rollover, (n).max_rate_per_h)
 $$;
+
+-- A registry change takes the registry-version lock before it changes any meter (it took it only in
+-- the statement's AFTER trigger, once its rows and meter_config were already changed). An ingest
+-- batch checks the version FOR SHARE as its last statement (ingest/writer.py: _check_registry): with
+-- the lock taken first, a change either waits for the batch to commit, and is then made over readings
+-- already stored, or the batch waits for the change and validates again; never a batch committed
+-- under a configuration that a change in flight had already replaced.
+CREATE FUNCTION lock_registry_version() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM 1 FROM registry_version FOR UPDATE;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER meter_registry_lock BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON meter
+    FOR EACH STATEMENT EXECUTE FUNCTION lock_registry_version();

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 
@@ -183,3 +184,26 @@ def test_a_message_within_the_payload_bound_is_never_dropped_by_the_broker_for_i
         assert svc._fatal is None
     with psycopg.connect(reg_db) as conn:
         assert conn.execute("SELECT reason FROM ingest_reject").fetchone()[0] == "bad_reading"
+
+
+def test_a_registry_change_waits_for_an_ingest_batch_before_it_changes_any_meter(reg_db):
+    """An ingest batch at its last statement holds the registry version FOR SHARE. A meter update
+    must wait for it before touching the meter (and its meter_config periods), not after: else the
+    batch commits readings validated under a configuration the waiting change already replaced."""
+    with psycopg.connect(reg_db) as batch, psycopg.connect(reg_db) as change, \
+            psycopg.connect(reg_db, autocommit=True) as probe:
+        batch.execute("SELECT version FROM registry_version FOR SHARE")
+        change.execute("SET lock_timeout = '60s'")
+        t = threading.Thread(target=lambda: change.execute(
+            "UPDATE meter SET unit = 'MWh', config_from = '2026-03-02T00:00:00Z' WHERE id = 'E1'"), daemon=True)
+        t.start()
+        deadline = time.monotonic() + 60
+        while probe.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                            " AND datname = current_database()").fetchone()[0] == 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        # The waiting change holds no lock on the meter row yet.
+        probe.execute("SELECT 1 FROM meter WHERE id = 'E1' FOR UPDATE NOWAIT")
+        batch.commit()
+        t.join(60)
+        change.commit()
