@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -54,12 +55,8 @@ class MeterInfo:
         it, else the earliest (as ``meter_config_at`` in migration 0011)."""
         if not self.periods:
             return self.unit, self.register, self.multiplier
-        chosen = self.periods[0]
-        for p in self.periods:
-            if p[0] is None or p[0] <= ts:
-                chosen = p
-            else:
-                break
+        # Only the earliest period may start at None; the rest are searched (a meter may have thousands).
+        chosen = self.periods[bisect_right(self.periods, ts, lo=1, key=lambda p: p[0]) - 1]
         return chosen[1], chosen[2], chosen[3]
 
 

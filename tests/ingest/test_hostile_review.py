@@ -207,3 +207,28 @@ def test_a_registry_change_waits_for_an_ingest_batch_before_it_changes_any_meter
         batch.commit()
         t.join(60)
         change.commit()
+
+
+def test_period_lookup_matches_the_sql_definition():
+    """MeterInfo.at picks the period meter_config_at (migration 0011) picks: the latest starting at or
+    before ts, else the earliest."""
+    from datetime import UTC, datetime, timedelta
+
+    from ingest.validate import MeterInfo
+
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    periods = tuple((None if i == 0 else t0 + timedelta(days=i), f"u{i}", "cumulative", float(i + 1))
+                    for i in range(0, 3000, 3))
+    m = MeterInfo("m", "i", "kWh", "cumulative", 1.0, None, None, t0, None, periods)
+
+    def reference(ts):
+        fitting = [p for p in periods if p[0] is None or p[0] <= ts]
+        return (fitting[-1] if fitting else periods[0])[1]
+
+    for day in (-5, 0, 1, 2, 3, 4, 2998, 2999, 3000, 5000):
+        ts = t0 + timedelta(days=day)
+        assert m.at(ts)[0] == reference(ts), day
+    late = MeterInfo("m", "i", "kWh", "cumulative", 1.0, None, None, t0, None,
+                     ((t0, "a", "cumulative", 1.0), (t0 + timedelta(days=1), "b", "interval", 2.0)))
+    assert late.at(t0 - timedelta(days=1)) == ("a", "cumulative", 1.0)  # the earliest covers the time before it
+    assert late.at(t0 + timedelta(days=1)) == ("b", "interval", 2.0)
