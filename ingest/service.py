@@ -37,18 +37,30 @@ import psycopg
 from ingest import metrics
 from ingest.dbguard import CallWatchdog, is_content_error
 from ingest.dbguard import connect as connect_bounded
+from ingest.idlock import ClientIdInUse, ClientIdLock
 from ingest.parser import ParseConfig, ParseResult, Reject, parse_message, payload_fields, storable_text
 from ingest.retention import RetentionSettingInvalid, check_interval, raw_horizon
 from ingest.rollup_worker import rollup_loop
 from ingest.transport import BrokerConfig, InMessage, Transport
 from ingest.validate import RegistryCache, validate
-from ingest.writer import BatchStats, StagedMessage, message_key, prune_message_keys, write_messages
+from ingest.writer import (
+    BatchStats,
+    RegistryChanged,
+    StagedMessage,
+    message_key,
+    prune_message_keys,
+    write_messages,
+)
 
 log = logging.getLogger(__name__)
 
 
 class SchemaNotReady(RuntimeError):
     pass
+
+
+# How often the running loop checks that it still holds its client id's lock (ingest/idlock.py).
+ID_LOCK_CHECK_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -158,6 +170,14 @@ class IngestService:
         except RetentionSettingInvalid:
             conn.close()
             raise
+        # Before the broker: a second process under our client id would take our session (idlock.py).
+        self._id_lock = ClientIdLock(self.cfg.database_url, self.cfg.broker.client_id, self.cfg.db_timeout_s)
+        try:
+            # Waits up to twice the database bound for a killed predecessor's lock to go (idlock.py).
+            self._id_lock.acquire(wait_s=2 * self.cfg.db_timeout_s, stop=self._stop)
+        except BaseException:
+            conn.close()
+            raise
         metrics.serve(self.cfg.metrics_port, self.cfg.stall_after_s)
         if self.cfg.run_rollup:
             self._flushed = mp.get_context("spawn").Event()
@@ -170,6 +190,7 @@ class IngestService:
         self._writer_done = threading.Event()  # no batch comes after those in the queue
         writer = threading.Thread(target=self._write_loop, args=(handoff,), name="writer", daemon=True)
         writer.start()
+        self._id_lock.watch(self._id_lost, ID_LOCK_CHECK_S)
         try:
             while not self._stop.is_set():
                 batch = self._collect()
@@ -206,9 +227,16 @@ class IngestService:
                     self._rollup_proc.join(5)
             if self._conn is not None and not writer.is_alive():
                 self._conn.close()  # not while the writer may be inside it
+            self._id_lock.release()
             log.info("ingest stopped")
         if self._fatal is not None:
             raise self._fatal
+
+    def _id_lost(self, exc: ClientIdInUse) -> None:
+        log.error("%s; stopping", exc)
+        if self._fatal is None:
+            self._fatal = exc
+        self.stop()
 
     def _start_rollup(self) -> None:
         ctx = mp.get_context("spawn")  # not fork: this process already runs threads
@@ -340,11 +368,18 @@ class IngestService:
                     self.registry.refresh(conn)
                     horizon = raw_horizon(conn, self.cfg.raw_retention)
                     staged = [self._stage(i, horizon, poison, bare_topic) for i in items]
-                    stats = write_messages(conn, staged, try_direct=self._try_direct)
+                    stats = write_messages(conn, staged, try_direct=self._try_direct,
+                                           registry_version=self.registry.version)
                 self._try_direct = stats.direct or stats.duplicates + stats.conflicts + stats.redelivered == 0
                 self._count(stats, staged)
                 self._maybe_prune(conn)
                 return None
+            except RegistryChanged:
+                # A meter changed while we validated: validate again under the new registry, at once.
+                self.registry.version = None
+                if self._stop.is_set():
+                    raise _Stopped from None
+                continue
             except (psycopg.Error, UnicodeError) as exc:
                 if is_content_error(exc):
                     return exc

@@ -41,8 +41,11 @@ log = logging.getLogger(__name__)
 
 
 DEFAULT_CLIENT_ID = "jieneng-ingest"
-# MQTT 5 packet overhead beyond the payload: fixed header, topic (gateway topics are short) and properties.
-PACKET_OVERHEAD_BYTES = 4096
+# MQTT 5 packet overhead beyond the payload: the longest topic MQTT allows (65,535 bytes and its length
+# prefix), with room for the fixed header, packet id and properties. A broker drops, unrecorded, a packet
+# above our Maximum Packet Size: every payload within max_payload_bytes must reach ingest, whatever its
+# topic, to be stored or rejected with its reason.
+PACKET_OVERHEAD_BYTES = 65_537 + 4096
 
 
 class BrokerConfigInvalid(ValueError):

@@ -8,12 +8,19 @@ A value is checked after the unit factor and after the meter's multiplier, where
 happens (1e308 MWh is finite; in kWh it is not): it must be finite (``non_finite_value``) and, scaled
 by the multiplier, at most :data:`MAX_ABS_READING` (``value_out_of_range``), so that no sum of
 readings in any rollup can overflow either.
+
+A stored value is in the unit of the meter's configuration period in force at its timestamp
+(``meter_config``, migration 0011), since that is how the rollup reads it: a late reading that
+names its unit, for a time before a change of the meter's unit, is converted to the unit of its
+own period, not to the current one. The unit, register kind and multiplier checked are those of
+that period too.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -39,6 +46,18 @@ class MeterInfo:
     max_rate_per_h: float | None
     installed_at: datetime
     retired_at: datetime | None
+    # (valid_from, unit, register, multiplier) of each configuration period, oldest first; None as
+    # valid_from: from the beginning. Empty: the fields above hold for all time.
+    periods: tuple[tuple[datetime | None, str, str, float], ...] = ()
+
+    def at(self, ts: datetime) -> tuple[str, str, float]:
+        """(unit, register, multiplier) in force at ``ts``: the latest period starting at or before
+        it, else the earliest (as ``meter_config_at`` in migration 0011)."""
+        if not self.periods:
+            return self.unit, self.register, self.multiplier
+        # Only the earliest period may start at None; the rest are searched (a meter may have thousands).
+        chosen = self.periods[bisect_right(self.periods, ts, lo=1, key=lambda p: p[0]) - 1]
+        return chosen[1], chosen[2], chosen[3]
 
 
 @dataclass(frozen=True)
@@ -63,7 +82,13 @@ class RegistryCache:
             "SELECT id, institution_id, unit, register, multiplier, rollover, max_rate_per_h, "
             "installed_at, retired_at FROM meter"
         ).fetchall()
-        self.meters = {r[0]: MeterInfo(*r) for r in rows}
+        periods: dict[str, list[tuple]] = {}
+        for meter_id, *period in conn.execute(
+            "SELECT meter_id, nullif(valid_from, '-infinity'), unit, register, multiplier FROM meter_config"
+            " ORDER BY meter_id, valid_from"
+        ):
+            periods.setdefault(meter_id, []).append(tuple(period))
+        self.meters = {r[0]: MeterInfo(*r, periods=tuple(periods.get(r[0], ()))) for r in rows}
         self.version = version
         self.loads += 1
 
@@ -110,12 +135,13 @@ def validate(
                 f"ts {r.ts.isoformat()} is older than the raw-data retention horizon {horizon.isoformat()}")
             continue
         value = r.value
+        unit, register, multiplier = m.at(r.ts)
         if r.unit is not None:
-            key = (r.unit, m.unit)
+            key = (r.unit, unit)
             factor = factors.get(key)
             if factor is None:
                 try:
-                    factor = conversion_factor(normalize_unit(r.unit), normalize_unit(m.unit))
+                    factor = conversion_factor(normalize_unit(r.unit), normalize_unit(unit))
                 except UnitError as exc:
                     reason = "unknown_unit" if "unknown unit" in str(exc) else "incompatible_unit"
                     bad(reason, str(exc))
@@ -123,17 +149,17 @@ def validate(
                 factors[key] = factor
             value = value * factor
             if not math.isfinite(value):
-                bad("non_finite_value", f"value {r.value!r} {r.unit} is not finite in {m.unit}")
+                bad("non_finite_value", f"value {r.value!r} {r.unit} is not finite in {unit}")
                 continue
-        scaled = value * m.multiplier
+        scaled = value * multiplier
         if not math.isfinite(scaled):
-            bad("non_finite_value", f"value {value!r} {m.unit} times the meter's multiplier {m.multiplier} is not finite")
+            bad("non_finite_value", f"value {value!r} {unit} times the meter's multiplier {multiplier} is not finite")
             continue
         if abs(scaled) > MAX_ABS_READING:
             bad("value_out_of_range",
-                f"value {value!r} {m.unit} times the meter's multiplier {m.multiplier} exceeds {MAX_ABS_READING:g}")
+                f"value {value!r} {unit} times the meter's multiplier {multiplier} exceeds {MAX_ABS_READING:g}")
             continue
-        if m.register == "cumulative" and value < 0:
+        if register == "cumulative" and value < 0:
             bad("negative_value", f"cumulative value {value} is negative")
             continue
         good.append(GoodReading(r.meter_id, r.ts, value))

@@ -82,6 +82,25 @@ SELECT count(*) FROM c
 """
 
 
+class RegistryChanged(psycopg.errors.SerializationFailure):
+    """The registry moved while the batch was validated against it: validate again and retry."""
+
+
+def _check_registry(conn: psycopg.Connection, version: int | None) -> None:
+    """Raise RegistryChanged unless the registry is still at ``version`` (None: no check).
+
+    The last statement before the commit. A registry change locks the version row before it
+    changes any meter (migration 0017), so FOR SHARE either waits for a change in flight and sees
+    its version, or holds the change off until we commit: readings are never committed under a meter
+    configuration (unit, period) that a change in flight has already replaced.
+    """
+    if version is None:
+        return
+    now = conn.execute("SELECT version FROM registry_version FOR SHARE").fetchone()[0]
+    if now != version:
+        raise RegistryChanged(f"registry version {version} changed to {now} during the batch")
+
+
 @dataclass(frozen=True)
 class StagedReading:
     reading: GoodReading
@@ -281,8 +300,12 @@ def _staged(messages: list[StagedMessage]) -> tuple[list[StagedReading], list[St
     return readings, rejects
 
 
-def write_messages(conn: psycopg.Connection, messages: list[StagedMessage], try_direct: bool = True) -> BatchStats:
+def write_messages(conn: psycopg.Connection, messages: list[StagedMessage], try_direct: bool = True,
+                   registry_version: int | None = None) -> BatchStats:
     """Write and commit one batch of messages, each side effect once per message (module docstring).
+
+    ``registry_version``: the registry version the messages were validated against; the batch
+    raises :class:`RegistryChanged` (rolled back) if the registry moved since (_check_registry).
 
     Raises (after rollback) on any database error. A message seen committed before still has its
     rows written (each is unique, so nothing doubles, and a reading refused then but valid now is
@@ -318,6 +341,7 @@ def write_messages(conn: psycopg.Connection, messages: list[StagedMessage], try_
             stats = BatchStats(len(first), len(readings), inserted, len(readings) - inserted - conflicts, conflicts,
                                written, (time.perf_counter() - started) * 1000.0, direct, len(again))
             _insert_stats(conn, stats)
+            _check_registry(conn, registry_version)
     except BaseException:
         _rollback(conn)
         raise

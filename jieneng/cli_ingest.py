@@ -56,6 +56,7 @@ def register(app: typer.Typer) -> None:
         acks and disconnects. Expects a migrated database (`jieneng db migrate`). With
         JIENENG_RAW_RETENTION set, readings older than the retention are rejected (older_than_retention).
         """
+        from ingest.idlock import ClientIdInUse
         from ingest.service import IngestService, RetentionSettingInvalid, SchemaNotReady
         from ingest.transport import BrokerConfigInvalid
 
@@ -77,6 +78,6 @@ def register(app: typer.Typer) -> None:
         signal.signal(signal.SIGINT, lambda *_: service.stop())
         try:
             service.run()
-        except (SchemaNotReady, RetentionSettingInvalid) as exc:
+        except (SchemaNotReady, RetentionSettingInvalid, ClientIdInUse) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from exc

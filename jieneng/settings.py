@@ -86,7 +86,7 @@ class Settings(BaseSettings):
     # --- ingest --------------------------------------------------------------------------
     ingest_batch_max_rows: int = Field(5000, ge=1, description="Readings per database transaction, at most.")
     ingest_batch_max_ms: int = Field(200, ge=1, description="Longest a reading waits before its batch commits.")
-    ingest_max_payload_bytes: int = Field(1_048_576, ge=64, description="Larger MQTT payloads are rejected.")
+    ingest_max_payload_bytes: int = Field(1_048_576, ge=64, description="Larger MQTT payloads are rejected; more than 68 KiB larger, the broker drops them.")
     ingest_max_items: int = Field(10_000, ge=1, description="Readings per message, at most.")
     ingest_max_future_s: int = Field(900, ge=0, description="How far ahead of now a reading's ts may be.")
     ingest_reject_payload_chars: int = Field(4096, ge=64, description="Reject rows keep this much of the payload.")

@@ -149,7 +149,7 @@ def test_broker_honours_the_maximum_packet_size(reg_db, broker):
     cfg = replace(cfg, broker=replace(cfg.broker, max_payload_bytes=1024))
     with running_ingest(cfg) as svc:
         pub = Publisher(broker.url)
-        pub.send(f"{prefix}/INST1/E1", b"[" + b" " * 64 * 1024 + b"]")  # far over: the broker drops it
+        pub.send(f"{prefix}/INST1/E1", b"[" + b" " * 128 * 1024 + b"]")  # far over: the broker drops it
         pub.send(f"{prefix}/INST1/E1", b"[" + b" " * 2048 + b"]")  # over the payload limit, inside the room
         pub.send(f"{prefix}/INST1/E1", {"ts": T0.isoformat(), "value": 1})
         pub.close()
