@@ -22,6 +22,7 @@ from typing import Any
 
 from store import codes
 from store.spreadsheet import csv_text, csv_text_back, xlsx_append
+from store.xlsx_guard import WorkbookRefused, check_workbook
 
 # --- column and file-kind definitions -------------------------------------------------------------
 
@@ -298,7 +299,11 @@ XLSX_MAX_ROWS = 200_000  # per sheet, header included
 XLSX_MAX_COLUMNS = 64  # a registry kind has at most 13
 XLSX_MAX_CELL_CHARS = 16_384  # half of what Excel allows in a cell; far more than any registry text
 XLSX_MAX_UNCOMPRESSED_BYTES = 256 * 2**20  # all parts of the zip together, as declared (zipfile enforces it)
-XLSX_MAX_SHARED_STRINGS_BYTES = 64 * 2**20  # openpyxl holds the shared strings in memory
+XLSX_MAX_SHARED_STRINGS_BYTES = 64 * 2**20  # openpyxl holds the shared strings in memory ...
+XLSX_MAX_SHARED_STRINGS = 1_000_000  # ... each as a Python object (some 60 bytes beside its text)
+# Past this a cell is refused by the streaming pre-check (store.xlsx_guard) before openpyxl builds it;
+# a cell between XLSX_MAX_CELL_CHARS and this is refused by the row reader with its coordinate.
+XLSX_SCAN_MAX_CELL_CHARS = 4 * XLSX_MAX_CELL_CHARS
 
 
 def _xlsx_too_big(book_zip: zipfile.ZipFile) -> str | None:
@@ -360,8 +365,18 @@ def read_xlsx(name: str, data: bytes) -> tuple[list[Table], list[RowError]]:
     if too_big:
         return [], [RowError(name, 1, "-", too_big)]
     try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            check_workbook(z, max_cell_chars=XLSX_SCAN_MAX_CELL_CHARS,
+                           max_row_chars=XLSX_MAX_COLUMNS * XLSX_MAX_CELL_CHARS,
+                           max_shared_strings=XLSX_MAX_SHARED_STRINGS)
+    except WorkbookRefused as exc:
+        return [], [RowError(name, exc.row or 1, "-", f"workbook refused: {exc}")]
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        # A zip entry that inflates past its declared size fails its CRC check here (zipfile stops at the size).
+        return [], [RowError(name, 1, "-", f"not a readable XLSX workbook: {exc}")]
+    try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, SyntaxError) as exc:
         return [], [RowError(name, 1, "-", f"not a readable XLSX workbook: {exc}")]
     tables: list[Table] = []
     errors: list[RowError] = []
