@@ -22,6 +22,7 @@ import threading
 import time
 
 IPV6_PREFIX_BITS = 64
+MAX_NON_IP_CHARS = 64
 
 
 def client_bucket(addr: str) -> str:
@@ -29,7 +30,9 @@ def client_bucket(addr: str) -> str:
     try:
         ip = ipaddress.ip_address(addr.split("%", 1)[0])  # a zone id (fe80::1%eth0) is not part of it
     except ValueError:
-        return addr
+        # Not an address (a trusted proxy's X-Forwarded-For may hold anything): cut, so the table's
+        # memory is bounded by MAX_CLIENTS whatever such a value holds.
+        return addr[:MAX_NON_IP_CHARS]
     if isinstance(ip, ipaddress.IPv6Address):
         if ip.ipv4_mapped is not None:
             return str(ip.ipv4_mapped)

@@ -55,3 +55,11 @@ def test_memory_stays_bounded_for_as_many_addresses_as_it_tracks():
         tracemalloc.stop()
     assert len(limiter._failures) == limiter.MAX_CLIENTS
     assert held < 40 * 2**20, f"{held / 2**20:.0f} MiB for {limiter.MAX_CLIENTS} clients"
+
+
+def test_a_client_that_is_no_address_is_counted_under_a_bounded_key():
+    limiter = FailedAuthLimiter(2, 60, clock=Clock())
+    limiter.failed("x" * 10_000 + "a")
+    limiter.failed("x" * 10_000 + "b")
+    assert limiter.retry_after("x" * 10_000) is not None
+    assert max(len(k) for k in limiter._failures) <= 64
