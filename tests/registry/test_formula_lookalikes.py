@@ -64,3 +64,16 @@ def test_registry_csv_export_neutralises_and_reimports_lookalikes():
     assert errors == []
     # The registry trims every cell it reads (so a stored name never has outer blanks to lose).
     assert [raw["name"] for _, raw in tables[0].rows] == [t.strip() for t in LOOKALIKES]
+
+
+@pytest.mark.parametrize("sep", [";", "|", "\t"])
+def test_api_csv_text_cannot_split_into_a_formula_cell(sep):
+    # Excel splits a CSV on the locale's list separator (";" in much of Europe): quoting every text
+    # cell keeps "x;=1+1" one cell whatever the separator.
+    name = f"某局{sep}=1+1{sep}@SUM(1+1)"
+    data = to_csv([("name", "机构名称"), ("points", "总分")], [{"name": name, "points": 12.5}]).decode("utf-8-sig")
+    for line in csv.reader(io.StringIO(data, newline=""), delimiter=sep):
+        assert not any(cell.lstrip().startswith(("=", "@")) for cell in line), line
+    rows = list(csv.reader(io.StringIO(data, newline="")))
+    assert rows[1] == [name, "12.5"]
+    assert data.splitlines()[1].endswith(",12.5")  # numbers bare: a spreadsheet reads them as numbers
