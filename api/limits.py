@@ -91,14 +91,16 @@ class BodyGuard:
         received = 0
         refused = False
         body_done = False
-        started = anyio.current_time()
+        started: float | None = None  # from the app's first read: authentication is not the client's time
 
         async def counting_receive() -> dict:
-            nonlocal received, refused, body_done
+            nonlocal received, refused, body_done, started
             if refused:
                 return {"type": "http.disconnect"}
             if body_done:
                 return await receive()  # after the body: waiting for a disconnect is not bounded
+            if started is None:
+                started = anyio.current_time()
             deadline = started + self.config.body_timeout_s + received / self.config.body_min_bytes_per_s
             with anyio.move_on_after(max(0.0, deadline - anyio.current_time())) as late:
                 message = await receive()
