@@ -129,3 +129,13 @@ def test_a_zip_entry_larger_than_it_declares_is_refused():
     tables, errors, peak = _read(data)
     assert tables == [] and len(errors) == 1, errors
     assert peak < PEAK_LIMIT, f"peak {peak / 2**20:.0f} MiB"
+
+
+def test_a_zip_of_very_many_parts_is_refused_before_zipfile_lists_them():
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+        for i in range(100_000):
+            z.writestr(f"x{i}.xml", b"")
+    tables, errors, peak = _read(buf.getvalue())
+    assert peak < PEAK_LIMIT, f"peak {peak / 2**20:.0f} MiB"
+    assert tables == [] and len(errors) == 1 and "parts" in errors[0].message, errors
