@@ -82,6 +82,7 @@ def create_app(config: ApiConfig) -> FastAPI:
         403: {"description": "outside the key's scope or role"},
         400: {"description": "a value the database cannot hold (e.g. a NUL character), or a body that cannot be parsed"},
         404: {"description": "does not exist"},
+        408: {"description": "the request body arrived too slowly (JIENENG_API_BODY_TIMEOUT_S)"},
         413: {"description": "request body larger than its limit"},
         422: {"description": "invalid parameters"},
         429: {"description": "too many failed authentications from this address; see Retry-After"},

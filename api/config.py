@@ -15,6 +15,8 @@ class ApiConfig:
     methodology_path: str | None = None  # for runs started over the API; None: the scorer's default
     max_body_bytes: int = 65_536  # any request body but a registry upload
     max_upload_bytes: int = 50 * 2**20  # a registry upload (all its files together)
+    body_timeout_s: float = 20.0  # a body must arrive within this ...
+    body_min_bytes_per_s: int = 500  # ... plus one second per this many bytes received (api.limits)
     auth_max_failures: int = 20  # failed authentications per client address within the window ...
     auth_failure_window_s: float = 60.0  # ... before its requests get 429 (api.auth_limit)
     job_worker: bool = True  # run queued scoring jobs in this process

@@ -5,6 +5,14 @@ dependency comes after the whole body is in memory. This ASGI middleware runs fi
 that may carry a body it checks the declared length against the endpoint's limit (413 at once),
 authenticates the key (401 before a byte of the body is read), and then counts the bytes as the app
 receives them, answering 413 as soon as a body without a declared length passes the limit.
+
+A body must also keep coming (slowloris): it has ``body_timeout_s`` plus one second per
+``body_min_bytes_per_s`` bytes received so far, after which the client gets 408 and the app is told
+the client left; an authenticated key could otherwise hold connections open one byte at a time.
+
+References
+----------
+Apache HTTP Server, mod_reqtimeout (``RequestReadTimeout body=20,MinRate=500``).
 """
 
 from __future__ import annotations
@@ -82,13 +90,27 @@ class BodyGuard:
 
         received = 0
         refused = False
+        body_done = False
+        started: float | None = None  # from the app's first read: authentication is not the client's time
 
         async def counting_receive() -> dict:
-            nonlocal received, refused
+            nonlocal received, refused, body_done, started
             if refused:
                 return {"type": "http.disconnect"}
-            message = await receive()
+            if body_done:
+                return await receive()  # after the body: waiting for a disconnect is not bounded
+            if started is None:
+                started = anyio.current_time()
+            deadline = started + self.config.body_timeout_s + received / self.config.body_min_bytes_per_s
+            with anyio.move_on_after(max(0.0, deadline - anyio.current_time())) as late:
+                message = await receive()
+            if late.cancelled_caught:
+                refused = True
+                await _reply(send, 408, f"request body too slow: it must arrive within {self.config.body_timeout_s:g} s"
+                             f" plus one second per {self.config.body_min_bytes_per_s} bytes")
+                return {"type": "http.disconnect"}
             if message["type"] == "http.request":
+                body_done = not message.get("more_body", False)
                 received += len(message.get("body", b""))
                 if received > limit:
                     # Answer 413 now and tell the app the client left: it stops reading, and whatever it

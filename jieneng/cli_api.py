@@ -33,6 +33,8 @@ def register(app: typer.Typer) -> None:
             pool_max_size=settings.pool_max_size,
             max_body_bytes=settings.api_max_body_bytes,
             max_upload_bytes=settings.api_max_upload_bytes,
+            body_timeout_s=settings.api_body_timeout_s,
+            body_min_bytes_per_s=settings.api_body_min_bytes_per_s,
             job_worker=settings.api_job_worker,
             auth_max_failures=settings.api_auth_max_failures,
             auth_failure_window_s=settings.api_auth_failure_window_s,

@@ -162,6 +162,12 @@ class Settings(BaseSettings):
     api_max_upload_bytes: int = Field(
         52_428_800, ge=1024, description="Largest registry upload (all files of one request); larger: 413, cut off while streaming."
     )
+    api_body_timeout_s: float = Field(
+        20, gt=0, description="A request body must arrive within this many seconds, extended as it comes (JIENENG_API_BODY_MIN_BYTES_PER_S); slower: 408."
+    )
+    api_body_min_bytes_per_s: int = Field(
+        500, ge=1, description="Each this many bytes of a request body received extend JIENENG_API_BODY_TIMEOUT_S by one second."
+    )
 
     # --- logging -------------------------------------------------------------------------
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")

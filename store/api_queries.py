@@ -725,30 +725,46 @@ def report_logged(
 
 JOB_LOCK_CLASS = 72_001  # first key of the two-key advisory locks on jobs; no other lock here uses it
 JOB_MAX_ATTEMPTS = 3  # a job that took its worker down this many times is failed, not retried forever
+JOB_MAX_QUEUED_PER_KEY = 100  # queued jobs one key may have waiting; more: 429
+JOB_QUEUE_LOCK_CLASS = 72_002  # serialises one key's enqueues so the count above is exact
 JOB_COLS = ("id, year, region_code, methodology_hash, status, run_id, error, attempts, created_by, created_at,"
             " started_at, finished_at")
 
 
+class JobQueueFull(Exception):
+    """The key has JOB_MAX_QUEUED_PER_KEY jobs queued already."""
+
+
 def enqueue_job(conn: psycopg.Connection, *, year: int, region_code: str | None, methodology_hash: str,
                 created_by: str) -> tuple[dict, bool]:
-    """The queued or running job for these inputs, or a new queued one; and whether it is new."""
+    """The queued or running job for these inputs, or a new queued one; and whether it is new.
+    Raises JobQueueFull when ``created_by`` already has JOB_MAX_QUEUED_PER_KEY jobs waiting (a loop over
+    years and regions would otherwise queue thousands of runs ahead of everyone else's).
+    ``conn`` must be in a transaction: the per-key lock that makes the count exact lasts until its end."""
+    params = {"year": year, "region": region_code, "hash": methodology_hash, "by": created_by}
     with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (JOB_QUEUE_LOCK_CLASS, created_by))
         for _ in range(3):  # a job of the same inputs may finish between the INSERT and the SELECT
-            row = cur.execute(
-                f"INSERT INTO scoring_job (year, region_code, methodology_hash, created_by)"
-                f" VALUES (%(year)s, %(region)s, %(hash)s, %(by)s) ON CONFLICT DO NOTHING RETURNING {JOB_COLS}",
-                {"year": year, "region": region_code, "hash": methodology_hash, "by": created_by},
-            ).fetchone()
-            if row is not None:
-                return row, True
             row = cur.execute(
                 f"SELECT {JOB_COLS} FROM scoring_job WHERE year = %(year)s"
                 " AND coalesce(region_code, '') = coalesce(%(region)s, '') AND methodology_hash = %(hash)s"
                 " AND status IN ('queued', 'running')",
-                {"year": year, "region": region_code, "hash": methodology_hash},
+                params,
             ).fetchone()
             if row is not None:
                 return row, False
+            queued = cur.execute(
+                "SELECT count(*) AS n FROM scoring_job WHERE status = 'queued' AND created_by = %(by)s", params
+            ).fetchone()["n"]
+            if queued >= JOB_MAX_QUEUED_PER_KEY:
+                raise JobQueueFull(f"{queued} scoring jobs of yours are queued already (at most {JOB_MAX_QUEUED_PER_KEY})")
+            row = cur.execute(
+                f"INSERT INTO scoring_job (year, region_code, methodology_hash, created_by)"
+                f" VALUES (%(year)s, %(region)s, %(hash)s, %(by)s) ON CONFLICT DO NOTHING RETURNING {JOB_COLS}",
+                params,
+            ).fetchone()
+            if row is not None:
+                return row, True
     raise RuntimeError("could not queue or find the scoring job")
 
 

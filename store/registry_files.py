@@ -14,6 +14,7 @@ import csv
 import io
 import math
 import re
+import struct
 import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from typing import Any
 
 from store import codes
 from store.spreadsheet import csv_text, csv_text_back, xlsx_append
+from store.xlsx_guard import WorkbookRefused, check_workbook
 
 # --- column and file-kind definitions -------------------------------------------------------------
 
@@ -300,7 +302,28 @@ XLSX_MAX_ROWS = 200_000  # per sheet, header included
 XLSX_MAX_COLUMNS = 64  # a registry kind has at most 13
 XLSX_MAX_CELL_CHARS = 16_384  # half of what Excel allows in a cell; far more than any registry text
 XLSX_MAX_UNCOMPRESSED_BYTES = 256 * 2**20  # all parts of the zip together, as declared (zipfile enforces it)
-XLSX_MAX_SHARED_STRINGS_BYTES = 64 * 2**20  # openpyxl holds the shared strings in memory
+XLSX_MAX_SHARED_STRINGS_BYTES = 64 * 2**20  # openpyxl holds the shared strings in memory ...
+XLSX_MAX_CENTRAL_DIRECTORY_BYTES = 2**20  # the zip's table of parts: a few KB in any workbook; zipfile
+# builds an object of some 500 bytes per part listed there before anything else can look at them
+XLSX_MAX_SHARED_STRINGS = 1_000_000  # ... each as a Python object (some 60 bytes beside its text)
+# Past this a cell is refused by the streaming pre-check (store.xlsx_guard) before openpyxl builds it;
+# a cell between XLSX_MAX_CELL_CHARS and this is refused by the row reader with its coordinate.
+XLSX_SCAN_MAX_CELL_CHARS = 4 * XLSX_MAX_CELL_CHARS
+
+
+def _central_directory_bytes(data: bytes) -> int | None:
+    """The size of the zip's central directory as its end record (ZIP64 when present) declares it: what
+    zipfile will parse into one ZipInfo per entry. None when there is no end record."""
+    end = data.rfind(b"PK\x05\x06", max(0, len(data) - 65_557))
+    if end < 0 or end + 22 > len(data):
+        return None
+    size = struct.unpack_from("<I", data, end + 12)[0]
+    locator = end - 20
+    if locator >= 0 and data[locator:locator + 4] == b"PK\x06\x07":
+        at = struct.unpack_from("<Q", data, locator + 8)[0]
+        if data[at:at + 4] == b"PK\x06\x06" and at + 56 <= len(data):
+            size = struct.unpack_from("<Q", data, at + 40)[0]
+    return size
 
 
 def _xlsx_too_big(book_zip: zipfile.ZipFile) -> str | None:
@@ -354,6 +377,10 @@ def read_xlsx(name: str, data: bytes) -> tuple[list[Table], list[RowError]]:
     """The workbook's sheets, read streaming (openpyxl read-only) within the XLSX_MAX_* bounds."""
     from openpyxl import load_workbook
 
+    directory = _central_directory_bytes(data)
+    if directory is not None and directory > XLSX_MAX_CENTRAL_DIRECTORY_BYTES:
+        return [], [RowError(name, 1, "-", f"workbook lists its parts in {directory} bytes, more than"
+                             f" {XLSX_MAX_CENTRAL_DIRECTORY_BYTES}: far too many parts for a workbook")]
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as z:
             too_big = _xlsx_too_big(z)
@@ -362,8 +389,18 @@ def read_xlsx(name: str, data: bytes) -> tuple[list[Table], list[RowError]]:
     if too_big:
         return [], [RowError(name, 1, "-", too_big)]
     try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            check_workbook(z, max_cell_chars=XLSX_SCAN_MAX_CELL_CHARS,
+                           max_row_chars=XLSX_MAX_COLUMNS * XLSX_MAX_CELL_CHARS,
+                           max_shared_strings=XLSX_MAX_SHARED_STRINGS)
+    except WorkbookRefused as exc:
+        return [], [RowError(name, exc.row or 1, "-", f"workbook refused: {exc}")]
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        # A zip entry that inflates past its declared size fails its CRC check here (zipfile stops at the size).
+        return [], [RowError(name, 1, "-", f"not a readable XLSX workbook: {exc}")]
+    try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, SyntaxError) as exc:
         return [], [RowError(name, 1, "-", f"not a readable XLSX workbook: {exc}")]
     tables: list[Table] = []
     errors: list[RowError] = []

@@ -11,6 +11,11 @@ the project goes through here:
 - XLSX: the cell is typed as a string with Excel's quote-prefix flag (what typing ``'`` does), so
   the value itself stays as it was and editing the cell keeps it text.
 
+A formula start is judged after what spreadsheets skip or fold: leading blanks (spaces, no-break and
+ideographic spaces, line breaks, zero-width and bidi marks, a byte-order mark; Excel and LibreOffice
+evaluate `` =1+1``), and Unicode compatibility forms (NFKC: Excel with a CJK input method takes
+fullwidth ``＝１＋１`` as ``=1+1``), plus the minus sign U+2212, which NFKC leaves alone.
+
 Only text is touched: numbers are written as numbers (a negative number is not a formula).
 
 References
@@ -21,15 +26,26 @@ OWASP, "CSV Injection", https://owasp.org/www-community/attacks/CSV_Injection
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\u2212")
+# Characters a spreadsheet may skip before it looks for a formula: whitespace (str.isspace) and
+# the invisible format characters (Unicode category Cf: zero-width, bidi marks, byte-order mark).
+_LEAD_CHECK_CHARS = 16
 # Characters the XLSX format cannot hold (openpyxl refuses them; writing one would fail the export).
 _XLSX_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 def starts_formula(text: str) -> bool:
-    return text.startswith(FORMULA_START)
+    if text.startswith(FORMULA_START):
+        return True
+    i = 0
+    while i < len(text) and (text[i].isspace() or unicodedata.category(text[i]) == "Cf"):
+        i += 1
+    # NFKC of a short head is enough: a formula start is a single character once folded.
+    head = unicodedata.normalize("NFKC", text[i:i + _LEAD_CHECK_CHARS])
+    return head.startswith(FORMULA_START)
 
 
 def csv_text(text: str) -> str:

@@ -9,6 +9,7 @@ import csv
 import io
 from collections.abc import Sequence
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from fastapi.responses import Response
@@ -27,25 +28,32 @@ MEDIA_TYPES = {
 }
 
 
-def _cell_text(value: Any) -> str:
+def _cell(value: Any) -> Any:
+    """A number as itself (written bare), anything else as its protected text (written quoted)."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "是" if value else "否"
+    if isinstance(value, int | float | Decimal):
+        return value
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, str):
         return csv_text(value)
-    return str(value)
+    return csv_text(str(value))
 
 
 def to_csv(columns: Columns, rows: Sequence[dict]) -> bytes:
-    """UTF-8 with a byte-order mark: without it Excel reads the file as the local ANSI code page."""
+    """UTF-8 with a byte-order mark: without it Excel reads the file as the local ANSI code page.
+
+    Every text cell is quoted (OWASP): where Excel's list separator is ``;`` (or another character a
+    name may hold), an unquoted ``x;=HYPERLINK(...)`` would split into a second cell that starts a
+    formula. Numbers stay bare, so spreadsheets read them as numbers."""
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\r\n")
+    writer = csv.writer(buf, lineterminator="\r\n", quoting=csv.QUOTE_NONNUMERIC)
     writer.writerow([csv_text(header) for _, header in columns])
     for row in rows:
-        writer.writerow([_cell_text(row.get(key)) for key, _ in columns])
+        writer.writerow([_cell(row.get(key)) for key, _ in columns])
     return buf.getvalue().encode("utf-8-sig")
 
 

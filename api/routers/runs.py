@@ -68,6 +68,7 @@ def _methodology_hash(pools: Pools) -> str:
 @router.post("/runs", response_model=ScoringJob, status_code=202, responses={
     403: {"description": "only admin and assessor keys start runs"},
     409: {"description": "the configured methodology is invalid"},
+    429: {"description": "too many failed authentications, or too many scoring jobs of this key queued; see Retry-After"},
 })
 def start_run(body: RunCreate, key: Key, db: Db, request: Request):
     """Queue a scoring run of a year (admin or assessor) with the configured methodology: 202 with the job
@@ -78,8 +79,11 @@ def start_run(body: RunCreate, key: Key, db: Db, request: Request):
     with db.writing() as conn:
         if body.region_code and not q.region_exists(conn, body.region_code):
             raise not_found(f"region {body.region_code!r} not found")
-        job, new = q.enqueue_job(conn, year=body.year, region_code=body.region_code,
-                                 methodology_hash=methodology_hash, created_by=f"api:{key.name}")
+        try:
+            job, new = q.enqueue_job(conn, year=body.year, region_code=body.region_code,
+                                     methodology_hash=methodology_hash, created_by=f"api:{key.name}")
+        except q.JobQueueFull as exc:
+            raise ApiError(429, f"{exc}; wait for some to finish", headers={"Retry-After": "30"}) from exc
     worker = getattr(request.app.state, "job_worker", None)
     if new and worker is not None:
         worker.wake()

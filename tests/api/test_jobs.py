@@ -102,3 +102,16 @@ def test_one_running_job_per_year_and_methodology(no_worker):
         job = api.get("admin", f"/v1/scoring-jobs/{j['id']}").json()
         assert job["status"] == "done", job
     assert api.get("admin", f"/v1/scoring-jobs/{a['id']}").json()["attempts"] == 2
+
+
+def test_one_key_cannot_flood_the_queue(no_worker, monkeypatch):
+    api = no_worker
+    monkeypatch.setattr(q, "JOB_MAX_QUEUED_PER_KEY", 3, raising=False)
+    codes = [api.request("POST", "assessor", "/v1/runs", json={"year": y}).status_code for y in range(2020, 2025)]
+    assert codes == [202, 202, 202, 429, 429], codes
+    r = api.request("POST", "assessor", "/v1/runs", json={"year": 2024})
+    assert r.status_code == 429 and r.headers["retry-after"] and "queued" in r.json()["detail"]
+    # Asking again for a job already queued is not a new job: still the same job, not refused.
+    assert api.request("POST", "assessor", "/v1/runs", json={"year": 2020}).status_code == 202
+    # Another key's jobs are not held back by this one's.
+    assert api.request("POST", "admin", "/v1/runs", json={"year": 2024}).status_code == 202
