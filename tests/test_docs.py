@@ -1,7 +1,8 @@
 """The documents stay true (in the manner of Datasette's tests/test_docs.py): every program a test looks for
 is in the README's table of skips, every referenced document and cited section of docs/design.md exists,
-every Markdown link resolves, and the README's CLI table lists every verb of the Typer app. Settings are
-checked against the README by tests/test_settings.py."""
+every Markdown link resolves, the README's CLI table lists every verb of the Typer app, every package is named
+in the README's "What runs where" and in design.md §11, and the import graph keeps to the allowed arrows and is
+the one §11 states. Settings are checked against the README by tests/test_settings.py."""
 
 from __future__ import annotations
 
@@ -182,3 +183,82 @@ def test_readme_cli_table_parser_sees_groups_and_alternatives():
         "db migrate", "db status", "keys create", "keys list", "keys revoke", "dashboards build",
         "dashboards push", "score", "registry import",
     }
+
+
+# --- the map names every package, and the import graph keeps to the allowed arrows ---------------------
+
+# The layers of README "What runs where" and docs/design.md §11: each package may import only these of ours.
+ALLOWED_IMPORTS: dict[str, set[str]] = {
+    "jieneng": {"api", "dashboards", "ingest", "savings", "scoring", "sim", "store"},
+    "api": {"savings", "scoring", "store"},
+    "savings": {"scoring", "store"},
+    "scoring": {"store"},
+    "ingest": {"store"},
+    "dashboards": {"store"},
+    "sim": {"store"},
+    "store": set(),
+}
+
+
+def top_level_packages() -> set[str]:
+    return {p.parent.name for p in ROOT.glob("*/__init__.py") if p.parent.name != "tests"}
+
+
+def design_section(n: int) -> str:
+    text = DESIGN.read_text(encoding="utf-8")
+    return re.split(r"^## \d+\.", text, flags=re.M)[n]
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Which of our packages each package imports: every absolute import, at module level or in a function."""
+    import ast
+
+    ours = top_level_packages()
+    graph: dict[str, set[str]] = {p: set() for p in ours}
+    for pkg in ours:
+        for path in (ROOT / pkg).rglob("*.py"):
+            for node in ast.walk(ast.parse(_text(path))):
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    names = [node.module]
+                else:
+                    continue
+                graph[pkg] |= {n.split(".")[0] for n in names} & (ours - {pkg})
+    return graph
+
+
+def test_every_package_is_named_in_the_readme_and_design():
+    packages = top_level_packages()
+    assert {"store", "jieneng", "savings"} <= packages, "the scan for packages is broken"
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    where = readme.split("## What runs where", 1)[1].split("\n## ", 1)[0]
+    block = where.split("```", 2)[1]
+    missing_readme = sorted(p for p in packages if not re.search(rf"^{p}/\s", block, flags=re.M))
+    section = design_section(11)
+    missing_design = sorted(p for p in packages if f"`{p}/`" not in section)
+    unlayered = sorted(packages - ALLOWED_IMPORTS.keys())
+    assert not missing_readme, f"README's 'What runs where' does not name {missing_readme}"
+    assert not missing_design, f"docs/design.md §11 does not name {missing_design}"
+    assert not unlayered, f"packages with no place in the layers (ALLOWED_IMPORTS): {unlayered}"
+
+
+def test_imports_follow_the_allowed_arrows():
+    graph = import_graph()
+    assert "store" in graph["scoring"], "the import scan is broken"
+    bad = sorted(f"{a} -> {b}" for a, deps in graph.items() for b in deps - ALLOWED_IMPORTS.get(a, set()))
+    assert not bad, "imports against the arrows of README 'What runs where':\n" + "\n".join(bad)
+
+
+def test_design_import_graph_is_the_measured_one():
+    """The table in docs/design.md §11 says which package imports which: it must be the graph of the code."""
+    stated: dict[str, set[str]] = {}
+    for row in design_section(11).splitlines():
+        cells = _cells(row)
+        if len(cells) >= 4 and re.fullmatch(r"\s*`(\w+)`\s*", cells[1]):
+            name = cells[1].strip(" `")
+            stated[name] = set(re.findall(r"`(\w+)`", cells[2]))
+    graph = import_graph()
+    assert stated.keys() >= graph.keys(), f"§11's import table has no row for {sorted(graph.keys() - stated.keys())}"
+    wrong = sorted(f"{p}: says {sorted(stated[p])}, code {sorted(graph[p])}" for p in graph if stated[p] != graph[p])
+    assert not wrong, "docs/design.md §11's import table differs from the code:\n" + "\n".join(wrong)
