@@ -8,6 +8,7 @@ Each measured step runs in its own child process, so its peak RSS is its own:
 - baseline: one aggregate, yearly use per institution and energy type over usage_monthly, fetched to the client;
 - loader only: scoring.loader.load_inputs — registry, yearly usage, quality and assessed items (for the breakdown);
 - full run: scoring.runner.run_scoring — load, quality, score, canonical JSON, hash, store 10,000 results;
+  then the bytes one run stores (its detail column as TOAST-compressed on disk, all its rows' columns);
 - breakdown (one more process, before the full runs): the run's stages timed apart (wall and CPU), and the
   store step repeated in rolled-back transactions as shipped (lz4 TOAST compression), with the column forced
   to pglz (PostgreSQL's default), and with `detail` as text instead of jsonb: the difference is what the
@@ -218,6 +219,11 @@ def main() -> None:
             runs = [measure("run", url, str(mpath)) for _ in range(args.repeat)]
         with psycopg.connect(url) as conn:
             hashes = {h for (h,) in conn.execute("SELECT results_hash FROM scoring_run")}
+            # one run's footprint: the detail as stored (TOAST-compressed), every column of its rows, and the
+            # detail's JSON text as the API reads it back
+            detail_stored, rows_stored, detail_text = conn.execute(
+                """SELECT sum(pg_column_size(s.detail)), sum(pg_column_size(s.*)), sum(octet_length(s.detail::text))
+                   FROM scoring_result s WHERE s.run_id = %s""", (runs[-1]["run_id"],)).fetchone()
         agg = min(a["seconds"] for a in aggs)
         run = min(r["seconds"] for r in runs)
         agg_rss = max(a["peak_rss_mb"] for a in aggs)
@@ -237,6 +243,9 @@ def main() -> None:
               f"target < 1024 MB: {'met' if run_rss < 1024 else 'NOT met'} ({run_rss:.0f} MB); "
               f"identical results hash over {len(runs)} runs: {'yes' if len(hashes) == 1 else 'NO'} "
               f"({', '.join(sorted(hashes))})")
+        print(f"stored per run: detail {detail_stored / 1e6:.1f} MB compressed ({detail_text / 1e6:.1f} MB as jsonb "
+              f"text), all scoring_result columns {rows_stored / 1e6:.1f} MB; canonical JSON written "
+              f"{parts['detail_mb']:.1f} MB")
         p = parts
         print()
         print(f"breakdown of one run (its own process; {p['detail_mb']:.0f} MB of canonical JSON):")
