@@ -8,6 +8,7 @@ of the year and the year before, so per-area energy and its change are read besi
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 
 import psycopg
@@ -15,6 +16,10 @@ import psycopg
 from savings import methodology as meth
 from store import savings as db
 from store.weather import degree_days, weather_region
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+CELL_PADDING_PT = 12  # reportlab's default left + right cell padding
+CELL_MAX_LINES = 20
 
 
 @dataclass(frozen=True)
@@ -114,15 +119,23 @@ def pdf_flowables(section: SavingsSection) -> list:
     head = ParagraphStyle("sav-head", fontName=font, fontSize=12, leading=16, spaceBefore=8, spaceAfter=4)
     cell = ParagraphStyle("sav-cell", fontName=font, fontSize=8, leading=10, wordWrap="CJK")
 
-    def esc(v) -> str:
-        return ("—" if v is None else str(v)).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    def esc(v, most: int = 2000) -> str:
+        text = _CONTROL.sub("", "—" if v is None else str(v))
+        text = text if len(text) <= most else text[: most - 1] + "…"
+        return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+    def cell_chars(width_mm: float) -> int:
+        # A table cell cannot split across pages: cut its text to CELL_MAX_LINES lines of its width (a CJK
+        # glyph is one em wide, wider than any Latin letter), as api/exports/pdf.py does for the report.
+        return max(1, int((width_mm * mm - CELL_PADDING_PT) / cell.fontSize)) * CELL_MAX_LINES
 
     def num(v, d=0) -> str:
         return "—" if v is None else f"{v:,.{d}f}"
 
     def table(rows: list[list], widths_mm: list[float], header_markup: bool = False) -> Table:
-        body = [[Paragraph(c if header_markup else esc(c), cell) for c in rows[0]]]
-        body += [[Paragraph(esc(c), cell) for c in r] for r in rows[1:]]
+        most = [cell_chars(w) for w in widths_mm]
+        body = [[Paragraph(c if header_markup else esc(c, m), cell) for c, m in zip(rows[0], most, strict=True)]]
+        body += [[Paragraph(esc(c, m), cell) for c, m in zip(r, most, strict=True)] for r in rows[1:]]
         t = Table(body, colWidths=[w * mm for w in widths_mm], repeatRows=1)
         t.setStyle(TableStyle([("FONTNAME", (0, 0), (-1, -1), font),
                                ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#edf2f7")),

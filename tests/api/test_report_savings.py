@@ -120,3 +120,17 @@ def test_report_csv_savings_and_degree_days(with_savings):
     assert by[("度日数", "2026 HDD18")][2] == "" and "only 100 of 365" in by[("度日数", "2026 HDD18")][4]
     ratio = by[("度日数", "单位面积能耗 本年/上年")]
     assert float(ratio[2]) > 0 and "HDD 本年/上年 —(缺气温数据)" in ratio[4]
+
+
+def test_report_pdf_with_longest_project_texts(api_rw):
+    """The registry allows a 200-character name and a 1000-character contract reference; a table cell cannot
+    split across pages, so the section must cut them rather than fail the whole PDF."""
+    with psycopg.connect(api_rw.url) as c:
+        c.execute(PROJECT, ("nj-long", "NJ-GOV-001", "节" * 200, "合" * 1000))
+        replace_result(c, _result("nj-long"), [])
+        replace_result(c, _result("nj-long", energy_type="natural_gas", unit="m3", status="insufficient",
+                                  reasons=["原" * 1000] * 3), [])
+    r = api_rw.get("admin", REPORT, params={"year": 2026, "format": "pdf"})
+    assert r.status_code == 200, r.text[:300]
+    text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(r.content)).pages)
+    assert "节节节" in text and "…" in text
