@@ -7,6 +7,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from api.routers.savings import SavingsResult
 from scoring.model import AssessedAudit, AssessedItem, InstitutionResult, RankingRow, RunInfo
 
 T = TypeVar("T")
@@ -181,6 +182,37 @@ class RankingPage(Page[RankingRow]):
     run: RunRef = Field(description="the scoring run these ranks come from")
 
 
+class ReportProject(BaseModel):
+    id: str
+    name: str
+    kind: str
+    contract_ref: str | None
+    baseline: str = Field(description="baseline period, first..last day")
+    reporting: str = Field(description="reporting period, first..last day")
+    savings: list[SavingsResult] = Field(description="the stored verified savings per energy type")
+
+
+class YearDegreeDays(BaseModel):
+    year: int
+    hdd: float | None = Field(description="heating degree days of the year, °C·d; None: see missing_reason")
+    cdd: float | None = Field(description="cooling degree days of the year, °C·d; None: see missing_reason")
+    days_with_temperature: int
+    days_in_year: int
+    energy_per_area_kgce_m2: float | None = Field(description="building energy (vehicles excluded) per m² of floor area")
+    missing_reason: str | None = Field(description="why the degree days are missing (no or partial weather)")
+
+
+class ReportDegreeDays(BaseModel):
+    region_code: str | None = Field(description="region whose daily temperatures were read (the city)")
+    hdd_base_c: float
+    cdd_base_c: float
+    source: str = Field(description="where the base temperatures come from")
+    years: list[YearDegreeDays] = Field(description="the report year, then the year before")
+    energy_per_area_change: float | None = Field(description="per-area energy, report year over the year before − 1")
+    hdd_change: float | None
+    cdd_change: float | None
+
+
 class Report(BaseModel):
     institution: Institution
     run: RunRef
@@ -188,6 +220,10 @@ class Report(BaseModel):
     previous_year: PreviousYear | None = Field(description="the latest visible run of the year before, if any")
     monthly_energy: list[MonthlyEnergy]
     monthly_energy_note: str = Field(description="how monthly kgce was converted, and what was left out")
+    degree_days: ReportDegreeDays | None = Field(
+        None, description="per-area energy of both years beside the city's HDD/CDD (docs/savings.md)")
+    savings: list[ReportProject] = Field(
+        default_factory=list, description="retrofit and contract projects whose reporting period overlaps the year")
 
 
 class AssessedItemWrite(BaseModel):

@@ -8,13 +8,18 @@ of the year and the year before, so per-area energy and its change are read besi
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 
 import psycopg
 
 from savings import methodology as meth
 from store import savings as db
-from store.weather import degree_days
+from store.weather import degree_days, weather_region
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+CELL_PADDING_PT = 12  # reportlab's default left + right cell padding
+CELL_MAX_LINES = 20
 
 
 @dataclass(frozen=True)
@@ -23,6 +28,22 @@ class YearWeather:
     hdd: float
     cdd: float
     days_with_temperature: int
+    region_code: str = ""  # the region whose temperatures were read (the institution's, else its city)
+
+    @property
+    def days_in_year(self) -> int:
+        return (dt.date(self.year + 1, 1, 1) - dt.date(self.year, 1, 1)).days
+
+    @property
+    def missing_reason(self) -> str | None:
+        """Why this year's degree days are not shown: a partial year's sum would read as a mild year."""
+        if self.days_with_temperature == 0:
+            return (f"no daily temperature for region {self.region_code} in {self.year} "
+                    "(import it: `jieneng weather import`)")
+        if self.days_with_temperature < self.days_in_year:
+            return (f"only {self.days_with_temperature} of {self.days_in_year} days of {self.year} have a "
+                    f"temperature for region {self.region_code}")
+        return None
 
 
 @dataclass
@@ -34,6 +55,8 @@ class SavingsSection:
     degree_day_source: str
     weather: list[YearWeather] = field(default_factory=list)  # the year and the one before
     projects: list[dict] = field(default_factory=list)  # project fields and "savings": stored results
+    # per-area building energy of each year, kgce/m² (from the scoring run; filled in by the report)
+    energy_per_area_kgce_m2: dict[int, float | None] = field(default_factory=dict)
 
 
 def institution_section(conn: psycopg.Connection, institution_id: str, year: int) -> SavingsSection:
@@ -43,7 +66,7 @@ def institution_section(conn: psycopg.Connection, institution_id: str, year: int
     out = SavingsSection(institution_id, year, dd.hdd_base_c, dd.cdd_base_c, dd.source)
     for y in (year, year - 1):
         h, c, n = degree_days(conn, region, dt.date(y, 1, 1), dt.date(y, 12, 31), dd.hdd_base_c, dd.cdd_base_c)
-        out.weather.append(YearWeather(y, h, c, n))
+        out.weather.append(YearWeather(y, h, c, n, weather_region(region)))
     for p in db.list_projects(conn, [institution_id]):
         if p.reporting_from.year <= year <= p.reporting_to.year:
             out.projects.append({
@@ -52,6 +75,34 @@ def institution_section(conn: psycopg.Connection, institution_id: str, year: int
                 "savings": db.results(conn, p.id),
             })
     return out
+
+
+def _change(now: float | None, before: float | None) -> float | None:
+    return None if now is None or before is None or before == 0 else now / before - 1
+
+
+def degree_day_summary(section: SavingsSection) -> dict:
+    """Per-area energy of the year and the year before, and its change, beside the city's HDD/CDD of both
+    years, so a rise in a cold winter is read with its weather. A year without a full year of temperatures
+    has null degree days and a reason."""
+    years = []
+    for w in section.weather:
+        reason = w.missing_reason
+        years.append({
+            "year": w.year, "hdd": None if reason else w.hdd, "cdd": None if reason else w.cdd,
+            "days_with_temperature": w.days_with_temperature, "days_in_year": w.days_in_year,
+            "energy_per_area_kgce_m2": section.energy_per_area_kgce_m2.get(w.year),
+            "missing_reason": reason,
+        })
+    now, before = (years + [{}, {}])[:2]
+    return {
+        "region_code": section.weather[0].region_code if section.weather else None,
+        "hdd_base_c": section.hdd_base_c, "cdd_base_c": section.cdd_base_c, "source": section.degree_day_source,
+        "years": years,
+        "energy_per_area_change": _change(now.get("energy_per_area_kgce_m2"), before.get("energy_per_area_kgce_m2")),
+        "hdd_change": _change(now.get("hdd"), before.get("hdd")),
+        "cdd_change": _change(now.get("cdd"), before.get("cdd")),
+    }
 
 
 def pdf_flowables(section: SavingsSection) -> list:
@@ -68,25 +119,46 @@ def pdf_flowables(section: SavingsSection) -> list:
     head = ParagraphStyle("sav-head", fontName=font, fontSize=12, leading=16, spaceBefore=8, spaceAfter=4)
     cell = ParagraphStyle("sav-cell", fontName=font, fontSize=8, leading=10, wordWrap="CJK")
 
-    def esc(v) -> str:
-        return ("—" if v is None else str(v)).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    def esc(v, most: int = 2000) -> str:
+        text = _CONTROL.sub("", "—" if v is None else str(v))
+        text = text if len(text) <= most else text[: most - 1] + "…"
+        return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+    def cell_chars(width_mm: float) -> int:
+        # A table cell cannot split across pages: cut its text to CELL_MAX_LINES lines of its width (a CJK
+        # glyph is one em wide, wider than any Latin letter), as api/exports/pdf.py does for the report.
+        return max(1, int((width_mm * mm - CELL_PADDING_PT) / cell.fontSize)) * CELL_MAX_LINES
 
     def num(v, d=0) -> str:
         return "—" if v is None else f"{v:,.{d}f}"
 
     def table(rows: list[list], widths_mm: list[float], header_markup: bool = False) -> Table:
-        body = [[Paragraph(c if header_markup else esc(c), cell) for c in rows[0]]]
-        body += [[Paragraph(esc(c), cell) for c in r] for r in rows[1:]]
+        most = [cell_chars(w) for w in widths_mm]
+        body = [[Paragraph(c if header_markup else esc(c, m), cell) for c, m in zip(rows[0], most, strict=True)]]
+        body += [[Paragraph(esc(c, m), cell) for c, m in zip(r, most, strict=True)] for r in rows[1:]]
         t = Table(body, colWidths=[w * mm for w in widths_mm], repeatRows=1)
         t.setStyle(TableStyle([("FONTNAME", (0, 0), (-1, -1), font),
                                ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#edf2f7")),
                                ("GRID", (0, 0), (-1, -1), 0.25, colors.grey)]))
         return t
 
-    out: list = [Paragraph(esc(f"节能量核证 Verified savings ({section.year})"), head)]
-    out.append(table([["年份 Year", f"HDD{section.hdd_base_c:g}", f"CDD{section.cdd_base_c:g}", "有气温日数 Days"]]
-                     + [[w.year, num(w.hdd), num(w.cdd), w.days_with_temperature] for w in section.weather],
-                     [25, 25, 25, 25]))
+    def pct(v) -> str:
+        return "—" if v is None else f"{v:+.1%}"
+
+    dd = degree_day_summary(section)
+    out: list = [Paragraph(esc(f"度日数与单位面积能耗 Degree days ({section.year})"), head)]
+    out.append(table([["年份 Year", f"HDD{section.hdd_base_c:g}", f"CDD{section.cdd_base_c:g}", "有气温日数 Days",
+                       "单位面积能耗 kgce/m²"]]
+                     + [[y["year"], num(y["hdd"]), num(y["cdd"]), f"{y['days_with_temperature']}/{y['days_in_year']}",
+                         num(y["energy_per_area_kgce_m2"], 2)] for y in dd["years"]]
+                     + [["变化 Change", pct(dd["hdd_change"]), pct(dd["cdd_change"]), "",
+                         pct(dd["energy_per_area_change"])]],
+                     [25, 25, 25, 30, 35]))
+    for y in dd["years"]:
+        if y["missing_reason"]:
+            out.append(Paragraph(esc(f"{y['year']}: degree days not shown — {y['missing_reason']}"), cell))
+    out.append(Paragraph(esc(f"Base temperatures: {dd['source']}"), cell))
+    out.append(Paragraph(esc(f"节能量核证 Verified savings ({section.year})"), head))
     rows = [["项目<br/>Project", "能源<br/>Energy", "报告期<br/>Reporting", "节约量<br/>Avoided", "±<br/>(90%)",
              "节能率<br/>Share", "kgce", "元<br/>Yuan", "同比<br/>YoY"]]
     refusals: list[str] = []

@@ -113,8 +113,9 @@ def monthly_chart(
 REPORT_FRAME_PT = A4[0] - 36 * mm  # page width less the 18 mm margins
 
 
-def report_pdf(report: Any) -> bytes:
-    """An institution's report: identity, points, vetoes, indicators, blocks, ranks and the monthly chart."""
+def report_pdf(report: Any, extra: Sequence[Any] = ()) -> bytes:
+    """An institution's report: identity, points, vetoes, indicators, blocks, ranks and the monthly chart;
+    ``extra``: flowables appended after the data quality table (degree days, verified savings)."""
     r = report.result
     frame = REPORT_FRAME_PT
     inst = report.institution
@@ -179,6 +180,7 @@ def report_pdf(report: Any) -> bytes:
         ] for m in r.inputs.meters],
         _widths(frame, [24, 12, 8, 10, 12, 8, 8, 8, 8]),
     ))
+    story.extend(extra)
     buf = io.BytesIO()
     doc = SimpleDocTemplate(buf, pagesize=A4, title=_cut(f"{inst.name} {r.year}", 200), leftMargin=18 * mm, rightMargin=18 * mm)
     doc.build(story)

@@ -13,8 +13,19 @@ from api.deps import Bearer, Db, key_on
 from api.errors import forbidden, not_found
 from api.exports.pdf import report_pdf
 from api.exports.tables import file_response, file_responses, to_csv, to_xlsx
-from api.models import Institution, InstitutionResult, MonthlyEnergy, PreviousYear, Report, RunRef
+from api.models import (
+    Institution,
+    InstitutionResult,
+    MonthlyEnergy,
+    PreviousYear,
+    Report,
+    ReportDegreeDays,
+    ReportProject,
+    RunRef,
+)
 from api.params import DocFormat, InstitutionId
+from api.routers.savings import _result as savings_result
+from savings.report import SavingsSection, degree_day_summary, institution_section, pdf_flowables
 from store import api_queries as q
 
 router = APIRouter(prefix="/institutions", tags=["reports"])
@@ -58,6 +69,19 @@ def monthly_energy(rows: list[dict], result: InstitutionResult) -> tuple[list[Mo
     return out, note
 
 
+def savings_section(db, institution_id: str, result: InstitutionResult) -> SavingsSection:
+    """The verified-savings and degree-day section; per-area energy from the run's own inputs. Read after
+    the scope checks above, so it only ever covers an institution the key may see."""
+    with db.reading() as conn:
+        section = institution_section(conn, institution_id, result.year)
+    for y in (result.inputs.current, result.inputs.previous):
+        if y is not None and y.year in (result.year, result.year - 1):
+            area = y.floor_area_m2
+            section.energy_per_area_kgce_m2[y.year] = (
+                y.building_energy_kgce / area if y.building_energy_kgce is not None and area else None)
+    return section
+
+
 def report_rows(report: Report) -> list[dict]:
     r = report.result
     rows: list[dict] = [
@@ -84,6 +108,31 @@ def report_rows(report: Report) -> list[dict]:
         rows.append({"section": "数据质量", "item": m.meter_id, "value": m.coverage, "unit": "覆盖率",
                      "note": f"最长缺测 {m.longest_gap_hours} h; 复位 {m.resets}; 隔离 {m.quarantined}; "
                              f"冲突 {m.conflicts}; 拒收 {m.rejects}"})
+    if report.degree_days is not None:
+        dd = report.degree_days
+        for y in dd.years:
+            rows.append({"section": "度日数", "item": f"{y.year} HDD{dd.hdd_base_c:g}", "value": y.hdd, "unit": "°C·d",
+                         "note": y.missing_reason or f"{dd.region_code} {y.days_with_temperature}/{y.days_in_year} 天"})
+            rows.append({"section": "度日数", "item": f"{y.year} CDD{dd.cdd_base_c:g}", "value": y.cdd, "unit": "°C·d",
+                         "note": y.missing_reason or ""})
+            rows.append({"section": "度日数", "item": f"{y.year} 单位面积能耗", "value": y.energy_per_area_kgce_m2,
+                         "unit": "kgce/m²"})
+        # Ratios (report year over the year before), not signed changes: a CSV cell starting with "-" reads
+        # as a formula to a spreadsheet.
+        def ratio(change: float | None) -> float | None:
+            return None if change is None else 1 + change
+
+        def text(change: float | None) -> str:
+            return "—(缺气温数据)" if change is None else f"{1 + change:.3f}"
+
+        rows.append({"section": "度日数", "item": "单位面积能耗 本年/上年", "value": ratio(dd.energy_per_area_change),
+                     "note": f"HDD 本年/上年 {text(dd.hdd_change)}; CDD 本年/上年 {text(dd.cdd_change)}"})
+    for p in report.savings:
+        for s in p.savings:
+            rows.append({"section": "节能量核证", "item": f"{p.id} {s.energy_type}", "value": s.avoided, "unit": s.unit,
+                         "note": "; ".join(s.reasons) if s.status != "ok" else
+                         f"±{s.avoided_uncertainty} ({s.confidence_level}); {s.avoided_kgce} kgce; "
+                         f"{s.avoided_cost_yuan} 元; 同比 {s.year_on_year_change}; {p.contract_ref or ''}"})
     return rows
 
 
@@ -136,12 +185,16 @@ def institution_report(
         monthly_energy=monthly,
         monthly_energy_note=note,
     )
+    section = savings_section(db, institution_id, result)
+    report.degree_days = ReportDegreeDays.model_validate(degree_day_summary(section))
+    report.savings = [ReportProject(**{**p, "savings": [savings_result(r) for r in p["savings"]]})
+                      for p in section.projects]
     name = f"report-{institution_id}-{found['year']}"
     if format == "csv":
         return file_response(to_csv(COLUMNS, report_rows(report)), "csv", f"{name}.csv")
     if format == "xlsx":
         return file_response(to_xlsx(COLUMNS, report_rows(report), title=f"{found['year']}报告"), "xlsx", f"{name}.xlsx")
     if format == "pdf":
-        return file_response(report_pdf(report), "pdf", f"{name}.pdf")
+        return file_response(report_pdf(report, extra=pdf_flowables(section)), "pdf", f"{name}.pdf")
     # Serialised once here; returning the model would make FastAPI validate the whole report again.
     return Response(report.model_dump_json(), media_type="application/json")
