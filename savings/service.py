@@ -102,7 +102,8 @@ def _verify_type(conn, p: db.Project, et: str, region: str, prices: dict[str, fl
     use = db.daily_use(conn, meters, et, first_needed, max(last, p.baseline_to))
     temps = daily_temperatures(conn, region, first_needed, max(last, p.baseline_to))
     bdays = [d for d in days_between(p.baseline_from, p.baseline_to) if d in use and d in temps]
-    problems = baseline_problems(p.baseline_from, p.baseline_to, set(bdays), spec.sufficiency)
+    problems = baseline_problems(p.baseline_from, p.baseline_to, set(bdays), spec.sufficiency,
+                                install_from=p.install_from)
     if not temps:
         problems.insert(0, f"no weather for region {region} (import it: `jieneng weather import`)")
     if problems:

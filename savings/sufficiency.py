@@ -15,7 +15,8 @@ def days_between(first: dt.date, last: dt.date) -> list[dt.date]:
 
 
 def baseline_problems(
-    first: dt.date, last: dt.date, usable: Container[dt.date], rules: Sufficiency
+    first: dt.date, last: dt.date, usable: Container[dt.date], rules: Sufficiency,
+    *, install_from: dt.date | None = None,
 ) -> list[str]:
     """Why a baseline period cannot support a model; empty when it can.
 
@@ -27,11 +28,14 @@ def baseline_problems(
         Days with both a complete metered use and a mean temperature.
     rules : Sufficiency
         savings/methodology.toml [sufficiency].
+    install_from : datetime.date, optional
+        First day of the installation: the baseline must end the day before it.
 
     Returns
     -------
     list of str
-        One sentence per rule broken: span, overall coverage, coverage of each calendar month.
+        One sentence per rule broken: span, adjacency to the installation, overall coverage, coverage of
+        each calendar month.
 
     References
     ----------
@@ -48,6 +52,13 @@ def baseline_problems(
         problems.append(
             f"baseline period {first}..{last} spans {span} days; the method allows at most {rules.baseline_max_days} "
             "(the days immediately before installation)"
+        )
+    if install_from is not None and (install_from - last).days > 1:
+        # A baseline a year or more before the work would credit the retrofit with every other change since.
+        problems.append(
+            f"baseline period ends {last} but installation starts {install_from}: the method's baseline is "
+            f"the {rules.baseline_min_days} days immediately before the intervention "
+            f"({(install_from - last).days - 1} days in between)"
         )
     have = [d for d in days if d in usable]
     share = len(have) / span if span else 0.0
