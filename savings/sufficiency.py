@@ -53,6 +53,12 @@ def baseline_problems(
             f"baseline period {first}..{last} spans {span} days; the method allows at most {rules.baseline_max_days} "
             "(the days immediately before installation)"
         )
+    elif span > rules.baseline_min_days and not any(d.month == 2 and d.day == 29 for d in days):
+        # The extra day is for a 29 February only: a year and a day of a common year is not a year.
+        problems.append(
+            f"baseline period {first}..{last} spans {span} days without a 29 February; "
+            f"the method allows {rules.baseline_min_days}"
+        )
     if install_from is not None and (install_from - last).days > 1:
         # A baseline a year or more before the work would credit the retrofit with every other change since.
         problems.append(
