@@ -98,3 +98,33 @@ def reporting_problems(
             f"({share:.0%}); the method needs {rules.reporting_min_coverage:.0%}"
         ]
     return []
+
+
+def usable_use(use: dict[dt.date, float], energy_type: str) -> tuple[dict[dt.date, float], dict[dt.date, float]]:
+    """Daily use split into the days a model may use and the days treated as missing.
+
+    Parameters
+    ----------
+    use : dict of datetime.date to float
+        Metered use per complete day [unit/day].
+    energy_type : str
+        A negative day is missing for every energy type; a zero day is missing for electricity only (a
+        building on the grid always draws something, so zero is a stuck or disconnected meter), while zero
+        gas, heat or water on a summer or holiday day is real.
+
+    Returns
+    -------
+    (usable, missing) : tuple of dict
+        Both keyed by day, with the metered value.
+
+    References
+    ----------
+    CalTRACK Methods 2.0, data preparation: negative values and zero electricity values are treated as
+    missing data (eemeter ``caltrack_sufficiency_criteria``, ``is_electricity_data``).
+    """
+    usable: dict[dt.date, float] = {}
+    missing: dict[dt.date, float] = {}
+    for d, v in use.items():
+        bad = v < 0 or (v == 0 and energy_type == "electricity")
+        (missing if bad else usable)[d] = v
+    return usable, missing

@@ -166,3 +166,25 @@ def test_zero_baseline_refused(db_url):
                         cp.write_row(("b1.e", dt.datetime(d.year, d.month, d.day, h, tzinfo=TZ), 0.0))
         out = verify_project(c, "p1", as_of=dt.date(2026, 12, 1))
     assert out[0].reasons == ["baseline use is 0 kWh a day on average; there is nothing to save against"]
+
+
+def test_zero_and_negative_metered_days_are_missing_not_savings(conn):
+    # A stuck meter reading 0 kWh for 20 days of June, and a day of negative use, are not a building that used nothing:
+    # CalTRACK treats such days as missing data, so they neither count as avoided energy nor as metered days.
+    conn.execute("UPDATE usage_hourly SET consumption = 0 WHERE meter_id = 'b1.e' AND hour >= '2026-06-01 00:00+08' "
+                 "AND hour < '2026-06-21 00:00+08'")
+    conn.execute("UPDATE usage_hourly SET consumption = -5 WHERE meter_id = 'b1.e' AND hour >= '2026-08-03 00:00+08' "
+                 "AND hour < '2026-08-04 00:00+08'")
+    conn.execute("UPDATE usage_hourly SET consumption = -1 WHERE meter_id = 'b1.e' AND hour >= '2025-03-03 00:00+08' "
+                 "AND hour < '2025-03-04 00:00+08'")
+    e = {o.energy_type: o for o in verify_project(conn, "p1", as_of=dt.date(2026, 12, 1))}["electricity"].result
+    assert e["status"] == "ok"
+    assert e["reporting_days"] == 303 - 20 - 1
+    truth = sum(v * CUT for d, v in conn.info_cf.items()
+                if dt.date(2026, 2, 1) <= d <= dt.date(2026, 11, 30) and not dt.date(2026, 6, 1) <= d <= dt.date(2026, 6, 20) and d != dt.date(2026, 8, 3))
+    assert abs(e["avoided"] - truth) <= e["avoided_uncertainty"]
+    model = conn.execute("SELECT n_days FROM baseline_model WHERE id = %s", (e["model_id"],)).fetchone()
+    assert model[0] == 364
+    june = conn.execute("SELECT count(*) FROM savings_daily WHERE energy_type = 'electricity' AND metered IS NOT NULL "
+                        "AND day BETWEEN '2026-06-01' AND '2026-06-20'").fetchone()
+    assert june[0] == 0
