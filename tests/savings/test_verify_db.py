@@ -164,8 +164,13 @@ def test_zero_baseline_refused(db_url):
                 for d in days:
                     for h in range(24):
                         cp.write_row(("b1.e", dt.datetime(d.year, d.month, d.day, h, tzinfo=TZ), 0.0))
-        out = verify_project(c, "p1", as_of=dt.date(2026, 12, 1))
-    assert out[0].reasons == ["baseline use is 0 kWh a day on average; there is nothing to save against"]
+                        cp.write_row(("b1.g", dt.datetime(d.year, d.month, d.day, h, tzinfo=TZ), 0.0))
+        out = {o.energy_type: o for o in verify_project(c, "p1", as_of=dt.date(2026, 12, 1))}
+    # zero electricity is a stuck meter (missing data); zero gas is real use, and nothing to save against
+    e = out["electricity"].reasons
+    assert e[0] == "baseline has use and temperature on 0 of 365 days (0%); the method needs 90%"
+    assert e[-1] == "365 day(s) of zero or negative metered use in 2025-01-01..2025-12-31 count as missing"
+    assert out["natural_gas"].reasons == ["baseline use is 0 m3 a day on average; there is nothing to save against"]
 
 
 def test_zero_and_negative_metered_days_are_missing_not_savings(conn):
