@@ -193,3 +193,13 @@ def test_zero_and_negative_metered_days_are_missing_not_savings(conn):
     june = conn.execute("SELECT count(*) FROM savings_daily WHERE energy_type = 'electricity' AND metered IS NOT NULL "
                         "AND day BETWEEN '2026-06-01' AND '2026-06-20'").fetchone()
     assert june[0] == 0
+
+
+def test_reporting_period_in_the_future_refused_with_reason(conn):
+    out = {o.energy_type: o for o in verify_project(conn, "p1", as_of=dt.date(2026, 1, 15))}
+    e = out["electricity"]
+    assert e.status == "insufficient"
+    assert e.reasons == ["reporting period starts 2026-02-01; no reporting day before 2026-01-15 yet"]
+    assert e.result.get("avoided") is None
+    stored = conn.execute("SELECT status, avoided FROM savings_result WHERE energy_type = 'electricity'").fetchone()
+    assert stored == ("insufficient", None)
