@@ -18,7 +18,7 @@ import psycopg
 from savings import methodology as meth
 from savings.caltrack import InsufficientData, fit_baseline
 from savings.compute import daily_rows, totals
-from savings.sufficiency import baseline_problems, days_between, reporting_problems
+from savings.sufficiency import baseline_problems, days_between, reporting_problems, usable_use
 from store import codes
 from store import savings as db
 from store.calendar import is_workday
@@ -99,14 +99,21 @@ def _verify_type(conn, p: db.Project, et: str, region: str, prices: dict[str, fl
                        "(list meter_ids, or register a main meter)"])
     prev_first = _previous_year(p.reporting_from) or p.reporting_from - dt.timedelta(days=365)
     first_needed = min(p.baseline_from, prev_first)
-    use = db.daily_use(conn, meters, et, first_needed, max(last, p.baseline_to))
+    use, missing = usable_use(db.daily_use(conn, meters, et, first_needed, max(last, p.baseline_to)), et)
+
+    def missing_note(first: dt.date, to: dt.date) -> list[str]:
+        n = sum(1 for d in missing if first <= d <= to)
+        what = "zero or negative" if et == "electricity" else "negative"
+        return [f"{n} day(s) of {what} metered use in {first}..{to} count as missing"] if n else []
+
     temps = daily_temperatures(conn, region, first_needed, max(last, p.baseline_to))
     bdays = [d for d in days_between(p.baseline_from, p.baseline_to) if d in use and d in temps]
-    problems = baseline_problems(p.baseline_from, p.baseline_to, set(bdays), spec.sufficiency)
+    problems = baseline_problems(p.baseline_from, p.baseline_to, set(bdays), spec.sufficiency,
+                                install_from=p.install_from)
     if not temps:
         problems.insert(0, f"no weather for region {region} (import it: `jieneng weather import`)")
     if problems:
-        return refuse(problems)
+        return refuse(problems + missing_note(p.baseline_from, p.baseline_to))
     t = np.array([temps[d] for d in bdays])
     y = np.array([use[d] for d in bdays])
     if not y.mean() > 0:
@@ -128,7 +135,7 @@ def _verify_type(conn, p: db.Project, et: str, region: str, prices: dict[str, fl
     rproblems = reporting_problems(p.reporting_from, last, {d for d in rdays if d in use and d in temps},
                                    spec.sufficiency)
     if rproblems:
-        return refuse(rproblems)
+        return refuse(rproblems + missing_note(p.reporting_from, last))
     work = {d: is_workday(d) for d in rdays}
     dd = spec.degree_days
     rows = daily_rows(model, rdays, temps, {d: use[d] for d in rdays if d in use}, work, dd.hdd_base_c, dd.cdd_base_c)

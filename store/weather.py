@@ -174,12 +174,12 @@ def weather_region(region_code: str) -> str:
 
 def daily_temperatures(conn: psycopg.Connection, region_code: str, first: dt.date, last: dt.date
                        ) -> dict[dt.date, float]:
-    """Mean °C per day of ``region_code`` (its own rows, else its city's) in [first, last]."""
+    """Mean °C per day of ``region_code`` in [first, last]: its own row of a day, else its city's of that day
+    (a county station's few days do not hide the city's record of the others)."""
     rows = conn.execute(
-        """SELECT day, mean_temp_c FROM weather_daily
-           WHERE region_code = (SELECT CASE WHEN EXISTS (SELECT 1 FROM weather_daily WHERE region_code = %(r)s)
-                                            THEN %(r)s ELSE %(city)s END)
-             AND day BETWEEN %(a)s AND %(b)s ORDER BY day""",
+        """SELECT DISTINCT ON (day) day, mean_temp_c FROM weather_daily
+           WHERE region_code IN (%(r)s, %(city)s) AND day BETWEEN %(a)s AND %(b)s
+           ORDER BY day, region_code = %(r)s DESC""",
         {"r": region_code, "city": weather_region(region_code), "a": first, "b": last},
     ).fetchall()
     return {d: float(t) for d, t in rows}

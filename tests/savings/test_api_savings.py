@@ -89,3 +89,28 @@ def test_scope_and_savings(env):
     assert load_workbook(io.BytesIO(x.content)).sheetnames == ["summary", "model electricity", "daily electricity"]
     assert env("GET", "city_sz", "/v1/projects/p1/savings/daily", params={"format": "xlsx"}).status_code == 403
     assert env("POST", "admin", "/v1/projects/p1/savings", params={"as_of": "1900-01-01"}).status_code == 422
+
+
+@pytest.mark.parametrize("who", ["city_sz", "inst_b2"])
+def test_outside_scope_refused_in_every_format(env, who):
+    assert env("POST", "admin", "/v1/projects/p1/savings", params={"as_of": "2026-12-01"}).status_code == 200
+    for fmt in ("json", "csv", "xlsx"):
+        r = env("GET", who, "/v1/projects/p1/savings/daily", params={"format": fmt})
+        assert r.status_code == 403, (fmt, r.text)
+        assert "p1" not in r.text or "outside" in r.text
+    assert env("GET", who, "/v1/projects", params={"institution_id": "b1"}).status_code == 403
+    assert env("GET", who, "/v1/projects/p1").status_code == 403
+
+
+def test_hostile_project_name_is_text_in_the_workbook(env, db_url):
+    hostile = '=HYPERLINK("http://evil.example","x")'
+    with psycopg.connect(db_url) as c:
+        c.execute("UPDATE project SET name = %s, contract_ref = %s WHERE id = 'p1'", (hostile, "+1+1"))
+    assert env("POST", "admin", "/v1/projects/p1/savings", params={"as_of": "2026-12-01"}).status_code == 200
+    assert env("GET", "inst_b1", "/v1/projects/p1").json()["name"] == hostile
+    x = env("GET", "inst_b1", "/v1/projects/p1/savings/daily", params={"format": "xlsx"})
+    from openpyxl import load_workbook
+
+    summary = load_workbook(io.BytesIO(x.content))["summary"]
+    cells = {c.value: c for row in summary.iter_rows() for c in row if isinstance(c.value, str)}
+    assert cells[hostile].data_type == "s" and cells["+1+1"].data_type == "s"

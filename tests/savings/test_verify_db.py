@@ -164,5 +164,42 @@ def test_zero_baseline_refused(db_url):
                 for d in days:
                     for h in range(24):
                         cp.write_row(("b1.e", dt.datetime(d.year, d.month, d.day, h, tzinfo=TZ), 0.0))
-        out = verify_project(c, "p1", as_of=dt.date(2026, 12, 1))
-    assert out[0].reasons == ["baseline use is 0 kWh a day on average; there is nothing to save against"]
+                        cp.write_row(("b1.g", dt.datetime(d.year, d.month, d.day, h, tzinfo=TZ), 0.0))
+        out = {o.energy_type: o for o in verify_project(c, "p1", as_of=dt.date(2026, 12, 1))}
+    # zero electricity is a stuck meter (missing data); zero gas is real use, and nothing to save against
+    e = out["electricity"].reasons
+    assert e[0] == "baseline has use and temperature on 0 of 365 days (0%); the method needs 90%"
+    assert e[-1] == "365 day(s) of zero or negative metered use in 2025-01-01..2025-12-31 count as missing"
+    assert out["natural_gas"].reasons == ["baseline use is 0 m3 a day on average; there is nothing to save against"]
+
+
+def test_zero_and_negative_metered_days_are_missing_not_savings(conn):
+    # A stuck meter reading 0 kWh for 20 days of June, and a day of negative use, are not a building that used nothing:
+    # CalTRACK treats such days as missing data, so they neither count as avoided energy nor as metered days.
+    conn.execute("UPDATE usage_hourly SET consumption = 0 WHERE meter_id = 'b1.e' AND hour >= '2026-06-01 00:00+08' "
+                 "AND hour < '2026-06-21 00:00+08'")
+    conn.execute("UPDATE usage_hourly SET consumption = -5 WHERE meter_id = 'b1.e' AND hour >= '2026-08-03 00:00+08' "
+                 "AND hour < '2026-08-04 00:00+08'")
+    conn.execute("UPDATE usage_hourly SET consumption = -1 WHERE meter_id = 'b1.e' AND hour >= '2025-03-03 00:00+08' "
+                 "AND hour < '2025-03-04 00:00+08'")
+    e = {o.energy_type: o for o in verify_project(conn, "p1", as_of=dt.date(2026, 12, 1))}["electricity"].result
+    assert e["status"] == "ok"
+    assert e["reporting_days"] == 303 - 20 - 1
+    truth = sum(v * CUT for d, v in conn.info_cf.items()
+                if dt.date(2026, 2, 1) <= d <= dt.date(2026, 11, 30) and not dt.date(2026, 6, 1) <= d <= dt.date(2026, 6, 20) and d != dt.date(2026, 8, 3))
+    assert abs(e["avoided"] - truth) <= e["avoided_uncertainty"]
+    model = conn.execute("SELECT n_days FROM baseline_model WHERE id = %s", (e["model_id"],)).fetchone()
+    assert model[0] == 364
+    june = conn.execute("SELECT count(*) FROM savings_daily WHERE energy_type = 'electricity' AND metered IS NOT NULL "
+                        "AND day BETWEEN '2026-06-01' AND '2026-06-20'").fetchone()
+    assert june[0] == 0
+
+
+def test_reporting_period_in_the_future_refused_with_reason(conn):
+    out = {o.energy_type: o for o in verify_project(conn, "p1", as_of=dt.date(2026, 1, 15))}
+    e = out["electricity"]
+    assert e.status == "insufficient"
+    assert e.reasons == ["reporting period starts 2026-02-01; no reporting day before 2026-01-15 yet"]
+    assert e.result.get("avoided") is None
+    stored = conn.execute("SELECT status, avoided FROM savings_result WHERE energy_type = 'electricity'").fetchone()
+    assert stored == ("insufficient", None)

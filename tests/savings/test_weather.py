@@ -106,3 +106,17 @@ def test_weather_simulate_cli(db_url):
     assert r.returncode == 0, r.stderr
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT count(*), count(DISTINCT region_code) FROM weather_daily").fetchone() == (130, 13)
+
+
+def test_county_rows_fill_in_over_the_city_day_by_day(db_url):
+    # A few days of a county station must not hide the city's record on every other day (the baseline would
+    # then be refused for missing temperature although the city has every day).
+    with psycopg.connect(db_url) as conn:
+        conn.execute("INSERT INTO region (code, name, level, parent_code) VALUES ('320115', '江宁区', 'county', '320100') "
+                     "ON CONFLICT DO NOTHING")
+        conn.execute("INSERT INTO weather_daily (region_code, day, mean_temp_c) VALUES "
+                     "('320100', '2025-01-01', 1.5), ('320100', '2025-01-02', 2.5), ('320115', '2025-01-02', 9.0)")
+        assert daily_temperatures(conn, "320115", dt.date(2025, 1, 1), dt.date(2025, 1, 31)) == {
+            dt.date(2025, 1, 1): 1.5, dt.date(2025, 1, 2): 9.0}
+        assert daily_temperatures(conn, "320100", dt.date(2025, 1, 1), dt.date(2025, 1, 31)) == {
+            dt.date(2025, 1, 1): 1.5, dt.date(2025, 1, 2): 2.5}
