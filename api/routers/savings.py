@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from api.deps import Db, Key, Pools, require_role
 from api.errors import not_found
 from api.exports.tables import file_response, file_responses, to_csv
-from api.params import ID_PATTERN, EnergyType, check_institution
+from api.params import ID_PATTERN, START_DATE_PATTERN, EnergyType, check_institution
 from store import api_queries as q
 
 router = APIRouter(tags=["savings"])
@@ -180,7 +180,8 @@ def daily(project_id: ProjectId, key: Key, db: Db,
 @router.post("/projects/{project_id}/savings", response_model=Project)
 def recompute(project_id: ProjectId, key: Key, db: Db,
               as_of: Annotated[dt.date | None, Query(description="count reporting days before this date "
-                                                                "(default: today)")] = None):
+                                                                "(default: today), 2000-01-01 to 2100-12-31",
+                                                     json_schema_extra={"pattern": START_DATE_PATTERN})] = None):
     """Fit the baseline model and recompute the savings now (admin, assessor, city_assessor in scope)."""
     from savings.service import verify_project
 
