@@ -12,11 +12,12 @@ import shutil
 import tempfile
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
 from psycopg import sql
+
+from store.db import with_dbname
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -25,8 +26,7 @@ TIMEZONE = "Asia/Shanghai"
 
 def _with_dbname(url: str, dbname: str) -> str:
     """The same server URL with another database name (a URL, so it can go in JIENENG_DATABASE_URL)."""
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + dbname, parts.query, parts.fragment))
+    return with_dbname(url, dbname)
 
 
 @pytest.fixture(scope="session")
