@@ -23,7 +23,7 @@ def test_readme_names_every_program_a_test_skips_without():
         # Programs found by a fixed path rather than on PATH (server binaries outside PATH).
         wanted |= set(re.findall(r"""Path\(\s*["'](/usr/[\w./-]+)["']""", text))
     assert wanted, "found no shutil.which() in the tests: the scan is broken"
-    assert any(p.startswith("/") for p in wanted), "found no Path('/usr/...') program in the tests: the scan is broken"
+    assert any(p.startswith("/") for p in wanted), "found no program the tests find by a fixed /usr path: the scan is broken"
     missing = sorted(p for p in wanted if f"`{p}`" not in table_text)
     assert not missing, f"README's table of skips does not name {missing}"
 
