@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
+import threading
 import uuid
 from pathlib import Path
 
@@ -40,11 +42,35 @@ def pg_admin_url():
     # A folder of the session's own rather than pytest's numbered temp folders, which other pytest runs on
     # the same machine prune; the server is stopped and its folder removed when the session ends.
     data_dir = Path(tempfile.mkdtemp(prefix="jieneng-test-pg-"))
+    # SIGTERM (a CI job's timeout) would end Python without teardown or atexit, leaving the server
+    # running; as an interrupt, pytest still runs the finally below.
+    previous = _sigterm_interrupts()
     try:
         yield embedded_database_url(data_dir, dbname="postgres", stop_on_exit=True)
     finally:
         stop_embedded_database(data_dir)
         shutil.rmtree(data_dir, ignore_errors=True)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _sigterm_interrupts():
+    """Make SIGTERM raise KeyboardInterrupt (if nothing else handles it); return the handler it replaced."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return None
+
+    session_pid = os.getpid()
+
+    def interrupt(signum, frame):
+        if os.getpid() != session_pid:  # a forked child (multiprocessing) dies of SIGTERM as it would have
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    return signal.signal(signal.SIGTERM, interrupt)
 
 
 def create_database(admin_url: str, template: str | None = None) -> str:
