@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
+from pathlib import Path
 
 import psutil
 import psycopg
@@ -27,7 +30,17 @@ def _get(url: str, key: str | None = None):
         return resp.status, json.loads(resp.read())
 
 
-def test_demo_runs_on_embedded_defaults_and_stops_on_sigint(tmp_path):
+@pytest.fixture
+def demo_dir():
+    # Not pytest's tmp_path: another pytest run on the machine prunes old numbered temp folders, and this
+    # one holds the demo's running PostgreSQL for minutes.
+    d = Path(tempfile.mkdtemp(prefix="jieneng-test-demo-"))
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_demo_runs_on_embedded_defaults_and_stops_on_sigint(demo_dir):
+    tmp_path = demo_dir
     api_port, metrics_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("JIENENG_")}
     env.update(
