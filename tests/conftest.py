@@ -12,7 +12,9 @@ import shutil
 import signal
 import tempfile
 import threading
+import time
 import uuid
+import warnings
 from pathlib import Path
 
 import psycopg
@@ -49,9 +51,24 @@ def pg_admin_url():
         yield embedded_database_url(data_dir, dbname="postgres", stop_on_exit=True)
     finally:
         stop_embedded_database(data_dir)
-        shutil.rmtree(data_dir, ignore_errors=True)
+        _remove_when_stopped(data_dir)
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _remove_when_stopped(data_dir: Path, timeout_s: float = 60) -> None:
+    """Remove the server's folder once its postmaster has gone (it writes there while shutting down).
+
+    A server still up after ``timeout_s`` keeps its folder, so it is not left running on deleted files.
+    """
+    pid_file = data_dir / "pg" / "postmaster.pid"
+    deadline = time.monotonic() + timeout_s
+    while pid_file.exists():
+        if time.monotonic() > deadline:
+            warnings.warn(f"the embedded PostgreSQL under {data_dir} did not stop; its folder is kept", stacklevel=1)
+            return
+        time.sleep(0.1)
+    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def _sigterm_interrupts():
