@@ -35,7 +35,6 @@ import time
 import uuid
 from datetime import date
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import psycopg
@@ -57,6 +56,7 @@ from scoring.model import (  # noqa: E402
     YearInputs,
 )
 from store import api_queries as q  # noqa: E402
+from store.db import with_dbname  # noqa: E402
 from store.migrate import migrate  # noqa: E402
 
 CITIES = ["320100", "320200", "320300", "320400", "320500", "320600", "320700", "320800", "320900", "321000",
@@ -66,8 +66,7 @@ N_INST = 10_000
 
 
 def _url(admin_url: str, db: str) -> str:
-    p = urlsplit(admin_url)
-    return urlunsplit((p.scheme, p.netloc, "/" + db, p.query, p.fragment))
+    return with_dbname(admin_url, db)
 
 
 def _detail(inst_id: str, city: str, category: str, rank: int, points: float, kwh: float) -> str:

@@ -32,6 +32,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg
 from psycopg import sql
@@ -46,12 +47,13 @@ T0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(da
 # --- setup ---------------------------------------------------------------------------------
 
 def make_db(admin_url: str) -> str:
+    from store.db import with_dbname
     from store.migrate import migrate
 
     name = f"jieneng_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(admin_url, autocommit=True) as c:
         c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = admin_url.rsplit("/", 1)[0] + "/" + name
+    url = with_dbname(admin_url, name)
     migrate(url, timezone="Asia/Shanghai", timescaledb="off")
     with psycopg.connect(url) as c:
         for i in range(N_INST):
@@ -115,7 +117,8 @@ def messages(n: int, per_msg: int, prefix: str) -> list[tuple[str, bytes]]:
 def _mqtt_client(url: str, client_id: str, **kw):
     import paho.mqtt.client as mqtt
 
-    host, port = url.removeprefix("mqtt://").split(":")
+    parts = urlsplit(url)
+    host, port = parts.hostname, parts.port or 1883
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, **kw)
     return c, host, int(port)
 

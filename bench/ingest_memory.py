@@ -31,6 +31,7 @@ import time
 import urllib.request
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg
 
@@ -56,7 +57,8 @@ def rss_mb(pid: int) -> float:
 def publisher(url: str, msgs, qos: int, done) -> None:
     import paho.mqtt.client as mqtt
 
-    host, port = url.removeprefix("mqtt://").split(":")
+    parts = urlsplit(url)
+    host, port = parts.hostname, parts.port or 1883
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"mem-pub-{uuid.uuid4().hex[:6]}",
                     protocol=mqtt.MQTTv5)
     c.max_inflight_messages_set(500)
@@ -98,7 +100,8 @@ def run_memory(tmp: Path, admin_url: str, qos: int, n: int, cuts: int) -> dict:
 
     db = make_db(admin_url)
     broker, url = start_broker(tmp)
-    host, port = url.removeprefix("mqtt://").split(":")
+    parts = urlsplit(url)
+    host, port = parts.hostname, parts.port or 1883
     proxy = CuttableProxy(host, int(port))
     prefix = f"m{uuid.uuid4().hex[:6]}/v1"
     mport = free_port()

@@ -36,7 +36,6 @@ import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -320,12 +319,13 @@ def scoring_run(url: str, year: int) -> float:
 
 
 def run_scale(admin_url: str, scale: int, args) -> dict:
+    from store.db import with_dbname
     from store.migrate import migrate
 
     name = f"jieneng_bench_province_{scale}x_{uuid.uuid4().hex[:6]}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = urlunsplit(urlsplit(admin_url)._replace(path="/" + name))
+    url = with_dbname(admin_url, name)
     try:
         t0 = time.perf_counter()
         migrate(url, timezone=TZ, timescaledb="off")

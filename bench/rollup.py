@@ -33,12 +33,13 @@ STEP = timedelta(minutes=15)
 
 
 def make_db(admin_url: str, meters: int, days: int) -> str:
+    from store.db import with_dbname
     from store.migrate import migrate
 
     name = f"jieneng_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(admin_url, autocommit=True) as c:
         c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = admin_url.rsplit("/", 1)[0] + "/" + name
+    url = with_dbname(admin_url, name)
     migrate(url, timezone="Asia/Shanghai", timescaledb="off")
     n = days * 96
     with psycopg.connect(url) as c:

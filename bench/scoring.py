@@ -34,7 +34,6 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
@@ -192,12 +191,13 @@ def main() -> None:
         child(*args.child)
         return
 
+    from store.db import with_dbname
     from store.migrate import migrate
 
     name = f"jieneng_bench_scoring_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(args.admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = urlunsplit(urlsplit(args.admin_url)._replace(path="/" + name))
+    url = with_dbname(args.admin_url, name)
     try:
         migrate(url, timezone="Asia/Shanghai", timescaledb="off")
         t0 = time.perf_counter()

@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.ingest import start_broker  # noqa: E402
 from sim.run import backfill, make_simulator  # noqa: E402
+from store.db import with_dbname  # noqa: E402
 from store.migrate import migrate  # noqa: E402
 from store.registry import import_files  # noqa: E402
 
@@ -46,8 +47,7 @@ def fresh_db(admin: str) -> tuple[str, str]:
     name = f"jieneng_bench_sim_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(admin, autocommit=True) as c:
         c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    u = urlparse(admin)
-    url = u._replace(path=f"/{name}").geturl()
+    url = with_dbname(admin, name)
     try:
         migrate(url, timezone=TZ, timescaledb="off")
         files = [(p.name, p.read_bytes()) for p in sorted((ROOT / "examples").glob("*.csv"))]

@@ -48,10 +48,23 @@ def _db_target(url: str) -> tuple[str, str]:
     embedded database gives) becomes the socket folder and a TCP one ``host:port``.
     """
     info = conninfo_to_dict(url)
-    host = info.get("host") or "localhost"
+    host = info.get("host") or info.get("hostaddr") or "localhost"
+    port = info.get("port") or "5432"
+    if "," in host or "," in port:
+        raise ValueError(f"the database URL names several hosts ({host}); Grafana's datasource takes one host: "
+                         "give --db-host, or set JIENENG_DATABASE_READ_URL to one server")
     if not host.startswith("/"):
-        host = f"{host}:{info.get('port') or 5432}"
+        # host:port as Grafana splits it (Go's net.SplitHostPort): an IPv6 address goes in brackets.
+        host = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     return host, info.get("dbname") or "postgres"
+
+
+def _db_target_or_exit(url: str) -> tuple[str, str]:
+    try:
+        return _db_target(url)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
 
 
 @app.command("push")
@@ -80,7 +93,7 @@ def push_cmd(
         if not (db_host and db_name) and not (settings.database_read_url or settings.database_url):
             typer.echo("error: give --db-host and --db-name, or set JIENENG_DATABASE_URL", err=True)
             raise typer.Exit(2)
-        default_host, default_name = _db_target(read_database_url(settings)) if not (db_host and db_name) else ("", "")
+        default_host, default_name = _db_target_or_exit(read_database_url(settings)) if not (db_host and db_name) else ("", "")
         if not settings.grafana_db_password:
             typer.echo("warning: JIENENG_GRAFANA_DB_PASSWORD is not set; the datasource gets no password", err=True)
         datasource = datasource_payload(host=db_host or default_host, database=db_name or default_name,
@@ -116,7 +129,7 @@ def provision_cmd(
     from jieneng.wiring import read_database_url
 
     settings = load_settings()
-    host, database = _db_target(read_database_url(settings))
+    host, database = _db_target_or_exit(read_database_url(settings))
     if not settings.grafana_db_password:
         typer.echo("warning: JIENENG_GRAFANA_DB_PASSWORD is not set; the datasource gets no password "
                    f"(give {READER_ROLE} LOGIN and a password, see docs/dashboards.md)", err=True)

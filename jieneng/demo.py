@@ -350,12 +350,16 @@ def _enter_demo_assessments(db_url: str, year: int, seed: int) -> int:
 
 
 def _redact(url: str) -> str:
-    from urllib.parse import urlsplit
+    """The database URL without its password, wherever libpq would read one (``user:pw@`` or ``?password=``)."""
+    from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
     parts = urlsplit(url)
-    if parts.password:
-        return url.replace(f":{parts.password}@", ":***@")
-    return url
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+    query = [(k, "***" if k == "password" else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+    query_text = urlencode(query, quote_via=quote, safe="/*") if "password" in dict(query) else parts.query
+    return urlunsplit((parts.scheme, netloc, parts.path, query_text, parts.fragment))
 
 
 def _months_back(day: dt.date, months: int) -> dt.date:

@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
+import threading
+import time
 import uuid
+import warnings
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
 from psycopg import sql
+
+from store.db import with_dbname
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -25,8 +30,7 @@ TIMEZONE = "Asia/Shanghai"
 
 def _with_dbname(url: str, dbname: str) -> str:
     """The same server URL with another database name (a URL, so it can go in JIENENG_DATABASE_URL)."""
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + dbname, parts.query, parts.fragment))
+    return with_dbname(url, dbname)
 
 
 @pytest.fixture(scope="session")
@@ -40,11 +44,50 @@ def pg_admin_url():
     # A folder of the session's own rather than pytest's numbered temp folders, which other pytest runs on
     # the same machine prune; the server is stopped and its folder removed when the session ends.
     data_dir = Path(tempfile.mkdtemp(prefix="jieneng-test-pg-"))
+    # SIGTERM (a CI job's timeout) would end Python without teardown or atexit, leaving the server
+    # running; as an interrupt, pytest still runs the finally below.
+    previous = _sigterm_interrupts()
     try:
         yield embedded_database_url(data_dir, dbname="postgres", stop_on_exit=True)
     finally:
         stop_embedded_database(data_dir)
-        shutil.rmtree(data_dir, ignore_errors=True)
+        _remove_when_stopped(data_dir)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _remove_when_stopped(data_dir: Path, timeout_s: float = 60) -> None:
+    """Remove the server's folder once its postmaster has gone (it writes there while shutting down).
+
+    A server still up after ``timeout_s`` keeps its folder, so it is not left running on deleted files.
+    """
+    pid_file = data_dir / "pg" / "postmaster.pid"
+    deadline = time.monotonic() + timeout_s
+    while pid_file.exists():
+        if time.monotonic() > deadline:
+            warnings.warn(f"the embedded PostgreSQL under {data_dir} did not stop; its folder is kept", stacklevel=1)
+            return
+        time.sleep(0.1)
+    shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _sigterm_interrupts():
+    """Make SIGTERM raise KeyboardInterrupt (if nothing else handles it); return the handler it replaced."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return None
+
+    session_pid = os.getpid()
+
+    def interrupt(signum, frame):
+        if os.getpid() != session_pid:  # a forked child (multiprocessing) dies of SIGTERM as it would have
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    return signal.signal(signal.SIGTERM, interrupt)
 
 
 def create_database(admin_url: str, template: str | None = None) -> str:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
+from pathlib import Path
 
 import psutil
 import psycopg
@@ -27,7 +30,17 @@ def _get(url: str, key: str | None = None):
         return resp.status, json.loads(resp.read())
 
 
-def test_demo_runs_on_embedded_defaults_and_stops_on_sigint(tmp_path):
+@pytest.fixture
+def demo_dir():
+    # Not pytest's tmp_path: another pytest run on the machine prunes old numbered temp folders, and this
+    # one holds the demo's running PostgreSQL for minutes.
+    d = Path(tempfile.mkdtemp(prefix="jieneng-test-demo-"))
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_demo_runs_on_embedded_defaults_and_stops_on_sigint(demo_dir):
+    tmp_path = demo_dir
     api_port, metrics_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("JIENENG_")}
     env.update(
@@ -86,12 +99,27 @@ def test_demo_runs_on_embedded_defaults_and_stops_on_sigint(tmp_path):
             raise
     assert rc == 0, log.read_text(errors="replace")[-4000:]
     assert "demo stopped" in log.read_text(errors="replace")
-    time.sleep(1)
-    alive = [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
-    assert not alive, f"left running after SIGINT: {[c.cmdline() for c in alive]}"
     data_dir = str(tmp_path / "data")
-    postgres_left = [
-        p for p in psutil.process_iter(["cmdline"])
-        if p.info["cmdline"] and "postgres" in p.info["cmdline"][0] and data_dir in " ".join(p.info["cmdline"])
-    ]
-    assert not postgres_left, "the embedded PostgreSQL must stop with the demo"
+
+    def alive():
+        return [c for c in children if _running(c)]
+
+    def postgres_left():
+        return [
+            p for p in psutil.process_iter(["cmdline"])
+            if p.info["cmdline"] and "postgres" in p.info["cmdline"][0] and data_dir in " ".join(p.info["cmdline"])
+        ]
+
+    # Poll rather than sleep: under load the children take their time to exit.
+    deadline = time.monotonic() + 60
+    while (alive() or postgres_left()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not alive(), f"left running after SIGINT: {[c.cmdline() for c in alive()]}"
+    assert not postgres_left(), "the embedded PostgreSQL must stop with the demo"
+
+
+def _running(p: psutil.Process) -> bool:
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

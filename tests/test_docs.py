@@ -19,8 +19,12 @@ def test_readme_names_every_program_a_test_skips_without():
     table_text = table[1].split("\n\n", 1)[0]
     wanted: set[str] = set()
     for path in (ROOT / "tests").rglob("*.py"):
-        wanted |= set(re.findall(r"""shutil\.which\(\s*["']([\w.-]+)["']""", path.read_text(encoding="utf-8")))
+        text = path.read_text(encoding="utf-8")
+        wanted |= set(re.findall(r"""shutil\.which\(\s*["']([\w.-]+)["']""", text))
+        # Programs found by a fixed path rather than on PATH (server binaries outside PATH).
+        wanted |= set(re.findall(r"""Path\(\s*["'](/usr/[\w./-]+)["']""", text))
     assert wanted, "found no shutil.which() in the tests: the scan is broken"
+    assert any(p.startswith("/") for p in wanted), "found no program the tests find by a fixed /usr path: the scan is broken"
     missing = sorted(p for p in wanted if f"`{p}`" not in table_text)
     assert not missing, f"README's table of skips does not name {missing}"
 

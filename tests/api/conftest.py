@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -14,6 +13,7 @@ from psycopg import sql
 from api.app import create_app
 from api.config import ApiConfig
 from store import api_queries as q
+from store.db import with_dbname
 
 from .seed import seed
 
@@ -21,8 +21,7 @@ TIMEZONE = "Asia/Shanghai"
 
 
 def _url(admin_url: str, dbname: str) -> str:
-    p = urlsplit(admin_url)
-    return urlunsplit((p.scheme, p.netloc, "/" + dbname, p.query, p.fragment))
+    return with_dbname(admin_url, dbname)
 
 
 def _clone(admin_url: str, template: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import uuid
+from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -25,7 +26,8 @@ def amqtt_url(tmp_path):
 def test_ingest_over_mqtt_311_on_amqtt(reg_db, amqtt_url, topic_prefix):
     cfg = make_config(reg_db, amqtt_url, topic_prefix)
     cfg = dataclasses.replace(cfg, broker=dataclasses.replace(cfg.broker, protocol="3.1.1"))
-    host, port = amqtt_url.removeprefix("mqtt://").split(":")
+    parts = urlsplit(amqtt_url)
+    host, port = parts.hostname, parts.port
     pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}",
                       protocol=mqtt.MQTTv311)
     pub.connect(host, int(port))
