@@ -51,9 +51,10 @@ def _ci(tmp_path: Path, rc_run1: int, rc_run2: int) -> subprocess.CompletedProce
 def test_ci_runs_both_ways_and_prints_both_summaries_at_the_end(tmp_path):
     r = _ci(tmp_path, 0, 0)
     assert r.returncode == 0, r.stdout + r.stderr
-    tail = r.stdout.rstrip().splitlines()[-2:]
-    assert tail[0].startswith("run-1:") and "111 passed in 0.1s" in tail[0], r.stdout
-    assert tail[1].startswith("run-2:") and "222 passed in 0.2s" in tail[1], r.stdout
+    # Each run's name, then pytest's closing line unchanged: CI's last line is the last run's own.
+    tail = r.stdout.rstrip().splitlines()[-4:]
+    assert tail[0] == "run-1:" and "111 passed in 0.1s" in tail[1], r.stdout
+    assert tail[2] == "run-2:" and "222 passed in 0.2s" in tail[3] and tail[3].startswith("="), r.stdout
 
 
 @pytest.mark.parametrize(("rc1", "rc2"), [(1, 0), (5, 0), (0, 1), (0, 5)])
