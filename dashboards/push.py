@@ -19,12 +19,12 @@ import httpx
 
 from dashboards.alerting import FOLDER
 from dashboards.model import DATASOURCE_TYPE, DATASOURCE_UID
+from store.reader_role import READER_ROLE
 
 log = logging.getLogger(__name__)
 
 FOLDER_UID = "jieneng"
 DATASOURCE_NAME = "jieneng"
-READER_ROLE = "jieneng_grafana"
 
 
 class GrafanaUnhealthy(RuntimeError):

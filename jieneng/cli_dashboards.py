@@ -124,9 +124,9 @@ def provision_cmd(
     """
     from dashboards import alerting
     from dashboards.provision import provisioning_files, write_provisioning
-    from dashboards.push import READER_ROLE
     from jieneng.settings import load_settings
     from jieneng.wiring import read_database_url
+    from store.reader_role import READER_ROLE
 
     settings = load_settings()
     host, database = _db_target_or_exit(read_database_url(settings))

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from jieneng.settings import load_settings
-from jieneng.wiring import require_schema
+from jieneng.wiring import fail, read_input_files, require_schema, row_errors_exit
 
 app = typer.Typer(
     help="Institution and meter registry: import and export CSV/XLSX files.", no_args_is_help=True
@@ -18,11 +18,6 @@ app = typer.Typer(
 class ExportFormat(StrEnum):
     csv = "csv"
     xlsx = "xlsx"
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(2)
 
 
 @app.command("import")
@@ -43,25 +38,17 @@ def import_cmd(
     from store.db import connect
     from store.registry import RegistryImportError, import_files
 
-    files: list[tuple[str, bytes]] = []
-    for p in paths:
-        try:
-            files.append((str(p), p.read_bytes()))
-        except OSError as exc:
-            raise _fail(f"{p}: cannot read: {exc.strerror or exc}") from exc
+    files = read_input_files(paths)
     settings = load_settings()
     try:
         with connect(require_schema(settings, tables="registry tables")) as conn:
             summary = import_files(conn, files, settings.tz, dry_run=dry_run)
     except RegistryImportError as exc:
-        for e in exc.errors:
-            typer.echo(str(e), err=True)
-        typer.echo(f"{len(exc.errors)} error(s); nothing imported", err=True)
-        raise typer.Exit(2) from exc
+        raise row_errors_exit(exc.errors) from exc
     except psycopg.errors.UndefinedTable as exc:
-        raise _fail("the database has no registry tables yet: run `jieneng db migrate` first") from exc
+        raise fail("the database has no registry tables yet: run `jieneng db migrate` first") from exc
     except psycopg.OperationalError as exc:
-        raise _fail(f"cannot connect to the database: {exc}") from exc
+        raise fail(f"cannot connect to the database: {exc}") from exc
     for f in summary.files:
         typer.echo(f"read {f}")
     for label, c in (
@@ -101,14 +88,14 @@ def export_cmd(
         with connect(require_schema(settings, tables="registry tables")) as conn:
             out = export_files(conn, settings.tz, fmt.value)
     except psycopg.errors.UndefinedTable as exc:
-        raise _fail("the database has no registry tables yet: run `jieneng db migrate` first") from exc
+        raise fail("the database has no registry tables yet: run `jieneng db migrate` first") from exc
     except psycopg.OperationalError as exc:
-        raise _fail(f"cannot connect to the database: {exc}") from exc
+        raise fail(f"cannot connect to the database: {exc}") from exc
     try:
         directory.mkdir(parents=True, exist_ok=True)
         for name, data in out.items():
             (directory / name).write_bytes(data)
     except OSError as exc:
-        raise _fail(f"{directory}: cannot write: {exc.strerror or exc}") from exc
+        raise fail(f"{directory}: cannot write: {exc.strerror or exc}") from exc
     for name in out:
         typer.echo(f"wrote {directory / name}")

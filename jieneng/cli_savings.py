@@ -8,15 +8,10 @@ from pathlib import Path
 import typer
 
 from jieneng.settings import load_settings
-from jieneng.wiring import require_schema
+from jieneng.wiring import fail, require_schema
 
 app = typer.Typer(help="Verified savings of projects (projects.csv): weather-normalised baselines, CalTRACK daily.",
                   no_args_is_help=True)
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(2)
 
 
 def _fmt(v, digits: int = 0) -> str:
@@ -64,7 +59,7 @@ def compute_cmd(
             try:
                 outcomes = verify_project(conn, pid, as_of=day)
             except UnknownProject as exc:
-                raise _fail(f"no project '{pid}'") from exc
+                raise fail(f"no project '{pid}'") from exc
             conn.commit()
             typer.echo(f"{pid}:")
             for o in outcomes:
@@ -84,7 +79,7 @@ def show_cmd(project: str = typer.Argument(..., metavar="PROJECT")) -> None:
     with connect(require_schema(settings)) as conn:
         p = get_project(conn, project)
         if p is None:
-            raise _fail(f"no project '{project}'")
+            raise fail(f"no project '{project}'")
         res = results(conn, project)
     typer.echo(f"{p.id}: {p.name} ({p.kind}, {p.institution_id}, contract {p.contract_ref or '-'})")
     if not res:
@@ -107,6 +102,6 @@ def export_cmd(
         try:
             data = project_workbook(conn, project)
         except UnknownProject as exc:
-            raise _fail(f"no project '{project}'") from exc
+            raise fail(f"no project '{project}'") from exc
     out.write_bytes(data)
     typer.echo(f"wrote {out}")

@@ -8,15 +8,10 @@ from pathlib import Path
 import typer
 
 from jieneng.settings import load_settings
-from jieneng.wiring import require_schema
+from jieneng.wiring import fail, read_input_files, require_schema, row_errors_exit
 
 app = typer.Typer(help="Daily mean air temperature per city: import CSV, or simulate for the demo.",
                   no_args_is_help=True)
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(2)
 
 
 def _date(text: str, option: str) -> dt.date:
@@ -39,25 +34,17 @@ def import_cmd(
     from store.db import connect
     from store.weather import WeatherImportError, import_files
 
-    files = []
-    for p in paths:
-        try:
-            files.append((str(p), p.read_bytes()))
-        except OSError as exc:
-            raise _fail(f"{p}: cannot read: {exc.strerror or exc}") from exc
+    files = read_input_files(paths)
     settings = load_settings()
     try:
         with connect(require_schema(settings)) as conn:
             n = import_files(conn, files, dry_run=dry_run)
     except WeatherImportError as exc:
-        for e in exc.errors:
-            typer.echo(str(e), err=True)
-        typer.echo(f"{len(exc.errors)} error(s); nothing imported", err=True)
-        raise typer.Exit(2) from exc
+        raise row_errors_exit(exc.errors) from exc
     except psycopg.errors.UndefinedTable as exc:
-        raise _fail("the database has no weather table yet: run `jieneng db migrate` first") from exc
+        raise fail("the database has no weather table yet: run `jieneng db migrate` first") from exc
     except psycopg.OperationalError as exc:
-        raise _fail(f"cannot connect to the database: {exc}") from exc
+        raise fail(f"cannot connect to the database: {exc}") from exc
     typer.echo(f"weather: {n} day(s) read" + ("; dry run: nothing written" if dry_run else " and stored"))
 
 
@@ -74,7 +61,7 @@ def simulate_cmd(
 
     first, last = _date(from_, "--from"), _date(to, "--to")
     if last < first:
-        raise _fail(f"--to {last} is before --from {first}")
+        raise fail(f"--to {last} is before --from {first}")
     days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
     rows = []
     for region in CITY_NORMALS_C:

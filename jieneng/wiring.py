@@ -30,6 +30,25 @@ def fail(message: str, exit_code: int = SETUP_EXIT_CODE) -> typer.Exit:
     return typer.Exit(exit_code)
 
 
+def read_input_files(paths) -> list[tuple[str, bytes]]:
+    """(name, bytes) of each path, for the import verbs; an unreadable one is a one-line failure."""
+    files = []
+    for p in paths:
+        try:
+            files.append((str(p), p.read_bytes()))
+        except OSError as exc:
+            raise fail(f"{p}: cannot read: {exc.strerror or exc}") from exc
+    return files
+
+
+def row_errors_exit(errors) -> typer.Exit:
+    """Print every bad row (``file:line:column: message``) and the count; raise what this returns."""
+    for e in errors:
+        typer.echo(str(e), err=True)
+    typer.echo(f"{len(errors)} error(s); nothing imported", err=True)
+    return typer.Exit(2)
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     line = text.splitlines()[0].strip()
