@@ -35,6 +35,15 @@ def _drip(api, path: str, token: str, *, declared: int | None) -> bytes:
                 answer = s.recv(4096)
             except TimeoutError:
                 continue
+            # The server closes after its answer; under load the body can come in a later segment.
+            while answer:
+                try:
+                    more = s.recv(4096)
+                except (TimeoutError, OSError):
+                    break
+                if not more:
+                    break
+                answer += more
             return answer
     return b""
 
