@@ -31,17 +31,26 @@ Roles: **admin**, **assessor** (province), **city_assessor** (a region and every
 def create_app(config: ApiConfig) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        write = make_pool(config.database_url, min_size=config.pool_min_size, max_size=config.pool_max_size,
-                          name="api-write")
+        write = make_pool(
+            config.database_url,
+            min_size=config.pool_min_size,
+            max_size=config.pool_max_size,
+            name="api-write",
+        )
         read = write
         if config.read_database_url and config.read_database_url != config.database_url:
-            read = make_pool(config.read_database_url, min_size=config.pool_min_size,
-                             max_size=config.pool_max_size, name="api-read")
+            read = make_pool(
+                config.read_database_url,
+                min_size=config.pool_min_size,
+                max_size=config.pool_max_size,
+                name="api-read",
+            )
         app.state.pools = Pools(write=write, read=read, config=config)
         worker = None
         if config.job_worker:
-            worker = JobWorker(config.database_url, methodology_path=config.methodology_path,
-                               poll_s=config.job_poll_s)
+            worker = JobWorker(
+                config.database_url, methodology_path=config.methodology_path, poll_s=config.job_poll_s
+            )
             worker.start()
         app.state.job_worker = worker
         try:
@@ -70,25 +79,44 @@ def create_app(config: ApiConfig) -> FastAPI:
             {"name": "quality", "description": "data quality per meter"},
             {"name": "assessed items", "description": "management items entered by assessors, with audit"},
             {"name": "registry", "description": "registry import and export (admin)"},
-            {"name": "access log", "description": "who pulled which personal or registry data, and every refusal (admin)"},
+            {
+                "name": "access log",
+                "description": "who pulled which personal or registry data, and every refusal (admin)",
+            },
         ],
     )
     errors.install(app)
     metrics.install(app)
     # Outermost: bodies are bounded and their sender authenticated before anything reads them.
     app.add_middleware(BodyGuard, config=config, authenticate=authenticate_token)
-    v1 = APIRouter(prefix="/v1", responses={
-        401: {"description": "missing, bad or revoked API key"},
-        403: {"description": "outside the key's scope or role"},
-        400: {"description": "a value the database cannot hold (e.g. a NUL character), or a body that cannot be parsed"},
-        404: {"description": "does not exist"},
-        408: {"description": "the request body arrived too slowly (JIENENG_API_BODY_TIMEOUT_S)"},
-        413: {"description": "request body larger than its limit"},
-        422: {"description": "invalid parameters"},
-        429: {"description": "too many failed authentications from this address; see Retry-After"},
-        503: {"description": "the database is busy or unavailable; see Retry-After"},
-    })
-    for module in (health, runs, institutions, reports, usage, quality, assessed, registry, access, savings_routes):
+    v1 = APIRouter(
+        prefix="/v1",
+        responses={
+            401: {"description": "missing, bad or revoked API key"},
+            403: {"description": "outside the key's scope or role"},
+            400: {
+                "description": "a value the database cannot hold (e.g. a NUL character), or a body that cannot be parsed"
+            },
+            404: {"description": "does not exist"},
+            408: {"description": "the request body arrived too slowly (JIENENG_API_BODY_TIMEOUT_S)"},
+            413: {"description": "request body larger than its limit"},
+            422: {"description": "invalid parameters"},
+            429: {"description": "too many failed authentications from this address; see Retry-After"},
+            503: {"description": "the database is busy or unavailable; see Retry-After"},
+        },
+    )
+    for module in (
+        health,
+        runs,
+        institutions,
+        reports,
+        usage,
+        quality,
+        assessed,
+        registry,
+        access,
+        savings_routes,
+    ):
         v1.include_router(module.router)
     app.include_router(v1)
     return app

@@ -26,12 +26,29 @@ def request_path(request: Request) -> str:
     return str(request.url.path) + (f"?{request.url.query}" if request.url.query else "")
 
 
-def log_pull(request: Request, key: q.ApiKey, resource: str, *, fmt: str = "json",
-             institution_id: str | None = None, year: int | None = None, run_id: int | None = None) -> None:
+def log_pull(
+    request: Request,
+    key: q.ApiKey,
+    resource: str,
+    *,
+    fmt: str = "json",
+    institution_id: str | None = None,
+    year: int | None = None,
+    run_id: int | None = None,
+) -> None:
     pools = request.app.state.pools
     with pools.logging() as conn:
-        q.log_access(conn, key=key, resource=resource, path=request_path(request), fmt=fmt,
-                     institution_id=institution_id, year=year, run_id=run_id, client_addr=client_addr(request.scope))
+        q.log_access(
+            conn,
+            key=key,
+            resource=resource,
+            path=request_path(request),
+            fmt=fmt,
+            institution_id=institution_id,
+            year=year,
+            run_id=run_id,
+            client_addr=client_addr(request.scope),
+        )
 
 
 def log_refusal(scope: dict, status: int, key: q.ApiKey | None) -> None:
@@ -39,9 +56,18 @@ def log_refusal(scope: dict, status: int, key: q.ApiKey | None) -> None:
     the log cannot be written (that failure is logged here)."""
     try:
         pools = scope["app"].state.pools
-        path = scope["path"] + (f"?{scope['query_string'].decode('latin-1')}" if scope.get("query_string") else "")
+        path = scope["path"] + (
+            f"?{scope['query_string'].decode('latin-1')}" if scope.get("query_string") else ""
+        )
         with pools.logging() as conn:
-            q.log_access(conn, key=key, resource="refused", path=path[:2000], fmt="-", status=status,
-                         client_addr=client_addr(scope))
+            q.log_access(
+                conn,
+                key=key,
+                resource="refused",
+                path=path[:2000],
+                fmt="-",
+                status=status,
+                client_addr=client_addr(scope),
+            )
     except Exception:
         log.exception("could not log a refused request (%s %s)", status, scope.get("path"))

@@ -28,4 +28,3 @@ class RankingTotals:
             self._data.move_to_end(key)
             while len(self._data) > self._size:
                 self._data.popitem(last=False)
-

@@ -34,7 +34,9 @@ class Pools:
 
     def __post_init__(self) -> None:
         if self.auth_failures is None:
-            self.auth_failures = FailedAuthLimiter(self.config.auth_max_failures, self.config.auth_failure_window_s)
+            self.auth_failures = FailedAuthLimiter(
+                self.config.auth_max_failures, self.config.auth_failure_window_s
+            )
 
     @contextmanager
     def reading(self) -> Iterator[psycopg.Connection]:
@@ -82,8 +84,11 @@ Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
 def _too_many(retry_s: int) -> ApiError:
-    return ApiError(429, f"too many failed authentications from your address; retry in {retry_s} s",
-                    headers={"Retry-After": str(retry_s)})
+    return ApiError(
+        429,
+        f"too many failed authentications from your address; retry in {retry_s} s",
+        headers={"Retry-After": str(retry_s)},
+    )
 
 
 def authenticate_on(conn: psycopg.Connection, pools: Pools, scope: dict, token: str | None) -> q.ApiKey:
@@ -117,15 +122,20 @@ def authenticate_token(scope: dict, token: str | None) -> q.ApiKey:
         return authenticate_on(conn, pools, scope, token)
 
 
-def key_on(conn: psycopg.Connection, request: Request, creds: HTTPAuthorizationCredentials | None) -> q.ApiKey:
+def key_on(
+    conn: psycopg.Connection, request: Request, creds: HTTPAuthorizationCredentials | None
+) -> q.ApiKey:
     """The caller's live key, looked up on a primary connection the request already holds: a handler
     that authenticates this way saves a worker-thread hop and a pool checkout, and a revocation still
     holds on the next request (the key row is read every time)."""
     return authenticate_on(conn, request.app.state.pools, request.scope, creds.credentials if creds else None)
 
 
-def current_key(request: Request, pools: Annotated[Pools, Depends(get_pools)],
-                creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> q.ApiKey:
+def current_key(
+    request: Request,
+    pools: Annotated[Pools, Depends(get_pools)],
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> q.ApiKey:
     # A request with a body was authenticated before its body was read (api.limits); not twice.
     key = getattr(request.state, "api_key", None)
     if key is not None:

@@ -58,7 +58,10 @@ def _allowed_methods(request: Request) -> list[str]:
     table = getattr(app.state, "allow_table", None)
     if table is None:
         table = [
-            (re.compile("^" + re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(path)) + "$"), {m.upper() for m in item})
+            (
+                re.compile("^" + re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(path)) + "$"),
+                {m.upper() for m in item},
+            )
             for path, item in app.openapi()["paths"].items()
         ]
         app.state.allow_table = table

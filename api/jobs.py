@@ -64,7 +64,9 @@ class JobWorker:
 
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(self.database_url, autocommit=True, application_name="jieneng-api-jobs")
+            self._conn = psycopg.connect(
+                self.database_url, autocommit=True, application_name="jieneng-api-jobs"
+            )
         return self._conn
 
     def _close(self) -> None:
@@ -98,10 +100,17 @@ class JobWorker:
         log.info("scoring job %s: year %s region %s", job_id, job["year"], job["region_code"] or "all")
         try:
             if load_methodology(self.methodology_path).hash != job["methodology_hash"]:
-                raise MethodologyError("the methodology file changed since the job was queued; start the run again")
+                raise MethodologyError(
+                    "the methodology file changed since the job was queued; start the run again"
+                )
             with conn.transaction():  # the run and the job's outcome commit together
-                run_id = run_scoring(conn, year=job["year"], methodology_path=self.methodology_path,
-                                     region_code=job["region_code"], created_by=job["created_by"])
+                run_id = run_scoring(
+                    conn,
+                    year=job["year"],
+                    methodology_path=self.methodology_path,
+                    region_code=job["region_code"],
+                    created_by=job["created_by"],
+                )
                 q.finish_job(conn, job_id, run_id=run_id, error=None)
         except (MethodologyError, ValueError) as exc:
             log.error("scoring job %s failed: %s", job_id, exc)

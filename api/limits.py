@@ -40,8 +40,11 @@ def body_limit(config: ApiConfig, path: str) -> int:
 
 async def _reply(send: Send, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
     body = json.dumps({"detail": detail}).encode()
-    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-           (b"connection", b"close")]
+    raw = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
     raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})
@@ -71,7 +74,9 @@ class BodyGuard:
                 key = await anyio.to_thread.run_sync(self.authenticate, scope, token)
             except (psycopg.OperationalError, psycopg_pool.PoolTimeout):
                 # Outside the app's own handlers here: answer as they would (api.errors).
-                return await _reply(send, 503, "the database is unavailable or busy; retry shortly", {"Retry-After": "5"})
+                return await _reply(
+                    send, 503, "the database is unavailable or busy; retry shortly", {"Retry-After": "5"}
+                )
             except ApiError as exc:
                 if exc.status in (401, 403):
                     from api.audit import log_refusal
@@ -106,8 +111,12 @@ class BodyGuard:
                 message = await receive()
             if late.cancelled_caught:
                 refused = True
-                await _reply(send, 408, f"request body too slow: it must arrive within {self.config.body_timeout_s:g} s"
-                             f" plus one second per {self.config.body_min_bytes_per_s} bytes")
+                await _reply(
+                    send,
+                    408,
+                    f"request body too slow: it must arrive within {self.config.body_timeout_s:g} s"
+                    f" plus one second per {self.config.body_min_bytes_per_s} bytes",
+                )
                 return {"type": "http.disconnect"}
             if message["type"] == "http.request":
                 body_done = not message.get("more_body", False)

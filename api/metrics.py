@@ -37,11 +37,16 @@ def install(app: FastAPI) -> None:
     # A registry per app, so several apps in one process (tests) do not collide on metric names.
     registry = CollectorRegistry()
     requests = Counter(
-        "jieneng_api_requests_total", "HTTP requests by route and status", ["method", "route", "status"],
+        "jieneng_api_requests_total",
+        "HTTP requests by route and status",
+        ["method", "route", "status"],
         registry=registry,
     )
     latency = Histogram(
-        "jieneng_api_request_seconds", "Request latency by route", ["method", "route"], registry=registry,
+        "jieneng_api_request_seconds",
+        "Request latency by route",
+        ["method", "route"],
+        registry=registry,
         buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
     )
     app.state.metrics_registry = registry

@@ -20,8 +20,13 @@ def _json_number(v: Any) -> Any:
         raise ValueError("must be a JSON number")
     return v
 
+
 __all__ = [
-    "AssessedAudit", "AssessedItem", "InstitutionResult", "RankingRow", "RunInfo",
+    "AssessedAudit",
+    "AssessedItem",
+    "InstitutionResult",
+    "RankingRow",
+    "RunInfo",
 ]
 
 
@@ -78,11 +83,24 @@ class Institution(BaseModel):
     climate_zone: str
     baseline_year: int | None
     address: str | None
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "id": "NJ-GOV-001", "name": "南京市机关事务管理局", "category": "government", "sub_kind": None,
-        "admin_level": "city", "region_code": "320100", "region_name": "南京市",
-        "climate_zone": "hot_summer_cold_winter", "baseline_year": 2020, "address": "南京市玄武区",
-    }]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "NJ-GOV-001",
+                    "name": "南京市机关事务管理局",
+                    "category": "government",
+                    "sub_kind": None,
+                    "admin_level": "city",
+                    "region_code": "320100",
+                    "region_name": "南京市",
+                    "climate_zone": "hot_summer_cold_winter",
+                    "baseline_year": 2020,
+                    "address": "南京市玄武区",
+                }
+            ]
+        }
+    )
 
 
 class InstitutionDetail(Institution):
@@ -96,8 +114,12 @@ class RunDetail(RunInfo):
 
 class RunCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"year": 2026}]})
-    year: Annotated[int, BeforeValidator(_json_number)] = Field(ge=2000, le=2100, description="calendar year to score")
-    region_code: str | None = Field(None, pattern=r"^[0-9]{6}$", description="score only this region; default: all")
+    year: Annotated[int, BeforeValidator(_json_number)] = Field(
+        ge=2000, le=2100, description="calendar year to score"
+    )
+    region_code: str | None = Field(
+        None, pattern=r"^[0-9]{6}$", description="score only this region; default: all"
+    )
 
 
 class ScoringJob(BaseModel):
@@ -121,7 +143,9 @@ class UsagePoint(BaseModel):
     energy_type: str
     unit: str
     end_use: str
-    bucket_start: datetime | date = Field(description="start of the local-calendar bucket (a timestamp for hours)")
+    bucket_start: datetime | date = Field(
+        description="start of the local-calendar bucket (a timestamp for hours)"
+    )
     consumption: float = Field(description="in `unit`, multiplier applied")
 
 
@@ -198,7 +222,9 @@ class YearDegreeDays(BaseModel):
     cdd: float | None = Field(description="cooling degree days of the year, °C·d; None: see missing_reason")
     days_with_temperature: int
     days_in_year: int
-    energy_per_area_kgce_m2: float | None = Field(description="building energy (vehicles excluded) per m² of floor area")
+    energy_per_area_kgce_m2: float | None = Field(
+        description="building energy (vehicles excluded) per m² of floor area"
+    )
     missing_reason: str | None = Field(description="why the degree days are missing (no or partial weather)")
 
 
@@ -208,7 +234,9 @@ class ReportDegreeDays(BaseModel):
     cdd_base_c: float
     source: str = Field(description="where the base temperatures come from")
     years: list[YearDegreeDays] = Field(description="the report year, then the year before")
-    energy_per_area_change: float | None = Field(description="per-area energy, report year over the year before − 1")
+    energy_per_area_change: float | None = Field(
+        description="per-area energy, report year over the year before − 1"
+    )
     hdd_change: float | None
     cdd_change: float | None
 
@@ -217,22 +245,32 @@ class Report(BaseModel):
     institution: Institution
     run: RunRef
     result: InstitutionResult
-    previous_year: PreviousYear | None = Field(description="the latest visible run of the year before, if any")
+    previous_year: PreviousYear | None = Field(
+        description="the latest visible run of the year before, if any"
+    )
     monthly_energy: list[MonthlyEnergy]
     monthly_energy_note: str = Field(description="how monthly kgce was converted, and what was left out")
     degree_days: ReportDegreeDays | None = Field(
-        None, description="per-area energy of both years beside the city's HDD/CDD (docs/savings.md)")
+        None, description="per-area energy of both years beside the city's HDD/CDD (docs/savings.md)"
+    )
     savings: list[ReportProject] = Field(
-        default_factory=list, description="retrofit and contract projects whose reporting period overlaps the year")
+        default_factory=list,
+        description="retrofit and contract projects whose reporting period overlaps the year",
+    )
 
 
 class AssessedItemWrite(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"points": 4.5, "evidence": "2026年节能管理制度文件, 苏机事〔2026〕12号"}
-    ]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"points": 4.5, "evidence": "2026年节能管理制度文件, 苏机事〔2026〕12号"}]
+        },
+    )
     # Strict: JSON true is not 1.0 points.
     points: float = Field(ge=0, le=1000, allow_inf_nan=False, strict=True)
-    evidence: str | None = Field(None, max_length=4000, description="where the evidence is (document, file, link)")
+    evidence: str | None = Field(
+        None, max_length=4000, description="where the evidence is (document, file, link)"
+    )
 
 
 class AccessEntry(BaseModel):
@@ -241,8 +279,10 @@ class AccessEntry(BaseModel):
     api_key_id: int | None
     key_name: str | None = Field(description="None for a refusal without a valid key")
     role: str | None
-    resource: str = Field(description="report, ranking, institutions, institution, usage, quality, assessed_items, "
-                          "assessed_audit, registry_export, or refused (a 401/403)")
+    resource: str = Field(
+        description="report, ranking, institutions, institution, usage, quality, assessed_items, "
+        "assessed_audit, registry_export, or refused (a 401/403)"
+    )
     institution_id: str | None
     run_id: int | None
     year: int | None

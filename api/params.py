@@ -15,7 +15,9 @@ REGION_PATTERN = r"^[0-9]{6}$"
 MIN_DATE = date(2000, 1, 1)
 MAX_DATE = date(2101, 1, 1)
 
-InstitutionId = Annotated[str, Path(pattern=ID_PATTERN, description="institution id", examples=["NJ-GOV-001"])]
+InstitutionId = Annotated[
+    str, Path(pattern=ID_PATTERN, description="institution id", examples=["NJ-GOV-001"])
+]
 MeterId = Annotated[str, Path(pattern=ID_PATTERN, description="meter id", examples=["NJ-GOV-001-E1"])]
 RunId = Annotated[int, Path(ge=1, le=2**62, description="scoring run id", examples=[1])]
 Year = Annotated[int, Query(ge=2000, le=2100, description="calendar year", examples=[2026])]
@@ -23,10 +25,16 @@ Limit = Annotated[int, Query(ge=1, le=1000, description="rows per page")]
 Offset = Annotated[int, Query(ge=0, le=10_000_000, description="rows to skip")]
 RegionFilter = Annotated[
     str | None,
-    Query(pattern=REGION_PATTERN, description="GB/T 2260 code: this region and everything under it", examples=["320100"]),
+    Query(
+        pattern=REGION_PATTERN,
+        description="GB/T 2260 code: this region and everything under it",
+        examples=["320100"],
+    ),
 ]
 Category = Literal["government", "school", "hospital", "venue", "other"]
-EnergyType = Literal["electricity", "water", "natural_gas", "heat", "steam", "coal", "gasoline", "diesel", "lpg", "other"]
+EnergyType = Literal[
+    "electricity", "water", "natural_gas", "heat", "steam", "coal", "gasoline", "diesel", "lpg", "other"
+]
 Bucket = Literal["hour", "day", "month", "year"]
 TableFormat = Literal["json", "csv", "xlsx"]
 DocFormat = Literal["json", "csv", "xlsx", "pdf"]
@@ -39,13 +47,25 @@ END_DATE_PATTERN = rf"^((20[0-9]{{2}}|2100)-{_DAY}|2101-01-01)$"
 
 
 def Start(example: str):  # noqa: N802 - a type alias factory, used as a type
-    return Annotated[date, Query(description="first local day (inclusive), 2000-01-01 to 2100-12-31",
-                                 examples=[example], json_schema_extra={"pattern": START_DATE_PATTERN})]
+    return Annotated[
+        date,
+        Query(
+            description="first local day (inclusive), 2000-01-01 to 2100-12-31",
+            examples=[example],
+            json_schema_extra={"pattern": START_DATE_PATTERN},
+        ),
+    ]
 
 
 def End(example: str):  # noqa: N802
-    return Annotated[date, Query(description="local day after the last one (exclusive), at most 2101-01-01",
-                                 examples=[example], json_schema_extra={"pattern": END_DATE_PATTERN})]
+    return Annotated[
+        date,
+        Query(
+            description="local day after the last one (exclusive), at most 2101-01-01",
+            examples=[example],
+            json_schema_extra={"pattern": END_DATE_PATTERN},
+        ),
+    ]
 
 
 # Largest span per bucket, in days: enough for any real use, small enough that one request cannot
@@ -61,7 +81,8 @@ def check_range(start: date, end: date, bucket: str) -> None:
     span = (end - start).days
     if span > MAX_SPAN_DAYS[bucket]:
         raise ApiError(
-            422, f"range too large for {bucket} buckets: {span} days, at most {MAX_SPAN_DAYS[bucket]}; "
+            422,
+            f"range too large for {bucket} buckets: {span} days, at most {MAX_SPAN_DAYS[bucket]}; "
             "use a coarser bucket or a shorter range",
         )
 

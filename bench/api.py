@@ -59,8 +59,21 @@ from store import api_queries as q  # noqa: E402
 from store.db import with_dbname  # noqa: E402
 from store.migrate import migrate  # noqa: E402
 
-CITIES = ["320100", "320200", "320300", "320400", "320500", "320600", "320700", "320800", "320900", "321000",
-          "321100", "321200", "321300"]
+CITIES = [
+    "320100",
+    "320200",
+    "320300",
+    "320400",
+    "320500",
+    "320600",
+    "320700",
+    "320800",
+    "320900",
+    "321000",
+    "321100",
+    "321200",
+    "321300",
+]
 CATEGORIES = ["government", "school", "hospital", "venue", "other"]
 N_INST = 10_000
 
@@ -73,34 +86,116 @@ def _detail(inst_id: str, city: str, category: str, rank: int, points: float, kw
     def yi(year: int, factor: float) -> YearInputs:
         qty = kwh * factor
         return YearInputs(
-            year=year, floor_area_m2=8000.0, occupants=250,
-            energy=[EnergyLine(energy_type="electricity", vehicle=False, quantity=qty, unit="kWh",
-                               quantity_in_coef_unit=qty, coef_unit="kWh", kgce_per_unit=0.1229, coef_basis="当量值",
-                               coef_source="GB/T 2589-2020", energy_kgce=qty * 0.1229, kgco2_per_unit=0.5703,
-                               carbon_source="bench", carbon_kgco2=qty * 0.5703, meter_ids=[f"{inst_id}-e"])],
-            water_m3=2000.0, total_energy_kgce=qty * 0.1229, vehicle_energy_kgce=0.0,
-            building_energy_kgce=qty * 0.1229, building_carbon_kgco2=qty * 0.5703, has_data=True,
+            year=year,
+            floor_area_m2=8000.0,
+            occupants=250,
+            energy=[
+                EnergyLine(
+                    energy_type="electricity",
+                    vehicle=False,
+                    quantity=qty,
+                    unit="kWh",
+                    quantity_in_coef_unit=qty,
+                    coef_unit="kWh",
+                    kgce_per_unit=0.1229,
+                    coef_basis="当量值",
+                    coef_source="GB/T 2589-2020",
+                    energy_kgce=qty * 0.1229,
+                    kgco2_per_unit=0.5703,
+                    carbon_source="bench",
+                    carbon_kgco2=qty * 0.5703,
+                    meter_ids=[f"{inst_id}-e"],
+                )
+            ],
+            water_m3=2000.0,
+            total_energy_kgce=qty * 0.1229,
+            vehicle_energy_kgce=0.0,
+            building_energy_kgce=qty * 0.1229,
+            building_carbon_kgco2=qty * 0.5703,
+            has_data=True,
         )
 
-    blocks = [BlockResult(code=f"b{i}", label=f"评分项{i}", kind="measured", max_points=10, points=points / 10,
-                          method="peer_percentile", indicator="energy_per_area", reason="同类组百分位 0.62,线性插值")
-              for i in range(10)]
-    indicators = [Indicator(code=f"ind{i}", label=f"指标{i}", value=12.3 + i, unit="kgce/m²",
-                            formula="123456.7 kgce / 8000 m²") for i in range(8)]
+    blocks = [
+        BlockResult(
+            code=f"b{i}",
+            label=f"评分项{i}",
+            kind="measured",
+            max_points=10,
+            points=points / 10,
+            method="peer_percentile",
+            indicator="energy_per_area",
+            reason="同类组百分位 0.62,线性插值",
+        )
+        for i in range(10)
+    ]
+    indicators = [
+        Indicator(
+            code=f"ind{i}",
+            label=f"指标{i}",
+            value=12.3 + i,
+            unit="kgce/m²",
+            formula="123456.7 kgce / 8000 m²",
+        )
+        for i in range(8)
+    ]
     res = InstitutionResult(
-        institution_id=inst_id, name=f"基准机构{inst_id}", region_code=city, city_code=city, category=category,
-        sub_kind=None, admin_level="city", climate_zone="hot_summer_cold_winter", year=2026, baseline_year=2020,
-        baseline_year_source="methodology", methodology=MethodologyRef(name="bench", version="1", hash="cd" * 32),
-        inputs=Inputs(current=yi(2026, 1.0), baseline=yi(2020, 1.1), previous=yi(2025, 1.05), meters=[
-            MeterQualityInfo(meter_id=f"{inst_id}-e", energy_type="electricity", end_use="main", counted=True,
-                             coverage=0.99, longest_gap_hours=3, resets=0, rollovers=0, quarantined=0, conflicts=0,
-                             rejects=0)]),
+        institution_id=inst_id,
+        name=f"基准机构{inst_id}",
+        region_code=city,
+        city_code=city,
+        category=category,
+        sub_kind=None,
+        admin_level="city",
+        climate_zone="hot_summer_cold_winter",
+        year=2026,
+        baseline_year=2020,
+        baseline_year_source="methodology",
+        methodology=MethodologyRef(name="bench", version="1", hash="cd" * 32),
+        inputs=Inputs(
+            current=yi(2026, 1.0),
+            baseline=yi(2020, 1.1),
+            previous=yi(2025, 1.05),
+            meters=[
+                MeterQualityInfo(
+                    meter_id=f"{inst_id}-e",
+                    energy_type="electricity",
+                    end_use="main",
+                    counted=True,
+                    coverage=0.99,
+                    longest_gap_hours=3,
+                    resets=0,
+                    rollovers=0,
+                    quarantined=0,
+                    conflicts=0,
+                    rejects=0,
+                )
+            ],
+        ),
         indicators=indicators,
-        peer_group=PeerGroupInfo(key=f"{category}/hscw", label=category, wanted=category, size=2000, fallback=[]),
-        blocks=blocks, base_points=points, bonus_points=0.0, total_points=points, scored=True, missing_inputs=[],
-        vetoes=[], threshold=85.0, eligible=points >= 85, ineligible_reasons=[], leader=False, leader_reason="-",
-        ranks=Ranks(peer=rank, peer_size=2000, city=rank, city_size=800, province=rank, province_size=N_INST,
-                    tie_break="total_points"),
+        peer_group=PeerGroupInfo(
+            key=f"{category}/hscw", label=category, wanted=category, size=2000, fallback=[]
+        ),
+        blocks=blocks,
+        base_points=points,
+        bonus_points=0.0,
+        total_points=points,
+        scored=True,
+        missing_inputs=[],
+        vetoes=[],
+        threshold=85.0,
+        eligible=points >= 85,
+        ineligible_reasons=[],
+        leader=False,
+        leader_reason="-",
+        ranks=Ranks(
+            peer=rank,
+            peer_size=2000,
+            city=rank,
+            city_size=800,
+            province=rank,
+            province_size=N_INST,
+            tie_break="total_points",
+        ),
     )
     return res.model_dump_json()
 
@@ -110,14 +205,18 @@ def seed(url: str) -> tuple[int, dict[str, str]]:
     insts = [(f"I{i:05d}", CITIES[i % len(CITIES)], CATEGORIES[i % len(CATEGORIES)]) for i in range(N_INST)]
     points = sorted(((rng.uniform(50, 100), i) for i in range(N_INST)), reverse=True)
     with psycopg.connect(url) as conn:
-        with conn.cursor().copy("COPY institution (id, name, category, admin_level, region_code, climate_zone)"
-                                " FROM STDIN") as cp:
+        with conn.cursor().copy(
+            "COPY institution (id, name, category, admin_level, region_code, climate_zone) FROM STDIN"
+        ) as cp:
             for iid, city, cat in insts:
                 cp.write_row((iid, f"基准机构{iid}", cat, "city", city, "hot_summer_cold_winter"))
-        with conn.cursor().copy("COPY meter (id, institution_id, energy_type, unit, register, end_use, installed_at)"
-                                " FROM STDIN") as cp:
+        with conn.cursor().copy(
+            "COPY meter (id, institution_id, energy_type, unit, register, end_use, installed_at) FROM STDIN"
+        ) as cp:
             for iid, _, _ in insts:
-                cp.write_row((f"{iid}-e", iid, "electricity", "kWh", "cumulative", "main", "2024-01-01T00:00+08:00"))
+                cp.write_row(
+                    (f"{iid}-e", iid, "electricity", "kWh", "cumulative", "main", "2024-01-01T00:00+08:00")
+                )
         with conn.cursor().copy("COPY usage_monthly (meter_id, month, consumption) FROM STDIN") as cp:
             for iid, _, _ in insts:
                 for y in (2025, 2026):
@@ -128,13 +227,29 @@ def seed(url: str) -> tuple[int, dict[str, str]]:
             " results_hash, created_by) VALUES (2026, 'bench', '1', %s, '#', 'r', 'bench') RETURNING id",
             ("cd" * 32,),
         ).fetchone()[0]
-        with conn.cursor().copy("COPY scoring_result (run_id, institution_id, region_code, category, peer_group,"
-                                " total_points, eligible, rank_peer, rank_city, rank_province, vetoes, detail)"
-                                " FROM STDIN") as cp:
+        with conn.cursor().copy(
+            "COPY scoring_result (run_id, institution_id, region_code, category, peer_group,"
+            " total_points, eligible, rank_peer, rank_city, rank_province, vetoes, detail)"
+            " FROM STDIN"
+        ) as cp:
             for rank, (pts, i) in enumerate(points, start=1):
                 iid, city, cat = insts[i]
-                cp.write_row((run_id, iid, city, cat, f"{cat}/hscw", pts, pts >= 85, rank, rank, rank, "[]",
-                              _detail(iid, city, cat, rank, pts, 120_000.0)))
+                cp.write_row(
+                    (
+                        run_id,
+                        iid,
+                        city,
+                        cat,
+                        f"{cat}/hscw",
+                        pts,
+                        pts >= 85,
+                        rank,
+                        rank,
+                        rank,
+                        "[]",
+                        _detail(iid, city, cat, rank, pts, 120_000.0),
+                    )
+                )
         tokens = {
             "admin": q.create_key(conn, role="admin", name="bench-admin")[1],
             "city": q.create_key(conn, role="city_assessor", region_code="320500", name="bench-city")[1],
@@ -158,14 +273,30 @@ def start_server(url: str, port: int, workers: int, pool_max: int) -> subprocess
         f"app = create_app(ApiConfig(database_url={url!r}, pool_min_size=2, pool_max_size={pool_max}))\n"
     )
     if workers == 1:
-        cmd = [sys.executable, "-c", code + f"uvicorn.run(app, host='127.0.0.1', port={port}, log_level='warning',"
-               " access_log=False)"]
+        cmd = [
+            sys.executable,
+            "-c",
+            code + f"uvicorn.run(app, host='127.0.0.1', port={port}, log_level='warning', access_log=False)",
+        ]
     else:
         # Several workers need an import string; a tiny module built from the same code.
         mod = ROOT / "bench" / f"_api_bench_app_{port}.py"
         mod.write_text(code)
-        cmd = [sys.executable, "-m", "uvicorn", f"bench._api_bench_app_{port}:app", "--host", "127.0.0.1",
-               "--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            f"bench._api_bench_app_{port}:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ]
     proc = subprocess.Popen(cmd, cwd=ROOT)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -185,6 +316,7 @@ async def drive(base: str, make_request, *, clients: int, seconds: float, max_re
     stop_at = time.monotonic() + seconds
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=10) as client:
+
         async def worker(seed_: int):
             nonlocal errors
             rng = random.Random(seed_)
@@ -207,7 +339,9 @@ async def drive(base: str, make_request, *, clients: int, seconds: float, max_re
     latencies.sort()
     n = len(latencies)
     return {
-        "requests": n, "errors": errors, "rps": n / elapsed,
+        "requests": n,
+        "errors": errors,
+        "rps": n / elapsed,
         "p50_ms": 1000 * statistics.median(latencies) if n else float("nan"),
         "p99_ms": 1000 * latencies[min(n - 1, int(n * 0.99))] if n else float("nan"),
     }
@@ -236,15 +370,31 @@ def _ms(text: str) -> float:
     return value * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
 
 
-def drive_wrk(base: str, kind: str, auth: str, run_id: int, *, clients: int, seconds: float, threads: int) -> dict:
+def drive_wrk(
+    base: str, kind: str, auth: str, run_id: int, *, clients: int, seconds: float, threads: int
+) -> dict:
     """wrk (C, event loop) as the load generator: it costs the shared CPUs far less than Python does."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(WRK_SCRIPT % {"seed": 7, "auth": auth, "kind": kind, "run": run_id, "n": N_INST})
         script = f.name
     try:
         out = subprocess.run(
-            ["wrk", f"-t{threads}", f"-c{clients}", f"-d{seconds:g}s", "--latency", "--timeout", "10s", "-s", script,
-             base], capture_output=True, text=True, timeout=seconds + 60, check=True,
+            [
+                "wrk",
+                f"-t{threads}",
+                f"-c{clients}",
+                f"-d{seconds:g}s",
+                "--latency",
+                "--timeout",
+                "10s",
+                "-s",
+                script,
+                base,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 60,
+            check=True,
         ).stdout
     finally:
         os.unlink(script)
@@ -253,7 +403,8 @@ def drive_wrk(base: str, kind: str, auth: str, run_id: int, *, clients: int, sec
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     errors = (int(bad.group(1)) if bad else 0) + (sum(int(x) for x in sock.groups()) if sock else 0)
     return {
-        "requests": total - (int(bad.group(1)) if bad else 0), "errors": errors,
+        "requests": total - (int(bad.group(1)) if bad else 0),
+        "errors": errors,
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
         "p50_ms": _ms(re.search(r"\s50%\s+(\S+)", out).group(1)),
         "p99_ms": _ms(re.search(r"\s99%\s+(\S+)", out).group(1)),
@@ -266,10 +417,18 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=8.0, help="duration per endpoint")
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
-    ap.add_argument("--pool-max", type=int, default=10, help="connections per worker (settings pool_max_size)")
-    ap.add_argument("--max-requests", type=int, default=200_000, help="per endpoint, a bound besides time (httpx)")
-    ap.add_argument("--generator", choices=["auto", "wrk", "httpx"], default="auto",
-                    help="load generator: wrk when installed (auto), else httpx async")
+    ap.add_argument(
+        "--pool-max", type=int, default=10, help="connections per worker (settings pool_max_size)"
+    )
+    ap.add_argument(
+        "--max-requests", type=int, default=200_000, help="per endpoint, a bound besides time (httpx)"
+    )
+    ap.add_argument(
+        "--generator",
+        choices=["auto", "wrk", "httpx"],
+        default="auto",
+        help="load generator: wrk when installed (auto), else httpx async",
+    )
     ap.add_argument("--wrk-threads", type=int, default=2)
     args = ap.parse_args()
     generator = args.generator
@@ -302,32 +461,54 @@ def main() -> None:
             "trivial GET /v1/health": lambda rng: ("/v1/health", {}),
             "GET /v1/me (auth only)": lambda rng: ("/v1/me", admin),
             "rankings page 100 (admin)": lambda rng: (
-                f"/v1/runs/{run_id}/rankings?limit=100&offset={100 * rng.randrange(100)}", admin),
+                f"/v1/runs/{run_id}/rankings?limit=100&offset={100 * rng.randrange(100)}",
+                admin,
+            ),
             "rankings page 100 (city)": lambda rng: (
-                f"/v1/runs/{run_id}/rankings?limit=100&offset={100 * rng.randrange(7)}", city),
+                f"/v1/runs/{run_id}/rankings?limit=100&offset={100 * rng.randrange(7)}",
+                city,
+            ),
             "report JSON (admin)": lambda rng: (
-                f"/v1/institutions/I{rng.randrange(N_INST):05d}/report?year=2026", admin),
+                f"/v1/institutions/I{rng.randrange(N_INST):05d}/report?year=2026",
+                admin,
+            ),
         }
         # Warm up connections and caches so the first measured endpoint is not penalised.
-        asyncio.run(drive(base, scenarios["report JSON (admin)"], clients=args.clients, seconds=2, max_requests=2000))
+        asyncio.run(
+            drive(base, scenarios["report JSON (admin)"], clients=args.clients, seconds=2, max_requests=2000)
+        )
         results = {}
         for name, make in scenarios.items():
             if generator == "wrk":
                 kind, auth = wrk_kinds[name]
-                results[name] = drive_wrk(base, kind, auth, run_id, clients=args.clients, seconds=args.seconds,
-                                          threads=args.wrk_threads)
+                results[name] = drive_wrk(
+                    base,
+                    kind,
+                    auth,
+                    run_id,
+                    clients=args.clients,
+                    seconds=args.seconds,
+                    threads=args.wrk_threads,
+                )
             else:
-                results[name] = asyncio.run(drive(base, make, clients=args.clients, seconds=args.seconds,
-                                                  max_requests=args.max_requests))
+                results[name] = asyncio.run(
+                    drive(
+                        base, make, clients=args.clients, seconds=args.seconds, max_requests=args.max_requests
+                    )
+                )
         base_rps = results["trivial GET /v1/health"]["rps"]
-        print(f"\n{args.clients} concurrent clients ({generator}), {args.seconds:g} s per endpoint,"
-              f" uvicorn workers={args.workers}, pool_max_size={args.pool_max}, load average before:"
-              f" {os.getloadavg()[0]:.1f}\n")
+        print(
+            f"\n{args.clients} concurrent clients ({generator}), {args.seconds:g} s per endpoint,"
+            f" uvicorn workers={args.workers}, pool_max_size={args.pool_max}, load average before:"
+            f" {os.getloadavg()[0]:.1f}\n"
+        )
         print("| endpoint | requests | errors | req/s | p50 ms | p99 ms | throughput vs trivial |")
         print("|---|---:|---:|---:|---:|---:|---:|")
         for name, r in results.items():
-            print(f"| {name} | {r['requests']} | {r['errors']} | {r['rps']:.0f} | {r['p50_ms']:.1f} |"
-                  f" {r['p99_ms']:.1f} | {r['rps'] / base_rps:.2f} |")
+            print(
+                f"| {name} | {r['requests']} | {r['errors']} | {r['rps']:.0f} | {r['p50_ms']:.1f} |"
+                f" {r['p99_ms']:.1f} | {r['rps'] / base_rps:.2f} |"
+            )
         print("\ntargets: throughput vs trivial >= 0.5, p99 < 100 ms")
         print(json.dumps({k: {kk: round(vv, 2) for kk, vv in v.items()} for k, v in results.items()}))
     finally:

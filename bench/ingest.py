@@ -46,6 +46,7 @@ T0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(da
 
 # --- setup ---------------------------------------------------------------------------------
 
+
 def make_db(admin_url: str) -> str:
     from store.db import with_dbname
     from store.migrate import migrate
@@ -57,12 +58,17 @@ def make_db(admin_url: str) -> str:
     migrate(url, timezone="Asia/Shanghai", timescaledb="off")
     with psycopg.connect(url) as c:
         for i in range(N_INST):
-            c.execute("INSERT INTO institution (id, name, category, admin_level, region_code, climate_zone)"
-                      " VALUES (%s, %s, 'school', 'city', '320100', 'hot_summer_cold_winter')", (f"I{i}", f"inst {i}"))
+            c.execute(
+                "INSERT INTO institution (id, name, category, admin_level, region_code, climate_zone)"
+                " VALUES (%s, %s, 'school', 'city', '320100', 'hot_summer_cold_winter')",
+                (f"I{i}", f"inst {i}"),
+            )
             for j in range(METERS_PER_INST):
-                c.execute("INSERT INTO meter (id, institution_id, energy_type, unit, register, end_use, installed_at)"
-                          " VALUES (%s, %s, 'electricity', 'kWh', 'cumulative', 'main', '2020-01-01Z')",
-                          (f"I{i}M{j}", f"I{i}"))
+                c.execute(
+                    "INSERT INTO meter (id, institution_id, energy_type, unit, register, end_use, installed_at)"
+                    " VALUES (%s, %s, 'electricity', 'kWh', 'cumulative', 'main', '2020-01-01Z')",
+                    (f"I{i}M{j}", f"I{i}"),
+                )
     return url
 
 
@@ -82,7 +88,9 @@ def start_broker(tmp: Path) -> tuple[subprocess.Popen, str]:
         f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {d}/\n"
         "max_queued_messages 0\nmax_inflight_messages 0\n"
     )
-    proc = subprocess.Popen(["mosquitto", "-c", str(d / "m.conf")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        ["mosquitto", "-c", str(d / "m.conf")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     time.sleep(0.5)
     return proc, f"mqtt://127.0.0.1:{port}"
 
@@ -101,18 +109,22 @@ def readings(n: int) -> list[tuple[str, str, datetime, float]]:
 def messages(n: int, per_msg: int, prefix: str) -> list[tuple[str, bytes]]:
     rows = readings(n)
     if per_msg == 1:
-        return [(f"{prefix}/{i}/{m}", json.dumps({"ts": ts.isoformat(), "value": v}).encode()) for i, m, ts, v in rows]
+        return [
+            (f"{prefix}/{i}/{m}", json.dumps({"ts": ts.isoformat(), "value": v}).encode())
+            for i, m, ts, v in rows
+        ]
     by_inst: dict[str, list] = {}
     for i, m, ts, v in rows:
         by_inst.setdefault(i, []).append({"meter": m, "ts": ts.isoformat(), "value": v})
     out = []
     for i, items in by_inst.items():
         for k in range(0, len(items), per_msg):
-            out.append((f"{prefix}/{i}/_batch", json.dumps(items[k:k + per_msg]).encode()))
+            out.append((f"{prefix}/{i}/_batch", json.dumps(items[k : k + per_msg]).encode()))
     return out
 
 
 # --- processes -----------------------------------------------------------------------------
+
 
 def _mqtt_client(url: str, client_id: str, **kw):
     import paho.mqtt.client as mqtt
@@ -173,8 +185,10 @@ def naive_ingester(url: str, db_url: str, prefix: str, expect_readings: int, rea
         items = doc if isinstance(doc, list) else [doc]
         meter = msg.topic.rsplit("/", 1)[1]
         for it in items:
-            conn.execute("INSERT INTO reading (meter_id, ts, value) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
-                         (it.get("meter", meter), it["ts"], it["value"]))
+            conn.execute(
+                "INSERT INTO reading (meter_id, ts, value) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+                (it.get("meter", meter), it["ts"], it["value"]),
+            )
             state["n"] += 1
         if state["n"] >= expect_readings:
             state["last"] = time.time()
@@ -207,6 +221,7 @@ def publish_all(url: str, msgs, n_pub: int) -> tuple[float, float]:
 
 
 # --- scenarios -----------------------------------------------------------------------------
+
 
 def run_bare(tmp: Path, n: int, per_msg: int, n_pub: int) -> float:
     broker, url = start_broker(tmp)
@@ -254,7 +269,7 @@ def run_copy(admin_url: str, n: int, batch: int = 5000) -> float:
             t0 = time.perf_counter()
             for k in range(0, n, batch):
                 with c.cursor() as cur, cur.copy("COPY reading (meter_id, ts, value) FROM STDIN") as cp:
-                    for r in rows[k:k + batch]:
+                    for r in rows[k : k + batch]:
                         cp.write_row(r)
                 c.commit()
             return n / (time.perf_counter() - t0)
@@ -275,9 +290,15 @@ def run_ingest(tmp: Path, admin_url: str, n: int, per_msg: int, n_pub: int) -> d
     db = make_db(admin_url)
     broker, url = start_broker(tmp)
     prefix = f"i{uuid.uuid4().hex[:6]}/v1"
-    env = {**os.environ, "JIENENG_DATABASE_URL": db, "JIENENG_MQTT_URL": url, "JIENENG_MQTT_TOPIC_PREFIX": prefix,
-           "JIENENG_MQTT_CLIENT_ID": f"bench-ingest-{uuid.uuid4().hex[:6]}", "JIENENG_METRICS_PORT": str(free_port()),
-           "JIENENG_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "JIENENG_DATABASE_URL": db,
+        "JIENENG_MQTT_URL": url,
+        "JIENENG_MQTT_TOPIC_PREFIX": prefix,
+        "JIENENG_MQTT_CLIENT_ID": f"bench-ingest-{uuid.uuid4().hex[:6]}",
+        "JIENENG_METRICS_PORT": str(free_port()),
+        "JIENENG_LOG_LEVEL": "WARNING",
+    }
     proc = subprocess.Popen([sys.executable, "-m", "jieneng.cli", "ingest"], env=env, cwd=ROOT)
     try:
         msgs = messages(n, per_msg, prefix)
@@ -287,7 +308,9 @@ def run_ingest(tmp: Path, admin_url: str, n: int, per_msg: int, n_pub: int) -> d
             while True:
                 got = c.execute("SELECT coalesce(sum(inserted), 0) FROM ingest_batch").fetchone()[0]
                 if got >= n:
-                    t_commit = c.execute("SELECT extract(epoch FROM max(committed_at)) FROM ingest_batch").fetchone()[0]
+                    t_commit = c.execute(
+                        "SELECT extract(epoch FROM max(committed_at)) FROM ingest_batch"
+                    ).fetchone()[0]
                     break
                 time.sleep(0.05)
             while c.execute("SELECT count(*) FROM usage_dirty").fetchone()[0]:
@@ -298,13 +321,17 @@ def run_ingest(tmp: Path, admin_url: str, n: int, per_msg: int, n_pub: int) -> d
         import psutil  # installed with pgserver
 
         # The ingest process and its rollup child, each at its peak.
-        rss = vm_hwm_mb(proc.pid) + sum(vm_hwm_mb(ch.pid) for ch in psutil.Process(proc.pid).children(recursive=True))
+        rss = vm_hwm_mb(proc.pid) + sum(
+            vm_hwm_mb(ch.pid) for ch in psutil.Process(proc.pid).children(recursive=True)
+        )
         return {
             "rate": n / (float(t_commit) - t0),
             "publish_rate": n / (t_pub - t0),
             "rss_mb": rss,
             "lag_max": max(lags) if lags else float("nan"),
-            "lag_p95": statistics.quantiles(lags, n=20, method="inclusive")[-1] if len(lags) >= 2 else (lags[0] if lags else float("nan")),
+            "lag_p95": statistics.quantiles(lags, n=20, method="inclusive")[-1]
+            if len(lags) >= 2
+            else (lags[0] if lags else float("nan")),
             "rollup_tail_s": t_rolled - float(t_commit),
             "batches": batches[0],
             "avg_batch": float(batches[1] or 0),
@@ -322,19 +349,28 @@ def run_ingest(tmp: Path, admin_url: str, n: int, per_msg: int, n_pub: int) -> d
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--pg", default=os.environ.get("JIENENG_TEST_DATABASE_URL",
-                                                   "postgresql://postgres@127.0.0.1:5432/postgres"))
+    ap.add_argument(
+        "--pg",
+        default=os.environ.get("JIENENG_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
+    )
     ap.add_argument("--n-single", type=int, default=30_000, help="readings for (a), 1 per message")
     ap.add_argument("--n-batch", type=int, default=200_000, help="readings for (b), 100 per message")
     ap.add_argument("--n-naive", type=int, default=10_000, help="readings for the naive baseline")
     ap.add_argument("--publishers", type=int, default=2)
-    ap.add_argument("--repeat", type=int, default=2, help="runs per scenario; the best rate is kept (shared machine)")
+    ap.add_argument(
+        "--repeat", type=int, default=2, help="runs per scenario; the best rate is kept (shared machine)"
+    )
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="jieneng-bench-"))
 
-    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    print(f"readings: (a) {args.n_single:,}, (b) {args.n_batch:,}, naive {args.n_naive:,}; "
-          f"{args.publishers} publisher processes; {N_INST * METERS_PER_INST} meters", flush=True)
+    print(
+        f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
+    print(
+        f"readings: (a) {args.n_single:,}, (b) {args.n_batch:,}, naive {args.n_naive:,}; "
+        f"{args.publishers} publisher processes; {N_INST * METERS_PER_INST} meters",
+        flush=True,
+    )
     res: dict[str, float] = {}
     runs: dict[str, list] = {"a": [], "b": []}
     # Scenarios interleaved, each round in the same order, so load from elsewhere hits them alike.
@@ -352,7 +388,10 @@ def main() -> None:
         for key, n, per in (("a", args.n_single, 1), ("b", args.n_batch, 100)):
             r = run_ingest(tmp, args.pg, n, per, args.publishers)
             runs[key].append(r)
-            print(f"  round {rnd + 1} ingest ({key}): " + ", ".join(f"{k}={v:,.2f}" for k, v in r.items()), flush=True)
+            print(
+                f"  round {rnd + 1} ingest ({key}): " + ", ".join(f"{k}={v:,.2f}" for k, v in r.items()),
+                flush=True,
+            )
 
     def best(key: str) -> dict:
         out = dict(max(runs[key], key=lambda r: r["rate"]))
@@ -373,16 +412,38 @@ def main() -> None:
     row("COPY ceiling (5,000-row transactions)", f"{res['copy']:,.0f}/s", "")
     row("naive autocommit INSERT, 1/msg", f"{res['naive_a']:,.0f}/s", "")
     row("naive autocommit INSERT, 100/msg", f"{res['naive_b']:,.0f}/s", "")
-    row("(a) ingest, 1 reading/msg", f"{a['rate']:,.0f}/s",
-        f"{a['rate'] / res['bare_a']:.2f}x client (>=0.5), {a['rate'] / res['naive_a']:.1f}x naive (>=10)")
-    row("(b) ingest, 100 readings/msg", f"{b['rate']:,.0f}/s",
-        f"{b['rate'] / res['copy']:.2f}x COPY (>=0.5), {b['rate'] / res['naive_b']:.1f}x naive (>=10)")
-    row("ingest peak RSS incl. rollup child (a) / (b)", f"{a['rss_mb']:.0f} / {b['rss_mb']:.0f} MB", "< 300 MB")
+    row(
+        "(a) ingest, 1 reading/msg",
+        f"{a['rate']:,.0f}/s",
+        f"{a['rate'] / res['bare_a']:.2f}x client (>=0.5), {a['rate'] / res['naive_a']:.1f}x naive (>=10)",
+    )
+    row(
+        "(b) ingest, 100 readings/msg",
+        f"{b['rate']:,.0f}/s",
+        f"{b['rate'] / res['copy']:.2f}x COPY (>=0.5), {b['rate'] / res['naive_b']:.1f}x naive (>=10)",
+    )
+    row(
+        "ingest peak RSS incl. rollup child (a) / (b)",
+        f"{a['rss_mb']:.0f} / {b['rss_mb']:.0f} MB",
+        "< 300 MB",
+    )
     row("rollup lag max (a) / (b)", f"{a['lag_max']:.2f} / {b['lag_max']:.2f} s", "< 5 s")
     row("rollup lag p95 (a) / (b)", f"{a['lag_p95']:.2f} / {b['lag_p95']:.2f} s", "")
-    row("rollup done after last commit (a) / (b)", f"{a['rollup_tail_s']:.2f} / {b['rollup_tail_s']:.2f} s", "")
-    row("batches, mean rows, mean ms (a)", f"{a['batches']}, {a['avg_batch']:.0f}, {a['avg_commit_ms']:.0f}", "")
-    row("batches, mean rows, mean ms (b)", f"{b['batches']}, {b['avg_batch']:.0f}, {b['avg_commit_ms']:.0f}", "")
+    row(
+        "rollup done after last commit (a) / (b)",
+        f"{a['rollup_tail_s']:.2f} / {b['rollup_tail_s']:.2f} s",
+        "",
+    )
+    row(
+        "batches, mean rows, mean ms (a)",
+        f"{a['batches']}, {a['avg_batch']:.0f}, {a['avg_commit_ms']:.0f}",
+        "",
+    )
+    row(
+        "batches, mean rows, mean ms (b)",
+        f"{b['batches']}, {b['avg_batch']:.0f}, {b['avg_commit_ms']:.0f}",
+        "",
+    )
 
 
 if __name__ == "__main__":

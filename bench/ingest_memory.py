@@ -59,8 +59,9 @@ def publisher(url: str, msgs, qos: int, done) -> None:
 
     parts = urlsplit(url)
     host, port = parts.hostname, parts.port or 1883
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"mem-pub-{uuid.uuid4().hex[:6]}",
-                    protocol=mqtt.MQTTv5)
+    c = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2, client_id=f"mem-pub-{uuid.uuid4().hex[:6]}", protocol=mqtt.MQTTv5
+    )
     c.max_inflight_messages_set(500)
     c.max_queued_messages_set(0)
     c.connect(host, int(port))
@@ -79,9 +80,16 @@ def publisher(url: str, msgs, qos: int, done) -> None:
 
 
 def ingest_env(db: str, url: str, prefix: str, metrics_port: int, code_root: Path) -> dict:
-    return {**os.environ, "JIENENG_DATABASE_URL": db, "JIENENG_MQTT_URL": url, "JIENENG_MQTT_TOPIC_PREFIX": prefix,
-            "JIENENG_MQTT_CLIENT_ID": f"bench-mem-{uuid.uuid4().hex[:6]}", "JIENENG_METRICS_PORT": str(metrics_port),
-            "JIENENG_LOG_LEVEL": "WARNING", "PYTHONPATH": str(code_root)}
+    return {
+        **os.environ,
+        "JIENENG_DATABASE_URL": db,
+        "JIENENG_MQTT_URL": url,
+        "JIENENG_MQTT_TOPIC_PREFIX": prefix,
+        "JIENENG_MQTT_CLIENT_ID": f"bench-mem-{uuid.uuid4().hex[:6]}",
+        "JIENENG_METRICS_PORT": str(metrics_port),
+        "JIENENG_LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(code_root),
+    }
 
 
 def undelivered(metrics_port: int) -> float:
@@ -105,8 +113,12 @@ def run_memory(tmp: Path, admin_url: str, qos: int, n: int, cuts: int) -> dict:
     proxy = CuttableProxy(host, int(port))
     prefix = f"m{uuid.uuid4().hex[:6]}/v1"
     mport = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "jieneng.cli", "ingest"], cwd=ROOT,
-                            env=ingest_env(db, proxy.url, prefix, mport, ROOT), stderr=open(tmp / "ingest.log", "ab"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jieneng.cli", "ingest"],
+        cwd=ROOT,
+        env=ingest_env(db, proxy.url, prefix, mport, ROOT),
+        stderr=open(tmp / "ingest.log", "ab"),
+    )
     samples: list[float] = []
     held: list[float] = []
     stop_sampling = threading.Event()
@@ -152,9 +164,18 @@ def run_memory(tmp: Path, admin_url: str, qos: int, n: int, cuts: int) -> dict:
         stop_sampling.set()
         sampler.join(5)
         hwm = vm_hwm_mb(proc.pid)
-        return {"qos": qos, "published": n, "stored": stored, "duplicates": dups, "cuts": proxy.cuts,
-                "idle_mb": idle_mb, "stalled_peak_mb": stalled_peak, "peak_mb": max(s for s in samples if s == s),
-                "ingest_vmhwm_mb": hwm, "held_max": max((h for h in held if h == h), default=float("nan"))}
+        return {
+            "qos": qos,
+            "published": n,
+            "stored": stored,
+            "duplicates": dups,
+            "cuts": proxy.cuts,
+            "idle_mb": idle_mb,
+            "stalled_peak_mb": stalled_peak,
+            "peak_mb": max(s for s in samples if s == s),
+            "ingest_vmhwm_mb": hwm,
+            "held_max": max((h for h in held if h == h), default=float("nan")),
+        }
     finally:
         stop_sampling.set()
         proc.send_signal(signal.SIGTERM)
@@ -174,8 +195,12 @@ def run_rate(tmp: Path, admin_url: str, n: int, per_msg: int, n_pub: int, code_r
     db = make_db(admin_url)
     broker, url = start_broker(tmp)
     prefix = f"r{uuid.uuid4().hex[:6]}/v1"
-    proc = subprocess.Popen([sys.executable, "-m", "jieneng.cli", "ingest"], cwd=code_root,
-                            env=ingest_env(db, url, prefix, free_port(), code_root), stderr=open(tmp / "ingest.log", "ab"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jieneng.cli", "ingest"],
+        cwd=code_root,
+        env=ingest_env(db, url, prefix, free_port(), code_root),
+        stderr=open(tmp / "ingest.log", "ab"),
+    )
     try:
         msgs = messages(n, per_msg, prefix)
         time.sleep(2.0)
@@ -183,7 +208,9 @@ def run_rate(tmp: Path, admin_url: str, n: int, per_msg: int, n_pub: int, code_r
             t0, _ = publish_all(url, msgs, n_pub)
             while c.execute("SELECT coalesce(sum(inserted), 0) FROM ingest_batch").fetchone()[0] < n:
                 time.sleep(0.05)
-            t_commit = c.execute("SELECT extract(epoch FROM max(committed_at)) FROM ingest_batch").fetchone()[0]
+            t_commit = c.execute("SELECT extract(epoch FROM max(committed_at)) FROM ingest_batch").fetchone()[
+                0
+            ]
         return n / (float(t_commit) - t0)
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -198,33 +225,46 @@ def run_rate(tmp: Path, admin_url: str, n: int, per_msg: int, n_pub: int, code_r
 def export_tree(commit: str, tmp: Path) -> Path:
     out = tmp / f"base-{commit[:10]}"
     out.mkdir()
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit], check=True, capture_output=True).stdout
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", commit], check=True, capture_output=True
+    ).stdout
     subprocess.run(["tar", "-x", "-C", str(out)], input=archive, check=True)
     return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--pg", default=os.environ.get("JIENENG_TEST_DATABASE_URL",
-                                                   "postgresql://postgres@127.0.0.1:5432/postgres"))
+    ap.add_argument(
+        "--pg",
+        default=os.environ.get("JIENENG_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
+    )
     ap.add_argument("--n-memory", type=int, default=100_000, help="messages published during the stall")
     ap.add_argument("--cuts", type=int, default=3)
-    ap.add_argument("--base", default=None, help="commit whose ingest rates are the baseline (omit: no comparison)")
+    ap.add_argument(
+        "--base", default=None, help="commit whose ingest rates are the baseline (omit: no comparison)"
+    )
     ap.add_argument("--n-single", type=int, default=30_000)
     ap.add_argument("--n-batch", type=int, default=200_000)
     ap.add_argument("--publishers", type=int, default=2)
-    ap.add_argument("--repeat", type=int, default=2, help="rate runs per tree; the best is kept (shared machine)")
+    ap.add_argument(
+        "--repeat", type=int, default=2, help="rate runs per tree; the best is kept (shared machine)"
+    )
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="jieneng-bench-mem-"))
-    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}", flush=True)
+    print(
+        f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}",
+        flush=True,
+    )
 
     mem = []
     for qos in (0, 1):
         r = run_memory(tmp, args.pg, qos, args.n_memory, args.cuts)
         mem.append(r)
-        print("  memory: " + json.dumps({k: round(v, 1) if isinstance(v, float) else v for k, v in r.items()}),
-              flush=True)
+        print(
+            "  memory: " + json.dumps({k: round(v, 1) if isinstance(v, float) else v for k, v in r.items()}),
+            flush=True,
+        )
 
     rates: dict[str, dict[str, float]] = {}
     trees = {"this": ROOT}
@@ -242,13 +282,19 @@ def main() -> None:
     print("|---|---:|---:|---|")
     q0, q1 = mem
     print(f"| ingest RSS idle, before the stall | {q0['idle_mb']:.0f} MB | {q1['idle_mb']:.0f} MB | |")
-    print(f"| ingest RSS peak during the stall and {args.cuts} cuts | {q0['stalled_peak_mb']:.0f} MB | "
-          f"{q1['stalled_peak_mb']:.0f} MB | < {RSS_BOUND_MB:.0f} MB: "
-          f"{'met' if max(q0['peak_mb'], q1['peak_mb']) < RSS_BOUND_MB else 'NOT met'} |")
-    print(f"| ingest RSS peak, whole run (drain included) | {q0['peak_mb']:.0f} MB | {q1['peak_mb']:.0f} MB | |")
+    print(
+        f"| ingest RSS peak during the stall and {args.cuts} cuts | {q0['stalled_peak_mb']:.0f} MB | "
+        f"{q1['stalled_peak_mb']:.0f} MB | < {RSS_BOUND_MB:.0f} MB: "
+        f"{'met' if max(q0['peak_mb'], q1['peak_mb']) < RSS_BOUND_MB else 'NOT met'} |"
+    )
+    print(
+        f"| ingest RSS peak, whole run (drain included) | {q0['peak_mb']:.0f} MB | {q1['peak_mb']:.0f} MB | |"
+    )
     print(f"| undelivered messages, most seen | {q0['held_max']:.0f} | {q1['held_max']:.0f} | ≤ 20,000 |")
-    print(f"| stored / published | {q0['stored']:,} / {q0['published']:,} | {q1['stored']:,} / {q1['published']:,} "
-          f"| QoS 1: all |")
+    print(
+        f"| stored / published | {q0['stored']:,} / {q0['published']:,} | {q1['stored']:,} / {q1['published']:,} "
+        f"| QoS 1: all |"
+    )
     print(f"| duplicates written | {q0['duplicates']:,} | {q1['duplicates']:,} | |")
     if "base" in rates:
         print()
@@ -256,7 +302,9 @@ def main() -> None:
         print("|---|---:|---:|---|")
         for key, label in (("a", "(a) 1 reading/msg"), ("b", "(b) 100 readings/msg")):
             t, b = rates["this"][key], rates["base"][key]
-            print(f"| {label} | {t:,.0f}/s | {b:,.0f}/s | {t / b:.2f} ({'met' if t / b >= 0.9 else 'NOT met'}) |")
+            print(
+                f"| {label} | {t:,.0f}/s | {b:,.0f}/s | {t / b:.2f} ({'met' if t / b >= 0.9 else 'NOT met'}) |"
+            )
 
 
 if __name__ == "__main__":

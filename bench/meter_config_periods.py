@@ -42,21 +42,36 @@ def main() -> None:
     try:
         migrate(url, timezone="Asia/Shanghai", timescaledb="off")
         with psycopg.connect(url, autocommit=True) as c:
-            c.execute("INSERT INTO institution (id, name, category, admin_level, region_code, climate_zone)"
-                      " VALUES ('I', 'bench', 'government', 'city', '320100', 'hot_summer_cold_winter')")
-            c.execute("INSERT INTO meter (id, institution_id, energy_type, unit, register, end_use, installed_at)"
-                      " VALUES ('M', 'I', 'electricity', 'kWh', 'cumulative', 'main', '2020-01-01Z')")
-            c.execute("INSERT INTO reading (meter_id, ts, value) SELECT 'M', %s + g * interval '1 hour', g * 10.0"
-                      " FROM generate_series(0, 9600) g", (T0,))
+            c.execute(
+                "INSERT INTO institution (id, name, category, admin_level, region_code, climate_zone)"
+                " VALUES ('I', 'bench', 'government', 'city', '320100', 'hot_summer_cold_winter')"
+            )
+            c.execute(
+                "INSERT INTO meter (id, institution_id, energy_type, unit, register, end_use, installed_at)"
+                " VALUES ('M', 'I', 'electricity', 'kWh', 'cumulative', 'main', '2020-01-01Z')"
+            )
+            c.execute(
+                "INSERT INTO reading (meter_id, ts, value) SELECT 'M', %s + g * interval '1 hour', g * 10.0"
+                " FROM generate_series(0, 9600) g",
+                (T0,),
+            )
             print("periods | UPDATE meter (trigger) s | rollup of all readings s")
             for n in args.periods:
                 c.execute("DELETE FROM meter_config WHERE meter_id = 'M' AND valid_from > '-infinity'")
-                c.execute("INSERT INTO meter_config SELECT 'M', %s + g * interval '1 hour', 'kWh', 'cumulative',"
-                          " 1 + (g %% 3), NULL, NULL FROM generate_series(1, %s) g", (T0, n))
+                c.execute(
+                    "INSERT INTO meter_config SELECT 'M', %s + g * interval '1 hour', 'kWh', 'cumulative',"
+                    " 1 + (g %% 3), NULL, NULL FROM generate_series(1, %s) g",
+                    (T0, n),
+                )
                 t = time.perf_counter()
-                c.execute("UPDATE meter SET multiplier = 7, config_from = %s WHERE id = 'M'", (T0 + (n + 5) * H,))
+                c.execute(
+                    "UPDATE meter SET multiplier = 7, config_from = %s WHERE id = 'M'", (T0 + (n + 5) * H,)
+                )
                 trigger_s = time.perf_counter() - t
-                c.execute("INSERT INTO usage_dirty (meter_id, ts_min, ts_max) VALUES ('M', %s, %s)", (T0, T0 + 9600 * H))
+                c.execute(
+                    "INSERT INTO usage_dirty (meter_id, ts_min, ts_max) VALUES ('M', %s, %s)",
+                    (T0, T0 + 9600 * H),
+                )
                 t = time.perf_counter()
                 rollup_until_idle(c, "Asia/Shanghai")
                 print(f"{n} | {trigger_s:.3f} | {time.perf_counter() - t:.3f}")

@@ -87,7 +87,9 @@ def _drop_indexes(conn: psycopg.Connection, table: str) -> list[str]:
         "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'p'",
         (table,),
     ).fetchall():
-        conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(sql.Identifier(table), sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(sql.Identifier(table), sql.Identifier(name))
+        )
         restore.append(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
     for name, definition in conn.execute(
         "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s", (table,)
@@ -123,28 +125,37 @@ def synthesise(url: str, scale: int, hourly_days: int, raw_days: float) -> dict:
         conn.execute("SET session_replication_role = replica")
         conn.execute("SET maintenance_work_mem = '256MB'")
         restore = [s for t in USAGE_TABLES for s in _drop_indexes(conn, t)]
-        conn.execute(f"""INSERT INTO usage_hourly (meter_id, hour, consumption)
+        conn.execute(
+            f"""INSERT INTO usage_hourly (meter_id, hour, consumption)
             SELECT m.id, h, round(({_BASE}
                    * (CASE WHEN extract(isodow FROM h AT TIME ZONE '{TZ}') < 6
                             AND extract(hour FROM h AT TIME ZONE '{TZ}') BETWEEN 8 AND 18 THEN 2.2 ELSE 0.7 END)
                    * (0.85 + (hashtext(m.id || h::text) & 255) / 850.0))::numeric, 3)::float8
             FROM meter m, generate_series(%s::timestamptz, %s::timestamptz, interval '1 hour') h
-            WHERE m.retired_at IS NULL""", (hour0, hour1 - timedelta(hours=1)))
-        conn.execute(f"""INSERT INTO usage_daily (meter_id, day, consumption)
+            WHERE m.retired_at IS NULL""",
+            (hour0, hour1 - timedelta(hours=1)),
+        )
+        conn.execute(
+            f"""INSERT INTO usage_daily (meter_id, day, consumption)
             SELECT m.id, d::date, round(({_BASE} * 24
                    * (CASE WHEN extract(isodow FROM d) < 6 THEN 1.35 ELSE 0.8 END)
                    * (1 + 0.3 * cos(2 * pi() * (extract(doy FROM d) - 200) / 365.0))
                    * (0.9 + (hashtext(m.id || d::text) & 255) / 1280.0))::numeric, 3)::float8
             FROM meter m, generate_series(%s::date, %s::date, interval '1 day') d
-            WHERE m.retired_at IS NULL""", (day0, today))
+            WHERE m.retired_at IS NULL""",
+            (day0, today),
+        )
         conn.execute("""INSERT INTO usage_monthly (meter_id, month, consumption)
             SELECT meter_id, date_trunc('month', day)::date, sum(consumption) FROM usage_daily GROUP BY 1, 2""")
         restore += _drop_indexes(conn, "reading")
-        conn.execute(f"""INSERT INTO reading (meter_id, ts, value, received_at)
+        conn.execute(
+            f"""INSERT INTO reading (meter_id, ts, value, received_at)
             SELECT m.id, t, round((1000 + {_BASE} * extract(epoch FROM t - %s::timestamptz) / 3600.0)::numeric, 3)::float8,
                    t + interval '40 s'
             FROM meter m, generate_series(%s::timestamptz, %s::timestamptz, interval '15 min') t
-            WHERE m.retired_at IS NULL""", (raw0, raw0, hour1))
+            WHERE m.retired_at IS NULL""",
+            (raw0, raw0, hour1),
+        )
         for stmt in restore:
             conn.execute(stmt)
         conn.execute("RESET session_replication_role")
@@ -156,8 +167,13 @@ def synthesise(url: str, scale: int, hourly_days: int, raw_days: float) -> dict:
             " (SELECT count(*) FROM usage_monthly), (SELECT count(*) FROM reading)"
         ).fetchone()
     keys = ("institutions", "meters", "hourly_rows", "daily_rows", "monthly_rows", "readings")
-    return {**dict(zip(keys, counts, strict=True)), "synthesis_s": time.perf_counter() - t0,
-            "hour0": hour0.isoformat(), "day0": day0.isoformat(), "today": today.isoformat()}
+    return {
+        **dict(zip(keys, counts, strict=True)),
+        "synthesis_s": time.perf_counter() - t0,
+        "hour0": hour0.isoformat(),
+        "day0": day0.isoformat(),
+        "today": today.isoformat(),
+    }
 
 
 # --- measurements ---------------------------------------------------------------------------------
@@ -172,8 +188,11 @@ def bytes_per_row(url: str) -> dict:
     out = {}
     with psycopg.connect(url, autocommit=True) as conn:
         for t in (*USAGE_TABLES, "reading"):
-            size, n = conn.execute(sql.SQL("SELECT pg_total_relation_size({}), (SELECT count(*) FROM {})").format(
-                sql.Literal(t), sql.Identifier(t))).fetchone()
+            size, n = conn.execute(
+                sql.SQL("SELECT pg_total_relation_size({}), (SELECT count(*) FROM {})").format(
+                    sql.Literal(t), sql.Identifier(t)
+                )
+            ).fetchone()
             out[t] = size / n if n else float("nan")
     return out
 
@@ -190,10 +209,16 @@ def compressed_bytes_per_row(url: str) -> dict | None:
     out = {}
     with psycopg.connect(url, autocommit=True) as conn:
         for t in ("reading", "usage_hourly", "usage_daily"):
-            conn.execute(sql.SQL("SELECT count(compress_chunk(c, if_not_compressed => TRUE)) FROM show_chunks({}) c")
-                         .format(sql.Literal(t)))
-            size, n = conn.execute(sql.SQL("SELECT hypertable_size({}), (SELECT count(*) FROM {})").format(
-                sql.Literal(t), sql.Identifier(t))).fetchone()
+            conn.execute(
+                sql.SQL(
+                    "SELECT count(compress_chunk(c, if_not_compressed => TRUE)) FROM show_chunks({}) c"
+                ).format(sql.Literal(t))
+            )
+            size, n = conn.execute(
+                sql.SQL("SELECT hypertable_size({}), (SELECT count(*) FROM {})").format(
+                    sql.Literal(t), sql.Identifier(t)
+                )
+            ).fetchone()
             out[t] = size / n if n else float("nan")
     return out
 
@@ -216,11 +241,21 @@ def _variables(conn, dashboard: dict, state: dict, t_from, t_to, interval, timin
             current = state.get(v["name"], ALL) if v.get("multi") else (options[0] if options else "")
             if current != ALL and v.get("multi"):
                 current = [c for c in current if c in options] or ALL
-            resolved[v["name"]] = Variable(v["name"], current, multi=v.get("multi", False),
-                                           include_all=v.get("includeAll", False), options=options)
+            resolved[v["name"]] = Variable(
+                v["name"],
+                current,
+                multi=v.get("multi", False),
+                include_all=v.get("includeAll", False),
+                options=options,
+            )
         elif v["type"] == "custom":
-            resolved[v["name"]] = Variable(v["name"], v["current"]["value"], multi=False, include_all=False,
-                                           options=[o["value"] for o in v["options"]])
+            resolved[v["name"]] = Variable(
+                v["name"],
+                v["current"]["value"],
+                multi=False,
+                include_all=False,
+                options=[o["value"] for o in v["options"]],
+            )
     return resolved
 
 
@@ -232,10 +267,19 @@ def panel_timings(url: str, repeat: int) -> dict:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SET statement_timeout = '60s'")
         inst, city = conn.execute(
-            "SELECT id, region_code FROM institution WHERE id NOT LIKE '%.c%' ORDER BY id LIMIT 1").fetchone()
-        meters = [r[0] for r in conn.execute(
-            "SELECT id FROM meter WHERE institution_id = %s ORDER BY parent_meter_id NULLS FIRST, id LIMIT 3", (inst,))]
-        city = conn.execute("SELECT CASE level WHEN 'county' THEN parent_code ELSE code END FROM region WHERE code = %s", (city,)).fetchone()[0]
+            "SELECT id, region_code FROM institution WHERE id NOT LIKE '%.c%' ORDER BY id LIMIT 1"
+        ).fetchone()
+        meters = [
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM meter WHERE institution_id = %s ORDER BY parent_meter_id NULLS FIRST, id LIMIT 3",
+                (inst,),
+            )
+        ]
+        city = conn.execute(
+            "SELECT CASE level WHEN 'county' THEN parent_code ELSE code END FROM region WHERE code = %s",
+            (city,),
+        ).fetchone()[0]
         states = {
             "all": {"region": ALL, "institution": ALL, "meter": ALL},
             "one-city": {"region": [city], "institution": ALL, "meter": ALL},
@@ -254,7 +298,9 @@ def panel_timings(url: str, repeat: int) -> dict:
                     variables = _variables(conn, d, state, t_from, t_to, interval, variables_t)
                     for p in d["panels"]:
                         for tg in p.get("targets", []):
-                            q = expand(tg["rawSql"], variables, time_from=t_from, time_to=t_to, interval=interval)
+                            q = expand(
+                                tg["rawSql"], variables, time_from=t_from, time_to=t_to, interval=interval
+                            )
                             key = (d["uid"], p["title"], sname)
                             for _ in range(repeat):
                                 t = time.perf_counter()
@@ -283,9 +329,13 @@ def api_timings(url: str, requests: int, year: int, today: str) -> dict:
     start = (date.fromisoformat(today) - timedelta(days=364)).isoformat()
     end = (date.fromisoformat(today) + timedelta(days=1)).isoformat()
     calls = {
-        "rankings page (100)": lambda: f"/v1/rankings?year={year}&limit=100&offset={rng.randrange(0, max(1, len(ids) - 100))}",
+        "rankings page (100)": lambda: (
+            f"/v1/rankings?year={year}&limit=100&offset={rng.randrange(0, max(1, len(ids) - 100))}"
+        ),
         "institution report": lambda: f"/v1/institutions/{rng.choice(ids)}/report?year={year}",
-        "usage series (a year, daily)": lambda: f"/v1/institutions/{rng.choice(ids)}/usage?start={start}&end={end}&bucket=day",
+        "usage series (a year, daily)": lambda: (
+            f"/v1/institutions/{rng.choice(ids)}/usage?start={start}&end={end}&bucket=day"
+        ),
     }
     out = {}
     app = create_app(ApiConfig(database_url=url, timezone=TZ, pool_min_size=1, pool_max_size=4))
@@ -330,16 +380,22 @@ def run_scale(admin_url: str, scale: int, args) -> dict:
         t0 = time.perf_counter()
         migrate(url, timezone=TZ, timescaledb="off")
         info = synthesise(url, scale, args.hourly_days, args.raw_days)
-        print(f"{scale}×: {info['institutions']:,} institutions, {info['meters']:,} meters, "
-              f"{info['hourly_rows']:,} hourly, {info['daily_rows']:,} daily, {info['monthly_rows']:,} monthly rows, "
-              f"{info['readings']:,} readings "
-              f"in {info['synthesis_s']:.0f} s", flush=True)
+        print(
+            f"{scale}×: {info['institutions']:,} institutions, {info['meters']:,} meters, "
+            f"{info['hourly_rows']:,} hourly, {info['daily_rows']:,} daily, {info['monthly_rows']:,} monthly rows, "
+            f"{info['readings']:,} readings "
+            f"in {info['synthesis_s']:.0f} s",
+            flush=True,
+        )
         year = date.fromisoformat(info["today"]).year
         info["scoring_s"] = scoring_run(url, year)
         print(f"  scoring run {year}: {info['scoring_s']:.2f} s", flush=True)
         info["bytes"] = bytes_per_row(url)
         info["api"] = api_timings(url, args.requests, year, info["today"])
-        print("  api: " + ", ".join(f"{k} p50 {_pcts(v)[0] * 1000:.0f} ms" for k, v in info["api"].items()), flush=True)
+        print(
+            "  api: " + ", ".join(f"{k} p50 {_pcts(v)[0] * 1000:.0f} ms" for k, v in info["api"].items()),
+            flush=True,
+        )
         info["panels"] = {"\t".join(k): v for k, v in panel_timings(url, args.repeat).items()}
         # Last, as it turns the tables into hypertables: the figures above are plain PostgreSQL's.
         info["compressed_bytes"] = compressed_bytes_per_row(url)
@@ -365,8 +421,14 @@ def report(results: dict[int, dict]) -> None:
     print()
     print("| size | " + " | ".join(f"{s}×" for s in scales) + " |")
     print("|---|" + "---|" * len(scales))
-    for key, label in (("institutions", "institutions"), ("meters", "meters"), ("hourly_rows", "hourly rows"),
-                       ("daily_rows", "daily rows"), ("monthly_rows", "monthly rows"), ("readings", "raw readings")):
+    for key, label in (
+        ("institutions", "institutions"),
+        ("meters", "meters"),
+        ("hourly_rows", "hourly rows"),
+        ("daily_rows", "daily rows"),
+        ("monthly_rows", "monthly rows"),
+        ("readings", "raw readings"),
+    ):
         print(f"| {label} | " + " | ".join(f"{results[s][key]:,}" for s in scales) + " |")
     print("| synthesis + bench (s) | " + " | ".join(f"{results[s]['total_s']:.0f}" for s in scales) + " |")
     print()
@@ -374,8 +436,11 @@ def report(results: dict[int, dict]) -> None:
     print("|---|" + "---|" * len(scales) + "---|")
     for name in results[lo]["api"]:
         cells = [_pcts(results[s]["api"][name]) for s in scales]
-        print(f"| {name} | " + " | ".join(f"{_ms(a)} / {_ms(b)}" for a, b in cells)
-              + f" | {cells[-1][0] / cells[0][0]:.2f} |")
+        print(
+            f"| {name} | "
+            + " | ".join(f"{_ms(a)} / {_ms(b)}" for a, b in cells)
+            + f" | {cells[-1][0] / cells[0][0]:.2f} |"
+        )
     print()
     print("| run and storage | " + " | ".join(f"{s}×" for s in scales) + f" | {growth} |")
     print("|---|" + "---|" * len(scales) + "---|")
@@ -383,13 +448,19 @@ def report(results: dict[int, dict]) -> None:
     print("| full scoring run (s) | " + " | ".join(f"{x:.2f}" for x in sc) + f" | {sc[-1] / sc[0]:.1f} |")
     for t in (*USAGE_TABLES, "reading"):
         b = [results[s]["bytes"][t] for s in scales]
-        print(f"| bytes per {t} row (table + indexes) | " + " | ".join(f"{x:.0f}" for x in b)
-              + f" | {b[-1] / b[0]:.2f} |")
+        print(
+            f"| bytes per {t} row (table + indexes) | "
+            + " | ".join(f"{x:.0f}" for x in b)
+            + f" | {b[-1] / b[0]:.2f} |"
+        )
     if all(results[s].get("compressed_bytes") for s in scales):
         for t in ("reading", "usage_hourly", "usage_daily"):
             b = [results[s]["compressed_bytes"][t] for s in scales]
-            print(f"| bytes per {t} row, TimescaleDB compressed | " + " | ".join(f"{x:.1f}" for x in b)
-                  + f" | {b[-1] / b[0]:.2f} |")
+            print(
+                f"| bytes per {t} row, TimescaleDB compressed | "
+                + " | ".join(f"{x:.1f}" for x in b)
+                + f" | {b[-1] / b[0]:.2f} |"
+            )
     else:
         print("| TimescaleDB compressed | extension not available on this server: not measured |")
     print()
@@ -402,9 +473,14 @@ def report(results: dict[int, dict]) -> None:
         uid, title, state = key.split("\t")
         g = cells[-1][0] / cells[0][0] if cells[0][0] > 0 else float("nan")
         # Institution views should stay flat; sub-millisecond figures are timer noise.
-        flag = " **" if g > 2 and cells[-1][0] >= 0.001 and state in ("one-institution", "three-meters") else ""
-        print(f"| {uid.removeprefix('jieneng-')} / {title} / {state} | "
-              + " | ".join(f"{_ms(a)} / {_ms(b)}" for a, b in cells) + f" | {g:.1f}{flag} |")
+        flag = (
+            " **" if g > 2 and cells[-1][0] >= 0.001 and state in ("one-institution", "three-meters") else ""
+        )
+        print(
+            f"| {uid.removeprefix('jieneng-')} / {title} / {state} | "
+            + " | ".join(f"{_ms(a)} / {_ms(b)}" for a, b in cells)
+            + f" | {g:.1f}{flag} |"
+        )
 
 
 def main() -> None:
@@ -413,7 +489,9 @@ def main() -> None:
     ap.add_argument("--scales", default="1,10,100", help="comma-separated multiples of the example province")
     ap.add_argument("--hourly-days", type=int, default=30, help="days of hourly usage up to now")
     ap.add_argument("--raw-days", type=float, default=2, help="days of 15-minute raw readings up to now")
-    ap.add_argument("--repeat", type=int, default=3, help="runs of each panel query per variable state and range")
+    ap.add_argument(
+        "--repeat", type=int, default=3, help="runs of each panel query per variable state and range"
+    )
     ap.add_argument("--requests", type=int, default=40, help="API requests per endpoint")
     ap.add_argument("--json", type=Path, help="also write every sample here")
     ap.add_argument("--keep", action="store_true", help="keep the benchmark databases")

@@ -43,11 +43,16 @@ def make_db(admin_url: str, meters: int, days: int) -> str:
     migrate(url, timezone="Asia/Shanghai", timescaledb="off")
     n = days * 96
     with psycopg.connect(url) as c:
-        c.execute("INSERT INTO institution (id, name, category, admin_level, region_code, climate_zone)"
-                  " VALUES ('I', 'bench', 'government', 'city', '320100', 'hot_summer_cold_winter')")
+        c.execute(
+            "INSERT INTO institution (id, name, category, admin_level, region_code, climate_zone)"
+            " VALUES ('I', 'bench', 'government', 'city', '320100', 'hot_summer_cold_winter')"
+        )
         for j in range(meters):
-            c.execute("INSERT INTO meter (id, institution_id, energy_type, unit, register, end_use, installed_at)"
-                      " VALUES (%s, 'I', 'electricity', 'kWh', 'cumulative', 'main', '2020-01-01Z')", (f"M{j}",))
+            c.execute(
+                "INSERT INTO meter (id, institution_id, energy_type, unit, register, end_use, installed_at)"
+                " VALUES (%s, 'I', 'electricity', 'kWh', 'cumulative', 'main', '2020-01-01Z')",
+                (f"M{j}",),
+            )
         with c.cursor().copy("COPY reading (meter_id, ts, value) FROM STDIN") as copy:
             for j in range(meters):
                 v = 0.0
@@ -65,10 +70,14 @@ def drop_db(admin_url: str, url: str) -> None:
 
 def requeue(url: str) -> None:
     with psycopg.connect(url) as c:
-        c.execute("TRUNCATE usage_hourly, usage_daily, usage_monthly, usage_quarantine, usage_counter_event,"
-                  " usage_dirty")
-        c.execute("INSERT INTO usage_dirty (meter_id, ts_min, ts_max)"
-                  " SELECT meter_id, min(ts), max(ts) FROM reading GROUP BY meter_id")
+        c.execute(
+            "TRUNCATE usage_hourly, usage_daily, usage_monthly, usage_quarantine, usage_counter_event,"
+            " usage_dirty"
+        )
+        c.execute(
+            "INSERT INTO usage_dirty (meter_id, ts_min, ts_max)"
+            " SELECT meter_id, min(ts), max(ts) FROM reading GROUP BY meter_id"
+        )
 
 
 def _rollup_child(url: str, chunk_rows: int, out) -> None:
@@ -79,9 +88,18 @@ def _rollup_child(url: str, chunk_rows: int, out) -> None:
         t = time.perf_counter()
         stats = run_rollup(c, tz, chunk_rows=chunk_rows)
         elapsed = time.perf_counter() - t
-    hwm_kb = next(int(line.split()[1]) for line in open(f"/proc/{os.getpid()}/status") if line.startswith("VmHWM"))
-    out.put({"s": elapsed, "rss_mb": hwm_kb / 1024, "hours": stats.meter_hours, "pieces": stats.pieces,
-             "held": stats.max_rows_held})
+    hwm_kb = next(
+        int(line.split()[1]) for line in open(f"/proc/{os.getpid()}/status") if line.startswith("VmHWM")
+    )
+    out.put(
+        {
+            "s": elapsed,
+            "rss_mb": hwm_kb / 1024,
+            "hours": stats.meter_hours,
+            "pieces": stats.pieces,
+            "held": stats.max_rows_held,
+        }
+    )
 
 
 def measure(url: str, chunk_rows: int) -> dict:
@@ -97,8 +115,10 @@ def measure(url: str, chunk_rows: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--pg", default=os.environ.get("JIENENG_TEST_DATABASE_URL",
-                                                   "postgresql://postgres@127.0.0.1:5432/postgres"))
+    ap.add_argument(
+        "--pg",
+        default=os.environ.get("JIENENG_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
+    )
     ap.add_argument("--meters", type=int, default=40)
     ap.add_argument("--days", type=int, default=365)
     args = ap.parse_args()
@@ -107,18 +127,24 @@ def main() -> None:
     t = time.perf_counter()
     url = make_db(args.pg, args.meters, args.days)
     readings = args.meters * args.days * 96
-    print(f"{readings:,} readings ({args.meters} meters x {args.days} days at 15 min) in {time.perf_counter() - t:.0f} s")
+    print(
+        f"{readings:,} readings ({args.meters} meters x {args.days} days at 15 min) in {time.perf_counter() - t:.0f} s"
+    )
     try:
         measure(url, CHUNK_ROWS)  # warm the cache, so neither measured pass reads from disk
-        rows = [("all at once", readings * 2, measure(url, readings * 2)),
-                ("streamed", CHUNK_ROWS, measure(url, CHUNK_ROWS))]
+        rows = [
+            ("all at once", readings * 2, measure(url, readings * 2)),
+            ("streamed", CHUNK_ROWS, measure(url, CHUNK_ROWS)),
+        ]
     finally:
         drop_db(args.pg, url)
     print("| rollup | chunk_rows | readings held at most | pieces | meter-hours | peak RSS | time |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name, chunk, r in rows:
-        print(f"| {name} | {chunk:,} | {r['held']:,} | {r['pieces']:,} | {r['hours']:,} | {r['rss_mb']:.0f} MB"
-              f" | {r['s']:.1f} s |")
+        print(
+            f"| {name} | {chunk:,} | {r['held']:,} | {r['pieces']:,} | {r['hours']:,} | {r['rss_mb']:.0f} MB"
+            f" | {r['s']:.1f} s |"
+        )
 
 
 if __name__ == "__main__":

@@ -41,8 +41,21 @@ from psycopg import sql
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-CITIES = ["320100", "320200", "320300", "320400", "320500", "320600", "320700", "320800", "320900", "321000",
-          "321100", "321200", "321300"]
+CITIES = [
+    "320100",
+    "320200",
+    "320300",
+    "320400",
+    "320500",
+    "320600",
+    "320700",
+    "320800",
+    "320900",
+    "321000",
+    "321100",
+    "321200",
+    "321300",
+]
 NORTH = {"320300", "320700", "321300"}  # 徐州, 连云港, 宿迁: 寒冷 zone in this synthetic province
 
 AGGREGATE = """SELECT m.institution_id, m.energy_type, m.end_use, sum(u.consumption)
@@ -121,7 +134,8 @@ def child(kind: str, url: str, methodology: str) -> None:
             run_id = run_scoring(conn, year=2026, methodology_path=methodology, created_by="bench")
             conn.commit()
             n, scored = conn.execute(
-                "SELECT count(*), count(total_points) FROM scoring_result WHERE run_id = %s", (run_id,)).fetchone()
+                "SELECT count(*), count(total_points) FROM scoring_result WHERE run_id = %s", (run_id,)
+            ).fetchone()
             extra = {"run_id": run_id, "results": n, "scored": scored}
         seconds = time.perf_counter() - t0
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
@@ -148,7 +162,10 @@ def breakdown(url: str, methodology: str) -> None:
         t, c = time.perf_counter(), time.process_time()
         digest = ResultsHasher()
         rows = list(result_rows(insts, m, 2026, digest))
-        out["score_serialise_s"], out["score_serialise_cpu_s"] = time.perf_counter() - t, time.process_time() - c
+        out["score_serialise_s"], out["score_serialise_cpu_s"] = (
+            time.perf_counter() - t,
+            time.process_time() - c,
+        )
         out["detail_mb"] = sum(len(r["detail"]) for r in rows) / 1e6
         conn.commit()
 
@@ -158,9 +175,17 @@ def breakdown(url: str, methodology: str) -> None:
                     conn.execute(setup)
                 t, c = time.perf_counter(), time.process_time()
                 store_scoring.insert_run(
-                    conn, year=2026, region_code=None, methodology_name=m.name, methodology_version=m.version,
-                    methodology_hash=m.hash, methodology_text=m.text, results_hash=digest.hexdigest(),
-                    created_by="bench", results=rows)
+                    conn,
+                    year=2026,
+                    region_code=None,
+                    methodology_name=m.name,
+                    methodology_version=m.version,
+                    methodology_hash=m.hash,
+                    methodology_text=m.text,
+                    results_hash=digest.hexdigest(),
+                    created_by="bench",
+                    results=rows,
+                )
                 return time.perf_counter() - t, time.process_time() - c
 
         out["store_s"], out["store_cpu_s"] = store(None)
@@ -170,8 +195,12 @@ def breakdown(url: str, methodology: str) -> None:
 
 
 def measure(kind: str, url: str, methodology: str) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", kind, url, methodology], check=True,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", kind, url, methodology],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -205,9 +234,12 @@ def main() -> None:
         with psycopg.connect(url) as conn:
             n_inst, n_met, n_usage = conn.execute(
                 "SELECT (SELECT count(*) FROM institution), (SELECT count(*) FROM meter),"
-                " (SELECT count(*) FROM usage_monthly)").fetchone()
-        print(f"province: {n_inst} institutions, {n_met} meters, {n_usage} usage_monthly rows "
-              f"(2020 and 2026), generated in {time.perf_counter() - t0:.1f} s")
+                " (SELECT count(*) FROM usage_monthly)"
+            ).fetchone()
+        print(
+            f"province: {n_inst} institutions, {n_met} meters, {n_usage} usage_monthly rows "
+            f"(2020 and 2026), generated in {time.perf_counter() - t0:.1f} s"
+        )
         text = (ROOT / "scoring/methodologies/jiangsu-2026.toml").read_text(encoding="utf-8")
         with tempfile.TemporaryDirectory() as tmp:
             mpath = Path(tmp) / "bench-2026.toml"
@@ -215,7 +247,9 @@ def main() -> None:
             measure("aggregate", url, str(mpath))  # warm the cache for both
             aggs = [measure("aggregate", url, str(mpath)) for _ in range(args.repeat)]
             loads = [measure("load", url, str(mpath)) for _ in range(args.repeat)]
-            parts = measure("breakdown", url, str(mpath))  # before the runs: its ALTERs rewrite an empty table
+            parts = measure(
+                "breakdown", url, str(mpath)
+            )  # before the runs: its ALTERs rewrite an empty table
             runs = [measure("run", url, str(mpath)) for _ in range(args.repeat)]
         with psycopg.connect(url) as conn:
             hashes = {h for (h,) in conn.execute("SELECT results_hash FROM scoring_run")}
@@ -223,7 +257,9 @@ def main() -> None:
             # detail's JSON text as the API reads it back
             detail_stored, rows_stored, detail_text = conn.execute(
                 """SELECT sum(pg_column_size(s.detail)), sum(pg_column_size(s.*)), sum(octet_length(s.detail::text))
-                   FROM scoring_result s WHERE s.run_id = %s""", (runs[-1]["run_id"],)).fetchone()
+                   FROM scoring_result s WHERE s.run_id = %s""",
+                (runs[-1]["run_id"],),
+            ).fetchone()
         agg = min(a["seconds"] for a in aggs)
         run = min(r["seconds"] for r in runs)
         agg_rss = max(a["peak_rss_mb"] for a in aggs)
@@ -231,36 +267,52 @@ def main() -> None:
         print()
         print(f"| step | best of {args.repeat} (s) | all runs (s) | peak RSS (MB) | ratio to aggregate |")
         print("|---|---|---|---|---|")
-        print(f"| one SQL aggregate ({aggs[0]['rows']} rows) | {agg:.2f} | "
-              f"{secs(aggs)} | {agg_rss:.0f} | 1.00 |")
+        print(
+            f"| one SQL aggregate ({aggs[0]['rows']} rows) | {agg:.2f} | "
+            f"{secs(aggs)} | {agg_rss:.0f} | 1.00 |"
+        )
         load = min(x["seconds"] for x in loads)
-        print(f"| loader only: every input query + building inputs ({loads[0]['institutions']} institutions) | "
-              f"{load:.2f} | {secs(loads)} | {max(x['peak_rss_mb'] for x in loads):.0f} | {load / agg:.2f} |")
-        print(f"| full scoring run ({runs[0]['results']} results, {runs[0]['scored']} scored) | {run:.2f} | "
-              f"{secs(runs)} | {run_rss:.0f} | {run / agg:.2f} |")
+        print(
+            f"| loader only: every input query + building inputs ({loads[0]['institutions']} institutions) | "
+            f"{load:.2f} | {secs(loads)} | {max(x['peak_rss_mb'] for x in loads):.0f} | {load / agg:.2f} |"
+        )
+        print(
+            f"| full scoring run ({runs[0]['results']} results, {runs[0]['scored']} scored) | {run:.2f} | "
+            f"{secs(runs)} | {run_rss:.0f} | {run / agg:.2f} |"
+        )
         print()
-        print(f"target ≤ 3× aggregate: {'met' if run / agg <= 3 else 'NOT met'} ({run / agg:.2f}×); "
-              f"target < 1024 MB: {'met' if run_rss < 1024 else 'NOT met'} ({run_rss:.0f} MB); "
-              f"identical results hash over {len(runs)} runs: {'yes' if len(hashes) == 1 else 'NO'} "
-              f"({', '.join(sorted(hashes))})")
-        print(f"stored per run: detail {detail_stored / 1e6:.1f} MB compressed ({detail_text / 1e6:.1f} MB as jsonb "
-              f"text), all scoring_result columns {rows_stored / 1e6:.1f} MB; canonical JSON written "
-              f"{parts['detail_mb']:.1f} MB")
+        print(
+            f"target ≤ 3× aggregate: {'met' if run / agg <= 3 else 'NOT met'} ({run / agg:.2f}×); "
+            f"target < 1024 MB: {'met' if run_rss < 1024 else 'NOT met'} ({run_rss:.0f} MB); "
+            f"identical results hash over {len(runs)} runs: {'yes' if len(hashes) == 1 else 'NO'} "
+            f"({', '.join(sorted(hashes))})"
+        )
+        print(
+            f"stored per run: detail {detail_stored / 1e6:.1f} MB compressed ({detail_text / 1e6:.1f} MB as jsonb "
+            f"text), all scoring_result columns {rows_stored / 1e6:.1f} MB; canonical JSON written "
+            f"{parts['detail_mb']:.1f} MB"
+        )
         p = parts
         print()
         print(f"breakdown of one run (its own process; {p['detail_mb']:.0f} MB of canonical JSON):")
         print("| stage | wall (s) | client CPU (s) |")
         print("|---|---|---|")
         print(f"| load: queries + building inputs | {p['load_s']:.2f} | {p['load_cpu_s']:.2f} |")
-        print(f"| score + canonical JSON + hash (not stored) | {p['score_serialise_s']:.2f} | "
-              f"{p['score_serialise_cpu_s']:.2f} |")
-        print(f"| store: COPY into scoring_result, as shipped (lz4) | {p['store_s']:.2f} | {p['store_cpu_s']:.2f} |")
+        print(
+            f"| score + canonical JSON + hash (not stored) | {p['score_serialise_s']:.2f} | "
+            f"{p['score_serialise_cpu_s']:.2f} |"
+        )
+        print(
+            f"| store: COPY into scoring_result, as shipped (lz4) | {p['store_s']:.2f} | {p['store_cpu_s']:.2f} |"
+        )
         print(f"| store, detail column forced to pglz (PostgreSQL's default) | {p['store_pglz_s']:.2f} | |")
         print(f"| store, detail as text instead of jsonb | {p['store_text_s']:.2f} | |")
         jsonb = p["store_s"] - p["store_text_s"]
         total = p["load_s"] + p["score_serialise_s"] + p["store_s"]
-        print(f"\njsonb parsing ≈ {jsonb:.2f} s = {jsonb / total * 100:.0f}% of the stages' sum ({total:.2f} s; the "
-              f"full run overlaps scoring with the server's COPY work) and {jsonb / p['store_s'] * 100:.0f}% of the store")
+        print(
+            f"\njsonb parsing ≈ {jsonb:.2f} s = {jsonb / total * 100:.0f}% of the stages' sum ({total:.2f} s; the "
+            f"full run overlaps scoring with the server's COPY work) and {jsonb / p['store_s'] * 100:.0f}% of the store"
+        )
     finally:
         if not args.keep:
             with psycopg.connect(args.admin_url, autocommit=True) as conn:

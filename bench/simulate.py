@@ -119,7 +119,8 @@ def main() -> None:
     try:
         with psycopg.connect(url) as conn:
             n_inst, n_meters = conn.execute(
-                "SELECT count(DISTINCT institution_id), count(*) FROM meter").fetchone()
+                "SELECT count(DISTINCT institution_id), count(*) FROM meter"
+            ).fetchone()
         print(f"example province: {n_inst} institutions, {n_meters} meters; {start.date()} .. {end.date()}")
 
         t0 = time.monotonic()
@@ -136,8 +137,19 @@ def main() -> None:
             n_bytes += len(msg.payload)
         wall = time.monotonic() - t0
         base_rate = sim.stats["readings"] / wall
-        rows.append(("baseline: generate only (15 min)", sim.stats["readings"], n_msgs, n_bytes, wall, warm,
-                     base_rate, "-", "-"))
+        rows.append(
+            (
+                "baseline: generate only (15 min)",
+                sim.stats["readings"],
+                n_msgs,
+                n_bytes,
+                wall,
+                warm,
+                base_rate,
+                "-",
+                "-",
+            )
+        )
 
         for minutes in (15, 60):
             prefix = f"bench-{uuid.uuid4().hex[:6]}/v1"
@@ -146,16 +158,29 @@ def main() -> None:
             counter.wait(r.messages)
             lost = r.messages - counter.messages
             counter.close()
-            rows.append((f"backfill {minutes} min, published + acked", r.readings, r.messages, None, r.wall_s, None,
-                         r.readings_per_s, f"{r.readings_per_s / base_rate:.2f}", str(lost)))
+            rows.append(
+                (
+                    f"backfill {minutes} min, published + acked",
+                    r.readings,
+                    r.messages,
+                    None,
+                    r.wall_s,
+                    None,
+                    r.readings_per_s,
+                    f"{r.readings_per_s / base_rate:.2f}",
+                    str(lost),
+                )
+            )
     finally:
         proc.terminate()
         proc.wait(10)
         drop_db(args.pg, name)
 
     print()
-    print("| scenario | readings | messages | MB | wall s | of which warm-up s | readings/s | vs baseline | "
-          "messages lost |")
+    print(
+        "| scenario | readings | messages | MB | wall s | of which warm-up s | readings/s | vs baseline | "
+        "messages lost |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for label, n, msgs, nbytes, wall, warm_s, rate, ratio, lost in rows:
         mb = f"{nbytes / 1e6:.0f}" if nbytes else "-"

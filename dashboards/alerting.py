@@ -11,16 +11,19 @@ from dashboards.sql import ELEC_KWH, HOURS_OVERDUE, LAST_READING, TZ, silent, wo
 
 FOLDER = "节能 jieneng"
 
+
 # Only the silent meters: Grafana makes one alert instance per row, so returning every active meter
 # would keep hundreds of thousands of "normal" instances. The threshold is applied here (dashboards.sql.silent,
 # the rule the meter-health panels use: hours past the reading due by the meter's expected interval) and
 # again by expression B, which needs a condition.
 def silent_sql(silent_hours: float) -> str:
-    return " ".join(f"""
+    return " ".join(
+        f"""
 SELECT m.id AS meter, m.institution_id AS institution, {HOURS_OVERDUE} AS hours_overdue
 FROM meter m {LAST_READING}
 WHERE {silent(repr(float(silent_hours)))}
-""".split())
+""".split()
+    )
 
 
 # Night (00:00-05:00 local) mean electric load as a share of working-hours (08:00-18:00 on working days
@@ -28,9 +31,13 @@ WHERE {silent(repr(float(silent_hours)))}
 # category: a hospital runs at night, an office should not. The value is that ratio; it alerts above 1.
 def night_sql(default_share: float, by_category: dict[str, float] | None = None) -> str:
     limits = ", ".join(f"('{c}', {float(v)!r}::float8)" for c, v in sorted((by_category or {}).items()))
-    limit_table = f"(VALUES {limits}) AS lim(category, share)" if limits else \
-        "(SELECT NULL::text AS category, NULL::float8 AS share WHERE false) lim"
-    return " ".join(f"""
+    limit_table = (
+        f"(VALUES {limits}) AS lim(category, share)"
+        if limits
+        else "(SELECT NULL::text AS category, NULL::float8 AS share WHERE false) lim"
+    )
+    return " ".join(
+        f"""
 WITH hourly AS (
   SELECT m.institution_id, h.hour AT TIME ZONE {TZ} AS local_hour, sum(h.consumption * {ELEC_KWH}) AS kwh
   FROM usage_hourly h JOIN meter m ON m.id = h.meter_id
@@ -50,7 +57,8 @@ SELECT share.institution_id AS institution, i.category,
        share.night_share / coalesce(lim.share, {float(default_share)!r}) AS night_share_of_limit
 FROM share JOIN institution i ON i.id = share.institution_id
 LEFT JOIN {limit_table} ON lim.category = i.category
-""".split())
+""".split()
+    )
 
 
 def _rule(uid: str, title: str, sql: str, threshold: float, summary: str, for_: str) -> dict:
@@ -63,7 +71,13 @@ def _rule(uid: str, title: str, sql: str, threshold: float, summary: str, for_: 
                 "refId": "A",
                 "relativeTimeRange": {"from": 604800, "to": 0},
                 "datasourceUid": DATASOURCE_UID,
-                "model": {"refId": "A", "editorMode": "code", "format": "table", "rawQuery": True, "rawSql": sql},
+                "model": {
+                    "refId": "A",
+                    "editorMode": "code",
+                    "format": "table",
+                    "rawQuery": True,
+                    "rawSql": sql,
+                },
             },
             {
                 "refId": "B",
@@ -84,8 +98,12 @@ def _rule(uid: str, title: str, sql: str, threshold: float, summary: str, for_: 
     }
 
 
-def rules(*, silent_hours: float, night_load_share: float,
-          night_load_share_by_category: dict[str, float] | None = None) -> dict:
+def rules(
+    *,
+    silent_hours: float,
+    night_load_share: float,
+    night_load_share_by_category: dict[str, float] | None = None,
+) -> dict:
     """The alerting provisioning document; thresholds come from settings at build time."""
     limits = ", ".join(f"{c} {v:.0%}" for c, v in sorted((night_load_share_by_category or {}).items()))
     return {
@@ -97,16 +115,25 @@ def rules(*, silent_hours: float, night_load_share: float,
                 "folder": FOLDER,
                 "interval": "5m",
                 "rules": [
-                    _rule("jieneng-meter-silent", "计量表静默 Meter silent", silent_sql(silent_hours), silent_hours,
-                          f"Meter {{{{ $labels.meter }}}}: its next reading, due by its expected reading interval, is more "
-                          f"than {silent_hours:g} h late.",
-                          "10m"),
-                    _rule("jieneng-night-base-load", "夜间基荷偏高 Night base load high",
-                          night_sql(night_load_share, night_load_share_by_category), 1.0,
-                          f"Institution {{{{ $labels.institution }}}} ({{{{ $labels.category }}}}): night load "
-                          f"is above its category's share of working-hours load (last 7 days; limits: "
-                          f"{limits + ', ' if limits else ''}others {night_load_share:.0%}).",
-                          "1h"),
+                    _rule(
+                        "jieneng-meter-silent",
+                        "计量表静默 Meter silent",
+                        silent_sql(silent_hours),
+                        silent_hours,
+                        f"Meter {{{{ $labels.meter }}}}: its next reading, due by its expected reading interval, is more "
+                        f"than {silent_hours:g} h late.",
+                        "10m",
+                    ),
+                    _rule(
+                        "jieneng-night-base-load",
+                        "夜间基荷偏高 Night base load high",
+                        night_sql(night_load_share, night_load_share_by_category),
+                        1.0,
+                        f"Institution {{{{ $labels.institution }}}} ({{{{ $labels.category }}}}): night load "
+                        f"is above its category's share of working-hours load (last 7 days; limits: "
+                        f"{limits + ', ' if limits else ''}others {night_load_share:.0%}).",
+                        "1h",
+                    ),
                 ],
             }
         ],
@@ -127,7 +154,7 @@ INGEST_STALLED_PROMQL = (
 
 
 def ingest_stalled_rule(stall_after_s: float) -> dict:
-    """"ingest stalled": messages wait unacknowledged and nothing committed for ``stall_after_s``.
+    """ "ingest stalled": messages wait unacknowledged and nothing committed for ``stall_after_s``.
 
     No data (ingest down, or Prometheus cannot scrape it) alerts too: a stopped ingest is a stall.
     """
@@ -158,7 +185,7 @@ def ingest_stalled_rule(stall_after_s: float) -> dict:
         "for": "2m",
         "annotations": {
             "summary": f"Ingest {{{{ $labels.instance }}}}: messages have waited more than {stall_after_s:g} s "
-                       "with no commit (database slow or hung, writer stuck). See its /health.",
+            "with no commit (database slow or hung, writer stuck). See its /health.",
         },
         "labels": {"system": "jieneng"},
     }

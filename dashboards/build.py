@@ -32,14 +32,21 @@ def _dump(obj: dict) -> str:
 DEFAULT_NIGHT_LIMITS = {"hospital": 1.0, "venue": 0.6}
 
 
-def render(*, silent_hours: float = 24.0, night_load_share: float = 0.5,
-           night_load_share_by_category: dict[str, float] | None = None,
-           stall_after_s: float = 300.0) -> dict[Path, str]:
+def render(
+    *,
+    silent_hours: float = 24.0,
+    night_load_share: float = 0.5,
+    night_load_share_by_category: dict[str, float] | None = None,
+    stall_after_s: float = 300.0,
+) -> dict[Path, str]:
     """Relative path (under dashboards/) → file text."""
     limits = DEFAULT_NIGHT_LIMITS if night_load_share_by_category is None else night_load_share_by_category
     out = {Path("generated") / f"{d['uid']}.json": _dump(d) for d in dashboards()}
-    out[ALERTS_FILE] = _dump(alerting.rules(silent_hours=silent_hours, night_load_share=night_load_share,
-                                            night_load_share_by_category=limits))
+    out[ALERTS_FILE] = _dump(
+        alerting.rules(
+            silent_hours=silent_hours, night_load_share=night_load_share, night_load_share_by_category=limits
+        )
+    )
     out[INGEST_ALERTS_FILE] = _dump(alerting.ingest_rules(stall_after_s=stall_after_s))
     return out
 
@@ -57,10 +64,15 @@ def write(files: dict[Path, str], root: Path = ROOT) -> list[Path]:
 
 def stale(files: dict[Path, str], root: Path = ROOT) -> list[Path]:
     """Files missing or different on disk, and generated dashboards no builder produces any more."""
-    bad = [rel for rel, text in files.items()
-           if not (root / rel).exists() or (root / rel).read_text(encoding="utf-8") != text]
+    bad = [
+        rel
+        for rel, text in files.items()
+        if not (root / rel).exists() or (root / rel).read_text(encoding="utf-8") != text
+    ]
     expected = {rel for rel in files if rel.parts[0] == "generated"}
     gen = root / "generated"
     if gen.is_dir():
-        bad += [p.relative_to(root) for p in sorted(gen.glob("*.json")) if p.relative_to(root) not in expected]
+        bad += [
+            p.relative_to(root) for p in sorted(gen.glob("*.json")) if p.relative_to(root) not in expected
+        ]
     return bad

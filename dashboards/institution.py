@@ -53,7 +53,9 @@ WHERE d.day BETWEEN {LOCAL_DAY_FROM} AND {LOCAL_DAY_TO}
 GROUP BY 1, 2 ORDER BY 1, 2
 """
 
-SPAN_METERS = f"SELECT m.id FROM meter m WHERE {institution_chosen('m.institution_id')} AND m.parent_meter_id IS NULL"
+SPAN_METERS = (
+    f"SELECT m.id FROM meter m WHERE {institution_chosen('m.institution_id')} AND m.parent_meter_id IS NULL"
+)
 
 MONTHLY = f"""
 WITH {MONTH_SPANS}, use AS (
@@ -174,38 +176,90 @@ ORDER BY m.institution_id, m.id
 
 def build() -> dict:
     panels = [
-        panel("timeseries", "分能源逐时用量 Hourly usage by energy type", HOURLY, fmt="time_series", w=24,
-              overrides=unit_overrides(),
-              description="Top-level meters, in each meter's unit with its multiplier applied."),
-        panel("timeseries", "逐日用量 Daily usage (local days)", DAILY, fmt="time_series", w=12,
-              overrides=unit_overrides(),
-              description="Local calendar days in the deployment time zone.",
-              options={"legend": {"displayMode": "list", "placement": "bottom", "showLegend": True}}),
-        panel("table", "逐月用量与上年同期 Monthly usage vs same days last year", MONTHLY, w=12,
-              overrides=[unit_override("同比 Change %", "percent"), unit_override("天数 Days", "d")],
-              description="Per local month of the range, in each meter's unit. A month still running is "
-                          "compared with the same days of that month last year (天数 Days says how many)."),
-        panel("table", "单位面积与人均指标 Per-area and per-capita vs peer median "
-              "(${__from:date:YYYY-MM-DD} – ${__to:date:YYYY-MM-DD})", INTENSITY, w=24, h=7,
-              overrides=[unit_override(f, u) for f, u in (
-                  ("单位面积能耗 kgce/m²", KGCE_M2), ("同组中位数 Peer median kgce/m²", KGCE_M2),
-                  ("人均能耗 kgce/person", KGCE_PERSON), ("同组中位数 Peer median kgce/person", KGCE_PERSON),
-                  ("人均用水 m³/person", "suffix: m³/person"), ("同组中位数 Peer median m³/person", "suffix: m³/person"),
-                  ("同组单位数 Peers", "short"))],
-              description="Over the dashboard's time range (期间 Period, local days); peers are the institution's "
-                          "peer group in the latest province-wide scoring run, whose year is shown. Quota values "
-                          "are methodology data and appear in scoring reports."),
-        panel("table", "夜间与周末基荷 Night and weekend base load", BASE_LOAD, w=12, h=7,
-              unit="kwatt", overrides=[percent_override("夜间/白天 Night share")],
-              description="Average electric load (kW) by local hour band: night 00-05, working hours 08-18 on "
-                          "working days of the statutory holiday calendar (make-up days 调休 included), the same "
-                          "hours on days off. A high night share points at equipment left running."),
-        panel("table", "数据质量 Data quality", QUALITY, w=12, h=7,
-              unit="short", no_value=CHOOSE_INSTITUTION,
-              overrides=[percent_override("覆盖率 Hourly coverage"), unit_override("最长间隔 Longest gap h", "h")],
-              description="Per meter of the chosen institutions over the time range: coverage of hours with "
-                          "readings, longest gap, counter resets, quarantined increments, conflicting repeats. "
-                          "Choose institutions by name (not All): this reads raw readings."),
+        panel(
+            "timeseries",
+            "分能源逐时用量 Hourly usage by energy type",
+            HOURLY,
+            fmt="time_series",
+            w=24,
+            overrides=unit_overrides(),
+            description="Top-level meters, in each meter's unit with its multiplier applied.",
+        ),
+        panel(
+            "timeseries",
+            "逐日用量 Daily usage (local days)",
+            DAILY,
+            fmt="time_series",
+            w=12,
+            overrides=unit_overrides(),
+            description="Local calendar days in the deployment time zone.",
+            options={"legend": {"displayMode": "list", "placement": "bottom", "showLegend": True}},
+        ),
+        panel(
+            "table",
+            "逐月用量与上年同期 Monthly usage vs same days last year",
+            MONTHLY,
+            w=12,
+            overrides=[unit_override("同比 Change %", "percent"), unit_override("天数 Days", "d")],
+            description="Per local month of the range, in each meter's unit. A month still running is "
+            "compared with the same days of that month last year (天数 Days says how many).",
+        ),
+        panel(
+            "table",
+            "单位面积与人均指标 Per-area and per-capita vs peer median "
+            "(${__from:date:YYYY-MM-DD} – ${__to:date:YYYY-MM-DD})",
+            INTENSITY,
+            w=24,
+            h=7,
+            overrides=[
+                unit_override(f, u)
+                for f, u in (
+                    ("单位面积能耗 kgce/m²", KGCE_M2),
+                    ("同组中位数 Peer median kgce/m²", KGCE_M2),
+                    ("人均能耗 kgce/person", KGCE_PERSON),
+                    ("同组中位数 Peer median kgce/person", KGCE_PERSON),
+                    ("人均用水 m³/person", "suffix: m³/person"),
+                    ("同组中位数 Peer median m³/person", "suffix: m³/person"),
+                    ("同组单位数 Peers", "short"),
+                )
+            ],
+            description="Over the dashboard's time range (期间 Period, local days); peers are the institution's "
+            "peer group in the latest province-wide scoring run, whose year is shown. Quota values "
+            "are methodology data and appear in scoring reports.",
+        ),
+        panel(
+            "table",
+            "夜间与周末基荷 Night and weekend base load",
+            BASE_LOAD,
+            w=12,
+            h=7,
+            unit="kwatt",
+            overrides=[percent_override("夜间/白天 Night share")],
+            description="Average electric load (kW) by local hour band: night 00-05, working hours 08-18 on "
+            "working days of the statutory holiday calendar (make-up days 调休 included), the same "
+            "hours on days off. A high night share points at equipment left running.",
+        ),
+        panel(
+            "table",
+            "数据质量 Data quality",
+            QUALITY,
+            w=12,
+            h=7,
+            unit="short",
+            no_value=CHOOSE_INSTITUTION,
+            overrides=[
+                percent_override("覆盖率 Hourly coverage"),
+                unit_override("最长间隔 Longest gap h", "h"),
+            ],
+            description="Per meter of the chosen institutions over the time range: coverage of hours with "
+            "readings, longest gap, counter resets, quarantined increments, conflicting repeats. "
+            "Choose institutions by name (not All): this reads raw readings.",
+        ),
     ]
-    return dashboard(UID, "单位详情 Institution detail", panels, [REGION_VAR, INSTITUTION_VAR],
-                     description="Institution detail: usage, intensity against peers, base load, data quality.")
+    return dashboard(
+        UID,
+        "单位详情 Institution detail",
+        panels,
+        [REGION_VAR, INSTITUTION_VAR],
+        description="Institution detail: usage, intensity against peers, base load, data quality.",
+    )

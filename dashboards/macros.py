@@ -290,4 +290,6 @@ def expand(
 ) -> str:
     """Both passes: what Grafana sends to PostgreSQL for a panel or variable query."""
     sql = interpolate_variables(sql, variables, interval=interval, time_from=time_from, time_to=time_to)
-    return interpolate_macros(sql, time_from=time_from, time_to=time_to, interval=interval, timescaledb=timescaledb)
+    return interpolate_macros(
+        sql, time_from=time_from, time_to=time_to, interval=interval, timescaledb=timescaledb
+    )

@@ -109,36 +109,88 @@ GROUP BY 1 ORDER BY 1
 
 def build() -> dict:
     panels = [
-        panel("stat", "静默计量表 Silent meters", SILENT_COUNT, w=6, h=7, unit="short",
-              description="Active clock-read meters whose next reading is later than the silent-hours setting "
-                          "(the alert's rule: expected interval per meter)."),
-        panel("timeseries", "接收读数 Readings received", RECEIVED, fmt="time_series", w=18, h=7, unit="short",
-              axis_label="readings per interval",
-              description="Readings of the selected meters by the time ingest received them, per interval."),
-        panel("table", "最后上报 Last seen", LAST_SEEN, w=12, h=9,
-              overrides=[unit_override(c, "h") for c in ("静默 Hours silent", "应报间隔 Expected interval h",
-                                                         "逾期 Hours overdue")],
-              no_value=CHOOSE_INSTITUTION, description="Every meter of the chosen institutions (choose by name)."),
-        panel("table", "静默计量表 Silent meters (list)", SILENT, w=12, h=9,
-              overrides=[unit_override(c, "h") for c in ("应报间隔 Expected interval h", "逾期 Hours overdue")],
-              description="Active clock-read meters whose next reading, due one expected interval "
-                          "(meter.read_interval_s, or the default for the kind) after the last, is later than "
-                          "the silent-hours setting; event-based meters (vehicle fuel, deliveries) are never "
-                          "silent."),
-        panel("table", "数据缺口 Gaps between readings", GAPS, w=12, h=8, overrides=[unit_override("时长 Hours", "h")],
-              no_value=CHOOSE_INSTITUTION,
-              description="Gaps longer than the threshold in the chosen institutions' readings (choose by name)."),
+        panel(
+            "stat",
+            "静默计量表 Silent meters",
+            SILENT_COUNT,
+            w=6,
+            h=7,
+            unit="short",
+            description="Active clock-read meters whose next reading is later than the silent-hours setting "
+            "(the alert's rule: expected interval per meter).",
+        ),
+        panel(
+            "timeseries",
+            "接收读数 Readings received",
+            RECEIVED,
+            fmt="time_series",
+            w=18,
+            h=7,
+            unit="short",
+            axis_label="readings per interval",
+            description="Readings of the selected meters by the time ingest received them, per interval.",
+        ),
+        panel(
+            "table",
+            "最后上报 Last seen",
+            LAST_SEEN,
+            w=12,
+            h=9,
+            overrides=[
+                unit_override(c, "h")
+                for c in ("静默 Hours silent", "应报间隔 Expected interval h", "逾期 Hours overdue")
+            ],
+            no_value=CHOOSE_INSTITUTION,
+            description="Every meter of the chosen institutions (choose by name).",
+        ),
+        panel(
+            "table",
+            "静默计量表 Silent meters (list)",
+            SILENT,
+            w=12,
+            h=9,
+            overrides=[unit_override(c, "h") for c in ("应报间隔 Expected interval h", "逾期 Hours overdue")],
+            description="Active clock-read meters whose next reading, due one expected interval "
+            "(meter.read_interval_s, or the default for the kind) after the last, is later than "
+            "the silent-hours setting; event-based meters (vehicle fuel, deliveries) are never "
+            "silent.",
+        ),
+        panel(
+            "table",
+            "数据缺口 Gaps between readings",
+            GAPS,
+            w=12,
+            h=8,
+            overrides=[unit_override("时长 Hours", "h")],
+            no_value=CHOOSE_INSTITUTION,
+            description="Gaps longer than the threshold in the chosen institutions' readings (choose by name).",
+        ),
         panel("table", "复位与回绕 Counter resets and rollovers", RESETS, w=12, h=8),
         panel("table", "隔离增量 Quarantined increments", QUARANTINE, w=12, h=8),
         panel("table", "读数冲突 Conflicting repeats", CONFLICTS, w=12, h=8),
-        panel("barchart", "拒收原因 Rejects by reason", REJECTS, w=24, h=8, unit="short", axis_label="rejects",
-              description="Rejected messages and rows for the selected meters, and those naming no known meter.",
-              options={"xField": "原因 Reason"}),
+        panel(
+            "barchart",
+            "拒收原因 Rejects by reason",
+            REJECTS,
+            w=24,
+            h=8,
+            unit="short",
+            axis_label="rejects",
+            description="Rejected messages and rows for the selected meters, and those naming no known meter.",
+            options={"xField": "原因 Reason"},
+        ),
     ]
     variables = [
-        REGION_VAR, INSTITUTION_VAR, METER_VAR,
+        REGION_VAR,
+        INSTITUTION_VAR,
+        METER_VAR,
         custom_var("silent_hours", "静默阈值 Silent after hours", ["2", "6", "24", "72"], "24"),
         custom_var("gap_hours", "缺口阈值 Gap longer than hours", ["1", "2", "6", "24"], "2"),
     ]
-    return dashboard(UID, "计量监测 Meter health", panels, variables,
-                     description="Meter health: last seen, silent meters, gaps, resets, quarantines, conflicts, rejects.")
+    return dashboard(
+        UID,
+        "计量监测 Meter health",
+        panels,
+        variables,
+        description="Meter health: last seen, silent meters, gaps, resets, quarantines, conflicts, rejects.",
+    )

@@ -25,8 +25,13 @@ def unit_overrides() -> list[dict]:
     """Series named ``… (unit)`` get that unit; Grafana draws one y axis per unit, so kWh and m³ never share one."""
     from store.codes import UNITS
 
-    return [{"matcher": {"id": "byRegexp", "options": rf".*\({re.escape(u)}\)"},
-             "properties": [{"id": "unit", "value": f"suffix: {u}"}]} for u in UNITS]
+    return [
+        {
+            "matcher": {"id": "byRegexp", "options": rf".*\({re.escape(u)}\)"},
+            "properties": [{"id": "unit", "value": f"suffix: {u}"}],
+        }
+        for u in UNITS
+    ]
 
 
 def unit_override(field: str, unit: str) -> dict:
@@ -58,10 +63,22 @@ def target(sql: str, *, fmt: str = "table", ref: str = "A") -> dict:
     }
 
 
-def panel(kind: str, title: str, sql: str | list[str], *, fmt: str = "table", unit: str | None = None,
-          description: str = "", w: int = 12, h: int = 8, options: dict | None = None,
-          interval: str | None = None, no_value: str | None = None, overrides: list[dict] | None = None,
-          axis_label: str | None = None) -> dict:
+def panel(
+    kind: str,
+    title: str,
+    sql: str | list[str],
+    *,
+    fmt: str = "table",
+    unit: str | None = None,
+    description: str = "",
+    w: int = 12,
+    h: int = 8,
+    options: dict | None = None,
+    interval: str | None = None,
+    no_value: str | None = None,
+    overrides: list[dict] | None = None,
+    axis_label: str | None = None,
+) -> dict:
     sqls = [sql] if isinstance(sql, str) else sql
     defaults: dict = {}
     if unit:
@@ -100,8 +117,15 @@ def layout(panels: list[dict]) -> list[dict]:
     return panels
 
 
-def query_var(name: str, label: str, sql: str, *, multi: bool = True, include_all: bool = True,
-              all_value: str | None = None) -> dict:
+def query_var(
+    name: str,
+    label: str,
+    sql: str,
+    *,
+    multi: bool = True,
+    include_all: bool = True,
+    all_value: str | None = None,
+) -> dict:
     extra = {"allValue": all_value} if all_value else {}
     return {
         **extra,
@@ -136,8 +160,16 @@ def custom_var(name: str, label: str, values: list[str], default: str, descripti
     }
 
 
-def dashboard(uid: str, title: str, panels: list[dict], variables: list[dict], *, description: str,
-              time_from: str = "now-7d", tags: list[str] | None = None) -> dict:
+def dashboard(
+    uid: str,
+    title: str,
+    panels: list[dict],
+    variables: list[dict],
+    *,
+    description: str,
+    time_from: str = "now-7d",
+    tags: list[str] | None = None,
+) -> dict:
     return {
         "annotations": {"list": []},
         "description": description,
@@ -145,9 +177,18 @@ def dashboard(uid: str, title: str, panels: list[dict], variables: list[dict], *
         "graphTooltip": 1,
         "id": None,
         "links": [
-            {"asDropdown": True, "icon": "external link", "includeVars": True, "keepTime": True,
-             "tags": ["jieneng"], "targetBlank": False, "title": "节能 jieneng", "tooltip": "",
-             "type": "dashboards", "url": ""}
+            {
+                "asDropdown": True,
+                "icon": "external link",
+                "includeVars": True,
+                "keepTime": True,
+                "tags": ["jieneng"],
+                "targetBlank": False,
+                "title": "节能 jieneng",
+                "tooltip": "",
+                "type": "dashboards",
+                "url": "",
+            }
         ],
         "panels": layout(panels),
         "refresh": "5m",
@@ -171,16 +212,20 @@ def dashboard(uid: str, title: str, panels: list[dict], variables: list[dict], *
 # choice only: cities always, institutions once a city is chosen, meters once an institution is, so no
 # dropdown holds the province's 300,000 meters.
 REGION_VAR = query_var(
-    "region", "城市 City", "SELECT code AS __value, name AS __text FROM region WHERE level = 'city' ORDER BY code",
+    "region",
+    "城市 City",
+    "SELECT code AS __value, name AS __text FROM region WHERE level = 'city' ORDER BY code",
     all_value=ALL_VALUE,
 )
 INSTITUTION_VAR = query_var(
-    "institution", "单位 Institution",
+    "institution",
+    "单位 Institution",
     f"SELECT id AS __value, name AS __text FROM institution WHERE {listed('region_code', 'region')} ORDER BY name, id",
     all_value=ALL_VALUE,
 )
 METER_VAR = query_var(
-    "meter", "计量表 Meter",
+    "meter",
+    "计量表 Meter",
     f"SELECT id AS __value, coalesce(name, id) AS __text FROM meter WHERE {listed('institution_id', 'institution')} "
     "ORDER BY id",
     all_value=ALL_VALUE,

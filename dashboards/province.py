@@ -138,45 +138,93 @@ ORDER BY 1
 """
 
 YEAR_VAR = query_var(
-    "year", "年度 Year", f"SELECT DISTINCT year::text AS year FROM scoring_run WHERE {PROVINCE_RUN} ORDER BY 1 DESC",
-    multi=False, include_all=False,
+    "year",
+    "年度 Year",
+    f"SELECT DISTINCT year::text AS year FROM scoring_run WHERE {PROVINCE_RUN} ORDER BY 1 DESC",
+    multi=False,
+    include_all=False,
 )
 
 
 def build() -> dict:
     panels = [
-        panel("stat", "达标单位数 Eligible institutions", ELIGIBLE, w=6, h=8, unit="short",
-              no_value=NO_RUN,
-              description="Institutions that qualify (≥85 points, no veto) in the latest scoring run of the year."),
-        panel("table", "最新排名 Latest ranking", RANKING, w=18, h=8, no_value=NO_RUN,
-              overrides=[unit_override("得分 Points", "suffix: pts")],
-              description="Province ranking from the latest province-wide scoring run of the selected year."),
-        panel("barchart", "各市综合能耗 Energy by city (tce)", BY_CITY_ENERGY, w=10, h=9, unit=TCE,
-              description="Top-level meters over the time range, converted to standard coal (当量值 coefficients "
-                          "of the default methodology), tonnes of coal equivalent.",
-              options={"xField": "城市 City"}, axis_label="tce"),
-        panel("barchart", "各市能耗强度 Intensity by city (kgce/m², kgce/person)", BY_CITY_INTENSITY, w=14, h=9,
-              unit=KGCE_M2, overrides=[axis_override("人均能耗 kgce/person", KGCE_PERSON, "right")],
-              description="Building energy (official-vehicle fuel excluded) per m² of floor area, left axis; all "
-                          "energy per occupant, right axis. Only institutions with data in the range count in "
-                          "the floor area and headcount.",
-              options={"xField": "城市 City"}, axis_label="kgce/m²"),
-        panel("timeseries", "能耗强度趋势 Intensity trend vs last year and five-year target", TREND,
-              unit=KGCE_M2, w=24, h=9,
-              description="Monthly building energy per m² (local months; the floor area of the institutions "
-                          "with data in each span), the same days last year (a month "
-                          "still running is compared with its first days only), and the five-year target: the "
-                          "baseline year's building energy per m² as the latest province-wide run of the selected "
-                          "year scored it (each institution's baseline year; meter data when they cover it, else "
-                          "its statistics return), spread over the month's days and reduced by the target %."),
+        panel(
+            "stat",
+            "达标单位数 Eligible institutions",
+            ELIGIBLE,
+            w=6,
+            h=8,
+            unit="short",
+            no_value=NO_RUN,
+            description="Institutions that qualify (≥85 points, no veto) in the latest scoring run of the year.",
+        ),
+        panel(
+            "table",
+            "最新排名 Latest ranking",
+            RANKING,
+            w=18,
+            h=8,
+            no_value=NO_RUN,
+            overrides=[unit_override("得分 Points", "suffix: pts")],
+            description="Province ranking from the latest province-wide scoring run of the selected year.",
+        ),
+        panel(
+            "barchart",
+            "各市综合能耗 Energy by city (tce)",
+            BY_CITY_ENERGY,
+            w=10,
+            h=9,
+            unit=TCE,
+            description="Top-level meters over the time range, converted to standard coal (当量值 coefficients "
+            "of the default methodology), tonnes of coal equivalent.",
+            options={"xField": "城市 City"},
+            axis_label="tce",
+        ),
+        panel(
+            "barchart",
+            "各市能耗强度 Intensity by city (kgce/m², kgce/person)",
+            BY_CITY_INTENSITY,
+            w=14,
+            h=9,
+            unit=KGCE_M2,
+            overrides=[axis_override("人均能耗 kgce/person", KGCE_PERSON, "right")],
+            description="Building energy (official-vehicle fuel excluded) per m² of floor area, left axis; all "
+            "energy per occupant, right axis. Only institutions with data in the range count in "
+            "the floor area and headcount.",
+            options={"xField": "城市 City"},
+            axis_label="kgce/m²",
+        ),
+        panel(
+            "timeseries",
+            "能耗强度趋势 Intensity trend vs last year and five-year target",
+            TREND,
+            unit=KGCE_M2,
+            w=24,
+            h=9,
+            description="Monthly building energy per m² (local months; the floor area of the institutions "
+            "with data in each span), the same days last year (a month "
+            "still running is compared with its first days only), and the five-year target: the "
+            "baseline year's building energy per m² as the latest province-wide run of the selected "
+            "year scored it (each institution's baseline year; meter data when they cover it, else "
+            "its statistics return), spread over the month's days and reduced by the target %.",
+        ),
     ]
     variables = [
-        REGION_VAR, YEAR_VAR,
-        custom_var("target_pct", "五年目标 Target reduction %", ["5", "6", "7", "10"], "6",
-                   description="Five-year reduction target against the baseline year, percent."),
+        REGION_VAR,
+        YEAR_VAR,
+        custom_var(
+            "target_pct",
+            "五年目标 Target reduction %",
+            ["5", "6", "7", "10"],
+            "6",
+            description="Five-year reduction target against the baseline year, percent.",
+        ),
     ]
-    return dashboard(UID, "全省概览 Province overview", panels, variables, time_from="now-1y",
-                     description="Province overview: ranking, eligible count, energy and intensity by city.")
-
-
-
+    return dashboard(
+        UID,
+        "全省概览 Province overview",
+        panels,
+        variables,
+        time_from="now-1y",
+        description="Province overview: ranking, eligible count, energy and intensity by city.",
+    )

@@ -21,7 +21,13 @@ def _q(value: str) -> str:
 
 
 def provisioning_files(
-    *, host: str, database: str, user: str, password: str | None, out_dir: Path, timescaledb: bool = False,
+    *,
+    host: str,
+    database: str,
+    user: str,
+    password: str | None,
+    out_dir: Path,
+    timescaledb: bool = False,
     alerts: dict | None = None,
 ) -> dict[Path, str]:
     """Relative path → text of a provisioning tree rooted at ``out_dir``.
@@ -31,8 +37,9 @@ def provisioning_files(
     thresholds); default: the settings' defaults.
     """
     if alerts is None:
-        alerts = alerting.rules(silent_hours=24.0, night_load_share=0.5,
-                                night_load_share_by_category=DEFAULT_NIGHT_LIMITS)
+        alerts = alerting.rules(
+            silent_hours=24.0, night_load_share=0.5, night_load_share_by_category=DEFAULT_NIGHT_LIMITS
+        )
     out_dir = Path(out_dir).resolve()
     files: dict[Path, str] = {}
     secure = f"    secureJsonData:\n      password: {_q(password)}\n" if password else ""
@@ -69,8 +76,12 @@ def provisioning_files(
         f"      path: {_q(str(out_dir / 'json'))}\n"
     )
     for d in dashboards():
-        files[Path("json") / f"{d['uid']}.json"] = json.dumps(d, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
-    files[Path("alerting") / ALERTS_FILE.name] = json.dumps(alerts, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+        files[Path("json") / f"{d['uid']}.json"] = (
+            json.dumps(d, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+        )
+    files[Path("alerting") / ALERTS_FILE.name] = (
+        json.dumps(alerts, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+    )
     return files
 
 

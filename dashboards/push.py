@@ -56,7 +56,9 @@ class GrafanaApi:
             body = r.text
         if r.status_code >= 400:
             message = body.get("message") if isinstance(body, dict) else body
-            raise PushError(f"{method} /api{path}: {r.status_code} {message or r.reason_phrase}", r.status_code)
+            raise PushError(
+                f"{method} /api{path}: {r.status_code} {message or r.reason_phrase}", r.status_code
+            )
         return body
 
     def get_or_none(self, path: str) -> Any:
@@ -80,8 +82,9 @@ class PushReport:
     dashboards: list[str] = field(default_factory=list)
 
 
-def datasource_payload(*, host: str, database: str, user: str = READER_ROLE, password: str | None,
-                       timescaledb: bool = False) -> dict:
+def datasource_payload(
+    *, host: str, database: str, user: str = READER_ROLE, password: str | None, timescaledb: bool = False
+) -> dict:
     """The datasource as the provisioning file defines it (dashboards/provisioning/datasources)."""
     payload = {
         "name": DATASOURCE_NAME,
@@ -135,12 +138,16 @@ def push(api: GrafanaApi, dashboards: list[dict], datasource: dict | None) -> Pu
             report.datasource = "updated"
 
     for d in dashboards:
-        api.request("POST", "/dashboards/db", {
-            "dashboard": {**d, "id": None},
-            "folderUid": FOLDER_UID,
-            "overwrite": True,
-            "message": "jieneng dashboards push",
-        })
+        api.request(
+            "POST",
+            "/dashboards/db",
+            {
+                "dashboard": {**d, "id": None},
+                "folderUid": FOLDER_UID,
+                "overwrite": True,
+                "message": "jieneng dashboards push",
+            },
+        )
         report.dashboards.append(d["uid"])
         log.info("pushed dashboard %s", d["uid"])
     return report
@@ -148,5 +155,10 @@ def push(api: GrafanaApi, dashboards: list[dict], datasource: dict | None) -> Pu
 
 def connect(url: str, token: str, *, timeout_s: float = 10.0) -> GrafanaApi:
     """A client for ``url`` (e.g. https://grafana.example.org) with a service-account token."""
-    return GrafanaApi(httpx.Client(base_url=url.rstrip("/"), timeout=timeout_s,
-                                   headers={"Authorization": f"Bearer {token}", "Accept": "application/json"}))
+    return GrafanaApi(
+        httpx.Client(
+            base_url=url.rstrip("/"),
+            timeout=timeout_s,
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+        )
+    )

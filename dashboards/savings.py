@@ -16,15 +16,18 @@ _PROJECTS = (
 )
 
 PROJECT_VAR = query_var(
-    "project", "项目 Project",
+    "project",
+    "项目 Project",
     "SELECT p.id AS __value, p.name AS __text FROM project p JOIN institution i ON i.id = p.institution_id"
     f" WHERE {chosen('p.institution_id', 'institution')} AND {chosen('i.region_code', 'region')} ORDER BY p.id",
     all_value=ALL_VALUE,
 )
 ENERGY_VAR = query_var(
-    "energy_type", "能源 Energy",
+    "energy_type",
+    "能源 Energy",
     f"SELECT DISTINCT energy_type FROM savings_result WHERE project_id IN ({_PROJECTS}) ORDER BY 1",
-    multi=False, include_all=False,
+    multi=False,
+    include_all=False,
 )
 
 _DAYS = f"""FROM savings_daily d
@@ -32,7 +35,7 @@ WHERE d.project_id IN ({_PROJECTS}) AND d.energy_type = '$energy_type'
   AND d.day BETWEEN {LOCAL_DAY_FROM} AND {LOCAL_DAY_TO}"""
 
 METERED_VS_PREDICTED = f"""
-SELECT {local_date_as_time('d.day')} AS time,
+SELECT {local_date_as_time("d.day")} AS time,
        sum(d.predicted) AS "基准预测 Predicted (baseline model)", sum(d.metered) AS "实测 Metered"
 {_DAYS}
 GROUP BY d.day ORDER BY 1
@@ -40,7 +43,7 @@ GROUP BY d.day ORDER BY 1
 
 CUMULATIVE = f"""
 SELECT time, "累计节约 Cumulative avoided" FROM (
-  SELECT {local_date_as_time('d.day')} AS time, d.day,
+  SELECT {local_date_as_time("d.day")} AS time, d.day,
          sum(sum(coalesce(d.avoided, 0))) OVER (ORDER BY d.day) AS "累计节约 Cumulative avoided"
   FROM savings_daily d
   WHERE d.project_id IN ({_PROJECTS}) AND d.energy_type = '$energy_type'
@@ -50,7 +53,7 @@ ORDER BY 1
 """
 
 TEMPERATURE = f"""
-SELECT {local_date_as_time('d.day')} AS time, avg(d.mean_temp_c) AS "日均气温 Mean °C"
+SELECT {local_date_as_time("d.day")} AS time, avg(d.mean_temp_c) AS "日均气温 Mean °C"
 {_DAYS}
 GROUP BY d.day ORDER BY 1
 """
@@ -77,19 +80,60 @@ FROM savings_result r WHERE r.project_id IN ({_PROJECTS}) AND r.status = 'ok'
 
 def build() -> dict:
     panels = [
-        panel("stat", "核证节约 Verified avoided (kgce)", AVOIDED_KGCE, w=6, h=8, unit="none",
-              description="Sum over the selected projects of the verified avoided energy in standard coal."),
-        panel("timeseries", "实测与基准预测 Metered vs predicted", METERED_VS_PREDICTED, fmt="time_series", w=18, h=8,
-              description="Each reporting day: the baseline model's prediction under that day's weather, and "
-                          "the metered use (CalTRACK daily; docs/savings.md)."),
-        panel("timeseries", "累计节约 Cumulative avoided energy", CUMULATIVE, fmt="time_series", w=12, h=8,
-              description="Predicted minus metered, accumulated from the start of the reporting period."),
-        panel("timeseries", "日均气温 Daily mean temperature", TEMPERATURE, fmt="time_series", w=12, h=8, unit="celsius"),
-        panel("table", "核证节能量 Verified savings", RESULTS, w=24, h=8,
-              description="The latest verification of each project and energy type: avoided energy with its "
-                          "uncertainty (ASHRAE Guideline 14), kgce, cost, and the year-on-year change beside it."),
+        panel(
+            "stat",
+            "核证节约 Verified avoided (kgce)",
+            AVOIDED_KGCE,
+            w=6,
+            h=8,
+            unit="none",
+            description="Sum over the selected projects of the verified avoided energy in standard coal.",
+        ),
+        panel(
+            "timeseries",
+            "实测与基准预测 Metered vs predicted",
+            METERED_VS_PREDICTED,
+            fmt="time_series",
+            w=18,
+            h=8,
+            description="Each reporting day: the baseline model's prediction under that day's weather, and "
+            "the metered use (CalTRACK daily; docs/savings.md).",
+        ),
+        panel(
+            "timeseries",
+            "累计节约 Cumulative avoided energy",
+            CUMULATIVE,
+            fmt="time_series",
+            w=12,
+            h=8,
+            description="Predicted minus metered, accumulated from the start of the reporting period.",
+        ),
+        panel(
+            "timeseries",
+            "日均气温 Daily mean temperature",
+            TEMPERATURE,
+            fmt="time_series",
+            w=12,
+            h=8,
+            unit="celsius",
+        ),
+        panel(
+            "table",
+            "核证节能量 Verified savings",
+            RESULTS,
+            w=24,
+            h=8,
+            description="The latest verification of each project and energy type: avoided energy with its "
+            "uncertainty (ASHRAE Guideline 14), kgce, cost, and the year-on-year change beside it.",
+        ),
     ]
-    return dashboard(UID, "节能量核证 Verified savings", panels, [REGION_VAR, INSTITUTION_VAR, PROJECT_VAR, ENERGY_VAR],
-                     description="Retrofit and energy-contract savings verified from the meters: metered against "
-                                 "predicted, cumulative avoided energy, verified figures.",
-                     time_from="now-1y", tags=["savings"])
+    return dashboard(
+        UID,
+        "节能量核证 Verified savings",
+        panels,
+        [REGION_VAR, INSTITUTION_VAR, PROJECT_VAR, ENERGY_VAR],
+        description="Retrofit and energy-contract savings verified from the meters: metered against "
+        "predicted, cumulative avoided energy, verified figures.",
+        time_from="now-1y",
+        tags=["savings"],
+    )

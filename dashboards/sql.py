@@ -102,14 +102,18 @@ def chosen(col: str, var: str) -> str:
 
 def institution_chosen(col: str) -> str:
     """The institution id ``col`` passes the city and institution variables."""
-    return (f"{chosen(col, 'institution')} AND ({is_all('region')} OR {col} IN "
-            f"(SELECT ri.id FROM institution ri WHERE {listed('ri.region_code', 'region')}))")
+    return (
+        f"{chosen(col, 'institution')} AND ({is_all('region')} OR {col} IN "
+        f"(SELECT ri.id FROM institution ri WHERE {listed('ri.region_code', 'region')}))"
+    )
 
 
 def meter_chosen(col: str) -> str:
     """The meter id ``col`` passes the city, institution and meter variables (for tables keyed by meter only)."""
-    return (f"{chosen(col, 'meter')} AND (({is_all('region')} AND {is_all('institution')}) OR {col} IN "
-            f"(SELECT mi.id FROM meter mi WHERE {institution_chosen('mi.institution_id')}))")
+    return (
+        f"{chosen(col, 'meter')} AND (({is_all('region')} AND {is_all('institution')}) OR {col} IN "
+        f"(SELECT mi.id FROM meter mi WHERE {institution_chosen('mi.institution_id')}))"
+    )
 
 
 # The months the dashboard range touches, each with the span of days it covers: a month still
@@ -155,8 +159,10 @@ def energy_label(col: str) -> str:
 def workday(local_date: str) -> str:
     """Whether a local date is a working day: the holiday calendar (``calendar_day``, from
     store/calendar.py, with 调休 make-up days), else Monday to Friday."""
-    return (f"coalesce((SELECT cd.workday FROM calendar_day cd WHERE cd.day = ({local_date})::date), "
-            f"extract(isodow from {local_date}) < 6)")
+    return (
+        f"coalesce((SELECT cd.workday FROM calendar_day cd WHERE cd.day = ({local_date})::date), "
+        f"extract(isodow from {local_date}) < 6)"
+    )
 
 
 # --- silence against each meter's expected reading interval ------------------------------------------
@@ -166,8 +172,10 @@ def workday(local_date: str) -> str:
 READ_INTERVAL_S = "meter_read_interval_s(m.read_interval_s, m.energy_type, m.end_use, m.register)"
 
 # The latest reading of the meter ``m`` (its primary key, newest first).
-LAST_READING = ("LEFT JOIN LATERAL (SELECT r.ts, r.received_at FROM reading r WHERE r.meter_id = m.id "
-                "ORDER BY r.ts DESC LIMIT 1) last ON true")
+LAST_READING = (
+    "LEFT JOIN LATERAL (SELECT r.ts, r.received_at FROM reading r WHERE r.meter_id = m.id "
+    "ORDER BY r.ts DESC LIMIT 1) last ON true"
+)
 
 # When the meter ``m``'s next reading was due: one expected interval after its latest reading (or its
 # installation, for a meter that never reported).
@@ -182,5 +190,7 @@ def silent(hours_sql: str) -> str:
     after the last, is more than ``hours_sql`` hours late. Event-based meters (interval 0: a fill-up or a
     delivery whenever it happens) have no due time and are never silent. One rule for the alert and the
     meter-health panels."""
-    return (f"((m.retired_at IS NULL OR m.retired_at > now()) AND {READ_INTERVAL_S} > 0 "
-            f"AND {READING_DUE} < now() - make_interval(secs => ({hours_sql}) * 3600))")
+    return (
+        f"((m.retired_at IS NULL OR m.retired_at > now()) AND {READ_INTERVAL_S} > 0 "
+        f"AND {READING_DUE} < now() - make_interval(secs => ({hours_sql}) * 3600))"
+    )

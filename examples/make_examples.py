@@ -303,8 +303,15 @@ def build(seed: int = 2026) -> tuple[list[dict], list[dict], list[dict]]:
                 if y > BASELINE_YEAR:
                     people = max(20, round(people * rng.uniform(0.97, 1.04)))
                 # schools' 用能人数 here include their students (the registry says so, per year)
-                years.append({"institution_id": iid, "year": y, "floor_area_m2": area, "occupants": people,
-                              "students_counted": "yes" if category == "school" else None})
+                years.append(
+                    {
+                        "institution_id": iid,
+                        "year": y,
+                        "floor_area_m2": area,
+                        "occupants": people,
+                        "students_counted": "yes" if category == "school" else None,
+                    }
+                )
             meters += _meters(rng, iid, category, sub_kind, area, people)
     # 2023 (the year before the two-year annual check of 2025) as 2024's registry row, drawn from nothing, so
     # the other rows and files do not change with it
@@ -477,7 +484,9 @@ REPORTED_YEARS = (BASELINE_YEAR, 2023, 2024)
 WORSE_SHARE = 0.07  # institutions whose use per m² / per person grew since the baseline
 
 
-def reported_usage(institutions: list[dict], years: list[dict], meters: list[dict], seed: int = 2026) -> list[dict]:
+def reported_usage(
+    institutions: list[dict], years: list[dict], meters: list[dict], seed: int = 2026
+) -> list[dict]:
     """Statistics-return figures for REPORTED_YEARS: the simulated 2025 intensity × that year's floor area
     (electricity, gas) or occupants (water, vehicle fuel) × a factor per institution and year."""
     size = {(y["institution_id"], y["year"]): (y["floor_area_m2"], y["occupants"]) for y in years}
@@ -487,7 +496,11 @@ def reported_usage(institutions: list[dict], years: list[dict], meters: list[dic
         # a generator of its own per institution, so the other files do not change with this one
         rng = random.Random(f"{seed}:reported:{iid}")
         level = profiles.character(SIM_SEED, iid, SIM_WASTEFUL_SHARE, SIM_EFFICIENT_SHARE).level
-        kinds = {(m["energy_type"], m["end_use"]) for m in meters if m["institution_id"] == iid and not m["parent_meter_id"]}
+        kinds = {
+            (m["energy_type"], m["end_use"])
+            for m in meters
+            if m["institution_id"] == iid and not m["parent_meter_id"]
+        }
         intensity = {  # per m² or per person in 2025, and which of the two drives it
             ("electricity", "main"): (profiles.in_range(profiles.ELECTRICITY_KWH_M2[cat], level), 0, "kWh"),
             ("water", "main"): (profiles.in_range(profiles.WATER_M3_PERSON[cat], level), 1, "m3"),
@@ -536,7 +549,12 @@ def main() -> None:
         "meters.csv": write_csv(METERS, meters, TZ),
         "reported_usage.csv": write_csv(REPORTED_USAGE, reported, TZ),
         "province.xlsx": write_xlsx(
-            {"institutions": institutions, "institution_years": years, "meters": meters, "reported_usage": reported},
+            {
+                "institutions": institutions,
+                "institution_years": years,
+                "meters": meters,
+                "reported_usage": reported,
+            },
             TZ,
         ),
     }

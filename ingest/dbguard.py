@@ -62,8 +62,10 @@ def connect(url: str, timeout_s: float) -> psycopg.Connection:
     )
     try:
         # SET rather than connection `options`, so options a deployment puts in its URL still apply.
-        conn.execute("SELECT set_config('statement_timeout', %s, false), set_config('lock_timeout', %s, false)",
-                     (f"{int(timeout_s * 1000)}ms", f"{int(timeout_s * 500)}ms"))
+        conn.execute(
+            "SELECT set_config('statement_timeout', %s, false), set_config('lock_timeout', %s, false)",
+            (f"{int(timeout_s * 1000)}ms", f"{int(timeout_s * 500)}ms"),
+        )
     except BaseException:
         conn.close()
         raise

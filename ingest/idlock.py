@@ -91,6 +91,7 @@ class ClientIdLock:
 
     def watch(self, on_lost: Callable[[ClientIdInUse], None], check_s: float = 5.0) -> None:
         """Check the lock every ``check_s`` in a thread of its own; ``on_lost`` when another process has it."""
+
         def run() -> None:
             while not self._stop.wait(check_s):
                 try:

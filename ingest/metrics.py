@@ -21,15 +21,20 @@ MESSAGES = Counter("jieneng_ingest_messages", "MQTT messages received and commit
 READINGS = Counter("jieneng_ingest_readings", "Readings committed, by result", ["result"])
 REJECTS = Counter("jieneng_ingest_rejects", "Rejected readings or messages, by reason", ["reason"])
 BATCH_ROWS = Histogram(
-    "jieneng_ingest_batch_rows", "Readings per committed batch", buckets=(1, 10, 50, 100, 500, 1000, 2000, 5000, 10000)
+    "jieneng_ingest_batch_rows",
+    "Readings per committed batch",
+    buckets=(1, 10, 50, 100, 500, 1000, 2000, 5000, 10000),
 )
 COMMIT_SECONDS = Histogram(
-    "jieneng_ingest_commit_seconds", "Time to write and commit one batch",
+    "jieneng_ingest_commit_seconds",
+    "Time to write and commit one batch",
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 DB_ERRORS = Counter("jieneng_ingest_db_errors", "Failed batch or rollup transactions (retried)")
 BROKER_CONNECTED = Gauge("jieneng_ingest_broker_connected", "1 while connected to the MQTT broker")
-PENDING_MESSAGES = Gauge("jieneng_ingest_pending_messages", "Messages received but not yet committed and acked")
+PENDING_MESSAGES = Gauge(
+    "jieneng_ingest_pending_messages", "Messages received but not yet committed and acked"
+)
 
 # The rollup runs in a child process (ingest/rollup_worker.py); it writes these shared values and
 # this process exports them.
@@ -41,13 +46,21 @@ ROLLUP_SHARED_ERRORS = _spawn.Value("q", 0)
 
 class _RollupCollector(Collector):
     def collect(self):
-        yield GaugeMetricFamily("jieneng_ingest_rollup_lag_seconds",
-                                "Age of the oldest queued range when the last rollup run committed",
-                                value=ROLLUP_SHARED_LAG.value)
-        yield CounterMetricFamily("jieneng_ingest_rollup_meter_hours", "Meter-hours recomputed by the rollup",
-                                  value=ROLLUP_SHARED_HOURS.value)
-        yield CounterMetricFamily("jieneng_ingest_rollup_errors", "Failed rollup transactions (retried)",
-                                  value=ROLLUP_SHARED_ERRORS.value)
+        yield GaugeMetricFamily(
+            "jieneng_ingest_rollup_lag_seconds",
+            "Age of the oldest queued range when the last rollup run committed",
+            value=ROLLUP_SHARED_LAG.value,
+        )
+        yield CounterMetricFamily(
+            "jieneng_ingest_rollup_meter_hours",
+            "Meter-hours recomputed by the rollup",
+            value=ROLLUP_SHARED_HOURS.value,
+        )
+        yield CounterMetricFamily(
+            "jieneng_ingest_rollup_errors",
+            "Failed rollup transactions (retried)",
+            value=ROLLUP_SHARED_ERRORS.value,
+        )
 
 
 REGISTRY.register(_RollupCollector())
@@ -73,21 +86,36 @@ class _TransportCollector(Collector):
         if t is None:
             return
         held_messages, held_bytes = t.held()
-        yield GaugeMetricFamily("jieneng_ingest_undelivered_messages",
-                                "Messages received and not yet committed (inbox and open batches, any QoS)",
-                                value=held_messages)
-        yield GaugeMetricFamily("jieneng_ingest_undelivered_bytes",
-                                "Payload and topic bytes of the undelivered messages", value=held_bytes)
-        yield GaugeMetricFamily("jieneng_ingest_undelivered_messages_limit",
-                                "JIENENG_INGEST_MAX_UNDELIVERED_MESSAGES", value=t.cfg.max_undelivered_messages)
-        yield GaugeMetricFamily("jieneng_ingest_undelivered_bytes_limit",
-                                "JIENENG_INGEST_MAX_UNDELIVERED_BYTES", value=t.cfg.max_undelivered_bytes)
-        yield GaugeMetricFamily("jieneng_ingest_last_commit_age_seconds",
-                                "Seconds since the last batch committed (since start before the first)",
-                                value=t.last_commit_age_s())
-        yield GaugeMetricFamily("jieneng_ingest_oldest_unacked_age_seconds",
-                                "Age of the oldest message received and not yet committed; 0 when none",
-                                value=t.oldest_unacked_age_s())
+        yield GaugeMetricFamily(
+            "jieneng_ingest_undelivered_messages",
+            "Messages received and not yet committed (inbox and open batches, any QoS)",
+            value=held_messages,
+        )
+        yield GaugeMetricFamily(
+            "jieneng_ingest_undelivered_bytes",
+            "Payload and topic bytes of the undelivered messages",
+            value=held_bytes,
+        )
+        yield GaugeMetricFamily(
+            "jieneng_ingest_undelivered_messages_limit",
+            "JIENENG_INGEST_MAX_UNDELIVERED_MESSAGES",
+            value=t.cfg.max_undelivered_messages,
+        )
+        yield GaugeMetricFamily(
+            "jieneng_ingest_undelivered_bytes_limit",
+            "JIENENG_INGEST_MAX_UNDELIVERED_BYTES",
+            value=t.cfg.max_undelivered_bytes,
+        )
+        yield GaugeMetricFamily(
+            "jieneng_ingest_last_commit_age_seconds",
+            "Seconds since the last batch committed (since start before the first)",
+            value=t.last_commit_age_s(),
+        )
+        yield GaugeMetricFamily(
+            "jieneng_ingest_oldest_unacked_age_seconds",
+            "Age of the oldest message received and not yet committed; 0 when none",
+            value=t.oldest_unacked_age_s(),
+        )
 
 
 REGISTRY.register(_TransportCollector())

@@ -115,7 +115,10 @@ def _item_text(item: object, limit: int) -> str:
 def _id_problem(name: str, value: str) -> tuple[str, str] | None:
     """(reason, detail) when ``value`` cannot serve as an id in the database, else None."""
     if has_unstorable(value):
-        return "unstorable_text", f"{name} holds a NUL or a lone surrogate, which PostgreSQL text cannot store"
+        return (
+            "unstorable_text",
+            f"{name} holds a NUL or a lone surrogate, which PostgreSQL text cannot store",
+        )
     if len(value) > MAX_ID_CHARS:
         return "bad_reading", f"{name} is {len(value)} characters long (at most {MAX_ID_CHARS})"
     return None
@@ -126,7 +129,7 @@ def split_topic(topic: str, prefix: str) -> tuple[str, str] | None:
     head = prefix.rstrip("/") + "/"
     if not topic.startswith(head):
         return None
-    parts = topic[len(head):].split("/")
+    parts = topic[len(head) :].split("/")
     if len(parts) != 2 or not parts[0] or not parts[1]:
         return None
     return parts[0], parts[1]
@@ -180,8 +183,14 @@ def parse_message(topic: str, payload: bytes, cfg: ParseConfig, now: datetime) -
         return _parse_message(topic, payload, cfg, now)
     except Exception as exc:  # noqa: BLE001 - a bug here must become a reject, never a stuck stream
         text, raw = payload_fields(payload, cfg.reject_payload_chars)
-        return ParseResult([], [Reject("parse_error", storable_text(f"{type(exc).__name__}: {exc}"[:500]),
-                                       text, payload_raw=raw)])
+        return ParseResult(
+            [],
+            [
+                Reject(
+                    "parse_error", storable_text(f"{type(exc).__name__}: {exc}"[:500]), text, payload_raw=raw
+                )
+            ],
+        )
 
 
 def _parse_message(topic: str, payload: bytes, cfg: ParseConfig, now: datetime) -> ParseResult:
@@ -229,8 +238,15 @@ def _parse_message(topic: str, payload: bytes, cfg: ParseConfig, now: datetime) 
         meter_id = topic_meter
 
         def bad(reason: str, detail: str, item=item, index=index, meter_id=None) -> None:
-            rejects.append(Reject(reason, storable_text(f"item {index}: {detail}"), _item_text(item, limit),
-                                  meter_id, item=index))
+            rejects.append(
+                Reject(
+                    reason,
+                    storable_text(f"item {index}: {detail}"),
+                    _item_text(item, limit),
+                    meter_id,
+                    item=index,
+                )
+            )
 
         if not isinstance(item, dict):
             bad("bad_reading", "a reading must be a JSON object", meter_id=meter_id)
@@ -249,8 +265,11 @@ def _parse_message(topic: str, payload: bytes, cfg: ParseConfig, now: datetime) 
         text_fields = [(k, item[k]) for k in ("ts", "unit") if isinstance(item.get(k), str)]
         if any(has_unstorable(v) for _, v in text_fields):
             names = ", ".join(f"'{k}'" for k, v in text_fields if has_unstorable(v))
-            bad("unstorable_text", f"{names} holds a NUL or a lone surrogate, which PostgreSQL text cannot store",
-                meter_id=meter_id)
+            bad(
+                "unstorable_text",
+                f"{names} holds a NUL or a lone surrogate, which PostgreSQL text cannot store",
+                meter_id=meter_id,
+            )
             continue
         try:
             ts = parse_ts(item["ts"], cfg.tz)
@@ -258,8 +277,11 @@ def _parse_message(topic: str, payload: bytes, cfg: ParseConfig, now: datetime) 
             bad("bad_timestamp", str(exc), meter_id=meter_id)
             continue
         if ts > latest:
-            bad("future_timestamp", f"ts {ts.isoformat()} is more than {cfg.max_future_s}s ahead of now",
-                meter_id=meter_id)
+            bad(
+                "future_timestamp",
+                f"ts {ts.isoformat()} is more than {cfg.max_future_s}s ahead of now",
+                meter_id=meter_id,
+            )
             continue
         try:
             value = _parse_value(item["value"])

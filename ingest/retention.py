@@ -50,7 +50,9 @@ def raw_horizon(conn: psycopg.Connection, raw_retention: str | None) -> datetime
     return conn.execute("SELECT now() - %s::interval", (raw_retention,)).fetchone()[0]
 
 
-def prune_stats(conn: psycopg.Connection, stats_retention: str, chunk_rows: int = PRUNE_CHUNK_ROWS) -> dict[str, int]:
+def prune_stats(
+    conn: psycopg.Connection, stats_retention: str, chunk_rows: int = PRUNE_CHUNK_ROWS
+) -> dict[str, int]:
     """Delete ``ingest_batch`` and ``rollup_run`` rows older than ``stats_retention``; rows deleted per table.
 
     ``conn`` must be in autocommit mode: each chunk is its own short transaction. Both time columns

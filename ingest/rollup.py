@@ -78,13 +78,16 @@ _DEL_DAYS = _DAYS_W + (
     " AND u.day BETWEEN (%(a_min)s::timestamptz AT TIME ZONE %(tz)s)::date"
     " AND ((%(b_max)s::timestamptz - interval '1 microsecond') AT TIME ZONE %(tz)s)::date"
 )
-_REDO_DAYS = _DAYS_W + """
+_REDO_DAYS = (
+    _DAYS_W
+    + """
 INSERT INTO usage_daily (meter_id, day, consumption)
 SELECT h.meter_id, (h.hour AT TIME ZONE %(tz)s)::date, sum(h.consumption)
 FROM w JOIN usage_hourly h ON h.meter_id = w.meter_id
     AND h.hour >= (w.d0::timestamp AT TIME ZONE %(tz)s) AND h.hour < ((w.d1 + 1)::timestamp AT TIME ZONE %(tz)s)
 GROUP BY 1, 2
 """
+)
 
 _MONTHS_W = f"""
 WITH w AS (SELECT meter_id, date_trunc('month', (r_start AT TIME ZONE %(tz)s))::date AS m0,
@@ -97,13 +100,16 @@ _DEL_MONTHS = _MONTHS_W + (
     " AND u.month >= date_trunc('month', (%(a_min)s::timestamptz AT TIME ZONE %(tz)s))::date"
     " AND u.month <= date_trunc('month', ((%(b_max)s::timestamptz - interval '1 microsecond') AT TIME ZONE %(tz)s))::date"
 )
-_REDO_MONTHS = _MONTHS_W + """
+_REDO_MONTHS = (
+    _MONTHS_W
+    + """
 INSERT INTO usage_monthly (meter_id, month, consumption)
 SELECT d.meter_id, date_trunc('month', d.day)::date, sum(d.consumption)
 FROM w JOIN usage_daily d ON d.meter_id = w.meter_id
     AND d.day >= w.m0 AND d.day < (w.m1 + interval '1 month')::date
 GROUP BY 1, 2
 """
+)
 
 
 @dataclass
@@ -135,7 +141,9 @@ def _unit_factor(unit: str, reporting_unit: str) -> float | None:
 def load_histories(conn: psycopg.Connection, units: dict[str, str]) -> dict[str, list[ConfigPeriod]]:
     """Each meter's configuration periods, amounts converted to ``units[meter]`` (its current unit)."""
     out: dict[str, list[ConfigPeriod]] = defaultdict(list)
-    for meter_id, valid_from, unit, register, mult, rollover, max_rate in conn.execute(_CONFIGS, (list(units),)):
+    for meter_id, valid_from, unit, register, mult, rollover, max_rate in conn.execute(
+        _CONFIGS, (list(units),)
+    ):
         factor = _unit_factor(unit, units[meter_id])
         out[meter_id].append(ConfigPeriod(valid_from, MeterSpec(register, mult, rollover, max_rate, factor)))
     return out
@@ -183,7 +191,10 @@ class _Writer:
 
 
 def run_rollup(
-    conn: psycopg.Connection, tz: str, max_ranges: int = 20_000, raw_retention: str | None = None,
+    conn: psycopg.Connection,
+    tz: str,
+    max_ranges: int = 20_000,
+    raw_retention: str | None = None,
     chunk_rows: int = CHUNK_ROWS,
 ) -> RollupStats | None:
     """Process queued ranges (up to ``max_ranges``) in one transaction.
@@ -245,8 +256,10 @@ def run_rollup(
                 cond = f"t.{hi_col} > w.r_start AND t.{lo_col} < w.r_end"
             first = f"t.{lo_col} >= %(a_min)s" if hi_col is None else f"t.{hi_col} > %(a_min)s"
             bounds = f"t.meter_id = ANY(%(m)s::text[]) AND {first} AND t.{lo_col} < %(b_max)s"
-            conn.execute(f"DELETE FROM {table} t USING {_WINDOW} WHERE t.meter_id = w.meter_id AND {cond} AND {bounds}",
-                         wparams)
+            conn.execute(
+                f"DELETE FROM {table} t USING {_WINDOW} WHERE t.meter_id = w.meter_id AND {cond} AND {bounds}",
+                wparams,
+            )
 
         out = _Writer(conn, chunk_rows)
         pieces = 0

@@ -33,9 +33,19 @@ def _backoff(attempt: int) -> float:
     return min(30.0, 0.25 * (2 ** min(attempt, 8)))
 
 
-def rollup_loop(database_url: str, interval_ms: int, flushed, parent_pid: int, lag, hours, errors,
-                log_level: int = logging.INFO, raw_retention: str | None = None,
-                stats_retention: str | None = None, prune_interval_s: float = 3600.0) -> None:
+def rollup_loop(
+    database_url: str,
+    interval_ms: int,
+    flushed,
+    parent_pid: int,
+    lag,
+    hours,
+    errors,
+    log_level: int = logging.INFO,
+    raw_retention: str | None = None,
+    stats_retention: str | None = None,
+    prune_interval_s: float = 3600.0,
+) -> None:
     """Roll up every ``interval_ms`` until ``flushed`` is set (then one last pass) or the parent dies.
 
     ``lag``, ``hours`` and ``errors`` are shared values the parent exports as metrics.

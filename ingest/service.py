@@ -212,8 +212,10 @@ class IngestService:
                 # A database call that will not return (a hung server): cut it, start nothing new.
                 # Nothing uncommitted was acked; the broker redelivers it to the next process.
                 self._abandon.set()
-                log.warning("a commit was still in flight %.0fs after stop; cutting its connection",
-                            self.cfg.stop_grace_s)
+                log.warning(
+                    "a commit was still in flight %.0fs after stop; cutting its connection",
+                    self.cfg.stop_grace_s,
+                )
                 self._watchdog.cut_now()
                 writer.join(5)
             self._flushed.set()
@@ -241,11 +243,22 @@ class IngestService:
     def _start_rollup(self) -> None:
         ctx = mp.get_context("spawn")  # not fork: this process already runs threads
         self._rollup_proc = ctx.Process(
-            target=rollup_loop, name="jieneng-rollup", daemon=True,
-            args=(self.cfg.database_url, self.cfg.rollup_interval_ms, self._flushed, os.getpid(),
-                  metrics.ROLLUP_SHARED_LAG, metrics.ROLLUP_SHARED_HOURS, metrics.ROLLUP_SHARED_ERRORS,
-                  logging.getLogger().getEffectiveLevel(), self.cfg.raw_retention, self.cfg.stats_retention,
-                  self.cfg.prune_interval_s),
+            target=rollup_loop,
+            name="jieneng-rollup",
+            daemon=True,
+            args=(
+                self.cfg.database_url,
+                self.cfg.rollup_interval_ms,
+                self._flushed,
+                os.getpid(),
+                metrics.ROLLUP_SHARED_LAG,
+                metrics.ROLLUP_SHARED_HOURS,
+                metrics.ROLLUP_SHARED_ERRORS,
+                logging.getLogger().getEffectiveLevel(),
+                self.cfg.raw_retention,
+                self.cfg.stats_retention,
+                self.cfg.prune_interval_s,
+            ),
         )
         self._rollup_proc.start()
 
@@ -297,7 +310,11 @@ class IngestService:
                 if timeout <= 0:
                     break
             try:
-                msg = self.transport.inbox.get(timeout=timeout) if timeout > 0 else self.transport.inbox.get_nowait()
+                msg = (
+                    self.transport.inbox.get(timeout=timeout)
+                    if timeout > 0
+                    else self.transport.inbox.get_nowait()
+                )
             except queue.Empty:
                 if deadline is None or drain_only:
                     break
@@ -320,8 +337,11 @@ class IngestService:
                 failure = self._write(items)
                 if failure is not None and len(items) > 1:
                     mid = len(items) // 2
-                    log.warning("batch of %d messages refused for its content (%s); splitting it",
-                                len(items), _describe(failure))
+                    log.warning(
+                        "batch of %d messages refused for its content (%s); splitting it",
+                        len(items),
+                        _describe(failure),
+                    )
                     parts += [items[mid:], items[:mid]]
                     continue
                 if failure is not None:
@@ -333,8 +353,11 @@ class IngestService:
             self.transport.ack([i.msg for i in items])
 
     def _write_poison(self, item: _Item, failure: BaseException) -> None:
-        log.error("message on %r refused by the database (%s); recorded in ingest_reject",
-                  storable_text(item.msg.topic)[:200], _describe(failure))
+        log.error(
+            "message on %r refused by the database (%s); recorded in ingest_reject",
+            storable_text(item.msg.topic)[:200],
+            _describe(failure),
+        )
         text, _ = payload_fields(item.msg.payload, self.cfg.reject_payload_chars)
         detail = f"the database refused this message's rows: {_describe(failure)}"
         full = Reject("storage_error", detail, text, payload_raw=bytes(item.msg.payload))
@@ -351,10 +374,14 @@ class IngestService:
         topic = "" if bare_topic else m.topic
         if poison is not None:
             return StagedMessage(item.key, topic, m.received_at, [], [poison])
-        good, bad = validate(item.parsed.readings, self.registry.meters, self.cfg.reject_payload_chars, horizon)
+        good, bad = validate(
+            item.parsed.readings, self.registry.meters, self.cfg.reject_payload_chars, horizon
+        )
         return StagedMessage(item.key, topic, m.received_at, good, [*item.parsed.rejects, *bad])
 
-    def _write(self, items: list[_Item], poison: Reject | None = None, bare_topic: bool = False) -> BaseException | None:
+    def _write(
+        self, items: list[_Item], poison: Reject | None = None, bare_topic: bool = False
+    ) -> BaseException | None:
         """Commit ``items`` in one transaction, retrying while the database is at fault.
 
         Returns None once committed, or the error when the content is at fault (nothing committed);
@@ -368,8 +395,9 @@ class IngestService:
                     self.registry.refresh(conn)
                     horizon = raw_horizon(conn, self.cfg.raw_retention)
                     staged = [self._stage(i, horizon, poison, bare_topic) for i in items]
-                    stats = write_messages(conn, staged, try_direct=self._try_direct,
-                                           registry_version=self.registry.version)
+                    stats = write_messages(
+                        conn, staged, try_direct=self._try_direct, registry_version=self.registry.version
+                    )
                 self._try_direct = stats.direct or stats.duplicates + stats.conflicts + stats.redelivered == 0
                 self._count(stats, staged)
                 self._maybe_prune(conn)
@@ -386,8 +414,12 @@ class IngestService:
                 metrics.DB_ERRORS.inc()
                 self.db_retries += 1
                 delay = _backoff(attempt)
-                log.warning("batch of %d messages not committed (%s); retrying in %.1fs",
-                            len(items), _describe(exc), delay)
+                log.warning(
+                    "batch of %d messages not committed (%s); retrying in %.1fs",
+                    len(items),
+                    _describe(exc),
+                    delay,
+                )
                 if self._conn is not None and (self._conn.closed or self._conn.broken):
                     self._conn = None
                 elif self._conn is not None and isinstance(exc, psycopg.OperationalError):

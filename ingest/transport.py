@@ -216,8 +216,11 @@ class Transport:
             try:
                 if self.v5:
                     self.client.connect(
-                        self.host, self.port, keepalive=self.cfg.keepalive_s,
-                        clean_start=False, properties=self._connect_properties(),
+                        self.host,
+                        self.port,
+                        keepalive=self.cfg.keepalive_s,
+                        clean_start=False,
+                        properties=self._connect_properties(),
                     )
                 else:
                     self.client.connect(self.host, self.port, keepalive=self.cfg.keepalive_s)
@@ -244,8 +247,10 @@ class Transport:
     def _fits(self, size: int) -> bool:
         if self._held_messages == 0:
             return True  # one message larger than the byte bound still passes, alone
-        return (self._held_messages < self.cfg.max_undelivered_messages
-                and self._held_bytes + size <= self.cfg.max_undelivered_bytes)
+        return (
+            self._held_messages < self.cfg.max_undelivered_messages
+            and self._held_bytes + size <= self.cfg.max_undelivered_bytes
+        )
 
     def _release(self, m: InMessage) -> None:
         if self._held.pop(id(m), None) is not None:
@@ -308,7 +313,9 @@ class Transport:
         # session that expired or a first start.
         client.subscribe(subscription(self.cfg), qos=1)
         metrics.BROKER_CONNECTED.set(1)
-        log.info("connected to broker %s:%s (session present: %s)", self.host, self.port, flags.session_present)
+        log.info(
+            "connected to broker %s:%s (session present: %s)", self.host, self.port, flags.session_present
+        )
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self.connected.clear()
@@ -337,8 +344,18 @@ class Transport:
                 self._lock.wait_for(lambda: self._closing or self._fits(size))
                 if self._closing:
                     return  # stopping: unacked, the broker redelivers it (QoS 1)
-            m = InMessage(self.generation, msg.mid, msg.qos, msg.topic, msg.payload, datetime.now(UTC),
-                          session=self.session, dup=bool(msg.dup), size=size, received_mono=time.monotonic())
+            m = InMessage(
+                self.generation,
+                msg.mid,
+                msg.qos,
+                msg.topic,
+                msg.payload,
+                datetime.now(UTC),
+                session=self.session,
+                dup=bool(msg.dup),
+                size=size,
+                received_mono=time.monotonic(),
+            )
             self._held[id(m)] = m
             self._held_messages += 1
             self._held_bytes += size

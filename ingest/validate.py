@@ -101,7 +101,9 @@ def _item_text(r: RawReading, limit: int) -> str:
 
 
 def validate(
-    readings: list[RawReading], meters: dict[str, MeterInfo], payload_chars: int = 4096,
+    readings: list[RawReading],
+    meters: dict[str, MeterInfo],
+    payload_chars: int = 4096,
     horizon: datetime | None = None,
 ) -> tuple[list[GoodReading], list[Reject]]:
     """Good readings (converted to the meter's unit) and a reject with a reason for each bad one.
@@ -113,26 +115,39 @@ def validate(
     rejects: list[Reject] = []
     factors: dict[tuple[str, str], float] = {}
     for r in readings:
+
         def bad(reason: str, detail: str, r=r) -> None:
-            rejects.append(Reject(reason, storable_text(detail), _item_text(r, payload_chars), r.meter_id,
-                                  item=r.item))
+            rejects.append(
+                Reject(reason, storable_text(detail), _item_text(r, payload_chars), r.meter_id, item=r.item)
+            )
 
         m = meters.get(r.meter_id)
         if m is None:
             bad("unknown_meter", f"meter {r.meter_id!r} is not in the registry")
             continue
         if m.institution_id != r.institution_id:
-            bad("wrong_institution", f"meter {r.meter_id!r} belongs to {m.institution_id!r}, topic says {r.institution_id!r}")
+            bad(
+                "wrong_institution",
+                f"meter {r.meter_id!r} belongs to {m.institution_id!r}, topic says {r.institution_id!r}",
+            )
             continue
         if r.ts < m.installed_at:
-            bad("before_install", f"ts {r.ts.isoformat()} is before the meter's install date {m.installed_at.isoformat()}")
+            bad(
+                "before_install",
+                f"ts {r.ts.isoformat()} is before the meter's install date {m.installed_at.isoformat()}",
+            )
             continue
         if m.retired_at is not None and r.ts > m.retired_at:
-            bad("meter_retired", f"ts {r.ts.isoformat()} is after the meter was retired {m.retired_at.isoformat()}")
+            bad(
+                "meter_retired",
+                f"ts {r.ts.isoformat()} is after the meter was retired {m.retired_at.isoformat()}",
+            )
             continue
         if horizon is not None and r.ts < horizon:
-            bad("older_than_retention",
-                f"ts {r.ts.isoformat()} is older than the raw-data retention horizon {horizon.isoformat()}")
+            bad(
+                "older_than_retention",
+                f"ts {r.ts.isoformat()} is older than the raw-data retention horizon {horizon.isoformat()}",
+            )
             continue
         value = r.value
         unit, register, multiplier = m.at(r.ts)
@@ -153,11 +168,16 @@ def validate(
                 continue
         scaled = value * multiplier
         if not math.isfinite(scaled):
-            bad("non_finite_value", f"value {value!r} {unit} times the meter's multiplier {multiplier} is not finite")
+            bad(
+                "non_finite_value",
+                f"value {value!r} {unit} times the meter's multiplier {multiplier} is not finite",
+            )
             continue
         if abs(scaled) > MAX_ABS_READING:
-            bad("value_out_of_range",
-                f"value {value!r} {unit} times the meter's multiplier {multiplier} exceeds {MAX_ABS_READING:g}")
+            bad(
+                "value_out_of_range",
+                f"value {value!r} {unit} times the meter's multiplier {multiplier} exceeds {MAX_ABS_READING:g}",
+            )
             continue
         if register == "cumulative" and value < 0:
             bad("negative_value", f"cumulative value {value} is negative")

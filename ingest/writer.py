@@ -163,7 +163,9 @@ def _copy_direct(conn: psycopg.Connection, readings: list[StagedReading]) -> boo
     """
     try:
         with conn.transaction(), conn.cursor() as cur:
-            with cur.copy("COPY reading (meter_id, ts, value, received_at) FROM STDIN (FORMAT BINARY)") as copy:
+            with cur.copy(
+                "COPY reading (meter_id, ts, value, received_at) FROM STDIN (FORMAT BINARY)"
+            ) as copy:
                 copy.set_types(["text", "timestamptz", "float8", "timestamptz"])
                 for s in readings:
                     r = s.reading
@@ -190,7 +192,8 @@ def prune_message_keys(conn: psycopg.Connection, retention: str, chunk_rows: int
     per call so that a first prune after months holds no long transaction; rows deleted."""
     return conn.execute(
         "DELETE FROM ingest_message WHERE ctid = ANY(ARRAY(SELECT ctid FROM ingest_message"
-        " WHERE committed_at < now() - %s::interval LIMIT %s))", (retention, chunk_rows),
+        " WHERE committed_at < now() - %s::interval LIMIT %s))",
+        (retention, chunk_rows),
     ).rowcount
 
 
@@ -203,13 +206,25 @@ def _clip(text: str | None, limit: int) -> str | None:
 
 def _reject_row(seq: int, s: StagedReject) -> tuple:
     j = s.reject
-    return (seq, s.received_at, _clip(s.topic, MAX_TOPIC_CHARS), storable_text(j.payload) if j.payload else j.payload,
-            storable_text(j.reason)[:100], _clip(j.detail, MAX_DETAIL_CHARS), _clip(j.meter_id, MAX_ID_CHARS),
-            s.key, j.item, j.payload_raw)
+    return (
+        seq,
+        s.received_at,
+        _clip(s.topic, MAX_TOPIC_CHARS),
+        storable_text(j.payload) if j.payload else j.payload,
+        storable_text(j.reason)[:100],
+        _clip(j.detail, MAX_DETAIL_CHARS),
+        _clip(j.meter_id, MAX_ID_CHARS),
+        s.key,
+        j.item,
+        j.payload_raw,
+    )
 
 
 def _write_rows(
-    conn: psycopg.Connection, readings: list[StagedReading], rejects: list[StagedReject], try_direct: bool,
+    conn: psycopg.Connection,
+    readings: list[StagedReading],
+    rejects: list[StagedReject],
+    try_direct: bool,
     reuse_stage: bool = False,
 ) -> tuple[int, int, int, bool]:
     """Readings merged and rejects recorded inside the caller's transaction: (inserted, conflicts,
@@ -241,9 +256,12 @@ def _write_rows(
         with conn.cursor() as cur:
             if reuse_stage:
                 cur.execute("DELETE FROM ingest_reject_stage")
-            with cur.copy(f"COPY ingest_reject_stage (seq, {_REJECT_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
-                copy.set_types(["int4", "timestamptz", "text", "text", "text", "text", "text", "bytea", "int4",
-                                "bytea"])
+            with cur.copy(
+                f"COPY ingest_reject_stage (seq, {_REJECT_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+            ) as copy:
+                copy.set_types(
+                    ["int4", "timestamptz", "text", "text", "text", "text", "text", "bytea", "int4", "bytea"]
+                )
                 for seq, s in enumerate(rejects):
                     copy.write_row(_reject_row(seq, s))
             written = cur.execute(_REJECT_MERGE).rowcount
@@ -254,8 +272,16 @@ def _insert_stats(conn: psycopg.Connection, stats: BatchStats) -> None:
     conn.execute(
         "INSERT INTO ingest_batch (messages, readings, inserted, duplicates, conflicts, rejects, commit_ms, redelivered)"
         " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-        (stats.messages, stats.readings, stats.inserted, stats.duplicates, stats.conflicts, stats.rejects,
-         stats.commit_ms, stats.redelivered),
+        (
+            stats.messages,
+            stats.readings,
+            stats.inserted,
+            stats.duplicates,
+            stats.conflicts,
+            stats.rejects,
+            stats.commit_ms,
+            stats.redelivered,
+        ),
     )
 
 
@@ -283,8 +309,16 @@ def write_batch(
     try:
         with conn.transaction():
             inserted, conflicts, written, direct = _write_rows(conn, readings, rejects, try_direct)
-            stats = BatchStats(messages, len(readings), inserted, len(readings) - inserted - conflicts, conflicts,
-                               written, (time.perf_counter() - started) * 1000.0, direct)
+            stats = BatchStats(
+                messages,
+                len(readings),
+                inserted,
+                len(readings) - inserted - conflicts,
+                conflicts,
+                written,
+                (time.perf_counter() - started) * 1000.0,
+                direct,
+            )
             # commit_ms: the batch's work inside its transaction; the COMMIT round-trip follows.
             _insert_stats(conn, stats)
     except BaseException:
@@ -300,8 +334,12 @@ def _staged(messages: list[StagedMessage]) -> tuple[list[StagedReading], list[St
     return readings, rejects
 
 
-def write_messages(conn: psycopg.Connection, messages: list[StagedMessage], try_direct: bool = True,
-                   registry_version: int | None = None) -> BatchStats:
+def write_messages(
+    conn: psycopg.Connection,
+    messages: list[StagedMessage],
+    try_direct: bool = True,
+    registry_version: int | None = None,
+) -> BatchStats:
     """Write and commit one batch of messages, each side effect once per message (module docstring).
 
     ``registry_version``: the registry version the messages were validated against; the batch
@@ -338,8 +376,17 @@ def write_messages(conn: psycopg.Connection, messages: list[StagedMessage], try_
             inserted, conflicts, written, direct = _write_rows(conn, readings, rejects, try_direct)
             if again:
                 _write_rows(conn, *_staged(again), try_direct=False, reuse_stage=True)
-            stats = BatchStats(len(first), len(readings), inserted, len(readings) - inserted - conflicts, conflicts,
-                               written, (time.perf_counter() - started) * 1000.0, direct, len(again))
+            stats = BatchStats(
+                len(first),
+                len(readings),
+                inserted,
+                len(readings) - inserted - conflicts,
+                conflicts,
+                written,
+                (time.perf_counter() - started) * 1000.0,
+                direct,
+                len(again),
+            )
             _insert_stats(conn, stats)
             _check_registry(conn, registry_version)
     except BaseException:

@@ -40,6 +40,9 @@ def register(app: typer.Typer) -> None:
             auth_failure_window_s=settings.api_auth_failure_window_s,
         )
         uvicorn.run(
-            create_app(config), host=host or settings.api_host, port=port or settings.api_port,
-            log_config=None, access_log=False,
+            create_app(config),
+            host=host or settings.api_host,
+            port=port or settings.api_port,
+            log_config=None,
+            access_log=False,
         )

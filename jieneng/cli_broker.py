@@ -85,7 +85,10 @@ def read_credentials(path: Path) -> dict[str, Account]:
     if not path.exists():
         return {}
     with path.open(newline="", encoding="utf-8") as f:
-        return {r["username"]: Account(r["username"], r["password"], r["institution_id"]) for r in csv.DictReader(f)}
+        return {
+            r["username"]: Account(r["username"], r["password"], r["institution_id"])
+            for r in csv.DictReader(f)
+        }
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -140,9 +143,13 @@ def write_broker_files(
     if binary:
         _passwd_with_binary(binary, accounts, out / PASSWD_FILE)
     else:
-        _write_private(out / PASSWD_FILE, "".join(f"{a.username}:{mosquitto_hash(a.password)}\n" for a in accounts))
+        _write_private(
+            out / PASSWD_FILE, "".join(f"{a.username}:{mosquitto_hash(a.password)}\n" for a in accounts)
+        )
     (out / ACL_FILE).write_text(acl_text(prefix, ingest_user, institution_ids), encoding="utf-8")
-    rows = ["username,password,institution_id"] + [f"{a.username},{a.password},{a.institution_id}" for a in accounts]
+    rows = ["username,password,institution_id"] + [
+        f"{a.username},{a.password},{a.institution_id}" for a in accounts
+    ]
     _write_private(out / CREDENTIALS_FILE, "\n".join(rows) + "\n")
     return accounts
 
@@ -159,7 +166,9 @@ def _ingest_credentials(mqtt_url: str | None) -> tuple[str, str | None]:
 @app.command("acl")
 def acl_cmd(
     out: Path = typer.Option(..., "--out", help="Directory for passwd, acl and credentials.csv (created)."),
-    rotate: bool = typer.Option(False, "--rotate", help="New passwords for every gateway (and ingest unless set)."),
+    rotate: bool = typer.Option(
+        False, "--rotate", help="New passwords for every gateway (and ingest unless set)."
+    ),
 ) -> None:
     """Write the Mosquitto password file and ACL from the registry: one gateway account per institution.
 
@@ -178,8 +187,14 @@ def acl_cmd(
         typer.echo(f"error: the ingest user may not start with {GATEWAY_PREFIX!r}", err=True)
         raise typer.Exit(2)
     accounts = write_broker_files(
-        out, prefix=settings.mqtt_topic_prefix, institution_ids=ids, ingest_user=ingest_user,
-        ingest_password=ingest_password, rotate=rotate,
+        out,
+        prefix=settings.mqtt_topic_prefix,
+        institution_ids=ids,
+        ingest_user=ingest_user,
+        ingest_password=ingest_password,
+        rotate=rotate,
     )
-    typer.echo(f"wrote {out / PASSWD_FILE}, {out / ACL_FILE} and {out / CREDENTIALS_FILE} "
-               f"({len(accounts) - 1} gateway account(s) and {ingest_user})")
+    typer.echo(
+        f"wrote {out / PASSWD_FILE}, {out / ACL_FILE} and {out / CREDENTIALS_FILE} "
+        f"({len(accounts) - 1} gateway account(s) and {ingest_user})"
+    )

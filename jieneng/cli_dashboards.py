@@ -7,12 +7,16 @@ from pathlib import Path
 import typer
 from psycopg.conninfo import conninfo_to_dict
 
-app = typer.Typer(help="Grafana dashboards as code: build the JSON, push it to a Grafana.", no_args_is_help=True)
+app = typer.Typer(
+    help="Grafana dashboards as code: build the JSON, push it to a Grafana.", no_args_is_help=True
+)
 
 
 @app.command("build")
 def build_cmd(
-    check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 if the committed files are stale."),
+    check: bool = typer.Option(
+        False, "--check", help="Write nothing; exit 1 if the committed files are stale."
+    ),
     out: Path | None = typer.Option(None, "--out", help="Write under this directory instead of dashboards/."),
 ) -> None:
     """Regenerate dashboards/generated/*.json and the alert rules from dashboards/*.py.
@@ -24,9 +28,12 @@ def build_cmd(
     from jieneng.settings import load_settings
 
     settings = load_settings()
-    files = build.render(silent_hours=settings.alert_silent_hours, night_load_share=settings.alert_night_load_share,
-                         night_load_share_by_category=settings.night_load_share_limits(),
-                         stall_after_s=settings.ingest_stall_after_s)
+    files = build.render(
+        silent_hours=settings.alert_silent_hours,
+        night_load_share=settings.alert_night_load_share,
+        night_load_share_by_category=settings.night_load_share_limits(),
+        stall_after_s=settings.ingest_stall_after_s,
+    )
     root = out or build.ROOT
     if check:
         stale = build.stale(files, root)
@@ -38,7 +45,9 @@ def build_cmd(
         typer.echo(f"{len(files)} generated file(s) up to date")
         return
     written = build.write(files, root)
-    typer.echo(f"wrote {len(written)} of {len(files)} file(s) under {root}" + "".join(f"\n  {w}" for w in written))
+    typer.echo(
+        f"wrote {len(written)} of {len(files)} file(s) under {root}" + "".join(f"\n  {w}" for w in written)
+    )
 
 
 def _db_target(url: str) -> tuple[str, str]:
@@ -51,8 +60,10 @@ def _db_target(url: str) -> tuple[str, str]:
     host = info.get("host") or info.get("hostaddr") or "localhost"
     port = info.get("port") or "5432"
     if "," in host or "," in port:
-        raise ValueError(f"the database URL names several hosts ({host}); Grafana's datasource takes one host: "
-                         "give --db-host, or set JIENENG_DATABASE_READ_URL to one server")
+        raise ValueError(
+            f"the database URL names several hosts ({host}); Grafana's datasource takes one host: "
+            "give --db-host, or set JIENENG_DATABASE_READ_URL to one server"
+        )
     if not host.startswith("/"):
         # host:port as Grafana splits it (Go's net.SplitHostPort): an IPv6 address goes in brackets.
         host = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -72,10 +83,16 @@ def push_cmd(
     url: str = typer.Option(..., "--url", help="Grafana base URL, e.g. https://grafana.example.org"),
     token: str = typer.Option(..., "--token", help="Grafana service-account token (Editor or Admin)."),
     db_host: str | None = typer.Option(
-        None, "--db-host", help="host:port Grafana uses to reach PostgreSQL. Default: from the read database URL."
+        None,
+        "--db-host",
+        help="host:port Grafana uses to reach PostgreSQL. Default: from the read database URL.",
     ),
-    db_name: str | None = typer.Option(None, "--db-name", help="Database name. Default: from the read database URL."),
-    timescaledb: bool = typer.Option(False, "--timescaledb/--no-timescaledb", help="Datasource's TimescaleDB flag."),
+    db_name: str | None = typer.Option(
+        None, "--db-name", help="Database name. Default: from the read database URL."
+    ),
+    timescaledb: bool = typer.Option(
+        False, "--timescaledb/--no-timescaledb", help="Datasource's TimescaleDB flag."
+    ),
     skip_datasource: bool = typer.Option(False, "--skip-datasource", help="Leave the datasource as it is."),
 ) -> None:
     """Health-check Grafana, create the folder and the datasource, and upsert every dashboard.
@@ -93,11 +110,19 @@ def push_cmd(
         if not (db_host and db_name) and not (settings.database_read_url or settings.database_url):
             typer.echo("error: give --db-host and --db-name, or set JIENENG_DATABASE_URL", err=True)
             raise typer.Exit(2)
-        default_host, default_name = _db_target_or_exit(read_database_url(settings)) if not (db_host and db_name) else ("", "")
+        default_host, default_name = (
+            _db_target_or_exit(read_database_url(settings)) if not (db_host and db_name) else ("", "")
+        )
         if not settings.grafana_db_password:
-            typer.echo("warning: JIENENG_GRAFANA_DB_PASSWORD is not set; the datasource gets no password", err=True)
-        datasource = datasource_payload(host=db_host or default_host, database=db_name or default_name,
-                                        password=settings.grafana_db_password, timescaledb=timescaledb)
+            typer.echo(
+                "warning: JIENENG_GRAFANA_DB_PASSWORD is not set; the datasource gets no password", err=True
+            )
+        datasource = datasource_payload(
+            host=db_host or default_host,
+            database=db_name or default_name,
+            password=settings.grafana_db_password,
+            timescaledb=timescaledb,
+        )
     api = connect(url, token)
     try:
         report = push(api, build.dashboards(), datasource)
@@ -106,14 +131,20 @@ def push_cmd(
         raise typer.Exit(1) from exc
     finally:
         api.close()
-    typer.echo(f"Grafana {report.grafana_version}: folder {report.folder}, datasource {report.datasource}, "
-               f"{len(report.dashboards)} dashboard(s) upserted: {', '.join(report.dashboards)}")
+    typer.echo(
+        f"Grafana {report.grafana_version}: folder {report.folder}, datasource {report.datasource}, "
+        f"{len(report.dashboards)} dashboard(s) upserted: {', '.join(report.dashboards)}"
+    )
 
 
 @app.command("provision")
 def provision_cmd(
-    out: Path = typer.Option(..., "--out", help="Directory to write (Grafana's paths.provisioning can point here)."),
-    timescaledb: bool = typer.Option(False, "--timescaledb/--no-timescaledb", help="Datasource's TimescaleDB flag."),
+    out: Path = typer.Option(
+        ..., "--out", help="Directory to write (Grafana's paths.provisioning can point here)."
+    ),
+    timescaledb: bool = typer.Option(
+        False, "--timescaledb/--no-timescaledb", help="Datasource's TimescaleDB flag."
+    ),
 ) -> None:
     """Write Grafana provisioning (datasource, dashboard provider, dashboards, alert rules) for this database.
 
@@ -131,13 +162,23 @@ def provision_cmd(
     settings = load_settings()
     host, database = _db_target_or_exit(read_database_url(settings))
     if not settings.grafana_db_password:
-        typer.echo("warning: JIENENG_GRAFANA_DB_PASSWORD is not set; the datasource gets no password "
-                   f"(give {READER_ROLE} LOGIN and a password, see docs/dashboards.md)", err=True)
+        typer.echo(
+            "warning: JIENENG_GRAFANA_DB_PASSWORD is not set; the datasource gets no password "
+            f"(give {READER_ROLE} LOGIN and a password, see docs/dashboards.md)",
+            err=True,
+        )
     files = provisioning_files(
-        host=host, database=database, user=READER_ROLE, password=settings.grafana_db_password,
-        out_dir=out, timescaledb=timescaledb,
-        alerts=alerting.rules(silent_hours=settings.alert_silent_hours, night_load_share=settings.alert_night_load_share,
-                              night_load_share_by_category=settings.night_load_share_limits()),
+        host=host,
+        database=database,
+        user=READER_ROLE,
+        password=settings.grafana_db_password,
+        out_dir=out,
+        timescaledb=timescaledb,
+        alerts=alerting.rules(
+            silent_hours=settings.alert_silent_hours,
+            night_load_share=settings.alert_night_load_share,
+            night_load_share_by_category=settings.night_load_share_limits(),
+        ),
     )
     written = write_provisioning(files, out)
     typer.echo(f"wrote {len(written)} file(s) under {out}: point Grafana's paths.provisioning at it")

@@ -46,8 +46,12 @@ def status_cmd() -> None:
     settings = load_settings()
     st = status(require_database(settings))
     typer.echo(f"postgresql: {st.postgres_version}")
-    typer.echo(f"migrations applied: {len(st.applied)}" + (f" ({', '.join(st.applied)})" if st.applied else ""))
-    typer.echo(f"migrations pending: {len(st.pending)}" + (f" ({', '.join(st.pending)})" if st.pending else ""))
+    typer.echo(
+        f"migrations applied: {len(st.applied)}" + (f" ({', '.join(st.applied)})" if st.applied else "")
+    )
+    typer.echo(
+        f"migrations pending: {len(st.pending)}" + (f" ({', '.join(st.pending)})" if st.pending else "")
+    )
     typer.echo(f"timezone: {st.timezone or '(not migrated yet)'}")
     typer.echo(f"timescaledb: {st.timescale}")
     if st.pending:

@@ -14,17 +14,27 @@ def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo_cmd(
         months: int = typer.Option(13, min=1, max=60, help="Months of history to backfill."),
-        interval: int = typer.Option(60, min=1, max=1440, help="Minutes between simulated readings in the backfill."),
+        interval: int = typer.Option(
+            60, min=1, max=1440, help="Minutes between simulated readings in the backfill."
+        ),
         seed: int = typer.Option(2026, help="Simulator seed: the same seed gives the same province."),
         speed: float = typer.Option(60.0, min=1.0, help="Live publishing speed, × real time."),
-        live: bool = typer.Option(True, "--live/--no-live", help="Keep publishing live readings after the backfill."),
+        live: bool = typer.Option(
+            True, "--live/--no-live", help="Keep publishing live readings after the backfill."
+        ),
         broker: str = typer.Option(
             "amqtt", help="Embedded broker when JIENENG_MQTT_URL is unset: amqtt (in-process) or mosquitto."
         ),
-        backfill_from: str = typer.Option(None, "--from", help="Backfill start date (YYYY-MM-DD); overrides --months."),
+        backfill_from: str = typer.Option(
+            None, "--from", help="Backfill start date (YYYY-MM-DD); overrides --months."
+        ),
         backfill_to: str = typer.Option(None, "--to", help="Backfill end (ISO 8601); default: now."),
-        score_year: int = typer.Option(None, "--year", help="Year to score; default: the last complete year."),
-        examples: Path = typer.Option(None, help="Registry files to import; default: the shipped example province."),
+        score_year: int = typer.Option(
+            None, "--year", help="Year to score; default: the last complete year."
+        ),
+        examples: Path = typer.Option(
+            None, help="Registry files to import; default: the shipped example province."
+        ),
     ) -> None:
         """Run migrate, import the example province, backfill, ingest, score, serve the API and publish live."""
         from jieneng.demo import EXAMPLES_DIR, Demo, DemoOptions
@@ -54,8 +64,16 @@ def register(app: typer.Typer) -> None:
         if end is not None and end.tzinfo is None:
             end = end.replace(tzinfo=settings.tz)
         opts = DemoOptions(
-            months=months, interval_minutes=interval, seed=seed, speed=speed, live=live, broker=broker,
-            examples_dir=examples or EXAMPLES_DIR, backfill_from=start, backfill_to=end, score_year=score_year,
+            months=months,
+            interval_minutes=interval,
+            seed=seed,
+            speed=speed,
+            live=live,
+            broker=broker,
+            examples_dir=examples or EXAMPLES_DIR,
+            backfill_from=start,
+            backfill_to=end,
+            score_year=score_year,
         )
         demo = Demo(settings, opts, echo=typer.echo)
 

@@ -21,7 +21,10 @@ def create_cmd(
     region: str = typer.Option(None, help="GB/T 2260 region code (city_assessor)."),
     institution: str = typer.Option(None, help="Institution id (institution)."),
     expires_days: int = typer.Option(
-        None, "--expires-days", min=1, help="Days until the key stops working (default: settings api_key_expiry_days; none: never)."
+        None,
+        "--expires-days",
+        min=1,
+        help="Days until the key stops working (default: settings api_key_expiry_days; none: never).",
     ),
 ) -> None:
     """Create a key and print it once: store it now, it cannot be shown again."""
@@ -35,8 +38,14 @@ def create_cmd(
     expires_at = datetime.now(UTC) + timedelta(days=days) if days else None
     with connect(_url()) as conn:
         try:
-            key, token = q.create_key(conn, role=role, name=name, region_code=region, institution_id=institution,
-                                      expires_at=expires_at)
+            key, token = q.create_key(
+                conn,
+                role=role,
+                name=name,
+                region_code=region,
+                institution_id=institution,
+                expires_at=expires_at,
+            )
         except q.KeyError_ as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from exc
@@ -59,7 +68,9 @@ def list_cmd(all_: bool = typer.Option(False, "--all", help="Include revoked key
         state = f"revoked {k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "active"
         if k.expires_at and not k.revoked_at:
             state += f" until {k.expires_at:%Y-%m-%d %H:%M}"
-        typer.echo(f"{k.id}\tjn_{k.prefix}_…\t{k.role}\t{scope}\t{k.name}\t{k.created_at:%Y-%m-%d %H:%M}\t{state}")
+        typer.echo(
+            f"{k.id}\tjn_{k.prefix}_…\t{k.role}\t{scope}\t{k.name}\t{k.created_at:%Y-%m-%d %H:%M}\t{state}"
+        )
 
 
 @app.command("revoke")

@@ -10,8 +10,10 @@ import typer
 from jieneng.settings import load_settings
 from jieneng.wiring import fail, require_schema
 
-app = typer.Typer(help="Verified savings of projects (projects.csv): weather-normalised baselines, CalTRACK daily.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Verified savings of projects (projects.csv): weather-normalised baselines, CalTRACK daily.",
+    no_args_is_help=True,
+)
 
 
 def _fmt(v, digits: int = 0) -> str:
@@ -28,19 +30,27 @@ def print_result(r: dict) -> None:
     share = r["avoided"] / r["predicted"] if r["predicted"] else float("nan")
     typer.echo(f"  {et}: {r['reporting_from']}..{r['reporting_to']} ({r['reporting_days']} metered days)")
     typer.echo(f"    predicted {_fmt(r['predicted'])} {unit}, metered {_fmt(r['metered'])} {unit}")
-    typer.echo(f"    avoided {_fmt(r['avoided'])} ± {_fmt(r['avoided_uncertainty'])} {unit} "
-               f"({share:.1%} of predicted; {r['confidence_level']:.0%} confidence)")
+    typer.echo(
+        f"    avoided {_fmt(r['avoided'])} ± {_fmt(r['avoided_uncertainty'])} {unit} "
+        f"({share:.1%} of predicted; {r['confidence_level']:.0%} confidence)"
+    )
     typer.echo(f"    avoided {_fmt(r['avoided_kgce'])} kgce, {_fmt(r['avoided_cost_yuan'])} yuan")
     if r["year_on_year_change"] is not None:
-        typer.echo(f"    year on year (same days, metered): {r['year_on_year_change']:+.1%}; "
-                   f"HDD {r['hdd']:.0f} vs {_fmt(r['previous_year_hdd'])}, CDD {r['cdd']:.0f} vs "
-                   f"{_fmt(r['previous_year_cdd'])} the year before")
+        typer.echo(
+            f"    year on year (same days, metered): {r['year_on_year_change']:+.1%}; "
+            f"HDD {r['hdd']:.0f} vs {_fmt(r['previous_year_hdd'])}, CDD {r['cdd']:.0f} vs "
+            f"{_fmt(r['previous_year_cdd'])} the year before"
+        )
 
 
 @app.command("compute")
 def compute_cmd(
-    project: list[str] = typer.Argument(None, metavar="[PROJECT]...", help="Project ids; none: every project."),
-    as_of: str = typer.Option(None, "--as-of", help="Count reporting days before this date (default: today)."),
+    project: list[str] = typer.Argument(
+        None, metavar="[PROJECT]...", help="Project ids; none: every project."
+    ),
+    as_of: str = typer.Option(
+        None, "--as-of", help="Count reporting days before this date (default: today)."
+    ),
 ) -> None:
     """Fit each project's baseline model, compute its savings and store model, result and daily rows.
     Exit 2 when any energy type was refused for insufficient data (the reasons are printed)."""

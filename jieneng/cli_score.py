@@ -18,9 +18,13 @@ def register(app: typer.Typer) -> None:
         methodology: Path = typer.Option(
             None, "--methodology", help="Methodology TOML file or shipped name (default jiangsu-2026)."
         ),
-        region: str = typer.Option(None, "--region", help="Score only this region (GB/T 2260 code) and below."),
+        region: str = typer.Option(
+            None, "--region", help="Score only this region (GB/T 2260 code) and below."
+        ),
         explain: str = typer.Option(None, "--explain", help="Print one institution's whole derivation."),
-        run: int = typer.Option(None, "--run", help="Stored run id for --explain (default: latest run of --year)."),
+        run: int = typer.Option(
+            None, "--run", help="Stored run id for --explain (default: latest run of --year)."
+        ),
         created_by: str = typer.Option("cli", "--by", help="Recorded as the run's creator."),
         limit: int = typer.Option(50, "--limit", min=0, help="Rows of the ranking table to print (0: all)."),
     ) -> None:
@@ -61,8 +65,9 @@ def register(app: typer.Typer) -> None:
             from scoring.runner import run_scoring
 
             try:
-                run_id = run_scoring(conn, year=year, methodology_path=methodology, region_code=region,
-                                     created_by=created_by)
+                run_id = run_scoring(
+                    conn, year=year, methodology_path=methodology, region_code=region, created_by=created_by
+                )
             except MethodologyError as exc:
                 for e in exc.errors:
                     typer.echo(e, err=True)
@@ -73,16 +78,37 @@ def register(app: typer.Typer) -> None:
             info = store_scoring.get_run(conn, run_id)
             rows = store_scoring.list_results(conn, run_id, limit=limit or None)
         table = Table(title=f"{year} ranking — {info['methodology_name']} {info['methodology_version']}")
-        for col in ("#", "institution", "name", "city", "peer group", "total", "peer", "city#", "eligible",
-                    "leader", "vetoes"):
+        for col in (
+            "#",
+            "institution",
+            "name",
+            "city",
+            "peer group",
+            "total",
+            "peer",
+            "city#",
+            "eligible",
+            "leader",
+            "vetoes",
+        ):
             table.add_column(col)
         for r in rows:
             table.add_row(
-                str(r["rank_province"] or "—"), r["institution_id"], r["name"], r["region_code"], r["peer_group"],
-                _fmt(r["total_points"]), str(r["rank_peer"] or "—"), str(r["rank_city"] or "—"),
-                "yes" if r["eligible"] else "no", "yes" if r["leader"] else "", ", ".join(sorted({v["code"] for v in r["vetoes"]})),
+                str(r["rank_province"] or "—"),
+                r["institution_id"],
+                r["name"],
+                r["region_code"],
+                r["peer_group"],
+                _fmt(r["total_points"]),
+                str(r["rank_peer"] or "—"),
+                str(r["rank_city"] or "—"),
+                "yes" if r["eligible"] else "no",
+                "yes" if r["leader"] else "",
+                ", ".join(sorted({v["code"] for v in r["vetoes"]})),
             )
         console.print(table)
-        typer.echo(f"institutions {info['institutions']}, eligible {info['eligible']}, leaders {info['leaders']}")
+        typer.echo(
+            f"institutions {info['institutions']}, eligible {info['eligible']}, leaders {info['leaders']}"
+        )
         typer.echo(f"results hash {info['results_hash']}")
         typer.echo(f"run id {run_id}")

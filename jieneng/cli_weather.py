@@ -10,8 +10,9 @@ import typer
 from jieneng.settings import load_settings
 from jieneng.wiring import fail, read_input_files, require_schema, row_errors_exit
 
-app = typer.Typer(help="Daily mean air temperature per city: import CSV, or simulate for the demo.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Daily mean air temperature per city: import CSV, or simulate for the demo.", no_args_is_help=True
+)
 
 
 def _date(text: str, option: str) -> dt.date:
@@ -23,8 +24,9 @@ def _date(text: str, option: str) -> dt.date:
 
 @app.command("import")
 def import_cmd(
-    paths: list[Path] = typer.Argument(..., metavar="PATH",
-                                       help="CSV files with region_code, date, mean_temp_c [, source]."),
+    paths: list[Path] = typer.Argument(
+        ..., metavar="PATH", help="CSV files with region_code, date, mean_temp_c [, source]."
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and count; write nothing."),
 ) -> None:
     """Validate every row of every file and write them in one transaction; on any error print them all
@@ -66,9 +68,14 @@ def simulate_cmd(
     rows = []
     for region in CITY_NORMALS_C:
         temps = daily_mean_c(seed, region, "", days)
-        rows += [WeatherRow(region, d, round(float(t), 2), f"simulated, seed {seed}") for d, t in zip(days, temps, strict=True)]
+        rows += [
+            WeatherRow(region, d, round(float(t), 2), f"simulated, seed {seed}")
+            for d, t in zip(days, temps, strict=True)
+        ]
     settings = load_settings()
     with connect(require_schema(settings)) as conn:
         with conn.transaction():
             upsert(conn, rows)
-    typer.echo(f"weather: {len(days)} day(s) for {len(CITY_NORMALS_C)} cities stored ({first}..{last}, seed {seed})")
+    typer.echo(
+        f"weather: {len(days)} day(s) for {len(CITY_NORMALS_C)} cities stored ({first}..{last}, seed {seed})"
+    )

@@ -125,15 +125,21 @@ class Demo:
         self.echo(f"data directory: {data_dir}")
 
         db_url = self._database_url()
-        self.echo(f"database: {_redact(db_url)}" + ("" if self.settings.database_url else " (embedded pgserver)"))
+        self.echo(
+            f"database: {_redact(db_url)}" + ("" if self.settings.database_url else " (embedded pgserver)")
+        )
         mqtt_url, protocol = self._mqtt_url()
         broker_kind = self._broker.kind if self._broker else "external"
         self.echo(f"mqtt broker: {mqtt_url} ({broker_kind}, MQTT {protocol})")
         if broker_kind == "amqtt":
-            self.echo("  note: amqtt keeps no queue for an offline session; the no-loss guarantee is for Mosquitto")
+            self.echo(
+                "  note: amqtt keeps no queue for an offline session; the no-loss guarantee is for Mosquitto"
+            )
         elif broker_kind == "mosquitto" and self._broker.persistence_file is not None:
-            self.echo(f"  persistence: {self._broker.persistence_file} (on stop and every 60 s; a crash loses"
-                      " what arrived since)")
+            self.echo(
+                f"  persistence: {self._broker.persistence_file} (on stop and every 60 s; a crash loses"
+                " what arrived since)"
+            )
         env = self._env(db_url, mqtt_url, protocol)
 
         self.echo("migrating schema ...")
@@ -161,15 +167,26 @@ class Demo:
             start_dt = dt.datetime.combine(start, dt.time(), tz)
         published = None
         if start_dt < end:
-            self.echo(f"backfilling {start_dt:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} "
-                      f"every {self.options.interval_minutes} min through gateway batches ...")
+            self.echo(
+                f"backfilling {start_dt:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} "
+                f"every {self.options.interval_minutes} min through gateway batches ..."
+            )
             report = logs / "backfill.json"
             report.unlink(missing_ok=True)
             since = _db_now(db_url)
             self._run_visible(
-                env, "simulate", "--from", start_dt.isoformat(), "--to", end.isoformat(),
-                "--interval", str(self.options.interval_minutes), "--seed", str(self.options.seed),
-                "--report", str(report),
+                env,
+                "simulate",
+                "--from",
+                start_dt.isoformat(),
+                "--to",
+                end.isoformat(),
+                "--interval",
+                str(self.options.interval_minutes),
+                "--seed",
+                str(self.options.seed),
+                "--report",
+                str(report),
                 *(a for r in DEMO_RETROFITS for a in ("--retrofit", r)),
             )
             if report.exists():
@@ -181,18 +198,26 @@ class Demo:
 
         caught_up = True
         if published is not None:
-            self.echo(f"waiting for ingest to store the {published['readings']:,} published readings "
-                      f"(and {published['items'] - published['readings']:,} repeats and malformed items) ...")
+            self.echo(
+                f"waiting for ingest to store the {published['readings']:,} published readings "
+                f"(and {published['items'] - published['readings']:,} repeats and malformed items) ..."
+            )
             caught_up = self._wait_backfill(db_url, since, published)
         self.echo("waiting for the rollups to finish ...")
         wait_rollups(db_url, self.stop_event)
         if published is not None and not self.stop_event.is_set():
             with psycopg.connect(db_url) as conn:
-                stored = stored_in_range(conn, published["start"], published["end"],
-                                         published.get("interval_s"), self.settings.timezone)
+                stored = stored_in_range(
+                    conn,
+                    published["start"],
+                    published["end"],
+                    published.get("interval_s"),
+                    self.settings.timezone,
+                )
                 rate = conn.execute(
                     "SELECT sum(inserted), min(committed_at), max(committed_at) FROM ingest_batch"
-                    " WHERE committed_at >= %s", (since,)
+                    " WHERE committed_at >= %s",
+                    (since,),
                 ).fetchone()
             self.echo(f"  {stored:,} of {published['readings']:,} published readings stored")
             if rate[0] and rate[2] > rate[1]:
@@ -208,7 +233,9 @@ class Demo:
 
         entered = _enter_demo_assessments(db_url, year, self.options.seed)
         if entered:
-            self.echo(f"entered {entered} simulated assessor items for {year} (management, retrofits, purchasing, bonus)")
+            self.echo(
+                f"entered {entered} simulated assessor items for {year} (management, retrofits, purchasing, bonus)"
+            )
         self.echo(f"scoring {year} ...")
         score_env = {**env, "COLUMNS": "200"}
         score_out = self._run(score_env, "score", "--year", str(year), "--limit", "10").stdout
@@ -216,9 +243,20 @@ class Demo:
         if self.stop_event.is_set():
             return self.shutdown()
         self.echo("verifying project savings (weather from the simulator; docs/savings.md) ...")
-        self._run(env, "weather", "simulate", "--from", start.isoformat(), "--to", end.date().isoformat(),
-                  "--seed", str(self.options.seed))
-        self.echo("  " + self._run(env, "savings", "compute", check=False).stdout.strip().replace("\n", "\n  "))
+        self._run(
+            env,
+            "weather",
+            "simulate",
+            "--from",
+            start.isoformat(),
+            "--to",
+            end.date().isoformat(),
+            "--seed",
+            str(self.options.seed),
+        )
+        self.echo(
+            "  " + self._run(env, "savings", "compute", check=False).stdout.strip().replace("\n", "\n  ")
+        )
 
         key = state.get("api_key")
         if not key:
@@ -240,7 +278,9 @@ class Demo:
             prov_env["JIENENG_GRAFANA_DB_PASSWORD"] = reader_password
         res = self._run(prov_env, "dashboards", "provision", "--out", str(prov), check=False)
         if res.returncode == 0:
-            self.echo(f"Grafana provisioning written to {prov} (datasource: this database as {READER_ROLE}, read-only)")
+            self.echo(
+                f"Grafana provisioning written to {prov} (datasource: this database as {READER_ROLE}, read-only)"
+            )
         else:
             self.echo(f"Grafana provisioning not written: {res.stdout.strip()}")
 
@@ -252,11 +292,22 @@ class Demo:
             return self.shutdown()
 
         if self.options.live:
-            self.echo(f"publishing live readings at {self.options.speed:g}× real time (log: {logs / 'simulate.log'})")
+            self.echo(
+                f"publishing live readings at {self.options.speed:g}× real time (log: {logs / 'simulate.log'})"
+            )
             self._spawn(
-                "simulate", env, "simulate", "--live", "--speed", str(self.options.speed),
-                "--seed", str(self.options.seed), "--from", end.isoformat(),
-                *(a for r in DEMO_RETROFITS for a in ("--retrofit", r)), log=logs / "simulate.log",
+                "simulate",
+                env,
+                "simulate",
+                "--live",
+                "--speed",
+                str(self.options.speed),
+                "--seed",
+                str(self.options.seed),
+                "--from",
+                end.isoformat(),
+                *(a for r in DEMO_RETROFITS for a in ("--retrofit", r)),
+                log=logs / "simulate.log",
             )
 
         self.echo("")
@@ -274,7 +325,9 @@ class Demo:
         while not self.stop_event.wait(1.0):
             for name, proc in list(self.children):
                 if proc.poll() is not None:
-                    self.echo(f"{name} exited with {proc.returncode}; stopping (see {logs / (name + '.log')})")
+                    self.echo(
+                        f"{name} exited with {proc.returncode}; stopping (see {logs / (name + '.log')})"
+                    )
                     self.stop_event.set()
                     self.shutdown()
                     return 1
@@ -285,17 +338,30 @@ class Demo:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        with Progress(TextColumn("ingest"), BarColumn(), MofNCompleteColumn(), TextColumn("readings stored or rejected"),
-                      TimeElapsedColumn(), console=Console(stderr=True)) as bar:
+        with Progress(
+            TextColumn("ingest"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("readings stored or rejected"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+        ) as bar:
             task = bar.add_task("ingest", total=published["items"])
             try:
-                wait_backfill(db_url, since, published["items"], self.stop_event,
-                              on_progress=lambda n: bar.update(task, completed=min(n, published["items"])))
+                wait_backfill(
+                    db_url,
+                    since,
+                    published["items"],
+                    self.stop_event,
+                    on_progress=lambda n: bar.update(task, completed=min(n, published["items"])),
+                )
                 # The count above is at least what was published once every item is in, but a message
                 # the broker delivered twice counts twice: confirm against the stored readings.
                 wait_stored(db_url, published, self.settings.timezone, self.stop_event)
             except TimeoutError as exc:
-                self.echo(f"  warning: {exc}; going on (see the ingest log); the backfill will be repeated next time")
+                self.echo(
+                    f"  warning: {exc}; going on (see the ingest log); the backfill will be repeated next time"
+                )
                 return False
         return True
 
@@ -343,8 +409,16 @@ def _enter_demo_assessments(db_url: str, year: int, seed: int) -> int:
         ids = [r[0] for r in conn.execute("SELECT id FROM institution ORDER BY id")]
         entries = simulated_assessments(ids, items, year, seed)
         for e in entries:
-            set_assessed_item(conn, e.institution_id, e.year, e.item_code, e.points, e.evidence, "demo",
-                              out_of=maxima[e.item_code])
+            set_assessed_item(
+                conn,
+                e.institution_id,
+                e.year,
+                e.item_code,
+                e.points,
+                e.evidence,
+                "demo",
+                out_of=maxima[e.item_code],
+            )
         conn.commit()
     return len(entries)
 
@@ -398,8 +472,14 @@ def accounted_items(conn: psycopg.Connection, since: dt.datetime) -> int:
 
 
 def wait_backfill(
-    db_url: str, since: dt.datetime, items: int, stop: threading.Event, *,
-    on_progress=None, stall_s: float = 600, poll_s: float = 0.5,
+    db_url: str,
+    since: dt.datetime,
+    items: int,
+    stop: threading.Event,
+    *,
+    on_progress=None,
+    stall_s: float = 600,
+    poll_s: float = 0.5,
 ) -> int:
     """Until ingest has accounted for ``items`` published reading items committed since ``since``.
 
@@ -438,8 +518,11 @@ def wait_rollups(db_url: str, stop: threading.Event, timeout_s: float = 1800, po
 
 
 def stored_in_range(
-    conn: psycopg.Connection, start: str | dt.datetime, end: str | dt.datetime,
-    interval_s: int | None = None, tz: str | None = None,
+    conn: psycopg.Connection,
+    start: str | dt.datetime,
+    end: str | dt.datetime,
+    interval_s: int | None = None,
+    tz: str | None = None,
 ) -> int:
     """Readings stored in the backfill's range (start, end], on its reading grid when ``interval_s``
     (local time in ``tz``) is given: an earlier live run's readings between grid points are not the
@@ -456,7 +539,13 @@ def stored_in_range(
 
 
 def wait_stored(
-    db_url: str, published: dict, tz: str, stop: threading.Event, *, stall_s: float = 600, poll_s: float = 2.0,
+    db_url: str,
+    published: dict,
+    tz: str,
+    stop: threading.Event,
+    *,
+    stall_s: float = 600,
+    poll_s: float = 2.0,
 ) -> int:
     """Until the readings stored in the backfill's range reach what it published (``simulate --report``).
 

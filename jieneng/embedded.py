@@ -140,8 +140,13 @@ def _mosquitto_user(d: Path) -> str | None:
     return "mosquitto"
 
 
-def start_embedded_broker(data_dir: Path, port: int | None = None, prefer_mosquitto: bool = True,
-                          autosave_interval_s: int = 60, autosave_on_changes: bool = False) -> EmbeddedBroker:
+def start_embedded_broker(
+    data_dir: Path,
+    port: int | None = None,
+    prefer_mosquitto: bool = True,
+    autosave_interval_s: int = 60,
+    autosave_on_changes: bool = False,
+) -> EmbeddedBroker:
     """A private broker on 127.0.0.1: Mosquitto (persistence on) if its binary is on PATH, else amqtt.
 
     amqtt delivers QoS 1 but was not seen to keep queued messages for an offline persistent
@@ -164,12 +169,13 @@ def start_embedded_broker(data_dir: Path, port: int | None = None, prefer_mosqui
             f"autosave_interval {autosave_interval_s}\n"
             f"autosave_on_changes {'true' if autosave_on_changes else 'false'}\n"
             "max_queued_messages 1000000\n"
-            "max_inflight_messages 1000\n"
-            + (f"user {user}\n" if user else "")
+            "max_inflight_messages 1000\n" + (f"user {user}\n" if user else "")
         )
         if user == "mosquitto":
             shutil.chown(conf, "mosquitto", "mosquitto")
-        proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         _wait_port(port)
         return EmbeddedBroker(url=f"mqtt://127.0.0.1:{port}", kind="mosquitto", data_dir=d, _proc=proc)
 
@@ -201,4 +207,6 @@ def start_embedded_broker(data_dir: Path, port: int | None = None, prefer_mosqui
     if not started.wait(15):
         raise RuntimeError("embedded amqtt broker did not start")
     _wait_port(port)
-    return EmbeddedBroker(url=f"mqtt://127.0.0.1:{port}", kind="amqtt", _thread=t, _loop=loop, _broker=holder["broker"])
+    return EmbeddedBroker(
+        url=f"mqtt://127.0.0.1:{port}", kind="amqtt", _thread=t, _loop=loop, _broker=holder["broker"]
+    )

@@ -59,7 +59,8 @@ class Settings(BaseSettings):
         "30 days", description="TimescaleDB: compress raw readings older than this (segment by meter)."
     )
     raw_retention: str | None = Field(
-        None, description="TimescaleDB: drop raw readings older than this (rollups are kept); ingest rejects readings older than this. Unset: keep all."
+        None,
+        description="TimescaleDB: drop raw readings older than this (rollups are kept); ingest rejects readings older than this. Unset: keep all.",
     )
     timezone: str = Field("Asia/Shanghai", description="Deployment time zone for day/month/year buckets.")
 
@@ -68,46 +69,75 @@ class Settings(BaseSettings):
         None,
         description="mqtt://user:pass@host:1883 or mqtts://… Unset (demo): a private Mosquitto or amqtt.",
     )
-    mqtt_client_id: str = Field("jieneng-ingest", description="Fixed client id: the persistent session's name.")
+    mqtt_client_id: str = Field(
+        "jieneng-ingest", description="Fixed client id: the persistent session's name."
+    )
     mqtt_share_group: str | None = Field(
-        None, description="MQTT 5 shared-subscription group, so several ingest workers split one stream; each worker needs its own JIENENG_MQTT_CLIENT_ID."
+        None,
+        description="MQTT 5 shared-subscription group, so several ingest workers split one stream; each worker needs its own JIENENG_MQTT_CLIENT_ID.",
     )
     mqtt_share_session_expiry_s: int = Field(
-        86_400, ge=60, le=0xFFFFFFFE,
+        86_400,
+        ge=60,
+        le=0xFFFFFFFE,
         description="Session expiry of a share-group member, in seconds: a worker gone longer is removed with its session (and, on Mosquitto, the messages queued to it).",
     )
-    mqtt_topic_prefix: str = Field("jieneng/v1", description="Topic root; readings arrive under {prefix}/{institution}/{meter}.")
+    mqtt_topic_prefix: str = Field(
+        "jieneng/v1", description="Topic root; readings arrive under {prefix}/{institution}/{meter}."
+    )
     mqtt_keepalive_s: int = Field(30, ge=5, description="MQTT keepalive in seconds.")
     mqtt_protocol: str = Field(
-        "5", pattern=r"^(5|3\.1\.1)$",
+        "5",
+        pattern=r"^(5|3\.1\.1)$",
         description="MQTT protocol version: 5, or 3.1.1 for brokers without MQTT 5 (amqtt; no shared subscriptions).",
     )
 
     # --- ingest --------------------------------------------------------------------------
     ingest_batch_max_rows: int = Field(5000, ge=1, description="Readings per database transaction, at most.")
-    ingest_batch_max_ms: int = Field(200, ge=1, description="Longest a reading waits before its batch commits.")
-    ingest_max_payload_bytes: int = Field(1_048_576, ge=64, description="Larger MQTT payloads are rejected; more than 68 KiB larger, the broker drops them.")
+    ingest_batch_max_ms: int = Field(
+        200, ge=1, description="Longest a reading waits before its batch commits."
+    )
+    ingest_max_payload_bytes: int = Field(
+        1_048_576,
+        ge=64,
+        description="Larger MQTT payloads are rejected; more than 68 KiB larger, the broker drops them.",
+    )
     ingest_max_items: int = Field(10_000, ge=1, description="Readings per message, at most.")
     ingest_max_future_s: int = Field(900, ge=0, description="How far ahead of now a reading's ts may be.")
-    ingest_reject_payload_chars: int = Field(4096, ge=64, description="Reject rows keep this much of the payload.")
+    ingest_reject_payload_chars: int = Field(
+        4096, ge=64, description="Reject rows keep this much of the payload."
+    )
     ingest_db_timeout_s: float = Field(
-        30, gt=0,
+        30,
+        gt=0,
         description="Longest one ingest transaction may take (statement_timeout; lock_timeout half of it; TCP keepalive and user timeout); then it is retried on a new connection.",
     )
     ingest_stop_grace_s: float = Field(
-        10, ge=0, description="On SIGTERM, how long a commit in flight may finish before it is cut (nothing uncommitted is acked)."
+        10,
+        ge=0,
+        description="On SIGTERM, how long a commit in flight may finish before it is cut (nothing uncommitted is acked).",
     )
     ingest_max_undelivered_messages: int = Field(
-        20_000, ge=1, description="Most messages ingest holds received and not yet committed, any QoS; then it stops reading from the broker.",
+        20_000,
+        ge=1,
+        description="Most messages ingest holds received and not yet committed, any QoS; then it stops reading from the broker.",
     )
     ingest_max_undelivered_bytes: int = Field(
-        67_108_864, ge=1024, description="Most payload and topic bytes ingest holds received and not yet committed (one larger message passes alone).",
+        67_108_864,
+        ge=1024,
+        description="Most payload and topic bytes ingest holds received and not yet committed (one larger message passes alone).",
     )
     ingest_stall_after_s: float = Field(
-        300, gt=0, description="/health of ingest's metrics server answers 503 once messages waited this long with no commit.",
+        300,
+        gt=0,
+        description="/health of ingest's metrics server answers 503 once messages waited this long with no commit.",
     )
-    metrics_port: int | None = Field(9108, description="Prometheus metrics port of `jieneng ingest`; unset: off.")
-    rollup_interval_ms: int = Field(500, ge=10, description="How often the rollup step looks for touched meter-hours.")
+    metrics_port: int | None = Field(
+        9108, description="Prometheus metrics port of `jieneng ingest`; unset: off."
+    )
+    rollup_interval_ms: int = Field(
+        500, ge=10, description="How often the rollup step looks for touched meter-hours."
+    )
     stats_retention: str = Field(
         "30 days",
         description="Ingest and rollup statistics, and the keys of committed messages (redelivery detection), older than this are deleted; rejects, conflicts and quarantines are kept.",
@@ -115,20 +145,24 @@ class Settings(BaseSettings):
 
     # --- dashboards (Grafana) ----------------------------------------------------------------
     alert_silent_hours: float = Field(
-        24, gt=0,
+        24,
+        gt=0,
         description="Grafana alert: a meter whose next reading (due one expected reading interval after its last) "
         "is more than this many hours late is silent; event-based meters never are.",
     )
     alert_night_load_share: float = Field(
-        0.5, gt=0, description="Grafana alert: night (00-05 local) electric load above this share of working-day 08-18 load, for categories without their own limit."
+        0.5,
+        gt=0,
+        description="Grafana alert: night (00-05 local) electric load above this share of working-day 08-18 load, for categories without their own limit.",
     )
     alert_night_load_share_by_category: str = Field(
         "hospital=1.0,venue=0.6",
         description="Grafana alert: night-load share limits by institution category (category=share, comma-separated); "
-                    "other categories use JIENENG_ALERT_NIGHT_LOAD_SHARE.",
+        "other categories use JIENENG_ALERT_NIGHT_LOAD_SHARE.",
     )
     grafana_db_password: str | None = Field(
-        None, description="Password of the read-only jieneng_grafana role, for the datasource `dashboards push` and `dashboards provision` create."
+        None,
+        description="Password of the read-only jieneng_grafana role, for the datasource `dashboards push` and `dashboards provision` create.",
     )
 
     @field_validator("alert_night_load_share_by_category")
@@ -148,25 +182,38 @@ class Settings(BaseSettings):
         65_536, ge=1024, description="Largest API request body (JSON), except registry uploads; larger: 413."
     )
     api_auth_max_failures: int = Field(
-        20, ge=1, description="Failed API authentications per client address within the window before it gets 429 (in memory, per process)."
+        20,
+        ge=1,
+        description="Failed API authentications per client address within the window before it gets 429 (in memory, per process).",
     )
     api_auth_failure_window_s: float = Field(
-        60, gt=0, description="Window in seconds for JIENENG_API_AUTH_MAX_FAILURES; 429 carries Retry-After until it passes."
+        60,
+        gt=0,
+        description="Window in seconds for JIENENG_API_AUTH_MAX_FAILURES; 429 carries Retry-After until it passes.",
     )
     api_key_expiry_days: int | None = Field(
-        None, ge=1, description="`jieneng keys create` gives new keys this lifetime unless --expires-days says otherwise; unset: no expiry."
+        None,
+        ge=1,
+        description="`jieneng keys create` gives new keys this lifetime unless --expires-days says otherwise; unset: no expiry.",
     )
     api_job_worker: bool = Field(
-        True, description="`jieneng api` runs queued scoring jobs (POST /v1/runs) in a worker thread; off: another process does."
+        True,
+        description="`jieneng api` runs queued scoring jobs (POST /v1/runs) in a worker thread; off: another process does.",
     )
     api_max_upload_bytes: int = Field(
-        52_428_800, ge=1024, description="Largest registry upload (all files of one request); larger: 413, cut off while streaming."
+        52_428_800,
+        ge=1024,
+        description="Largest registry upload (all files of one request); larger: 413, cut off while streaming.",
     )
     api_body_timeout_s: float = Field(
-        20, gt=0, description="A request body must arrive within this many seconds, extended as it comes (JIENENG_API_BODY_MIN_BYTES_PER_S); slower: 408."
+        20,
+        gt=0,
+        description="A request body must arrive within this many seconds, extended as it comes (JIENENG_API_BODY_MIN_BYTES_PER_S); slower: 408.",
     )
     api_body_min_bytes_per_s: int = Field(
-        500, ge=1, description="Each this many bytes of a request body received extend JIENENG_API_BODY_TIMEOUT_S by one second."
+        500,
+        ge=1,
+        description="Each this many bytes of a request body received extend JIENENG_API_BODY_TIMEOUT_S by one second.",
     )
 
     # --- logging -------------------------------------------------------------------------

@@ -154,12 +154,19 @@ def _ols(X: np.ndarray, y: np.ndarray) -> _Fit | None:
 
 
 def _grid(rules: ModelRules) -> np.ndarray:
-    n = int(math.floor((rules.balance_point_max_c - rules.balance_point_min_c) / rules.balance_point_step_c + 1e-9))
+    n = int(
+        math.floor(
+            (rules.balance_point_max_c - rules.balance_point_min_c) / rules.balance_point_step_c + 1e-9
+        )
+    )
     return np.round(rules.balance_point_min_c + rules.balance_point_step_c * np.arange(n + 1), 6)
 
 
 def _enough_degree_days(dd: np.ndarray, rules: ModelRules) -> bool:
-    return int((dd > 0).sum()) >= rules.min_nonzero_degree_days and float(dd.sum()) >= rules.min_total_degree_days_c
+    return (
+        int((dd > 0).sum()) >= rules.min_nonzero_degree_days
+        and float(dd.sum()) >= rules.min_total_degree_days_c
+    )
 
 
 def fit_segment(temp_c: np.ndarray, use: np.ndarray, rules: ModelRules, segment: str = "all") -> SegmentModel:
@@ -189,7 +196,9 @@ def fit_segment(temp_c: np.ndarray, use: np.ndarray, rules: ModelRules, segment:
     n = len(use)
     ones = np.ones(n)
     base = _ols(ones[:, None], use)
-    best = SegmentModel(segment, "intercept_only", float(use.mean()), r2_adj=base.r2_adj if base else 0.0, n_days=n)
+    best = SegmentModel(
+        segment, "intercept_only", float(use.mean()), r2_adj=base.r2_adj if base else 0.0, n_days=n
+    )
     best_r2 = best.r2_adj
     tried = qualified = 1
     grid = _grid(rules)
@@ -235,7 +244,9 @@ def fit_segment(temp_c: np.ndarray, use: np.ndarray, rules: ModelRules, segment:
     return SegmentModel(**{**asdict(best), "candidates_tried": tried, "candidates_qualified": qualified})
 
 
-def fit_baseline(temp_c: np.ndarray, use: np.ndarray, workday: np.ndarray, rules: ModelRules) -> BaselineModel:
+def fit_baseline(
+    temp_c: np.ndarray, use: np.ndarray, workday: np.ndarray, rules: ModelRules
+) -> BaselineModel:
     """A baseline model on the baseline days that have both use and temperature (sufficiency checked before).
 
     Parameters
@@ -313,10 +324,14 @@ def fit_statistics(use: np.ndarray, resid: np.ndarray, n_parameters: int) -> Fit
     else:
         rho = 0.0
     return FitStats(
-        n_days=n, n_parameters=p, r2_adj=float(r2_adj),
-        rmse_adj=rmse_adj, cvrmse=rmse_adj / mean if mean else math.inf,
+        n_days=n,
+        n_parameters=p,
+        r2_adj=float(r2_adj),
+        rmse_adj=rmse_adj,
+        cvrmse=rmse_adj / mean if mean else math.inf,
         nmbe=float(resid.sum()) / (dof * mean) if mean else math.inf,
-        autocorr_lag1=rho, mean_use=mean,
+        autocorr_lag1=rho,
+        mean_use=mean,
     )
 
 

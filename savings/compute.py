@@ -59,8 +59,18 @@ def daily_rows(
     out = []
     for i, d in enumerate(ds):
         m = metered.get(d)
-        out.append(DailyRow(d, float(t[i]), float(hdd[i]), float(cdd[i]), bool(w[i]), float(pred[i]), m,
-                            None if m is None else float(pred[i]) - m))
+        out.append(
+            DailyRow(
+                d,
+                float(t[i]),
+                float(hdd[i]),
+                float(cdd[i]),
+                bool(w[i]),
+                float(pred[i]),
+                m,
+                None if m is None else float(pred[i]) - m,
+            )
+        )
     return out
 
 

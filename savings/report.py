@@ -38,11 +38,15 @@ class YearWeather:
     def missing_reason(self) -> str | None:
         """Why this year's degree days are not shown: a partial year's sum would read as a mild year."""
         if self.days_with_temperature == 0:
-            return (f"no daily temperature for region {self.region_code} in {self.year} "
-                    "(import it: `jieneng weather import`)")
+            return (
+                f"no daily temperature for region {self.region_code} in {self.year} "
+                "(import it: `jieneng weather import`)"
+            )
         if self.days_with_temperature < self.days_in_year:
-            return (f"only {self.days_with_temperature} of {self.days_in_year} days of {self.year} have a "
-                    f"temperature for region {self.region_code}")
+            return (
+                f"only {self.days_with_temperature} of {self.days_in_year} days of {self.year} have a "
+                f"temperature for region {self.region_code}"
+            )
         return None
 
 
@@ -65,15 +69,23 @@ def institution_section(conn: psycopg.Connection, institution_id: str, year: int
     region = db.institution_region(conn, institution_id)
     out = SavingsSection(institution_id, year, dd.hdd_base_c, dd.cdd_base_c, dd.source)
     for y in (year, year - 1):
-        h, c, n = degree_days(conn, region, dt.date(y, 1, 1), dt.date(y, 12, 31), dd.hdd_base_c, dd.cdd_base_c)
+        h, c, n = degree_days(
+            conn, region, dt.date(y, 1, 1), dt.date(y, 12, 31), dd.hdd_base_c, dd.cdd_base_c
+        )
         out.weather.append(YearWeather(y, h, c, n, weather_region(region)))
     for p in db.list_projects(conn, [institution_id]):
         if p.reporting_from.year <= year <= p.reporting_to.year:
-            out.projects.append({
-                "id": p.id, "name": p.name, "kind": p.kind, "contract_ref": p.contract_ref,
-                "baseline": f"{p.baseline_from}..{p.baseline_to}", "reporting": f"{p.reporting_from}..{p.reporting_to}",
-                "savings": db.results(conn, p.id),
-            })
+            out.projects.append(
+                {
+                    "id": p.id,
+                    "name": p.name,
+                    "kind": p.kind,
+                    "contract_ref": p.contract_ref,
+                    "baseline": f"{p.baseline_from}..{p.baseline_to}",
+                    "reporting": f"{p.reporting_from}..{p.reporting_to}",
+                    "savings": db.results(conn, p.id),
+                }
+            )
     return out
 
 
@@ -88,18 +100,27 @@ def degree_day_summary(section: SavingsSection) -> dict:
     years = []
     for w in section.weather:
         reason = w.missing_reason
-        years.append({
-            "year": w.year, "hdd": None if reason else w.hdd, "cdd": None if reason else w.cdd,
-            "days_with_temperature": w.days_with_temperature, "days_in_year": w.days_in_year,
-            "energy_per_area_kgce_m2": section.energy_per_area_kgce_m2.get(w.year),
-            "missing_reason": reason,
-        })
+        years.append(
+            {
+                "year": w.year,
+                "hdd": None if reason else w.hdd,
+                "cdd": None if reason else w.cdd,
+                "days_with_temperature": w.days_with_temperature,
+                "days_in_year": w.days_in_year,
+                "energy_per_area_kgce_m2": section.energy_per_area_kgce_m2.get(w.year),
+                "missing_reason": reason,
+            }
+        )
     now, before = (years + [{}, {}])[:2]
     return {
         "region_code": section.weather[0].region_code if section.weather else None,
-        "hdd_base_c": section.hdd_base_c, "cdd_base_c": section.cdd_base_c, "source": section.degree_day_source,
+        "hdd_base_c": section.hdd_base_c,
+        "cdd_base_c": section.cdd_base_c,
+        "source": section.degree_day_source,
         "years": years,
-        "energy_per_area_change": _change(now.get("energy_per_area_kgce_m2"), before.get("energy_per_area_kgce_m2")),
+        "energy_per_area_change": _change(
+            now.get("energy_per_area_kgce_m2"), before.get("energy_per_area_kgce_m2")
+        ),
         "hdd_change": _change(now.get("hdd"), before.get("hdd")),
         "cdd_change": _change(now.get("cdd"), before.get("cdd")),
     }
@@ -134,12 +155,20 @@ def pdf_flowables(section: SavingsSection) -> list:
 
     def table(rows: list[list], widths_mm: list[float], header_markup: bool = False) -> Table:
         most = [cell_chars(w) for w in widths_mm]
-        body = [[Paragraph(c if header_markup else esc(c, m), cell) for c, m in zip(rows[0], most, strict=True)]]
+        body = [
+            [Paragraph(c if header_markup else esc(c, m), cell) for c, m in zip(rows[0], most, strict=True)]
+        ]
         body += [[Paragraph(esc(c, m), cell) for c, m in zip(r, most, strict=True)] for r in rows[1:]]
         t = Table(body, colWidths=[w * mm for w in widths_mm], repeatRows=1)
-        t.setStyle(TableStyle([("FONTNAME", (0, 0), (-1, -1), font),
-                               ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#edf2f7")),
-                               ("GRID", (0, 0), (-1, -1), 0.25, colors.grey)]))
+        t.setStyle(
+            TableStyle(
+                [
+                    ("FONTNAME", (0, 0), (-1, -1), font),
+                    ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#edf2f7")),
+                    ("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
+                ]
+            )
+        )
         return t
 
     def pct(v) -> str:
@@ -147,34 +176,93 @@ def pdf_flowables(section: SavingsSection) -> list:
 
     dd = degree_day_summary(section)
     out: list = [Paragraph(esc(f"度日数与单位面积能耗 Degree days ({section.year})"), head)]
-    out.append(table([["年份 Year", f"HDD{section.hdd_base_c:g}", f"CDD{section.cdd_base_c:g}", "有气温日数 Days",
-                       "单位面积能耗 kgce/m²"]]
-                     + [[y["year"], num(y["hdd"]), num(y["cdd"]), f"{y['days_with_temperature']}/{y['days_in_year']}",
-                         num(y["energy_per_area_kgce_m2"], 2)] for y in dd["years"]]
-                     + [["变化 Change", pct(dd["hdd_change"]), pct(dd["cdd_change"]), "",
-                         pct(dd["energy_per_area_change"])]],
-                     [25, 25, 25, 30, 35]))
+    out.append(
+        table(
+            [
+                [
+                    "年份 Year",
+                    f"HDD{section.hdd_base_c:g}",
+                    f"CDD{section.cdd_base_c:g}",
+                    "有气温日数 Days",
+                    "单位面积能耗 kgce/m²",
+                ]
+            ]
+            + [
+                [
+                    y["year"],
+                    num(y["hdd"]),
+                    num(y["cdd"]),
+                    f"{y['days_with_temperature']}/{y['days_in_year']}",
+                    num(y["energy_per_area_kgce_m2"], 2),
+                ]
+                for y in dd["years"]
+            ]
+            + [
+                [
+                    "变化 Change",
+                    pct(dd["hdd_change"]),
+                    pct(dd["cdd_change"]),
+                    "",
+                    pct(dd["energy_per_area_change"]),
+                ]
+            ],
+            [25, 25, 25, 30, 35],
+        )
+    )
     for y in dd["years"]:
         if y["missing_reason"]:
             out.append(Paragraph(esc(f"{y['year']}: degree days not shown — {y['missing_reason']}"), cell))
     out.append(Paragraph(esc(f"Base temperatures: {dd['source']}"), cell))
     out.append(Paragraph(esc(f"节能量核证 Verified savings ({section.year})"), head))
-    rows = [["项目<br/>Project", "能源<br/>Energy", "报告期<br/>Reporting", "节约量<br/>Avoided", "±<br/>(90%)",
-             "节能率<br/>Share", "kgce", "元<br/>Yuan", "同比<br/>YoY"]]
+    rows = [
+        [
+            "项目<br/>Project",
+            "能源<br/>Energy",
+            "报告期<br/>Reporting",
+            "节约量<br/>Avoided",
+            "±<br/>(90%)",
+            "节能率<br/>Share",
+            "kgce",
+            "元<br/>Yuan",
+            "同比<br/>YoY",
+        ]
+    ]
     refusals: list[str] = []
     for p in section.projects:
         for r in p["savings"]:
             name = f"{p['name']} ({p['contract_ref'] or p['id']})"
             if r["status"] != "ok":
-                rows.append([name, r["energy_type"], f"{r['reporting_from']}..{r['reporting_to']}", "refused",
-                             "", "", "", "", ""])
-                refusals.append(f"{p['id']} {r['energy_type']}: " + "; ".join(r["reasons"] or ["insufficient data"]))
+                rows.append(
+                    [
+                        name,
+                        r["energy_type"],
+                        f"{r['reporting_from']}..{r['reporting_to']}",
+                        "refused",
+                        "",
+                        "",
+                        "",
+                        "",
+                        "",
+                    ]
+                )
+                refusals.append(
+                    f"{p['id']} {r['energy_type']}: " + "; ".join(r["reasons"] or ["insufficient data"])
+                )
                 continue
             share = r["avoided"] / r["predicted"] if r["predicted"] else None
-            rows.append([name, r["energy_type"], f"{r['reporting_from']}..{r['reporting_to']}",
-                         f"{num(r['avoided'])} {r['unit']}", num(r["avoided_uncertainty"]),
-                         "—" if share is None else f"{share:.1%}", num(r["avoided_kgce"]), num(r["avoided_cost_yuan"]),
-                         "—" if r["year_on_year_change"] is None else f"{r['year_on_year_change']:+.1%}"])
+            rows.append(
+                [
+                    name,
+                    r["energy_type"],
+                    f"{r['reporting_from']}..{r['reporting_to']}",
+                    f"{num(r['avoided'])} {r['unit']}",
+                    num(r["avoided_uncertainty"]),
+                    "—" if share is None else f"{share:.1%}",
+                    num(r["avoided_kgce"]),
+                    num(r["avoided_cost_yuan"]),
+                    "—" if r["year_on_year_change"] is None else f"{r['year_on_year_change']:+.1%}",
+                ]
+            )
     if len(rows) > 1:  # fits A4 portrait between the usual margins (158 mm)
         out.append(table(rows, [35, 17, 22, 22, 13, 12, 13, 13, 11], header_markup=True))
     else:
@@ -182,4 +270,3 @@ def pdf_flowables(section: SavingsSection) -> list:
     for text in refusals:
         out.append(Paragraph(esc(f"Refused, data insufficient — {text}"), cell))
     return out
-

@@ -61,7 +61,11 @@ def _kgce(quantity: float, energy_type: str, unit: str) -> float | None:
 
 
 def verify_project(
-    conn: psycopg.Connection, project_id: str, *, as_of: dt.date, methodology: meth.SavingsMethodology | None = None
+    conn: psycopg.Connection,
+    project_id: str,
+    *,
+    as_of: dt.date,
+    methodology: meth.SavingsMethodology | None = None,
 ) -> list[Outcome]:
     """Fit, predict and store the savings of every energy type of a project, up to the day before ``as_of``.
 
@@ -81,13 +85,26 @@ def verify_project(
     return out
 
 
-def _verify_type(conn, p: db.Project, et: str, region: str, prices: dict[str, float], as_of: dt.date,
-                 m: meth.SavingsMethodology, spec: meth.Spec) -> Outcome:
+def _verify_type(
+    conn,
+    p: db.Project,
+    et: str,
+    region: str,
+    prices: dict[str, float],
+    as_of: dt.date,
+    m: meth.SavingsMethodology,
+    spec: meth.Spec,
+) -> Outcome:
     unit = codes.CANONICAL_UNITS.get(et) or "unit"
     meters = db.project_meters(conn, p, et)
     last = min(p.reporting_to, as_of - dt.timedelta(days=1))
-    base = {"project_id": p.id, "energy_type": et, "unit": unit, "reporting_from": p.reporting_from,
-            "reporting_to": last if last >= p.reporting_from else p.reporting_to}
+    base = {
+        "project_id": p.id,
+        "energy_type": et,
+        "unit": unit,
+        "reporting_from": p.reporting_from,
+        "reporting_to": last if last >= p.reporting_from else p.reporting_to,
+    }
 
     def refuse(reasons: list[str]) -> Outcome:
         r = {**base, "status": "insufficient", "reasons": reasons}
@@ -95,8 +112,12 @@ def _verify_type(conn, p: db.Project, et: str, region: str, prices: dict[str, fl
         return Outcome(et, "insufficient", reasons, r)
 
     if not meters:
-        return refuse([f"institution {p.institution_id} has no {et} meter for this project "
-                       "(list meter_ids, or register a main meter)"])
+        return refuse(
+            [
+                f"institution {p.institution_id} has no {et} meter for this project "
+                "(list meter_ids, or register a main meter)"
+            ]
+        )
     prev_first = _previous_year(p.reporting_from) or p.reporting_from - dt.timedelta(days=365)
     first_needed = min(p.baseline_from, prev_first)
     use, missing = usable_use(db.daily_use(conn, meters, et, first_needed, max(last, p.baseline_to)), et)
@@ -108,8 +129,9 @@ def _verify_type(conn, p: db.Project, et: str, region: str, prices: dict[str, fl
 
     temps = daily_temperatures(conn, region, first_needed, max(last, p.baseline_to))
     bdays = [d for d in days_between(p.baseline_from, p.baseline_to) if d in use and d in temps]
-    problems = baseline_problems(p.baseline_from, p.baseline_to, set(bdays), spec.sufficiency,
-                                install_from=p.install_from)
+    problems = baseline_problems(
+        p.baseline_from, p.baseline_to, set(bdays), spec.sufficiency, install_from=p.install_from
+    )
     if not temps:
         problems.insert(0, f"no weather for region {region} (import it: `jieneng weather import`)")
     if problems:
@@ -117,28 +139,36 @@ def _verify_type(conn, p: db.Project, et: str, region: str, prices: dict[str, fl
     t = np.array([temps[d] for d in bdays])
     y = np.array([use[d] for d in bdays])
     if not y.mean() > 0:
-        return refuse([f"baseline use is {y.mean():g} {unit} a day on average; there is nothing to save against"])
+        return refuse(
+            [f"baseline use is {y.mean():g} {unit} a day on average; there is nothing to save against"]
+        )
     w = np.array([is_workday(d) for d in bdays])
     try:
         model = fit_baseline(t, y, w, spec.model)
     except InsufficientData as exc:
         return refuse(exc.reasons)
-    data_sha = hashlib.sha256(db.canonical_json(
-        [[d.isoformat(), repr(float(a)), repr(float(b))] for d, a, b in zip(bdays, t, y, strict=True)]
-    ).encode()).hexdigest()
+    data_sha = hashlib.sha256(
+        db.canonical_json(
+            [[d.isoformat(), repr(float(a)), repr(float(b))] for d, a, b in zip(bdays, t, y, strict=True)]
+        ).encode()
+    ).hexdigest()
     params = model.to_params()
-    model_id = db.insert_model(conn, p.id, et, unit, p.baseline_from, p.baseline_to, model.method, m.sha256,
-                               data_sha, params)
+    model_id = db.insert_model(
+        conn, p.id, et, unit, p.baseline_from, p.baseline_to, model.method, m.sha256, data_sha, params
+    )
     if last < p.reporting_from:
         return refuse([f"reporting period starts {p.reporting_from}; no reporting day before {as_of} yet"])
     rdays = days_between(p.reporting_from, last)
-    rproblems = reporting_problems(p.reporting_from, last, {d for d in rdays if d in use and d in temps},
-                                   spec.sufficiency)
+    rproblems = reporting_problems(
+        p.reporting_from, last, {d for d in rdays if d in use and d in temps}, spec.sufficiency
+    )
     if rproblems:
         return refuse(rproblems + missing_note(p.reporting_from, last))
     work = {d: is_workday(d) for d in rdays}
     dd = spec.degree_days
-    rows = daily_rows(model, rdays, temps, {d: use[d] for d in rdays if d in use}, work, dd.hdd_base_c, dd.cdd_base_c)
+    rows = daily_rows(
+        model, rdays, temps, {d: use[d] for d in rdays if d in use}, work, dd.hdd_base_c, dd.cdd_base_c
+    )
     tot = totals(model, rows, spec.uncertainty.confidence_level)
 
     # Year on year: the same calendar days a year earlier, where both years were metered.
@@ -152,9 +182,15 @@ def _verify_type(conn, p: db.Project, et: str, region: str, prices: dict[str, fl
     price = prices.get(et, spec.price(et))
     kgce = _kgce(tot.avoided, et, unit)
     result = {
-        **base, "model_id": model_id, "reporting_days": tot.reporting_days, "predicted": tot.predicted,
-        "metered": tot.metered, "avoided": tot.avoided, "avoided_uncertainty": tot.avoided_uncertainty,
-        "confidence_level": tot.confidence_level, "avoided_kgce": kgce,
+        **base,
+        "model_id": model_id,
+        "reporting_days": tot.reporting_days,
+        "predicted": tot.predicted,
+        "metered": tot.metered,
+        "avoided": tot.avoided,
+        "avoided_uncertainty": tot.avoided_uncertainty,
+        "confidence_level": tot.confidence_level,
+        "avoided_kgce": kgce,
         "avoided_cost_yuan": tot.avoided * price if price is not None else None,
         "previous_year_metered": prev if pairs else None,
         "year_on_year_change": (cur / prev - 1.0) if pairs and prev else None,
@@ -162,11 +198,14 @@ def _verify_type(conn, p: db.Project, et: str, region: str, prices: dict[str, fl
         "cdd": float(sum(r.cdd for r in rows if r.metered is not None)),
         "previous_year_hdd": float(heating_degree_days(prev_t, dd.hdd_base_c).sum()) if prev_t else None,
         "previous_year_cdd": float(cooling_degree_days(prev_t, dd.cdd_base_c).sum()) if prev_t else None,
-        "status": "ok", "reasons": [],
+        "status": "ok",
+        "reasons": [],
     }
-    db.replace_result(conn, result, [
-        (r.day, r.mean_temp_c, r.hdd, r.cdd, r.workday, r.predicted, r.metered, r.avoided) for r in rows
-    ])
+    db.replace_result(
+        conn,
+        result,
+        [(r.day, r.mean_temp_c, r.hdd, r.cdd, r.workday, r.predicted, r.metered, r.avoided) for r in rows],
+    )
     return Outcome(et, "ok", [], result)
 
 

@@ -15,8 +15,12 @@ def days_between(first: dt.date, last: dt.date) -> list[dt.date]:
 
 
 def baseline_problems(
-    first: dt.date, last: dt.date, usable: Container[dt.date], rules: Sufficiency,
-    *, install_from: dt.date | None = None,
+    first: dt.date,
+    last: dt.date,
+    usable: Container[dt.date],
+    rules: Sufficiency,
+    *,
+    install_from: dt.date | None = None,
 ) -> list[str]:
     """Why a baseline period cannot support a model; empty when it can.
 
@@ -100,7 +104,9 @@ def reporting_problems(
     return []
 
 
-def usable_use(use: dict[dt.date, float], energy_type: str) -> tuple[dict[dt.date, float], dict[dt.date, float]]:
+def usable_use(
+    use: dict[dt.date, float], energy_type: str
+) -> tuple[dict[dt.date, float], dict[dt.date, float]]:
     """Daily use split into the days a model may use and the days treated as missing.
 
     Parameters

@@ -41,13 +41,17 @@ def clamp01(x: float) -> float:
     return 0.0 if x < 0 else 1.0 if x > 1 else x
 
 
-def quota_points(value: float, q: Quota, max_points: float, lower_is_better: bool = True) -> tuple[float, str]:
+def quota_points(
+    value: float, q: Quota, max_points: float, lower_is_better: bool = True
+) -> tuple[float, str]:
     """Linear between 先进值 (full) and 约束值 (zero)."""
     a, c = q.advanced, q.constraint
     share = clamp01((c - value) / (c - a)) if lower_is_better else clamp01((value - c) / (a - c))
     pts = max_points * share
-    return pts, (f"quota {q.peer_group}: 先进值 {_fc(a)}, 约束值 {_fc(c)} ({q.source}); value {_f(value)} → "
-                 f"{_fc(max_points)} × ({_fc(c)} − {_f(value)}) / ({_fc(c)} − {_fc(a)}) clamped = {_f(pts)}")
+    return pts, (
+        f"quota {q.peer_group}: 先进值 {_fc(a)}, 约束值 {_fc(c)} ({q.source}); value {_f(value)} → "
+        f"{_fc(max_points)} × ({_fc(c)} − {_f(value)}) / ({_fc(c)} − {_fc(a)}) clamped = {_f(pts)}"
+    )
 
 
 def percentile_share(avg_rank: float, n: int) -> float:
@@ -55,13 +59,17 @@ def percentile_share(avg_rank: float, n: int) -> float:
     return 1.0 if n <= 1 else (n - avg_rank) / (n - 1)
 
 
-def percentile_points(value: float, avg_rank: float, n: int, group: str, max_points: float) -> tuple[float, str]:
+def percentile_points(
+    value: float, avg_rank: float, n: int, group: str, max_points: float
+) -> tuple[float, str]:
     share = percentile_share(avg_rank, n)
     pts = max_points * share
     if n <= 1:
         return pts, f"only scored institution in peer group {group}: full points"
-    return pts, (f"no quota: peer percentile in {group}, value {_f(value)} ranks {_f(avg_rank)} of {n} "
-                 f"(1 = best, ties averaged) → {_fc(max_points)} × ({n} − {_f(avg_rank)}) / ({n} − 1) = {_f(pts)}")
+    return pts, (
+        f"no quota: peer percentile in {group}, value {_f(value)} ranks {_f(avg_rank)} of {n} "
+        f"(1 = best, ties averaged) → {_fc(max_points)} × ({n} − {_f(avg_rank)}) / ({n} − 1) = {_f(pts)}"
+    )
 
 
 def target_points(
@@ -85,9 +93,15 @@ def target_points(
         pts += p
         a, req = _f(achieved), _fc(required) if share == 1.0 else _f(required)
         due = "" if share == 1.0 else f" ({_fc(t.reduction_pct)}% by the plan's end × {_f(share)} due)"
-        why.append(f"{t.indicator}: reduction {a}% of required {req}%{due} → {_fc(share_each)} × min(1, {a} / {req}) = {_f(p)}")
-        if round(achieved, 6) < round(required, 6):  # at published precision: float noise never fails a target
-            failed.append(f"{t.indicator}: reduced {a}% against the baseline, target {req}%{due} ({t.source})")
+        why.append(
+            f"{t.indicator}: reduction {a}% of required {req}%{due} → {_fc(share_each)} × min(1, {a} / {req}) = {_f(p)}"
+        )
+        if round(achieved, 6) < round(
+            required, 6
+        ):  # at published precision: float noise never fails a target
+            failed.append(
+                f"{t.indicator}: reduced {a}% against the baseline, target {req}%{due} ({t.source})"
+            )
     return pts, "; ".join(why), failed
 
 
@@ -113,7 +127,9 @@ def annual_target_points(
         p = share_each * clamp01(achieved / t.reduction_pct)
         pts += p
         a = _f(achieved)
-        why.append(f"{y} vs {y0} {ind}: reduction {a}% of required {req}% → {_f(share_each)} × min(1, {a} / {req}) = {_f(p)}")
+        why.append(
+            f"{y} vs {y0} {ind}: reduction {a}% of required {req}% → {_f(share_each)} × min(1, {a} / {req}) = {_f(p)}"
+        )
         if round(achieved, 6) < t.reduction_pct:
             failed.append(f"{ind}: {y} reduced {a}% against {y0}, annual target {req}% ({t.source}; {rule})")
     return pts, "; ".join(why), failed, gaps
@@ -127,8 +143,10 @@ def coverage_points(coverage: float | None, min_coverage: float, max_points: flo
     else:
         share = clamp01((coverage - min_coverage) / (1 - min_coverage))
     pts = max_points * share
-    return pts, (f"lowest counted-meter coverage {_f(coverage)}, minimum {_fc(min_coverage)} → "
-                 f"{_fc(max_points)} × ({_f(coverage)} − {_fc(min_coverage)}) / (1 − {_fc(min_coverage)}) clamped = {_f(pts)}")
+    return pts, (
+        f"lowest counted-meter coverage {_f(coverage)}, minimum {_fc(min_coverage)} → "
+        f"{_fc(max_points)} × ({_f(coverage)} − {_fc(min_coverage)}) / (1 − {_fc(min_coverage)}) clamped = {_f(pts)}"
+    )
 
 
 def assessed_block(block: Block, entries: Mapping[str, AssessedEntry]) -> dict:
@@ -146,14 +164,34 @@ def assessed_block(block: Block, entries: Mapping[str, AssessedEntry]) -> dict:
                 notes[it.code] = f" (entered {_fc(e.points)} of {_fc(e.out_of)})"
         else:
             got = float(min(e.points, it.points))
-        items.append(dict(
-            code=it.code, label=it.label, star=it.star, max_points=it.points,
-            points=got, assessed=e is not None,
-            evidence=e.evidence if e else None, entered_by=e.entered_by if e else None,
-            entered_at=e.entered_at if e else None,
-        ))
+        items.append(
+            dict(
+                code=it.code,
+                label=it.label,
+                star=it.star,
+                max_points=it.points,
+                points=got,
+                assessed=e is not None,
+                evidence=e.evidence if e else None,
+                entered_by=e.entered_by if e else None,
+                entered_at=e.entered_at if e else None,
+            )
+        )
     pts = sum(i["points"] for i in items)
-    parts = [f"{i['code']} {_fc(i['points'])}/{_fc(i['max_points'])}" + notes.get(i["code"], "")
-             + ("" if i["assessed"] else " (not assessed)") for i in items]
-    return dict(code=block.code, label=block.label, kind=block.kind, max_points=block.points, points=pts,
-                method="assessed", indicator=None, reason=" + ".join(parts) + f" = {_f(pts)}", items=items)
+    parts = [
+        f"{i['code']} {_fc(i['points'])}/{_fc(i['max_points'])}"
+        + notes.get(i["code"], "")
+        + ("" if i["assessed"] else " (not assessed)")
+        for i in items
+    ]
+    return dict(
+        code=block.code,
+        label=block.label,
+        kind=block.kind,
+        max_points=block.points,
+        points=pts,
+        method="assessed",
+        indicator=None,
+        reason=" + ".join(parts) + f" = {_f(pts)}",
+        items=items,
+    )

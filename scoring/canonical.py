@@ -87,7 +87,9 @@ def _writer_source(cls: type[BaseModel], out: dict[str, str]) -> str:
             _defaults[cls.__name__ + "." + name] = f.default_factory
         elif f.default is not PydanticUndefined:
             if f.default is not None and not isinstance(f.default, bool | str):
-                raise TypeError(f"{cls.__name__}.{name}: only None/True/False/str defaults have a canonical rule")
+                raise TypeError(
+                    f"{cls.__name__}.{name}: only None/True/False/str defaults have a canonical rule"
+                )
             get = f"d.get({name!r}, {f.default!r})"
         else:
             get = f"d[{name!r}]"
@@ -99,7 +101,11 @@ def _writer_source(cls: type[BaseModel], out: dict[str, str]) -> str:
         elif origin is list and _is_model(typing.get_args(tp)[0]):
             sub = _writer_source(typing.get_args(tp)[0], out)
             expr = f"[{sub}(e) for e in {get}]"
-        elif tp in (int, str, bool) or origin is typing.Literal or (origin is list and typing.get_args(tp)[0] is str):
+        elif (
+            tp in (int, str, bool)
+            or origin is typing.Literal
+            or (origin is list and typing.get_args(tp)[0] is str)
+        ):
             expr = get
         else:
             # a float inside a list or dict, a union of models…: needs a decision here, not a silent unrounded float

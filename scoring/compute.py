@@ -32,7 +32,9 @@ def _f(x: float) -> str:
     return f"{x:.4f}".rstrip("0").rstrip(".")
 
 
-def _missing_inputs(inst: InstitutionInput, year: int, current: dict, problems: list[str], m: Methodology) -> list[str]:
+def _missing_inputs(
+    inst: InstitutionInput, year: int, current: dict, problems: list[str], m: Methodology
+) -> list[str]:
     """Why the current year cannot be scored (empty: it can). Public-institution statistics need area,
     occupants, a main electricity meter, a water meter, and data for the whole year (the coverage minimum, over
     counted clock-read meters, each against its expected reading interval: event-based vehicle-fuel meters are
@@ -79,9 +81,14 @@ def _baseline_year(inst: InstitutionInput, m: Methodology) -> tuple[int, str, st
     if own is None:
         return default, "methodology", None
     if p is not None and own < p.baseline_year:
-        return p.baseline_year, "methodology", (
-            f"institution.baseline_year {own} is before the baseline year {p.baseline_year} of the plan period "
-            f"this methodology scores ({p.name}): the plan's baseline is used")
+        return (
+            p.baseline_year,
+            "methodology",
+            (
+                f"institution.baseline_year {own} is before the baseline year {p.baseline_year} of the plan period "
+                f"this methodology scores ({p.name}): the plan's baseline is used"
+            ),
+        )
     return own, "institution", None
 
 
@@ -96,10 +103,12 @@ def _occupants_basis(inst: InstitutionInput, year: int, m: Methodology) -> str |
     wanted = "yes" if occ.school_students == "included" else "no"
     if stated is None or stated == wanted:
         return None
-    return (f"occupants for {year} {'include' if stated == 'yes' else 'exclude'} the students "
-            f"(institution_year.students_counted = {stated}); {m.name} counts schools' occupants "
-            f"{occ.school_students.replace('included', 'with').replace('excluded', 'without')} "
-            f"students ({occ.source})")
+    return (
+        f"occupants for {year} {'include' if stated == 'yes' else 'exclude'} the students "
+        f"(institution_year.students_counted = {stated}); {m.name} counts schools' occupants "
+        f"{occ.school_students.replace('included', 'with').replace('excluded', 'without')} "
+        f"students ({occ.source})"
+    )
 
 
 def _plan_share(m: Methodology, year: int, baseline_year: int) -> float:
@@ -110,7 +119,9 @@ def _plan_share(m: Methodology, year: int, baseline_year: int) -> float:
     return min(1.0, max(0.0, (year - baseline_year) / (p.last_year - baseline_year)))
 
 
-def _annual_changes(inds: Mapping[str, dict], targets: Sequence, year: int, years: int) -> list[tuple[int, int, str, float | None]]:
+def _annual_changes(
+    inds: Mapping[str, dict], targets: Sequence, year: int, years: int
+) -> list[tuple[int, int, str, float | None]]:
     """(year, against year, indicator, change %) for each annual target over the last `years` years: the scored
     year against the previous one, then the previous against the one before (indicators `_change_previous_pct`
     and `_change_prior_pct`)."""
@@ -196,8 +207,20 @@ def score_dicts(
                 if why not in basis_gaps:
                     basis_gaps.append(why)
         inds = indicators(inst, current, baseline, previous, year_quality(inst, year, year), prior)
-        pre[inst.id] = dict(by=by, by_source=by_source, by_note=by_note, basis_gaps=basis_gaps, current=current, baseline=baseline, previous=previous, prior=prior, missing=missing,
-                            inds={i["code"]: i for i in inds}, ind_list=inds, chain=peers.chain(inst, m))
+        pre[inst.id] = dict(
+            by=by,
+            by_source=by_source,
+            by_note=by_note,
+            basis_gaps=basis_gaps,
+            current=current,
+            baseline=baseline,
+            previous=previous,
+            prior=prior,
+            missing=missing,
+            inds={i["code"]: i for i in inds},
+            ind_list=inds,
+            chain=peers.chain(inst, m),
+        )
     scored = {i.id for i in insts if not pre[i.id]["missing"]}
     groups = peers.assign(insts, scored, m, labels)
 
@@ -244,26 +267,46 @@ def score_dicts(
                 continue
             common = dict(code=blk.code, label=blk.label, kind=blk.kind, max_points=blk.points, items=[])
             if not is_scored:
-                blocks.append(dict(common, points=0.0, method="missing", indicator=blk.indicator,
-                                   reason="not scored: " + "; ".join(p["missing"])))
+                blocks.append(
+                    dict(
+                        common,
+                        points=0.0,
+                        method="missing",
+                        indicator=blk.indicator,
+                        reason="not scored: " + "; ".join(p["missing"]),
+                    )
+                )
                 continue
             if blk.method == "indicator":
                 ind = p["inds"][blk.indicator]
                 q = _quota_for(p["chain"], blk.indicator, m)
                 if ind["value"] is None:
-                    blocks.append(dict(common, points=0.0, method="missing", indicator=ind["code"],
-                                       reason=f"{ind['code']} missing: {ind['formula']}"))
+                    blocks.append(
+                        dict(
+                            common,
+                            points=0.0,
+                            method="missing",
+                            indicator=ind["code"],
+                            reason=f"{ind['code']} missing: {ind['formula']}",
+                        )
+                    )
                 elif q is not None:
                     pts, why = B.quota_points(ind["value"], q, blk.points, ind["lower_is_better"])
                     blocks.append(dict(common, points=pts, method="quota", indicator=ind["code"], reason=why))
                 else:
                     r, n = pct[blk.indicator][inst.id]
                     pts, why = B.percentile_points(ind["value"], r, n, groups[inst.id]["key"], blk.points)
-                    blocks.append(dict(common, points=pts, method="peer_percentile", indicator=ind["code"],
-                                       reason=why))
+                    blocks.append(
+                        dict(common, points=pts, method="peer_percentile", indicator=ind["code"], reason=why)
+                    )
             elif blk.method == "target":
-                changes = {t.indicator: p["inds"][t.indicator + "_change_baseline_pct"]["value"] for t in spec.targets}
-                pts, why, failed = B.target_points(changes, spec.targets, blk.points, share=_plan_share(m, year, p["by"]))
+                changes = {
+                    t.indicator: p["inds"][t.indicator + "_change_baseline_pct"]["value"]
+                    for t in spec.targets
+                }
+                pts, why, failed = B.target_points(
+                    changes, spec.targets, blk.points, share=_plan_share(m, year, p["by"])
+                )
                 if spec.annual_targets:
                     failed_plan = failed
                 else:
@@ -271,43 +314,78 @@ def score_dicts(
                 blocks.append(dict(common, points=pts, method="target", indicator=None, reason=why))
             elif blk.method == "annual_target":
                 pairs = _annual_changes(p["inds"], spec.annual_targets, year, spec.annual.years)
-                pts, why, failed, gaps = B.annual_target_points(pairs, spec.annual_targets, blk.points, spec.annual.source)
+                pts, why, failed, gaps = B.annual_target_points(
+                    pairs, spec.annual_targets, blk.points, spec.annual.source
+                )
                 failed_targets = failed
                 annual_gaps = gaps
                 blocks.append(dict(common, points=pts, method="annual_target", indicator=None, reason=why))
             else:  # coverage
-                pts, why = B.coverage_points(p["inds"]["coverage_min"]["value"], spec.vetoes.min_coverage, blk.points)
-                blocks.append(dict(common, points=pts, method="coverage", indicator="coverage_min", reason=why))
+                pts, why = B.coverage_points(
+                    p["inds"]["coverage_min"]["value"], spec.vetoes.min_coverage, blk.points
+                )
+                blocks.append(
+                    dict(common, points=pts, method="coverage", indicator="coverage_min", reason=why)
+                )
 
         missing_baseline: list[str] = []
         if is_scored and spec.targets:
             base = p["baseline"]
             if base is None:
-                missing_baseline.append(f"baseline year {p['by']} is not before {year}: reduction cannot be verified")
+                missing_baseline.append(
+                    f"baseline year {p['by']} is not before {year}: reduction cannot be verified"
+                )
             else:
-                gaps = [t.indicator for t in spec.targets
-                        if p["inds"][t.indicator + "_change_baseline_pct"]["value"] is None]
+                gaps = [
+                    t.indicator
+                    for t in spec.targets
+                    if p["inds"][t.indicator + "_change_baseline_pct"]["value"] is None
+                ]
                 if gaps:
-                    missing_baseline.append(f"baseline year {p['by']}: no figure for {', '.join(gaps)} "
-                                            "(registry, meter usage or reported statistics missing)")
+                    missing_baseline.append(
+                        f"baseline year {p['by']}: no figure for {', '.join(gaps)} "
+                        "(registry, meter usage or reported statistics missing)"
+                    )
         if is_scored:
             missing_baseline += p["basis_gaps"] + annual_gaps
         else:
             failed_targets, failed_plan = [], []
-        vs = vetoes(m, blocks=blocks, missing_inputs=p["missing"], missing_baseline=missing_baseline,
-                    failed_targets=failed_targets, quotas=quotas_hit, failed_plan=failed_plan)
-        base_pts = round(sum(b["points"] for b in blocks if b["kind"] != "bonus"), ROUND_DIGITS) if is_scored else None
-        bonus_pts = round(sum(b["points"] for b in blocks if b["kind"] == "bonus"), ROUND_DIGITS) if is_scored else None
+        vs = vetoes(
+            m,
+            blocks=blocks,
+            missing_inputs=p["missing"],
+            missing_baseline=missing_baseline,
+            failed_targets=failed_targets,
+            quotas=quotas_hit,
+            failed_plan=failed_plan,
+        )
+        base_pts = (
+            round(sum(b["points"] for b in blocks if b["kind"] != "bonus"), ROUND_DIGITS)
+            if is_scored
+            else None
+        )
+        bonus_pts = (
+            round(sum(b["points"] for b in blocks if b["kind"] == "bonus"), ROUND_DIGITS)
+            if is_scored
+            else None
+        )
         total = round(base_pts + bonus_pts, ROUND_DIGITS) if is_scored else None
         partial[inst.id] = dict(blocks=blocks, vetoes=vs, base=base_pts, bonus=bonus_pts, total=total)
         if is_scored:
-            row = dict(institution_id=inst.id, peer_group=groups[inst.id]["key"], chain=p["chain"],
-                       city_code=inst.city_code, total_points=total)
+            row = dict(
+                institution_id=inst.id,
+                peer_group=groups[inst.id]["key"],
+                chain=p["chain"],
+                city_code=inst.city_code,
+                total_points=total,
+            )
             for ind in LEVEL_INDICATORS:
                 row[ind] = p["inds"][ind]["value"]
             rank_rows.append(row)
 
-    ranks = rank(rank_rows, spec.ranking.tie_break)[["rank_peer", "rank_city", "rank_province"]].to_dict("index")
+    ranks = rank(rank_rows, spec.ranking.tie_break)[["rank_peer", "rank_city", "rank_province"]].to_dict(
+        "index"
+    )
     peer_sizes = {g["key"]: g["size"] for g in groups.values()}
     city_sizes: dict[str, int] = {}
     for i in insts:
@@ -322,13 +400,25 @@ def score_dicts(
         g = groups[inst.id]
         if inst.id in scored:
             r = ranks[inst.id]
-            rk = dict(peer=int(r["rank_peer"]), peer_size=peer_sizes[g["key"]], city=int(r["rank_city"]),
-                      city_size=city_sizes[inst.city_code], province=int(r["rank_province"]),
-                      province_size=len(scored), tie_break=tie_text)
+            rk = dict(
+                peer=int(r["rank_peer"]),
+                peer_size=peer_sizes[g["key"]],
+                city=int(r["rank_city"]),
+                city_size=city_sizes[inst.city_code],
+                province=int(r["rank_province"]),
+                province_size=len(scored),
+                tie_break=tie_text,
+            )
         else:
-            rk = dict(peer=None, peer_size=peer_sizes.get(g["key"], 0), city=None,
-                      city_size=city_sizes.get(inst.city_code, 0), province=None, province_size=len(scored),
-                      tie_break=tie_text)
+            rk = dict(
+                peer=None,
+                peer_size=peer_sizes.get(g["key"], 0),
+                city=None,
+                city_size=city_sizes.get(inst.city_code, 0),
+                province=None,
+                province_size=len(scored),
+                tie_break=tie_text,
+            )
         reasons: list[str] = []
         if inst.id not in scored:
             reasons.append("not scored: inputs incomplete")
@@ -343,35 +433,84 @@ def score_dicts(
         else:
             cutoff = math.ceil(lead.top_share_of_peer_group * rk["peer_size"])
             leader = q["total"] >= lead.min_total and rk["peer"] is not None and rk["peer"] <= cutoff
-            leader_reason = (f"total {_f(q['total'])} vs minimum {_f(lead.min_total)}; peer rank {rk['peer']} vs "
-                             f"top {_f(lead.top_share_of_peer_group * 100)}% of {rk['peer_size']} = rank ≤ {cutoff}"
-                             + (" → leader" if leader else " → not a leader"))
+            leader_reason = (
+                f"total {_f(q['total'])} vs minimum {_f(lead.min_total)}; peer rank {rk['peer']} vs "
+                f"top {_f(lead.top_share_of_peer_group * 100)}% of {rk['peer_size']} = rank ≤ {cutoff}"
+                + (" → leader" if leader else " → not a leader")
+            )
         meters = [
-            dict(meter_id=mu.meter_id, energy_type=mu.energy_type, end_use=mu.end_use, counted=mu.counted,
-                 deducted=mu.deducted, coverage_checked=coverage_checked(mu), **_quality_fields(inst, mu.meter_id))
+            dict(
+                meter_id=mu.meter_id,
+                energy_type=mu.energy_type,
+                end_use=mu.end_use,
+                counted=mu.counted,
+                deducted=mu.deducted,
+                coverage_checked=coverage_checked(mu),
+                **_quality_fields(inst, mu.meter_id),
+            )
             for mu in sorted(inst.meters, key=lambda x: x.meter_id)
         ]
         yield dict(
-            institution_id=inst.id, name=inst.name, region_code=inst.region_code, city_code=inst.city_code,
-            category=inst.category, sub_kind=inst.sub_kind, admin_level=inst.admin_level,
-            climate_zone=inst.climate_zone, year=year, baseline_year=p["by"],
-            baseline_year_source=p["by_source"], baseline_year_note=p["by_note"], methodology=ref,
-            inputs=dict(current=p["current"], baseline=p["baseline"], previous=p["previous"], prior=p["prior"], meters=meters,
-                        unconverted=list(inst.unconverted)),
-            indicators=p["ind_list"], peer_group=g, blocks=q["blocks"], base_points=q["base"],
-            bonus_points=q["bonus"], total_points=q["total"], scored=inst.id in scored,
-            missing_inputs=p["missing"], vetoes=q["vetoes"], threshold=threshold, eligible=eligible,
-            ineligible_reasons=reasons, leader=leader, leader_reason=leader_reason, ranks=rk,
+            institution_id=inst.id,
+            name=inst.name,
+            region_code=inst.region_code,
+            city_code=inst.city_code,
+            category=inst.category,
+            sub_kind=inst.sub_kind,
+            admin_level=inst.admin_level,
+            climate_zone=inst.climate_zone,
+            year=year,
+            baseline_year=p["by"],
+            baseline_year_source=p["by_source"],
+            baseline_year_note=p["by_note"],
+            methodology=ref,
+            inputs=dict(
+                current=p["current"],
+                baseline=p["baseline"],
+                previous=p["previous"],
+                prior=p["prior"],
+                meters=meters,
+                unconverted=list(inst.unconverted),
+            ),
+            indicators=p["ind_list"],
+            peer_group=g,
+            blocks=q["blocks"],
+            base_points=q["base"],
+            bonus_points=q["bonus"],
+            total_points=q["total"],
+            scored=inst.id in scored,
+            missing_inputs=p["missing"],
+            vetoes=q["vetoes"],
+            threshold=threshold,
+            eligible=eligible,
+            ineligible_reasons=reasons,
+            leader=leader,
+            leader_reason=leader_reason,
+            ranks=rk,
         )
 
 
 def _quality_fields(inst: InstitutionInput, meter_id: str) -> dict:
     q = inst.quality.get(meter_id)
     if q is None:
-        return dict(coverage=None, longest_gap_hours=None, resets=None, rollovers=None, quarantined=None,
-                    conflicts=None, rejects=None)
-    return dict(coverage=q.coverage, longest_gap_hours=q.longest_gap_hours, resets=q.resets, rollovers=q.rollovers,
-                quarantined=q.quarantined, conflicts=q.conflicts, rejects=q.rejects)
+        return dict(
+            coverage=None,
+            longest_gap_hours=None,
+            resets=None,
+            rollovers=None,
+            quarantined=None,
+            conflicts=None,
+            rejects=None,
+        )
+    return dict(
+        coverage=q.coverage,
+        longest_gap_hours=q.longest_gap_hours,
+        resets=q.resets,
+        rollovers=q.rollovers,
+        quarantined=q.quarantined,
+        conflicts=q.conflicts,
+        rejects=q.rejects,
+    )
 
 
 class ResultsHasher:
@@ -403,4 +542,12 @@ def results_hash(canonical: Sequence[tuple[str, str]]) -> str:
     return h.hexdigest()
 
 
-__all__ = ["ROUND_DIGITS", "ResultsHasher", "canonical_json", "results_hash", "score", "score_dicts", "score_iter"]
+__all__ = [
+    "ROUND_DIGITS",
+    "ResultsHasher",
+    "canonical_json",
+    "results_hash",
+    "score",
+    "score_dicts",
+    "score_iter",
+]

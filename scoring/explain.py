@@ -15,27 +15,39 @@ def _year(y: YearInputs | None, title: str) -> list[str]:
     if y is None:
         return [f"{title}: none (no registry row, no meter usage and no statistics return for that year)"]
     students = {"yes": " (students included)", "no": " (staff only)"}.get(y.students_counted or "", "")
-    out = [f"{title} {y.year}: floor area {_f(y.floor_area_m2)} m², occupants {_f(y.occupants)}{students}, "
-           f"water {_f(y.water_m3)} m³"]
+    out = [
+        f"{title} {y.year}: floor area {_f(y.floor_area_m2)} m², occupants {_f(y.occupants)}{students}, "
+        f"water {_f(y.water_m3)} m³"
+    ]
     out.append(f"  source: {y.source_detail or 'no figures'}")
     if y.source_reason:
         out.append(f"  why: {y.source_reason}")
     if y.deducted_meter_ids:
-        out.append(f"  deducted (excluded floor area: dormitories, leased-out space): meters {', '.join(y.deducted_meter_ids)}")
+        out.append(
+            f"  deducted (excluded floor area: dormitories, leased-out space): meters {', '.join(y.deducted_meter_ids)}"
+        )
     for e in y.energy:
         dens = f" × {e.density_kg_per_l} kg/L" if e.density_kg_per_l else ""
         out.append(
             f"  {e.energy_type}{' (official vehicles)' if e.vehicle else ''}: {_f(e.quantity)} {e.unit}{dens}"
             f" = {_f(e.quantity_in_coef_unit)} {e.coef_unit} × {e.kgce_per_unit} kgce/{e.coef_unit} ({e.coef_basis})"
             f" = {_f(e.energy_kgce)} kgce; × {e.kgco2_per_unit} kgCO₂ = {_f(e.carbon_kgco2)} kgCO₂"
-            + (f"  [meters {', '.join(e.meter_ids)}]" if e.meter_ids else f"  [reported: {'; '.join(e.reported_sources) or '—'}]")
+            + (
+                f"  [meters {', '.join(e.meter_ids)}]"
+                if e.meter_ids
+                else f"  [reported: {'; '.join(e.reported_sources) or '—'}]"
+            )
         )
         if e.deducted_quantity:
-            out.append(f"      after deducting {_f(e.deducted_quantity)} {e.unit} of excluded floor area "
-                       f"[meters {', '.join(e.deducted_meter_ids)}]")
+            out.append(
+                f"      after deducting {_f(e.deducted_quantity)} {e.unit} of excluded floor area "
+                f"[meters {', '.join(e.deducted_meter_ids)}]"
+            )
         out.append(f"      coefficient: {e.coef_source}; carbon: {e.carbon_source}")
-    out.append(f"  total {_f(y.total_energy_kgce)} kgce, official vehicles {_f(y.vehicle_energy_kgce)} kgce, "
-               f"buildings {_f(y.building_energy_kgce)} kgce, building carbon {_f(y.building_carbon_kgco2)} kgCO₂")
+    out.append(
+        f"  total {_f(y.total_energy_kgce)} kgce, official vehicles {_f(y.vehicle_energy_kgce)} kgce, "
+        f"buildings {_f(y.building_energy_kgce)} kgce, building carbon {_f(y.building_carbon_kgco2)} kgCO₂"
+    )
     return out
 
 
@@ -51,16 +63,30 @@ def explain_lines(r: InstitutionResult) -> list[str]:
         *_year(r.inputs.current, "scored year"),
         *_year(r.inputs.baseline, "baseline"),
         *_year(r.inputs.previous, "previous year"),
-        *(_year(r.inputs.prior, "year before the previous (two-year annual targets)") if r.inputs.prior else []),
+        *(
+            _year(r.inputs.prior, "year before the previous (two-year annual targets)")
+            if r.inputs.prior
+            else []
+        ),
         "meters:",
     ]
     for mq in r.inputs.meters:
-        cov_note = "" if mq.coverage_checked or not mq.counted else " (event-based: not in the coverage minimum)"
-        role = "counted" if mq.counted else "excluded area (deducted)" if mq.deducted else "sub-meter (not added)"
-        out.append(f"  {mq.meter_id} {mq.energy_type}/{mq.end_use} {role}"
-                   f" coverage {_f(mq.coverage)} longest gap {_f(mq.longest_gap_hours)} h resets {_f(mq.resets)}"
-                   f" rollovers {_f(mq.rollovers)} quarantined {_f(mq.quarantined)} conflicts {_f(mq.conflicts)}"
-                   f" rejects {_f(mq.rejects)}{cov_note}")
+        cov_note = (
+            "" if mq.coverage_checked or not mq.counted else " (event-based: not in the coverage minimum)"
+        )
+        role = (
+            "counted"
+            if mq.counted
+            else "excluded area (deducted)"
+            if mq.deducted
+            else "sub-meter (not added)"
+        )
+        out.append(
+            f"  {mq.meter_id} {mq.energy_type}/{mq.end_use} {role}"
+            f" coverage {_f(mq.coverage)} longest gap {_f(mq.longest_gap_hours)} h resets {_f(mq.resets)}"
+            f" rollovers {_f(mq.rollovers)} quarantined {_f(mq.quarantined)} conflicts {_f(mq.conflicts)}"
+            f" rejects {_f(mq.rejects)}{cov_note}"
+        )
     for u in r.inputs.unconverted:
         out.append(f"  not converted: {u}")
     out += ["", "INDICATORS"]
@@ -71,13 +97,22 @@ def explain_lines(r: InstitutionResult) -> list[str]:
     out += [f"  fallback: {s}" for s in g.fallback]
     out += ["", "BLOCKS"]
     for b in r.blocks:
-        out.append(f"  {b.code} ({b.label}, {b.kind}) {_f(b.points)} / {_f(b.max_points)} by {b.method}: {b.reason}")
+        out.append(
+            f"  {b.code} ({b.label}, {b.kind}) {_f(b.points)} / {_f(b.max_points)} by {b.method}: {b.reason}"
+        )
         for it in b.items:
-            state = f"{_f(it.points)} / {_f(it.max_points)}" if it.assessed else f"not assessed (0 / {_f(it.max_points)})"
+            state = (
+                f"{_f(it.points)} / {_f(it.max_points)}"
+                if it.assessed
+                else f"not assessed (0 / {_f(it.max_points)})"
+            )
             who = f" — {it.evidence}, by {it.entered_by} at {it.entered_at}" if it.assessed else ""
             out.append(f"      {'★ ' if it.star else ''}{it.code} {it.label}: {state}{who}")
-    out += ["", f"POINTS base {_f(r.base_points)} + bonus {_f(r.bonus_points)} = total {_f(r.total_points)}"
-            f" (threshold {_f(r.threshold)})"]
+    out += [
+        "",
+        f"POINTS base {_f(r.base_points)} + bonus {_f(r.bonus_points)} = total {_f(r.total_points)}"
+        f" (threshold {_f(r.threshold)})",
+    ]
     if r.missing_inputs:
         out.append("MISSING INPUTS: " + "; ".join(r.missing_inputs))
     out.append("VETOES:" + (" none" if not r.vetoes else ""))

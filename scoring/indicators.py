@@ -38,7 +38,9 @@ def _f4(x: float) -> str:
     return f"{x:.4f}".rstrip("0").rstrip(".")
 
 
-def coverage_gaps(inst: InstitutionInput, year: int, quality: Mapping[str, MeterQuality], min_cov: float) -> list[str]:
+def coverage_gaps(
+    inst: InstitutionInput, year: int, quality: Mapping[str, MeterQuality], min_cov: float
+) -> list[str]:
     """Counted, clock-read meters whose data do not cover `year`: coverage (share of the year's expected
     readings present, judged against each meter's interval) below `min_cov`, or unknown for a meter with
     usage that year. A meter with neither usage nor quality that year was not in service then."""
@@ -55,7 +57,9 @@ def coverage_gaps(inst: InstitutionInput, year: int, quality: Mapping[str, Meter
     return out
 
 
-def meter_year_gaps(inst: InstitutionInput, year: int, quality: Mapping[str, MeterQuality], min_cov: float) -> list[str]:
+def meter_year_gaps(
+    inst: InstitutionInput, year: int, quality: Mapping[str, MeterQuality], min_cov: float
+) -> list[str]:
     """Why meter data do not cover `year` as the methodology requires (empty: they do): the year needs
     main electricity and water from meters, and every counted clock-read meter at the coverage minimum."""
     counted = [mu for mu in inst.meters if mu.counted and year in mu.by_year]
@@ -110,7 +114,9 @@ def year_inputs(
             if mu.energy_type == "water":
                 water = (water or 0.0) + q
                 continue
-            groups.setdefault((mu.energy_type, mu.end_use == "vehicle", mu.unit), []).append((mu.meter_id, q, None))
+            groups.setdefault((mu.energy_type, mu.end_use == "vehicle", mu.unit), []).append(
+                (mu.meter_id, q, None)
+            )
         # excluded floor area (dormitories, leased-out space): its sub-metered use leaves the totals, as its
         # area leaves 建筑面积
         for mu in inst.meters:
@@ -126,29 +132,40 @@ def year_inputs(
             deduction_ids.setdefault(key, []).append(mu.meter_id)
             groups.setdefault(key, [])
         source, source_detail = "meters", "meter usage (usage_monthly)"
-        reason = (f"meter data cover {year}: main electricity and water metered, every counted meter at or above "
-                  f"the coverage minimum {_f4(m.spec.vetoes.min_coverage)} of its expected readings"
-                  if not gaps else
-                  f"meter data do not cover {year} ({'; '.join(gaps)}) and there is no statistics return for "
-                  f"{year}: the partial meter data are shown, and the year cannot be scored")
+        reason = (
+            f"meter data cover {year}: main electricity and water metered, every counted meter at or above "
+            f"the coverage minimum {_f4(m.spec.vetoes.min_coverage)} of its expected readings"
+            if not gaps
+            else f"meter data do not cover {year} ({'; '.join(gaps)}) and there is no statistics return for "
+            f"{year}: the partial meter data are shown, and the year cannot be scored"
+        )
     elif reported:
         # The institution's annual statistics return (公共机构能源资源消费统计) stands in for the whole year:
         # never mixed with meter usage within one year, so a year is wholly one source or the other.
         has_data = True
         srcs = sorted({r.source for r in reported if r.source})
         source = "reported"
-        source_detail = "reported statistics (公共机构能源资源消费统计)" + (f": {'; '.join(srcs)}" if srcs else "")
-        reason = (f"no meter usage in {year}" if not metered else
-                  f"meter data do not cover {year} ({'; '.join(gaps)})") + ": the statistics return is used"
+        source_detail = "reported statistics (公共机构能源资源消费统计)" + (
+            f": {'; '.join(srcs)}" if srcs else ""
+        )
+        reason = (
+            f"no meter usage in {year}"
+            if not metered
+            else f"meter data do not cover {year} ({'; '.join(gaps)})"
+        ) + ": the statistics return is used"
         for r in reported:
             if r.energy_type == "water":
                 water = (water or 0.0) + r.quantity
                 continue
-            groups.setdefault((r.energy_type, r.end_use == "vehicle", r.unit), []).append((None, r.quantity, r.source))
+            groups.setdefault((r.energy_type, r.end_use == "vehicle", r.unit), []).append(
+                (None, r.quantity, r.source)
+            )
     elif has_data:
         source, source_detail = "none", None
-        reason = (f"meter data do not cover {year} ({'; '.join(gaps)}) and there is no statistics return for "
-                  f"{year}: no figures for this year")
+        reason = (
+            f"meter data do not cover {year} ({'; '.join(gaps)}) and there is no statistics return for "
+            f"{year}: no figures for this year"
+        )
     else:
         source, source_detail = "none", None
         reason = f"no meter usage and no statistics return for {year}"
@@ -166,9 +183,11 @@ def year_inputs(
             # would rank the institution best of its peers
             complete = False
             if problems is not None:
-                problems.append(f"{year}: {et}: excluded floor area (meters "
-                                f"{', '.join(sorted(deduction_ids.get((et, is_vehicle, unit), [])))}) "
-                                f"{_f4(deducted or 0.0)} {unit} exceeds the metered {_f4(metered)} {unit}")
+                problems.append(
+                    f"{year}: {et}: excluded floor area (meters "
+                    f"{', '.join(sorted(deduction_ids.get((et, is_vehicle, unit), [])))}) "
+                    f"{_f4(deducted or 0.0)} {unit} exceeds the metered {_f4(metered)} {unit}"
+                )
             continue
         if coef is None:
             complete = False
@@ -185,14 +204,28 @@ def year_inputs(
             continue
         kgce = energy_kgce(qc, coef)
         co2 = carbon_kgco2(qc, coef)
-        lines.append(dict(
-            energy_type=et, vehicle=is_vehicle, quantity=quantity, unit=unit, quantity_in_coef_unit=qc,
-            coef_unit=coef.unit, density_kg_per_l=density, kgce_per_unit=coef.kgce_per_unit, coef_basis=coef.basis,
-            coef_source=coef.source, energy_kgce=kgce, kgco2_per_unit=coef.kgco2_per_unit,
-            carbon_source=coef.carbon_source, carbon_kgco2=co2, meter_ids=mids,
-            reported_sources=sorted({r[2] for r in rows if r[2]}),
-            deducted_quantity=deducted, deducted_meter_ids=sorted(deduction_ids.get((et, is_vehicle, unit), [])),
-        ))
+        lines.append(
+            dict(
+                energy_type=et,
+                vehicle=is_vehicle,
+                quantity=quantity,
+                unit=unit,
+                quantity_in_coef_unit=qc,
+                coef_unit=coef.unit,
+                density_kg_per_l=density,
+                kgce_per_unit=coef.kgce_per_unit,
+                coef_basis=coef.basis,
+                coef_source=coef.source,
+                energy_kgce=kgce,
+                kgco2_per_unit=coef.kgco2_per_unit,
+                carbon_source=coef.carbon_source,
+                carbon_kgco2=co2,
+                meter_ids=mids,
+                reported_sources=sorted({r[2] for r in rows if r[2]}),
+                deducted_quantity=deducted,
+                deducted_meter_ids=sorted(deduction_ids.get((et, is_vehicle, unit), [])),
+            )
+        )
         total += kgce
         if is_vehicle:
             vehicle += kgce
@@ -200,12 +233,21 @@ def year_inputs(
             building_carbon += co2
     ok = (use_meters or source == "reported") and complete
     return dict(
-        year=year, floor_area_m2=area, occupants=occupants, students_counted=inst.students_counted.get(year),
-        energy=lines, water_m3=water,
-        total_energy_kgce=total if ok else None, vehicle_energy_kgce=vehicle if ok else None,
+        year=year,
+        floor_area_m2=area,
+        occupants=occupants,
+        students_counted=inst.students_counted.get(year),
+        energy=lines,
+        water_m3=water,
+        total_energy_kgce=total if ok else None,
+        vehicle_energy_kgce=vehicle if ok else None,
         building_energy_kgce=total - vehicle if ok else None,
-        building_carbon_kgco2=building_carbon if ok else None, has_data=has_data, source=source,
-        source_detail=source_detail, source_reason=reason, deducted_meter_ids=sorted(deducted_ids),
+        building_carbon_kgco2=building_carbon if ok else None,
+        has_data=has_data,
+        source=source,
+        source_detail=source_detail,
+        source_reason=reason,
+        deducted_meter_ids=sorted(deducted_ids),
     )
 
 
@@ -274,8 +316,12 @@ def coverage_min(inst: InstitutionInput, quality: Mapping[str, MeterQuality] | N
 
 
 def indicators(
-    inst: InstitutionInput, current: dict, baseline: dict | None, previous: dict | None,
-    quality: Mapping[str, MeterQuality] | None = None, prior: dict | None = None,
+    inst: InstitutionInput,
+    current: dict,
+    baseline: dict | None,
+    previous: dict | None,
+    quality: Mapping[str, MeterQuality] | None = None,
+    prior: dict | None = None,
 ) -> list[dict]:
     """Every indicator of the scored year (dicts shaped like scoring.model.Indicator), from year_inputs dicts.
     `prior` is the year before the previous one: `_change_prior_pct` is the previous year against it, the
@@ -287,29 +333,64 @@ def indicators(
     out: list[dict] = []
     for code, (label, unit) in LEVEL_INDICATORS.items():
         v = now[code]
-        out.append(dict(code=code, label=label, value=v, unit=unit, lower_is_better=True,
-                        formula=_formula(code, current) if v is not None else "missing input"))
+        out.append(
+            dict(
+                code=code,
+                label=label,
+                value=v,
+                unit=unit,
+                lower_is_better=True,
+                formula=_formula(code, current) if v is not None else "missing input",
+            )
+        )
     for code, (label, _unit) in LEVEL_INDICATORS.items():
         for suffix, what in CHANGE_SUFFIXES.items():
             this, this_y = (prev, previous) if suffix == "_change_prior_pct" else (now, current)
-            other, other_y = {"_change_baseline_pct": (base, baseline), "_change_previous_pct": (prev, previous),
-                              "_change_prior_pct": (pri, prior)}[suffix]
+            other, other_y = {
+                "_change_baseline_pct": (base, baseline),
+                "_change_previous_pct": (prev, previous),
+                "_change_prior_pct": (pri, prior),
+            }[suffix]
             v = change_pct(this[code], other[code])
             if v is not None:
                 before = _f(other[code])
                 formula = f"({_f(this[code])} − {before}) / {before} × 100 (year {this_y['year']} against {other_y['year']})"
             else:
-                formula = "missing input: no figure for " + (
-                    f"year {other_y['year']}" if other_y is not None else "that year") if this[code] is not None else (
-                    "missing input" if this_y is None else f"missing input: no figure for year {this_y['year']}")
-            out.append(dict(code=code + suffix, label=label + what, value=v, unit="%", formula=formula,
-                            lower_is_better=True))
+                formula = (
+                    "missing input: no figure for "
+                    + (f"year {other_y['year']}" if other_y is not None else "that year")
+                    if this[code] is not None
+                    else (
+                        "missing input"
+                        if this_y is None
+                        else f"missing input: no figure for year {this_y['year']}"
+                    )
+                )
+            out.append(
+                dict(
+                    code=code + suffix,
+                    label=label + what,
+                    value=v,
+                    unit="%",
+                    formula=formula,
+                    lower_is_better=True,
+                )
+            )
     cov = coverage_min(inst, quality)
     label, unit = QUALITY_INDICATORS["coverage_min"]
-    out.append(dict(
-        code="coverage_min", label=label, value=cov, unit=unit, lower_is_better=False,
-        formula=("min over counted and deducted meters (event-based vehicle-fuel meters excluded) of expected readings "
-                 "present / expected readings (each meter's interval)"
-                 if cov is not None else "quality unknown for a counted or deducted meter, or no counted meter"),
-    ))
+    out.append(
+        dict(
+            code="coverage_min",
+            label=label,
+            value=cov,
+            unit=unit,
+            lower_is_better=False,
+            formula=(
+                "min over counted and deducted meters (event-based vehicle-fuel meters excluded) of expected readings "
+                "present / expected readings (each meter's interval)"
+                if cov is not None
+                else "quality unknown for a counted or deducted meter, or no counted meter"
+            ),
+        )
+    )
     return out

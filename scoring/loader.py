@@ -51,8 +51,12 @@ def target_unit(energy_type: str, meter_unit: str, m: Methodology) -> tuple[str 
         if coef is None:
             return None, f"{energy_type} has no coefficient in {m.name}"
         want = coef.unit
-        if (meter_unit in UNITS and UNITS[meter_unit].dimension == "volume" and UNITS[want].dimension == "mass"
-                and coef.density_kg_per_l is not None):
+        if (
+            meter_unit in UNITS
+            and UNITS[meter_unit].dimension == "volume"
+            and UNITS[want].dimension == "mass"
+            and coef.density_kg_per_l is not None
+        ):
             want = "L"
     try:
         conversion_factor(meter_unit, want)
@@ -65,7 +69,9 @@ def _get(q: Any, name: str) -> Any:
     return q.get(name) if isinstance(q, dict) else getattr(q, name, None)
 
 
-def load_quality(conn: psycopg.Connection, year: int, meter_ids: list[str], tz: str) -> dict[str, MeterQuality]:
+def load_quality(
+    conn: psycopg.Connection, year: int, meter_ids: list[str], tz: str
+) -> dict[str, MeterQuality]:
     """Per-meter data quality over the local calendar year, from store.quality (ingest's figures)."""
     from store.quality import meter_quality
 
@@ -77,9 +83,14 @@ def load_quality(conn: psycopg.Connection, year: int, meter_ids: list[str], tz: 
     for q in meter_quality(conn, start, end, meter_ids):
         mid = _get(q, "meter_id")
         out[mid] = MeterQuality(
-            meter_id=mid, coverage=_get(q, "coverage"), longest_gap_hours=_get(q, "longest_gap_hours"),
-            resets=_get(q, "resets"), rollovers=_get(q, "rollovers"), quarantined=_get(q, "quarantined"),
-            conflicts=_get(q, "conflicts"), rejects=_get(q, "rejects"),
+            meter_id=mid,
+            coverage=_get(q, "coverage"),
+            longest_gap_hours=_get(q, "longest_gap_hours"),
+            resets=_get(q, "resets"),
+            rollovers=_get(q, "rollovers"),
+            quarantined=_get(q, "quarantined"),
+            conflicts=_get(q, "conflicts"),
+            rejects=_get(q, "rejects"),
         )
     return out
 
@@ -110,18 +121,30 @@ def year_windows(mid: str, mt: dict, siblings: list[dict], years: list[int], tz:
         if installed >= end or (retired is not None and retired <= start):
             continue
         a = start
-        if installed > start and any(s["installed"] < installed and s["retired"] is not None
-                                     and s["retired"] >= installed - SWAP_TOLERANCE for s in siblings):
+        if installed > start and any(
+            s["installed"] < installed
+            and s["retired"] is not None
+            and s["retired"] >= installed - SWAP_TOLERANCE
+            for s in siblings
+        ):
             a = installed
         b = end
-        if retired is not None and retired < end and (
-                not continuous or any(installed < s["installed"] <= retired + SWAP_TOLERANCE for s in siblings)):
+        if (
+            retired is not None
+            and retired < end
+            and (
+                not continuous
+                or any(installed < s["installed"] <= retired + SWAP_TOLERANCE for s in siblings)
+            )
+        ):
             b = retired
         out.append((mid, y, a, b, mt["interval"], installed))
     return out
 
 
-def year_coverage(conn: psycopg.Connection, meters: dict[str, dict], years: list[int], tz: str) -> dict[tuple[str, int], float]:
+def year_coverage(
+    conn: psycopg.Connection, meters: dict[str, dict], years: list[int], tz: str
+) -> dict[tuple[str, int], float]:
     """Coverage (share of expected readings present, at each meter's interval) per (meter, year in service)."""
     by_supply: dict[tuple, list[dict]] = defaultdict(list)
     for mt in meters.values():
@@ -152,13 +175,24 @@ def load_inputs(
         params,
     ).fetchall()
     insts = {
-        r[0]: InstitutionInput(id=r[0], name=r[1], region_code=r[2], city_code=r[3], category=r[4], sub_kind=r[5],
-                               admin_level=r[6], climate_zone=r[7], baseline_year=r[8])
+        r[0]: InstitutionInput(
+            id=r[0],
+            name=r[1],
+            region_code=r[2],
+            city_code=r[3],
+            category=r[4],
+            sub_kind=r[5],
+            admin_level=r[6],
+            climate_zone=r[7],
+            baseline_year=r[8],
+        )
         for r in rows
     }
     default_by = m.spec.methodology.default_baseline_year
     # the scored year, the previous one and the one before it (two-year annual targets), the baselines
-    years = sorted({year, year - 1, year - 2, default_by} | {i.baseline_year for i in insts.values() if i.baseline_year})
+    years = sorted(
+        {year, year - 1, year - 2, default_by} | {i.baseline_year for i in insts.values() if i.baseline_year}
+    )
     params["years"] = years
 
     for iid, y, area, occ, students in conn.execute(
@@ -174,23 +208,47 @@ def load_inputs(
     meters: dict[str, dict] = {}
     parents: dict[str, str | None] = {}
     accountings: dict[str, str | None] = {}
-    for mid, iid, et, unit, register, end_use, parent, installed, retired, interval, accounting in conn.execute(
+    for (
+        mid,
+        iid,
+        et,
+        unit,
+        register,
+        end_use,
+        parent,
+        installed,
+        retired,
+        interval,
+        accounting,
+    ) in conn.execute(
         f"""SELECT m.id, m.institution_id, m.energy_type, m.unit, m.register, m.end_use, m.parent_meter_id,
                    m.installed_at, m.retired_at, m.read_interval_s, m.accounting
             FROM meter m JOIN institution i ON i.id = m.institution_id WHERE {scope} ORDER BY m.id""",
         params,
     ):
-        counted = (end_use in COUNTED_END_USES and parent is None) or (accounting == "own_supply" and parent is None)
+        counted = (end_use in COUNTED_END_USES and parent is None) or (
+            accounting == "own_supply" and parent is None
+        )
         deducted = accounting == "excluded_area" and parent is not None
         parents[mid], accountings[mid] = parent, accounting
         if parent is None and not counted and end_use in SUB_METER_END_USES:
             # the registry import refuses these; a row from before that check is named, never silently dropped
             insts[iid].registry_problems.append(
                 f"meter {mid} ({end_use} sub-meter) has no parent meter and is not marked own_supply: its use "
-                "is counted nowhere, so the totals may be incomplete (set parent_meter_id, or accounting = own_supply)")
-        meters[mid] = dict(iid=iid, et=et, unit=unit, end_use=end_use, counted=counted, deducted=deducted, by_year={},
-                           installed=installed, retired=retired,
-                           interval=read_interval_s(interval, et, end_use, register))
+                "is counted nowhere, so the totals may be incomplete (set parent_meter_id, or accounting = own_supply)"
+            )
+        meters[mid] = dict(
+            iid=iid,
+            et=et,
+            unit=unit,
+            end_use=end_use,
+            counted=counted,
+            deducted=deducted,
+            by_year={},
+            installed=installed,
+            retired=retired,
+            interval=read_interval_s(interval, et, end_use, register),
+        )
 
     # An excluded-area meter inside another one (a dormitory block's air conditioning inside the block's meter)
     # is already in its ancestor's deduction: deducted once, at the outermost.
@@ -227,7 +285,11 @@ def load_inputs(
             key = (mt["et"], unit)
             if key not in conversions:
                 want, problem = target_unit(mt["et"], unit, m)
-                conversions[key] = (want, problem, None if problem or want == unit else conversion_factor(unit, want))
+                conversions[key] = (
+                    want,
+                    problem,
+                    None if problem or want == unit else conversion_factor(unit, want),
+                )
             want, problem, f = conversions[key]
             if problem is not None:
                 if by_year:
@@ -236,9 +298,18 @@ def load_inputs(
             elif want != unit:
                 by_year = {y: v * f for y, v in by_year.items()}
                 unit = want
-        inst.meters.append(MeterUse(meter_id=mid, energy_type=mt["et"], end_use=mt["end_use"], counted=mt["counted"],
-                                    unit=unit, by_year=dict(sorted(by_year.items())), read_interval_s=mt["interval"],
-                                    deducted=mt["deducted"]))
+        inst.meters.append(
+            MeterUse(
+                meter_id=mid,
+                energy_type=mt["et"],
+                end_use=mt["end_use"],
+                counted=mt["counted"],
+                unit=unit,
+                by_year=dict(sorted(by_year.items())),
+                read_interval_s=mt["interval"],
+                deducted=mt["deducted"],
+            )
+        )
 
     reported: dict[str, dict[int, list[ReportedUse]]] = defaultdict(lambda: defaultdict(list))
     for iid, y, et, end_use, unit, qty, source in conn.execute(
@@ -252,14 +323,20 @@ def load_inputs(
         key = (et, unit)
         if key not in conversions:
             want, problem = target_unit(et, unit, m)
-            conversions[key] = (want, problem, None if problem or want == unit else conversion_factor(unit, want))
+            conversions[key] = (
+                want,
+                problem,
+                None if problem or want == unit else conversion_factor(unit, want),
+            )
         want, problem, f = conversions[key]
         if problem is not None:
             insts[iid].unconverted.append(f"reported {y} {et} ({unit}): {problem}")
             continue
         if want != unit:
             qty, unit = qty * f, want
-        reported[iid][y].append(ReportedUse(energy_type=et, end_use=end_use, unit=unit, quantity=qty, source=source))
+        reported[iid][y].append(
+            ReportedUse(energy_type=et, end_use=end_use, unit=unit, quantity=qty, source=source)
+        )
     for iid, by_year in reported.items():
         insts[iid].reported = dict(by_year)
 
@@ -294,8 +371,12 @@ def load_inputs(
             if at not in iso:
                 iso[at] = at.astimezone(UTC).isoformat()
             by_inst[a["institution_id"]][a["item_code"]] = AssessedEntry(
-                points=a["points"], evidence=a["evidence"], entered_by=a["entered_by"], entered_at=iso[at],
-                out_of=a["out_of"])
+                points=a["points"],
+                evidence=a["evidence"],
+                entered_by=a["entered_by"],
+                entered_at=iso[at],
+                out_of=a["out_of"],
+            )
     for iid, entries in by_inst.items():
         insts[iid].assessed = entries
     return list(insts.values())

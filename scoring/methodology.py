@@ -31,8 +31,11 @@ LEVEL_INDICATORS = {
     "capita_water_m3": ("人均用水量", "m³/人"),
     "area_carbon_kgco2_m2": ("单位建筑面积碳排放", "kgCO₂/m²"),
 }
-CHANGE_SUFFIXES = {"_change_baseline_pct": "比基准年变化", "_change_previous_pct": "比上年变化",
-                   "_change_prior_pct": "上年比前年变化"}
+CHANGE_SUFFIXES = {
+    "_change_baseline_pct": "比基准年变化",
+    "_change_previous_pct": "比上年变化",
+    "_change_prior_pct": "上年比前年变化",
+}
 QUALITY_INDICATORS = {"coverage_min": ("计量数据完整率(最低表)", "0..1")}
 
 
@@ -101,7 +104,9 @@ class Block(_M):
     method: Literal["indicator", "target", "annual_target", "coverage", "assessed"]
     indicator: str | None = None
     items: list[Item] = Field(default_factory=list)
-    maps_to: str = Field("", description="the part of the national evaluation (35/29/20/9/7 + 10) it stands for")
+    maps_to: str = Field(
+        "", description="the part of the national evaluation (35/29/20/9/7 + 10) it stands for"
+    )
 
 
 class Plan(_M):
@@ -228,14 +233,18 @@ class Methodology:
         whose baseline is 2020): its baseline and targets would be the wrong plan's."""
         p = self.spec.plan
         if p is not None and not p.first_year <= year <= p.last_year:
-            raise ValueError(f"methodology {self.name} scores {p.first_year}-{p.last_year} ({p.name}, baseline "
-                             f"{p.baseline_year}); {year} is outside it: use a methodology for {year}'s plan period")
+            raise ValueError(
+                f"methodology {self.name} scores {p.first_year}-{p.last_year} ({p.name}, baseline "
+                f"{p.baseline_year}); {year} is outside it: use a methodology for {year}'s plan period"
+            )
 
     def check_assessed_item(self, item_code: str, points: float) -> None:
         """Raise ValueError unless `item_code` is an assessed item here and 0 ≤ points ≤ its maximum."""
         item = self.items.get(item_code)
         if item is None:
-            raise ValueError(f"unknown assessed item {item_code!r} in {self.name} (known: {', '.join(self.items)})")
+            raise ValueError(
+                f"unknown assessed item {item_code!r} in {self.name} (known: {', '.join(self.items)})"
+            )
         if not (0 <= points <= item.points) or math.isnan(points):
             raise ValueError(f"{item_code}: points must be between 0 and {item.points:g}, got {points:g}")
 
@@ -258,9 +267,16 @@ def _semantic_errors(spec: Spec) -> list[tuple[str, str]]:
         if et not in ENERGY_TYPES:
             errs.append((f"coefficients.{et}", f"unknown energy type (known: {', '.join(ENERGY_TYPES)})"))
         if c.basis != basis:
-            errs.append((f"coefficients.{et}.basis", f"{c.basis} mixed with methodology.energy_basis {basis} (GB/T 2589: one basis per run)"))
+            errs.append(
+                (
+                    f"coefficients.{et}.basis",
+                    f"{c.basis} mixed with methodology.energy_basis {basis} (GB/T 2589: one basis per run)",
+                )
+            )
         if c.unit == "kg" and et in ("gasoline", "diesel") and c.density_kg_per_l is None:
-            errs.append((f"coefficients.{et}.density_kg_per_l", "required: vehicle fuel is metered in litres"))
+            errs.append(
+                (f"coefficients.{et}.density_kg_per_l", "required: vehicle fuel is metered in litres")
+            )
     for k in ("electricity",):
         if k not in spec.coefficients:
             errs.append((f"coefficients.{k}", "missing"))
@@ -273,7 +289,9 @@ def _semantic_errors(spec: Spec) -> list[tuple[str, str]]:
         if cat not in ("government", "school", "hospital", "venue", "other"):
             errs.append((f"peers.subdivision.{cat}", "unknown category"))
     if spec.peers.levels and spec.peers.levels[-1] != []:
-        errs.append(("peers.levels", "the last level must be [] (all institutions) so every fallback ends somewhere"))
+        errs.append(
+            ("peers.levels", "the last level must be [] (all institutions) so every fallback ends somewhere")
+        )
     seen_blocks: set[str] = set()
     seen_items: set[str] = set()
     base = bonus = 0.0
@@ -312,15 +330,24 @@ def _semantic_errors(spec: Spec) -> list[tuple[str, str]]:
         if b.method == "annual_target" and not (spec.annual_targets and spec.annual):
             errs.append((f"{k}.method", "method = annual_target needs [annual] and [[annual_targets]]"))
     if abs(base - spec.base_points) > 1e-9:
-        errs.append(("blocks", f"measured and assessed blocks add to {base:g}, base_points is {spec.base_points:g}"))
+        errs.append(
+            ("blocks", f"measured and assessed blocks add to {base:g}, base_points is {spec.base_points:g}")
+        )
     if abs(bonus - spec.bonus_points) > 1e-9:
         errs.append(("blocks", f"bonus blocks add to {bonus:g}, bonus_points is {spec.bonus_points:g}"))
     seen_q: set[tuple[str, str]] = set()
     for i, q in enumerate(spec.quotas):
         if q.indicator not in LEVEL_INDICATORS:
-            errs.append((f"quotas[{i}].indicator", f"unknown indicator {q.indicator!r} (quota indicators: {', '.join(LEVEL_INDICATORS)})"))
+            errs.append(
+                (
+                    f"quotas[{i}].indicator",
+                    f"unknown indicator {q.indicator!r} (quota indicators: {', '.join(LEVEL_INDICATORS)})",
+                )
+            )
         if not q.advanced < q.constraint:
-            errs.append((f"quotas[{i}]", f"advanced ({q.advanced:g}) must be below constraint ({q.constraint:g})"))
+            errs.append(
+                (f"quotas[{i}]", f"advanced ({q.advanced:g}) must be below constraint ({q.constraint:g})")
+            )
         if (q.peer_group, q.indicator) in seen_q:
             errs.append((f"quotas[{i}]", f"duplicate quota for {q.peer_group} / {q.indicator}"))
         seen_q.add((q.peer_group, q.indicator))
@@ -335,15 +362,29 @@ def _semantic_errors(spec: Spec) -> list[tuple[str, str]]:
     p = spec.plan
     if p is not None:
         if not p.baseline_year < p.first_year <= p.last_year:
-            errs.append(("plan", f"needs baseline_year < first_year <= last_year, got {p.baseline_year}, "
-                                 f"{p.first_year}, {p.last_year}"))
+            errs.append(
+                (
+                    "plan",
+                    f"needs baseline_year < first_year <= last_year, got {p.baseline_year}, "
+                    f"{p.first_year}, {p.last_year}",
+                )
+            )
         if p.baseline_year != spec.methodology.default_baseline_year:
-            errs.append(("methodology.default_baseline_year",
-                         f"{spec.methodology.default_baseline_year} is not the plan's baseline_year {p.baseline_year}"))
+            errs.append(
+                (
+                    "methodology.default_baseline_year",
+                    f"{spec.methodology.default_baseline_year} is not the plan's baseline_year {p.baseline_year}",
+                )
+            )
     for i, tb in enumerate(spec.ranking.tie_break):
         parts = tb.split()
         if len(parts) != 2 or parts[0] not in TIE_BREAK_FIELDS or parts[1] not in ("asc", "desc"):
-            errs.append((f"ranking.tie_break[{i}]", f"{tb!r}: expected '<field> asc|desc' with field in {', '.join(TIE_BREAK_FIELDS)}"))
+            errs.append(
+                (
+                    f"ranking.tie_break[{i}]",
+                    f"{tb!r}: expected '<field> asc|desc' with field in {', '.join(TIE_BREAK_FIELDS)}",
+                )
+            )
     if spec.ranking.tie_break and spec.ranking.tie_break[-1] != "institution_id asc":
         errs.append(("ranking.tie_break", "must end with 'institution_id asc' so no two institutions tie"))
     if spec.eligibility.threshold > spec.base_points + spec.bonus_points:

@@ -30,7 +30,9 @@ class EnergyLine(_Model):
     vehicle: bool = Field(description="公务用车 fuel: excluded from per-area energy and carbon")
     quantity: float = Field(description="in `unit`, summed over the counted (main/vehicle) meters")
     unit: str
-    quantity_in_coef_unit: float = Field(description="quantity in the coefficient's unit (density applied for L→kg)")
+    quantity_in_coef_unit: float = Field(
+        description="quantity in the coefficient's unit (density applied for L→kg)"
+    )
     coef_unit: str
     density_kg_per_l: float | None = None
     kgce_per_unit: float
@@ -45,8 +47,10 @@ class EnergyLine(_Model):
         default_factory=list, description="for reported figures: the statistics return(s) they came from"
     )
     deducted_quantity: float | None = Field(
-        default=None, description="use of excluded floor area (dormitories, leased-out space) taken out of "
-        "`quantity`, in `unit`; None: nothing deducted")
+        default=None,
+        description="use of excluded floor area (dormitories, leased-out space) taken out of "
+        "`quantity`, in `unit`; None: nothing deducted",
+    )
     deducted_meter_ids: list[str] = Field(default_factory=list, description="the excluded-area sub-meters")
 
 
@@ -54,8 +58,12 @@ class MeterQualityInfo(_Model):
     meter_id: str
     energy_type: str
     end_use: str
-    counted: bool = Field(description="counted in totals (main, vehicle or own-supply meter); sub-meters are not")
-    deducted: bool = Field(default=False, description="an excluded-area sub-meter: its use is deducted from the totals")
+    counted: bool = Field(
+        description="counted in totals (main, vehicle or own-supply meter); sub-meters are not"
+    )
+    deducted: bool = Field(
+        default=False, description="an excluded-area sub-meter: its use is deducted from the totals"
+    )
     coverage_checked: bool = Field(
         default=True,
         description="False for meters outside the coverage minimum: sub-meters, and event-based meters "
@@ -63,7 +71,8 @@ class MeterQualityInfo(_Model):
     )
     coverage: float | None = Field(
         description="share of the scored year's expected readings (at the meter's interval) present, 0..1; "
-        "None if unknown")
+        "None if unknown"
+    )
     longest_gap_hours: float | None = None
     resets: int | None = None
     rollovers: int | None = None
@@ -79,8 +88,10 @@ class YearInputs(_Model):
     floor_area_m2: float | None
     occupants: int | None
     students_counted: str | None = Field(
-        default=None, description="institution_year.students_counted: yes / no (occupants include the students); "
-        "None: not stated")
+        default=None,
+        description="institution_year.students_counted: yes / no (occupants include the students); "
+        "None: not stated",
+    )
     energy: list[EnergyLine]
     water_m3: float | None
     total_energy_kgce: float | None
@@ -93,7 +104,9 @@ class YearInputs(_Model):
         description="where this year's figures come from: meter usage, or (no meter usage that year) the "
         "institution's reported statistics (公共机构能源资源消费统计); none: neither",
     )
-    source_detail: str | None = Field(default=None, description="the source in words, with the reported `source` text")
+    source_detail: str | None = Field(
+        default=None, description="the source in words, with the reported `source` text"
+    )
     deducted_meter_ids: list[str] = Field(
         default_factory=list,
         description="excluded-area sub-meters (meter.accounting = excluded_area) whose use was deducted, water included",
@@ -110,9 +123,13 @@ class Inputs(_Model):
     baseline: YearInputs | None
     previous: YearInputs | None
     prior: YearInputs | None = Field(
-        default=None, description="the year before the previous one (two-year annual target check); None: not read")
+        default=None,
+        description="the year before the previous one (two-year annual target check); None: not read",
+    )
     meters: list[MeterQualityInfo]
-    unconverted: list[str] = Field(default_factory=list, description="usage that could not be converted, and why")
+    unconverted: list[str] = Field(
+        default_factory=list, description="usage that could not be converted, and why"
+    )
 
 
 class Indicator(_Model):
@@ -149,8 +166,9 @@ class BlockResult(_Model):
 
 
 class Veto(_Model):
-    code: Literal["star_item_zero", "missing_statistics", "failed_annual_target", "failed_plan_target",
-                  "quota_exceeded"]
+    code: Literal[
+        "star_item_zero", "missing_statistics", "failed_annual_target", "failed_plan_target", "quota_exceeded"
+    ]
     reason: str
 
 
@@ -159,7 +177,9 @@ class PeerGroupInfo(_Model):
     label: str
     wanted: str = Field(description="the narrowest group for this institution")
     size: int = Field(description="scored institutions in the group used")
-    fallback: list[str] = Field(description="each wider group tried and why; empty when the narrowest was used")
+    fallback: list[str] = Field(
+        description="each wider group tried and why; empty when the narrowest was used"
+    )
 
 
 class Ranks(_Model):
@@ -185,13 +205,17 @@ class InstitutionResult(_Model):
     baseline_year: int
     baseline_year_source: Literal["institution", "methodology"]
     baseline_year_note: str | None = Field(
-        default=None, description="why institution.baseline_year was set aside (a year before the plan's baseline)")
+        default=None,
+        description="why institution.baseline_year was set aside (a year before the plan's baseline)",
+    )
     methodology: MethodologyRef
     inputs: Inputs
     indicators: list[Indicator]
     peer_group: PeerGroupInfo
     blocks: list[BlockResult]
-    base_points: float | None = Field(description="measured + assessed blocks, out of 100; None when not scored")
+    base_points: float | None = Field(
+        description="measured + assessed blocks, out of 100; None when not scored"
+    )
     bonus_points: float | None
     total_points: float | None = Field(description="base + bonus; None when the inputs are incomplete")
     scored: bool = Field(description="False when current-year inputs are missing: no points, no rank")

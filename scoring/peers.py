@@ -72,7 +72,9 @@ def assign(
                 used = k
                 break
             fallback.append(f"{k} has {sizes[k]} scored institution(s), fewer than {min_size}: widened")
-        out[i.id] = dict(key=used, label=label(used, labels), wanted=keys[0], size=sizes[used], fallback=fallback)
+        out[i.id] = dict(
+            key=used, label=label(used, labels), wanted=keys[0], size=sizes[used], fallback=fallback
+        )
     return out
 
 

@@ -30,7 +30,11 @@ def rank(rows: Sequence[dict], tie_break: Sequence[str]) -> pd.DataFrame:
         asc.append(direction == "asc")
         if field not in cols:
             cols.append(field)
-    df = df[cols].sort_values(by=by, ascending=asc, kind="mergesort", na_position="last").reset_index(drop=True)
+    df = (
+        df[cols]
+        .sort_values(by=by, ascending=asc, kind="mergesort", na_position="last")
+        .reset_index(drop=True)
+    )
     df["rank_province"] = range(1, len(df) + 1)
     # place within the used group counting everyone whose chain holds it, in the one province order
     seen: dict[str, int] = {}

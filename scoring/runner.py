@@ -57,10 +57,18 @@ def result_rows(
         digest.add(r["institution_id"], text)
         ranks = r["ranks"]
         yield dict(
-            institution_id=r["institution_id"], region_code=r["region_code"], category=r["category"],
-            peer_group=r["peer_group"]["key"], total_points=r["total_points"], eligible=r["eligible"],
-            leader=r["leader"], rank_peer=ranks["peer"], rank_city=ranks["city"], rank_province=ranks["province"],
-            vetoes=r["vetoes"], detail=text,
+            institution_id=r["institution_id"],
+            region_code=r["region_code"],
+            category=r["category"],
+            peer_group=r["peer_group"]["key"],
+            total_points=r["total_points"],
+            eligible=r["eligible"],
+            leader=r["leader"],
+            rank_peer=ranks["peer"],
+            rank_city=ranks["city"],
+            rank_province=ranks["province"],
+            vetoes=r["vetoes"],
+            detail=text,
         )
 
 
@@ -82,7 +90,10 @@ def run_scoring(
     the run. Runs in one transaction (a savepoint if the caller has one open).
     """
     m = load_methodology(methodology_path, year=year)
-    if region_code is not None and conn.execute("SELECT 1 FROM region WHERE code = %s", (region_code,)).fetchone() is None:
+    if (
+        region_code is not None
+        and conn.execute("SELECT 1 FROM region WHERE code = %s", (region_code,)).fetchone() is None
+    ):
         raise ValueError(f"unknown region code {region_code!r}")
     with conn.transaction():
         # A run builds ~100 acyclic objects per institution; the cyclic collector's passes over that growing heap
@@ -93,9 +104,16 @@ def run_scoring(
             insts = load_inputs(conn, m, year, region_code)
             digest = ResultsHasher()
             return store_scoring.insert_run(
-                conn, year=year, region_code=region_code, methodology_name=m.name, methodology_version=m.version,
-                methodology_hash=m.hash, methodology_text=m.text, results_hash=digest.hexdigest,
-                created_by=created_by, results=result_rows(insts, m, year, digest),
+                conn,
+                year=year,
+                region_code=region_code,
+                methodology_name=m.name,
+                methodology_version=m.version,
+                methodology_hash=m.hash,
+                methodology_text=m.text,
+                results_hash=digest.hexdigest,
+                created_by=created_by,
+                results=result_rows(insts, m, year, digest),
             )
         finally:
             if was_enabled:

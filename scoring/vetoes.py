@@ -32,8 +32,13 @@ def vetoes(
         for b in blocks:
             for it in b.get("items", ()):
                 if it["star"] and it["points"] <= 0:
-                    out.append(dict(code="star_item_zero", reason=f"★ {it['code']} ({it['label']}) "
-                                    + ("scored 0" if it["assessed"] else "not assessed (scores 0)")))
+                    out.append(
+                        dict(
+                            code="star_item_zero",
+                            reason=f"★ {it['code']} ({it['label']}) "
+                            + ("scored 0" if it["assessed"] else "not assessed (scores 0)"),
+                        )
+                    )
     if v.missing_statistics:
         for r in missing_inputs + missing_baseline:
             out.append(dict(code="missing_statistics", reason=r))
@@ -47,6 +52,12 @@ def vetoes(
         for ind, (value, q) in sorted(quotas.items()):
             # compared at the 6 decimals results are published with, so float noise never decides a veto
             if round(value, 6) > q.constraint:
-                out.append(dict(code="quota_exceeded", reason=(
-                    f"{ind} {_f(value)} above 约束值 {_f(q.constraint)} of {q.peer_group} ({q.source})")))
+                out.append(
+                    dict(
+                        code="quota_exceeded",
+                        reason=(
+                            f"{ind} {_f(value)} above 约束值 {_f(q.constraint)} of {q.peer_group} ({q.source})"
+                        ),
+                    )
+                )
     return out

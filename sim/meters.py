@@ -25,8 +25,16 @@ PEAK_SHARE_OF_MAX_RATE = 0.8  # normal consumption never exceeds this share of a
 
 # Canonical unit per energy type and the factor from it to other spellings of units.
 CANONICAL_UNIT = {
-    "electricity": "kWh", "water": "m3", "natural_gas": "m3", "heat": "GJ", "steam": "t", "coal": "kg",
-    "gasoline": "L", "diesel": "L", "lpg": "kg", "other": "unit",
+    "electricity": "kWh",
+    "water": "m3",
+    "natural_gas": "m3",
+    "heat": "GJ",
+    "steam": "t",
+    "coal": "kg",
+    "gasoline": "L",
+    "diesel": "L",
+    "lpg": "kg",
+    "other": "unit",
 }
 _UNIT_FACTOR = {
     "electricity": {"kwh": 1.0, "wh": 1000.0, "mwh": 0.001},
@@ -70,15 +78,25 @@ class TimeGrid:
 
 def time_grid(k0: int, k1: int, tz: str) -> TimeGrid:
     k = np.arange(k0, k1, dtype=np.int64)
-    mid = pd.to_datetime(k * STEP_S + STEP_S // 2, unit="s", utc=True).tz_convert(ZoneInfo(tz)).tz_localize(None)
+    mid = (
+        pd.to_datetime(k * STEP_S + STEP_S // 2, unit="s", utc=True)
+        .tz_convert(ZoneInfo(tz))
+        .tz_localize(None)
+    )
     days = mid.values.astype("datetime64[D]").astype(np.int64)
     ordinal = days + dt.date(1970, 1, 1).toordinal()
     hour = np.asarray(mid.hour + mid.minute / 60.0 + mid.second / 3600.0, dtype=np.float64)
     workday, holiday, term = day_flags(ordinal)
     return TimeGrid(
-        k=k, ordinal=ordinal, doy=np.asarray(mid.day_of_year, dtype=np.int64), year=np.asarray(mid.year, dtype=np.int64),
-        hour=hour, step_of_day=np.floor(hour * 3600 / STEP_S).astype(np.int64),
-        workday=workday, holiday=holiday, term=term,
+        k=k,
+        ordinal=ordinal,
+        doy=np.asarray(mid.day_of_year, dtype=np.int64),
+        year=np.asarray(mid.year, dtype=np.int64),
+        hour=hour,
+        step_of_day=np.floor(hour * 3600 / STEP_S).astype(np.int64),
+        workday=workday,
+        holiday=holiday,
+        term=term,
     )
 
 
@@ -113,8 +131,15 @@ class Parts:
 class InstitutionModel:
     """Consumption of every meter of one institution, in each meter's register units (unit and multiplier)."""
 
-    def __init__(self, spec: InstitutionSpec, seed: int, tz: str, wasteful_share: float = 0.15,
-                 efficient_share: float = 0.15, retrofits: tuple[Retrofit, ...] = ()):
+    def __init__(
+        self,
+        spec: InstitutionSpec,
+        seed: int,
+        tz: str,
+        wasteful_share: float = 0.15,
+        efficient_share: float = 0.15,
+        retrofits: tuple[Retrofit, ...] = (),
+    ):
         self.spec = spec
         self.retrofits = tuple(r for r in retrofits if r.institution_id == spec.id)
         self.seed = seed
@@ -146,7 +171,11 @@ class InstitutionModel:
         else:
             hvac_on = np.maximum(occ, 0.05)
         if energy_type == "electricity":
-            b = profiles.WASTEFUL_BASE_SHARE if ch.kind == "wasteful" else profiles.BASE_SHARE[cat] * ch.base_share_factor
+            b = (
+                profiles.WASTEFUL_BASE_SHARE
+                if ch.kind == "wasteful"
+                else profiles.BASE_SHARE[cat] * ch.base_share_factor
+            )
             return Parts(base=b + (1.0 - b) * occ, hvac=1.0 * (cool + 0.8 * heat) * hvac_on)
         meal = profiles.meals(cat, g.hour, g.workday, g.term)
         if energy_type == "natural_gas":
@@ -177,14 +206,19 @@ class InstitutionModel:
         if key not in self._scale_cache:
             ref_key = (energy_type, 0)
             if ref_key not in self._scale_cache:  # the shape's yearly sum, from hourly samples of 2025
-                self._scale_cache[ref_key] = self._parts(energy_type, reference_grid(self.tz)).total.sum() * 4.0
+                self._scale_cache[ref_key] = (
+                    self._parts(energy_type, reference_grid(self.tz)).total.sum() * 4.0
+                )
             self._scale_cache[key] = self._annual(energy_type, year) / self._scale_cache[ref_key]
         return self._scale_cache[key]
 
     def _noise(self, name: str, g: TimeGrid, sd_step: float = 0.06, sd_day: float = 0.05) -> np.ndarray:
         k = rand.key(self.seed, "noise", self.spec.id, name)
-        return np.exp(sd_step * rand.normal(k, g.k) + sd_day * rand.normal(k ^ 0xDA7, g.ordinal)
-                      - 0.5 * (sd_step**2 + sd_day**2))
+        return np.exp(
+            sd_step * rand.normal(k, g.k)
+            + sd_day * rand.normal(k ^ 0xDA7, g.ordinal)
+            - 0.5 * (sd_step**2 + sd_day**2)
+        )
 
     # -- meters --------------------------------------------------------------------------------------------
     def _plan_meters(self) -> list[tuple[MeterSpec, str, str | None, float]]:
@@ -199,7 +233,9 @@ class InstitutionModel:
                 by_type.setdefault(m.energy_type, []).append(m)
         for _etype, ms in sorted(by_type.items()):
             mains = [m for m in ms if m.end_use == "main"] or ms
-            weights = np.array([0.6 + 0.8 * rand.scalar_uniform(rand.key(self.seed, "weight", m.id)) for m in mains])
+            weights = np.array(
+                [0.6 + 0.8 * rand.scalar_uniform(rand.key(self.seed, "weight", m.id)) for m in mains]
+            )
             weights = weights / weights.sum()
             main_ids = [m.id for m in mains]
             for m, w in zip(mains, weights, strict=True):
@@ -244,18 +280,24 @@ class InstitutionModel:
                 amount = scaled_parts(m.energy_type)[0].total * share
             else:
                 parts = scaled_parts(m.energy_type)[0]
-                jitter = 1.0 + 0.03 * (2.0 * rand.uniform(rand.key(self.seed, "subjitter", m.id), g.ordinal) - 1.0)
+                jitter = 1.0 + 0.03 * (
+                    2.0 * rand.uniform(rand.key(self.seed, "subjitter", m.id), g.ordinal) - 1.0
+                )
                 pshare = main_share[parent]
                 if m.energy_type == "electricity" and m.end_use == "hvac":
                     amount = profiles.SUB_SHARE_OF_HVAC * parts.hvac * pshare * share * jitter
                 elif m.energy_type == "electricity":
-                    amount = profiles.SUB_SHARE_OF_BASE.get(m.end_use, 0.1) * parts.base * pshare * share * jitter
+                    amount = (
+                        profiles.SUB_SHARE_OF_BASE.get(m.end_use, 0.1) * parts.base * pshare * share * jitter
+                    )
                 else:
                     amount = 0.5 * parts.total * pshare * share * jitter
             amount = amount * conv
             if m.max_rate_per_h:
                 # a meter's rating bounds real consumption; stay clear of ingest's plausibility limit
-                amount = np.minimum(amount, PEAK_SHARE_OF_MAX_RATE * m.max_rate_per_h * STEP_S / 3600.0 / m.multiplier)
+                amount = np.minimum(
+                    amount, PEAK_SHARE_OF_MAX_RATE * m.max_rate_per_h * STEP_S / 3600.0 / m.multiplier
+                )
             out[m.id] = amount
         return out
 

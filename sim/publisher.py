@@ -25,7 +25,9 @@ class PublishError(RuntimeError):
 
 
 class Publisher:
-    def __init__(self, url: str, *, client_id: str | None = None, window: int = 200, connect_timeout_s: float = 30.0):
+    def __init__(
+        self, url: str, *, client_id: str | None = None, window: int = 200, connect_timeout_s: float = 30.0
+    ):
         u = urlparse(url)
         if u.scheme not in ("mqtt", "mqtts"):
             raise ValueError(f"MQTT URL must be mqtt:// or mqtts://, not {url!r}")
@@ -104,7 +106,9 @@ class Publisher:
                 if not self._unacked:
                     return
             if time.monotonic() > deadline:
-                raise PublishError(f"{len(self._unacked)} message(s) still unacknowledged after {timeout_s:.0f} s")
+                raise PublishError(
+                    f"{len(self._unacked)} message(s) still unacknowledged after {timeout_s:.0f} s"
+                )
             time.sleep(0.01)
 
     def close(self) -> None:

@@ -65,9 +65,18 @@ def load_registry(conn_url: str, institution_ids: list[str] | None = None) -> li
     for r in meter_rows:
         meters.setdefault(r[1], []).append(
             MeterSpec(
-                id=r[0], institution_id=r[1], energy_type=r[2], unit=r[3], register=r[4], end_use=r[5],
-                parent_meter_id=r[6], multiplier=float(r[7]), rollover=r[8], max_rate_per_h=r[9],
-                installed_at=r[10], retired_at=r[11],
+                id=r[0],
+                institution_id=r[1],
+                energy_type=r[2],
+                unit=r[3],
+                register=r[4],
+                end_use=r[5],
+                parent_meter_id=r[6],
+                multiplier=float(r[7]),
+                rollover=r[8],
+                max_rate_per_h=r[9],
+                installed_at=r[10],
+                retired_at=r[11],
             )
         )
     wanted = set(institution_ids) if institution_ids else None

@@ -53,9 +53,15 @@ class RunResult:
     def counts(self) -> dict:
         """The figures a waiting supervisor needs, JSON-ready (``jieneng simulate --report``)."""
         return {
-            "start": self.start.isoformat(), "end": self.end.isoformat(), "readings": self.readings,
-            "messages": self.messages, "duplicates": self.duplicates, "conflicts": self.conflicts,
-            "malformed": self.malformed, "items": self.items, "interval_s": self.simulator.interval_s,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "readings": self.readings,
+            "messages": self.messages,
+            "duplicates": self.duplicates,
+            "conflicts": self.conflicts,
+            "malformed": self.malformed,
+            "items": self.items,
+            "interval_s": self.simulator.interval_s,
         }
 
     @property
@@ -84,10 +90,19 @@ def make_simulator(
     ``retrofits`` cut given institutions' use from given days (sim.retrofit)."""
     institutions = load_registry(conn_url, institution_ids)
     if not institutions:
-        raise ValueError("the registry has no institution with meters and floor area; run `jieneng registry import`")
+        raise ValueError(
+            "the registry has no institution with meters and floor area; run `jieneng registry import`"
+        )
     return Simulator(
-        institutions, seed=seed, tz=tz, prefix=prefix, interval_s=interval_s, rates=rates,
-        wasteful_share=wasteful_share, efficient_share=efficient_share, retrofits=retrofits,
+        institutions,
+        seed=seed,
+        tz=tz,
+        prefix=prefix,
+        interval_s=interval_s,
+        rates=rates,
+        wasteful_share=wasteful_share,
+        efficient_share=efficient_share,
+        retrofits=retrofits,
     )
 
 
@@ -124,8 +139,15 @@ def backfill(
     """Publish every reading in (start, end] as gateway batches, a local day at a time, then wait for the
     broker to acknowledge all of it. ``start``/``end`` are floored to the reading grid."""
     sim = simulator or make_simulator(
-        conn_url, seed=seed, prefix=prefix, tz=tz, interval_s=interval_s, rates=rates,
-        wasteful_share=wasteful_share, efficient_share=efficient_share, institution_ids=institution_ids,
+        conn_url,
+        seed=seed,
+        prefix=prefix,
+        tz=tz,
+        interval_s=interval_s,
+        rates=rates,
+        wasteful_share=wasteful_share,
+        efficient_share=efficient_share,
+        institution_ids=institution_ids,
         retrofits=retrofits,
     )
     start = align_down(start, sim.interval_s, sim.tz)
@@ -152,7 +174,9 @@ def backfill(
             logged = _write_events(fault_log, sim.events, logged)
             day = nxt
             if on_progress:
-                on_progress(int((day - start).total_seconds()), int(total), sim.stats["readings"] - before["readings"])
+                on_progress(
+                    int((day - start).total_seconds()), int(total), sim.stats["readings"] - before["readings"]
+                )
         for m in sim.flush():
             pub.publish(m.topic, m.payload)
         _write_events(fault_log, sim.events, logged)
@@ -161,8 +185,17 @@ def backfill(
         if own_pub:
             pub.close()
     d = {k: sim.stats[k] - before[k] for k in counted}
-    return RunResult(sim, d["readings"], d["messages"], time.monotonic() - t0, start, end,
-                     duplicates=d["fault_duplicate"], conflicts=d["fault_conflict"], malformed=d["fault_malformed"])
+    return RunResult(
+        sim,
+        d["readings"],
+        d["messages"],
+        time.monotonic() - t0,
+        start,
+        end,
+        duplicates=d["fault_duplicate"],
+        conflicts=d["fault_conflict"],
+        malformed=d["fault_malformed"],
+    )
 
 
 def live(
@@ -197,8 +230,15 @@ def live(
         raise ValueError("speed must be positive")
     clock = now or (lambda: dt.datetime.now(dt.UTC))
     sim = simulator or make_simulator(
-        conn_url, seed=seed, prefix=prefix, tz=tz, interval_s=interval_s, rates=rates,
-        wasteful_share=wasteful_share, efficient_share=efficient_share, institution_ids=institution_ids,
+        conn_url,
+        seed=seed,
+        prefix=prefix,
+        tz=tz,
+        interval_s=interval_s,
+        rates=rates,
+        wasteful_share=wasteful_share,
+        efficient_share=efficient_share,
+        institution_ids=institution_ids,
         retrofits=retrofits,
     )
     if sim.k is None:

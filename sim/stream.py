@@ -65,7 +65,9 @@ class Simulator:
         retrofits: tuple[Retrofit, ...] = (),
     ):
         if interval_s % STEP_S or 86400 % interval_s:
-            raise ValueError(f"interval must be a multiple of {STEP_S} s that divides a day, got {interval_s}")
+            raise ValueError(
+                f"interval must be a multiple of {STEP_S} s that divides a day, got {interval_s}"
+            )
         if not 0 <= wasteful_share + efficient_share <= 1:
             raise ValueError("wasteful_share + efficient_share must be within [0, 1]")
         self.seed = seed
@@ -76,8 +78,10 @@ class Simulator:
         self.rates = rates or FaultRates()
         self.batch_max_items = batch_max_items
         self.backlog_batch_items = backlog_batch_items
-        self.models = [InstitutionModel(s, seed, tz, wasteful_share, efficient_share, tuple(retrofits))
-                       for s in institutions]
+        self.models = [
+            InstitutionModel(s, seed, tz, wasteful_share, efficient_share, tuple(retrofits))
+            for s in institutions
+        ]
         self.epoch_k = step_of(EPOCH_LOCAL.replace(tzinfo=ZoneInfo(tz)))
         self.counter: dict[str, float] = {}
         self.k: int | None = None
@@ -110,7 +114,9 @@ class Simulator:
             raise ValueError(f"start {when.isoformat()} is not on the {self.interval_s} s reading grid")
         k = step_of(when)
         if k < self.epoch_k:
-            raise ValueError(f"simulated history starts at {EPOCH_LOCAL.date()} (local); got {when.isoformat()}")
+            raise ValueError(
+                f"simulated history starts at {EPOCH_LOCAL.date()} (local); got {when.isoformat()}"
+            )
         self.counter = {m.id: self._initial_counter(m) for model in self.models for m in model.meters()}
         self._pending.clear()
         self.k = self.epoch_k
@@ -147,7 +153,9 @@ class Simulator:
             raise ValueError("chunk does not start on the reading grid")
         ts_str: list[str] = []
         if emit and len(ridx):
-            stamps = pd.to_datetime((g.k[ridx] + 1) * STEP_S, unit="s", utc=True).tz_convert(ZoneInfo(self.tz))
+            stamps = pd.to_datetime((g.k[ridx] + 1) * STEP_S, unit="s", utc=True).tz_convert(
+                ZoneInfo(self.tz)
+            )
             ts_str = [t.isoformat() for t in stamps]
         days, inverse = np.unique(g.ordinal, return_inverse=True)
         out: list[Message] = []
@@ -159,7 +167,13 @@ class Simulator:
         return out
 
     def _institution(
-        self, model: InstitutionModel, g: TimeGrid, ridx: np.ndarray, ts_str: list[str], emit: bool, mode: str,
+        self,
+        model: InstitutionModel,
+        g: TimeGrid,
+        ridx: np.ndarray,
+        ts_str: list[str],
+        emit: bool,
+        mode: str,
         day_index: tuple[np.ndarray, np.ndarray],
     ) -> list[Message]:
         iid = model.spec.id
@@ -248,7 +262,9 @@ class Simulator:
             for j in np.nonzero(conflict)[0].tolist():
                 other = fmt.format(vlist[j] * 1.05 + 0.5)
                 repeats.append((m, f'{{"ts":"{ts_str[j]}","value":{other}}}'))
-                self._event("conflict", iid, m.id, ts_str[j], detail=f"first {fmt.format(vlist[j])}, then {other}")
+                self._event(
+                    "conflict", iid, m.id, ts_str[j], detail=f"first {fmt.format(vlist[j])}, then {other}"
+                )
             self._window_events("gap", iid, m.id, hidden & gap_hide, ts_str, g, ridx)
             self._window_events("replacement_gap", iid, m.id, hidden & repl_hide, ts_str, g, ridx)
             if restart is not None:
@@ -256,9 +272,14 @@ class Simulator:
                     for i in np.nonzero(flags)[0].tolist():
                         j = int(np.searchsorted(ridx, i))
                         if j < n_read:
-                            self._event(name, iid, m.id, ts_str[j],
-                                        detail=f"first reading after the {name}" + (
-                                            "" if show[j] else " (not sent: gap)"))
+                            self._event(
+                                name,
+                                iid,
+                                m.id,
+                                ts_str[j],
+                                detail=f"first reading after the {name}"
+                                + ("" if show[j] else " (not sent: gap)"),
+                            )
 
         if not emit:
             return []
@@ -267,7 +288,9 @@ class Simulator:
         if mode == "batch":
             items = [s for row in regular for s in row]
             for a in range(0, len(items), self.batch_max_items):
-                out.append(Message(batch_topic, ("[" + ",".join(items[a:a + self.batch_max_items]) + "]").encode()))
+                out.append(
+                    Message(batch_topic, ("[" + ",".join(items[a : a + self.batch_max_items]) + "]").encode())
+                )
         else:
             for m, own in per_meter:
                 body = own[0] if len(own) == 1 else "[" + ",".join(own) + "]"
@@ -312,8 +335,14 @@ class Simulator:
             else:
                 body = '{"ts":"not-a-time","value":1.0}'
             out.append(Message(topic, body.encode()))
-            self._event("malformed", iid, meter.id if kind != "unknown_meter" else UNKNOWN_METER_ID, ts,
-                        topic=topic, detail=kind)
+            self._event(
+                "malformed",
+                iid,
+                meter.id if kind != "unknown_meter" else UNKNOWN_METER_ID,
+                ts,
+                topic=topic,
+                detail=kind,
+            )
         return out
 
     def _release(self, k_done: int | None) -> list[Message]:
@@ -324,15 +353,27 @@ class Simulator:
                 continue
             del self._pending[key]
             iid, ordinal = key
-            order = np.argsort(rand.uniform(rand.key(self.seed, "backlog-order", iid, ordinal), np.arange(len(items))),
-                               kind="stable")
+            order = np.argsort(
+                rand.uniform(rand.key(self.seed, "backlog-order", iid, ordinal), np.arange(len(items))),
+                kind="stable",
+            )
             shuffled = [items[i] for i in order.tolist()]
             topic = f"{self.prefix}/{iid}/_batch"
             for a in range(0, len(shuffled), self.backlog_batch_items):
-                out.append(Message(topic, ("[" + ",".join(shuffled[a:a + self.backlog_batch_items]) + "]").encode()))
+                out.append(
+                    Message(
+                        topic, ("[" + ",".join(shuffled[a : a + self.backlog_batch_items]) + "]").encode()
+                    )
+                )
             day = dt.date.fromordinal(ordinal).isoformat()
-            self._event("backlog", iid, None, None, topic=topic,
-                        detail=f"{len(items)} reading(s) of {day} delivered late in {-(-len(items) // self.backlog_batch_items)} batch(es)")
+            self._event(
+                "backlog",
+                iid,
+                None,
+                None,
+                topic=topic,
+                detail=f"{len(items)} reading(s) of {day} delivered late in {-(-len(items) // self.backlog_batch_items)} batch(es)",
+            )
         self.stats["messages"] += len(out)
         return out
 

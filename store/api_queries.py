@@ -52,8 +52,9 @@ def subtree_sql(param: str) -> str:
 def ancestors_sql(code_expr: str) -> str:
     """Region codes at and above the region given by the SQL expression ``code_expr``, as an array."""
     return (
-        "ARRAY(WITH RECURSIVE up(code, parent) AS (SELECT code, parent_code FROM region WHERE code = " + code_expr +
-        " UNION ALL SELECT r.code, r.parent_code FROM region r JOIN up ON r.code = up.parent) SELECT code FROM up)"
+        "ARRAY(WITH RECURSIVE up(code, parent) AS (SELECT code, parent_code FROM region WHERE code = "
+        + code_expr
+        + " UNION ALL SELECT r.code, r.parent_code FROM region r JOIN up ON r.code = up.parent) SELECT code FROM up)"
     )
 
 
@@ -203,7 +204,9 @@ def revoke_key(conn: psycopg.Connection, key_id: int) -> bool:
 # --- access log ---------------------------------------------------------------------------------
 
 
-def list_access(conn: psycopg.Connection, *, limit: int, offset: int, institution_id: str | None = None) -> list[dict]:
+def list_access(
+    conn: psycopg.Connection, *, limit: int, offset: int, institution_id: str | None = None
+) -> list[dict]:
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
             "SELECT id, accessed_at, api_key_id, key_name, role, resource, institution_id, run_id, year, format, path,"
@@ -214,16 +217,35 @@ def list_access(conn: psycopg.Connection, *, limit: int, offset: int, institutio
 
 
 def log_access(
-    conn: psycopg.Connection, *, key: ApiKey | None, resource: str, path: str, fmt: str = "json", status: int = 200,
-    institution_id: str | None = None, run_id: int | None = None, year: int | None = None,
+    conn: psycopg.Connection,
+    *,
+    key: ApiKey | None,
+    resource: str,
+    path: str,
+    fmt: str = "json",
+    status: int = 200,
+    institution_id: str | None = None,
+    run_id: int | None = None,
+    year: int | None = None,
     client_addr: str | None = None,
 ) -> None:
     """One access-log row: a served pull (status 200) or a refusal (401/403, possibly without a key)."""
     conn.execute(
         f"INSERT INTO report_access ({_LOG_COLS}, status, client_addr)"
         " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        (key.id if key else None, key.name if key else None, key.role if key else None, resource, institution_id,
-         run_id, year, fmt, path, status, client_addr),
+        (
+            key.id if key else None,
+            key.name if key else None,
+            key.role if key else None,
+            resource,
+            institution_id,
+            run_id,
+            year,
+            fmt,
+            path,
+            status,
+            client_addr,
+        ),
     )
 
 
@@ -349,6 +371,7 @@ def institution_meter_ids(
 
 
 # --- runs and rankings --------------------------------------------------------------------------
+
 
 def run_cols(scope: Scope) -> str:
     """A run's columns, with counts of its results inside the scope only: a city assessor looking at a
@@ -570,7 +593,6 @@ def regions_overlap(conn: psycopg.Connection, a: str, b: str) -> bool:
     return bool(row[0])
 
 
-
 def institution_in_region(conn: psycopg.Connection, institution_id: str, region_code: str) -> bool:
     """True when the institution lies in the region or a region under it."""
     row = conn.execute(
@@ -590,9 +612,18 @@ def institution_in_region(conn: psycopg.Connection, institution_id: str, region_
 _LOG_COLS = "api_key_id, key_name, role, resource, institution_id, run_id, year, format, path"
 
 
-def _log_params(key: ApiKey, *, resource: str, fmt: str, path: str, client_addr: str | None = None) -> dict[str, Any]:
-    return {"log_key_id": key.id, "log_key_name": key.name, "log_role": key.role, "log_resource": resource,
-            "log_format": fmt, "log_path": path, "log_client": client_addr}
+def _log_params(
+    key: ApiKey, *, resource: str, fmt: str, path: str, client_addr: str | None = None
+) -> dict[str, Any]:
+    return {
+        "log_key_id": key.id,
+        "log_key_name": key.name,
+        "log_role": key.role,
+        "log_resource": resource,
+        "log_format": fmt,
+        "log_path": path,
+        "log_client": client_addr,
+    }
 
 
 _LOG_VALUES = "%(log_key_id)s, %(log_key_name)s, %(log_role)s, %(log_resource)s"
@@ -625,8 +656,17 @@ def ranking_page_logged(
     A ``region_code`` filter must have been checked by the caller (it exists and overlaps the scope)."""
     scope = key.scope
     page, params = _ranking_page_sql(
-        scope, run_id, region_code=region_code, category=category, peer_group=peer_group, eligible=eligible,
-        sort=sort, descending=descending, limit=limit, offset=offset, known_total=known_total,
+        scope,
+        run_id,
+        region_code=region_code,
+        category=category,
+        peer_group=peer_group,
+        eligible=eligible,
+        sort=sort,
+        descending=descending,
+        limit=limit,
+        offset=offset,
+        known_total=known_total,
     )
     params.update(_log_params(key, resource="ranking", fmt=fmt, path=path, client_addr=client_addr))
     query = (
@@ -666,12 +706,14 @@ def report_logged(
     ipred = scope_predicate(scope, region_col="i.region_code", institution_col="i.id")
     spred = scope_predicate(scope, region_col="sr.region_code", institution_col="sr.institution_id")
     rpred = run_scope_predicate(scope)
-    params = {**scope.params(), "id": institution_id, "run_id": run_id, "year": year,
-              **_log_params(key, resource="report", fmt=fmt, path=path, client_addr=client_addr)}
-    run_visible = (
-        "TRUE" if run_id is None
-        else f"(SELECT {rpred} FROM scoring_run r WHERE r.id = %(run_id)s)"
-    )
+    params = {
+        **scope.params(),
+        "id": institution_id,
+        "run_id": run_id,
+        "year": year,
+        **_log_params(key, resource="report", fmt=fmt, path=path, client_addr=client_addr),
+    }
+    run_visible = "TRUE" if run_id is None else f"(SELECT {rpred} FROM scoring_run r WHERE r.id = %(run_id)s)"
     prev = (
         " LEFT JOIN LATERAL (SELECT psr.run_id, pr.year, psr.total_points, psr.eligible, psr.rank_peer,"
         " psr.rank_city, psr.rank_province FROM scoring_result psr JOIN scoring_run pr ON pr.id = psr.run_id"
@@ -687,8 +729,9 @@ def report_logged(
         " r.methodology_version, r.methodology_hash, r.created_at AS run_created_at, sr.total_points, sr.eligible,"
         " sr.leader, sr.rank_peer, sr.rank_city, sr.rank_province, sr.peer_group, sr.detail::text AS detail,"
         " to_jsonb(p) AS previous"
-        " FROM scoring_result sr JOIN scoring_run r ON r.id = sr.run_id" + prev +
-        f" WHERE sr.institution_id = %(id)s AND {spred} AND {rpred}"
+        " FROM scoring_result sr JOIN scoring_run r ON r.id = sr.run_id"
+        + prev
+        + f" WHERE sr.institution_id = %(id)s AND {spred} AND {rpred}"
         " AND (SELECT visible FROM inst) AND (SELECT visible FROM rv)"
         " AND (%(run_id)s::bigint IS NULL OR sr.run_id = %(run_id)s)"
         " AND (%(year)s::int IS NULL OR r.year = %(year)s)"
@@ -727,16 +770,19 @@ JOB_LOCK_CLASS = 72_001  # first key of the two-key advisory locks on jobs; no o
 JOB_MAX_ATTEMPTS = 3  # a job that took its worker down this many times is failed, not retried forever
 JOB_MAX_QUEUED_PER_KEY = 100  # queued jobs one key may have waiting; more: 429
 JOB_QUEUE_LOCK_CLASS = 72_002  # serialises one key's enqueues so the count above is exact
-JOB_COLS = ("id, year, region_code, methodology_hash, status, run_id, error, attempts, created_by, created_at,"
-            " started_at, finished_at")
+JOB_COLS = (
+    "id, year, region_code, methodology_hash, status, run_id, error, attempts, created_by, created_at,"
+    " started_at, finished_at"
+)
 
 
 class JobQueueFull(Exception):
     """The key has JOB_MAX_QUEUED_PER_KEY jobs queued already."""
 
 
-def enqueue_job(conn: psycopg.Connection, *, year: int, region_code: str | None, methodology_hash: str,
-                created_by: str) -> tuple[dict, bool]:
+def enqueue_job(
+    conn: psycopg.Connection, *, year: int, region_code: str | None, methodology_hash: str, created_by: str
+) -> tuple[dict, bool]:
     """The queued or running job for these inputs, or a new queued one; and whether it is new.
     Raises JobQueueFull when ``created_by`` already has JOB_MAX_QUEUED_PER_KEY jobs waiting (a loop over
     years and regions would otherwise queue thousands of runs ahead of everyone else's).
@@ -754,10 +800,13 @@ def enqueue_job(conn: psycopg.Connection, *, year: int, region_code: str | None,
             if row is not None:
                 return row, False
             queued = cur.execute(
-                "SELECT count(*) AS n FROM scoring_job WHERE status = 'queued' AND created_by = %(by)s", params
+                "SELECT count(*) AS n FROM scoring_job WHERE status = 'queued' AND created_by = %(by)s",
+                params,
             ).fetchone()["n"]
             if queued >= JOB_MAX_QUEUED_PER_KEY:
-                raise JobQueueFull(f"{queued} scoring jobs of yours are queued already (at most {JOB_MAX_QUEUED_PER_KEY})")
+                raise JobQueueFull(
+                    f"{queued} scoring jobs of yours are queued already (at most {JOB_MAX_QUEUED_PER_KEY})"
+                )
             row = cur.execute(
                 f"INSERT INTO scoring_job (year, region_code, methodology_hash, created_by)"
                 f" VALUES (%(year)s, %(region)s, %(hash)s, %(by)s) ON CONFLICT DO NOTHING RETURNING {JOB_COLS}",
@@ -815,7 +864,9 @@ def requeue_orphans(conn: psycopg.Connection) -> list[int]:
             "SELECT id, attempts FROM scoring_job WHERE status = 'running' ORDER BY id FOR UPDATE SKIP LOCKED"
         ).fetchall()
         for job_id, attempts in rows:
-            if not conn.execute("SELECT pg_try_advisory_xact_lock(%s, %s::int)", (JOB_LOCK_CLASS, job_id)).fetchone()[0]:
+            if not conn.execute(
+                "SELECT pg_try_advisory_xact_lock(%s, %s::int)", (JOB_LOCK_CLASS, job_id)
+            ).fetchone()[0]:
                 continue  # its worker still holds the lease: running
             if attempts >= JOB_MAX_ATTEMPTS:
                 conn.execute(
@@ -824,6 +875,8 @@ def requeue_orphans(conn: psycopg.Connection) -> list[int]:
                     (job_id,),
                 )
             else:
-                conn.execute("UPDATE scoring_job SET status = 'queued', started_at = NULL WHERE id = %s", (job_id,))
+                conn.execute(
+                    "UPDATE scoring_job SET status = 'queued', started_at = NULL WHERE id = %s", (job_id,)
+                )
             found.append(job_id)
     return found

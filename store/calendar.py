@@ -65,6 +65,7 @@ _HOLIDAYS: dict[int, list[tuple[str, list[dt.date], list[str]]]] = {
     ],
 }
 
+
 @lru_cache(maxsize=1)
 def _tables() -> tuple[dict[dt.date, str], set[dt.date]]:
     off: dict[dt.date, str] = {}

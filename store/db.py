@@ -34,8 +34,15 @@ def with_dbname(url: str, dbname: str) -> str:
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True)
     kept = [(k, v) for k, v in query if k != "dbname"]
-    out = urlunsplit((parts.scheme, parts.netloc, "/" + quote(dbname, safe=""),
-                      parts.query if len(kept) == len(query) else urlencode(kept, quote_via=quote), parts.fragment))
+    out = urlunsplit(
+        (
+            parts.scheme,
+            parts.netloc,
+            "/" + quote(dbname, safe=""),
+            parts.query if len(kept) == len(query) else urlencode(kept, quote_via=quote),
+            parts.fragment,
+        )
+    )
     libpq_url = "postgresql://" + out.split("://", 1)[1]  # libpq does not know yoyo's postgresql+psycopg://
     if conninfo_to_dict(libpq_url).get("dbname") != dbname:
         raise ValueError(f"cannot point {url!r} at database {dbname!r}")

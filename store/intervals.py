@@ -15,17 +15,23 @@ from store.codes import END_USES, ENERGY_TYPES, REGISTERS, default_read_interval
 
 def default_rows() -> list[tuple[str, str, str, int]]:
     """(energy type, end use, register, default interval in s) for every kind a meter row can have."""
-    return [(et, eu, reg, default_read_interval_s(et, eu, reg))
-            for et in ENERGY_TYPES for eu in END_USES for reg in REGISTERS]
+    return [
+        (et, eu, reg, default_read_interval_s(et, eu, reg))
+        for et in ENERGY_TYPES
+        for eu in END_USES
+        for reg in REGISTERS
+    ]
 
 
 def sync(conn: psycopg.Connection) -> int:
     """Make meter_interval_default match the rule (idempotent); returns the number of rows changed."""
     rows = default_rows()
     with conn.cursor() as cur:
-        cur.execute("DELETE FROM meter_interval_default WHERE (energy_type, end_use, register) NOT IN "
-                    "(SELECT * FROM unnest(%s::text[], %s::text[], %s::text[]))",
-                    ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]))
+        cur.execute(
+            "DELETE FROM meter_interval_default WHERE (energy_type, end_use, register) NOT IN "
+            "(SELECT * FROM unnest(%s::text[], %s::text[], %s::text[]))",
+            ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]),
+        )
         changed = cur.rowcount
         cur.executemany(
             "INSERT INTO meter_interval_default (energy_type, end_use, register, read_interval_s) "

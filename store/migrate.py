@@ -45,7 +45,7 @@ def _yoyo_url(url: str) -> str:
     # yoyo picks its driver from the scheme: postgresql+psycopg means psycopg 3.
     for prefix in ("postgresql+psycopg://", "postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     raise ValueError(f"not a PostgreSQL URL: {url!r}")
 
 
@@ -166,4 +166,6 @@ def status(url: str) -> DbStatus:
             row = conn.execute("SELECT value FROM deployment_setting WHERE key = 'timezone'").fetchone()
             tz = row[0] if row else None
         state = _timescale_state(conn)
-    return DbStatus(applied=applied_ids, pending=pending_ids, timescale=state, postgres_version=version, timezone=tz)
+    return DbStatus(
+        applied=applied_ids, pending=pending_ids, timescale=state, postgres_version=version, timezone=tz
+    )

@@ -73,7 +73,9 @@ def meter_quality(
         raise ValueError("start and end must be timezone-aware")
     params = {"start": start, "end": end, "all": meter_ids is None, "ids": list(meter_ids or [])}
     out: list[MeterQuality] = []
-    for meter_id, a, b, hours, resets, rollovers, quarantined, conflicts, rejects in conn.execute(_SQL, params):
+    for meter_id, a, b, hours, resets, rollovers, quarantined, conflicts, rejects in conn.execute(
+        _SQL, params
+    ):
         first, last = _ceil_hour(a), _floor_hour(b)  # whole hours only
         expected = max(0, int((last - first) / HOUR))
         have = sorted(h for h in (hours or []) if first <= h < last)
@@ -84,12 +86,18 @@ def meter_quality(
             cursor = h + HOUR
         if expected:
             longest = max(longest, int((last - cursor) / HOUR))
-        out.append(MeterQuality(
-            meter_id=meter_id,
-            expected_hours=expected,
-            hours_with_data=len(have),
-            coverage=(len(have) / expected) if expected else 1.0,
-            longest_gap_hours=longest,
-            resets=resets, rollovers=rollovers, quarantined=quarantined, conflicts=conflicts, rejects=rejects,
-        ))
+        out.append(
+            MeterQuality(
+                meter_id=meter_id,
+                expected_hours=expected,
+                hours_with_data=len(have),
+                coverage=(len(have) / expected) if expected else 1.0,
+                longest_gap_hours=longest,
+                resets=resets,
+                rollovers=rollovers,
+                quarantined=quarantined,
+                conflicts=conflicts,
+                rejects=rejects,
+            )
+        )
     return out

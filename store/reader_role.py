@@ -14,7 +14,9 @@ def enable_reader_login(conn: psycopg.Connection, password: str) -> None:
     The role is cluster-wide and migrations carry no secrets, so a deployment does this once (compose's
     ``grafana-reader`` step; the demo on its private PostgreSQL). Needs a role that may alter roles.
     """
-    conn.execute(sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(READER_ROLE), sql.Literal(password)))
+    conn.execute(
+        sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(READER_ROLE), sql.Literal(password))
+    )
 
 
 # The server-side functions that create a large object: PostgreSQL checks no privilege and no read-only

@@ -73,7 +73,13 @@ class ImportSummary:
     def changed(self) -> int:
         return sum(
             c.inserted + c.updated
-            for c in (self.institutions, self.institution_years, self.meters, self.reported_usage, self.projects)
+            for c in (
+                self.institutions,
+                self.institution_years,
+                self.meters,
+                self.reported_usage,
+                self.projects,
+            )
         )
 
 
@@ -163,7 +169,9 @@ def load_state(conn: psycopg.Connection) -> DbState:
     }
     state.meters = {
         r[0]: DbMeter(r[1], r[2], r[3], r[4], r[5])
-        for r in conn.execute("SELECT id, institution_id, energy_type, parent_meter_id, end_use, accounting FROM meter")
+        for r in conn.execute(
+            "SELECT id, institution_id, energy_type, parent_meter_id, end_use, accounting FROM meter"
+        )
     }
     return state
 
@@ -220,7 +228,8 @@ def _check_unit_history(conn: psycopg.Connection, rows: list[rf.Row]) -> list[Ro
     )
     periods: dict[str, list[tuple[datetime, str]]] = {}
     for meter_id, valid_from, unit in conn.execute(
-        "SELECT meter_id, nullif(valid_from, '-infinity'), unit FROM meter_config WHERE meter_id = ANY(%s)", (ids,)
+        "SELECT meter_id, nullif(valid_from, '-infinity'), unit FROM meter_config WHERE meter_id = ANY(%s)",
+        (ids,),
     ):
         periods.setdefault(meter_id, []).append((valid_from, unit))
     errors: list[RowError] = []
@@ -236,11 +245,13 @@ def _check_unit_history(conn: psycopg.Connection, rows: list[rf.Row]) -> list[Ro
                 codes.conversion_factor(codes.normalize_unit(unit), codes.normalize_unit(v["unit"]))
             except codes.UnitError:
                 since = "the beginning" if valid_from is None else valid_from.isoformat()
-                errors.append(r.where(
-                    "unit",
-                    f"unit {v['unit']} does not convert from {unit}, the unit of this meter's configuration from "
-                    f"{since}, which a config_from of {vf.isoformat()} keeps; leave config_from empty to replace it",
-                ))
+                errors.append(
+                    r.where(
+                        "unit",
+                        f"unit {v['unit']} does not convert from {unit}, the unit of this meter's configuration from "
+                        f"{since}, which a config_from of {vf.isoformat()} keeps; leave config_from empty to replace it",
+                    )
+                )
                 break
     return errors
 

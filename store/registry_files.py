@@ -319,9 +319,9 @@ def _central_directory_bytes(data: bytes) -> int | None:
         return None
     size = struct.unpack_from("<I", data, end + 12)[0]
     locator = end - 20
-    if locator >= 0 and data[locator:locator + 4] == b"PK\x06\x07":
+    if locator >= 0 and data[locator : locator + 4] == b"PK\x06\x07":
         at = struct.unpack_from("<Q", data, locator + 8)[0]
-        if data[at:at + 4] == b"PK\x06\x06" and at + 56 <= len(data):
+        if data[at : at + 4] == b"PK\x06\x06" and at + 56 <= len(data):
             size = struct.unpack_from("<Q", data, at + 40)[0]
     return size
 
@@ -354,18 +354,29 @@ def _sheet_records(source: str, sheet: Any, errors: list[RowError]) -> list[tupl
         if last == 0:
             continue  # a gap between rows, or an empty row: nothing kept
         if line > XLSX_MAX_ROWS:
-            errors.append(RowError(source, line, "-", f"sheet has more than {XLSX_MAX_ROWS} rows; split the file"))
+            errors.append(
+                RowError(source, line, "-", f"sheet has more than {XLSX_MAX_ROWS} rows; split the file")
+            )
             return None
         if last > XLSX_MAX_COLUMNS:
             cell = f"{get_column_letter(last)}{line}"
-            errors.append(RowError(source, line, "-", f"cell {cell} lies beyond the first {XLSX_MAX_COLUMNS} columns"))
+            errors.append(
+                RowError(source, line, "-", f"cell {cell} lies beyond the first {XLSX_MAX_COLUMNS} columns")
+            )
             bad = True
             continue
         cells = [_cell_text(v) for v in row[:last]]
         for col, text in enumerate(cells, 1):
             if len(text) > XLSX_MAX_CELL_CHARS:
                 cell = f"{get_column_letter(col)}{line}"
-                errors.append(RowError(source, line, "-", f"cell {cell} holds {len(text)} characters, more than {XLSX_MAX_CELL_CHARS}"))
+                errors.append(
+                    RowError(
+                        source,
+                        line,
+                        "-",
+                        f"cell {cell} holds {len(text)} characters, more than {XLSX_MAX_CELL_CHARS}",
+                    )
+                )
                 bad = True
                 break
         else:
@@ -379,8 +390,15 @@ def read_xlsx(name: str, data: bytes) -> tuple[list[Table], list[RowError]]:
 
     directory = _central_directory_bytes(data)
     if directory is not None and directory > XLSX_MAX_CENTRAL_DIRECTORY_BYTES:
-        return [], [RowError(name, 1, "-", f"workbook lists its parts in {directory} bytes, more than"
-                             f" {XLSX_MAX_CENTRAL_DIRECTORY_BYTES}: far too many parts for a workbook")]
+        return [], [
+            RowError(
+                name,
+                1,
+                "-",
+                f"workbook lists its parts in {directory} bytes, more than"
+                f" {XLSX_MAX_CENTRAL_DIRECTORY_BYTES}: far too many parts for a workbook",
+            )
+        ]
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as z:
             too_big = _xlsx_too_big(z)
@@ -390,9 +408,12 @@ def read_xlsx(name: str, data: bytes) -> tuple[list[Table], list[RowError]]:
         return [], [RowError(name, 1, "-", too_big)]
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as z:
-            check_workbook(z, max_cell_chars=XLSX_SCAN_MAX_CELL_CHARS,
-                           max_row_chars=XLSX_MAX_COLUMNS * XLSX_MAX_CELL_CHARS,
-                           max_shared_strings=XLSX_MAX_SHARED_STRINGS)
+            check_workbook(
+                z,
+                max_cell_chars=XLSX_SCAN_MAX_CELL_CHARS,
+                max_row_chars=XLSX_MAX_COLUMNS * XLSX_MAX_CELL_CHARS,
+                max_shared_strings=XLSX_MAX_SHARED_STRINGS,
+            )
     except WorkbookRefused as exc:
         return [], [RowError(name, exc.row or 1, "-", f"workbook refused: {exc}")]
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
@@ -746,7 +767,9 @@ def _check_institution_ref(r: Row, inst_ids: set[str], errors: list[RowError]) -
     v = r.values
     if _good(r, "institution_id") and v["institution_id"] not in inst_ids:
         errors.append(
-            r.where("institution_id", f"institution '{v['institution_id']}' is not in the registry or this import")
+            r.where(
+                "institution_id", f"institution '{v['institution_id']}' is not in the registry or this import"
+            )
         )
 
 
@@ -864,7 +887,10 @@ def _check_config_from(r: Row, errors: list[RowError]) -> None:
         )
     elif _good(r, "retired_at") and v.get("retired_at") is not None and when >= v["retired_at"]:
         errors.append(
-            r.where("config_from", f"config_from {when.isoformat()} is not before retired_at {v['retired_at'].isoformat()}")
+            r.where(
+                "config_from",
+                f"config_from {when.isoformat()} is not before retired_at {v['retired_at'].isoformat()}",
+            )
         )
 
 
@@ -873,21 +899,38 @@ def _check_meter_accounting(r: Row, parent: str | None, old: DbMeter | None, err
     (excluded-area) meter must be inside a parent; the reading interval is whole seconds, 0 for event-based."""
     v = r.values
     if _good(r, "read_interval_s") and v.get("read_interval_s") is not None and v["read_interval_s"] < 0:
-        errors.append(r.where("read_interval_s", f"read_interval_s must be 0 (event-based) or more seconds, got {v['read_interval_s']}"))
+        errors.append(
+            r.where(
+                "read_interval_s",
+                f"read_interval_s must be 0 (event-based) or more seconds, got {v['read_interval_s']}",
+            )
+        )
     if not _good(r, "end_use") or any(c in v and not _good(r, c) for c in ("accounting", "parent_meter_id")):
         return
     end_use = v.get("end_use")
     accounting = v["accounting"] if "accounting" in v else (old.accounting if old else None)
     if accounting == "own_supply" and parent:
-        errors.append(r.where("accounting", f"own_supply is a meter with its own feed: it cannot be inside parent meter '{parent}'"))
+        errors.append(
+            r.where(
+                "accounting",
+                f"own_supply is a meter with its own feed: it cannot be inside parent meter '{parent}'",
+            )
+        )
     elif accounting == "excluded_area" and not parent:
-        errors.append(r.where("accounting", "excluded_area is deducted from its parent meter's use: parent_meter_id is required"))
+        errors.append(
+            r.where(
+                "accounting",
+                "excluded_area is deducted from its parent meter's use: parent_meter_id is required",
+            )
+        )
     elif end_use in codes.SUB_METER_END_USES and not parent and accounting != "own_supply":
-        errors.append(r.where(
-            "parent_meter_id",
-            f"a {end_use} sub-meter needs parent_meter_id (the meter its use is inside), or it would be counted "
-            "nowhere; a separately fed supply (e.g. a data centre on its own feeder) is counted with accounting = own_supply",
-        ))
+        errors.append(
+            r.where(
+                "parent_meter_id",
+                f"a {end_use} sub-meter needs parent_meter_id (the meter its use is inside), or it would be counted "
+                "nowhere; a separately fed supply (e.g. a data centre on its own feeder) is counted with accounting = own_supply",
+            )
+        )
 
 
 def _parents_first(rows: list[Row]) -> list[Row]:

@@ -63,7 +63,9 @@ def _split(text: str) -> list[str]:
     return [p.strip() for p in text.replace("；", ";").split(";") if p.strip()]
 
 
-def check(rows: list[Row], inst_ids: set[str], meters: list[Row], state: DbState, errors: list[RowError]) -> None:
+def check(
+    rows: list[Row], inst_ids: set[str], meters: list[Row], state: DbState, errors: list[RowError]
+) -> None:
     """Every project row against the registry and this import; normalises energy_types, meter_ids, prices."""
     _check_duplicates(rows, PROJECTS.key, "project id", errors)
     known = {mid: (m.institution_id, m.energy_type) for mid, m in state.meters.items()}
@@ -97,7 +99,9 @@ def _check_energy_types(r: Row, errors: list[RowError]) -> list[str] | None:
     return out
 
 
-def _check_meters(r: Row, types: list[str] | None, known: dict[str, tuple[str, str]], errors: list[RowError]) -> None:
+def _check_meters(
+    r: Row, types: list[str] | None, known: dict[str, tuple[str, str]], errors: list[RowError]
+) -> None:
     text = r.values.get("meter_ids")
     if not text or text is _BAD:
         r.values["meter_ids"] = None if text is None or text == "" else text
@@ -109,8 +113,12 @@ def _check_meters(r: Row, types: list[str] | None, known: dict[str, tuple[str, s
             continue
         inst, et = known[mid]
         if _good(r, "institution_id") and inst != r.values["institution_id"]:
-            errors.append(r.where("meter_ids", f"meter '{mid}' belongs to institution '{inst}', not "
-                                               f"'{r.values['institution_id']}'"))
+            errors.append(
+                r.where(
+                    "meter_ids",
+                    f"meter '{mid}' belongs to institution '{inst}', not '{r.values['institution_id']}'",
+                )
+            )
         elif types is not None and et not in types:
             errors.append(r.where("meter_ids", f"meter '{mid}' measures {et}, which is not in energy_types"))
     r.values["meter_ids"] = ";".join(ids)
@@ -124,8 +132,9 @@ def _check_periods(r: Row, errors: list[RowError]) -> None:
         strict = a.endswith("_to")  # a period ends before the next begins; a period may be one day
         if v[b] < v[a] or (strict and v[b] == v[a]):
             rel = "after" if strict else "on or after"
-            errors.append(r.where(b, f"{b} {v[b]} must be {rel} {a} {v[a]} (baseline, installation, "
-                                     "then reporting)"))
+            errors.append(
+                r.where(b, f"{b} {v[b]} must be {rel} {a} {v[a]} (baseline, installation, then reporting)")
+            )
             return
 
 
@@ -147,7 +156,9 @@ def _check_prices(r: Row, types: list[str] | None, errors: list[RowError]) -> No
         except ValueError:
             value = math.nan
         if not math.isfinite(value) or value < 0:
-            errors.append(r.where("prices", f"'{part}' is not energy_type=price (yuan per canonical unit, ≥ 0)"))
+            errors.append(
+                r.where("prices", f"'{part}' is not energy_type=price (yuan per canonical unit, ≥ 0)")
+            )
             return
         if types is not None and et not in types:
             errors.append(r.where("prices", f"price for {et}, which is not in energy_types"))

@@ -20,8 +20,21 @@ from store import codes
 _TZ = "(SELECT value FROM deployment_setting WHERE key = 'timezone')"
 
 PROJECT_COLUMNS = (
-    "id", "institution_id", "kind", "name", "energy_types", "meter_ids", "baseline_from", "baseline_to",
-    "install_from", "install_to", "reporting_from", "reporting_to", "description", "contract_ref", "prices",
+    "id",
+    "institution_id",
+    "kind",
+    "name",
+    "energy_types",
+    "meter_ids",
+    "baseline_from",
+    "baseline_to",
+    "install_from",
+    "install_to",
+    "reporting_from",
+    "reporting_to",
+    "description",
+    "contract_ref",
+    "prices",
 )
 
 
@@ -49,7 +62,9 @@ class Project:
 
 
 def get_project(conn: psycopg.Connection, project_id: str) -> Project | None:
-    row = conn.execute(f"SELECT {', '.join(PROJECT_COLUMNS)} FROM project WHERE id = %s", (project_id,)).fetchone()
+    row = conn.execute(
+        f"SELECT {', '.join(PROJECT_COLUMNS)} FROM project WHERE id = %s", (project_id,)
+    ).fetchone()
     return Project(*row) if row else None
 
 
@@ -75,8 +90,10 @@ def project_meters(conn: psycopg.Connection, p: Project, energy_type: str) -> li
         q = "SELECT id, unit FROM meter WHERE id = ANY(%s) AND energy_type = %s ORDER BY id"
         args: tuple = (listed, energy_type)
     else:
-        q = ("SELECT id, unit FROM meter WHERE institution_id = %s AND energy_type = %s AND end_use = 'main' "
-             "AND parent_meter_id IS NULL ORDER BY id")
+        q = (
+            "SELECT id, unit FROM meter WHERE institution_id = %s AND energy_type = %s AND end_use = 'main' "
+            "AND parent_meter_id IS NULL ORDER BY id"
+        )
         args = (p.institution_id, energy_type)
     return [(r[0], r[1]) for r in conn.execute(q, args).fetchall()]
 
@@ -104,16 +121,41 @@ def daily_use(
     return {d: sum(v) for d, v in per_day.items() if len(v) == len(meters)}
 
 
-def insert_model(conn: psycopg.Connection, project_id: str, energy_type: str, unit: str, first: dt.date,
-                 last: dt.date, method: str, methodology_sha256: str, data_sha256: str, params: dict) -> int:
+def insert_model(
+    conn: psycopg.Connection,
+    project_id: str,
+    energy_type: str,
+    unit: str,
+    first: dt.date,
+    last: dt.date,
+    method: str,
+    methodology_sha256: str,
+    data_sha256: str,
+    params: dict,
+) -> int:
     s = params["stats"]
     seg_r2 = s["r2_adj"]
     return conn.execute(
         """INSERT INTO baseline_model (project_id, energy_type, unit, baseline_from, baseline_to, method,
                methodology_sha256, data_sha256, params, n_days, n_parameters, r2_adj, cvrmse, nmbe, autocorr_lag1)
            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id""",
-        (project_id, energy_type, unit, first, last, method, methodology_sha256, data_sha256, Jsonb(params),
-         s["n_days"], s["n_parameters"], seg_r2, s["cvrmse"], s["nmbe"], s["autocorr_lag1"]),
+        (
+            project_id,
+            energy_type,
+            unit,
+            first,
+            last,
+            method,
+            methodology_sha256,
+            data_sha256,
+            Jsonb(params),
+            s["n_days"],
+            s["n_parameters"],
+            seg_r2,
+            s["cvrmse"],
+            s["nmbe"],
+            s["autocorr_lag1"],
+        ),
     ).fetchone()[0]
 
 
@@ -123,10 +165,28 @@ def get_model(conn: psycopg.Connection, model_id: int) -> dict | None:
 
 
 RESULT_COLUMNS = (
-    "project_id", "energy_type", "unit", "model_id", "reporting_from", "reporting_to", "reporting_days",
-    "predicted", "metered", "avoided", "avoided_uncertainty", "confidence_level", "avoided_kgce",
-    "avoided_cost_yuan", "previous_year_metered", "year_on_year_change", "hdd", "cdd", "previous_year_hdd",
-    "previous_year_cdd", "status", "reasons",
+    "project_id",
+    "energy_type",
+    "unit",
+    "model_id",
+    "reporting_from",
+    "reporting_to",
+    "reporting_days",
+    "predicted",
+    "metered",
+    "avoided",
+    "avoided_uncertainty",
+    "confidence_level",
+    "avoided_kgce",
+    "avoided_cost_yuan",
+    "previous_year_metered",
+    "year_on_year_change",
+    "hdd",
+    "cdd",
+    "previous_year_hdd",
+    "previous_year_cdd",
+    "status",
+    "reasons",
 )
 
 

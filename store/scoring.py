@@ -92,8 +92,16 @@ def insert_run(
         """INSERT INTO scoring_run (year, region_code, methodology_name, methodology_version, methodology_hash,
                methodology_text, results_hash, created_by)
            VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id""",
-        (year, region_code, methodology_name, methodology_version, methodology_hash, methodology_text,
-         results_hash if isinstance(results_hash, str) else "", created_by),
+        (
+            year,
+            region_code,
+            methodology_name,
+            methodology_version,
+            methodology_hash,
+            methodology_text,
+            results_hash if isinstance(results_hash, str) else "",
+            created_by,
+        ),
     ).fetchone()[0]
     if conn.info.encoding != "utf-8":  # the rows below are UTF-8 bytes
         conn.execute("SET LOCAL client_encoding TO 'UTF8'")
@@ -109,22 +117,44 @@ def insert_run(
         conn.execute("SELECT set_config('default_toast_compression', 'lz4', true)")
     # The COPY text is written here rather than by psycopg's write_row: a result's detail is ~12 KB of JSON
     # that needs at most a backslash doubling, and per-row formatting was most of the client's store time.
-    with conn.cursor() as cur, cur.copy(
-        """COPY scoring_result (run_id, institution_id, region_code, category, peer_group, total_points,
+    with (
+        conn.cursor() as cur,
+        cur.copy(
+            """COPY scoring_result (run_id, institution_id, region_code, category, peer_group, total_points,
                eligible, leader, rank_peer, rank_city, rank_province, vetoes, detail) FROM STDIN"""
-    ) as copy:
+        ) as copy,
+    ):
         chunk: list[bytes] = []
         size = 0
         for r in results:
             detail = r["detail"]
             if isinstance(detail, dict):
                 detail = json.dumps(detail, ensure_ascii=False, sort_keys=True)
-            line = b"\t".join((
-                run_field, *map(_copy_field, (
-                    r["institution_id"], r["region_code"], r["category"], r["peer_group"], r["total_points"],
-                    r["eligible"], r["leader"], r["rank_peer"], r["rank_city"], r["rank_province"],
-                    json.dumps(r["vetoes"], ensure_ascii=False, sort_keys=True), detail)),
-            )) + b"\n"
+            line = (
+                b"\t".join(
+                    (
+                        run_field,
+                        *map(
+                            _copy_field,
+                            (
+                                r["institution_id"],
+                                r["region_code"],
+                                r["category"],
+                                r["peer_group"],
+                                r["total_points"],
+                                r["eligible"],
+                                r["leader"],
+                                r["rank_peer"],
+                                r["rank_city"],
+                                r["rank_province"],
+                                json.dumps(r["vetoes"], ensure_ascii=False, sort_keys=True),
+                                detail,
+                            ),
+                        ),
+                    )
+                )
+                + b"\n"
+            )
             chunk.append(line)
             size += len(line)
             if size >= _COPY_CHUNK_BYTES:
@@ -157,7 +187,11 @@ def list_runs(
     if year is not None:
         where = "WHERE r.year = %s"
         params.append(year)
-    having = "HAVING count(s.institution_id) > 0" if (region_codes is not None or institution_id is not None) else ""
+    having = (
+        "HAVING count(s.institution_id) > 0"
+        if (region_codes is not None or institution_id is not None)
+        else ""
+    )
     params.append(limit)
     sql = f"""SELECT {_RUN_COLUMNS},
                      count(s.institution_id) AS institutions,
@@ -184,7 +218,11 @@ def get_run(
     scope = _scope("s", region_codes, institution_id, params)
     params.append(run_id)
     extra = ", r.methodology_text" if with_methodology_text else ""
-    having = "HAVING count(s.institution_id) > 0" if (region_codes is not None or institution_id is not None) else ""
+    having = (
+        "HAVING count(s.institution_id) > 0"
+        if (region_codes is not None or institution_id is not None)
+        else ""
+    )
     sql = f"""SELECT {_RUN_COLUMNS}{extra},
                      count(s.institution_id) AS institutions,
                      count(s.institution_id) FILTER (WHERE s.eligible) AS eligible,
@@ -308,8 +346,16 @@ def set_assessed_item(
         cur.execute(
             """INSERT INTO assessed_item_audit (institution_id, year, item_code, old_points, new_points,
                    old_evidence, new_evidence, changed_by) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)""",
-            (institution_id, year, item_code, old["points"] if old else None, points,
-             old["evidence"] if old else None, evidence if points is not None else None, entered_by),
+            (
+                institution_id,
+                year,
+                item_code,
+                old["points"] if old else None,
+                points,
+                old["evidence"] if old else None,
+                evidence if points is not None else None,
+                entered_by,
+            ),
         )
     return old, new
 
@@ -440,7 +486,12 @@ def meter_window_coverage(
     if not windows:
         return {}
     params = {
-        "ids": [w[0] for w in windows], "years": [w[1] for w in windows], "a": [w[2] for w in windows],
-        "b": [w[3] for w in windows], "s": [w[4] for w in windows], "c": [w[5] for w in windows], "tz": tz,
+        "ids": [w[0] for w in windows],
+        "years": [w[1] for w in windows],
+        "a": [w[2] for w in windows],
+        "b": [w[3] for w in windows],
+        "s": [w[4] for w in windows],
+        "c": [w[5] for w in windows],
+        "tz": tz,
     }
     return {(mid, y): (int(exp), int(have)) for mid, y, exp, have in conn.execute(_COVERAGE_SQL, params)}

@@ -44,7 +44,7 @@ def starts_formula(text: str) -> bool:
     while i < len(text) and (text[i].isspace() or unicodedata.category(text[i]) == "Cf"):
         i += 1
     # NFKC of a short head is enough: a formula start is a single character once folded.
-    head = unicodedata.normalize("NFKC", text[i:i + _LEAD_CHECK_CHARS])
+    head = unicodedata.normalize("NFKC", text[i : i + _LEAD_CHECK_CHARS])
     return head.startswith(FORMULA_START)
 
 

@@ -114,7 +114,11 @@ def _remove_compression_policy(name: sql.Composable, columnstore: bool) -> sql.C
 
 
 def rollup_statements(
-    plan: TimescalePlan, *, version: str | None, compressed: frozenset[str] = frozenset(), database: str | None = None
+    plan: TimescalePlan,
+    *,
+    version: str | None,
+    compressed: frozenset[str] = frozenset(),
+    database: str | None = None,
 ) -> list[sql.Composable]:
     """SQL that makes the rollups hypertables, compressed if configured, and (re)sets their policies.
 
@@ -151,20 +155,28 @@ def rollup_statements(
                 stmts.append(_remove_compression_policy(name, columnstore))
         elif t.name not in compressed:
             if columnstore:
-                opts = ("timescaledb.enable_columnstore = true, timescaledb.segmentby = 'meter_id', "
-                        "timescaledb.orderby = {col}")
+                opts = (
+                    "timescaledb.enable_columnstore = true, timescaledb.segmentby = 'meter_id', "
+                    "timescaledb.orderby = {col}"
+                )
             else:
-                opts = ("timescaledb.compress, timescaledb.compress_segmentby = 'meter_id', "
-                        "timescaledb.compress_orderby = {col}")
+                opts = (
+                    "timescaledb.compress, timescaledb.compress_segmentby = 'meter_id', "
+                    "timescaledb.compress_orderby = {col}"
+                )
             stmts.append(
-                sql.SQL("ALTER TABLE {table} SET (" + opts + ")").format(table=sql.Identifier(t.name), col=col)
+                sql.SQL("ALTER TABLE {table} SET (" + opts + ")").format(
+                    table=sql.Identifier(t.name), col=col
+                )
             )
         if plan.rollup_compress_after is not None:
             after = _interval_literal(plan.rollup_compress_after)
             stmts.append(_remove_compression_policy(name, columnstore))
             if columnstore:
                 stmts.append(
-                    sql.SQL("CALL add_columnstore_policy({name}, after => {after})").format(name=name, after=after)
+                    sql.SQL("CALL add_columnstore_policy({name}, after => {after})").format(
+                        name=name, after=after
+                    )
                 )
             else:
                 stmts.append(
@@ -181,9 +193,9 @@ def rollup_statements(
             )
     if database and ver >= DML_LIMIT_SINCE:
         stmts.append(
-            sql.SQL("ALTER DATABASE {db} SET timescaledb.max_tuples_decompressed_per_dml_transaction = 0").format(
-                db=sql.Identifier(database)
-            )
+            sql.SQL(
+                "ALTER DATABASE {db} SET timescaledb.max_tuples_decompressed_per_dml_transaction = 0"
+            ).format(db=sql.Identifier(database))
         )
     return stmts
 
@@ -254,7 +266,8 @@ def compression_enabled(conn: psycopg.Connection, table: str = "reading") -> boo
     if not extension_installed(conn):
         return False
     row = conn.execute(
-        "SELECT compression_enabled FROM timescaledb_information.hypertables WHERE hypertable_name = %s", (table,)
+        "SELECT compression_enabled FROM timescaledb_information.hypertables WHERE hypertable_name = %s",
+        (table,),
     ).fetchone()
     return bool(row and row[0])
 

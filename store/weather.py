@@ -68,16 +68,24 @@ def parse_file(name: str, data: bytes, region_codes: set[str]) -> tuple[list[Wea
                     header.pop()
                 for c in header:
                     if c not in REQUIRED + OPTIONAL:
-                        errors.append(RowError(name, line, c or "-", f"unknown column '{c}' (weather columns: "
-                                               f"{', '.join(REQUIRED + OPTIONAL)})"))
+                        errors.append(
+                            RowError(
+                                name,
+                                line,
+                                c or "-",
+                                f"unknown column '{c}' (weather columns: {', '.join(REQUIRED + OPTIONAL)})",
+                            )
+                        )
                 for c in REQUIRED:
                     if c not in header:
                         errors.append(RowError(name, line, c, f"missing required column '{c}'"))
                 if errors:
                     return [], errors
                 continue
-            if any(cells[len(header):]):
-                errors.append(RowError(name, line, "-", f"row has {len(cells)} cells but the header has {len(header)}"))
+            if any(cells[len(header) :]):
+                errors.append(
+                    RowError(name, line, "-", f"row has {len(cells)} cells but the header has {len(header)}")
+                )
                 continue
             v = dict(zip(header, cells + [""] * (len(header) - len(cells)), strict=False))
             row = _parse_row(name, line, v, region_codes, errors)
@@ -85,8 +93,14 @@ def parse_file(name: str, data: bytes, region_codes: set[str]) -> tuple[list[Wea
                 continue
             key = (row.region_code, row.day)
             if key in seen:
-                errors.append(RowError(name, line, "date", f"duplicate day {row.day} for region {row.region_code} "
-                                       f"(first at {name}:{seen[key]})"))
+                errors.append(
+                    RowError(
+                        name,
+                        line,
+                        "date",
+                        f"duplicate day {row.day} for region {row.region_code} (first at {name}:{seen[key]})",
+                    )
+                )
                 continue
             seen[key] = line
             rows.append(row)
@@ -97,8 +111,9 @@ def parse_file(name: str, data: bytes, region_codes: set[str]) -> tuple[list[Wea
     return rows, errors
 
 
-def _parse_row(name: str, line: int, v: dict[str, str], region_codes: set[str],
-               errors: list[RowError]) -> WeatherRow | None:
+def _parse_row(
+    name: str, line: int, v: dict[str, str], region_codes: set[str], errors: list[RowError]
+) -> WeatherRow | None:
     before = len(errors)
     region, day, temp = v["region_code"], None, None
     if not region:
@@ -123,8 +138,11 @@ def _parse_row(name: str, line: int, v: dict[str, str], region_codes: set[str],
             errors.append(RowError(name, line, "mean_temp_c", f"not a number: '{text}'"))
         else:
             if not math.isfinite(temp) or not TEMP_MIN_C <= temp <= TEMP_MAX_C:
-                errors.append(RowError(name, line, "mean_temp_c",
-                                       f"{text} °C is outside {TEMP_MIN_C:g}..{TEMP_MAX_C:g} °C"))
+                errors.append(
+                    RowError(
+                        name, line, "mean_temp_c", f"{text} °C is outside {TEMP_MIN_C:g}..{TEMP_MAX_C:g} °C"
+                    )
+                )
     if len(errors) > before:
         return None
     return WeatherRow(region, day, temp, v.get("source") or None, line)
@@ -143,8 +161,14 @@ def import_files(conn: psycopg.Connection, files: list[tuple[str, bytes]], *, dr
         for w in r:
             key = (w.region_code, w.day)
             if key in seen:
-                errors.append(RowError(name, w.line, "date",
-                                       f"duplicate day {w.day} for region {w.region_code} (first at {seen[key]})"))
+                errors.append(
+                    RowError(
+                        name,
+                        w.line,
+                        "date",
+                        f"duplicate day {w.day} for region {w.region_code} (first at {seen[key]})",
+                    )
+                )
             else:
                 seen[key] = f"{name}:{w.line}"
         rows += r
@@ -172,8 +196,9 @@ def weather_region(region_code: str) -> str:
     return region_code[:4] + "00"
 
 
-def daily_temperatures(conn: psycopg.Connection, region_code: str, first: dt.date, last: dt.date
-                       ) -> dict[dt.date, float]:
+def daily_temperatures(
+    conn: psycopg.Connection, region_code: str, first: dt.date, last: dt.date
+) -> dict[dt.date, float]:
     """Mean °C per day of ``region_code`` in [first, last]: its own row of a day, else its city's of that day
     (a county station's few days do not hide the city's record of the others)."""
     rows = conn.execute(
@@ -185,8 +210,14 @@ def daily_temperatures(conn: psycopg.Connection, region_code: str, first: dt.dat
     return {d: float(t) for d, t in rows}
 
 
-def degree_days(conn: psycopg.Connection, region_code: str, first: dt.date, last: dt.date, hdd_base_c: float,
-                cdd_base_c: float) -> tuple[float, float, int]:
+def degree_days(
+    conn: psycopg.Connection,
+    region_code: str,
+    first: dt.date,
+    last: dt.date,
+    hdd_base_c: float,
+    cdd_base_c: float,
+) -> tuple[float, float, int]:
     """(HDD, CDD, days with a temperature) of ``region_code`` (else its city) over [first, last]."""
     temps = daily_temperatures(conn, region_code, first, last).values()
     hdd = sum(max(hdd_base_c - t, 0.0) for t in temps)

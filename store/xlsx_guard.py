@@ -44,7 +44,15 @@ def _local(name: str) -> str:
 def check_part(stream, *, max_cell_chars: int, max_row_chars: int, max_shared_strings: int) -> None:
     """Raise WorkbookRefused when the XML read from ``stream`` (a binary file object) breaks a bound."""
     parser = expat.ParserCreate(namespace_separator=" ")
-    state = {"chars": 0, "in_text_unit": 0, "cells": 0, "strings": 0, "row": 0, "row_chars": 0, "in_row": False}
+    state = {
+        "chars": 0,
+        "in_text_unit": 0,
+        "cells": 0,
+        "strings": 0,
+        "row": 0,
+        "row_chars": 0,
+        "in_row": False,
+    }
 
     def refuse(msg: str):
         row = state["row"]
@@ -109,15 +117,20 @@ def check_part(stream, *, max_cell_chars: int, max_row_chars: int, max_shared_st
         raise WorkbookRefused(f"not well-formed XML: {exc}", state["row"]) from exc
 
 
-def check_workbook(book_zip: zipfile.ZipFile, *, max_cell_chars: int, max_row_chars: int,
-                   max_shared_strings: int) -> None:
+def check_workbook(
+    book_zip: zipfile.ZipFile, *, max_cell_chars: int, max_row_chars: int, max_shared_strings: int
+) -> None:
     """Check every XML part of the workbook (sheets, shared strings, and any other part openpyxl reads)."""
     for info in book_zip.infolist():
         if not info.filename.lower().endswith((".xml", ".rels", ".vml")):
             continue
         with book_zip.open(info) as stream:
             try:
-                check_part(stream, max_cell_chars=max_cell_chars, max_row_chars=max_row_chars,
-                           max_shared_strings=max_shared_strings)
+                check_part(
+                    stream,
+                    max_cell_chars=max_cell_chars,
+                    max_row_chars=max_row_chars,
+                    max_shared_strings=max_shared_strings,
+                )
             except WorkbookRefused as exc:
                 raise WorkbookRefused(f"{info.filename}, {exc}", exc.row) from None

@@ -65,7 +65,9 @@ def _remove_when_stopped(data_dir: Path, timeout_s: float = 60) -> None:
     deadline = time.monotonic() + timeout_s
     while pid_file.exists():
         if time.monotonic() > deadline:
-            warnings.warn(f"the embedded PostgreSQL under {data_dir} did not stop; its folder is kept", stacklevel=1)
+            warnings.warn(
+                f"the embedded PostgreSQL under {data_dir} did not stop; its folder is kept", stacklevel=1
+            )
             return
         time.sleep(0.1)
     shutil.rmtree(data_dir, ignore_errors=True)
@@ -94,7 +96,11 @@ def create_database(admin_url: str, template: str | None = None) -> str:
     name = f"jieneng_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
         if template:
-            conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template)))
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                    sql.Identifier(name), sql.Identifier(template)
+                )
+            )
         else:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     return name

@@ -35,17 +35,23 @@ def _ci(tmp_path: Path, rc_run1: int, rc_run2: int) -> subprocess.CompletedProce
     shutil.copy(ROOT / ".ci" / "run", tmp_path / ".ci" / "run")
     (tmp_path / "scripts").mkdir()
     # The stub tells the runs apart as .ci/run sets them apart: by whether the test URLs are set.
-    _exe(tmp_path / "scripts" / "test",
-         'if [ -n "${JIENENG_TEST_DATABASE_URL:-}" ]; then n=1 rc=' + str(rc_run1) + '; else n=2 rc=' + str(rc_run2)
-         + '; fi\necho "=========== $n$n$n passed in 0.${n}s ==========="\nexit "$rc"\n')
+    _exe(
+        tmp_path / "scripts" / "test",
+        'if [ -n "${JIENENG_TEST_DATABASE_URL:-}" ]; then n=1 rc='
+        + str(rc_run1)
+        + "; else n=2 rc="
+        + str(rc_run2)
+        + '; fi\necho "=========== $n$n$n passed in 0.${n}s ==========="\nexit "$rc"\n',
+    )
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     for tool in ("pg_isready", "docker-compose"):
         _exe(bin_dir / tool, "exit 0\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("JIENENG_")}
     env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
-    return subprocess.run(["bash", str(tmp_path / ".ci" / "run")], env=env, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        ["bash", str(tmp_path / ".ci" / "run")], env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_ci_runs_both_ways_and_prints_both_summaries_at_the_end(tmp_path):

@@ -67,11 +67,21 @@ def closed_port() -> int:
 
 def jieneng(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("JIENENG_")}
-    full_env.update(JIENENG_DATA_DIR=str(tmp_path / "data"), JIENENG_METRICS_PORT=str(closed_port()),
-                    JIENENG_API_PORT=str(closed_port()), **env)
+    full_env.update(
+        JIENENG_DATA_DIR=str(tmp_path / "data"),
+        JIENENG_METRICS_PORT=str(closed_port()),
+        JIENENG_API_PORT=str(closed_port()),
+        **env,
+    )
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
-    return subprocess.run([sys.executable, "-m", "jieneng.cli", *args], cwd=ROOT, env=full_env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "jieneng.cli", *args],
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def assert_one_line(r: subprocess.CompletedProcess, verb: str, *wanted: str) -> None:
@@ -88,7 +98,9 @@ def test_every_verb_is_classified():
     """A new verb must say whether it needs the schema, so the shell's check cannot be forgotten."""
     verbs = _verbs(typer.main.get_command(app))
     classified = set(SCHEMA_VERBS) | set(DATABASE_VERBS) | NO_DATABASE_VERBS
-    assert verbs == classified, f"unclassified: {sorted(verbs - classified)}; gone: {sorted(classified - verbs)}"
+    assert verbs == classified, (
+        f"unclassified: {sorted(verbs - classified)}; gone: {sorted(classified - verbs)}"
+    )
 
 
 @pytest.mark.parametrize("verb", sorted(SCHEMA_VERBS))
@@ -120,7 +132,9 @@ def test_unreachable_database_is_one_line(verb, mqtt_url, tmp_path):
 @pytest.mark.parametrize("verb", BROKER_VERBS)
 def test_unreachable_broker_is_one_line(verb, db_url, tmp_path):
     port = closed_port()
-    r = jieneng(SCHEMA_VERBS[verb], tmp_path, JIENENG_DATABASE_URL=db_url, JIENENG_MQTT_URL=f"mqtt://127.0.0.1:{port}")
+    r = jieneng(
+        SCHEMA_VERBS[verb], tmp_path, JIENENG_DATABASE_URL=db_url, JIENENG_MQTT_URL=f"mqtt://127.0.0.1:{port}"
+    )
     assert_one_line(r, verb, f"cannot reach the MQTT broker at 127.0.0.1:{port}", "JIENENG_MQTT_URL")
 
 

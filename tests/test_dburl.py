@@ -30,7 +30,9 @@ def test_with_dbname_names_the_database_libpq_connects_to(build, url, name):
     assert info["dbname"] == name
     assert info.get("user") == "postgres"
     before = conninfo_to_dict("postgresql://" + url.split("://", 1)[1] if "://" in url else url)
-    assert {k: v for k, v in info.items() if k != "dbname"} == {k: v for k, v in before.items() if k != "dbname"}
+    assert {k: v for k, v in info.items() if k != "dbname"} == {
+        k: v for k, v in before.items() if k != "dbname"
+    }
 
 
 def test_with_dbname_connects_to_that_database(pg_admin_url, db_url):

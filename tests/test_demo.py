@@ -52,9 +52,23 @@ def test_demo_runs_on_embedded_defaults_and_stops_on_sigint(demo_dir):
     log = tmp_path / "demo.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "jieneng.cli", "demo", "--from", "2025-12-01", "--to", "2026-01-02T00:00:00",
-             "--year", "2025", "--speed", "60"],
-            env=env, stdout=out, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "jieneng.cli",
+                "demo",
+                "--from",
+                "2025-12-01",
+                "--to",
+                "2026-01-02T00:00:00",
+                "--year",
+                "2025",
+                "--speed",
+                "60",
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     try:
         deadline = time.monotonic() + 480
@@ -83,8 +97,13 @@ def test_demo_runs_on_embedded_defaults_and_stops_on_sigint(demo_dir):
         ds = yaml.safe_load((tmp_path / "data" / "grafana" / "datasources" / "jieneng.yaml").read_text())
         ds = ds["datasources"][0]
         assert ds["user"] == "jieneng_grafana" and ds["secureJsonData"]["password"]
-        with psycopg.connect(host=ds["url"], dbname=ds["jsonData"]["database"], user=ds["user"],
-                             password=ds["secureJsonData"]["password"], autocommit=True) as conn:
+        with psycopg.connect(
+            host=ds["url"],
+            dbname=ds["jsonData"]["database"],
+            user=ds["user"],
+            password=ds["secureJsonData"]["password"],
+            autocommit=True,
+        ) as conn:
             assert conn.execute("SELECT count(*) FROM institution").fetchone()[0] == 91
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute("DELETE FROM institution")
@@ -106,8 +125,11 @@ def test_demo_runs_on_embedded_defaults_and_stops_on_sigint(demo_dir):
 
     def postgres_left():
         return [
-            p for p in psutil.process_iter(["cmdline"])
-            if p.info["cmdline"] and "postgres" in p.info["cmdline"][0] and data_dir in " ".join(p.info["cmdline"])
+            p
+            for p in psutil.process_iter(["cmdline"])
+            if p.info["cmdline"]
+            and "postgres" in p.info["cmdline"][0]
+            and data_dir in " ".join(p.info["cmdline"])
         ]
 
     # Poll rather than sleep: under load the children take their time to exit.

@@ -24,7 +24,9 @@ def test_readme_names_every_program_a_test_skips_without():
         # Programs found by a fixed path rather than on PATH (server binaries outside PATH).
         wanted |= set(re.findall(r"""Path\(\s*["'](/usr/[\w./-]+)["']""", text))
     assert wanted, "found no shutil.which() in the tests: the scan is broken"
-    assert any(p.startswith("/") for p in wanted), "found no program the tests find by a fixed /usr path: the scan is broken"
+    assert any(p.startswith("/") for p in wanted), (
+        "found no program the tests find by a fixed /usr path: the scan is broken"
+    )
     missing = sorted(p for p in wanted if f"`{p}`" not in table_text)
     assert not missing, f"README's table of skips does not name {missing}"
 
@@ -70,7 +72,9 @@ def test_every_referenced_document_exists():
         for ref in set(DOC_REF.findall(_text(path))):
             if not (ROOT / ref).is_file():
                 missing.append(f"{path.relative_to(ROOT)}: {ref}")
-    assert not missing, "references to documents the repository does not contain:\n" + "\n".join(sorted(missing))
+    assert not missing, "references to documents the repository does not contain:\n" + "\n".join(
+        sorted(missing)
+    )
 
 
 def test_every_cited_design_section_exists():
@@ -184,8 +188,15 @@ def test_readme_cli_table_parser_sees_groups_and_alternatives():
         "| `jieneng registry import PATH...` | x |\n\n"
     )
     assert readme_cli_verbs(readme) == {
-        "db migrate", "db status", "keys create", "keys list", "keys revoke", "dashboards build",
-        "dashboards push", "score", "registry import",
+        "db migrate",
+        "db status",
+        "keys create",
+        "keys list",
+        "keys revoke",
+        "dashboards build",
+        "dashboards push",
+        "score",
+        "registry import",
     }
 
 
@@ -263,6 +274,10 @@ def test_design_import_graph_is_the_measured_one():
             name = cells[1].strip(" `")
             stated[name] = set(re.findall(r"`(\w+)`", cells[2]))
     graph = import_graph()
-    assert stated.keys() >= graph.keys(), f"§11's import table has no row for {sorted(graph.keys() - stated.keys())}"
-    wrong = sorted(f"{p}: says {sorted(stated[p])}, code {sorted(graph[p])}" for p in graph if stated[p] != graph[p])
+    assert stated.keys() >= graph.keys(), (
+        f"§11's import table has no row for {sorted(graph.keys() - stated.keys())}"
+    )
+    wrong = sorted(
+        f"{p}: says {sorted(stated[p])}, code {sorted(graph[p])}" for p in graph if stated[p] != graph[p]
+    )
     assert not wrong, "docs/design.md §11's import table differs from the code:\n" + "\n".join(wrong)

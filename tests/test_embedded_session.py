@@ -15,7 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-INNER = '''
+INNER = """
 import os, time
 import psycopg
 
@@ -26,7 +26,7 @@ def test_inner(pg_admin_url):
     while not os.path.exists(release):  # the outer test releases it, or ends it by SIGTERM
         time.sleep(0.1)
     assert False, "this session fails"
-'''
+"""
 
 
 def _postmasters(data_dir: str) -> list[psutil.Process]:
@@ -53,12 +53,32 @@ def test_embedded_postgresql_stops_with_the_session(tmp_path, mode):
     log = tmp_path / "inner.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "pytest", "-p", "tests.conftest", "-p", "no:cacheprovider", "-p", "no:randomly",
-             "-s", "-q", "--rootdir", str(tmp_path), str(tmp_path / "test_inner.py")],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-p",
+                "tests.conftest",
+                "-p",
+                "no:cacheprovider",
+                "-p",
+                "no:randomly",
+                "-s",
+                "-q",
+                "--rootdir",
+                str(tmp_path),
+                str(tmp_path / "test_inner.py"),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     try:
-        _until(lambda: "PGDATA=" in log.read_text(errors="replace") or proc.poll() is not None, "the inner session")
+        _until(
+            lambda: "PGDATA=" in log.read_text(errors="replace") or proc.poll() is not None,
+            "the inner session",
+        )
         text = log.read_text(errors="replace")
         assert "PGDATA=" in text, text[-4000:]
         data_dir = text.split("PGDATA=", 1)[1].split()[0]

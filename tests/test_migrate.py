@@ -52,8 +52,13 @@ def test_concurrent_migrate_from_three_processes(empty_db_url):
     """Three `jieneng db migrate` processes at once on an empty database: one applies, none fails."""
     env = {**os.environ, "JIENENG_DATABASE_URL": empty_db_url, "JIENENG_TIMESCALEDB": "auto"}
     procs = [
-        subprocess.Popen([sys.executable, "-m", "jieneng.cli", "db", "migrate"], env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-m", "jieneng.cli", "db", "migrate"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(3)
     ]
     outs = [p.communicate(timeout=120) for p in procs]
@@ -124,7 +129,8 @@ def test_timescale_statements_follow_documented_api(empty_db_url):
 def test_timescale_interval_is_quoted_not_spliced(empty_db_url):
     with psycopg.connect(empty_db_url) as conn:
         sqls = _render(
-            timescale.hypertable_statements(timescale.TimescalePlan("1 day'); DROP TABLE reading; --", None)), conn
+            timescale.hypertable_statements(timescale.TimescalePlan("1 day'); DROP TABLE reading; --", None)),
+            conn,
         )
     assert "INTERVAL '1 day''); DROP TABLE reading; --'" in " ".join(sqls)
 
@@ -133,7 +139,10 @@ def test_timescale_compression_settings_are_not_altered_twice(empty_db_url):
     """Once compression is on, re-running migrate only replaces policies (altering would fail on compressed chunks)."""
     with psycopg.connect(empty_db_url) as conn:
         again = _render(
-            timescale.hypertable_statements(timescale.TimescalePlan("30 days", None), compression_enabled=True), conn
+            timescale.hypertable_statements(
+                timescale.TimescalePlan("30 days", None), compression_enabled=True
+            ),
+            conn,
         )
     assert not any(s.startswith("ALTER TABLE reading") for s in again)
     assert "SELECT add_compression_policy('reading', compress_after => INTERVAL '30 days')" in again
@@ -158,24 +167,28 @@ def test_rollup_hypertables_before_columnstore_names(empty_db_url):
     ) in sqls
     assert not any("usage_monthly" in s for s in sqls)
     assert (
-        'ALTER TABLE "usage_hourly" SET (timescaledb.compress, timescaledb.compress_segmentby = \'meter_id\', '
+        "ALTER TABLE \"usage_hourly\" SET (timescaledb.compress, timescaledb.compress_segmentby = 'meter_id', "
         "timescaledb.compress_orderby = 'hour')"
     ) in sqls
     assert "SELECT add_compression_policy('usage_hourly', compress_after => INTERVAL '45 days')" in sqls
     assert "SELECT add_compression_policy('usage_daily', compress_after => INTERVAL '45 days')" in sqls
     # Old policies go first so a changed interval takes effect; no retention unless configured.
     hourly_remove = sqls.index("SELECT remove_compression_policy('usage_hourly', if_exists => TRUE)")
-    assert hourly_remove < sqls.index("SELECT add_compression_policy('usage_hourly', compress_after => INTERVAL '45 days')")
+    assert hourly_remove < sqls.index(
+        "SELECT add_compression_policy('usage_hourly', compress_after => INTERVAL '45 days')"
+    )
     assert "SELECT remove_retention_policy('usage_daily', if_exists => TRUE)" in sqls
     assert not any("add_retention_policy" in s or "columnstore" in s for s in sqls)
 
 
 def test_rollup_hypertables_use_columnstore_names_from_2_18(empty_db_url):
-    plan = timescale.TimescalePlan("30 days", "400 days", rollup_compress_after="30 days", hourly_retention="13 months")
+    plan = timescale.TimescalePlan(
+        "30 days", "400 days", rollup_compress_after="30 days", hourly_retention="13 months"
+    )
     with psycopg.connect(empty_db_url) as conn:
         sqls = _rollup_sqls(conn, plan, version="2.28.0", database="jieneng")
     assert (
-        'ALTER TABLE "usage_daily" SET (timescaledb.enable_columnstore = true, timescaledb.segmentby = \'meter_id\', '
+        "ALTER TABLE \"usage_daily\" SET (timescaledb.enable_columnstore = true, timescaledb.segmentby = 'meter_id', "
         "timescaledb.orderby = 'day')"
     ) in sqls
     assert "CALL remove_columnstore_policy('usage_hourly', if_exists => TRUE)" in sqls
@@ -186,15 +199,21 @@ def test_rollup_hypertables_use_columnstore_names_from_2_18(empty_db_url):
     assert "SELECT add_retention_policy('usage_hourly', drop_after => INTERVAL '13 months')" in sqls
     assert not any("add_retention_policy('usage_daily'" in s for s in sqls)
     # The rollup rewrites whole late windows: the per-transaction decompression limit is lifted.
-    assert sqls[-1] == 'ALTER DATABASE "jieneng" SET timescaledb.max_tuples_decompressed_per_dml_transaction = 0'
+    assert (
+        sqls[-1] == 'ALTER DATABASE "jieneng" SET timescaledb.max_tuples_decompressed_per_dml_transaction = 0'
+    )
 
 
 def test_rollup_hypertables_are_not_compressed_unless_configured(empty_db_url):
     """The rollup's join DELETEs would decompress every compressed chunk: compression is opt-in."""
     with psycopg.connect(empty_db_url) as conn:
         fresh = _rollup_sqls(conn, timescale.TimescalePlan("30 days", None), version="2.28.0")
-        before = _rollup_sqls(conn, timescale.TimescalePlan("30 days", None), version="2.15.0",
-                              compressed=frozenset({"usage_hourly"}))
+        before = _rollup_sqls(
+            conn,
+            timescale.TimescalePlan("30 days", None),
+            version="2.15.0",
+            compressed=frozenset({"usage_hourly"}),
+        )
     assert any(s.startswith("SELECT create_hypertable('usage_hourly'") for s in fresh)
     assert not any("compress" in s or "columnstore" in s for s in fresh)
     # Unsetting it stops the policy; chunks already compressed stay as they are.
@@ -215,8 +234,12 @@ def test_rollup_compression_settings_are_not_altered_twice(empty_db_url):
 
 
 def test_rollup_intervals_are_quoted_not_spliced(empty_db_url):
-    plan = timescale.TimescalePlan("30 days", "1 day", rollup_compress_after="1 day'); DROP TABLE meter; --",
-                                   hourly_retention="2 days'); --")
+    plan = timescale.TimescalePlan(
+        "30 days",
+        "1 day",
+        rollup_compress_after="1 day'); DROP TABLE meter; --",
+        hourly_retention="2 days'); --",
+    )
     with psycopg.connect(empty_db_url) as conn:
         joined = " ".join(_rollup_sqls(conn, plan, version="2.18.0"))
     assert "INTERVAL '1 day''); DROP TABLE meter; --'" in joined
@@ -239,7 +262,9 @@ def test_hourly_retention_the_rollup_could_see_through_is_refused(empty_db_url, 
 
 def test_hourly_retention_longer_than_raw_is_accepted(empty_db_url):
     with psycopg.connect(empty_db_url) as conn:
-        timescale.check_hourly_retention(conn, timescale.TimescalePlan("30 days", "12 months", hourly_retention="13 months"))
+        timescale.check_hourly_retention(
+            conn, timescale.TimescalePlan("30 days", "12 months", hourly_retention="13 months")
+        )
         timescale.check_hourly_retention(conn, timescale.TimescalePlan("30 days", None))
 
 

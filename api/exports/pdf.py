@@ -28,7 +28,9 @@ FONT = "STSong-Light"
 pdfmetrics.registerFont(UnicodeCIDFont(FONT))
 
 TITLE = ParagraphStyle("title", fontName=FONT, fontSize=16, leading=22, spaceAfter=6, wordWrap="CJK")
-HEAD = ParagraphStyle("head", fontName=FONT, fontSize=12, leading=16, spaceBefore=8, spaceAfter=4, wordWrap="CJK")
+HEAD = ParagraphStyle(
+    "head", fontName=FONT, fontSize=12, leading=16, spaceBefore=8, spaceAfter=4, wordWrap="CJK"
+)
 BODY = ParagraphStyle("body", fontName=FONT, fontSize=9, leading=13, wordWrap="CJK")
 CELL = ParagraphStyle("cell", fontName=FONT, fontSize=8, leading=10, wordWrap="CJK")
 CELL_PADDING_PT = 12  # reportlab's default left + right cell padding
@@ -71,12 +73,16 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], widths: Sequenc
     data = [[Paragraph(_esc(h, m), CELL) for h, m in zip(header, most, strict=True)]]
     data += [[Paragraph(_esc(c, m), CELL) for c, m in zip(row, most, strict=True)] for row in rows]
     t = Table(data, colWidths=list(widths), repeatRows=1)
-    t.setStyle(TableStyle([
-        ("FONTNAME", (0, 0), (-1, -1), FONT),
-        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#edf2f7")),
-        ("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
-        ("VALIGN", (0, 0), (-1, -1), "TOP"),
-    ]))
+    t.setStyle(
+        TableStyle(
+            [
+                ("FONTNAME", (0, 0), (-1, -1), FONT),
+                ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#edf2f7")),
+                ("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+            ]
+        )
+    )
     return t
 
 
@@ -121,19 +127,39 @@ def report_pdf(report: Any, extra: Sequence[Any] = ()) -> bytes:
     inst = report.institution
     story: list[Any] = [
         Paragraph(_esc(f"{inst.name} {r.year}年度公共机构能耗评价报告"), TITLE),
-        Paragraph(_esc(
-            f"机构编号 {inst.id} · 地区 {inst.region_name}({inst.region_code}) · 类别 {inst.category}"
-            f" · 评价批次 {report.run.id} · 方法 {report.run.methodology_name} {report.run.methodology_version}"
-        ), BODY),
+        Paragraph(
+            _esc(
+                f"机构编号 {inst.id} · 地区 {inst.region_name}({inst.region_code}) · 类别 {inst.category}"
+                f" · 评价批次 {report.run.id} · 方法 {report.run.methodology_name} {report.run.methodology_version}"
+            ),
+            BODY,
+        ),
         Spacer(1, 4 * mm),
         _table(
-            ["总分", "基础分", "加分", "达标线", "是否达标", "能效领跑者", "同类排名", "市内排名", "全省排名"],
-            [[
-                fmt_num(r.total_points), fmt_num(r.base_points), fmt_num(r.bonus_points), fmt_num(r.threshold),
-                "是" if r.eligible else "否", "是" if r.leader else "否",
-                f"{r.ranks.peer or '—'}/{r.ranks.peer_size}", f"{r.ranks.city or '—'}/{r.ranks.city_size}",
-                f"{r.ranks.province or '—'}/{r.ranks.province_size}",
-            ]],
+            [
+                "总分",
+                "基础分",
+                "加分",
+                "达标线",
+                "是否达标",
+                "能效领跑者",
+                "同类排名",
+                "市内排名",
+                "全省排名",
+            ],
+            [
+                [
+                    fmt_num(r.total_points),
+                    fmt_num(r.base_points),
+                    fmt_num(r.bonus_points),
+                    fmt_num(r.threshold),
+                    "是" if r.eligible else "否",
+                    "是" if r.leader else "否",
+                    f"{r.ranks.peer or '—'}/{r.ranks.peer_size}",
+                    f"{r.ranks.city or '—'}/{r.ranks.city_size}",
+                    f"{r.ranks.province or '—'}/{r.ranks.province_size}",
+                ]
+            ],
             _widths(frame, [1] * 9),
         ),
     ]
@@ -144,58 +170,92 @@ def report_pdf(report: Any, extra: Sequence[Any] = ()) -> bytes:
         for reason in r.ineligible_reasons:
             story.append(Paragraph(_esc(f"· {reason}"), BODY))
     story.append(Paragraph("指标", HEAD))
-    story.append(_table(
-        ["指标", "数值", "单位", "计算"],
-        [[i.label, fmt_num(i.value, 3), i.unit, i.formula] for i in r.indicators],
-        widths=[40 * mm, 25 * mm, 25 * mm, 80 * mm],
-    ))
+    story.append(
+        _table(
+            ["指标", "数值", "单位", "计算"],
+            [[i.label, fmt_num(i.value, 3), i.unit, i.formula] for i in r.indicators],
+            widths=[40 * mm, 25 * mm, 25 * mm, 80 * mm],
+        )
+    )
     story.append(Paragraph("得分明细", HEAD))
-    story.append(_table(
-        ["项目", "得分", "满分", "方法", "依据"],
-        [[b.label, fmt_num(b.points), fmt_num(b.max_points), b.method, b.reason] for b in r.blocks],
-        widths=[35 * mm, 15 * mm, 15 * mm, 20 * mm, 85 * mm],
-    ))
+    story.append(
+        _table(
+            ["项目", "得分", "满分", "方法", "依据"],
+            [[b.label, fmt_num(b.points), fmt_num(b.max_points), b.method, b.reason] for b in r.blocks],
+            widths=[35 * mm, 15 * mm, 15 * mm, 20 * mm, 85 * mm],
+        )
+    )
     if report.previous_year is not None:
         p = report.previous_year
-        story.append(Paragraph(_esc(
-            f"上一年度({p.year},批次 {p.run_id}):总分 {fmt_num(p.total_points)},全省排名 {p.rank_province or '—'}"
-        ), BODY))
+        story.append(
+            Paragraph(
+                _esc(
+                    f"上一年度({p.year},批次 {p.run_id}):总分 {fmt_num(p.total_points)},全省排名 {p.rank_province or '—'}"
+                ),
+                BODY,
+            )
+        )
     story.append(Paragraph(_esc(f"逐月综合能耗(kgce):{r.year}年与{r.year - 1}年"), HEAD))
     current = [m.energy_kgce for m in report.monthly_energy]
     previous = [m.previous_kgce for m in report.monthly_energy]
     story.append(monthly_chart(current, previous, year=r.year))
-    story.append(_table(
-        ["月份"] + [f"{m}月" for m in range(1, 13)],
-        [[f"{r.year}"] + [fmt_num(v, 0) for v in current], [f"{r.year - 1}"] + [fmt_num(v, 0) for v in previous]],
-        _widths(frame, [1.4] + [1] * 12),
-    ))
+    story.append(
+        _table(
+            ["月份"] + [f"{m}月" for m in range(1, 13)],
+            [
+                [f"{r.year}"] + [fmt_num(v, 0) for v in current],
+                [f"{r.year - 1}"] + [fmt_num(v, 0) for v in previous],
+            ],
+            _widths(frame, [1.4] + [1] * 12),
+        )
+    )
     story.append(Paragraph(_esc(report.monthly_energy_note), BODY))
     story.append(Paragraph("数据质量", HEAD))
-    story.append(_table(
-        ["表计", "能源", "计入", "覆盖率", "最长缺测(h)", "复位", "隔离", "冲突", "拒收"],
-        [[
-            m.meter_id, m.energy_type, "是" if m.counted else "否",
-            "—" if m.coverage is None else f"{m.coverage:.1%}", fmt_num(m.longest_gap_hours, 1),
-            m.resets, m.quarantined, m.conflicts, m.rejects,
-        ] for m in r.inputs.meters],
-        _widths(frame, [24, 12, 8, 10, 12, 8, 8, 8, 8]),
-    ))
+    story.append(
+        _table(
+            ["表计", "能源", "计入", "覆盖率", "最长缺测(h)", "复位", "隔离", "冲突", "拒收"],
+            [
+                [
+                    m.meter_id,
+                    m.energy_type,
+                    "是" if m.counted else "否",
+                    "—" if m.coverage is None else f"{m.coverage:.1%}",
+                    fmt_num(m.longest_gap_hours, 1),
+                    m.resets,
+                    m.quarantined,
+                    m.conflicts,
+                    m.rejects,
+                ]
+                for m in r.inputs.meters
+            ],
+            _widths(frame, [24, 12, 8, 10, 12, 8, 8, 8, 8]),
+        )
+    )
     story.extend(extra)
     buf = io.BytesIO()
-    doc = SimpleDocTemplate(buf, pagesize=A4, title=_cut(f"{inst.name} {r.year}", 200), leftMargin=18 * mm, rightMargin=18 * mm)
+    doc = SimpleDocTemplate(
+        buf, pagesize=A4, title=_cut(f"{inst.name} {r.year}", 200), leftMargin=18 * mm, rightMargin=18 * mm
+    )
     doc.build(story)
     return buf.getvalue()
 
 
 def table_pdf(
-    title: str, subtitle: str, header: Sequence[str], rows: Sequence[Sequence[Any]],
+    title: str,
+    subtitle: str,
+    header: Sequence[str],
+    rows: Sequence[Sequence[Any]],
     weights: Sequence[float] | None = None,
 ) -> bytes:
     """A titled table on landscape pages (rankings). ``weights``: relative column widths over the page's
     frame; without them the columns share it equally."""
     doc = SimpleDocTemplate(io.BytesIO(), pagesize=landscape(A4), title=_cut(title, 200))
     widths = _widths(doc.width, weights or [1] * len(header))
-    story = [Paragraph(_esc(title), TITLE), Paragraph(_esc(subtitle), BODY), Spacer(1, 3 * mm),
-             _table(header, rows, widths)]
+    story = [
+        Paragraph(_esc(title), TITLE),
+        Paragraph(_esc(subtitle), BODY),
+        Spacer(1, 3 * mm),
+        _table(header, rows, widths),
+    ]
     doc.build(story)
     return doc.filename.getvalue()

@@ -89,11 +89,19 @@ def file_response(data: bytes, fmt: str, filename: str, *, headers: dict[str, st
 
     ascii_name = filename.encode("ascii", "replace").decode().replace("?", "_")
     disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
-    return Response(content=data, media_type=MEDIA_TYPES[fmt],
-                    headers={"Content-Disposition": disposition, **(headers or {})})
+    return Response(
+        content=data,
+        media_type=MEDIA_TYPES[fmt],
+        headers={"Content-Disposition": disposition, **(headers or {})},
+    )
 
 
 def file_responses(*fmts: str) -> dict:
     """OpenAPI `responses` entry declaring the file types a JSON endpoint can also return."""
-    return {200: {"content": {MEDIA_TYPES[f].split(";")[0]: {"schema": {"type": "string", "format": "binary"}}
-                             for f in fmts}}}
+    return {
+        200: {
+            "content": {
+                MEDIA_TYPES[f].split(";")[0]: {"schema": {"type": "string", "format": "binary"}} for f in fmts
+            }
+        }
+    }

@@ -15,8 +15,13 @@ router = APIRouter(tags=["access log"])
 
 
 @router.get("/access-log", response_model=list[AccessEntry])
-def access_log(key: Key, db: Db, institution_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
-               limit: Limit = 100, offset: Offset = 0):
+def access_log(
+    key: Key,
+    db: Db,
+    institution_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+):
     """Newest first. Admin only."""
     require_role(key, "admin")
     with db.reading() as conn:

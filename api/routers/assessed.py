@@ -13,7 +13,9 @@ from api.models import AssessedAudit, AssessedItem, AssessedItemWrite
 from api.params import InstitutionId, Year, check_institution
 
 router = APIRouter(prefix="/institutions/{institution_id}/assessed-items", tags=["assessed items"])
-ItemCode = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description="methodology item code")]
+ItemCode = Annotated[
+    str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description="methodology item code")
+]
 PathYear = Annotated[int, Path(ge=2000, le=2100)]
 WRITERS = ("admin", "assessor", "city_assessor")
 
@@ -42,9 +44,14 @@ def list_items(institution_id: InstitutionId, key: Key, db: Db, request: Request
 
 
 @router.get("/audit", response_model=list[AssessedAudit])
-def audit(institution_id: InstitutionId, key: Key, db: Db, request: Request,
-          year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
-          limit: Annotated[int, Query(ge=1, le=10_000)] = 1000):
+def audit(
+    institution_id: InstitutionId,
+    key: Key,
+    db: Db,
+    request: Request,
+    year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+):
     """Every change to the institution's assessed items: who, when, old and new points and evidence."""
     from store.scoring import list_assessed_audit
 
@@ -55,12 +62,22 @@ def audit(institution_id: InstitutionId, key: Key, db: Db, request: Request,
     return trail
 
 
-@router.put("/{year}/{item_code}", response_model=AssessedItem, responses={
-    404: {"description": "no such institution, or no such item in the methodology"},
-    422: {"description": "points above the item's maximum (it differs per item), or an invalid body"},
-})
-def put_item(institution_id: InstitutionId, year: PathYear, item_code: ItemCode, body: AssessedItemWrite,
-             key: Key, db: Db):
+@router.put(
+    "/{year}/{item_code}",
+    response_model=AssessedItem,
+    responses={
+        404: {"description": "no such institution, or no such item in the methodology"},
+        422: {"description": "points above the item's maximum (it differs per item), or an invalid body"},
+    },
+)
+def put_item(
+    institution_id: InstitutionId,
+    year: PathYear,
+    item_code: ItemCode,
+    body: AssessedItemWrite,
+    key: Key,
+    db: Db,
+):
     """Enter or change an item's points and evidence (assessors and admin; institutions read only)."""
     from store.scoring import set_assessed_item
 
@@ -68,7 +85,9 @@ def put_item(institution_id: InstitutionId, year: PathYear, item_code: ItemCode,
     methodology = _methodology(db)
     if item_code not in methodology.items:
         # The path names something that does not exist (for anyone): 404, as for an unknown institution.
-        raise not_found(f"unknown assessed item {item_code!r} in {methodology.name} (known: {', '.join(methodology.items)})")
+        raise not_found(
+            f"unknown assessed item {item_code!r} in {methodology.name} (known: {', '.join(methodology.items)})"
+        )
     try:
         methodology.check_assessed_item(item_code, body.points)
     except ValueError as exc:
@@ -76,8 +95,16 @@ def put_item(institution_id: InstitutionId, year: PathYear, item_code: ItemCode,
     with db.writing() as conn, conn.transaction():
         check_institution(conn, key.scope, institution_id)
         # the item's maximum here, so a methodology weighing the item differently scores the same share of it
-        _, new = set_assessed_item(conn, institution_id, year, item_code, body.points, body.evidence,
-                                   f"{key.role}:{key.name}", out_of=methodology.items[item_code].points)
+        _, new = set_assessed_item(
+            conn,
+            institution_id,
+            year,
+            item_code,
+            body.points,
+            body.evidence,
+            f"{key.role}:{key.name}",
+            out_of=methodology.items[item_code].points,
+        )
     return new
 
 
@@ -89,7 +116,9 @@ def delete_item(institution_id: InstitutionId, year: PathYear, item_code: ItemCo
     require_role(key, *WRITERS)
     with db.writing() as conn, conn.transaction():
         check_institution(conn, key.scope, institution_id)
-        old, _ = set_assessed_item(conn, institution_id, year, item_code, None, None, f"{key.role}:{key.name}")
+        old, _ = set_assessed_item(
+            conn, institution_id, year, item_code, None, None, f"{key.role}:{key.name}"
+        )
         if old is None:
             # Raising inside the transaction block rolls back the audit row of a removal that removed nothing.
             raise not_found(f"no assessed item {item_code!r} for {institution_id} in {year}")

@@ -15,7 +15,8 @@ log = logging.getLogger("api.health")
 
 
 @router.get(
-    "/health", response_model=Health,
+    "/health",
+    response_model=Health,
     responses={503: {"description": "the database does not answer", "content": {"application/json": {}}}},
 )
 def health(db: Db):
@@ -32,4 +33,10 @@ def health(db: Db):
 @router.get("/me", response_model=Me)
 def me(key: Key) -> Me:
     """The calling key's role and scope."""
-    return Me(id=key.id, name=key.name, role=key.role, region_code=key.region_code, institution_id=key.institution_id)
+    return Me(
+        id=key.id,
+        name=key.name,
+        role=key.role,
+        region_code=key.region_code,
+        institution_id=key.institution_id,
+    )

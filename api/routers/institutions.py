@@ -17,8 +17,15 @@ from store import api_queries as q
 router = APIRouter(prefix="/institutions", tags=["institutions"])
 
 COLUMNS = [
-    ("id", "机构编号"), ("name", "机构名称"), ("category", "类别"), ("sub_kind", "细类"), ("admin_level", "行政级别"),
-    ("region_code", "地区代码"), ("region_name", "地区"), ("climate_zone", "气候区"), ("baseline_year", "基准年"),
+    ("id", "机构编号"),
+    ("name", "机构名称"),
+    ("category", "类别"),
+    ("sub_kind", "细类"),
+    ("admin_level", "行政级别"),
+    ("region_code", "地区代码"),
+    ("region_name", "地区"),
+    ("climate_zone", "气候区"),
+    ("baseline_year", "基准年"),
     ("address", "地址"),
 ]
 

@@ -20,20 +20,41 @@ router = APIRouter(tags=["quality"])
 
 # Quality reads raw readings hour by hour: a year is what assessment needs, and bounds the work.
 MAX_QUALITY_DAYS = 367
-COLUMNS = [("meter_id", "表计"), ("expected_hours", "应有小时"), ("hours_with_data", "有数小时"), ("coverage", "覆盖率"),
-           ("longest_gap_hours", "最长缺测(h)"), ("resets", "复位"), ("rollovers", "翻转"), ("quarantined", "隔离"),
-           ("conflicts", "冲突"), ("rejects", "拒收")]
+COLUMNS = [
+    ("meter_id", "表计"),
+    ("expected_hours", "应有小时"),
+    ("hours_with_data", "有数小时"),
+    ("coverage", "覆盖率"),
+    ("longest_gap_hours", "最长缺测(h)"),
+    ("resets", "复位"),
+    ("rollovers", "翻转"),
+    ("quarantined", "隔离"),
+    ("conflicts", "冲突"),
+    ("rejects", "拒收"),
+]
 Start = params.Start("2026-01-01")
 End = params.End("2027-01-01")
 
 
-def _quality(pools: Pools, key: q.ApiKey, request: Request, start: date, end: date, fmt: str, name: str, *,
-             institution_id: str | None = None, meter_id: str | None = None):
+def _quality(
+    pools: Pools,
+    key: q.ApiKey,
+    request: Request,
+    start: date,
+    end: date,
+    fmt: str,
+    name: str,
+    *,
+    institution_id: str | None = None,
+    meter_id: str | None = None,
+):
     from store.quality import meter_quality
 
     check_range(start, end, "day")
     if (end - start).days > MAX_QUALITY_DAYS:
-        raise ApiError(422, f"range too large for quality: {(end - start).days} days, at most {MAX_QUALITY_DAYS}")
+        raise ApiError(
+            422, f"range too large for quality: {(end - start).days} days, at most {MAX_QUALITY_DAYS}"
+        )
     tz = ZoneInfo(pools.config.timezone)
     lo, hi = datetime.combine(start, time(0), tzinfo=tz), datetime.combine(end, time(0), tzinfo=tz)
     with pools.reading() as conn:
@@ -59,15 +80,37 @@ def _quality(pools: Pools, key: q.ApiKey, request: Request, start: date, end: da
     return QualityReport(start=start, end=end, meters=items)
 
 
-@router.get("/institutions/{institution_id}/quality", response_model=QualityReport,
-            responses=file_responses("csv", "xlsx"))
-def institution_quality(institution_id: InstitutionId, key: Key, db: Db, request: Request, start: Start, end: End,
-                        format: TableFormat = "json"):
+@router.get(
+    "/institutions/{institution_id}/quality",
+    response_model=QualityReport,
+    responses=file_responses("csv", "xlsx"),
+)
+def institution_quality(
+    institution_id: InstitutionId,
+    key: Key,
+    db: Db,
+    request: Request,
+    start: Start,
+    end: End,
+    format: TableFormat = "json",
+):
     """Quality of each of the institution's meters over local days [start, end) (at most 367 days)."""
-    return _quality(db, key, request, start, end, format, f"quality-{institution_id}", institution_id=institution_id)
+    return _quality(
+        db, key, request, start, end, format, f"quality-{institution_id}", institution_id=institution_id
+    )
 
 
-@router.get("/meters/{meter_id}/quality", response_model=QualityReport, responses=file_responses("csv", "xlsx"))
-def meter_quality_endpoint(meter_id: MeterId, key: Key, db: Db, request: Request, start: Start, end: End, format: TableFormat = "json"):
+@router.get(
+    "/meters/{meter_id}/quality", response_model=QualityReport, responses=file_responses("csv", "xlsx")
+)
+def meter_quality_endpoint(
+    meter_id: MeterId,
+    key: Key,
+    db: Db,
+    request: Request,
+    start: Start,
+    end: End,
+    format: TableFormat = "json",
+):
     """Quality of one meter over local days [start, end) (at most 367 days)."""
     return _quality(db, key, request, start, end, format, f"quality-{meter_id}", meter_id=meter_id)

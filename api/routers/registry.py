@@ -23,10 +23,15 @@ MAX_FILES = 20
 
 
 @router.post(
-    "/import", response_model=ImportResult,
-    responses={422: {"description": "bad rows: every error with file, line, column and message; nothing imported"}},
+    "/import",
+    response_model=ImportResult,
+    responses={
+        422: {"description": "bad rows: every error with file, line, column and message; nothing imported"}
+    },
 )
-def import_registry(key: Key, db: Db, files: Annotated[list[UploadFile], File(description="CSV or XLSX files")]):
+def import_registry(
+    key: Key, db: Db, files: Annotated[list[UploadFile], File(description="CSV or XLSX files")]
+):
     """Admin only. Validate and upsert institutions, institution years and meters in one transaction."""
     from store.registry import RegistryImportError, import_files
 
@@ -38,15 +43,23 @@ def import_registry(key: Key, db: Db, files: Annotated[list[UploadFile], File(de
         with db.writing() as conn:
             summary = import_files(conn, payload, ZoneInfo(db.config.timezone))
     except RegistryImportError as exc:
-        return JSONResponse(status_code=422, content={
-            "detail": f"{len(exc.errors)} error(s); nothing imported",
-            "errors": [dataclasses.asdict(e) for e in exc.errors],
-        })
+        return JSONResponse(
+            status_code=422,
+            content={
+                "detail": f"{len(exc.errors)} error(s); nothing imported",
+                "errors": [dataclasses.asdict(e) for e in exc.errors],
+            },
+        )
     return ImportResult(summary={**dataclasses.asdict(summary), "changed": summary.changed})
 
 
-@router.get("/export", responses={200: {"content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}})
-def export_registry(key: Key, db: Db, request: Request, format: Annotated[Literal["csv", "xlsx"], Query()] = "csv") -> Response:
+@router.get(
+    "/export",
+    responses={200: {"content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}},
+)
+def export_registry(
+    key: Key, db: Db, request: Request, format: Annotated[Literal["csv", "xlsx"], Query()] = "csv"
+) -> Response:
     """Admin only. The registry as import files (a zip); importing them back changes nothing."""
     from store.registry import export_files
 
@@ -58,5 +71,8 @@ def export_registry(key: Key, db: Db, request: Request, format: Annotated[Litera
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, data in sorted(files.items()):
             zf.writestr(name, data)
-    return Response(buf.getvalue(), media_type="application/zip",
-                    headers={"Content-Disposition": f'attachment; filename="registry-{format}.zip"'})
+    return Response(
+        buf.getvalue(),
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="registry-{format}.zip"'},
+    )

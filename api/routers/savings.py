@@ -107,11 +107,21 @@ def _project(conn, p) -> Project:
     from store.savings import results
 
     return Project(
-        id=p.id, institution_id=p.institution_id, kind=p.kind, name=p.name, energy_types=p.types,
-        meter_ids=[m for m in (p.meter_ids or "").split(";") if m], baseline_from=p.baseline_from,
-        baseline_to=p.baseline_to, install_from=p.install_from, install_to=p.install_to,
-        reporting_from=p.reporting_from, reporting_to=p.reporting_to, description=p.description,
-        contract_ref=p.contract_ref, savings=[_result(r) for r in results(conn, p.id)],
+        id=p.id,
+        institution_id=p.institution_id,
+        kind=p.kind,
+        name=p.name,
+        energy_types=p.types,
+        meter_ids=[m for m in (p.meter_ids or "").split(";") if m],
+        baseline_from=p.baseline_from,
+        baseline_to=p.baseline_to,
+        install_from=p.install_from,
+        install_to=p.install_to,
+        reporting_from=p.reporting_from,
+        reporting_to=p.reporting_to,
+        description=p.description,
+        contract_ref=p.contract_ref,
+        savings=[_result(r) for r in results(conn, p.id)],
     )
 
 
@@ -127,8 +137,13 @@ def _visible_project(conn, key: q.ApiKey, project_id: str):
 
 
 @router.get("/projects", response_model=list[Project])
-def list_projects(key: Key, db: Db,
-                  institution_id: Annotated[str | None, Query(pattern=ID_PATTERN, description="only this institution's")] = None):
+def list_projects(
+    key: Key,
+    db: Db,
+    institution_id: Annotated[
+        str | None, Query(pattern=ID_PATTERN, description="only this institution's")
+    ] = None,
+):
     """Retrofit and contract projects the caller may see, each with its latest verified savings."""
     from store.savings import list_projects as all_projects
 
@@ -149,11 +164,18 @@ def get_project(project_id: ProjectId, key: Key, db: Db):
         return _project(conn, _visible_project(conn, key, project_id))
 
 
-@router.get("/projects/{project_id}/savings/daily", response_model=DailySavings,
-            responses=file_responses("csv", "xlsx"))
-def daily(project_id: ProjectId, key: Key, db: Db,
-          energy_type: Annotated[EnergyType, Query(description="energy type of the project")] = "electricity",
-          format: DailyFormat = "json"):
+@router.get(
+    "/projects/{project_id}/savings/daily",
+    response_model=DailySavings,
+    responses=file_responses("csv", "xlsx"),
+)
+def daily(
+    project_id: ProjectId,
+    key: Key,
+    db: Db,
+    energy_type: Annotated[EnergyType, Query(description="energy type of the project")] = "electricity",
+    format: DailyFormat = "json",
+):
     """Every reporting day: temperature, HDD, CDD, predicted, metered, avoided. ``format=xlsx`` is the workbook a
     contract party checks by hand (summary, model coefficients, daily rows with a recomputing formula)."""
     from savings.service import project_workbook
@@ -164,24 +186,41 @@ def daily(project_id: ProjectId, key: Key, db: Db,
         if format == "xlsx":
             return file_response(project_workbook(conn, p.id), "xlsx", f"savings-{p.id}.xlsx")
         if energy_type not in p.types:
-            raise not_found(f"project {project_id!r} has no energy type {energy_type!r} "
-                            f"(it has {', '.join(p.types)})")
+            raise not_found(
+                f"project {project_id!r} has no energy type {energy_type!r} (it has {', '.join(p.types)})"
+            )
         unit = next((r["unit"] for r in results(conn, p.id) if r["energy_type"] == energy_type), "")
         rows = daily_rows(conn, p.id, energy_type)
     if format == "csv":
-        cols = [("day", "日期"), ("workday", "工作日"), ("mean_temp_c", "日均气温(°C)"), ("hdd", "HDD18"),
-                ("cdd", "CDD26"), ("predicted", f"基准预测({unit})"), ("metered", f"实测({unit})"),
-                ("avoided", f"节约量({unit})")]
+        cols = [
+            ("day", "日期"),
+            ("workday", "工作日"),
+            ("mean_temp_c", "日均气温(°C)"),
+            ("hdd", "HDD18"),
+            ("cdd", "CDD26"),
+            ("predicted", f"基准预测({unit})"),
+            ("metered", f"实测({unit})"),
+            ("avoided", f"节约量({unit})"),
+        ]
         return file_response(to_csv(cols, rows), "csv", f"savings-{p.id}-{energy_type}.csv")
-    return DailySavings(project_id=p.id, energy_type=energy_type, unit=unit,
-                        rows=[DailyRow(**r) for r in rows])
+    return DailySavings(
+        project_id=p.id, energy_type=energy_type, unit=unit, rows=[DailyRow(**r) for r in rows]
+    )
 
 
 @router.post("/projects/{project_id}/savings", response_model=Project)
-def recompute(project_id: ProjectId, key: Key, db: Db,
-              as_of: Annotated[dt.date | None, Query(description="count reporting days before this date "
-                                                                "(default: today), 2000-01-01 to 2100-12-31",
-                                                     json_schema_extra={"pattern": START_DATE_PATTERN})] = None):
+def recompute(
+    project_id: ProjectId,
+    key: Key,
+    db: Db,
+    as_of: Annotated[
+        dt.date | None,
+        Query(
+            description="count reporting days before this date (default: today), 2000-01-01 to 2100-12-31",
+            json_schema_extra={"pattern": START_DATE_PATTERN},
+        ),
+    ] = None,
+):
     """Fit the baseline model and recompute the savings now (admin, assessor, city_assessor in scope)."""
     from savings.service import verify_project
 

@@ -18,16 +18,36 @@ from store import api_queries as q
 
 router = APIRouter(tags=["usage"])
 
-COLUMNS = [("meter_id", "表计"), ("energy_type", "能源"), ("end_use", "用途"), ("bucket_start", "时段起"),
-           ("consumption", "用量"), ("unit", "单位")]
+COLUMNS = [
+    ("meter_id", "表计"),
+    ("energy_type", "能源"),
+    ("end_use", "用途"),
+    ("bucket_start", "时段起"),
+    ("consumption", "用量"),
+    ("unit", "单位"),
+]
 Start = params.Start("2026-01-01")
 End = params.End("2026-02-01")
-_DOC = ("Buckets are local-calendar hours, days, months or years in the deployment time zone. "
-        "Largest range: hour 31 days, day 3 years, month 20 years; larger requests get 422.")
+_DOC = (
+    "Buckets are local-calendar hours, days, months or years in the deployment time zone. "
+    "Largest range: hour 31 days, day 3 years, month 20 years; larger requests get 422."
+)
 
 
-def _series(pools: Pools, key: q.ApiKey, request: Request, *, start: date, end: date, bucket: str, fmt: str, name: str,
-            institution_id: str | None = None, meter_id: str | None = None, energy_type: str | None = None):
+def _series(
+    pools: Pools,
+    key: q.ApiKey,
+    request: Request,
+    *,
+    start: date,
+    end: date,
+    bucket: str,
+    fmt: str,
+    name: str,
+    institution_id: str | None = None,
+    meter_id: str | None = None,
+    energy_type: str | None = None,
+):
     check_range(start, end, bucket)
     tz = ZoneInfo(pools.config.timezone)
     lo: date | datetime = start
@@ -44,8 +64,16 @@ def _series(pools: Pools, key: q.ApiKey, request: Request, *, start: date, end: 
             if not meter["visible"]:
                 raise forbidden(f"meter {meter_id!r} belongs to an institution outside your scope")
             institution_id = meter["institution_id"]
-        rows = q.usage_series(conn, key.scope, start=lo, end=hi, bucket=bucket, institution_id=institution_id,
-                              meter_id=meter_id, energy_type=energy_type)
+        rows = q.usage_series(
+            conn,
+            key.scope,
+            start=lo,
+            end=hi,
+            bucket=bucket,
+            institution_id=institution_id,
+            meter_id=meter_id,
+            energy_type=energy_type,
+        )
     log_pull(request, key, "usage", fmt=fmt, institution_id=institution_id)
     for r in rows:
         if isinstance(r["bucket_start"], datetime):
@@ -54,21 +82,70 @@ def _series(pools: Pools, key: q.ApiKey, request: Request, *, start: date, end: 
         return file_response(to_csv(COLUMNS, rows), "csv", f"{name}.csv")
     if fmt == "xlsx":
         return file_response(to_xlsx(COLUMNS, rows, title="用量"), "xlsx", f"{name}.xlsx")
-    return UsageSeries(bucket=bucket, start=start, end=end, timezone=pools.config.timezone,
-                       points=[UsagePoint.model_validate(r) for r in rows])
+    return UsageSeries(
+        bucket=bucket,
+        start=start,
+        end=end,
+        timezone=pools.config.timezone,
+        points=[UsagePoint.model_validate(r) for r in rows],
+    )
 
 
-@router.get("/institutions/{institution_id}/usage", response_model=UsageSeries, description=_DOC,
-            responses=file_responses("csv", "xlsx"))
-def institution_usage(institution_id: InstitutionId, key: Key, db: Db, request: Request, start: Start, end: End,
-                      bucket: Bucket = "day", energy_type: EnergyType | None = None, format: TableFormat = "json"):
-    return _series(db, key, request, start=start, end=end, bucket=bucket, fmt=format, name=f"usage-{institution_id}",
-                   institution_id=institution_id, energy_type=energy_type)
+@router.get(
+    "/institutions/{institution_id}/usage",
+    response_model=UsageSeries,
+    description=_DOC,
+    responses=file_responses("csv", "xlsx"),
+)
+def institution_usage(
+    institution_id: InstitutionId,
+    key: Key,
+    db: Db,
+    request: Request,
+    start: Start,
+    end: End,
+    bucket: Bucket = "day",
+    energy_type: EnergyType | None = None,
+    format: TableFormat = "json",
+):
+    return _series(
+        db,
+        key,
+        request,
+        start=start,
+        end=end,
+        bucket=bucket,
+        fmt=format,
+        name=f"usage-{institution_id}",
+        institution_id=institution_id,
+        energy_type=energy_type,
+    )
 
 
-@router.get("/meters/{meter_id}/usage", response_model=UsageSeries, description=_DOC,
-            responses=file_responses("csv", "xlsx"))
-def meter_usage(meter_id: MeterId, key: Key, db: Db, request: Request, start: Start, end: End,
-                bucket: Bucket = "day", format: TableFormat = "json"):
-    return _series(db, key, request, start=start, end=end, bucket=bucket, fmt=format, name=f"usage-{meter_id}",
-                   meter_id=meter_id)
+@router.get(
+    "/meters/{meter_id}/usage",
+    response_model=UsageSeries,
+    description=_DOC,
+    responses=file_responses("csv", "xlsx"),
+)
+def meter_usage(
+    meter_id: MeterId,
+    key: Key,
+    db: Db,
+    request: Request,
+    start: Start,
+    end: End,
+    bucket: Bucket = "day",
+    format: TableFormat = "json",
+):
+    return _series(
+        db,
+        key,
+        request,
+        start=start,
+        end=end,
+        bucket=bucket,
+        fmt=format,
+        name=f"usage-{meter_id}",
+        meter_id=meter_id,
+    )

@@ -27,7 +27,9 @@ def _url(admin_url: str, dbname: str) -> str:
 def _clone(admin_url: str, template: str) -> str:
     name = f"jieneng_api_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template)))
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template))
+        )
     return name
 
 
@@ -93,8 +95,11 @@ class Env:
 def _env(pg_admin_url: str, seeded: Seeded):
     name = _clone(pg_admin_url, seeded.template)
     url = _url(pg_admin_url, name)
-    app = create_app(ApiConfig(database_url=url, timezone=TIMEZONE, pool_min_size=1, pool_max_size=4,
-                               auth_max_failures=10_000))
+    app = create_app(
+        ApiConfig(
+            database_url=url, timezone=TIMEZONE, pool_min_size=1, pool_max_size=4, auth_max_failures=10_000
+        )
+    )
     with TestClient(app, raise_server_exceptions=False) as client:
         yield Env(client, url, seeded.runs, seeded.tokens, seeded.key_ids)
     _drop(pg_admin_url, name)
@@ -145,8 +150,14 @@ def _live(pg_admin_url, seeded, extra_env: dict[str, str] | None = None):
     name = _clone(pg_admin_url, seeded.template)
     url = _url(pg_admin_url, name)
     port = _free_port()
-    env = {**os.environ, "JIENENG_DATABASE_URL": url, "JIENENG_TIMEZONE": TIMEZONE, "JIENENG_LOG_LEVEL": "WARNING",
-           "JIENENG_POOL_MAX_SIZE": "4", **(extra_env or {})}
+    env = {
+        **os.environ,
+        "JIENENG_DATABASE_URL": url,
+        "JIENENG_TIMEZONE": TIMEZONE,
+        "JIENENG_LOG_LEVEL": "WARNING",
+        "JIENENG_POOL_MAX_SIZE": "4",
+        **(extra_env or {}),
+    }
     exe = Path(sys.executable).with_name("jieneng")
     proc = subprocess.Popen([str(exe), "api", "--host", "127.0.0.1", "--port", str(port)], env=env)
     base = f"http://127.0.0.1:{port}"
@@ -182,4 +193,6 @@ def live_api(pg_admin_url, seeded):
 def live_api_module(pg_admin_url, seeded):
     """As live_api, shared by a module's tests; scoring jobs are queued, not run, and failed
     authentications are not limited (property tests send many on purpose)."""
-    yield from _live(pg_admin_url, seeded, {"JIENENG_API_JOB_WORKER": "false", "JIENENG_API_AUTH_MAX_FAILURES": "1000000"})
+    yield from _live(
+        pg_admin_url, seeded, {"JIENENG_API_JOB_WORKER": "false", "JIENENG_API_AUTH_MAX_FAILURES": "1000000"}
+    )

@@ -28,13 +28,34 @@ def _log(url: str, *, served: bool | None = None) -> list[tuple]:
 PULLS = [
     ("/v1/institutions", {"format": "csv"}, "institutions", None, "csv"),
     ("/v1/institutions/NJ-GOV-001", {}, "institution", "NJ-GOV-001", "json"),
-    ("/v1/institutions/NJ-GOV-001/usage", {"start": "2026-01-01", "end": "2026-02-01"}, "usage", "NJ-GOV-001", "json"),
-    ("/v1/meters/NJ-GOV-001-E1/usage", {"start": "2026-01-01", "end": "2026-02-01", "format": "xlsx"}, "usage",
-     "NJ-GOV-001", "xlsx"),
-    ("/v1/institutions/NJ-GOV-001/quality", {"start": "2026-01-01", "end": "2026-02-01"}, "quality", "NJ-GOV-001",
-     "json"),
-    ("/v1/meters/NJ-GOV-001-E1/quality", {"start": "2026-01-01", "end": "2026-02-01", "format": "csv"}, "quality",
-     "NJ-GOV-001", "csv"),
+    (
+        "/v1/institutions/NJ-GOV-001/usage",
+        {"start": "2026-01-01", "end": "2026-02-01"},
+        "usage",
+        "NJ-GOV-001",
+        "json",
+    ),
+    (
+        "/v1/meters/NJ-GOV-001-E1/usage",
+        {"start": "2026-01-01", "end": "2026-02-01", "format": "xlsx"},
+        "usage",
+        "NJ-GOV-001",
+        "xlsx",
+    ),
+    (
+        "/v1/institutions/NJ-GOV-001/quality",
+        {"start": "2026-01-01", "end": "2026-02-01"},
+        "quality",
+        "NJ-GOV-001",
+        "json",
+    ),
+    (
+        "/v1/meters/NJ-GOV-001-E1/quality",
+        {"start": "2026-01-01", "end": "2026-02-01", "format": "csv"},
+        "quality",
+        "NJ-GOV-001",
+        "csv",
+    ),
     ("/v1/institutions/NJ-GOV-001/assessed-items", {"year": 2026}, "assessed_items", "NJ-GOV-001", "json"),
     ("/v1/institutions/NJ-GOV-001/assessed-items/audit", {}, "assessed_audit", "NJ-GOV-001", "json"),
 ]
@@ -72,8 +93,12 @@ def test_refusals_are_logged(api_rw):
 
 def test_keys_expire(api_rw):
     with psycopg.connect(api_rw.url) as conn:
-        _, old = q.create_key(conn, role="admin", name="old", expires_at=datetime.now(UTC) - timedelta(seconds=1))
-        _, new = q.create_key(conn, role="admin", name="new", expires_at=datetime.now(UTC) + timedelta(days=1))
+        _, old = q.create_key(
+            conn, role="admin", name="old", expires_at=datetime.now(UTC) - timedelta(seconds=1)
+        )
+        _, new = q.create_key(
+            conn, role="admin", name="new", expires_at=datetime.now(UTC) + timedelta(days=1)
+        )
     r = api_rw.client.get("/v1/me", headers={"Authorization": f"Bearer {old}"})
     assert r.status_code == 401 and "expired" in r.json()["detail"]
     r = api_rw.client.get("/v1/me", headers={"Authorization": f"Bearer {new}"})
@@ -84,8 +109,15 @@ def test_keys_expire(api_rw):
 def strict(pg_admin_url, seeded):
     """An app that allows 5 failed authentications per client per minute."""
     name = _clone(pg_admin_url, seeded.template)
-    app = create_app(ApiConfig(database_url=_url(pg_admin_url, name), timezone=TIMEZONE, job_worker=False,
-                               auth_max_failures=5, auth_failure_window_s=60))
+    app = create_app(
+        ApiConfig(
+            database_url=_url(pg_admin_url, name),
+            timezone=TIMEZONE,
+            job_worker=False,
+            auth_max_failures=5,
+            auth_failure_window_s=60,
+        )
+    )
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client, seeded.tokens
     _drop(pg_admin_url, name)
@@ -102,7 +134,10 @@ def test_failed_authentications_are_limited_per_client(strict):
     assert r.status_code == 429 and r.headers["retry-after"]
     # Another client is not affected.
     other = TestClient(client.app, client=("192.0.2.7", 5000))
-    assert other.get("/v1/institutions", headers={"Authorization": f"Bearer {tokens['admin']}"}).status_code == 200
+    assert (
+        other.get("/v1/institutions", headers={"Authorization": f"Bearer {tokens['admin']}"}).status_code
+        == 200
+    )
 
 
 def test_metrics_need_an_admin_key(api):

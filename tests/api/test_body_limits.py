@@ -13,7 +13,9 @@ DEADLINE_S = 60
 
 def _send_head(live, method: str, path: str, headers: dict[str, str]) -> socket.socket:
     s = socket.create_connection((live.host, live.port), timeout=DEADLINE_S)
-    head = f"{method} {path} HTTP/1.1\r\nHost: {live.host}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    head = f"{method} {path} HTTP/1.1\r\nHost: {live.host}\r\n" + "".join(
+        f"{k}: {v}\r\n" for k, v in headers.items()
+    )
     s.sendall((head + "\r\n").encode())
     return s
 
@@ -29,11 +31,14 @@ def _status(s: socket.socket) -> tuple[int, bytes]:
     return int(data.split(b" ", 2)[1]), data
 
 
-@pytest.mark.parametrize("path,auth", [
-    ("/v1/runs", None),
-    ("/v1/registry/import", None),
-    ("/v1/institutions/NJ-GOV-001/assessed-items/2026/M1", "bogus"),
-])
+@pytest.mark.parametrize(
+    "path,auth",
+    [
+        ("/v1/runs", None),
+        ("/v1/registry/import", None),
+        ("/v1/institutions/NJ-GOV-001/assessed-items/2026/M1", "bogus"),
+    ],
+)
 def test_refused_before_the_body_is_read(live_api, path, auth):
     """A declared 1 GB body that never comes: without a valid key the answer is 401 at once."""
     headers = {"Content-Type": "application/json", "Content-Length": str(10**9)}
@@ -47,8 +52,11 @@ def test_refused_before_the_body_is_read(live_api, path, auth):
 
 @pytest.mark.parametrize("path,who", [("/v1/runs", "assessor"), ("/v1/registry/import", "admin")])
 def test_declared_oversized_body_is_413_at_once(live_api, path, who):
-    headers = {"Content-Type": "application/json", "Content-Length": str(10**9),
-               "Authorization": f"Bearer {live_api.tokens[who]}"}
+    headers = {
+        "Content-Type": "application/json",
+        "Content-Length": str(10**9),
+        "Authorization": f"Bearer {live_api.tokens[who]}",
+    }
     with _send_head(live_api, "POST", path, headers) as s:
         status, _ = _status(s)
     assert status == 413
@@ -56,8 +64,10 @@ def test_declared_oversized_body_is_413_at_once(live_api, path, who):
 
 MULTIPART = "multipart/form-data; boundary=xyz"
 # A well-formed start of a file part: the parser accepts it and keeps reading the file's bytes.
-PART_HEAD = (b'--xyz\r\nContent-Disposition: form-data; name="files"; filename="big.csv"\r\n'
-             b"Content-Type: text/csv\r\n\r\n")
+PART_HEAD = (
+    b'--xyz\r\nContent-Disposition: form-data; name="files"; filename="big.csv"\r\n'
+    b"Content-Type: text/csv\r\n\r\n"
+)
 
 
 def _stream(live, path: str, total_bytes: int, token: str | None, content_type: str) -> int:
@@ -95,9 +105,12 @@ def test_memory_stays_bounded_under_oversized_bodies(live_api):
     before = proc.memory_info().rss
     for _ in range(3):
         assert _stream(live_api, "/v1/runs", 100 * 2**20, None, "application/json") == 401
-        assert _stream(live_api, "/v1/runs", 100 * 2**20, live_api.tokens["assessor"], "application/json") == 413
-        assert _stream(live_api, "/v1/registry/import", 100 * 2**20, live_api.tokens["admin"],
-                       MULTIPART) == 413
+        assert (
+            _stream(live_api, "/v1/runs", 100 * 2**20, live_api.tokens["assessor"], "application/json") == 413
+        )
+        assert (
+            _stream(live_api, "/v1/registry/import", 100 * 2**20, live_api.tokens["admin"], MULTIPART) == 413
+        )
     grown = proc.memory_info().rss - before
     assert grown < 60 * 2**20, f"API memory grew by {grown / 2**20:.0f} MiB"
 
@@ -110,12 +123,17 @@ def _bombs() -> list[tuple[str, bytes]]:
     from tests.registry.conftest import INST_HEADER
     from tests.registry.test_xlsx_bounds import _book
 
-    rows = [INST_HEADER.split(",")] + [[f"b{i}", "某局", "government", "", "city", "320100",
-                                        "hot_summer_cold_winter", 2020, ""] for i in range(4000)]
+    rows = [INST_HEADER.split(",")] + [
+        [f"b{i}", "某局", "government", "", "city", "320100", "hot_summer_cold_winter", 2020, ""]
+        for i in range(4000)
+    ]
     wide = _book(rows, dimension="A1:XFD4000")
     far = rf.XLSX_MAX_ROWS + 1
-    tall = _book(rows[:2], dimension="A1:XFD1048576",
-                 extra_xml=f'<row r="{far}"><c r="A{far}" t="inlineStr"><is><t>x</t></is></c></row>')
+    tall = _book(
+        rows[:2],
+        dimension="A1:XFD1048576",
+        extra_xml=f'<row r="{far}"><c r="A{far}" t="inlineStr"><is><t>x</t></is></c></row>',
+    )
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("[Content_Types].xml", "<Types/>")
@@ -137,8 +155,11 @@ def test_memory_stays_bounded_under_bomb_uploads(live_api):
                 files = [("files", (name, data, "application/octet-stream"))]
                 r = client.post("/v1/registry/import", files=files)
                 assert r.status_code == 401
-                r = client.post("/v1/registry/import", files=files,
-                                headers={"Authorization": f"Bearer {live_api.tokens['admin']}"})
+                r = client.post(
+                    "/v1/registry/import",
+                    files=files,
+                    headers={"Authorization": f"Bearer {live_api.tokens['admin']}"},
+                )
                 assert r.status_code in (200, 422), (name, r.status_code, r.text[:300])
     grown = proc.memory_info().rss - before
     assert grown < 100 * 2**20, f"API memory grew by {grown / 2**20:.0f} MiB"

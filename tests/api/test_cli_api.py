@@ -19,10 +19,18 @@ def _free_port() -> int:
 
 def test_jieneng_api_serves(api_rw):
     port = _free_port()
-    env = {**os.environ, "JIENENG_DATABASE_URL": api_rw.url, "JIENENG_API_PORT": str(port),
-           "JIENENG_API_HOST": "127.0.0.1"}
-    proc = subprocess.Popen([sys.executable, "-c", "from jieneng.cli import main; main()", "api"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    env = {
+        **os.environ,
+        "JIENENG_DATABASE_URL": api_rw.url,
+        "JIENENG_API_PORT": str(port),
+        "JIENENG_API_HOST": "127.0.0.1",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from jieneng.cli import main; main()", "api"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
@@ -33,7 +41,9 @@ def test_jieneng_api_serves(api_rw):
                 break
             except httpx.HTTPError:
                 time.sleep(0.2)
-        assert health is not None and health.status_code == 200, proc.stdout.read1(4096) if proc.poll() else ""
+        assert health is not None and health.status_code == 200, (
+            proc.stdout.read1(4096) if proc.poll() else ""
+        )
         me = httpx.get(f"{base}/v1/me", headers={"Authorization": f"Bearer {api_rw.tokens['inst_sz']}"})
         assert me.json()["institution_id"] == "SZ-HOS-001"
         assert httpx.get(f"{base}/openapi.json").json()["info"]["title"] == "jieneng assessor API"

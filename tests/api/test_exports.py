@@ -101,20 +101,39 @@ def test_ranking_exports(api):
 
 
 def test_usage_export_and_buckets(api):
-    day = api.get("inst_nj", "/v1/institutions/NJ-GOV-001/usage",
-                  params={"start": "2026-01-01", "end": "2026-01-04", "bucket": "day", "energy_type": "electricity"})
+    day = api.get(
+        "inst_nj",
+        "/v1/institutions/NJ-GOV-001/usage",
+        params={"start": "2026-01-01", "end": "2026-01-04", "bucket": "day", "energy_type": "electricity"},
+    )
     points = day.json()["points"]
     assert [(p["bucket_start"], p["consumption"]) for p in points] == [
-        ("2026-01-01", 101.0), ("2026-01-02", 102.0), ("2026-01-03", 103.0)]
-    hours = api.get("inst_nj", "/v1/meters/NJ-GOV-001-E1/usage",
-                    params={"start": "2026-01-02", "end": "2026-01-03", "bucket": "hour"}).json()["points"]
+        ("2026-01-01", 101.0),
+        ("2026-01-02", 102.0),
+        ("2026-01-03", 103.0),
+    ]
+    hours = api.get(
+        "inst_nj",
+        "/v1/meters/NJ-GOV-001-E1/usage",
+        params={"start": "2026-01-02", "end": "2026-01-03", "bucket": "hour"},
+    ).json()["points"]
     assert len(hours) == 24 and hours[0]["bucket_start"] == "2026-01-02T00:00:00+08:00"
-    year = api.get("inst_nj", "/v1/institutions/NJ-GOV-001/usage",
-                   params={"start": "2025-01-01", "end": "2027-01-01", "bucket": "year", "energy_type": "water"})
+    year = api.get(
+        "inst_nj",
+        "/v1/institutions/NJ-GOV-001/usage",
+        params={"start": "2025-01-01", "end": "2027-01-01", "bucket": "year", "energy_type": "water"},
+    )
     assert [(p["bucket_start"], p["consumption"]) for p in year.json()["points"]] == [
-        ("2025-01-01", 960.0), ("2026-01-01", 960.0)]
-    rows = _rows(api.get("inst_nj", "/v1/institutions/NJ-GOV-001/usage",
-                         params={"start": "2026-01-01", "end": "2026-03-01", "bucket": "month", "format": "csv"}).content)
+        ("2025-01-01", 960.0),
+        ("2026-01-01", 960.0),
+    ]
+    rows = _rows(
+        api.get(
+            "inst_nj",
+            "/v1/institutions/NJ-GOV-001/usage",
+            params={"start": "2026-01-01", "end": "2026-03-01", "bucket": "month", "format": "csv"},
+        ).content
+    )
     assert len(rows) == 1 + 2 * 2
 
 
@@ -123,7 +142,9 @@ def test_access_log_records_pulls(api_rw):
     api_rw.get("city_sz", "/v1/rankings", params={"year": 2026})
     log = api_rw.get("admin", "/v1/access-log").json()
     assert [(e["key_name"], e["resource"], e["format"]) for e in log[:2]] == [
-        ("test-city_sz", "ranking", "json"), ("test-inst_nj", "report", "pdf")]
+        ("test-city_sz", "ranking", "json"),
+        ("test-inst_nj", "report", "pdf"),
+    ]
     assert log[1]["institution_id"] == "NJ-GOV-001" and log[1]["year"] == 2026
     only = api_rw.get("admin", "/v1/access-log", params={"institution_id": "NJ-GOV-001"}).json()
     assert len(only) == 1

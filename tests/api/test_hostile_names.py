@@ -39,14 +39,20 @@ def _with_names(institutions_csv: bytes, names: dict[str, str]) -> bytes:
     for row in rows:
         row["name"] = names.get(row["id"], row["name"])
         # The seeded rows predate sub-kinds; the registry requires them for schools and hospitals.
-        row["sub_kind"] = row["sub_kind"] or {"school": "primary", "hospital": "grade3"}.get(row["category"], "")
+        row["sub_kind"] = row["sub_kind"] or {"school": "primary", "hospital": "grade3"}.get(
+            row["category"], ""
+        )
         w.writerow(row)
     return out.getvalue().encode("utf-8")
 
 
 def _import(api, files: dict[str, bytes]):
-    return api.request("POST", "admin", "/v1/registry/import",
-                       files=[("files", (n, data, "application/octet-stream")) for n, data in files.items()])
+    return api.request(
+        "POST",
+        "admin",
+        "/v1/registry/import",
+        files=[("files", (n, data, "application/octet-stream")) for n, data in files.items()],
+    )
 
 
 def _csv_cells(data: bytes) -> list[str]:
@@ -74,9 +80,14 @@ def _assert_xlsx_safe(data: bytes) -> list:
 
 def test_names_no_export_could_hold_are_refused_with_their_rows(api_rw):
     files = _registry_csvs(api_rw)
-    files["institutions.csv"] = _with_names(files["institutions.csv"], {
-        **HOSTILE, "NJ-SCH-002": "长" * 10_000, "SZ-GOV-002": "bell\x07 and NUL-free control\x1b[31m",
-    })
+    files["institutions.csv"] = _with_names(
+        files["institutions.csv"],
+        {
+            **HOSTILE,
+            "NJ-SCH-002": "长" * 10_000,
+            "SZ-GOV-002": "bell\x07 and NUL-free control\x1b[31m",
+        },
+    )
     r = _import(api_rw, files)
     assert r.status_code == 422, r.text
     errors = r.json()["errors"]
@@ -150,12 +161,15 @@ def test_registry_export_imports_back_unchanged(hostile, fmt):
     assert names == HOSTILE
 
 
-@pytest.mark.parametrize("name", [
-    "长" * 700,  # no break opportunity for a Latin line breaker
-    "x" * 10_000,
-    " ".join(["word"] * 3000),
-    "\u202e" + "右到左" * 300 + "\u200f",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "长" * 700,  # no break opportunity for a Latin line breaker
+        "x" * 10_000,
+        " ".join(["word"] * 3000),
+        "\u202e" + "右到左" * 300 + "\u200f",
+    ],
+)
 def test_long_text_never_breaks_a_pdf(api_rw, name):
     """Whatever text reaches a PDF (here a name stored before names were bounded) is wrapped or cut."""
     import psycopg
@@ -163,7 +177,10 @@ def test_long_text_never_breaks_a_pdf(api_rw, name):
     with psycopg.connect(api_rw.url, autocommit=True) as conn:
         conn.execute("UPDATE institution SET name = %s, address = %s WHERE id = 'NJ-GOV-001'", (name, name))
     run = api_rw.runs["province_2026"]
-    for path, params in [(f"/v1/runs/{run}/rankings", {}), ("/v1/institutions/NJ-GOV-001/report", {"year": 2026})]:
+    for path, params in [
+        (f"/v1/runs/{run}/rankings", {}),
+        ("/v1/institutions/NJ-GOV-001/report", {"year": 2026}),
+    ]:
         r = api_rw.get("city_nj", path, params={**params, "format": "pdf"})
         assert r.status_code == 200, (path, r.text[:300])
         assert PdfReader(io.BytesIO(r.content)).pages

@@ -54,7 +54,9 @@ def no_worker(pg_admin_url, seeded):
     """An app that queues but does not run jobs; the test runs the worker's steps itself."""
     name = _clone(pg_admin_url, seeded.template)
     url = _url(pg_admin_url, name)
-    app = create_app(ApiConfig(database_url=url, timezone=TIMEZONE, pool_min_size=1, pool_max_size=4, job_worker=False))
+    app = create_app(
+        ApiConfig(database_url=url, timezone=TIMEZONE, pool_min_size=1, pool_max_size=4, job_worker=False)
+    )
     with TestClient(app, raise_server_exceptions=False) as client:
         yield Env(client, url, seeded.runs, seeded.tokens, seeded.key_ids)
     _drop(pg_admin_url, name)
@@ -75,7 +77,10 @@ def test_same_inputs_same_job(no_worker):
         worker.stop()
     assert api.get("assessor", f"/v1/scoring-jobs/{first['id']}").json()["status"] == "done"
     # Done: the same request now queues a new job (the data may have changed since).
-    assert api.request("POST", "assessor", "/v1/runs", json={"year": 2026}).json()["id"] not in (first["id"], other["id"])
+    assert api.request("POST", "assessor", "/v1/runs", json={"year": 2026}).json()["id"] not in (
+        first["id"],
+        other["id"],
+    )
 
 
 def test_one_running_job_per_year_and_methodology(no_worker):
@@ -91,7 +96,10 @@ def test_one_running_job_per_year_and_methodology(no_worker):
         try:
             assert worker.run_once()  # c (2025); b waits for a (same year and methodology)
             assert not worker.run_once()
-            status = {j: api.get("admin", f"/v1/scoring-jobs/{j}").json()["status"] for j in (a["id"], b["id"], c["id"])}
+            status = {
+                j: api.get("admin", f"/v1/scoring-jobs/{j}").json()["status"]
+                for j in (a["id"], b["id"], c["id"])
+            }
             assert status == {a["id"]: "running", b["id"]: "queued", c["id"]: "done"}
             # The other worker dies: its lease goes with its connection; a is queued again and run, then b.
             other.close()
@@ -107,7 +115,9 @@ def test_one_running_job_per_year_and_methodology(no_worker):
 def test_one_key_cannot_flood_the_queue(no_worker, monkeypatch):
     api = no_worker
     monkeypatch.setattr(q, "JOB_MAX_QUEUED_PER_KEY", 3, raising=False)
-    codes = [api.request("POST", "assessor", "/v1/runs", json={"year": y}).status_code for y in range(2020, 2025)]
+    codes = [
+        api.request("POST", "assessor", "/v1/runs", json={"year": y}).status_code for y in range(2020, 2025)
+    ]
     assert codes == [202, 202, 202, 429, 429], codes
     r = api.request("POST", "assessor", "/v1/runs", json={"year": 2024})
     assert r.status_code == 429 and r.headers["retry-after"] and "queued" in r.json()["detail"]

@@ -33,34 +33,49 @@ def test_served_pulls_are_logged_with_what_was_served(api_rw):
     run = api_rw.runs["province_2026"]
     assert api_rw.get("city_nj", f"/v1/runs/{run}/rankings", params={"limit": 1}).status_code == 200
     assert api_rw.get("inst_nj", REPORT, params={"year": 2026}).status_code == 200
-    assert api_rw.get("admin", REPORT, params={"run_id": api_rw.runs["province_2025"], "format": "csv"}).status_code == 200
+    assert (
+        api_rw.get(
+            "admin", REPORT, params={"run_id": api_rw.runs["province_2025"], "format": "csv"}
+        ).status_code
+        == 200
+    )
     assert api_rw.get("city_sz", "/v1/rankings", params={"year": 2026, "format": "csv"}).status_code == 200
     assert _log(api_rw.url) == [
         ("test-city_nj", "ranking", None, run, 2026, "json", f"/v1/runs/{run}/rankings?limit=1"),
         ("test-inst_nj", "report", "NJ-GOV-001", run, 2026, "json", f"{REPORT}?year=2026"),
-        ("test-admin", "report", "NJ-GOV-001", api_rw.runs["province_2025"], 2025, "csv",
-         f"{REPORT}?run_id={api_rw.runs['province_2025']}&format=csv"),
+        (
+            "test-admin",
+            "report",
+            "NJ-GOV-001",
+            api_rw.runs["province_2025"],
+            2025,
+            "csv",
+            f"{REPORT}?run_id={api_rw.runs['province_2025']}&format=csv",
+        ),
         # The latest run of 2026 that a Suzhou assessor may see: the province's, stored after Suzhou's.
         ("test-city_sz", "ranking", None, run, 2026, "csv", "/v1/rankings?year=2026&format=csv"),
     ]
 
 
-@pytest.mark.parametrize("who,path,params,status", [
-    ("city_nj", "/v1/runs/{suzhou_2026}/rankings", {}, 403),
-    ("inst_nj", "/v1/runs/{suzhou_2026}/rankings", {}, 403),
-    ("admin", "/v1/runs/999999/rankings", {}, 404),
-    ("city_nj", "/v1/runs/{province_2026}/rankings", {"region_code": "320500"}, 403),
-    ("admin", "/v1/runs/{province_2026}/rankings", {"region_code": "999999"}, 404),
-    ("admin", "/v1/rankings", {"year": 2030}, 404),
-    ("revoked", "/v1/runs/{province_2026}/rankings", {}, 401),
-    ("city_nj", "/v1/institutions/SZ-HOS-001/report", {"year": 2026}, 403),
-    ("inst_nj", "/v1/institutions/NJ-SCH-002/report", {"year": 2026}, 403),
-    ("admin", "/v1/institutions/NOPE-001/report", {"year": 2026}, 404),
-    ("admin", REPORT, {"year": 2030}, 404),
-    ("admin", REPORT, {"run_id": 999999}, 404),
-    ("city_nj", REPORT, {"run_id": "{suzhou_2026}"}, 403),
-    ("revoked", REPORT, {"year": 2026}, 401),
-])
+@pytest.mark.parametrize(
+    "who,path,params,status",
+    [
+        ("city_nj", "/v1/runs/{suzhou_2026}/rankings", {}, 403),
+        ("inst_nj", "/v1/runs/{suzhou_2026}/rankings", {}, 403),
+        ("admin", "/v1/runs/999999/rankings", {}, 404),
+        ("city_nj", "/v1/runs/{province_2026}/rankings", {"region_code": "320500"}, 403),
+        ("admin", "/v1/runs/{province_2026}/rankings", {"region_code": "999999"}, 404),
+        ("admin", "/v1/rankings", {"year": 2030}, 404),
+        ("revoked", "/v1/runs/{province_2026}/rankings", {}, 401),
+        ("city_nj", "/v1/institutions/SZ-HOS-001/report", {"year": 2026}, 403),
+        ("inst_nj", "/v1/institutions/NJ-SCH-002/report", {"year": 2026}, 403),
+        ("admin", "/v1/institutions/NOPE-001/report", {"year": 2026}, 404),
+        ("admin", REPORT, {"year": 2030}, 404),
+        ("admin", REPORT, {"run_id": 999999}, 404),
+        ("city_nj", REPORT, {"run_id": "{suzhou_2026}"}, 403),
+        ("revoked", REPORT, {"year": 2026}, 401),
+    ],
+)
 def test_refused_pulls_are_not_logged(api_rw, who, path, params, status):
     path = path.format(**api_rw.runs)
     params = {k: v.format(**api_rw.runs) if isinstance(v, str) else v for k, v in params.items()}
@@ -89,7 +104,10 @@ def test_revocation_holds_on_the_next_pull(api_rw):
         assert q.revoke_key(conn, api_rw.key_ids["assessor"])
     assert api_rw.get("assessor", path).status_code == 401
     assert api_rw.get("assessor", REPORT, params={"year": 2026}).status_code == 401
-    assert [(e[0], e[1]) for e in _log(api_rw.url)] == [("test-assessor", "ranking"), ("test-assessor", "report")]
+    assert [(e[0], e[1]) for e in _log(api_rw.url)] == [
+        ("test-assessor", "ranking"),
+        ("test-assessor", "report"),
+    ]
 
 
 def test_no_rows_leave_when_the_log_cannot_be_written(api_rw):
@@ -109,7 +127,9 @@ def test_prerendered_pages_match_the_model_and_the_order(api, sort, order):
     """The page JSON is built by PostgreSQL: it must parse as Page[RankingRow], in the asked order
     (ties by institution id, nulls last), and paging must cut the same list."""
     path = f"/v1/runs/{api.runs['province_2026']}/rankings"
-    whole = Page[RankingRow].model_validate_json(api.get("admin", path, params={"sort": sort, "order": order}).content)
+    whole = Page[RankingRow].model_validate_json(
+        api.get("admin", path, params={"sort": sort, "order": order}).content
+    )
     assert whole.total == len(whole.items) == 4
 
     def present(row: RankingRow):
@@ -120,7 +140,10 @@ def test_prerendered_pages_match_the_model_and_the_order(api, sort, order):
     wanted = sorted(filter(present, by_id), key=lambda r: getattr(r, sort), reverse=order == "desc")
     wanted += [r for r in by_id if not present(r)]
     assert [r.institution_id for r in whole.items] == [r.institution_id for r in wanted]
-    pages = [Page[RankingRow].model_validate_json(
-        api.get("admin", path, params={"sort": sort, "order": order, "limit": 3, "offset": off}).content)
-        for off in (0, 3)]
+    pages = [
+        Page[RankingRow].model_validate_json(
+            api.get("admin", path, params={"sort": sort, "order": order, "limit": 3, "offset": off}).content
+        )
+        for off in (0, 3)
+    ]
     assert [r for p in pages for r in p.items] == whole.items

@@ -10,7 +10,9 @@ from .seed import BY_ID, insert_run
 def _city_run_after_the_province_run(api) -> int:
     # `jieneng score --region 320500` after the province-wide run of the same year.
     with psycopg.connect(api.url, autocommit=True) as conn:
-        return insert_run(conn, year=2026, region_code="320500", insts=[BY_ID["SZ-HOS-001"], BY_ID["SZ-GOV-002"]])
+        return insert_run(
+            conn, year=2026, region_code="320500", insts=[BY_ID["SZ-HOS-001"], BY_ID["SZ-GOV-002"]]
+        )
 
 
 def test_a_city_run_does_not_hide_the_province_run(api_rw):

@@ -12,19 +12,39 @@ from pypdf import PdfReader
 from store.savings import replace_result
 
 REPORT = "/v1/institutions/NJ-GOV-001/report"
-PROJECT = ("INSERT INTO project (id, institution_id, kind, name, energy_types, baseline_from, baseline_to, "
-           "install_from, install_to, reporting_from, reporting_to, contract_ref) VALUES "
-           "(%s, %s, 'epc', %s, 'electricity', '2025-01-01', '2025-12-31', '2026-01-01', '2026-01-31', "
-           "'2026-02-01', '2026-11-30', %s)")
+PROJECT = (
+    "INSERT INTO project (id, institution_id, kind, name, energy_types, baseline_from, baseline_to, "
+    "install_from, install_to, reporting_from, reporting_to, contract_ref) VALUES "
+    "(%s, %s, 'epc', %s, 'electricity', '2025-01-01', '2025-12-31', '2026-01-01', '2026-01-31', "
+    "'2026-02-01', '2026-11-30', %s)"
+)
 
 
 def _result(project_id: str, **kw) -> dict:
-    r = dict(project_id=project_id, energy_type="electricity", unit="kWh", model_id=None,
-             reporting_from=dt.date(2026, 2, 1), reporting_to=dt.date(2026, 11, 30), reporting_days=303,
-             predicted=150_000.0, metered=137_655.0, avoided=12_345.0, avoided_uncertainty=678.0,
-             confidence_level=0.9, avoided_kgce=1_517.2, avoided_cost_yuan=8_394.6,
-             previous_year_metered=150_100.0, year_on_year_change=-0.083, hdd=900.0, cdd=300.0,
-             previous_year_hdd=1000.0, previous_year_cdd=280.0, status="ok", reasons=[])
+    r = dict(
+        project_id=project_id,
+        energy_type="electricity",
+        unit="kWh",
+        model_id=None,
+        reporting_from=dt.date(2026, 2, 1),
+        reporting_to=dt.date(2026, 11, 30),
+        reporting_days=303,
+        predicted=150_000.0,
+        metered=137_655.0,
+        avoided=12_345.0,
+        avoided_uncertainty=678.0,
+        confidence_level=0.9,
+        avoided_kgce=1_517.2,
+        avoided_cost_yuan=8_394.6,
+        previous_year_metered=150_100.0,
+        year_on_year_change=-0.083,
+        hdd=900.0,
+        cdd=300.0,
+        previous_year_hdd=1000.0,
+        previous_year_cdd=280.0,
+        status="ok",
+        reasons=[],
+    )
     r.update(kw)
     return r
 
@@ -39,8 +59,10 @@ def with_savings(api_rw):
         replace_result(c, _result("nj-epc"), [])
         replace_result(c, _result("sz-epc", avoided=99_999.0), [])
         days = [dt.date(2025, 1, 1) + dt.timedelta(days=i) for i in range(365 + 100)]
-        c.cursor().executemany("INSERT INTO weather_daily (region_code, day, mean_temp_c) VALUES ('320100', %s, 10)",
-                               [(d,) for d in days])
+        c.cursor().executemany(
+            "INSERT INTO weather_daily (region_code, day, mean_temp_c) VALUES ('320100', %s, 10)",
+            [(d,) for d in days],
+        )
     return api_rw
 
 
@@ -54,7 +76,11 @@ def test_report_json_savings_and_degree_days(with_savings):
     assert p["contract_ref"] == "EPC-NJ-7" and p["reporting"] == "2026-02-01..2026-11-30"
     s = p["savings"][0]
     assert (s["avoided"], s["avoided_uncertainty"], s["avoided_kgce"], s["avoided_cost_yuan"]) == (
-        12_345.0, 678.0, 1_517.2, 8_394.6)
+        12_345.0,
+        678.0,
+        1_517.2,
+        8_394.6,
+    )
     assert s["year_on_year_change"] == -0.083 and s["avoided_share"] == pytest.approx(12_345 / 150_000)
     assert "EPC-SZ-SECRET" not in r.text
 
@@ -63,22 +89,30 @@ def test_report_json_savings_and_degree_days(with_savings):
     now, before = dd["years"]
     assert now["year"] == 2026 and now["hdd"] is None and now["cdd"] is None
     assert now["missing_reason"] == "only 100 of 365 days of 2026 have a temperature for region 320100"
-    assert before == {"year": 2025, "hdd": pytest.approx(8 * 365), "cdd": 0.0, "days_with_temperature": 365,
-                      "days_in_year": 365, "energy_per_area_kgce_m2": before["energy_per_area_kgce_m2"],
-                      "missing_reason": None}
+    assert before == {
+        "year": 2025,
+        "hdd": pytest.approx(8 * 365),
+        "cdd": 0.0,
+        "days_with_temperature": 365,
+        "days_in_year": 365,
+        "energy_per_area_kgce_m2": before["energy_per_area_kgce_m2"],
+        "missing_reason": None,
+    }
     inputs = body["result"]["inputs"]
     for y, key in ((now, "current"), (before, "previous")):
         want = inputs[key]["building_energy_kgce"] / inputs[key]["floor_area_m2"]
         assert y["energy_per_area_kgce_m2"] == pytest.approx(want)
     assert dd["energy_per_area_change"] == pytest.approx(
-        now["energy_per_area_kgce_m2"] / before["energy_per_area_kgce_m2"] - 1)
+        now["energy_per_area_kgce_m2"] / before["energy_per_area_kgce_m2"] - 1
+    )
     assert dd["hdd_change"] is None  # one side missing: no change, never a made-up one
 
     # 2025's report: the year before has no weather at all, said so, not a 500
     dd = api.get("admin", REPORT, params={"year": 2025}).json()["degree_days"]
     assert dd["years"][0]["hdd"] == pytest.approx(8 * 365)
     assert dd["years"][1]["hdd"] is None and dd["years"][1]["missing_reason"] == (
-        "no daily temperature for region 320100 in 2024 (import it: `jieneng weather import`)")
+        "no daily temperature for region 320100 in 2024 (import it: `jieneng weather import`)"
+    )
 
 
 def test_report_savings_scope(with_savings):
@@ -103,7 +137,10 @@ def test_report_without_projects_or_weather(api):
     """The shared seed has neither projects nor weather: empty savings, null degree days with reasons."""
     body = api.get("inst_nj", REPORT, params={"year": 2026}).json()
     assert body["savings"] == []
-    assert [y["missing_reason"] is not None and y["hdd"] is None for y in body["degree_days"]["years"]] == [True, True]
+    assert [y["missing_reason"] is not None and y["hdd"] is None for y in body["degree_days"]["years"]] == [
+        True,
+        True,
+    ]
     r = api.get("inst_nj", REPORT, params={"year": 2026, "format": "pdf"})
     text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(r.content)).pages)
     assert "No verified project for this year." in text
@@ -128,8 +165,17 @@ def test_report_pdf_with_longest_project_texts(api_rw):
     with psycopg.connect(api_rw.url) as c:
         c.execute(PROJECT, ("nj-long", "NJ-GOV-001", "节" * 200, "合" * 1000))
         replace_result(c, _result("nj-long"), [])
-        replace_result(c, _result("nj-long", energy_type="natural_gas", unit="m3", status="insufficient",
-                                  reasons=["原" * 1000] * 3), [])
+        replace_result(
+            c,
+            _result(
+                "nj-long",
+                energy_type="natural_gas",
+                unit="m3",
+                status="insufficient",
+                reasons=["原" * 1000] * 3,
+            ),
+            [],
+        )
     r = api_rw.get("admin", REPORT, params={"year": 2026, "format": "pdf"})
     assert r.status_code == 200, r.text[:300]
     text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(r.content)).pages)

@@ -37,7 +37,9 @@ def test_start_run_and_report_it(api_rw):
     assert body["result"]["methodology"]["hash"] == run["methodology_hash"]
     assert any(m["energy_kgce"] for m in body["monthly_energy"])
     pdf = api_rw.get("inst_nj", "/v1/institutions/NJ-GOV-001/report", params={"year": 2026, "format": "pdf"})
-    assert "南京市机关事务管理局" in "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.content)).pages)
+    assert "南京市机关事务管理局" in "".join(
+        p.extract_text() for p in PdfReader(io.BytesIO(pdf.content)).pages
+    )
     detail = api_rw.get("admin", f"/v1/runs/{run['id']}").json()
     assert detail["methodology_text"] and detail["methodology_hash"] == run["methodology_hash"]
 
@@ -50,8 +52,10 @@ def test_start_run_for_a_region(api_rw):
 
 @pytest.mark.skipif(not (EXAMPLES / "institutions.csv").exists(), reason="example registry files not present")
 def test_registry_import_export_round_trip(api_rw):
-    files = [("files", (p.name, p.read_bytes(), "text/csv"))
-             for p in (EXAMPLES / "institutions.csv", EXAMPLES / "institution_years.csv", EXAMPLES / "meters.csv")]
+    files = [
+        ("files", (p.name, p.read_bytes(), "text/csv"))
+        for p in (EXAMPLES / "institutions.csv", EXAMPLES / "institution_years.csv", EXAMPLES / "meters.csv")
+    ]
     r = api_rw.request("POST", "admin", "/v1/registry/import", files=files)
     assert r.status_code == 200, r.text
     summary = r.json()["summary"]
@@ -76,10 +80,14 @@ def test_registry_import_export_round_trip(api_rw):
 
 
 def test_registry_import_reports_every_error(api_rw):
-    bad = (b"id,name,category,sub_kind,admin_level,region_code,climate_zone,baseline_year,address\n"
-           b"x1,Bad,spaceship,,city,320100,hot_summer_cold_winter,2020,\n"
-           b"x2,Worse,school,,city,999999,hot_summer_cold_winter,2020,\n")
-    r = api_rw.request("POST", "admin", "/v1/registry/import", files=[("files", ("institutions.csv", bad, "text/csv"))])
+    bad = (
+        b"id,name,category,sub_kind,admin_level,region_code,climate_zone,baseline_year,address\n"
+        b"x1,Bad,spaceship,,city,320100,hot_summer_cold_winter,2020,\n"
+        b"x2,Worse,school,,city,999999,hot_summer_cold_winter,2020,\n"
+    )
+    r = api_rw.request(
+        "POST", "admin", "/v1/registry/import", files=[("files", ("institutions.csv", bad, "text/csv"))]
+    )
     assert r.status_code == 422, r.text
     errors = r.json()["errors"]
     assert {e["line"] for e in errors} >= {2, 3}

@@ -27,8 +27,10 @@ _SPEC = create_app(ApiConfig(database_url="postgresql://unused")).openapi()
 # item's own maximum (assessed items). Every other check runs on them; positive_data_acceptance would
 # count these 422s as rejected valid input.
 CROSS_FIELD = {
-    ("GET", "/v1/institutions/{institution_id}/usage"), ("GET", "/v1/meters/{meter_id}/usage"),
-    ("GET", "/v1/institutions/{institution_id}/quality"), ("GET", "/v1/meters/{meter_id}/quality"),
+    ("GET", "/v1/institutions/{institution_id}/usage"),
+    ("GET", "/v1/meters/{meter_id}/usage"),
+    ("GET", "/v1/institutions/{institution_id}/quality"),
+    ("GET", "/v1/meters/{meter_id}/quality"),
     ("PUT", "/v1/institutions/{institution_id}/assessed-items/{year}/{item_code}"),
 }
 OPERATIONS = [
@@ -54,8 +56,13 @@ def test_operation_conforms(live_schema, live_api_module, method, path, who):
     excluded = [checks.positive_data_acceptance] if (method, path) in CROSS_FIELD else []
 
     @given(case=operation.as_strategy())
-    @settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck),
-              derandomize=True, database=None)
+    @settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        derandomize=True,
+        database=None,
+    )
     def check(case):
         case.headers = {**(case.headers or {}), **headers}  # the generated bearer value is noise
         case.call_and_validate(base_url=live_api_module.base, excluded_checks=excluded)

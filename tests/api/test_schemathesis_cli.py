@@ -19,12 +19,32 @@ def test_urllib3_is_urllib3():
 def test_schemathesis_cli_runs_against_the_app(live_api, tmp_path):
     exe = Path(sys.executable).with_name("schemathesis")
     proc = subprocess.run(
-        [str(exe), "run", f"{live_api.base}/openapi.json", "--url", live_api.base,
-         "-H", f"Authorization: Bearer {live_api.tokens['admin']}",
-         "--checks", "not_a_server_error", "--max-examples", "3", "--phases", "examples,fuzzing",
-         "--include-method", "GET", "--include-path-regex", "^/v1/(me|health|institutions)$",
-         "--generation-deterministic", "--workers", "1"],
-        capture_output=True, text=True, timeout=600, cwd=tmp_path,  # it keeps a .schemathesis/ cache in cwd
+        [
+            str(exe),
+            "run",
+            f"{live_api.base}/openapi.json",
+            "--url",
+            live_api.base,
+            "-H",
+            f"Authorization: Bearer {live_api.tokens['admin']}",
+            "--checks",
+            "not_a_server_error",
+            "--max-examples",
+            "3",
+            "--phases",
+            "examples,fuzzing",
+            "--include-method",
+            "GET",
+            "--include-path-regex",
+            "^/v1/(me|health|institutions)$",
+            "--generation-deterministic",
+            "--workers",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,  # it keeps a .schemathesis/ cache in cwd
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]

@@ -38,7 +38,9 @@ VISIBLE = {
 
 
 @pytest.mark.parametrize("who", sorted(VISIBLE))
-@pytest.mark.parametrize("path,params", PER_INSTITUTION, ids=[f"{p}?{'&'.join(q)}" for p, q in PER_INSTITUTION])
+@pytest.mark.parametrize(
+    "path,params", PER_INSTITUTION, ids=[f"{p}?{'&'.join(q)}" for p, q in PER_INSTITUTION]
+)
 def test_matrix(api, who, path, params):
     for inst in (OWN, COUNTY, OTHER, MISSING):
         r = api.get(who, path.format(i=inst), params=params)
@@ -49,10 +51,22 @@ def test_matrix(api, who, path, params):
             assert r.json()["detail"]
 
 
-@pytest.mark.parametrize("path,params", PER_INSTITUTION + [("/v1/institutions", {}), ("/v1/runs", {}),
-                                                          ("/v1/rankings", {"year": 2026}), ("/v1/me", {})])
-@pytest.mark.parametrize("auth", [None, "Bearer", "Bearer nonsense", "Basic YWRtaW46YWRtaW4=",
-                                  "Bearer jn_abcdefghij_wrongsecret", "revoked"])
+@pytest.mark.parametrize(
+    "path,params",
+    PER_INSTITUTION
+    + [("/v1/institutions", {}), ("/v1/runs", {}), ("/v1/rankings", {"year": 2026}), ("/v1/me", {})],
+)
+@pytest.mark.parametrize(
+    "auth",
+    [
+        None,
+        "Bearer",
+        "Bearer nonsense",
+        "Basic YWRtaW46YWRtaW4=",
+        "Bearer jn_abcdefghij_wrongsecret",
+        "revoked",
+    ],
+)
 def test_unauthenticated_is_401(api, path, params, auth):
     if auth == "revoked":
         r = api.get("revoked", path.format(i=OWN), params=params)
@@ -97,6 +111,7 @@ def test_county_is_under_its_city(api):
 
 def test_runs_are_scoped(api):
     runs = api.runs
+
     def ids(who):
         return {r["id"] for r in api.get(who, "/v1/runs").json()["items"]}
 
@@ -116,20 +131,29 @@ def test_runs_are_scoped(api):
     assert body["methodology_text"] == "# test"
     assert body["institutions"] == 2
     # Counts of a province-wide run cover only what the key may see.
-    counts = {who: api.get(who, f"/v1/runs/{runs['province_2026']}").json() for who in ("admin", "city_nj", "inst_sz")}
+    counts = {
+        who: api.get(who, f"/v1/runs/{runs['province_2026']}").json()
+        for who in ("admin", "city_nj", "inst_sz")
+    }
     assert [(c["institutions"], c["eligible"]) for c in counts.values()] == [(4, 2), (2, 1), (1, 1)]
     listed = {r["id"]: r for r in api.get("city_nj", "/v1/runs").json()["items"]}
     assert listed[runs["province_2026"]]["institutions"] == 2
 
 
-@pytest.mark.parametrize("who,expected", [
-    ("admin", [OWN, OTHER, COUNTY, "SZ-GOV-002"]),
-    ("city_nj", [OWN, COUNTY]),
-    ("city_sz", [OTHER, "SZ-GOV-002"]),
-    ("inst_nj", [OWN]),
-])
+@pytest.mark.parametrize(
+    "who,expected",
+    [
+        ("admin", [OWN, OTHER, COUNTY, "SZ-GOV-002"]),
+        ("city_nj", [OWN, COUNTY]),
+        ("city_sz", [OTHER, "SZ-GOV-002"]),
+        ("inst_nj", [OWN]),
+    ],
+)
 def test_rankings_are_scoped(api, who, expected):
-    for path, params in ((f"/v1/runs/{api.runs['province_2026']}/rankings", {}), ("/v1/rankings", {"year": 2026})):
+    for path, params in (
+        (f"/v1/runs/{api.runs['province_2026']}/rankings", {}),
+        ("/v1/rankings", {"year": 2026}),
+    ):
         r = api.get(who, path, params=params)
         assert r.status_code == 200, r.text
         body = r.json()

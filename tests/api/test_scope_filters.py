@@ -7,15 +7,18 @@ import pytest
 
 
 @pytest.mark.parametrize("path", ["/v1/institutions", "/v1/runs/{province_2026}/rankings", "/v1/rankings"])
-@pytest.mark.parametrize("who,region,status", [
-    ("city_nj", "320500", 403),
-    ("inst_nj", "320500", 403),  # Nanjing institution asking for Suzhou
-    ("inst_sz", "320100", 403),
-    ("inst_nj", "320100", 200),  # its own city
-    ("inst_nj", "320000", 200),  # its province
-    ("city_nj", "320000", 200),
-    ("inst_nj", "999999", 404),
-])
+@pytest.mark.parametrize(
+    "who,region,status",
+    [
+        ("city_nj", "320500", 403),
+        ("inst_nj", "320500", 403),  # Nanjing institution asking for Suzhou
+        ("inst_sz", "320100", 403),
+        ("inst_nj", "320100", 200),  # its own city
+        ("inst_nj", "320000", 200),  # its province
+        ("city_nj", "320000", 200),
+        ("inst_nj", "999999", 404),
+    ],
+)
 def test_region_filter_outside_scope(api, path, who, region, status):
     params = {"region_code": region}
     if path == "/v1/rankings":

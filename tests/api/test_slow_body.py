@@ -14,8 +14,15 @@ from tests.api.conftest import _live
 
 @pytest.fixture
 def quick_cut_api(pg_admin_url, seeded):
-    yield from _live(pg_admin_url, seeded, {"JIENENG_API_JOB_WORKER": "false", "JIENENG_API_BODY_TIMEOUT_S": "1",
-                                            "JIENENG_API_BODY_MIN_BYTES_PER_S": "1000"})
+    yield from _live(
+        pg_admin_url,
+        seeded,
+        {
+            "JIENENG_API_JOB_WORKER": "false",
+            "JIENENG_API_BODY_TIMEOUT_S": "1",
+            "JIENENG_API_BODY_MIN_BYTES_PER_S": "1000",
+        },
+    )
 
 
 def _drip(api, path: str, token: str, *, declared: int | None) -> bytes:
@@ -58,6 +65,10 @@ def test_a_trickling_body_gets_408(quick_cut_api, declared):
 def test_a_body_that_keeps_pace_is_read(quick_cut_api):
     import httpx
 
-    r = httpx.post(f"{quick_cut_api.base}/v1/runs", json={"year": 2026},
-                   headers={"Authorization": f"Bearer {quick_cut_api.tokens['admin']}"}, timeout=60)
+    r = httpx.post(
+        f"{quick_cut_api.base}/v1/runs",
+        json={"year": 2026},
+        headers={"Authorization": f"Bearer {quick_cut_api.tokens['admin']}"},
+        timeout=60,
+    )
     assert r.status_code == 202, r.text

@@ -59,8 +59,11 @@ def _seed(conn: psycopg.Connection) -> None:
         cur.execute(
             "INSERT INTO institution_year (institution_id, year, floor_area_m2, occupants) "
             "SELECT %s, y, %s, %s FROM generate_series(2020, extract(year from now())::int) y",
-            (iid, {"government": 18000, "school": 26000, "hospital": 52000}[cat],
-             {"government": 420, "school": 1600, "hospital": 2300}[cat]),
+            (
+                iid,
+                {"government": 18000, "school": 26000, "hospital": 52000}[cat],
+                {"government": 420, "school": 1600, "hospital": 2300}[cat],
+            ),
         )
     for mid, iid, et, unit, reg, end_use, parent, mult, _ in METERS:
         cur.execute(
@@ -163,7 +166,11 @@ def seeded_db_url(pg_admin_url, migrated_template):
     """One seeded database for the whole dashboards suite (the queries only read it)."""
     name = f"jieneng_test_dash_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(migrated_template)))
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(migrated_template)
+            )
+        )
     url = psycopg.conninfo.make_conninfo(pg_admin_url, dbname=name)
     with psycopg.connect(url) as conn:
         _seed(conn)
@@ -202,11 +209,22 @@ class Grafana:
                         assert chosen <= set(options), (v["name"], current, options)
                 else:
                     current = options[0] if options else ""
-                resolved[v["name"]] = Variable(v["name"], current, multi=v["multi"], include_all=v["includeAll"],
-                                               options=options, all_value=v.get("allValue") or None)
+                resolved[v["name"]] = Variable(
+                    v["name"],
+                    current,
+                    multi=v["multi"],
+                    include_all=v["includeAll"],
+                    options=options,
+                    all_value=v.get("allValue") or None,
+                )
             elif v["type"] == "custom":
-                resolved[v["name"]] = Variable(v["name"], v["current"]["value"], multi=False, include_all=False,
-                                               options=[o["value"] for o in v["options"]])
+                resolved[v["name"]] = Variable(
+                    v["name"],
+                    v["current"]["value"],
+                    multi=False,
+                    include_all=False,
+                    options=[o["value"] for o in v["options"]],
+                )
         return resolved
 
     def panel_queries(self, conn, dashboard: dict, state: dict, t_from, t_to, interval):

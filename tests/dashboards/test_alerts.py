@@ -25,16 +25,22 @@ def _firing(conn, rule: dict) -> dict[str, float]:
 def _add_institution(conn, iid: str, category: str, night_share: float) -> None:
     conn.execute(
         "INSERT INTO institution (id, name, category, admin_level, region_code, climate_zone) "
-        "VALUES (%s, %s, %s, 'city', '320100', 'hot_summer_cold_winter')", (iid, iid, category))
+        "VALUES (%s, %s, %s, 'city', '320100', 'hot_summer_cold_winter')",
+        (iid, iid, category),
+    )
     conn.execute(
         "INSERT INTO meter (id, institution_id, energy_type, unit, register, end_use, installed_at) "
-        "VALUES (%s, %s, 'electricity', 'kWh', 'interval', 'main', '2020-01-01+08')", (f"{iid}.e", iid))
+        "VALUES (%s, %s, 'electricity', 'kWh', 'interval', 'main', '2020-01-01+08')",
+        (f"{iid}.e", iid),
+    )
     conn.execute(
         """INSERT INTO usage_hourly (meter_id, hour, consumption)
            SELECT %s, h, CASE WHEN extract(hour from h AT TIME ZONE 'Asia/Shanghai') BETWEEN 8 AND 17 THEN 100
                               ELSE 100 * %s END
            FROM generate_series(date_trunc('hour', now()) - interval '7 days', date_trunc('hour', now()),
-                                interval '1 hour') h""", (f"{iid}.e", night_share))
+                                interval '1 hour') h""",
+        (f"{iid}.e", night_share),
+    )
 
 
 def test_night_base_load_thresholds_by_category(db_url):
@@ -45,8 +51,11 @@ def test_night_base_load_thresholds_by_category(db_url):
         _add_institution(conn, "gov-2", "government", 0.2)
         conn.commit()
     s = Settings(_env_file=None)
-    doc = alerting.rules(silent_hours=s.alert_silent_hours, night_load_share=s.alert_night_load_share,
-                         night_load_share_by_category=s.night_load_share_limits())
+    doc = alerting.rules(
+        silent_hours=s.alert_silent_hours,
+        night_load_share=s.alert_night_load_share,
+        night_load_share_by_category=s.night_load_share_limits(),
+    )
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute("SET ROLE jieneng_grafana")
         firing = _firing(conn, _rule(doc, "jieneng-night-base-load"))
@@ -57,8 +66,9 @@ def test_night_share_limits_setting_is_validated():
     import pytest
     from pydantic import ValidationError
 
-    assert Settings(_env_file=None, alert_night_load_share_by_category="school=0.3").night_load_share_limits() == {
-        "school": 0.3}
+    assert Settings(
+        _env_file=None, alert_night_load_share_by_category="school=0.3"
+    ).night_load_share_limits() == {"school": 0.3}
     with pytest.raises(ValidationError, match="category"):
         Settings(_env_file=None, alert_night_load_share_by_category="castle=0.3")
     with pytest.raises(ValidationError, match="share"):

@@ -32,8 +32,10 @@ pytestmark = pytest.mark.skipif(MOSQUITTO is None, reason="mosquitto binary not 
 
 def test_python_hash_matches_mosquitto_format():
     """Same derivation as a line mosquitto_passwd 2.0.11 wrote for alice/secret (salt and key from it)."""
-    line = ("$7$101$ul/bpaSCJtKLwRIA$5V30Ah1p46rxTUgItdaulWo8MSnuFsQR7BJyfdxsyn3SAsOpM/oeIZwz+c6O72g/"
-            "tHFDwnLCiH76ZWBq9Cn4xg==")
+    line = (
+        "$7$101$ul/bpaSCJtKLwRIA$5V30Ah1p46rxTUgItdaulWo8MSnuFsQR7BJyfdxsyn3SAsOpM/oeIZwz+c6O72g/"
+        "tHFDwnLCiH76ZWBq9Cn4xg=="
+    )
     salt = base64.b64decode(line.split("$")[3])
     assert mosquitto_hash("secret", salt=salt) == line
     assert hashlib.sha512(b"x").digest_size == 64
@@ -144,8 +146,14 @@ def test_gateway_publishes_only_under_its_own_institution(registry_db, tmp_path,
     if hasher == "python":
         with psycopg.connect(registry_db) as conn:
             ids = [r[0] for r in conn.execute("SELECT id FROM institution ORDER BY id")]
-        write_broker_files(auth, prefix=prefix, institution_ids=ids, ingest_user="jieneng-ingest",
-                           ingest_password="ingest-secret", use_binary=False)
+        write_broker_files(
+            auth,
+            prefix=prefix,
+            institution_ids=ids,
+            ingest_user="jieneng-ingest",
+            ingest_password="ingest-secret",
+            use_binary=False,
+        )
     else:
         if shutil.which("mosquitto_passwd") is None:
             pytest.skip("mosquitto_passwd not on PATH")
@@ -188,15 +196,29 @@ def test_gateway_publishes_only_under_its_own_institution(registry_db, tmp_path,
 
 def test_rerun_keeps_passwords_and_adds_new_institutions(tmp_path):
     out = tmp_path / "auth"
-    first = write_broker_files(out, prefix="p/v1", institution_ids=["a"], ingest_user="ing",
-                               ingest_password=None, use_binary=False)
-    second = write_broker_files(out, prefix="p/v1", institution_ids=["a", "b"], ingest_user="ing",
-                                ingest_password=None, use_binary=False)
+    first = write_broker_files(
+        out, prefix="p/v1", institution_ids=["a"], ingest_user="ing", ingest_password=None, use_binary=False
+    )
+    second = write_broker_files(
+        out,
+        prefix="p/v1",
+        institution_ids=["a", "b"],
+        ingest_user="ing",
+        ingest_password=None,
+        use_binary=False,
+    )
     by_user = {a.username: a.password for a in second}
     assert by_user["gw-a"] == first[1].password and by_user["ing"] == first[0].password
     assert "gw-b" in by_user
-    rotated = write_broker_files(out, prefix="p/v1", institution_ids=["a", "b"], ingest_user="ing",
-                                 ingest_password=None, rotate=True, use_binary=False)
+    rotated = write_broker_files(
+        out,
+        prefix="p/v1",
+        institution_ids=["a", "b"],
+        ingest_user="ing",
+        ingest_password=None,
+        rotate=True,
+        use_binary=False,
+    )
     assert {a.username: a.password for a in rotated}["gw-a"] != by_user["gw-a"]
     acl = (out / "acl").read_text()
     assert "user gw-b\ntopic write p/v1/b/#" in acl and "user ing\ntopic read p/v1/#" in acl

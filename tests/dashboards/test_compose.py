@@ -24,8 +24,20 @@ ONE_SHOT = {"migrate", "grafana-reader", "broker-acl"}
 
 def _config(env_file: Path, tmp_path: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [DOCKER_COMPOSE, "--project-directory", str(ROOT), "--env-file", str(env_file), "-f", str(COMPOSE), "config"],
-        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        [
+            DOCKER_COMPOSE,
+            "--project-directory",
+            str(ROOT),
+            "--env-file",
+            str(env_file),
+            "-f",
+            str(COMPOSE),
+            "config",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
     )
 
 
@@ -87,12 +99,16 @@ def test_grafana_mounts_the_provisioning_this_repo_generates(resolved):
         if source.startswith("/"):
             mounts[target] = Path(source)
     assert mounts["/var/lib/grafana/dashboards/jieneng"] == ROOT / "dashboards" / "generated"
-    provider = yaml.safe_load((ROOT / "dashboards/provisioning/dashboards/jieneng.yaml").read_text(encoding="utf-8"))
+    provider = yaml.safe_load(
+        (ROOT / "dashboards/provisioning/dashboards/jieneng.yaml").read_text(encoding="utf-8")
+    )
     assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards/jieneng"
     for sub in ("datasources", "dashboards", "alerting"):
         assert mounts[f"/etc/grafana/provisioning/{sub}"] == ROOT / "dashboards" / "provisioning" / sub
         assert any(mounts[f"/etc/grafana/provisioning/{sub}"].iterdir())
-    ds = yaml.safe_load((ROOT / "dashboards/provisioning/datasources/jieneng.yaml").read_text(encoding="utf-8"))
+    ds = yaml.safe_load(
+        (ROOT / "dashboards/provisioning/datasources/jieneng.yaml").read_text(encoding="utf-8")
+    )
     env = resolved["services"]["grafana"]["environment"]
     for var in re.findall(r"\$\{(\w+)\}", yaml.safe_dump(ds)):
         assert var in env, f"provisioning uses ${{{var}}} but compose does not give it to Grafana"
@@ -114,15 +130,27 @@ def test_mosquitto_conf_is_accepted_by_mosquitto(tmp_path):
         pytest.skip("mosquitto binary not on PATH")
     from jieneng.cli_broker import write_broker_files
 
-    write_broker_files(tmp_path / "auth", prefix="jieneng/v1", institution_ids=["a"], ingest_user="jieneng-ingest",
-                       ingest_password="x", use_binary=False)
+    write_broker_files(
+        tmp_path / "auth",
+        prefix="jieneng/v1",
+        institution_ids=["a"],
+        ingest_user="jieneng-ingest",
+        ingest_password="x",
+        use_binary=False,
+    )
     (tmp_path / "data").mkdir()
     conf = (ROOT / "deploy/mosquitto/mosquitto.conf").read_text(encoding="utf-8")
-    conf = conf.replace("/mosquitto/auth", str(tmp_path / "auth")).replace("/mosquitto/data/", f"{tmp_path}/data/")
+    conf = conf.replace("/mosquitto/auth", str(tmp_path / "auth")).replace(
+        "/mosquitto/data/", f"{tmp_path}/data/"
+    )
     conf = conf.replace("listener 1883", "listener 0 127.0.0.1") + "user root\n"
     (tmp_path / "m.conf").write_text(conf, encoding="utf-8")
-    proc = subprocess.Popen([mosquitto, "-c", str(tmp_path / "m.conf")], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [mosquitto, "-c", str(tmp_path / "m.conf")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         with pytest.raises(subprocess.TimeoutExpired):
             proc.wait(1.5)  # still running: the configuration was accepted
@@ -162,12 +190,19 @@ def test_grafana_reader_step_sets_a_login_password(seeded_db_url, pg_admin_url):
     script = compose["services"]["grafana-reader"]["entrypoint"][2].replace("$$", "$")
     info = psycopg.conninfo.conninfo_to_dict(seeded_db_url)
     password = "it's a 'quoted' secret"
-    env = {"PATH": "/usr/bin:/bin", "PGHOST": info.get("host", "127.0.0.1"), "PGPORT": str(info.get("port", 5432)),
-           "PGUSER": info.get("user", "postgres"), "PGDATABASE": info["dbname"], "READER_PASSWORD": password}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PGHOST": info.get("host", "127.0.0.1"),
+        "PGPORT": str(info.get("port", 5432)),
+        "PGUSER": info.get("user", "postgres"),
+        "PGDATABASE": info["dbname"],
+        "READER_PASSWORD": password,
+    }
     try:
         with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-            assert conn.execute("SELECT rolcanlogin FROM pg_roles WHERE rolname = 'jieneng_grafana'").fetchone() == (
-                False,)
+            assert conn.execute(
+                "SELECT rolcanlogin FROM pg_roles WHERE rolname = 'jieneng_grafana'"
+            ).fetchone() == (False,)
         subprocess.run(["sh", "-c", script], env=env, check=True, capture_output=True, timeout=30)
         with psycopg.connect(pg_admin_url, autocommit=True) as conn:
             can_login, stored = conn.execute(

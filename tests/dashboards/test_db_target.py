@@ -16,7 +16,11 @@ from jieneng.cli_dashboards import _db_target
     [
         ("postgresql://jieneng@db.internal:5433/jieneng", "db.internal:5433", "jieneng"),
         ("postgresql://jieneng@/jieneng?host=/run/postgresql", "/run/postgresql", "jieneng"),
-        ("postgresql://jieneng@[::1]:5433/jieneng", "[::1]:5433", "jieneng"),  # Grafana splits host:port like Go
+        (
+            "postgresql://jieneng@[::1]:5433/jieneng",
+            "[::1]:5433",
+            "jieneng",
+        ),  # Grafana splits host:port like Go
         ("postgresql://jieneng@/jieneng?hostaddr=10.0.0.7&port=5434", "10.0.0.7:5434", "jieneng"),
         ("postgresql://jieneng@db.internal/x?dbname=jieneng", "db.internal:5432", "jieneng"),
         ("host=db.internal port=5433 dbname=jieneng user=jieneng", "db.internal:5433", "jieneng"),
@@ -31,7 +35,10 @@ def test_several_hosts_are_refused_in_one_line(tmp_path):
     env.pop("JIENENG_DATABASE_READ_URL", None)
     res = subprocess.run(
         [sys.executable, "-m", "jieneng.cli", "dashboards", "provision", "--out", str(tmp_path)],
-        env=env, capture_output=True, text=True, timeout=60,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert res.returncode == 2, res.stdout + res.stderr
     assert res.stderr.strip().count("\n") == 0 and "one host" in res.stderr, res.stderr

@@ -61,8 +61,9 @@ def test_all_over_an_empty_list_runs(seeded_reader, grafana, uid, state):
     """All over no options (the custom all value) and the filters' ARRAY[${var:sqlstring}] never give a
     syntax error such as ``IN ()``, which Grafana's default formatting of an empty array would."""
     t_from, t_to = _range(7)
-    for p, _t, sql in grafana.panel_queries(seeded_reader, DASHBOARDS[uid], EMPTY_STATES[state], t_from, t_to,
-                                            timedelta(hours=1)):
+    for p, _t, sql in grafana.panel_queries(
+        seeded_reader, DASHBOARDS[uid], EMPTY_STATES[state], t_from, t_to, timedelta(hours=1)
+    ):
         assert not re.search(r"\bIN\s*\(\s*\)", sql, re.IGNORECASE), p["title"]
         grafana.run(seeded_reader, sql)
 
@@ -73,5 +74,7 @@ def test_a_new_deployment_runs_every_query(db_url, grafana, uid):
     t_from, t_to = _range(7)
     with _reader(db_url) as conn:
         for state in ({"region": ALL, "institution": ALL, "meter": ALL}, {"region": ["320100"]}):
-            for _p, _t, sql in grafana.panel_queries(conn, DASHBOARDS[uid], state, t_from, t_to, timedelta(hours=1)):
+            for _p, _t, sql in grafana.panel_queries(
+                conn, DASHBOARDS[uid], state, t_from, t_to, timedelta(hours=1)
+            ):
                 grafana.run(conn, sql)

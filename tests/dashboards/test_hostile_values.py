@@ -37,8 +37,14 @@ def _variables(d: dict, payload: str, multi_shape: str) -> dict[str, Variable]:
             cur = [payload] if multi_shape == "one" else [payload, "320100", payload + "'"]
         else:
             cur = payload
-        out[v["name"]] = Variable(v["name"], cur, multi=bool(v.get("multi")), include_all=bool(v.get("includeAll")),
-                                  options=[], all_value=v.get("allValue") or None)
+        out[v["name"]] = Variable(
+            v["name"],
+            cur,
+            multi=bool(v.get("multi")),
+            include_all=bool(v.get("includeAll")),
+            options=[],
+            all_value=v.get("allValue") or None,
+        )
     return out
 
 
@@ -62,7 +68,9 @@ def test_hostile_values_stay_data(reader, uid, i, shape):
     queries = [(v["name"], v["query"]) for v in d["templating"]["list"] if v["type"] == "query"]
     queries += [(p["title"], t["rawSql"]) for p in d["panels"] for t in p["targets"]]
     for name, raw in queries:
-        sql = expand(raw, variables, time_from=t_to - timedelta(days=7), time_to=t_to, interval=timedelta(hours=1))
+        sql = expand(
+            raw, variables, time_from=t_to - timedelta(days=7), time_to=t_to, interval=timedelta(hours=1)
+        )
         try:
             reader.execute(sql).fetchall()
         except psycopg.errors.DataError:

@@ -17,7 +17,9 @@ def test_ingest_stalled_rule_is_provisioned_on_prometheus():
     doc = json.loads((ROOT / "dashboards" / build.INGEST_ALERTS_FILE).read_text(encoding="utf-8"))
     (rule,) = [r for g in doc["groups"] for r in g["rules"]]
     assert rule["uid"] == "jieneng-ingest-stalled" and "ingest stalled" in rule["title"]
-    ds = yaml.safe_load((ROOT / "dashboards/provisioning/datasources/jieneng.yaml").read_text(encoding="utf-8"))
+    ds = yaml.safe_load(
+        (ROOT / "dashboards/provisioning/datasources/jieneng.yaml").read_text(encoding="utf-8")
+    )
     known = {d["uid"]: d["type"] for d in ds["datasources"]}
     assert known[rule["data"][0]["datasourceUid"]] == "prometheus"
     assert rule["noDataState"] == "Alerting"  # ingest gone is a stall too

@@ -18,9 +18,25 @@ from dashboards.model import DATASOURCE_TYPE
 ROOT = Path(build.__file__).resolve().parent
 SCHEMA_DIR = ROOT / "schema"
 PROVISIONING = ROOT / "provisioning"
-BUILTINS = {"__interval", "__interval_ms", "__from", "__to", "__timeFilter", "__timeFrom", "__timeTo",
-            "__timeGroup", "__timeGroupAlias", "__time", "__timeEpoch", "__unixEpochFilter",
-            "__unixEpochFrom", "__unixEpochTo", "__unixEpochGroup", "__unixEpochGroupAlias", "__all"}
+BUILTINS = {
+    "__interval",
+    "__interval_ms",
+    "__from",
+    "__to",
+    "__timeFilter",
+    "__timeFrom",
+    "__timeTo",
+    "__timeGroup",
+    "__timeGroupAlias",
+    "__time",
+    "__timeEpoch",
+    "__unixEpochFilter",
+    "__unixEpochFrom",
+    "__unixEpochTo",
+    "__unixEpochGroup",
+    "__unixEpochGroupAlias",
+    "__all",
+}
 VAR_RE = re.compile(r"\$(\w+)|\[\[(\w+?)(?::\w+)?\]\]|\$\{(\w+)(?:\.[^:^}]+)?(?::[^}]+)?\}")
 
 
@@ -73,10 +89,21 @@ def test_schema_regenerates_identically():
     if shutil.which("npm") is None or shutil.which("node") is None:
         pytest.skip("npm/node not on PATH: cannot regenerate the schema from @grafana/schema (CI has them)")
     if not (SCHEMA_DIR / "node_modules" / "@grafana" / "schema").is_dir():
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=SCHEMA_DIR, check=True,
-                       capture_output=True, timeout=300)
-    out = subprocess.run(["node", "generate.mjs", "--stdout"], cwd=SCHEMA_DIR, check=True,
-                         capture_output=True, text=True, timeout=120).stdout
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund"],
+            cwd=SCHEMA_DIR,
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+    out = subprocess.run(
+        ["node", "generate.mjs", "--stdout"],
+        cwd=SCHEMA_DIR,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
     assert out == (SCHEMA_DIR / "dashboard.schema.json").read_text(encoding="utf-8")
 
 
@@ -131,7 +158,9 @@ def test_every_variable_used_is_defined_and_precedes_its_users():
         for used_in, text in texts:
             for m in VAR_RE.finditer(text):
                 name = m.group(1) or m.group(2) or m.group(3)
-                assert name in BUILTINS or name in names, f"{d['uid']}: ${name} used in {used_in} is not defined"
+                assert name in BUILTINS or name in names, (
+                    f"{d['uid']}: ${name} used in {used_in} is not defined"
+                )
         for i, v in enumerate(d["templating"]["list"]):
             for m in VAR_RE.finditer(v.get("query") or ""):
                 name = m.group(1) or m.group(2) or m.group(3)
@@ -162,9 +191,14 @@ def test_titles_are_chinese_with_english():
 
 
 def test_alert_thresholds_come_from_settings():
-    rules = build.alerting.rules(silent_hours=6, night_load_share=0.3, night_load_share_by_category={"school": 0.2})
-    params = {r["uid"]: r["data"][1]["model"]["conditions"][0]["evaluator"]["params"]
-              for g in rules["groups"] for r in g["rules"]}
+    rules = build.alerting.rules(
+        silent_hours=6, night_load_share=0.3, night_load_share_by_category={"school": 0.2}
+    )
+    params = {
+        r["uid"]: r["data"][1]["model"]["conditions"][0]["evaluator"]["params"]
+        for g in rules["groups"]
+        for r in g["rules"]
+    }
     assert params["jieneng-meter-silent"] == [6]
     # Night load: the query divides by the category's limit (0.2 for schools, 0.3 otherwise); alert above 1.
     assert params["jieneng-night-base-load"] == [1.0]
@@ -219,9 +253,16 @@ def test_queries_expand_for_timescaledb_too():
 
     t_to = datetime(2026, 1, 1, tzinfo=UTC)
     for d in _committed():
-        variables = {v["name"]: Variable(v["name"], ALL if v.get("includeAll") else "1", multi=v.get("multi", False),
-                                         include_all=v.get("includeAll", False), options=["x"])
-                     for v in d["templating"]["list"]}
+        variables = {
+            v["name"]: Variable(
+                v["name"],
+                ALL if v.get("includeAll") else "1",
+                multi=v.get("multi", False),
+                include_all=v.get("includeAll", False),
+                options=["x"],
+            )
+            for v in d["templating"]["list"]
+        }
         for p in _panels(d):
             for t in p.get("targets", []):
                 kw = {"time_from": t_to - timedelta(days=1), "time_to": t_to, "interval": timedelta(hours=1)}
@@ -245,8 +286,11 @@ def test_variables_are_used_only_in_forms_every_grafana_release_quotes_safely():
     for d in _committed():
         kinds = {v["name"]: bool(v.get("multi") or v.get("includeAll")) for v in d["templating"]["list"]}
         texts = [(f"panel {p['title']}", t["rawSql"]) for p in _panels(d) for t in p.get("targets", [])]
-        texts += [(f"variable {v['name']}", v.get("query") or "") for v in d["templating"]["list"]
-                  if v["type"] == "query"]
+        texts += [
+            (f"variable {v['name']}", v.get("query") or "")
+            for v in d["templating"]["list"]
+            if v["type"] == "query"
+        ]
         for where, text in texts:
             for m in VAR_RE.finditer(text):
                 name = m.group(1) or m.group(2) or m.group(3)
@@ -257,5 +301,7 @@ def test_variables_are_used_only_in_forms_every_grafana_release_quotes_safely():
                     assert token == f"${{{name}:sqlstring}}", f"{d['uid']} {where}: {token}"
                 else:
                     assert token in (f"${name}", f"${{{name}}}"), f"{d['uid']} {where}: {token}"
-                    before, after = text[: m.start()], text[m.end():]
-                    assert before.endswith("'") and after.startswith("'"), f"{d['uid']} {where}: {token} unquoted"
+                    before, after = text[: m.start()], text[m.end() :]
+                    assert before.endswith("'") and after.startswith("'"), (
+                        f"{d['uid']} {where}: {token} unquoted"
+                    )

@@ -81,7 +81,9 @@ def test_macro_engine_cases():
     assert m("SELECT $__timeGroup(time_column,'5m') as time, value") == (
         "SELECT floor(extract(epoch from time_column)/300)*300 as time, value"
     )
-    assert m("SELECT $__timeGroup(time_column,'5m')") == "SELECT floor(extract(epoch from time_column)/300)*300"
+    assert (
+        m("SELECT $__timeGroup(time_column,'5m')") == "SELECT floor(extract(epoch from time_column)/300)*300"
+    )
     assert m("SELECT $__timeGroupAlias(time_column,'5m')") == (
         'SELECT floor(extract(epoch from time_column)/300)*300 AS "time"'
     )
@@ -111,16 +113,27 @@ def test_fractional_seconds_and_old_dates():
     assert m("WHERE $__timeFilter(time_column)", time_from=f, time_to=t) == (
         "WHERE time_column BETWEEN '1960-02-01T07:00:00.5Z' AND '1980-02-03T08:00:00.5Z'"
     )
-    assert m("select $__unixEpochFilter(time)", time_from=f, time_to=t) == "select time >= -312915600 AND time <= 318412800"
+    assert (
+        m("select $__unixEpochFilter(time)", time_from=f, time_to=t)
+        == "select time >= -312915600 AND time <= 318412800"
+    )
 
 
 def test_interval_macros():
     # [PG-TEST] TestInterpolateSQLCommenter: Interval 10m → "SELECT 10m"; sqleng: $__interval_ms in ms
     assert m("SELECT $__interval", interval=timedelta(minutes=10)) == "SELECT 10m"
     assert m("SELECT $__interval_ms", interval=timedelta(minutes=10)) == "SELECT 600000"
-    assert m("$__timeGroup(t, $__interval)", interval=timedelta(hours=1)) == "floor(extract(epoch from t)/3600)*3600"
+    assert (
+        m("$__timeGroup(t, $__interval)", interval=timedelta(hours=1))
+        == "floor(extract(epoch from t)/3600)*3600"
+    )
     assert [format_interval(timedelta(seconds=s)) for s in (0.02, 30, 300, 7200, 86400 * 3)] == [
-        "20ms", "30s", "5m", "2h", "3d"]
+        "20ms",
+        "30s",
+        "5m",
+        "2h",
+        "3d",
+    ]
 
 
 def test_fill_argument_is_accepted_and_bad_ones_refused():
@@ -175,7 +188,9 @@ def test_sql_datasource_default_quoting():
         "one_of_multi": Variable("one_of_multi", "x", multi=True),
         "single": Variable("single", "o'brien"),
         "allish": Variable("allish", ALL, multi=True, include_all=True, options=["p", "q"]),
-        "custom_all": Variable("custom_all", ALL, multi=True, include_all=True, options=["p"], all_value=".*"),
+        "custom_all": Variable(
+            "custom_all", ALL, multi=True, include_all=True, options=["p"], all_value=".*"
+        ),
     }
     assert interpolate_variables("IN ($multi)", v) == "IN ('a','b''c')"
     assert interpolate_variables("IN (${multi})", v) == "IN ('a','b''c')"
@@ -193,19 +208,39 @@ def test_sql_datasource_default_quoting():
         ("WHERE host = $host", Variable("host", "server01"), "WHERE host = server01"),
         ("WHERE host = '$host'", Variable("host", "server01"), "WHERE host = 'server01'"),
         ("WHERE latency_ms < $host", Variable("host", 150), "WHERE latency_ms < 150"),
-        ("WHERE host IN ($host)", Variable("host", ["srv1", "srv2"], multi=True), "WHERE host IN ('srv1','srv2')"),
-        ("WHERE host IN ('$host')", Variable("host", ["srv1", "srv2"], multi=True),
-         "WHERE host IN (''srv1','srv2'')"),
+        (
+            "WHERE host IN ($host)",
+            Variable("host", ["srv1", "srv2"], multi=True),
+            "WHERE host IN ('srv1','srv2')",
+        ),
+        (
+            "WHERE host IN ('$host')",
+            Variable("host", ["srv1", "srv2"], multi=True),
+            "WHERE host IN (''srv1','srv2'')",
+        ),
         ("WHERE hostname = $host", Variable("host", ["app1"], multi=True), "WHERE hostname = 'app1'"),
-        ("WHERE region IN ($host)", Variable("host", ["us", "eu"], include_all=True), "WHERE region IN ('us','eu')"),
-        ("WHERE name IN ($host)", Variable("host", ["O'Brien", "D'Angelo"], multi=True),
-         "WHERE name IN ('O''Brien','D''Angelo')"),
-        ("WHERE name = '$host'", Variable("host", "It's a test's message"),
-         "WHERE name = 'It''s a test''s message'"),
+        (
+            "WHERE region IN ($host)",
+            Variable("host", ["us", "eu"], include_all=True),
+            "WHERE region IN ('us','eu')",
+        ),
+        (
+            "WHERE name IN ($host)",
+            Variable("host", ["O'Brien", "D'Angelo"], multi=True),
+            "WHERE name IN ('O''Brien','D''Angelo')",
+        ),
+        (
+            "WHERE name = '$host'",
+            Variable("host", "It's a test's message"),
+            "WHERE name = 'It''s a test''s message'",
+        ),
         ("WHERE name = '$host'", Variable("host", "O'Brien", multi=True), "WHERE name = 'O''Brien'"),
         ("WHERE region = '$host'", Variable("host", "us-east", include_all=True), "WHERE region = 'us-east'"),
-        ("WHERE d.region = ANY(ARRAY[$host])", Variable("host", ["us", "eu"], multi=True),
-         "WHERE d.region = ANY(ARRAY['us','eu'])"),
+        (
+            "WHERE d.region = ANY(ARRAY[$host])",
+            Variable("host", ["us", "eu"], multi=True),
+            "WHERE d.region = ANY(ARRAY['us','eu'])",
+        ),
     ],
 )
 def test_postgres_interpolation_truth_table(sql, var, expected):
@@ -219,8 +254,13 @@ def test_unknown_variables_and_server_macros_pass_through():
 
 
 def test_builtin_interval_and_range_variables():
-    out = interpolate_variables("$__interval $__interval_ms ${__from} ${__to:date:seconds}", {},
-                                interval=timedelta(minutes=5), time_from=FROM, time_to=TO)
+    out = interpolate_variables(
+        "$__interval $__interval_ms ${__from} ${__to:date:seconds}",
+        {},
+        interval=timedelta(minutes=5),
+        time_from=FROM,
+        time_to=TO,
+    )
     assert out == "5m 300000 1523556000000 1523556300"
 
 
@@ -237,8 +277,10 @@ def test_empty_array_default_format_is_nothing_as_in_grafana():
     # Every release of the PostgreSQL datasource's interpolateVariable joins the quoted values of an array:
     # [].map(quoteLiteral).join(',') is '', so `IN ($var)` over no values is `IN ()` (a syntax error), which
     # is why the dashboards filter with ARRAY[${var:sqlstring}] and a custom all value instead.
-    v = {"none": Variable("none", ALL, multi=True, include_all=True, options=[]),
-         "chosen_none": Variable("chosen_none", [], multi=True)}
+    v = {
+        "none": Variable("none", ALL, multi=True, include_all=True, options=[]),
+        "chosen_none": Variable("chosen_none", [], multi=True),
+    }
     assert interpolate_variables("IN ($none)", v) == "IN ()"
     assert interpolate_variables("IN ($chosen_none)", v) == "IN ()"
     assert interpolate_variables("ARRAY[${chosen_none:sqlstring}]", v) == "ARRAY[]"

@@ -41,7 +41,10 @@ def test_cli_uses_the_database_url(tmp_path, db_url):
     env.pop("JIENENG_DATABASE_READ_URL", None)
     res = subprocess.run(
         [sys.executable, "-m", "jieneng.cli", "dashboards", "provision", "--out", str(tmp_path)],
-        env=env, capture_output=True, text=True, timeout=60,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert res.returncode == 0, res.stderr
     ds = yaml.safe_load((tmp_path / "datasources/jieneng.yaml").read_text())["datasources"][0]
@@ -58,7 +61,10 @@ def _cli_provision(tmp_path, db_url, **env_extra):
     env.pop("JIENENG_DATABASE_READ_URL", None)
     res = subprocess.run(
         [sys.executable, "-m", "jieneng.cli", "dashboards", "provision", "--out", str(tmp_path)],
-        env=env, capture_output=True, text=True, timeout=60,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert res.returncode == 0, res.stderr
     return res
@@ -66,8 +72,12 @@ def _cli_provision(tmp_path, db_url, **env_extra):
 
 def test_provisioned_alerts_follow_the_settings(tmp_path, db_url):
     """JIENENG_ALERT_* apply to what `provision` writes, not only to `build`."""
-    _cli_provision(tmp_path, db_url, JIENENG_ALERT_SILENT_HOURS="6",
-                   JIENENG_ALERT_NIGHT_LOAD_SHARE_BY_CATEGORY="school=0.2")
+    _cli_provision(
+        tmp_path,
+        db_url,
+        JIENENG_ALERT_SILENT_HOURS="6",
+        JIENENG_ALERT_NIGHT_LOAD_SHARE_BY_CATEGORY="school=0.2",
+    )
     doc = json.loads((tmp_path / "alerting/jieneng-alerts.json").read_text())
     rules = {r["uid"]: r for g in doc["groups"] for r in g["rules"]}
     assert rules["jieneng-meter-silent"]["data"][1]["model"]["conditions"][0]["evaluator"]["params"] == [6]
@@ -79,7 +89,9 @@ def test_alerts_and_dashboards_resolve_to_one_folder(tmp_path):
     folder by the same title (no folderUid): whichever runs first creates it, the other reuses it."""
     from dashboards.build import PROVISIONING
 
-    files = provisioning_files(host="h:5432", database="d", user="jieneng_grafana", password=None, out_dir=tmp_path)
+    files = provisioning_files(
+        host="h:5432", database="d", user="jieneng_grafana", password=None, out_dir=tmp_path
+    )
     write_provisioning(files, tmp_path)
     for root in (tmp_path, PROVISIONING):
         provider = yaml.safe_load((root / "dashboards/jieneng.yaml").read_text())["providers"][0]
@@ -99,9 +111,18 @@ def test_provisioned_datasource_is_the_read_only_role(tmp_path, db_url, pg_admin
         admin.execute("ALTER ROLE jieneng_grafana LOGIN PASSWORD 's3cret: ''x'''")
     try:
         host = ds["url"]
-        kw = {"host": host} if host.startswith("/") else dict(zip(("host", "port"), host.rsplit(":", 1), strict=True))
-        with psycopg.connect(dbname=ds["jsonData"]["database"], user=ds["user"],
-                             password=ds["secureJsonData"]["password"], autocommit=True, **kw) as conn:
+        kw = (
+            {"host": host}
+            if host.startswith("/")
+            else dict(zip(("host", "port"), host.rsplit(":", 1), strict=True))
+        )
+        with psycopg.connect(
+            dbname=ds["jsonData"]["database"],
+            user=ds["user"],
+            password=ds["secureJsonData"]["password"],
+            autocommit=True,
+            **kw,
+        ) as conn:
             assert conn.execute("SELECT current_user").fetchone()[0] == "jieneng_grafana"
             conn.execute("SELECT count(*) FROM meter").fetchone()
             with pytest.raises(psycopg.errors.InsufficientPrivilege):

@@ -122,16 +122,32 @@ def test_push_creates_folder_datasource_and_upserts_dashboards(env):
     assert ds["user"] == "jieneng_grafana" and ds["secureJsonData"] == {"password": "reader-secret"}
     pushed = bodies[5:]
     assert [b["dashboard"]["uid"] for b in pushed] == uids
-    assert all(b["overwrite"] is True and b["folderUid"] == "jieneng" and b["dashboard"]["id"] is None
-               for b in pushed)
+    assert all(
+        b["overwrite"] is True and b["folderUid"] == "jieneng" and b["dashboard"]["id"] is None
+        for b in pushed
+    )
     assert pushed[0]["dashboard"]["panels"] == build.dashboards()[0]["panels"]
     assert f"{len(uids)} dashboard(s) upserted" in result.output
 
 
 def test_push_updates_existing_datasource_by_uid(env):
     with FakeGrafana(folder_exists=True, datasource_exists=True) as g:
-        result = CliRunner().invoke(app, ["dashboards", "push", "--url", g.url, "--token", "t",
-                                          "--db-host", "timescaledb:5432", "--db-name", "jieneng", "--timescaledb"])
+        result = CliRunner().invoke(
+            app,
+            [
+                "dashboards",
+                "push",
+                "--url",
+                g.url,
+                "--token",
+                "t",
+                "--db-host",
+                "timescaledb:5432",
+                "--db-name",
+                "jieneng",
+                "--timescaledb",
+            ],
+        )
     assert result.exit_code == 0, result.output
     assert ("POST", "/api/folders") not in g.calls() and ("POST", "/api/datasources") not in g.calls()
     put = next(b for m, p, _, b in g.requests if m == "PUT")

@@ -22,12 +22,19 @@ DASHBOARDS = {d["uid"]: d for d in build.dashboards()}
 STATES = {
     "all": {"region": ALL, "institution": ALL, "meter": ALL},
     "one-city": {"region": ["320100"], "institution": ALL, "meter": ALL},
-    "two-institutions": {"region": ["320100", "320300"], "institution": ["gov-nj-01", "hos-xz-01"], "meter": ALL},
+    "two-institutions": {
+        "region": ["320100", "320300"],
+        "institution": ["gov-nj-01", "hos-xz-01"],
+        "meter": ALL,
+    },
     "one-institution": {"region": ["320100"], "institution": ["gov-nj-01"], "meter": ALL},
     # A multi-value selection Grafana holds as a lone string (a URL's single var-… parameter).
     "lone-strings": {"region": "320100", "institution": "gov-nj-01", "meter": ALL},
-    "some-meters": {"region": ["320100"], "institution": ["gov-nj-01"],
-                    "meter": ["gov-nj-01.e-main", "gov-nj-01.water", "gov-nj-01.gas"]},
+    "some-meters": {
+        "region": ["320100"],
+        "institution": ["gov-nj-01"],
+        "meter": ["gov-nj-01.e-main", "gov-nj-01.water", "gov-nj-01.gas"],
+    },
 }
 RANGES = {
     "6h": (timedelta(hours=6), timedelta(minutes=1)),
@@ -77,7 +84,9 @@ def test_every_panel_query_returns_rows(reader, grafana, uid, state, rng):
             assert "$" not in sql.replace("$$", ""), f"unexpanded macro or variable in {p['title']}: {sql}"
             cols, rows = _run(reader, sql)
             # Per-meter detail waits for institutions chosen by name, and says so.
-            waits = STATES[state]["institution"] == ALL and "Choose" in p["fieldConfig"]["defaults"].get("noValue", "")
+            waits = STATES[state]["institution"] == ALL and "Choose" in p["fieldConfig"]["defaults"].get(
+                "noValue", ""
+            )
             assert rows or waits, f"{uid} / {p['title']} returned no rows for {state} over {rng}:\n{sql}"
             if t["format"] == "time_series":
                 assert cols[0] == "time", (p["title"], cols)
@@ -109,10 +118,13 @@ def test_intensity_excludes_sub_meters_and_vehicle_fuel(reader, grafana):
     per_m2 = row[cols.index("单位面积能耗 kgce/m²")]
     day_from = (t_from + timedelta(hours=8)).date()
     day_to = (t_to + timedelta(hours=8)).date()
-    _, ((elec, gas),) = _run(reader, f"""
+    _, ((elec, gas),) = _run(
+        reader,
+        f"""
         SELECT sum(consumption) FILTER (WHERE meter_id = 'gov-nj-01.e-main'),
                sum(consumption) FILTER (WHERE meter_id = 'gov-nj-01.gas')
-        FROM usage_daily WHERE day BETWEEN '{day_from}' AND '{day_to}'""")
+        FROM usage_daily WHERE day BETWEEN '{day_from}' AND '{day_to}'""",
+    )
     assert per_m2 == pytest.approx((elec * 0.1229 + gas * 1.2143) / 18000, rel=1e-9)
 
 
@@ -123,11 +135,23 @@ def test_variable_queries_chain(reader, grafana):
     t_from, t_to = _time_range(timedelta(days=1))
     everything = grafana.resolve(reader, d, STATES["all"], t_from, t_to, timedelta(minutes=1))
     assert everything["institution"].options == [] and everything["meter"].options == []
-    one_city = grafana.resolve(reader, d, {"region": ["320300"], "institution": ALL, "meter": ALL},
-                               t_from, t_to, timedelta(minutes=1))
+    one_city = grafana.resolve(
+        reader,
+        d,
+        {"region": ["320300"], "institution": ALL, "meter": ALL},
+        t_from,
+        t_to,
+        timedelta(minutes=1),
+    )
     assert one_city["institution"].options == ["hos-xz-01"] and one_city["meter"].options == []
-    one = grafana.resolve(reader, d, {"region": ["320300"], "institution": ["hos-xz-01"], "meter": ALL},
-                          t_from, t_to, timedelta(minutes=1))
+    one = grafana.resolve(
+        reader,
+        d,
+        {"region": ["320300"], "institution": ["hos-xz-01"], "meter": ALL},
+        t_from,
+        t_to,
+        timedelta(minutes=1),
+    )
     assert set(one["meter"].options) == {"hos-xz-01.e-main", "hos-xz-01.steam"}
 
 
@@ -150,16 +174,21 @@ def test_monthly_table_compares_the_same_days_last_year(reader, grafana):
     d = DASHBOARDS["jieneng-institution"]
     t_from, t_to = _time_range(timedelta(days=7))
     variables = grafana.resolve(reader, d, STATES["one-institution"], t_from, t_to, timedelta(hours=1))
-    cols, rows = grafana.run(reader, expand(_panel_sql("jieneng-institution", "逐月用量"), variables,
-                                            time_from=t_from, time_to=t_to))
+    cols, rows = grafana.run(
+        reader,
+        expand(_panel_sql("jieneng-institution", "逐月用量"), variables, time_from=t_from, time_to=t_to),
+    )
     _, ((today,),) = grafana.run(reader, "SELECT (now() AT TIME ZONE 'Asia/Shanghai')::date")
     this_month = today.strftime("%Y-%m")
     row = next(r for r in rows if r[0] == this_month and r[cols.index("能源 Energy")] == "电力 electricity")
-    _, ((cur, prev),) = grafana.run(reader, f"""
+    _, ((cur, prev),) = grafana.run(
+        reader,
+        f"""
         SELECT sum(consumption) FILTER (WHERE day >= date_trunc('month', '{today}'::date) AND day <= '{today}'),
                sum(consumption) FILTER (WHERE day >= date_trunc('month', '{today}'::date) - interval '1 year'
                                           AND day <= '{today}'::date - interval '1 year')
-        FROM usage_daily WHERE meter_id = 'gov-nj-01.e-main'""")
+        FROM usage_daily WHERE meter_id = 'gov-nj-01.e-main'""",
+    )
     assert row[cols.index("本期 This period")] == pytest.approx(cur)
     assert row[cols.index("上年同期 Same days last year")] == pytest.approx(prev)
     assert row[cols.index("天数 Days")] == today.day
@@ -170,8 +199,10 @@ def test_trend_last_point_is_like_for_like(reader, grafana):
     d = DASHBOARDS["jieneng-province"]
     t_from, t_to = _time_range(timedelta(days=365))
     variables = grafana.resolve(reader, d, STATES["all"], t_from, t_to, timedelta(days=1))
-    cols, rows = grafana.run(reader, expand(_panel_sql("jieneng-province", "能耗强度趋势"), variables,
-                                            time_from=t_from, time_to=t_to))
+    cols, rows = grafana.run(
+        reader,
+        expand(_panel_sql("jieneng-province", "能耗强度趋势"), variables, time_from=t_from, time_to=t_to),
+    )
     last = rows[-1]
     ratio = last[cols.index("本期 This period kgce/m²")] / last[cols.index("上年同期 Last year kgce/m²")]
     assert 0.9 < ratio < 1.1
@@ -182,22 +213,38 @@ def test_by_city_divides_by_institutions_with_data_only(reader, grafana):
     d = DASHBOARDS["jieneng-province"]
     t_from, t_to = _time_range(timedelta(days=30))
     variables = grafana.resolve(reader, d, STATES["all"], t_from, t_to, timedelta(hours=1))
-    energy = {r[0]: r[1] for r in grafana.run(reader, expand(_panel_sql("jieneng-province", "各市综合能耗"),
-                                                              variables, time_from=t_from, time_to=t_to))[1]}
-    cols, rows = grafana.run(reader, expand(_panel_sql("jieneng-province", "各市能耗强度"), variables,
-                                            time_from=t_from, time_to=t_to))
+    energy = {
+        r[0]: r[1]
+        for r in grafana.run(
+            reader,
+            expand(_panel_sql("jieneng-province", "各市综合能耗"), variables, time_from=t_from, time_to=t_to),
+        )[1]
+    }
+    cols, rows = grafana.run(
+        reader,
+        expand(_panel_sql("jieneng-province", "各市能耗强度"), variables, time_from=t_from, time_to=t_to),
+    )
     nanjing = next(r for r in rows if r[0] == "南京市")
-    assert nanjing[cols.index("人均能耗 kgce/person")] * (420 + 1600) == pytest.approx(energy["南京市"] * 1000)
+    assert nanjing[cols.index("人均能耗 kgce/person")] * (420 + 1600) == pytest.approx(
+        energy["南京市"] * 1000
+    )
 
 
 def test_by_city_panels_have_one_unit_per_axis():
     d = DASHBOARDS["jieneng-province"]
     for p in d["panels"]:
         if p["title"].startswith("各市"):
-            units = {o["properties"][0]["value"] for o in p["fieldConfig"]["overrides"]
-                     if o["properties"][0]["id"] == "unit"} | {p["fieldConfig"]["defaults"].get("unit")}
-            placements = [pr["value"] for o in p["fieldConfig"]["overrides"] for pr in o["properties"]
-                          if pr["id"] == "custom.axisPlacement"]
+            units = {
+                o["properties"][0]["value"]
+                for o in p["fieldConfig"]["overrides"]
+                if o["properties"][0]["id"] == "unit"
+            } | {p["fieldConfig"]["defaults"].get("unit")}
+            placements = [
+                pr["value"]
+                for o in p["fieldConfig"]["overrides"]
+                for pr in o["properties"]
+                if pr["id"] == "custom.axisPlacement"
+            ]
             assert None not in units, p["title"]
             # A second unit gets its own axis on the right; never more than two measures on one chart.
             assert len(units) == 1 or (len(units) == 2 and placements == ["right"]), p["title"]
@@ -207,12 +254,17 @@ def test_per_area_peers_are_the_latest_runs_peer_groups(reader, grafana):
     d = DASHBOARDS["jieneng-institution"]
     t_from, t_to = _time_range(timedelta(days=7))
     variables = grafana.resolve(reader, d, STATES["one-institution"], t_from, t_to, timedelta(hours=1))
-    cols, rows = grafana.run(reader, expand(_panel_sql("jieneng-institution", "单位面积"), variables,
-                                            time_from=t_from, time_to=t_to))
+    cols, rows = grafana.run(
+        reader,
+        expand(_panel_sql("jieneng-institution", "单位面积"), variables, time_from=t_from, time_to=t_to),
+    )
     (row,) = rows
-    _, ((group, year),) = grafana.run(reader, """
+    _, ((group, year),) = grafana.run(
+        reader,
+        """
         SELECT r.peer_group, s.year FROM scoring_result r JOIN scoring_run s ON s.id = r.run_id
-        WHERE r.institution_id = 'gov-nj-01' ORDER BY s.year DESC, s.created_at DESC LIMIT 1""")
+        WHERE r.institution_id = 'gov-nj-01' ORDER BY s.year DESC, s.created_at DESC LIMIT 1""",
+    )
     assert row[cols.index("组别 Peer group (scoring year)")] == f"{group} ({year})"
     day_from, day_to = (t_from + timedelta(hours=8)).date(), (t_to + timedelta(hours=8)).date()
     assert row[cols.index("期间 Period")] == f"{day_from} – {day_to}"
@@ -226,14 +278,19 @@ def test_latest_ranking_ignores_a_newer_city_only_run(seeded_db_url, grafana):
         run_id = conn.execute(
             "INSERT INTO scoring_run (year, region_code, methodology_name, methodology_version, methodology_hash, "
             "methodology_text, results_hash, created_by) VALUES (2026, '320300', 'x', '1', 'h', '', 'r', 'test') "
-            "RETURNING id").fetchone()[0]
+            "RETURNING id"
+        ).fetchone()[0]
         conn.execute(
             "INSERT INTO scoring_result (run_id, institution_id, region_code, category, peer_group, total_points, "
             "eligible, rank_province, detail) VALUES (%s, 'hos-xz-01', '320300', 'hospital', 'hospital/cold', 99, "
-            "true, 1, '{}')", (run_id,))
+            "true, 1, '{}')",
+            (run_id,),
+        )
         conn.execute("SET LOCAL ROLE jieneng_grafana")
         variables = grafana.resolve(conn, d, STATES["all"], t_from, t_to, timedelta(days=1))
-        _, rows = grafana.run(conn, expand(_panel_sql("jieneng-province", "最新排名"), variables,
-                                           time_from=t_from, time_to=t_to))
+        _, rows = grafana.run(
+            conn,
+            expand(_panel_sql("jieneng-province", "最新排名"), variables, time_from=t_from, time_to=t_to),
+        )
         conn.rollback()
     assert len(rows) == 3

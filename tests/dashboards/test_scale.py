@@ -19,7 +19,9 @@ from dashboards.macros import ALL
 
 BIG = ("reading", "usage_hourly", "usage_daily", "usage_monthly")
 DASHBOARDS = {d["uid"]: d for d in build.dashboards()}
-_NODE = re.compile(r"(?:Index Only Scan|Index Scan|Bitmap Index Scan)(?: Backward)?(?: using (\S+))? on (\S+)")
+_NODE = re.compile(
+    r"(?:Index Only Scan|Index Scan|Bitmap Index Scan)(?: Backward)?(?: using (\S+))? on (\S+)"
+)
 
 
 def unbounded_scans(plan: list[str]) -> list[str]:
@@ -37,7 +39,7 @@ def unbounded_scans(plan: list[str]) -> list[str]:
         index = node.group(1) or node.group(2)
         if index.removesuffix("_pkey") not in BIG or not index.endswith("_pkey"):
             continue
-        cond = next((p for p in plan[i + 1:i + 4] if "Index Cond" in p and "->" not in p), "")
+        cond = next((p for p in plan[i + 1 : i + 4] if "Index Cond" in p and "->" not in p), "")
         if "meter_id" not in cond:
             bad.append(f"{line.strip()} [{cond.strip()}]")
     return bad
@@ -55,16 +57,19 @@ def planner(seeded_db_url):
         yield conn
 
 
-STATES = {"all": {"region": ALL, "institution": ALL, "meter": ALL},
-          "one-institution": {"region": ["320100"], "institution": ["gov-nj-01"], "meter": ALL}}
+STATES = {
+    "all": {"region": ALL, "institution": ALL, "meter": ALL},
+    "one-institution": {"region": ["320100"], "institution": ["gov-nj-01"], "meter": ALL},
+}
 CASES = [(uid, s) for uid in DASHBOARDS for s in STATES]
 
 
 @pytest.mark.parametrize(("uid", "state"), CASES, ids=[f"{u}-{s}" for u, s in CASES])
 def test_no_panel_reads_a_big_table_unbounded(planner, grafana, uid, state):
     to = datetime.now(UTC).replace(microsecond=0)
-    for p, _t, sql in grafana.panel_queries(planner, DASHBOARDS[uid], STATES[state], to - timedelta(days=7), to,
-                                            timedelta(hours=1)):
+    for p, _t, sql in grafana.panel_queries(
+        planner, DASHBOARDS[uid], STATES[state], to - timedelta(days=7), to, timedelta(hours=1)
+    ):
         plan = _explain(planner, sql)
         assert not unbounded_scans(plan), f"{p['title']}: {unbounded_scans(plan)}\n" + "\n".join(plan)
 

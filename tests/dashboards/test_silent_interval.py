@@ -18,31 +18,43 @@ from store.codes import END_USES, ENERGY_TYPES, REGISTERS, read_interval_s
 
 # meter id, energy type, unit, end use, registry read_interval_s, hours since its last reading
 CASES = [
-    ("x.e-main", "electricity", "kWh", "main", None, 72),   # hourly, 3 days quiet: silent
-    ("x.e-ok", "electricity", "kWh", "main", None, 1),      # hourly, fresh
-    ("x.car", "gasoline", "L", "vehicle", None, 50),        # fill-ups: event-based by default, never silent
-    ("x.oil", "diesel", "L", "main", None, 60),             # delivered fuel: event-based by default
-    ("x.water", "water", "m3", "main", None, 30),           # daily: due 6 h ago, not 24 h late
-    ("x.water-old", "water", "m3", "main", None, 60),       # daily: due 36 h ago, silent
-    ("x.lpg-clock", "lpg", "kg", "main", 3600, 30),         # the registry says hourly: silent
-    ("x.e-event", "electricity", "kWh", "main", 0, 500),    # the registry says event-based
-    ("x.e-retiring", "electricity", "kWh", "main", None, 72),  # retirement planned next month: still in service
-    ("x.e-retired", "electricity", "kWh", "main", None, 72),   # retired last week
+    ("x.e-main", "electricity", "kWh", "main", None, 72),  # hourly, 3 days quiet: silent
+    ("x.e-ok", "electricity", "kWh", "main", None, 1),  # hourly, fresh
+    ("x.car", "gasoline", "L", "vehicle", None, 50),  # fill-ups: event-based by default, never silent
+    ("x.oil", "diesel", "L", "main", None, 60),  # delivered fuel: event-based by default
+    ("x.water", "water", "m3", "main", None, 30),  # daily: due 6 h ago, not 24 h late
+    ("x.water-old", "water", "m3", "main", None, 60),  # daily: due 36 h ago, silent
+    ("x.lpg-clock", "lpg", "kg", "main", 3600, 30),  # the registry says hourly: silent
+    ("x.e-event", "electricity", "kWh", "main", 0, 500),  # the registry says event-based
+    (
+        "x.e-retiring",
+        "electricity",
+        "kWh",
+        "main",
+        None,
+        72,
+    ),  # retirement planned next month: still in service
+    ("x.e-retired", "electricity", "kWh", "main", None, 72),  # retired last week
 ]
 RETIRED_AT = {"x.e-retiring": "now() + interval '30 days'", "x.e-retired": "now() - interval '7 days'"}
 SILENT_AT_24H = {"x.e-main", "x.water-old", "x.lpg-clock", "x.e-retiring"}
 
 
 def _seed(conn: psycopg.Connection) -> None:
-    conn.execute("INSERT INTO institution (id, name, category, admin_level, region_code, climate_zone) "
-                 "VALUES ('x', 'x', 'government', 'city', '320100', 'hot_summer_cold_winter')")
+    conn.execute(
+        "INSERT INTO institution (id, name, category, admin_level, region_code, climate_zone) "
+        "VALUES ('x', 'x', 'government', 'city', '320100', 'hot_summer_cold_winter')"
+    )
     for mid, et, unit, end_use, interval, quiet_h in CASES:
         conn.execute(
             "INSERT INTO meter (id, institution_id, energy_type, unit, register, end_use, read_interval_s, "
             "installed_at) VALUES (%s, 'x', %s, %s, 'interval', %s, %s, '2020-01-01+08')",
-            (mid, et, unit, end_use, interval))
-        conn.execute("INSERT INTO reading (meter_id, ts, value) VALUES (%s, now() - make_interval(hours => %s), 1)",
-                     (mid, quiet_h))
+            (mid, et, unit, end_use, interval),
+        )
+        conn.execute(
+            "INSERT INTO reading (meter_id, ts, value) VALUES (%s, now() - make_interval(hours => %s), 1)",
+            (mid, quiet_h),
+        )
         if mid in RETIRED_AT:
             conn.execute(f"UPDATE meter SET retired_at = {RETIRED_AT[mid]} WHERE id = %s", (mid,))
     conn.commit()
@@ -55,8 +67,9 @@ def test_sql_interval_is_the_python_rule_for_every_kind(db_url):
             for eu in END_USES:
                 for reg in REGISTERS:
                     for value in (None, 0, 900):
-                        got = conn.execute("SELECT meter_read_interval_s(%s, %s, %s, %s)",
-                                           (value, et, eu, reg)).fetchone()[0]
+                        got = conn.execute(
+                            "SELECT meter_read_interval_s(%s, %s, %s, %s)", (value, et, eu, reg)
+                        ).fetchone()[0]
                         assert got == read_interval_s(value, et, eu, reg), (value, et, eu, reg)
 
 
@@ -64,8 +77,12 @@ def test_silent_alert_judges_each_meter_by_its_interval(db_url):
     with psycopg.connect(db_url) as conn:
         _seed(conn)
         conn.execute("SET ROLE jieneng_grafana")
-        rule = next(r for g in alerting.rules(silent_hours=24, night_load_share=0.5)["groups"] for r in g["rules"]
-                    if r["uid"] == "jieneng-meter-silent")
+        rule = next(
+            r
+            for g in alerting.rules(silent_hours=24, night_load_share=0.5)["groups"]
+            for r in g["rules"]
+            if r["uid"] == "jieneng-meter-silent"
+        )
         rows = conn.execute(rule["data"][0]["model"]["rawSql"]).fetchall()
         (limit,) = rule["data"][1]["model"]["conditions"][0]["evaluator"]["params"]
         assert {r[0] for r in rows} == SILENT_AT_24H
@@ -83,7 +100,11 @@ def test_silent_panels_use_the_alert_rule(db_url):
     with psycopg.connect(db_url) as conn:
         _seed(conn)
         conn.execute("SET ROLE jieneng_grafana")
-        listed = conn.execute(expand(meters.SILENT, variables, time_from=now - timedelta(days=7), time_to=now))
+        listed = conn.execute(
+            expand(meters.SILENT, variables, time_from=now - timedelta(days=7), time_to=now)
+        )
         assert {r[0] for r in listed.fetchall()} == SILENT_AT_24H
-        count = conn.execute(expand(meters.SILENT_COUNT, variables, time_from=now - timedelta(days=7), time_to=now))
+        count = conn.execute(
+            expand(meters.SILENT_COUNT, variables, time_from=now - timedelta(days=7), time_to=now)
+        )
         assert count.fetchone()[0] == len(SILENT_AT_24H)

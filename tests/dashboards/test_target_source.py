@@ -25,27 +25,54 @@ TARGET_PCT = 6
 
 
 def _seed(conn: psycopg.Connection) -> None:
-    conn.execute("INSERT INTO institution (id, name, category, admin_level, region_code, climate_zone, baseline_year) "
-                 "VALUES ('a', 'a', 'government', 'city', '320100', 'hot_summer_cold_winter', 2020)")
-    conn.execute("INSERT INTO institution_year (institution_id, year, floor_area_m2, occupants) "
-                 "SELECT 'a', y, %s, 100 FROM generate_series(2020, extract(year from now())::int) y", (AREA_M2,))
-    conn.execute("INSERT INTO meter (id, institution_id, energy_type, unit, register, end_use, installed_at) "
-                 "VALUES ('a.e', 'a', 'electricity', 'kWh', 'interval', 'main', '2020-11-20+08')")
+    conn.execute(
+        "INSERT INTO institution (id, name, category, admin_level, region_code, climate_zone, baseline_year) "
+        "VALUES ('a', 'a', 'government', 'city', '320100', 'hot_summer_cold_winter', 2020)"
+    )
+    conn.execute(
+        "INSERT INTO institution_year (institution_id, year, floor_area_m2, occupants) "
+        "SELECT 'a', y, %s, 100 FROM generate_series(2020, extract(year from now())::int) y",
+        (AREA_M2,),
+    )
+    conn.execute(
+        "INSERT INTO meter (id, institution_id, energy_type, unit, register, end_use, installed_at) "
+        "VALUES ('a.e', 'a', 'electricity', 'kWh', 'interval', 'main', '2020-11-20+08')"
+    )
     # meters from late 2020 on: one stray month of 2020, which does not cover the year
-    conn.execute("INSERT INTO usage_daily (meter_id, day, consumption) SELECT 'a.e', d::date, 1000 "
-                 "FROM generate_series('2020-12-01'::date, now()::date, interval '1 day') d")
-    conn.execute("INSERT INTO usage_monthly (meter_id, month, consumption) SELECT meter_id, "
-                 "date_trunc('month', day)::date, sum(consumption) FROM usage_daily GROUP BY 1, 2")
-    conn.execute("INSERT INTO reported_usage (institution_id, year, energy_type, end_use, unit, quantity) "
-                 "VALUES ('a', 2020, 'electricity', 'main', 'kWh', %s)", (BASELINE_KGCE / 0.1229,))
+    conn.execute(
+        "INSERT INTO usage_daily (meter_id, day, consumption) SELECT 'a.e', d::date, 1000 "
+        "FROM generate_series('2020-12-01'::date, now()::date, interval '1 day') d"
+    )
+    conn.execute(
+        "INSERT INTO usage_monthly (meter_id, month, consumption) SELECT meter_id, "
+        "date_trunc('month', day)::date, sum(consumption) FROM usage_daily GROUP BY 1, 2"
+    )
+    conn.execute(
+        "INSERT INTO reported_usage (institution_id, year, energy_type, end_use, unit, quantity) "
+        "VALUES ('a', 2020, 'electricity', 'main', 'kWh', %s)",
+        (BASELINE_KGCE / 0.1229,),
+    )
     year = datetime.now(UTC).year
     run_id = conn.execute(
         "INSERT INTO scoring_run (year, methodology_name, methodology_version, methodology_hash, methodology_text, "
-        "results_hash, created_by) VALUES (%s, 'm', '1', 'h', '', 'r', 't') RETURNING id", (year,)).fetchone()[0]
-    detail = {"inputs": {"baseline": {"year": 2020, "source": "reported", "floor_area_m2": AREA_M2,
-                                      "building_energy_kgce": BASELINE_KGCE}}}
-    conn.execute("INSERT INTO scoring_result (run_id, institution_id, region_code, category, peer_group, eligible, "
-                 "detail) VALUES (%s, 'a', '320100', 'government', 'g', true, %s)", (run_id, json.dumps(detail)))
+        "results_hash, created_by) VALUES (%s, 'm', '1', 'h', '', 'r', 't') RETURNING id",
+        (year,),
+    ).fetchone()[0]
+    detail = {
+        "inputs": {
+            "baseline": {
+                "year": 2020,
+                "source": "reported",
+                "floor_area_m2": AREA_M2,
+                "building_energy_kgce": BASELINE_KGCE,
+            }
+        }
+    }
+    conn.execute(
+        "INSERT INTO scoring_result (run_id, institution_id, region_code, category, peer_group, eligible, "
+        "detail) VALUES (%s, 'a', '320100', 'government', 'g', true, %s)",
+        (run_id, json.dumps(detail)),
+    )
     conn.commit()
 
 
@@ -61,7 +88,9 @@ def test_target_uses_the_scored_baseline_source(db_url):
     with psycopg.connect(db_url) as conn:
         _seed(conn)
         conn.execute("SET ROLE jieneng_grafana")
-        year = conn.execute(expand(province.YEAR_VAR["query"], {}, time_from=t_from, time_to=now)).fetchone()[0]
+        year = conn.execute(expand(province.YEAR_VAR["query"], {}, time_from=t_from, time_to=now)).fetchone()[
+            0
+        ]
         variables = {
             "region": Variable("region", ALL, multi=True, include_all=True, all_value=ALL_VALUE),
             "year": Variable("year", year),
@@ -109,5 +138,7 @@ def test_trend_divides_by_the_area_of_institutions_with_data(seeded_db_url):
                 JOIN {kgce_values()} ON kgce.energy_type = m.energy_type AND kgce.unit = m.unit
                 WHERE i.region_code = '320100' AND m.parent_meter_id IS NULL AND m.end_use <> 'vehicle'
                   AND u.month = (%s AT TIME ZONE 'Asia/Shanghai')::date
-                GROUP BY u.month""", (month_row[0],)).fetchone()[0]
+                GROUP BY u.month""",
+            (month_row[0],),
+        ).fetchone()[0]
     assert abs(month_row[this] - want) < 1e-9 * want, (month_row[0], month_row[this], want)

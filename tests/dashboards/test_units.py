@@ -22,7 +22,9 @@ def _panel(uid: str, prefix: str) -> dict:
 def _field_unit(p: dict, field: str) -> str | None:
     for o in p["fieldConfig"]["overrides"]:
         m = o["matcher"]
-        if (m["id"] == "byName" and m["options"] == field) or (m["id"] == "byRegexp" and re.fullmatch(m["options"], field)):
+        if (m["id"] == "byName" and m["options"] == field) or (
+            m["id"] == "byRegexp" and re.fullmatch(m["options"], field)
+        ):
             for prop in o["properties"]:
                 if prop["id"] == "unit":
                     return prop["value"]
@@ -44,7 +46,9 @@ def test_usage_series_get_their_own_unit(prefix):
 
 def test_fractions_are_percent():
     assert _field_unit(_panel("jieneng-institution", "数据质量"), "覆盖率 Hourly coverage") == "percentunit"
-    assert _field_unit(_panel("jieneng-institution", "夜间与周末基荷"), "夜间/白天 Night share") == "percentunit"
+    assert (
+        _field_unit(_panel("jieneng-institution", "夜间与周末基荷"), "夜间/白天 Night share") == "percentunit"
+    )
 
 
 def test_series_and_energy_names_are_bilingual(seeded_db_url, grafana):
@@ -52,9 +56,12 @@ def test_series_and_energy_names_are_bilingual(seeded_db_url, grafana):
     to = datetime.now(UTC).replace(microsecond=0)
     with psycopg.connect(seeded_db_url, autocommit=True) as conn:
         conn.execute("SET ROLE jieneng_grafana")
-        for p, _t, sql in grafana.panel_queries(conn, d, {"region": ALL, "institution": ALL}, to - timedelta(days=7),
-                                                to, timedelta(hours=1)):
+        for p, _t, sql in grafana.panel_queries(
+            conn, d, {"region": ALL, "institution": ALL}, to - timedelta(days=7), to, timedelta(hours=1)
+        ):
             cols, rows = grafana.run(conn, sql)
             for name in ("metric", "能源 Energy"):
                 if name in cols:
-                    assert all(re.match(r"[\u4e00-\u9fff]+ [a-z_]+", r[cols.index(name)]) for r in rows), p["title"]
+                    assert all(re.match(r"[\u4e00-\u9fff]+ [a-z_]+", r[cols.index(name)]) for r in rows), p[
+                        "title"
+                    ]

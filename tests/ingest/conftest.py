@@ -53,8 +53,11 @@ def add_registry(conn: psycopg.Connection, meters=METERS, institutions=("INST1",
             " max_rate_per_h, installed_at, retired_at) VALUES (%s, 'INST1', %s, %s, %s, 'main', %s, %s, %s, %s, %s)",
             (mid, energy, unit, register, mult, rollover, max_rate, INSTALLED, retired),
         )
-    conn.execute("INSERT INTO meter (id, institution_id, energy_type, unit, register, end_use, installed_at)"
-                 " VALUES ('OTHER', 'INST2', 'electricity', 'kWh', 'cumulative', 'main', %s)", (INSTALLED,))
+    conn.execute(
+        "INSERT INTO meter (id, institution_id, energy_type, unit, register, end_use, installed_at)"
+        " VALUES ('OTHER', 'INST2', 'electricity', 'kWh', 'cumulative', 'main', %s)",
+        (INSTALLED,),
+    )
     conn.commit()
 
 
@@ -98,8 +101,9 @@ def running_ingest(cfg: IngestConfig):
 class Publisher:
     def __init__(self, mqtt_url: str) -> None:
         u = urlparse(mqtt_url)
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}",
-                                  protocol=mqtt.MQTTv5)
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5
+        )
         self.client.max_inflight_messages_set(1000)
         self.client.max_queued_messages_set(0)
         self.client.connect(u.hostname, u.port or 1883)
@@ -175,11 +179,23 @@ def private_pg():
         shutil.chown(base, "postgres")
         prefix = ["runuser", "-u", "postgres", "--"]
     data = base / "data"
-    subprocess.run([*prefix, PG_BIN / "initdb", "-D", data, "-U", "postgres", "-A", "trust"], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [*prefix, PG_BIN / "initdb", "-D", data, "-U", "postgres", "-A", "trust"],
+        check=True,
+        capture_output=True,
+    )
     port = free_port()
-    ctl = [*prefix, PG_BIN / "pg_ctl", "-D", data, "-l", base / "pg.log", "-w",
-           "-o", f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"]
+    ctl = [
+        *prefix,
+        PG_BIN / "pg_ctl",
+        "-D",
+        data,
+        "-l",
+        base / "pg.log",
+        "-w",
+        "-o",
+        f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off",
+    ]
     subprocess.run([*ctl, "start"], check=True, capture_output=True)
     yield f"postgresql://postgres@127.0.0.1:{port}/postgres", ctl
     subprocess.run([*ctl, "stop", "-m", "immediate"], capture_output=True)

@@ -51,8 +51,9 @@ class Publisher311(Publisher):
         import paho.mqtt.client as mqtt
 
         u = urlparse(mqtt_url)
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}",
-                                  protocol=mqtt.MQTTv311)
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv311
+        )
         self.client.max_inflight_messages_set(100)
         self.client.max_queued_messages_set(0)
         self.client.connect(u.hostname, u.port)
@@ -86,8 +87,9 @@ def test_mosquitto_restart_with_queued_unacked_messages_loses_nothing(reg_db, br
                 until(lambda: t.held()[0] == 500, what="ingest to hold its bound, unacked")
                 generation = t.generation
                 broker.stop()  # SIGTERM: Mosquitto writes its snapshot, with 2,500 queued and 500 in flight
-                assert broker.persistence_file.exists() and broker.persistence_file.stat().st_size > 0, \
+                assert broker.persistence_file.exists() and broker.persistence_file.stat().st_size > 0, (
                     "the broker wrote no persistence file"
+                )
                 broker = start_embedded_broker(broker_dir, port=port)
             until(lambda: t.generation > generation, what="ingest to reconnect")
             assert wait_for(reg_db, "SELECT count(*) FROM reading", n, timeout=180) == n
@@ -95,7 +97,9 @@ def test_mosquitto_restart_with_queued_unacked_messages_loses_nothing(reg_db, br
         broker.stop()
 
 
-def _marker_then_count(reg_db: str, url: str, prefix: str, cfg, protocol: str = "5", expect: int | None = None) -> int:
+def _marker_then_count(
+    reg_db: str, url: str, prefix: str, cfg, protocol: str = "5", expect: int | None = None
+) -> int:
     """Start ingest, publish a marker after it subscribed; once the marker is stored, everything the
     broker still held for the session (delivered before it) is stored too. Returns the other readings.
 
@@ -139,7 +143,9 @@ def test_mosquitto_sigkill_loses_what_arrived_since_its_last_save(reg_db, broker
         stored = _marker_then_count(reg_db, broker.url, prefix, cfg)
     finally:
         broker.stop()
-    assert stored == 0, f"expected Mosquitto to lose all {n} messages acked since its last save; {stored} stored"
+    assert stored == 0, (
+        f"expected Mosquitto to lose all {n} messages acked since its last save; {stored} stored"
+    )
 
 
 class PrivateNats:
@@ -164,8 +170,11 @@ class PrivateNats:
         return f"mqtt://127.0.0.1:{self.mqtt_port}"
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([shutil.which("nats-server"), "-c", str(self.conf)],
-                                     stdout=subprocess.DEVNULL, stderr=open(self.base / "nats.log", "ab"))
+        self.proc = subprocess.Popen(
+            [shutil.which("nats-server"), "-c", str(self.conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.base / "nats.log", "ab"),
+        )
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -225,11 +234,17 @@ class PrivateRabbit:
             "mqtt.allow_anonymous = true\n"
             "loopback_users = none\n"
         )
-        self.env = {**os.environ, "HOME": str(base), "RABBITMQ_NODENAME": self.node,
-                    "RABBITMQ_CONFIG_FILE": str(base / "rabbitmq"), "RABBITMQ_ENABLED_PLUGINS_FILE":
-                    str(base / "enabled_plugins"), "RABBITMQ_MNESIA_BASE": str(base / "mnesia"),
-                    "RABBITMQ_LOG_BASE": str(base / "log"), "RABBITMQ_DIST_PORT": str(self.dist_port),
-                    "RABBITMQ_CONF_ENV_FILE": "/dev/null"}
+        self.env = {
+            **os.environ,
+            "HOME": str(base),
+            "RABBITMQ_NODENAME": self.node,
+            "RABBITMQ_CONFIG_FILE": str(base / "rabbitmq"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(base / "enabled_plugins"),
+            "RABBITMQ_MNESIA_BASE": str(base / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(base / "log"),
+            "RABBITMQ_DIST_PORT": str(self.dist_port),
+            "RABBITMQ_CONF_ENV_FILE": "/dev/null",
+        }
         self.proc: subprocess.Popen | None = None
         self.start()
 
@@ -239,8 +254,14 @@ class PrivateRabbit:
 
     def start(self) -> None:
         # Its own process group, so a kill reaches the Erlang VM under the start script.
-        self.proc = subprocess.Popen([str(RABBITMQ_SERVER)], env=self.env, cwd=self.base, start_new_session=True,
-                                     stdout=open(self.base / "out.log", "ab"), stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [str(RABBITMQ_SERVER)],
+            env=self.env,
+            cwd=self.base,
+            start_new_session=True,
+            stdout=open(self.base / "out.log", "ab"),
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + 120
         while True:
             try:
@@ -265,7 +286,9 @@ class PrivateRabbit:
                 os.killpg(self.proc.pid, signal.SIGKILL)
 
 
-@pytest.mark.skipif(not RABBITMQ_SERVER.exists(), reason="needs RabbitMQ's rabbitmq-server (3.10+, MQTT plugin)")
+@pytest.mark.skipif(
+    not RABBITMQ_SERVER.exists(), reason="needs RabbitMQ's rabbitmq-server (3.10+, MQTT plugin)"
+)
 def test_rabbitmq_mqtt_sigkill_keeps_acked_messages(reg_db, broker_dir):
     """Observed, not documented for 3.10 (see README): QoS 1 messages acked by RabbitMQ's MQTT plugin
     and queued for ingest's durable (clean-session false) queue survive a SIGKILL of the node."""

@@ -19,7 +19,9 @@ def at(h: float) -> datetime:
 
 
 def test_differences_and_multiplier():
-    res = compute_usage([(at(0), 100.0), (at(1), 110.0), (at(2), 130.0)], MeterSpec("cumulative", multiplier=2))
+    res = compute_usage(
+        [(at(0), 100.0), (at(1), 110.0), (at(2), 130.0)], MeterSpec("cumulative", multiplier=2)
+    )
     assert res.hourly == {at(0): 20.0, at(1): 40.0}
 
 
@@ -36,8 +38,10 @@ def test_rollover_wraps():
 
 
 def test_quarantine_keeps_jump_out_with_reason():
-    res = compute_usage([(at(0), 0.0), (at(1), 50.0), (at(2), 5000.0), (at(3), 5060.0)],
-                        MeterSpec("cumulative", max_rate_per_h=100.0))
+    res = compute_usage(
+        [(at(0), 0.0), (at(1), 50.0), (at(2), 5000.0), (at(3), 5060.0)],
+        MeterSpec("cumulative", max_rate_per_h=100.0),
+    )
     assert res.hourly == {at(0): 50.0, at(2): 60.0}
     [q] = res.quarantined
     assert (q.ts_from, q.ts_to, q.increment) == (at(1), at(2), 4950.0)
@@ -64,7 +68,9 @@ def test_window_matches_full_computation():
 
 
 readings = st.lists(
-    st.tuples(st.integers(0, 72 * 4), st.floats(0, 1e6, allow_nan=False)), min_size=1, max_size=30,
+    st.tuples(st.integers(0, 72 * 4), st.floats(0, 1e6, allow_nan=False)),
+    min_size=1,
+    max_size=30,
     unique_by=lambda t: t[0],
 )
 

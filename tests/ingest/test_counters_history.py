@@ -28,7 +28,9 @@ def test_repeated_identical_periods_change_nothing():
     pts = [(T0 + k * timedelta(minutes=25), float(k * k)) for k in range(40)]
     spec = MeterSpec("cumulative", multiplier=4)
     one = compute_usage(pts, spec)
-    two = compute_usage(pts, [ConfigPeriod(None, spec), ConfigPeriod(at(5), spec), ConfigPeriod(at(5.5), spec)])
+    two = compute_usage(
+        pts, [ConfigPeriod(None, spec), ConfigPeriod(at(5), spec), ConfigPeriod(at(5.5), spec)]
+    )
     assert two.hourly == pytest.approx(one.hourly) and len(two.hourly) == len(one.hourly)
 
 
@@ -40,15 +42,18 @@ def test_multiplier_change_on_an_hour_leaves_no_hour_mixed():
 
 def test_reading_at_the_change_belongs_to_the_interval_it_ends():
     a, b = MeterSpec("interval", 10), MeterSpec("interval", 1)
-    res = compute_usage([(at(1), 1.0), (at(2), 1.0), (at(3), 1.0)], [ConfigPeriod(None, a), ConfigPeriod(at(2), b)])
+    res = compute_usage(
+        [(at(1), 1.0), (at(2), 1.0), (at(3), 1.0)], [ConfigPeriod(None, a), ConfigPeriod(at(2), b)]
+    )
     assert res.hourly == {at(0): 10.0, at(1): 10.0, at(2): 1.0}
 
 
 def test_unit_factor_converts_to_the_reporting_unit():
     kwh = MeterSpec("cumulative", 1, unit_factor=0.001)  # kWh register, usage in MWh
     mwh = MeterSpec("cumulative", 1, unit_factor=1.0)
-    res = compute_usage([(at(0), 0.0), (at(1), 2000.0), (at(2), 2.5)],
-                        [ConfigPeriod(None, kwh), ConfigPeriod(at(1), mwh)])
+    res = compute_usage(
+        [(at(0), 0.0), (at(1), 2000.0), (at(2), 2.5)], [ConfigPeriod(None, kwh), ConfigPeriod(at(1), mwh)]
+    )
     assert res.hourly == pytest.approx({at(0): 2.0, at(1): 0.5})
     assert res.events == []
 
@@ -58,10 +63,17 @@ def test_units_that_do_not_convert_are_quarantined_not_counted():
     assert res.hourly == {} and len(res.quarantined) == 1
 
 
-changes = st.lists(st.tuples(st.integers(1, 47 * 4), st.floats(0.5, 20), st.sampled_from(["cumulative", "interval"])),
-                   max_size=4, unique_by=lambda t: t[0])
-readings = st.lists(st.tuples(st.integers(0, 48 * 4), st.floats(0, 1e5, allow_nan=False)), min_size=1,
-                    max_size=40, unique_by=lambda t: t[0])
+changes = st.lists(
+    st.tuples(st.integers(1, 47 * 4), st.floats(0.5, 20), st.sampled_from(["cumulative", "interval"])),
+    max_size=4,
+    unique_by=lambda t: t[0],
+)
+readings = st.lists(
+    st.tuples(st.integers(0, 48 * 4), st.floats(0, 1e5, allow_nan=False)),
+    min_size=1,
+    max_size=40,
+    unique_by=lambda t: t[0],
+)
 
 
 @settings(max_examples=200, deadline=None)

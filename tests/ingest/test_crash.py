@@ -56,7 +56,7 @@ def build_stream(seed: int = 7):
         i = 0
         while i < len(rows):
             k = rng.choice([1, 1, 5, 20])
-            chunk = rows[i:i + k]
+            chunk = rows[i : i + k]
             messages.append((m, [{"ts": ts.isoformat(), "value": v} for ts, v in chunk]))
             i += k
     # Gateways drain backlogs in any order: shuffle within windows of 200 messages.
@@ -65,7 +65,9 @@ def build_stream(seed: int = 7):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(shutil.which("mosquitto") is None, reason="needs Mosquitto (amqtt keeps no offline session)")
+@pytest.mark.skipif(
+    shutil.which("mosquitto") is None, reason="needs Mosquitto (amqtt keeps no offline session)"
+)
 def test_sigkill_twice_loses_nothing(reg_db, tmp_path):
     broker = start_embedded_broker(tmp_path / "broker")
     prefix = f"crash-{uuid.uuid4().hex[:8]}/v1"
@@ -82,8 +84,13 @@ def test_sigkill_twice_loses_nothing(reg_db, tmp_path):
     }
 
     def start():
-        return subprocess.Popen([sys.executable, "-m", "jieneng.cli", "ingest"], env=env, cwd=ROOT_DIR,
-                                stdout=subprocess.DEVNULL, stderr=open(tmp_path / "ingest.log", "ab"))
+        return subprocess.Popen(
+            [sys.executable, "-m", "jieneng.cli", "ingest"],
+            env=env,
+            cwd=ROOT_DIR,
+            stdout=subprocess.DEVNULL,
+            stderr=open(tmp_path / "ingest.log", "ab"),
+        )
 
     messages, readings = build_stream()
     proc = start()
@@ -133,8 +140,14 @@ def test_sigkill_twice_loses_nothing(reg_db, tmp_path):
         for m, ts, v in conn.execute("SELECT meter_id, ts, value FROM reading"):
             stored[m][ts] = v
         batches = conn.execute("SELECT count(*), sum(duplicates) FROM ingest_batch").fetchone()
-        specs = {m: MeterSpec(*conn.execute("SELECT register, multiplier, rollover, max_rate_per_h FROM meter"
-                                            " WHERE id = %s", (m,)).fetchone()) for m in METERS}
+        specs = {
+            m: MeterSpec(
+                *conn.execute(
+                    "SELECT register, multiplier, rollover, max_rate_per_h FROM meter WHERE id = %s", (m,)
+                ).fetchone()
+            )
+            for m in METERS
+        }
         usage = defaultdict(dict)
         for m, h, c in conn.execute("SELECT meter_id, hour, consumption FROM usage_hourly"):
             usage[m][h] = c
@@ -143,6 +156,7 @@ def test_sigkill_twice_loses_nothing(reg_db, tmp_path):
         assert stored[m] == dict(readings[m]), f"{m}: stored readings differ from the published stream"
         expected = compute_usage(readings[m], specs[m]).hourly
         assert usage[m] == pytest.approx(expected), f"{m}: hourly usage differs"
-    assert daily_total == pytest.approx(sum(sum(compute_usage(readings[m], specs[m]).hourly.values())
-                                            for m in METERS))
+    assert daily_total == pytest.approx(
+        sum(sum(compute_usage(readings[m], specs[m]).hourly.values()) for m in METERS)
+    )
     print(f"batches={batches[0]} redelivered duplicates={batches[1]}")

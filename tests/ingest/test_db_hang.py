@@ -30,8 +30,9 @@ T0 = datetime(2026, 3, 1, tzinfo=UTC)
 # Liveness, not speed: the grace (2 s) plus one bounded call (3 s) plus start-up of the shutdown.
 EXIT_BOUND_S = 45
 
-pytestmark = pytest.mark.skipif(shutil.which("mosquitto") is None,
-                                reason="needs Mosquitto (amqtt keeps no offline session)")
+pytestmark = pytest.mark.skipif(
+    shutil.which("mosquitto") is None, reason="needs Mosquitto (amqtt keeps no offline session)"
+)
 
 
 def _metric(port: int, name: str) -> float | None:
@@ -77,13 +78,18 @@ class _Ingest:
 
     def start(self) -> None:
         self.port = free_port()
-        self.proc = subprocess.Popen([sys.executable, "-m", "jieneng.cli", "ingest"],
-                                     env={**self.env, "JIENENG_METRICS_PORT": str(self.port)}, cwd=ROOT_DIR,
-                                     stdout=subprocess.DEVNULL, stderr=open(self.log_path, "ab"))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "jieneng.cli", "ingest"],
+            env={**self.env, "JIENENG_METRICS_PORT": str(self.port)},
+            cwd=ROOT_DIR,
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.log_path, "ab"),
+        )
 
         def connected() -> bool:
             assert self.proc.poll() is None, "ingest exited"
             return _metric(self.port, "jieneng_ingest_broker_connected") == 1.0
+
         _poll(connected, 60, "ingest to connect to the broker")
         time.sleep(0.5)  # subscription acknowledged
 
@@ -93,8 +99,10 @@ class _Ingest:
         try:
             return self.proc.wait(EXIT_BOUND_S)
         except subprocess.TimeoutExpired:
-            pytest.fail(f"ingest did not exit within {EXIT_BOUND_S}s of SIGTERM with the database hung "
-                        f"(waited {time.monotonic() - t0:.0f}s)")
+            pytest.fail(
+                f"ingest did not exit within {EXIT_BOUND_S}s of SIGTERM with the database hung "
+                f"(waited {time.monotonic() - t0:.0f}s)"
+            )
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -111,9 +119,14 @@ def _stored_once(url: str, n_total: int) -> None:
     settle(url)
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT count(DISTINCT ts), min(value), max(value) FROM reading").fetchone() == (
-            n_total, 0.0, float(n_total - 1))
+            n_total,
+            0.0,
+            float(n_total - 1),
+        )
         assert conn.execute("SELECT sum(inserted) FROM ingest_batch").fetchone()[0] == n_total
-        assert conn.execute("SELECT sum(consumption) FROM usage_hourly").fetchone()[0] == pytest.approx(n_total - 1)
+        assert conn.execute("SELECT sum(consumption) FROM usage_hourly").fetchone()[0] == pytest.approx(
+            n_total - 1
+        )
 
 
 def test_sigterm_while_a_lock_is_held_exits_and_acks_nothing(reg_db, tmp_path):
@@ -130,10 +143,20 @@ def test_sigterm_while_a_lock_is_held_exits_and_acks_nothing(reg_db, tmp_path):
         locker.execute("LOCK TABLE reading IN ACCESS EXCLUSIVE MODE")  # held until rollback
         ing.send(pub, n_before, n_total)
         # Ingest is blocked on the lock, or already bounced off it (lock_timeout) and retrying.
-        _poll(lambda: (_metric(ing.port, "jieneng_ingest_db_errors_total") or 0) > 0
-              or wait_for(reg_db, "SELECT count(*) > 0 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
-                          " WHERE c.relname = 'reading' AND NOT l.granted", True, timeout=0.5),
-              60, "ingest to wait on the lock")
+        _poll(
+            lambda: (
+                (_metric(ing.port, "jieneng_ingest_db_errors_total") or 0) > 0
+                or wait_for(
+                    reg_db,
+                    "SELECT count(*) > 0 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
+                    " WHERE c.relname = 'reading' AND NOT l.granted",
+                    True,
+                    timeout=0.5,
+                )
+            ),
+            60,
+            "ingest to wait on the lock",
+        )
         assert ing.sigterm_and_wait() == 0
         log = ing.log_path.read_text(errors="replace")
         assert "stay with the broker" in log or "cutting its connection" in log
@@ -194,8 +217,11 @@ def test_sigterm_while_the_server_is_frozen_exits_and_acks_nothing(private_pg, t
         _signal_all(frozen, signal.SIGSTOP)
         ing.send(pub, n_before, n_total)  # delivered to ingest, which cannot commit them
         # Each attempt is cut after its bound (3 s) and counted; wait for two.
-        _poll(lambda: (_metric(ing.port, "jieneng_ingest_db_errors_total") or 0) >= 2, 90,
-              "ingest to give up on the frozen server and retry (a database call without a bound never returns)")
+        _poll(
+            lambda: (_metric(ing.port, "jieneng_ingest_db_errors_total") or 0) >= 2,
+            90,
+            "ingest to give up on the frozen server and retry (a database call without a bound never returns)",
+        )
         assert ing.sigterm_and_wait() == 0
         _signal_all(frozen, signal.SIGCONT)
         frozen = []

@@ -43,15 +43,20 @@ def test_health_shows_a_stall(reg_db, mqtt_url, topic_prefix, publisher):
         assert json.loads(poll_status(health, 200))["status"] == "ok"  # idle is healthy
         with StalledDatabase(reg_db):
             for i in range(5):
-                publisher.send(f"{topic_prefix}/INST1/E1", {"ts": (T0 + timedelta(minutes=i)).isoformat(), "value": i})
+                publisher.send(
+                    f"{topic_prefix}/INST1/E1", {"ts": (T0 + timedelta(minutes=i)).isoformat(), "value": i}
+                )
             publisher.flush()
             body = json.loads(poll_status(health, 503))
             assert body["status"] == "stalled" and body["undelivered_messages"] == 5
             assert body["oldest_unacked_age_s"] > 1.0 and body["last_commit_age_s"] > 1.0
             code, text = get(f"http://127.0.0.1:{port}/metrics")
             assert code == 200
-            values = {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
-                      if line.startswith("jieneng_ingest_") and " " in line and "{" not in line}
+            values = {
+                line.split()[0]: float(line.split()[1])
+                for line in text.splitlines()
+                if line.startswith("jieneng_ingest_") and " " in line and "{" not in line
+            }
             assert values["jieneng_ingest_undelivered_messages"] == 5
             assert values["jieneng_ingest_oldest_unacked_age_seconds"] > 1.0
             assert values["jieneng_ingest_last_commit_age_seconds"] > 1.0

@@ -20,10 +20,18 @@ from .conftest import Publisher, make_config, running_ingest, settle, wait_for
 def _payloads(prefix: str) -> list[tuple[str, bytes]]:
     t = f"{prefix}/INST1/E1"
     b = f"{prefix}/INST1/_batch"
-    many = json.dumps([{"meter": "E1\u0000" + "x" * 40, "ts": 1772323200 + i, "value": i} for i in range(9_999)],
-                      ensure_ascii=True).encode()
-    many_sur = ("[" + ",".join(f'{{"meter": "E1", "ts": "2026-03-01T00:00:{i % 60:02d}\\ud800", "value": 1}}'
-                               for i in range(9_999)) + "]").encode()
+    many = json.dumps(
+        [{"meter": "E1\u0000" + "x" * 40, "ts": 1772323200 + i, "value": i} for i in range(9_999)],
+        ensure_ascii=True,
+    ).encode()
+    many_sur = (
+        "["
+        + ",".join(
+            f'{{"meter": "E1", "ts": "2026-03-01T00:00:{i % 60:02d}\\ud800", "value": 1}}'
+            for i in range(9_999)
+        )
+        + "]"
+    ).encode()
     return [
         (b, many),
         (b, many_sur),
@@ -46,13 +54,15 @@ def _payloads(prefix: str) -> list[tuple[str, bytes]]:
         (t, b'{"ts": 1772323203.5, "value": 1, "unit": {"\\u0000": 1}}'),
         (t, b'{"ts": 1772323204, "value": 1, "unit": "kWh\\u0000"}'),
         (t, b'{"ts": 1772323205, "value": 1, "unit": "' + b"k" * 100_000 + b'"}'),
-        (t, b'[' + b'[' * 100_000 + b']' * 100_000 + b']'),
-        (t, b'{"ts": 1772323206, "value": 1' + b'0' * 5000 + b'}'),
+        (t, b"[" + b"[" * 100_000 + b"]" * 100_000 + b"]"),
+        (t, b'{"ts": 1772323206, "value": 1' + b"0" * 5000 + b"}"),
         (t, b'{"ts": "' + "\u202e\ufeff".encode() * 10 + b'", "value": 1}'),
     ]
 
 
-def test_hostile_payloads_are_stored_or_rejected_and_ingest_keeps_running(reg_db, mqtt_url, topic_prefix, publisher):
+def test_hostile_payloads_are_stored_or_rejected_and_ingest_keeps_running(
+    reg_db, mqtt_url, topic_prefix, publisher
+):
     cfg = make_config(reg_db, mqtt_url, topic_prefix)
     with running_ingest(cfg) as svc:
         payloads = _payloads(topic_prefix)
@@ -61,19 +71,28 @@ def test_hostile_payloads_are_stored_or_rejected_and_ingest_keeps_running(reg_db
         publisher.send(f"{topic_prefix}/INST1/E1", {"ts": 1772323300, "value": 5})
         publisher.flush()
         assert wait_for(reg_db, "SELECT count(*) FROM reading WHERE value = 5", 1, timeout=120) == 1
-        assert wait_for(reg_db, "SELECT count(DISTINCT message_key) FROM ingest_reject"
-                        " UNION ALL SELECT 0 LIMIT 1", 0, timeout=1) is not None
+        assert (
+            wait_for(
+                reg_db,
+                "SELECT count(DISTINCT message_key) FROM ingest_reject UNION ALL SELECT 0 LIMIT 1",
+                0,
+                timeout=1,
+            )
+            is not None
+        )
         assert svc._fatal is None
     with psycopg.connect(reg_db) as conn:
-        rows = conn.execute("SELECT reason, count(*), count(DISTINCT message_key) FROM ingest_reject GROUP BY 1"
-                            " ORDER BY 1").fetchall()
+        rows = conn.execute(
+            "SELECT reason, count(*), count(DISTINCT message_key) FROM ingest_reject GROUP BY 1 ORDER BY 1"
+        ).fetchall()
         readings = conn.execute("SELECT ts, value FROM reading ORDER BY ts").fetchall()
     print(rows)
     print(readings)
 
 
-def test_late_reading_with_a_unit_is_converted_to_the_unit_in_force_at_its_time(reg_db, mqtt_url, topic_prefix,
-                                                                                 publisher):
+def test_late_reading_with_a_unit_is_converted_to_the_unit_in_force_at_its_time(
+    reg_db, mqtt_url, topic_prefix, publisher
+):
     """A reading that names its unit, for a time before a change of the meter's unit, arriving after it.
 
     E1 reads kWh until 2026-03-02 and MWh from then (a register replaced). A late reading of
@@ -90,7 +109,9 @@ def test_late_reading_with_a_unit_is_converted_to_the_unit_in_force_at_its_time(
         publisher.flush()
         assert wait_for(reg_db, "SELECT count(*) FROM reading", 2) == 2
         with psycopg.connect(reg_db, autocommit=True) as conn:
-            conn.execute("UPDATE meter SET unit = 'MWh', config_from = '2026-03-02T00:00:00Z' WHERE id = 'E1'")
+            conn.execute(
+                "UPDATE meter SET unit = 'MWh', config_from = '2026-03-02T00:00:00Z' WHERE id = 'E1'"
+            )
         publisher.send(topic, {"ts": base + 7200, "value": 200, "unit": "kWh"})
         publisher.send(f"{topic_prefix}/INST1/E2", {"ts": base, "value": 1})  # a marker after it
         publisher.flush()
@@ -98,24 +119,31 @@ def test_late_reading_with_a_unit_is_converted_to_the_unit_in_force_at_its_time(
         assert svc._fatal is None
     settle(reg_db)
     with psycopg.connect(reg_db) as conn:
-        stored = conn.execute("SELECT value FROM reading WHERE meter_id = 'E1' AND ts = to_timestamp(%s)",
-                              (base + 7200,)).fetchone()[0]
-        hours = conn.execute("SELECT hour, consumption FROM usage_hourly WHERE meter_id = 'E1' ORDER BY hour"
-                             ).fetchall()
+        stored = conn.execute(
+            "SELECT value FROM reading WHERE meter_id = 'E1' AND ts = to_timestamp(%s)", (base + 7200,)
+        ).fetchone()[0]
+        hours = conn.execute(
+            "SELECT hour, consumption FROM usage_hourly WHERE meter_id = 'E1' ORDER BY hour"
+        ).fetchall()
     assert stored == 200.0
     # Reported in the current unit (MWh): 100 kWh in each of the two hours.
     assert [round(c, 9) for _, c in hours] == [0.1, 0.1]
 
 
-def test_unit_change_committing_while_a_batch_is_in_flight_is_not_missed(reg_db, mqtt_url, topic_prefix, publisher):
+def test_unit_change_committing_while_a_batch_is_in_flight_is_not_missed(
+    reg_db, mqtt_url, topic_prefix, publisher
+):
     """A change of E1's unit (kWh -> MWh from 2026-03-02) is open in another transaction while ingest
     validates a reading of 2026-03-02 01:00 sent as 300 kWh with the old configuration. The batch
     must not commit what it converted under a configuration that no longer holds: stored, the value
     is read in MWh, the unit in force at its time once the change commits (0.3, not 300)."""
     cfg = make_config(reg_db, mqtt_url, topic_prefix)
     ts = 1772409600 + 3600  # 2026-03-02T01:00:00Z
-    with running_ingest(cfg) as svc, psycopg.connect(reg_db) as change, \
-            psycopg.connect(reg_db, autocommit=True) as watch:
+    with (
+        running_ingest(cfg) as svc,
+        psycopg.connect(reg_db) as change,
+        psycopg.connect(reg_db, autocommit=True) as watch,
+    ):
         # The ingest's registry cache is current before the change starts.
         publisher.send(f"{topic_prefix}/INST1/E2", {"ts": ts, "value": 1})
         publisher.flush()
@@ -127,8 +155,10 @@ def test_unit_change_committing_while_a_batch_is_in_flight_is_not_missed(reg_db,
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             stored = watch.execute("SELECT count(*) FROM reading WHERE meter_id = 'E1'").fetchone()[0]
-            waiting = watch.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                                    " AND wait_event_type = 'Lock'").fetchone()[0]
+            waiting = watch.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock'"
+            ).fetchone()[0]
             if stored or waiting:
                 break
             time.sleep(0.05)
@@ -140,7 +170,6 @@ def test_unit_change_committing_while_a_batch_is_in_flight_is_not_missed(reg_db,
     assert value == 0.3
 
 
-
 def test_a_second_worker_with_the_same_explicit_client_id_is_refused(reg_db, mqtt_url, topic_prefix):
     """Two share-group workers configured with one explicit client id (a copied unit file). Mosquitto
     2.0 ends the older connection without a DISCONNECT reason (seen: "Unspecified error"), and
@@ -149,8 +178,14 @@ def test_a_second_worker_with_the_same_explicit_client_id_is_refused(reg_db, mqt
     from ingest.idlock import ClientIdInUse
 
     client_id = f"{topic_prefix.replace('/', '-')}-member"
-    cfg = make_config(reg_db, mqtt_url, topic_prefix, share_group=f"g{uuid.uuid4().hex[:6]}", client_id=client_id,
-                      db_timeout_s=3.0)
+    cfg = make_config(
+        reg_db,
+        mqtt_url,
+        topic_prefix,
+        share_group=f"g{uuid.uuid4().hex[:6]}",
+        client_id=client_id,
+        db_timeout_s=3.0,
+    )
     with running_ingest(cfg) as first:
         second = IngestService(cfg)
         with pytest.raises(ClientIdInUse, match=client_id):
@@ -163,7 +198,8 @@ def test_a_second_worker_with_the_same_explicit_client_id_is_refused(reg_db, mqt
 
 
 def test_a_message_within_the_payload_bound_is_never_dropped_by_the_broker_for_its_topic(
-        reg_db, mqtt_url, topic_prefix, publisher):
+    reg_db, mqtt_url, topic_prefix, publisher
+):
     """Ingest sends MQTT 5 Maximum Packet Size so that the broker never sends it more than it would
     take; a broker drops, unrecorded, what exceeds it. A payload within JIENENG_INGEST_MAX_PAYLOAD_BYTES
     on a long topic (MQTT allows 65,535 bytes) must still reach ingest, to be stored or rejected
@@ -192,16 +228,28 @@ def test_a_registry_change_waits_for_an_ingest_batch_before_it_changes_any_meter
     """An ingest batch at its last statement holds the registry version FOR SHARE. A meter update
     must wait for it before touching the meter (and its meter_config periods), not after: else the
     batch commits readings validated under a configuration the waiting change already replaced."""
-    with psycopg.connect(reg_db) as batch, psycopg.connect(reg_db) as change, \
-            psycopg.connect(reg_db, autocommit=True) as probe:
+    with (
+        psycopg.connect(reg_db) as batch,
+        psycopg.connect(reg_db) as change,
+        psycopg.connect(reg_db, autocommit=True) as probe,
+    ):
         batch.execute("SELECT version FROM registry_version FOR SHARE")
         change.execute("SET lock_timeout = '60s'")
-        t = threading.Thread(target=lambda: change.execute(
-            "UPDATE meter SET unit = 'MWh', config_from = '2026-03-02T00:00:00Z' WHERE id = 'E1'"), daemon=True)
+        t = threading.Thread(
+            target=lambda: change.execute(
+                "UPDATE meter SET unit = 'MWh', config_from = '2026-03-02T00:00:00Z' WHERE id = 'E1'"
+            ),
+            daemon=True,
+        )
         t.start()
         deadline = time.monotonic() + 60
-        while probe.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                            " AND datname = current_database()").fetchone()[0] == 0:
+        while (
+            probe.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND datname = current_database()"
+            ).fetchone()[0]
+            == 0
+        ):
             assert time.monotonic() < deadline
             time.sleep(0.05)
         # The waiting change holds no lock on the meter row yet.
@@ -219,8 +267,10 @@ def test_period_lookup_matches_the_sql_definition():
     from ingest.validate import MeterInfo
 
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
-    periods = tuple((None if i == 0 else t0 + timedelta(days=i), f"u{i}", "cumulative", float(i + 1))
-                    for i in range(0, 3000, 3))
+    periods = tuple(
+        (None if i == 0 else t0 + timedelta(days=i), f"u{i}", "cumulative", float(i + 1))
+        for i in range(0, 3000, 3)
+    )
     m = MeterInfo("m", "i", "kWh", "cumulative", 1.0, None, None, t0, None, periods)
 
     def reference(ts):
@@ -230,9 +280,23 @@ def test_period_lookup_matches_the_sql_definition():
     for day in (-5, 0, 1, 2, 3, 4, 2998, 2999, 3000, 5000):
         ts = t0 + timedelta(days=day)
         assert m.at(ts)[0] == reference(ts), day
-    late = MeterInfo("m", "i", "kWh", "cumulative", 1.0, None, None, t0, None,
-                     ((t0, "a", "cumulative", 1.0), (t0 + timedelta(days=1), "b", "interval", 2.0)))
-    assert late.at(t0 - timedelta(days=1)) == ("a", "cumulative", 1.0)  # the earliest covers the time before it
+    late = MeterInfo(
+        "m",
+        "i",
+        "kWh",
+        "cumulative",
+        1.0,
+        None,
+        None,
+        t0,
+        None,
+        ((t0, "a", "cumulative", 1.0), (t0 + timedelta(days=1), "b", "interval", 2.0)),
+    )
+    assert late.at(t0 - timedelta(days=1)) == (
+        "a",
+        "cumulative",
+        1.0,
+    )  # the earliest covers the time before it
     assert late.at(t0 + timedelta(days=1)) == ("b", "interval", 2.0)
 
 
@@ -252,8 +316,12 @@ def test_qos1_kept_through_a_database_stall_longer_than_the_keepalive(reg_db, to
     publisher = Publisher(broker.url)
     t0 = datetime(2026, 3, 1, tzinfo=UTC)
     cfg = make_config(reg_db, broker.url, topic_prefix, batch_max_rows=50)
-    cfg = replace(cfg, broker=replace(cfg.broker, max_undelivered_messages=200, max_undelivered_bytes=1 << 20,
-                                      keepalive_s=5))
+    cfg = replace(
+        cfg,
+        broker=replace(
+            cfg.broker, max_undelivered_messages=200, max_undelivered_bytes=1 << 20, keepalive_s=5
+        ),
+    )
     n = 3000
     try:
         _stall_at_the_bound(cfg, publisher, reg_db, n, t0, f"{topic_prefix}/INST1/W1")

@@ -28,11 +28,14 @@ INST = (
     b"id,name,category,sub_kind,admin_level,region_code,climate_zone\n"
     b"i1,test,government,,city,320100,hot_summer_cold_winter\n",
 )
-METER_COLS = "id,institution_id,energy_type,unit,register,end_use,multiplier,rollover,max_rate_per_h,installed_at"
+METER_COLS = (
+    "id,institution_id,energy_type,unit,register,end_use,multiplier,rollover,max_rate_per_h,installed_at"
+)
 
 
-def meter_file(multiplier=10, unit="kWh", register="cumulative", rollover="", max_rate="", config_from=None,
-               mid="m1") -> tuple[str, bytes]:
+def meter_file(
+    multiplier=10, unit="kWh", register="cumulative", rollover="", max_rate="", config_from=None, mid="m1"
+) -> tuple[str, bytes]:
     header = METER_COLS + (",config_from" if config_from is not None else "")
     row = f"{mid},i1,electricity,{unit},{register},main,{multiplier},{rollover},{max_rate},2020-01-01"
     if config_from is not None:
@@ -58,18 +61,25 @@ def roll(conn) -> None:
 
 
 def hourly(conn, meter="m1") -> dict[datetime, float]:
-    return dict(conn.execute("SELECT hour, consumption FROM usage_hourly WHERE meter_id = %s ORDER BY hour",
-                             (meter,)).fetchall())
+    return dict(
+        conn.execute(
+            "SELECT hour, consumption FROM usage_hourly WHERE meter_id = %s ORDER BY hour", (meter,)
+        ).fetchall()
+    )
 
 
 def daily(conn, meter="m1") -> dict[str, float]:
-    return dict(conn.execute("SELECT day::text, consumption FROM usage_daily WHERE meter_id = %s ORDER BY day",
-                             (meter,)).fetchall())
+    return dict(
+        conn.execute(
+            "SELECT day::text, consumption FROM usage_daily WHERE meter_id = %s ORDER BY day", (meter,)
+        ).fetchall()
+    )
 
 
 def total(conn, meter="m1") -> float:
-    return conn.execute("SELECT coalesce(sum(consumption), 0) FROM usage_monthly WHERE meter_id = %s",
-                        (meter,)).fetchone()[0]
+    return conn.execute(
+        "SELECT coalesce(sum(consumption), 0) FROM usage_monthly WHERE meter_id = %s", (meter,)
+    ).fetchone()[0]
 
 
 def dirty(conn) -> list[tuple]:
@@ -77,6 +87,7 @@ def dirty(conn) -> list[tuple]:
 
 
 # --- the issue's example -------------------------------------------------------------------------
+
 
 def test_issue_example_late_reading_after_multiplier_change_is_not_mixed(conn):
     """Multiplier 10 -> 1, then one late reading: main gave 220 (two hours under 1 beside two under 10)."""
@@ -100,11 +111,13 @@ def test_multiplier_change_from_the_beginning_recomputes_every_hour(conn):
     assert list(hourly(conn).values()) == pytest.approx([10.0] * 4)
     assert daily(conn) == {"2026-03-01": pytest.approx(40.0)}
     assert total(conn) == pytest.approx(40.0)
-    assert conn.execute("SELECT nullif(valid_from, '-infinity'), multiplier FROM meter_config"
-                        " WHERE meter_id = 'm1'").fetchall() == [(None, 1.0)]
+    assert conn.execute(
+        "SELECT nullif(valid_from, '-infinity'), multiplier FROM meter_config WHERE meter_id = 'm1'"
+    ).fetchall() == [(None, 1.0)]
 
 
 # --- a change from a given day -------------------------------------------------------------------
+
 
 def test_multiplier_change_from_a_day_splits_hours_cleanly(conn):
     # Two local days of hourly readings, +1 each hour; the CT changes at the start of 2 March.
@@ -122,14 +135,17 @@ def test_multiplier_change_from_a_day_splits_hours_cleanly(conn):
     assert daily(conn) == {"2026-03-01": pytest.approx(240.0), "2026-03-02": pytest.approx(24.0)}
     # A late reading on either side is computed under the configuration of its own time.
     conn.execute("DELETE FROM reading WHERE meter_id = 'm1' AND ts IN (%s, %s)", (T0 + 10 * H, T0 + 30 * H))
-    conn.execute("INSERT INTO usage_dirty (meter_id, ts_min, ts_max) VALUES ('m1', %s, %s)",
-                 (T0 + 9 * H, T0 + 31 * H))
+    conn.execute(
+        "INSERT INTO usage_dirty (meter_id, ts_min, ts_max) VALUES ('m1', %s, %s)", (T0 + 9 * H, T0 + 31 * H)
+    )
     roll(conn)
     write(conn, [(T0 + 10 * H, 10), (T0 + 30 * H, 30)])
     roll(conn)
     assert daily(conn) == {"2026-03-01": pytest.approx(240.0), "2026-03-02": pytest.approx(24.0)}
-    stored = conn.execute("SELECT nullif(valid_from, '-infinity'), multiplier FROM meter_config"
-                          " WHERE meter_id = 'm1' ORDER BY valid_from").fetchall()
+    stored = conn.execute(
+        "SELECT nullif(valid_from, '-infinity'), multiplier FROM meter_config"
+        " WHERE meter_id = 'm1' ORDER BY valid_from"
+    ).fetchall()
     assert stored == [(None, 10.0), (T0 + 24 * H, 1.0)]
 
 
@@ -138,8 +154,10 @@ def test_change_inside_an_interval_splits_it_in_proportion_to_time(conn):
     write(conn, [(T0 - 3 * H, 0), (T0 - H, 20), (T0 + H, 40), (T0 + 3 * H, 60)])
     import_files(conn, [meter_file(multiplier=1, config_from="2026-03-01")], SH)
     roll(conn)
-    assert daily(conn) == {"2026-02-28": pytest.approx(10 * (10 + 10 + 10)),  # 21:00-24:00 under 10
-                           "2026-03-01": pytest.approx(10 + 10 + 10)}           # 00:00-03:00 under 1
+    assert daily(conn) == {
+        "2026-02-28": pytest.approx(10 * (10 + 10 + 10)),  # 21:00-24:00 under 10
+        "2026-03-01": pytest.approx(10 + 10 + 10),
+    }  # 00:00-03:00 under 1
     for hour, c in hourly(conn).items():
         assert c == pytest.approx(100.0 if hour < T0 else 10.0), hour
 
@@ -177,6 +195,7 @@ def test_config_with_no_readings_after_it_queues_nothing(conn):
 
 
 # --- the other configuration fields ----------------------------------------------------------------
+
 
 def test_rollover_change_recomputes_the_wrap(conn):
     write(conn, [(T0, 9990), (T0 + H, 5)])
@@ -235,20 +254,30 @@ def test_direct_sql_update_is_recorded_too(conn):
 # --- property: whatever the changes, usage is the full computation under the final history ---------
 
 changes = st.lists(
-    st.tuples(st.none() | st.integers(0, 48 * 4), st.sampled_from([1.0, 2.0, 10.0]), st.none() | st.just(500.0),
-              st.booleans()),
-    min_size=1, max_size=4,
+    st.tuples(
+        st.none() | st.integers(0, 48 * 4),
+        st.sampled_from([1.0, 2.0, 10.0]),
+        st.none() | st.just(500.0),
+        st.booleans(),
+    ),
+    min_size=1,
+    max_size=4,
 )
-points = st.lists(st.tuples(st.integers(0, 48 * 4), st.integers(0, 499)), min_size=2, max_size=30,
-                  unique_by=lambda t: t[0])
+points = st.lists(
+    st.tuples(st.integers(0, 48 * 4), st.integers(0, 499)), min_size=2, max_size=30, unique_by=lambda t: t[0]
+)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(pts=points, changes=changes)
-@example(pts=[(0, 0), (4, 40), (100, 200), (150, 300)], changes=[(50, 1.0, None, False), (120, 2.0, 500.0, True)])
+@example(
+    pts=[(0, 0), (4, 40), (100, 200), (150, 300)], changes=[(50, 1.0, None, False), (120, 2.0, 500.0, True)]
+)
 def test_any_changes_leave_usage_as_the_full_computation(conn, pts, changes):
-    conn.execute("TRUNCATE reading, usage_hourly, usage_daily, usage_monthly, usage_dirty, usage_quarantine,"
-                 " usage_counter_event")
+    conn.execute(
+        "TRUNCATE reading, usage_hourly, usage_daily, usage_monthly, usage_dirty, usage_quarantine,"
+        " usage_counter_event"
+    )
     conn.execute("UPDATE meter SET multiplier = 10, rollover = NULL, config_from = NULL WHERE id = 'm1'")
     history = [(None, MeterSpec("cumulative", 10.0))]
     readings = [(T0 + q * timedelta(minutes=15), float(v)) for q, v in pts]
@@ -257,10 +286,13 @@ def test_any_changes_leave_usage_as_the_full_computation(conn, pts, changes):
     roll(conn)
     for i, (q, mult, rollover, roll_now) in enumerate(changes):
         vf = None if q is None else T0 + q * timedelta(minutes=15)
-        conn.execute("UPDATE meter SET multiplier = %s, rollover = %s, config_from = %s WHERE id = 'm1'",
-                     (mult, rollover, vf))
+        conn.execute(
+            "UPDATE meter SET multiplier = %s, rollover = %s, config_from = %s WHERE id = 'm1'",
+            (mult, rollover, vf),
+        )
         history = [(f, s) for f, s in history if vf is not None and (f is None or f < vf)] + [
-            (vf, MeterSpec("cumulative", mult, rollover))]
+            (vf, MeterSpec("cumulative", mult, rollover))
+        ]
         if i == 0:
             write(conn, readings[half:])
         if roll_now:

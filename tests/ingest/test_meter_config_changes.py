@@ -29,8 +29,11 @@ ORDER BY lo
 _NEW = "SELECT lo::text, hi::text FROM meter_config_changes(%(o)s::meter_config[], %(n)s::meter_config[]) ORDER BY lo"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
-period = st.tuples(st.one_of(st.none(), st.integers(0, 40)), st.sampled_from([1.0, 2.0]),
-                   st.sampled_from(["cumulative", "interval"]))
+period = st.tuples(
+    st.one_of(st.none(), st.integers(0, 40)),
+    st.sampled_from([1.0, 2.0]),
+    st.sampled_from(["cumulative", "interval"]),
+)
 history = st.lists(period, max_size=8, unique_by=lambda p: p[0])
 
 

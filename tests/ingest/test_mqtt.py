@@ -28,10 +28,17 @@ def test_payload_forms_and_rejects_over_mqtt(reg_db, mqtt_url, topic_prefix, pub
     cfg = make_config(reg_db, mqtt_url, topic_prefix, metrics_port=port)
     with running_ingest(cfg) as svc:
         publisher.send(f"{topic_prefix}/INST1/E1", {"ts": "2026-03-01T08:00:00+08:00", "value": 1})
-        publisher.send(f"{topic_prefix}/INST1/E1", [{"ts": 1772323200 + 3600, "value": 2},
-                                                     {"ts": 1772323200000 + 7200_000, "value": 3}])
-        publisher.send(f"{topic_prefix}/INST1/_batch", [{"meter": "W1", "ts": "2026-03-01T09:00:00", "value": 4},
-                                                        {"meter": "NOPE", "ts": ts(0), "value": 1}])
+        publisher.send(
+            f"{topic_prefix}/INST1/E1",
+            [{"ts": 1772323200 + 3600, "value": 2}, {"ts": 1772323200000 + 7200_000, "value": 3}],
+        )
+        publisher.send(
+            f"{topic_prefix}/INST1/_batch",
+            [
+                {"meter": "W1", "ts": "2026-03-01T09:00:00", "value": 4},
+                {"meter": "NOPE", "ts": ts(0), "value": 1},
+            ],
+        )
         publisher.send(f"{topic_prefix}/INST1/E1", b"garbage")
         publisher.flush()
         assert wait_for(reg_db, "SELECT count(*) FROM reading", 4) == 4
@@ -47,7 +54,10 @@ def test_payload_forms_and_rejects_over_mqtt(reg_db, mqtt_url, topic_prefix, pub
         rejects = conn.execute("SELECT reason, topic FROM ingest_reject ORDER BY reason").fetchall()
     assert [(m, v) for m, _, v in rows] == [("E1", 1.0), ("E1", 2.0), ("E1", 3.0), ("W1", 4.0)]
     assert {r[1] for r in rows} == {T0, T0 + timedelta(hours=1), T0 + timedelta(hours=2)}
-    assert rejects == [("bad_json", f"{topic_prefix}/INST1/E1"), ("unknown_meter", f"{topic_prefix}/INST1/_batch")]
+    assert rejects == [
+        ("bad_json", f"{topic_prefix}/INST1/E1"),
+        ("unknown_meter", f"{topic_prefix}/INST1/_batch"),
+    ]
     settle(reg_db)
     with psycopg.connect(reg_db) as conn:
         total = conn.execute("SELECT sum(consumption) FROM usage_hourly WHERE meter_id = 'E1'").fetchone()[0]
@@ -79,8 +89,10 @@ def test_two_workers_share_a_stream(reg_db, mqtt_url, topic_prefix, publisher):
     n = 2000
     with running_ingest(cfg_a) as a, running_ingest(cfg_b) as b:
         for i in range(0, n, 10):
-            publisher.send(f"{topic_prefix}/INST1/_batch",
-                           [{"meter": "E1", "ts": ts(j), "value": j} for j in range(i, i + 10)])
+            publisher.send(
+                f"{topic_prefix}/INST1/_batch",
+                [{"meter": "E1", "ts": ts(j), "value": j} for j in range(i, i + 10)],
+            )
         publisher.flush()
         assert wait_for(reg_db, "SELECT count(*) FROM reading", n) == n
         assert wait_for(reg_db, "SELECT coalesce(sum(messages), 0) FROM ingest_batch", n // 10) == n // 10
@@ -123,10 +135,15 @@ def test_database_restart_mid_stream_loses_nothing(private_pg, mqtt_url, topic_p
 def test_cli_refuses_unmigrated_database(empty_db_url, mqtt_url):
     import sys
 
-    env = {**os.environ, "JIENENG_DATABASE_URL": empty_db_url, "JIENENG_MQTT_URL": mqtt_url,
-           "JIENENG_METRICS_PORT": str(free_port())}
-    out = subprocess.run([sys.executable, "-m", "jieneng.cli", "ingest"], env=env, capture_output=True, text=True,
-                         timeout=60)
+    env = {
+        **os.environ,
+        "JIENENG_DATABASE_URL": empty_db_url,
+        "JIENENG_MQTT_URL": mqtt_url,
+        "JIENENG_METRICS_PORT": str(free_port()),
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "jieneng.cli", "ingest"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 2 and "jieneng db migrate" in out.stderr
 
 

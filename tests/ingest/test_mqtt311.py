@@ -28,16 +28,20 @@ def test_ingest_over_mqtt_311_on_amqtt(reg_db, amqtt_url, topic_prefix):
     cfg = dataclasses.replace(cfg, broker=dataclasses.replace(cfg.broker, protocol="3.1.1"))
     parts = urlsplit(amqtt_url)
     host, port = parts.hostname, parts.port
-    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}",
-                      protocol=mqtt.MQTTv311)
+    pub = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv311
+    )
     pub.connect(host, int(port))
     pub.loop_start()
     try:
         with running_ingest(cfg) as svc:
             assert not svc.transport.v5
             infos = [
-                pub.publish(f"{topic_prefix}/INST1/E1",
-                            json.dumps({"ts": f"2026-03-01T08:{i:02d}:00+08:00", "value": i}), qos=1)
+                pub.publish(
+                    f"{topic_prefix}/INST1/E1",
+                    json.dumps({"ts": f"2026-03-01T08:{i:02d}:00+08:00", "value": i}),
+                    qos=1,
+                )
                 for i in range(50)
             ]
             infos.append(pub.publish(f"{topic_prefix}/INST1/E1", b"{not json", qos=1))

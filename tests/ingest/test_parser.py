@@ -11,8 +11,14 @@ from hypothesis import strategies as st
 
 from ingest.parser import ParseConfig, parse_message
 
-CFG = ParseConfig(prefix="jieneng/v1", tz=ZoneInfo("Asia/Shanghai"), max_payload_bytes=2000, max_items=5,
-                  max_future_s=900, reject_payload_chars=100)
+CFG = ParseConfig(
+    prefix="jieneng/v1",
+    tz=ZoneInfo("Asia/Shanghai"),
+    max_payload_bytes=2000,
+    max_items=5,
+    max_future_s=900,
+    reject_payload_chars=100,
+)
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 T = "jieneng/v1/INST1/E1"
 B = "jieneng/v1/INST1/_batch"
@@ -40,16 +46,28 @@ def test_array_for_topic_meter_and_unit():
 
 
 def test_gateway_batch():
-    res = p(B, [{"meter": "E1", "ts": "2026-05-01T10:00:00Z", "value": 1},
-                {"meter": "W1", "ts": "2026-05-01T10:00:00", "value": 2}])
+    res = p(
+        B,
+        [
+            {"meter": "E1", "ts": "2026-05-01T10:00:00Z", "value": 1},
+            {"meter": "W1", "ts": "2026-05-01T10:00:00", "value": 2},
+        ],
+    )
     assert [(r.meter_id, r.institution_id) for r in res.readings] == [("E1", "INST1"), ("W1", "INST1")]
     # naive ISO is read in the deployment zone
     assert res.readings[1].ts == datetime(2026, 5, 1, 2, 0, tzinfo=UTC)
 
 
 def test_timestamp_forms_agree():
-    forms = ["2026-05-01T10:00:00+08:00", "2026-05-01T02:00:00Z", "2026-05-01T10:00:00", "2026-05-01 10:00:00",
-             1777600800, 1777600800.0, 1777600800000]
+    forms = [
+        "2026-05-01T10:00:00+08:00",
+        "2026-05-01T02:00:00Z",
+        "2026-05-01T10:00:00",
+        "2026-05-01 10:00:00",
+        1777600800,
+        1777600800.0,
+        1777600800000,
+    ]
     stamps = {p(T, {"ts": f, "value": 1}).readings[0].ts for f in forms}
     assert stamps == {datetime(2026, 5, 1, 2, 0, tzinfo=UTC)}
 
@@ -71,13 +89,16 @@ def test_whole_message_rejects():
 
 def test_item_rejects_keep_good_rows():
     ok = {"ts": "2026-05-01T10:00:00+08:00", "value": 1}
-    res = p(B, [
-        {**ok, "meter": "E1"},
-        {"ts": 1, "value": 1},                                   # no meter
-        {"meter": "E1", "value": 1},                              # no ts
-        {"meter": "E1", "ts": "yesterday", "value": 1},          # bad ts
-        {"meter": "E1", "ts": "2026-06-02T00:00:00Z", "value": 1},  # future
-    ])
+    res = p(
+        B,
+        [
+            {**ok, "meter": "E1"},
+            {"ts": 1, "value": 1},  # no meter
+            {"meter": "E1", "value": 1},  # no ts
+            {"meter": "E1", "ts": "yesterday", "value": 1},  # bad ts
+            {"meter": "E1", "ts": "2026-06-02T00:00:00Z", "value": 1},  # future
+        ],
+    )
     assert len(res.readings) == 1
     assert reasons(res) == ["bad_reading", "bad_reading", "bad_timestamp", "future_timestamp"]
     assert res.rejects[2].meter_id == "E1" and "yesterday" in res.rejects[2].payload
@@ -87,8 +108,9 @@ def test_item_rejects_keep_good_rows():
 
 
 def test_non_finite_values():
-    res = parse_message(T, b'[{"ts": 1, "value": NaN}, {"ts": 1, "value": Infinity}, {"ts": 1, "value": 1e999}]',
-                        CFG, NOW)
+    res = parse_message(
+        T, b'[{"ts": 1, "value": NaN}, {"ts": 1, "value": Infinity}, {"ts": 1, "value": 1e999}]', CFG, NOW
+    )
     assert reasons(res) == ["non_finite_value"] * 3
 
 
@@ -100,8 +122,10 @@ def test_reject_payload_truncated():
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(
-        st.sampled_from(["ts", "value", "meter", "unit", "x"]), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.sampled_from(["ts", "value", "meter", "unit", "x"]), children, max_size=5)
+    ),
     max_leaves=20,
 )
 

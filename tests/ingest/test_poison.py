@@ -33,7 +33,9 @@ def test_nul_bytes_do_not_stall_ingest(reg_db, mqtt_url, topic_prefix, publisher
     with running_ingest(cfg) as svc:
         publisher.send(f"{topic_prefix}/INST1/E1", b"\x00 not json")
         publisher.send(f"{topic_prefix}/INST1/E1", b'{"ts": "2026-03-01T00:00:00Z\\u0000", "value": 1}')
-        publisher.send(f"{topic_prefix}/INST1/_batch", b'[{"meter": "E1\\u0000", "ts": 1772323200, "value": 1}]')
+        publisher.send(
+            f"{topic_prefix}/INST1/_batch", b'[{"meter": "E1\\u0000", "ts": 1772323200, "value": 1}]'
+        )
         _good(publisher, topic_prefix, 1)
         publisher.flush()
         assert wait_for(reg_db, "SELECT count(*) FROM reading", 1) == 1
@@ -53,7 +55,9 @@ def test_lone_surrogates_do_not_crash_ingest(reg_db, mqtt_url, topic_prefix, pub
     cfg = make_config(reg_db, mqtt_url, topic_prefix)
     with running_ingest(cfg) as svc:
         publisher.send(f"{topic_prefix}/INST1/E1", b'{"ts": "\\ud800", "value": 1}')
-        publisher.send(f"{topic_prefix}/INST1/_batch", b'[{"meter": "E\\udc001", "ts": 1772323200, "value": 1}]')
+        publisher.send(
+            f"{topic_prefix}/INST1/_batch", b'[{"meter": "E\\udc001", "ts": 1772323200, "value": 1}]'
+        )
         publisher.send(f"{topic_prefix}/INST1/E1", b'{"ts": 1772323200, "value": 1, "unit": "\\udfff"}')
         _good(publisher, topic_prefix, 1)
         publisher.flush()
@@ -85,8 +89,12 @@ def test_infinite_values_after_conversion_are_rejected(reg_db, mqtt_url, topic_p
     with psycopg.connect(reg_db) as conn:
         reasons = [r[0] for r in conn.execute("SELECT reason FROM ingest_reject ORDER BY id")]
         values = [r[0] for r in conn.execute("SELECT value FROM reading")]
-        usage = [r[0] for r in conn.execute(
-            "SELECT consumption FROM usage_hourly UNION ALL SELECT consumption FROM usage_daily")]
+        usage = [
+            r[0]
+            for r in conn.execute(
+                "SELECT consumption FROM usage_hourly UNION ALL SELECT consumption FROM usage_daily"
+            )
+        ]
     assert set(reasons) == {"non_finite_value", "value_out_of_range"}
     assert all(math.isfinite(v) for v in values + usage)
 
@@ -118,7 +126,9 @@ def test_content_error_from_the_database_is_isolated(reg_db, mqtt_url, topic_pre
     assert batched == (n + 1, n - 1)
 
 
-def test_redelivered_message_writes_its_rejects_and_statistics_once(reg_db, mqtt_url, topic_prefix, publisher):
+def test_redelivered_message_writes_its_rejects_and_statistics_once(
+    reg_db, mqtt_url, topic_prefix, publisher
+):
     """Defect 5: a message committed but not acked (a crash between commit and ack) comes back from
     the broker; its reject rows and its ingest_batch statistics are not written again."""
     client_id = f"test-ingest-{uuid.uuid4().hex[:8]}"
@@ -138,10 +148,13 @@ def test_redelivered_message_writes_its_rejects_and_statistics_once(reg_db, mqtt
     settle(reg_db)
     with psycopg.connect(reg_db) as conn:
         assert conn.execute("SELECT reason FROM ingest_reject ORDER BY reason").fetchall() == [
-            ("bad_json",), ("unknown_meter",)]
+            ("bad_json",),
+            ("unknown_meter",),
+        ]
         assert conn.execute(
             "SELECT sum(messages), sum(readings), sum(inserted), sum(duplicates), sum(rejects)"
-            " FROM ingest_batch").fetchone() == (3, 2, 2, 0, 2)
+            " FROM ingest_batch"
+        ).fetchone() == (3, 2, 2, 0, 2)
         # The redelivery is counted as such, apart from the first delivery.
         assert conn.execute("SELECT sum(redelivered) FROM ingest_batch").fetchone()[0] == 2
 
@@ -162,6 +175,7 @@ def test_oversized_meter_id_is_rejected_not_stored(reg_db, mqtt_url, topic_prefi
 
 # --- the parser's own refusals (pure) ------------------------------------------------------------
 
+
 def _parse(topic: str, payload: bytes):
     from zoneinfo import ZoneInfo
 
@@ -171,17 +185,28 @@ def _parse(topic: str, payload: bytes):
     return parse_message(topic, payload, cfg, datetime(2026, 6, 1, tzinfo=UTC))
 
 
-@pytest.mark.parametrize(("topic", "payload", "reason"), [
-    ("jieneng/v1/INST1/E1", b'{"ts": "\\u0000", "value": 1}', "unstorable_text"),
-    ("jieneng/v1/INST1/E1", b'{"ts": 1772323200, "value": 1, "unit": "kWh\\u0000"}', "unstorable_text"),
-    ("jieneng/v1/INST1/_batch", b'[{"meter": "\\ud800", "ts": 1772323200, "value": 1}]', "unstorable_text"),
-    ("jieneng/v1/INST1/E1\ud800", b'{"ts": 1772323200, "value": 1}', "unstorable_text"),
-    ("jieneng/v1/INST1/" + "M" * 300, b'{"ts": 1772323200, "value": 1}', "bad_reading"),
-    ("jieneng/v1/INST1/_batch", b'[{"meter": "' + b"M" * 300 + b'", "ts": 1772323200, "value": 1}]', "bad_reading"),
-    ("jieneng/v1/INST1/E1", b'{"ts": 1' + b"0" * 400 + b', "value": 1}', "bad_timestamp"),
-    ("jieneng/v1/INST1/E1", b'{"ts": 1772323200, "value": 1' + b"0" * 400 + b"}", "non_finite_value"),
-    ("jieneng/v1/INST1/E1", b'[' * 100_000 + b']' * 100_000, "bad_json"),
-])
+@pytest.mark.parametrize(
+    ("topic", "payload", "reason"),
+    [
+        ("jieneng/v1/INST1/E1", b'{"ts": "\\u0000", "value": 1}', "unstorable_text"),
+        ("jieneng/v1/INST1/E1", b'{"ts": 1772323200, "value": 1, "unit": "kWh\\u0000"}', "unstorable_text"),
+        (
+            "jieneng/v1/INST1/_batch",
+            b'[{"meter": "\\ud800", "ts": 1772323200, "value": 1}]',
+            "unstorable_text",
+        ),
+        ("jieneng/v1/INST1/E1\ud800", b'{"ts": 1772323200, "value": 1}', "unstorable_text"),
+        ("jieneng/v1/INST1/" + "M" * 300, b'{"ts": 1772323200, "value": 1}', "bad_reading"),
+        (
+            "jieneng/v1/INST1/_batch",
+            b'[{"meter": "' + b"M" * 300 + b'", "ts": 1772323200, "value": 1}]',
+            "bad_reading",
+        ),
+        ("jieneng/v1/INST1/E1", b'{"ts": 1' + b"0" * 400 + b', "value": 1}', "bad_timestamp"),
+        ("jieneng/v1/INST1/E1", b'{"ts": 1772323200, "value": 1' + b"0" * 400 + b"}", "non_finite_value"),
+        ("jieneng/v1/INST1/E1", b"[" * 100_000 + b"]" * 100_000, "bad_json"),
+    ],
+)
 def test_parser_refuses_what_postgresql_cannot_store(topic, payload, reason):
     from ingest.parser import has_unstorable
 
@@ -202,6 +227,7 @@ def test_reject_payload_is_escaped_and_kept_exactly():
 
 # --- the writer's idempotency per message (no broker) --------------------------------------------
 
+
 def test_write_messages_twice_changes_nothing_but_the_redelivery_count(reg_db):
     from ingest.parser import Reject
     from ingest.validate import GoodReading
@@ -211,9 +237,13 @@ def test_write_messages_twice_changes_nothing_but_the_redelivery_count(reg_db):
     topic = "jieneng/v1/INST1/_batch"
 
     def message(payload: bytes) -> StagedMessage:
-        return StagedMessage(message_key(topic, payload), topic, now,
-                             [GoodReading("E1", T0, 1.0)],
-                             [Reject("unknown_meter", "meter 'NOPE' is not in the registry", "{}", "NOPE", item=1)])
+        return StagedMessage(
+            message_key(topic, payload),
+            topic,
+            now,
+            [GoodReading("E1", T0, 1.0)],
+            [Reject("unknown_meter", "meter 'NOPE' is not in the registry", "{}", "NOPE", item=1)],
+        )
 
     with psycopg.connect(reg_db, autocommit=True) as conn:
         first = write_messages(conn, [message(b"a"), message(b"a")])  # the same message twice in one batch
@@ -225,7 +255,9 @@ def test_write_messages_twice_changes_nothing_but_the_redelivery_count(reg_db):
         assert conn.execute("SELECT count(*) FROM ingest_reject").fetchone()[0] == 2
         assert conn.execute("SELECT count(*) FROM reading").fetchone()[0] == 1
 
-        conn.execute("UPDATE ingest_message SET committed_at = now() - interval '40 days'"
-                     " WHERE key = %s", (message_key(topic, b"a"),))
+        conn.execute(
+            "UPDATE ingest_message SET committed_at = now() - interval '40 days' WHERE key = %s",
+            (message_key(topic, b"a"),),
+        )
         assert prune_message_keys(conn, "30 days") == 1
         assert conn.execute("SELECT count(*) FROM ingest_message").fetchone()[0] == 1

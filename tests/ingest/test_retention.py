@@ -26,23 +26,35 @@ def _seed_stats(conn: psycopg.Connection, old: int, recent: int, records: bool =
     for when, n in ((OLD, old), (RECENT, recent)):
         conn.execute(
             f"INSERT INTO ingest_batch (committed_at, messages, readings, inserted, duplicates, conflicts, rejects)"
-            f" SELECT {when}, 1, 1, 1, 0, 0, 0 FROM generate_series(1, %s)", (n,))
-        conn.execute(f"INSERT INTO rollup_run (finished_at, meter_hours, lag_s)"
-                     f" SELECT {when}, 1, 0.1 FROM generate_series(1, %s)", (n,))
+            f" SELECT {when}, 1, 1, 1, 0, 0, 0 FROM generate_series(1, %s)",
+            (n,),
+        )
+        conn.execute(
+            f"INSERT INTO rollup_run (finished_at, meter_hours, lag_s)"
+            f" SELECT {when}, 1, 0.1 FROM generate_series(1, %s)",
+            (n,),
+        )
     if not records:
         return
-    conn.execute(f"INSERT INTO ingest_reject (received_at, topic, payload, reason) VALUES ({OLD}, 't', 'p', 'bad_json')")
-    conn.execute("INSERT INTO reading_conflict (meter_id, ts, stored_value, new_value, received_at)"
-                 f" VALUES ('E1', '2026-01-01', 1, 2, {OLD})")
-    conn.execute("INSERT INTO usage_quarantine (meter_id, ts_from, ts_to, increment, reason, detected_at)"
-                 f" VALUES ('CAP', '2026-01-01', '2026-01-02', 1e6, 'rate', {OLD})")
+    conn.execute(
+        f"INSERT INTO ingest_reject (received_at, topic, payload, reason) VALUES ({OLD}, 't', 'p', 'bad_json')"
+    )
+    conn.execute(
+        "INSERT INTO reading_conflict (meter_id, ts, stored_value, new_value, received_at)"
+        f" VALUES ('E1', '2026-01-01', 1, 2, {OLD})"
+    )
+    conn.execute(
+        "INSERT INTO usage_quarantine (meter_id, ts_from, ts_to, increment, reason, detected_at)"
+        f" VALUES ('CAP', '2026-01-01', '2026-01-02', 1e6, 'rate', {OLD})"
+    )
 
 
 def _counts(conn: psycopg.Connection) -> tuple:
     return conn.execute(
         "SELECT (SELECT count(*) FROM ingest_batch), (SELECT count(*) FROM rollup_run),"
         " (SELECT count(*) FROM ingest_reject), (SELECT count(*) FROM reading_conflict),"
-        " (SELECT count(*) FROM usage_quarantine)").fetchone()
+        " (SELECT count(*) FROM usage_quarantine)"
+    ).fetchone()
 
 
 def test_prune_stats_deletes_old_statistics_only(reg_db):
@@ -57,8 +69,10 @@ def test_prune_stats_deletes_old_statistics_only(reg_db):
 def test_ingest_prunes_statistics_at_start_and_periodically(reg_db, mqtt_url, topic_prefix, publisher):
     with psycopg.connect(reg_db, autocommit=True) as conn:
         _seed_stats(conn, old=5, recent=2)
-    old_stats = "SELECT (SELECT count(*) FROM ingest_batch WHERE committed_at < now() - interval '30 days')" \
-                " + (SELECT count(*) FROM rollup_run WHERE finished_at < now() - interval '30 days')"
+    old_stats = (
+        "SELECT (SELECT count(*) FROM ingest_batch WHERE committed_at < now() - interval '30 days')"
+        " + (SELECT count(*) FROM rollup_run WHERE finished_at < now() - interval '30 days')"
+    )
     # At start-up (the next periodic pass would be an hour later).
     with running_ingest(make_config(reg_db, mqtt_url, topic_prefix, stats_retention="30 days")):
         assert wait_for(reg_db, old_stats, 0, timeout=30) == 0
@@ -69,8 +83,12 @@ def test_ingest_prunes_statistics_at_start_and_periodically(reg_db, mqtt_url, to
         # now can only go on a periodic pass.
         publisher.send(f"{topic_prefix}/INST1/E1", {"ts": "2026-01-01T00:00:00Z", "value": 1})
         publisher.flush()
-        assert wait_for(reg_db, "SELECT count(*) > 0 FROM rollup_run WHERE finished_at > now() - interval '1 hour'",
-                        True, timeout=30)
+        assert wait_for(
+            reg_db,
+            "SELECT count(*) > 0 FROM rollup_run WHERE finished_at > now() - interval '1 hour'",
+            True,
+            timeout=30,
+        )
         with psycopg.connect(reg_db, autocommit=True) as conn:
             _seed_stats(conn, old=4, recent=0, records=False)
         assert wait_for(reg_db, old_stats, 0, timeout=30) == 0
@@ -85,16 +103,22 @@ def test_readings_older_than_raw_retention_are_rejected(reg_db, mqtt_url, topic_
     old, fresh = now - timedelta(days=40), now - timedelta(days=1)
     cfg = make_config(reg_db, mqtt_url, topic_prefix, raw_retention="30 days")
     with running_ingest(cfg) as svc:
-        publisher.send(f"{topic_prefix}/INST1/E1", [{"ts": old.isoformat(), "value": 1},
-                                                     {"ts": fresh.isoformat(), "value": 2}])
-        publisher.send(f"{topic_prefix}/INST1/_batch", [{"meter": "E2", "ts": int(old.timestamp()), "value": 3}])
+        publisher.send(
+            f"{topic_prefix}/INST1/E1",
+            [{"ts": old.isoformat(), "value": 1}, {"ts": fresh.isoformat(), "value": 2}],
+        )
+        publisher.send(
+            f"{topic_prefix}/INST1/_batch", [{"meter": "E2", "ts": int(old.timestamp()), "value": 3}]
+        )
         publisher.flush()
         assert wait_for(reg_db, "SELECT count(*) FROM ingest_reject", 2) == 2
         assert wait_for(reg_db, "SELECT count(*) FROM reading", 1) == 1
     assert svc.totals.rejects == 2
     with psycopg.connect(reg_db) as conn:
         assert conn.execute("SELECT meter_id, ts, value FROM reading").fetchall() == [("E1", fresh, 2.0)]
-        rejects = conn.execute("SELECT reason, meter_id, topic, detail FROM ingest_reject ORDER BY meter_id").fetchall()
+        rejects = conn.execute(
+            "SELECT reason, meter_id, topic, detail FROM ingest_reject ORDER BY meter_id"
+        ).fetchall()
     assert [(r[0], r[1], r[2]) for r in rejects] == [
         ("older_than_retention", "E1", f"{topic_prefix}/INST1/E1"),
         ("older_than_retention", "E2", f"{topic_prefix}/INST1/_batch"),
@@ -103,7 +127,9 @@ def test_readings_older_than_raw_retention_are_rejected(reg_db, mqtt_url, topic_
 
 
 def _hourly(conn, meter_id):
-    return dict(conn.execute("SELECT hour, consumption FROM usage_hourly WHERE meter_id = %s", (meter_id,)).fetchall())
+    return dict(
+        conn.execute("SELECT hour, consumption FROM usage_hourly WHERE meter_id = %s", (meter_id,)).fetchall()
+    )
 
 
 @pytest.mark.parametrize("raw_retention", ["30 days", None])
@@ -114,8 +140,10 @@ def test_rollup_never_rewrites_hours_older_than_raw_retention(reg_db, raw_retent
     h0 = floor_hour(datetime.now(UTC))
     t40, t36, t35, t20 = (h0 - timedelta(days=d) for d in (40, 36, 35, 20))
     with psycopg.connect(reg_db, autocommit=True) as conn:
-        conn.execute("INSERT INTO reading (meter_id, ts, value) VALUES ('E1', %s, 0), ('E1', %s, 100), ('E1', %s, 200)",
-                     (t40, t35, t20))
+        conn.execute(
+            "INSERT INTO reading (meter_id, ts, value) VALUES ('E1', %s, 0), ('E1', %s, 100), ('E1', %s, 200)",
+            (t40, t35, t20),
+        )
         conn.execute("INSERT INTO usage_dirty (meter_id, ts_min, ts_max) VALUES ('E1', %s, %s)", (t40, t20))
         rollup_until_idle(conn, TZ)
         before = _hourly(conn, "E1")
@@ -138,13 +166,24 @@ def test_rollup_never_rewrites_hours_older_than_raw_retention(reg_db, raw_retent
 
 
 def test_invalid_retention_settings_are_refused(reg_db, mqtt_url, topic_prefix):
-    for kw, needle in (({"raw_retention": "30 parsecs"}, "JIENENG_RAW_RETENTION"),
-                       ({"stats_retention": "-1 day"}, "JIENENG_STATS_RETENTION")):
+    for kw, needle in (
+        ({"raw_retention": "30 parsecs"}, "JIENENG_RAW_RETENTION"),
+        ({"stats_retention": "-1 day"}, "JIENENG_STATS_RETENTION"),
+    ):
         svc = IngestService(make_config(reg_db, mqtt_url, topic_prefix, **kw))
         with pytest.raises(RetentionSettingInvalid, match=needle):
             svc.run()
-    env = {**os.environ, "JIENENG_DATABASE_URL": reg_db, "JIENENG_MQTT_URL": mqtt_url,
-           "JIENENG_METRICS_PORT": str(free_port()), "JIENENG_RAW_RETENTION": "a fortnight"}
-    out = subprocess.run([sys.executable, "-m", "jieneng.cli", "ingest"], env=env, capture_output=True, text=True,
-                         timeout=60)
-    assert out.returncode == 2 and "JIENENG_RAW_RETENTION='a fortnight' is not a PostgreSQL interval" in out.stderr
+    env = {
+        **os.environ,
+        "JIENENG_DATABASE_URL": reg_db,
+        "JIENENG_MQTT_URL": mqtt_url,
+        "JIENENG_METRICS_PORT": str(free_port()),
+        "JIENENG_RAW_RETENTION": "a fortnight",
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "jieneng.cli", "ingest"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert (
+        out.returncode == 2
+        and "JIENENG_RAW_RETENTION='a fortnight' is not a PostgreSQL interval" in out.stderr
+    )

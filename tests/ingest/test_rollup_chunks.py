@@ -46,7 +46,9 @@ def backlog(conn) -> int:
             staged.append(StagedReading(GoodReading(meter, t, v), "t", now))
     write_batch(conn, staged, [], 1)
     # E2's CT changed half-way through, effective from a given day.
-    conn.execute("UPDATE meter SET multiplier = 2, config_from = %s WHERE id = 'E2'", (T0 + timedelta(days=10),))
+    conn.execute(
+        "UPDATE meter SET multiplier = 2, config_from = %s WHERE id = 'E2'", (T0 + timedelta(days=10),)
+    )
     return len(staged)
 
 
@@ -70,8 +72,10 @@ def usage(conn) -> dict[str, list[tuple]]:
 
 def requeue_everything(conn) -> None:
     conn.execute("TRUNCATE usage_hourly, usage_daily, usage_monthly, usage_quarantine, usage_counter_event")
-    conn.execute("INSERT INTO usage_dirty (meter_id, ts_min, ts_max)"
-                 " SELECT meter_id, min(ts), max(ts) FROM reading GROUP BY meter_id")
+    conn.execute(
+        "INSERT INTO usage_dirty (meter_id, ts_min, ts_max)"
+        " SELECT meter_id, min(ts), max(ts) FROM reading GROUP BY meter_id"
+    )
 
 
 def test_chunked_rollup_holds_few_rows_and_gives_the_unchunked_answer(conn):

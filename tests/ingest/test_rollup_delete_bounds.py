@@ -14,7 +14,7 @@ from .conftest import TZ, add_registry
 
 def test_day_and_month_deletes_carry_constant_meter_and_time_bounds():
     for stmt in (rollup._DEL_DAYS, rollup._DEL_MONTHS):
-        delete = stmt[stmt.index("DELETE"):]
+        delete = stmt[stmt.index("DELETE") :]
         assert "u.meter_id = ANY(%(m)s::text[])" in delete
         assert "%(a_min)s" in delete and "%(b_max)s" in delete
 
@@ -36,8 +36,10 @@ def test_hourly_deletes_carry_constant_bounds(monkeypatch, db_url):
             "INSERT INTO reading (meter_id, ts, value, received_at) VALUES"
             " ('E1', '2026-03-01 00:00+08', 0, now()), ('E1', '2026-03-01 02:00+08', 20, now())"
         )
-        conn.execute("INSERT INTO usage_dirty (meter_id, ts_min, ts_max) VALUES"
-                     " ('E1', '2026-03-01 00:00+08', '2026-03-01 02:00+08')")
+        conn.execute(
+            "INSERT INTO usage_dirty (meter_id, ts_min, ts_max) VALUES"
+            " ('E1', '2026-03-01 00:00+08', '2026-03-01 02:00+08')"
+        )
         monkeypatch.setattr(psycopg.Connection, "execute", spy)
         rollup.rollup_until_idle(conn, TZ)
         monkeypatch.undo()

@@ -29,7 +29,9 @@ def _wait_connected(metrics_port: int, proc: subprocess.Popen, timeout: float = 
     while time.monotonic() < deadline:
         assert proc.poll() is None, "ingest exited"
         try:
-            text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=2).read().decode()
+            text = (
+                urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=2).read().decode()
+            )
             if "jieneng_ingest_broker_connected 1.0" in text:
                 time.sleep(0.5)  # subscription acknowledged
                 return
@@ -39,7 +41,9 @@ def _wait_connected(metrics_port: int, proc: subprocess.Popen, timeout: float = 
     raise AssertionError("ingest did not connect to the broker")
 
 
-@pytest.mark.skipif(shutil.which("mosquitto") is None, reason="needs Mosquitto (amqtt keeps no offline session)")
+@pytest.mark.skipif(
+    shutil.which("mosquitto") is None, reason="needs Mosquitto (amqtt keeps no offline session)"
+)
 def test_sigterm_with_database_down_acks_nothing_and_loses_nothing(private_pg, tmp_path):
     from store.migrate import migrate
 
@@ -63,9 +67,13 @@ def test_sigterm_with_database_down_acks_nothing_and_loses_nothing(private_pg, t
 
     def start() -> tuple[subprocess.Popen, int]:
         port = free_port()
-        proc = subprocess.Popen([sys.executable, "-m", "jieneng.cli", "ingest"],
-                                env={**env, "JIENENG_METRICS_PORT": str(port)}, cwd=ROOT_DIR,
-                                stdout=subprocess.DEVNULL, stderr=open(log_path, "ab"))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "jieneng.cli", "ingest"],
+            env={**env, "JIENENG_METRICS_PORT": str(port)},
+            cwd=ROOT_DIR,
+            stdout=subprocess.DEVNULL,
+            stderr=open(log_path, "ab"),
+        )
         return proc, port
 
     def send(pub: Publisher, lo: int, hi: int) -> None:
@@ -108,8 +116,13 @@ def test_sigterm_with_database_down_acks_nothing_and_loses_nothing(private_pg, t
     settle(url)
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT count(DISTINCT ts), min(value), max(value) FROM reading").fetchone() == (
-            n_total, 0.0, float(n_total - 1))
+            n_total,
+            0.0,
+            float(n_total - 1),
+        )
         # Stored once each: every reading inserted by exactly one committed batch.
         assert conn.execute("SELECT sum(inserted) FROM ingest_batch").fetchone()[0] == n_total
         assert conn.execute("SELECT count(*) FROM reading_conflict").fetchone()[0] == 0
-        assert conn.execute("SELECT sum(consumption) FROM usage_hourly").fetchone()[0] == pytest.approx(n_total - 1)
+        assert conn.execute("SELECT sum(consumption) FROM usage_hourly").fetchone()[0] == pytest.approx(
+            n_total - 1
+        )

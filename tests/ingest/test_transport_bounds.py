@@ -53,8 +53,12 @@ def proxy(broker):
 
 
 def bounded(cfg, messages: int, nbytes: int):
-    return replace(cfg, broker=replace(cfg.broker, max_undelivered_messages=messages, max_undelivered_bytes=nbytes,
-                                       receive_maximum=2000))
+    return replace(
+        cfg,
+        broker=replace(
+            cfg.broker, max_undelivered_messages=messages, max_undelivered_bytes=nbytes, receive_maximum=2000
+        ),
+    )
 
 
 class StalledDatabase:
@@ -73,7 +77,9 @@ class StalledDatabase:
 
 def publish_qos0(url: str, topic: str, payloads) -> None:
     u = urlparse(url)
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub0-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5)
+    c = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub0-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5
+    )
     c.connect(u.hostname, u.port)
     c.loop_start()
     infos = [c.publish(topic, json.dumps(p).encode(), qos=0) for p in payloads]
@@ -126,8 +132,17 @@ def test_qos0_bounded_in_bytes_and_messages_with_database_stalled(reg_db, broker
         for round_ in range(3):
             with StalledDatabase(reg_db):
                 blocked = t.blocked
-                payloads = [[{"meter": "W1", "ts": (T0 + timedelta(minutes=start + i)).isoformat(), "value": 1.5,
-                              "note": "x" * 60}] for i in range(1500)]
+                payloads = [
+                    [
+                        {
+                            "meter": "W1",
+                            "ts": (T0 + timedelta(minutes=start + i)).isoformat(),
+                            "value": 1.5,
+                            "note": "x" * 60,
+                        }
+                    ]
+                    for i in range(1500)
+                ]
                 start += 1500
                 publish_qos0(broker.url, topic, payloads)
                 until(lambda b=blocked: t.blocked > b, what="the network thread to wait for credit")
@@ -179,7 +194,9 @@ def test_messages_held_when_the_session_is_lost_are_still_stored(reg_db, tmp_pat
             with StalledDatabase(reg_db):
                 pub = Publisher(b.url)
                 for i in range(50):
-                    pub.send(f"{prefix}/INST1/E1", {"ts": (T0 + timedelta(minutes=i)).isoformat(), "value": i})
+                    pub.send(
+                        f"{prefix}/INST1/E1", {"ts": (T0 + timedelta(minutes=i)).isoformat(), "value": i}
+                    )
                 pub.close()
                 until(lambda: t.held()[0] == 50, what="ingest to hold the messages")
                 session, generation = t.session, t.generation

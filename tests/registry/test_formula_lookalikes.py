@@ -18,7 +18,7 @@ from store import registry_files as rf
 from store.spreadsheet import csv_text, csv_text_back
 
 LOOKALIKES = [
-    "\uff1dHYPERLINK(\"http://evil.example/\",\"x\")",  # ＝ fullwidth equals
+    '\uff1dHYPERLINK("http://evil.example/","x")',  # ＝ fullwidth equals
     "\ufe66SUM(1,1)",  # ﹦ small equals
     "\uff0b1+cmd|' /C calc'!A0",  # ＋
     "\uff0d1+1",  # －
@@ -49,16 +49,23 @@ def test_api_csv_and_xlsx_never_start_a_formula(text):
     data = to_csv(columns, [{"name": text, "points": -3.5}])
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
     assert rows[1] == ["'" + text, "-3.5"]
-    ws = openpyxl.load_workbook(io.BytesIO(to_xlsx(columns, [{"name": text, "points": -3.5}], title="t"))).active
+    ws = openpyxl.load_workbook(
+        io.BytesIO(to_xlsx(columns, [{"name": text, "points": -3.5}], title="t"))
+    ).active
     assert ws["A2"].data_type == "s" and ws["A2"].quotePrefix and ws["A2"].value == text
     assert ws["B2"].value == -3.5 and ws["B2"].data_type == "n"
 
 
 def test_registry_csv_export_neutralises_and_reimports_lookalikes():
     kind = rf.KINDS["institutions"]
-    rows = [{c.name: None for c in kind.columns} | {"id": f"i{n}", "name": text} for n, text in enumerate(LOOKALIKES)]
+    rows = [
+        {c.name: None for c in kind.columns} | {"id": f"i{n}", "name": text}
+        for n, text in enumerate(LOOKALIKES)
+    ]
     data = rf.write_csv(kind, rows, TZ)
-    cells = [r[kind.column_names.index("name")] for r in csv.reader(io.StringIO(data.decode(), newline=""))][1:]
+    cells = [r[kind.column_names.index("name")] for r in csv.reader(io.StringIO(data.decode(), newline=""))][
+        1:
+    ]
     assert all(c.startswith("'") for c in cells), cells
     tables, errors = rf.read_csv("institutions.csv", data)
     assert errors == []
@@ -71,7 +78,9 @@ def test_api_csv_text_cannot_split_into_a_formula_cell(sep):
     # Excel splits a CSV on the locale's list separator (";" in much of Europe): quoting every text
     # cell keeps "x;=1+1" one cell whatever the separator.
     name = f"某局{sep}=1+1{sep}@SUM(1+1)"
-    data = to_csv([("name", "机构名称"), ("points", "总分")], [{"name": name, "points": 12.5}]).decode("utf-8-sig")
+    data = to_csv([("name", "机构名称"), ("points", "总分")], [{"name": name, "points": 12.5}]).decode(
+        "utf-8-sig"
+    )
     for line in csv.reader(io.StringIO(data, newline=""), delimiter=sep):
         assert not any(cell.lstrip().startswith(("=", "@")) for cell in line), line
     rows = list(csv.reader(io.StringIO(data, newline="")))

@@ -9,7 +9,11 @@ import pytest
 from store.registry import RegistryImportError, export_files, import_files, list_meters
 from tests.registry.conftest import INST_HEADER, TZ, csv_file, snapshot
 
-INST = csv_file("institutions.csv", INST_HEADER, "a,某市机关事务管理局,government,,city,320100,hot_summer_cold_winter,2020,")
+INST = csv_file(
+    "institutions.csv",
+    INST_HEADER,
+    "a,某市机关事务管理局,government,,city,320100,hot_summer_cold_winter,2020,",
+)
 HEADER = "id,institution_id,energy_type,unit,register,end_use,multiplier,config_from,installed_at,retired_at"
 
 
@@ -52,10 +56,18 @@ def test_file_without_config_from_keeps_the_history(conn):
     import_files(conn, [INST, meters("a.e,a,electricity,kWh,cumulative,main,40,,2019-01-01,")], TZ)
     import_files(conn, [meters("a.e,a,electricity,kWh,cumulative,main,80,2024-07-01,2019-01-01,")], TZ)
     old_header = "id,institution_id,name,energy_type,unit,register,end_use,multiplier,installed_at"
-    import_files(conn, [csv_file("m.csv", old_header, "a.e,a,总电表,electricity,kWh,cumulative,main,80,2019-01-01")], TZ)
+    import_files(
+        conn,
+        [csv_file("m.csv", old_header, "a.e,a,总电表,electricity,kWh,cumulative,main,80,2019-01-01")],
+        TZ,
+    )
     assert [m for _, _, m in history(conn)] == [40.0, 80.0]
     # ... and a changed multiplier in such a file replaces the current configuration from its own start.
-    import_files(conn, [csv_file("m.csv", old_header, "a.e,a,总电表,electricity,kWh,cumulative,main,60,2019-01-01")], TZ)
+    import_files(
+        conn,
+        [csv_file("m.csv", old_header, "a.e,a,总电表,electricity,kWh,cumulative,main,60,2019-01-01")],
+        TZ,
+    )
     assert [m for _, _, m in history(conn)] == [40.0, 60.0]
 
 
@@ -65,7 +77,9 @@ def test_config_from_before_install_or_after_retirement_is_refused(conn):
         "meters.csv:2:config_from: config_from 2018-06-01T00:00:00+08:00 is before installed_at "
         "2019-01-01T00:00:00+08:00; leave it empty for a configuration in force from the beginning"
     ]
-    assert errors_of(conn, [meters("a.e,a,electricity,kWh,cumulative,main,40,2021-06-01,2019-01-01,2020-01-01")]) == [
+    assert errors_of(
+        conn, [meters("a.e,a,electricity,kWh,cumulative,main,40,2021-06-01,2019-01-01,2020-01-01")]
+    ) == [
         "meters.csv:2:config_from: config_from 2021-06-01T00:00:00+08:00 is not before retired_at "
         "2020-01-01T00:00:00+08:00"
     ]

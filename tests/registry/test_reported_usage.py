@@ -89,9 +89,9 @@ def test_xlsx_sheet_with_native_numbers(conn):
     book.save(buf)
     s = import_files(conn, [("book.xlsx", buf.getvalue())], TZ)
     assert s.reported_usage.inserted == 2
-    assert conn.execute("SELECT quantity FROM reported_usage WHERE energy_type = 'electricity'").fetchone() == (
-        331000.25,
-    )
+    assert conn.execute(
+        "SELECT quantity FROM reported_usage WHERE energy_type = 'electricity'"
+    ).fetchone() == (331000.25,)
 
 
 def test_every_bad_row_named_and_nothing_imported(conn):

@@ -67,7 +67,9 @@ def registries(draw):
                     "multiplier": draw(positive),
                     "rollover": draw(st.none() | positive),
                     "max_rate_per_h": draw(st.none() | positive),
-                    "config_from": draw(st.none() | st.just(installed + timedelta(days=draw(st.integers(0, 399))))),
+                    "config_from": draw(
+                        st.none() | st.just(installed + timedelta(days=draw(st.integers(0, 399))))
+                    ),
                     "installed_at": installed,
                     "retired_at": draw(st.none() | st.just(installed + timedelta(days=400))),
                     "read_interval_s": draw(st.none() | st.integers(0, 10**7)),

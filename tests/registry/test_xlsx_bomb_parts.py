@@ -15,22 +15,32 @@ import pytest
 from store import registry_files as rf
 
 NS = b'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
-CT = (b'<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-      b'<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
-      b'<Default Extension="xml" ContentType="application/xml"/>'
-      b'<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
-      b'<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
-      b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>'
-      b'</Types>')
-RELS = (b'<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-        b'<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/>'
-        b'</Relationships>')
-WB = (b'<?xml version="1.0"?><workbook ' + NS + b' xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
-      b'<sheets><sheet name="institutions" sheetId="1" r:id="rId1"/></sheets></workbook>')
-WB_RELS = (b'<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-           b'<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/>'
-           b'<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml"/>'
-           b'</Relationships>')
+CT = (
+    b'<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+    b'<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+    b'<Default Extension="xml" ContentType="application/xml"/>'
+    b'<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+    b'<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+    b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>'
+    b"</Types>"
+)
+RELS = (
+    b'<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+    b'<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/>'
+    b"</Relationships>"
+)
+WB = (
+    b'<?xml version="1.0"?><workbook '
+    + NS
+    + b' xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
+    b'<sheets><sheet name="institutions" sheetId="1" r:id="rId1"/></sheets></workbook>'
+)
+WB_RELS = (
+    b'<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+    b'<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/>'
+    b'<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml"/>'
+    b"</Relationships>"
+)
 EMPTY_SST = b'<?xml version="1.0"?><sst ' + NS + b' count="0" uniqueCount="0"></sst>'
 ONE_SHARED_CELL = b'<row r="1"><c r="A1" t="s"><v>0</v></c></row>'
 PEAK_LIMIT = 32 * 2**20
@@ -40,9 +50,14 @@ def _book(rows: bytes, shared: bytes = EMPTY_SST) -> bytes:
     sheet = b'<?xml version="1.0"?><worksheet ' + NS + b"><sheetData>" + rows + b"</sheetData></worksheet>"
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
-        for name, data in [("[Content_Types].xml", CT), ("_rels/.rels", RELS), ("xl/workbook.xml", WB),
-                           ("xl/_rels/workbook.xml.rels", WB_RELS), ("xl/worksheets/sheet1.xml", sheet),
-                           ("xl/sharedStrings.xml", shared)]:
+        for name, data in [
+            ("[Content_Types].xml", CT),
+            ("_rels/.rels", RELS),
+            ("xl/workbook.xml", WB),
+            ("xl/_rels/workbook.xml.rels", WB_RELS),
+            ("xl/worksheets/sheet1.xml", sheet),
+            ("xl/sharedStrings.xml", shared),
+        ]:
             z.writestr(name, data)
     return buf.getvalue()
 
@@ -58,14 +73,20 @@ def _read(data: bytes):
 
 def _laughs() -> bytes:
     ents = b'<!ENTITY a0 "lol">' + b"".join(
-        b'<!ENTITY a%d "%s">' % (i, b"".join(b"&a%d;" % (i - 1) for _ in range(10))) for i in range(1, 10))
-    return (b'<?xml version="1.0"?><!DOCTYPE sst [' + ents + b']><sst ' + NS + b' count="1" uniqueCount="1">'
-            b"<si><t>&a9;</t></si></sst>")
+        b'<!ENTITY a%d "%s">' % (i, b"".join(b"&a%d;" % (i - 1) for _ in range(10))) for i in range(1, 10)
+    )
+    return (
+        b'<?xml version="1.0"?><!DOCTYPE sst [' + ents + b"]><sst " + NS + b' count="1" uniqueCount="1">'
+        b"<si><t>&a9;</t></si></sst>"
+    )
 
 
 def _external_entity() -> bytes:
-    return (b'<?xml version="1.0"?><!DOCTYPE sst [<!ENTITY x SYSTEM "file:///etc/passwd">]><sst ' + NS
-            + b' count="1" uniqueCount="1"><si><t>&x;</t></si></sst>')
+    return (
+        b'<?xml version="1.0"?><!DOCTYPE sst [<!ENTITY x SYSTEM "file:///etc/passwd">]><sst '
+        + NS
+        + b' count="1" uniqueCount="1"><si><t>&x;</t></si></sst>'
+    )
 
 
 @pytest.mark.parametrize("shared", [_laughs(), _external_entity()], ids=["billion-laughs", "external-entity"])
@@ -88,7 +109,9 @@ def test_one_enormous_inline_cell_is_refused_before_it_is_built():
 
 def test_a_cell_split_into_rich_text_runs_counts_as_one():
     runs = b"".join(b"<r><t>" + b"A" * 10_000 + b"</t></r>" for _ in range(4_000))  # 40 M characters
-    tables, errors, peak = _read(_book(ONE_SHARED_CELL, b'<?xml version="1.0"?><sst ' + NS + b"><si>" + runs + b"</si></sst>"))
+    tables, errors, peak = _read(
+        _book(ONE_SHARED_CELL, b'<?xml version="1.0"?><sst ' + NS + b"><si>" + runs + b"</si></sst>")
+    )
     assert tables == [] and len(errors) == 1 and "sharedStrings.xml" in errors[0].message, errors
     assert peak < PEAK_LIMIT, f"peak {peak / 2**20:.0f} MiB"
 
@@ -117,14 +140,16 @@ def _lie_about_size(data: bytes, member: str, size: int) -> bytes:
         at = 0
         while (at := out.find(sig, at)) >= 0:
             (name_len,) = struct.unpack_from("<H", out, at + name_len_at)
-            if bytes(out[at + name_at: at + name_at + name_len]) == name:
+            if bytes(out[at + name_at : at + name_at + name_len]) == name:
                 struct.pack_into("<I", out, at + size_at, size)
             at += 4
     return bytes(out)
 
 
 def test_a_zip_entry_larger_than_it_declares_is_refused():
-    rows = b"".join(b'<row r="%d"><c t="inlineStr"><is><t>x</t></is></c></row>' % i for i in range(1, 150_001))
+    rows = b"".join(
+        b'<row r="%d"><c t="inlineStr"><is><t>x</t></is></c></row>' % i for i in range(1, 150_001)
+    )
     data = _lie_about_size(_book(rows), "xl/worksheets/sheet1.xml", 1000)
     tables, errors, peak = _read(data)
     assert tables == [] and len(errors) == 1, errors

@@ -51,8 +51,10 @@ def _peak_bytes(fn) -> tuple[object, int]:
 
 def test_declared_width_does_not_pad_rows():
     # ~5 KB on disk; openpyxl would pad each of the 1,000 rows to 16,384 cells.
-    rows = [INST_HEADER.split(",")] + [[f"n{i}", "某局", "government", "", "city", "320100",
-                                        "hot_summer_cold_winter", 2020, ""] for i in range(1000)]
+    rows = [INST_HEADER.split(",")] + [
+        [f"n{i}", "某局", "government", "", "city", "320100", "hot_summer_cold_winter", 2020, ""]
+        for i in range(1000)
+    ]
     data = _book(rows, dimension="A1:XFD1001")
     (tables, errors), peak = _peak_bytes(lambda: rf.read_file("bomb.xlsx", data))
     assert errors == [] and len(tables[0].rows) == 1000
@@ -61,8 +63,11 @@ def test_declared_width_does_not_pad_rows():
 
 def test_rows_past_the_bound_are_refused_with_the_row():
     far = rf.XLSX_MAX_ROWS + 5
-    data = _book([INST_HEADER.split(","), GOOD], dimension="A1:XFD1048576",
-                 extra_xml=f'<row r="{far}"><c r="A{far}" t="inlineStr"><is><t>x</t></is></c></row>')
+    data = _book(
+        [INST_HEADER.split(","), GOOD],
+        dimension="A1:XFD1048576",
+        extra_xml=f'<row r="{far}"><c r="A{far}" t="inlineStr"><is><t>x</t></is></c></row>',
+    )
     (tables, errors), peak = _peak_bytes(lambda: rf.read_file("bomb.xlsx", data))
     assert tables == []
     assert [(e.file, e.line, e.column) for e in errors] == [("bomb.xlsx[institutions]", far, "-")]
@@ -71,8 +76,10 @@ def test_rows_past_the_bound_are_refused_with_the_row():
 
 
 def test_cells_past_the_column_bound_are_refused_with_the_row():
-    data = _book([INST_HEADER.split(","), GOOD],
-                 extra_xml='<row r="3"><c r="XFD3" t="inlineStr"><is><t>far</t></is></c></row>')
+    data = _book(
+        [INST_HEADER.split(","), GOOD],
+        extra_xml='<row r="3"><c r="XFD3" t="inlineStr"><is><t>far</t></is></c></row>',
+    )
     tables, errors = rf.read_file("wide.xlsx", data)
     assert [(e.file, e.line, e.column) for e in errors] == [("wide.xlsx[institutions]", 3, "-")]
     assert "XFD3" in errors[0].message and f"{rf.XLSX_MAX_COLUMNS} columns" in errors[0].message

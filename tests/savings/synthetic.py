@@ -27,8 +27,15 @@ def true_use(t: float, workday: bool) -> float:
     return 400.0 + 12.0 * max(15.0 - t, 0.0) + 20.0 * max(t - 22.0, 0.0)
 
 
-def building(seed: int, first: dt.date, last: dt.date, retrofit_from: dt.date, cut_share: float,
-             noise_share: float = 0.06, missing_share: float = 0.0):
+def building(
+    seed: int,
+    first: dt.date,
+    last: dt.date,
+    retrofit_from: dt.date,
+    cut_share: float,
+    noise_share: float = 0.06,
+    missing_share: float = 0.0,
+):
     """(temperature, metered use, workday, counterfactual use) per day; use is cut by ``cut_share`` from
     ``retrofit_from``; multiplicative noise; ``missing_share`` of days randomly without a metered value."""
     rng = np.random.default_rng(seed)

@@ -19,43 +19,71 @@ from store.registry import import_files
 from .synthetic import building
 
 TZ = ZoneInfo("Asia/Shanghai")
-HEADER = ("id,institution_id,kind,name,energy_types,meter_ids,baseline_from,baseline_to,install_from,install_to,"
-          "reporting_from,reporting_to,description,contract_ref,prices")
+HEADER = (
+    "id,institution_id,kind,name,energy_types,meter_ids,baseline_from,baseline_to,install_from,install_to,"
+    "reporting_from,reporting_to,description,contract_ref,prices"
+)
 
 
 @pytest.fixture
 def env(db_url):
     with psycopg.connect(db_url) as c:
-        import_files(c, [
-            ("institutions.csv", b"id,name,category,sub_kind,admin_level,region_code,climate_zone\n"
-                                 b"b1,Nanjing office,government,,city,320100,hot_summer_cold_winter\n"
-                                 b"b2,Suzhou office,government,,city,320500,hot_summer_cold_winter\n"),
-            ("meters.csv", b"id,institution_id,energy_type,unit,register,end_use,installed_at\n"
-                           b"b1.e,b1,electricity,kWh,cumulative,main,2024-01-01\n"),
-            ("projects.csv", (f"{HEADER}\np1,b1,trusteeship,托管,electricity,,2025-01-01,2025-12-31,2026-01-01,"
-                              "2026-01-31,2026-02-01,2026-11-30,,T-9,\n").encode()),
-        ], TZ)
-        temp, metered, _w, _cf = building(3, dt.date(2025, 1, 1), dt.date(2026, 11, 30), dt.date(2026, 2, 1), 0.1)
+        import_files(
+            c,
+            [
+                (
+                    "institutions.csv",
+                    b"id,name,category,sub_kind,admin_level,region_code,climate_zone\n"
+                    b"b1,Nanjing office,government,,city,320100,hot_summer_cold_winter\n"
+                    b"b2,Suzhou office,government,,city,320500,hot_summer_cold_winter\n",
+                ),
+                (
+                    "meters.csv",
+                    b"id,institution_id,energy_type,unit,register,end_use,installed_at\n"
+                    b"b1.e,b1,electricity,kWh,cumulative,main,2024-01-01\n",
+                ),
+                (
+                    "projects.csv",
+                    (
+                        f"{HEADER}\np1,b1,trusteeship,托管,electricity,,2025-01-01,2025-12-31,2026-01-01,"
+                        "2026-01-31,2026-02-01,2026-11-30,,T-9,\n"
+                    ).encode(),
+                ),
+            ],
+            TZ,
+        )
+        temp, metered, _w, _cf = building(
+            3, dt.date(2025, 1, 1), dt.date(2026, 11, 30), dt.date(2026, 2, 1), 0.1
+        )
         with c.cursor() as cur:
-            cur.executemany("INSERT INTO weather_daily (region_code, day, mean_temp_c) VALUES ('320100', %s, %s)",
-                            list(temp.items()))
+            cur.executemany(
+                "INSERT INTO weather_daily (region_code, day, mean_temp_c) VALUES ('320100', %s, %s)",
+                list(temp.items()),
+            )
             with cur.copy("COPY usage_hourly (meter_id, hour, consumption) FROM STDIN") as cp:
                 for d, v in metered.items():
                     t0 = dt.datetime(d.year, d.month, d.day, tzinfo=TZ)
                     for h in range(24):
                         cp.write_row(("b1.e", t0 + dt.timedelta(hours=h), v / 24))
         tokens = {}
-        for label, kw in {"admin": dict(role="admin"), "city_nj": dict(role="city_assessor", region_code="320100"),
-                          "city_sz": dict(role="city_assessor", region_code="320500"),
-                          "inst_b1": dict(role="institution", institution_id="b1"),
-                          "inst_b2": dict(role="institution", institution_id="b2")}.items():
+        for label, kw in {
+            "admin": dict(role="admin"),
+            "city_nj": dict(role="city_assessor", region_code="320100"),
+            "city_sz": dict(role="city_assessor", region_code="320500"),
+            "inst_b1": dict(role="institution", institution_id="b1"),
+            "inst_b2": dict(role="institution", institution_id="b2"),
+        }.items():
             tokens[label] = q.create_key(c, name=label, **kw)[1]
         c.commit()
-    app = create_app(ApiConfig(database_url=db_url, timezone="Asia/Shanghai", pool_min_size=1, pool_max_size=2))
+    app = create_app(
+        ApiConfig(database_url=db_url, timezone="Asia/Shanghai", pool_min_size=1, pool_max_size=2)
+    )
     with TestClient(app, raise_server_exceptions=False) as client:
+
         def call(method, who, path, **kw):
             h = {"Authorization": f"Bearer {tokens[who]}"} if who else {}
             return client.request(method, path, headers=h, **kw)
+
         yield call
 
 
@@ -79,8 +107,14 @@ def test_scope_and_savings(env):
     assert [p["id"] for p in listed] == ["p1"] and listed[0]["savings"][0]["avoided"] == s["avoided"]
     d = env("GET", "admin", "/v1/projects/p1/savings/daily").json()
     assert len(d["rows"]) == 303 and d["unit"] == "kWh"
-    assert env("GET", "admin", "/v1/projects/p1/savings/daily", params={"energy_type": "water"}).status_code == 404
-    assert env("GET", "admin", "/v1/projects/p1/savings/daily", params={"energy_type": "sunlight"}).status_code == 422
+    assert (
+        env("GET", "admin", "/v1/projects/p1/savings/daily", params={"energy_type": "water"}).status_code
+        == 404
+    )
+    assert (
+        env("GET", "admin", "/v1/projects/p1/savings/daily", params={"energy_type": "sunlight"}).status_code
+        == 422
+    )
     csv = env("GET", "admin", "/v1/projects/p1/savings/daily", params={"format": "csv"})
     assert csv.status_code == 200
     header = next(_csv.reader(io.StringIO(csv.content.decode("utf-8-sig"))))
@@ -89,8 +123,14 @@ def test_scope_and_savings(env):
     assert x.status_code == 200
     from openpyxl import load_workbook
 
-    assert load_workbook(io.BytesIO(x.content)).sheetnames == ["summary", "model electricity", "daily electricity"]
-    assert env("GET", "city_sz", "/v1/projects/p1/savings/daily", params={"format": "xlsx"}).status_code == 403
+    assert load_workbook(io.BytesIO(x.content)).sheetnames == [
+        "summary",
+        "model electricity",
+        "daily electricity",
+    ]
+    assert (
+        env("GET", "city_sz", "/v1/projects/p1/savings/daily", params={"format": "xlsx"}).status_code == 403
+    )
     assert env("POST", "admin", "/v1/projects/p1/savings", params={"as_of": "1900-01-01"}).status_code == 422
 
 

@@ -26,7 +26,12 @@ def test_noise_free_hdd_cdd_response_gives_exact_coefficients():
     seg = fit_segment(TEMP_C, use, RULES)
     assert seg.model_type == "hdd_cdd"
     assert (seg.intercept, seg.beta_hdd, seg.hdd_bp_c, seg.beta_cdd, seg.cdd_bp_c) == (
-        pytest.approx(80.0), pytest.approx(4.0), 14.0, pytest.approx(7.0), 22.5)
+        pytest.approx(80.0),
+        pytest.approx(4.0),
+        14.0,
+        pytest.approx(7.0),
+        22.5,
+    )
 
 
 def test_flat_use_is_intercept_only():

@@ -15,21 +15,38 @@ from store.registry import import_files
 
 from .conftest import TZ, seed_building
 
-HEADER = ("id,institution_id,kind,name,energy_types,meter_ids,baseline_from,baseline_to,install_from,install_to,"
-          "reporting_from,reporting_to,description,contract_ref,prices")
+HEADER = (
+    "id,institution_id,kind,name,energy_types,meter_ids,baseline_from,baseline_to,install_from,install_to,"
+    "reporting_from,reporting_to,description,contract_ref,prices"
+)
 
 
 @pytest.fixture
 def reader(db_url):
     with psycopg.connect(db_url) as c:
-        import_files(c, [
-            ("institutions.csv", b"id,name,category,sub_kind,admin_level,region_code,climate_zone\n"
-                                 b"b1,Office,government,,city,320100,hot_summer_cold_winter\n"),
-            ("meters.csv", b"id,institution_id,energy_type,unit,register,end_use,installed_at\n"
-                           b"b1.e,b1,electricity,kWh,cumulative,main,2024-01-01\n"),
-            ("projects.csv", (f"{HEADER}\np1,b1,retrofit,LED,electricity,,2025-01-01,2025-12-31,2026-01-01,"
-                              "2026-01-31,2026-02-01,2026-11-30,,,\n").encode()),
-        ], TZ)
+        import_files(
+            c,
+            [
+                (
+                    "institutions.csv",
+                    b"id,name,category,sub_kind,admin_level,region_code,climate_zone\n"
+                    b"b1,Office,government,,city,320100,hot_summer_cold_winter\n",
+                ),
+                (
+                    "meters.csv",
+                    b"id,institution_id,energy_type,unit,register,end_use,installed_at\n"
+                    b"b1.e,b1,electricity,kWh,cumulative,main,2024-01-01\n",
+                ),
+                (
+                    "projects.csv",
+                    (
+                        f"{HEADER}\np1,b1,retrofit,LED,electricity,,2025-01-01,2025-12-31,2026-01-01,"
+                        "2026-01-31,2026-02-01,2026-11-30,,,\n"
+                    ).encode(),
+                ),
+            ],
+            TZ,
+        )
         seed_building(c, "b1.e", "320100", 5, 0.2)
         verify_project(c, "p1", as_of=dt.date(2026, 12, 1))
         c.commit()
@@ -48,8 +65,9 @@ def test_every_panel_returns_rows(reader):
         options = [str(r[0]) for r in reader.execute(sql).fetchall()]
         assert options, v["name"]
         current = ALL if v["multi"] else options[0]
-        resolved[v["name"]] = Variable(v["name"], current, multi=v["multi"], include_all=v["includeAll"],
-                                       options=options)
+        resolved[v["name"]] = Variable(
+            v["name"], current, multi=v["multi"], include_all=v["includeAll"], options=options
+        )
     assert resolved["energy_type"].options == ["electricity"]
     for p in d["panels"]:
         for t in p["targets"]:

@@ -36,12 +36,16 @@ SEED = 2026
 FILES = ("institutions.csv", "institution_years.csv", "meters.csv", "projects.csv")
 
 
-def _true_avoided(db_url: str, iid: str, meter_id: str, first: dt.date, last: dt.date, retrofit
-                  ) -> dict[dt.date, float]:
+def _true_avoided(
+    db_url: str, iid: str, meter_id: str, first: dt.date, last: dt.date, retrofit
+) -> dict[dt.date, float]:
     """What the retrofit took off the meter each local day, from the simulator's own model."""
     (spec,) = load_registry(db_url, [iid])
-    g = time_grid(step_of(dt.datetime(first.year, first.month, first.day, tzinfo=Z)),
-                  step_of(dt.datetime(last.year, last.month, last.day, tzinfo=Z) + dt.timedelta(days=1)), TZ)
+    g = time_grid(
+        step_of(dt.datetime(first.year, first.month, first.day, tzinfo=Z)),
+        step_of(dt.datetime(last.year, last.month, last.day, tzinfo=Z) + dt.timedelta(days=1)),
+        TZ,
+    )
     m = next(m for m in spec.meters if m.id == meter_id)
     plain = InstitutionModel(spec, SEED, TZ).consumption(g)[meter_id]
     cut = InstitutionModel(spec, SEED, TZ, retrofits=(retrofit,)).consumption(g)[meter_id]
@@ -57,9 +61,16 @@ def test_demo_retrofit_verified_through_ingest(db_url, mqtt_url, topic_prefix):
     retrofit = parse(DEMO_RETROFITS[0])
     cfg = ingest_service.IngestConfig(
         database_url=db_url,
-        broker=BrokerConfig(url=mqtt_url, client_id=f"sav-ingest-{uuid.uuid4().hex[:8]}", topic_prefix=topic_prefix,
-                            session_expiry_s=300, receive_maximum=2000),
-        timezone=TZ, batch_max_ms=50, rollup_interval_ms=100,
+        broker=BrokerConfig(
+            url=mqtt_url,
+            client_id=f"sav-ingest-{uuid.uuid4().hex[:8]}",
+            topic_prefix=topic_prefix,
+            session_expiry_s=300,
+            receive_maximum=2000,
+        ),
+        timezone=TZ,
+        batch_max_ms=50,
+        rollup_interval_ms=100,
     )
     svc = ingest_service.IngestService(cfg)
     t = threading.Thread(target=svc.run, daemon=True)
@@ -67,8 +78,17 @@ def test_demo_retrofit_verified_through_ingest(db_url, mqtt_url, topic_prefix):
     try:
         assert svc.transport.wait_connected(15)
         start, end = dt.datetime(2025, 1, 1, tzinfo=Z), dt.datetime(2026, 12, 1, tzinfo=Z)
-        result = backfill(db_url, mqtt_url, topic_prefix, start, end, seed=SEED, interval_s=3600,
-                          institution_ids=[retrofit.institution_id], retrofits=(retrofit,))
+        result = backfill(
+            db_url,
+            mqtt_url,
+            topic_prefix,
+            start,
+            end,
+            seed=SEED,
+            interval_s=3600,
+            institution_ids=[retrofit.institution_id],
+            retrofits=(retrofit,),
+        )
         assert result.readings > 50_000
         deadline, last, since = time.monotonic() + 300, -1, time.monotonic()
         with psycopg.connect(db_url, autocommit=True) as conn:
@@ -87,15 +107,23 @@ def test_demo_retrofit_verified_through_ingest(db_url, mqtt_url, topic_prefix):
         rollup_until_idle(conn, TZ)
     with psycopg.connect(db_url) as conn:
         temps = weather.daily_mean_c(SEED, "320100", "", days)
-        upsert(conn, [WeatherRow("320100", d, float(x), "simulated") for d, x in zip(days, temps, strict=True)])
+        upsert(
+            conn, [WeatherRow("320100", d, float(x), "simulated") for d, x in zip(days, temps, strict=True)]
+        )
         (out,) = verify_project(conn, "nj-fgw-epc-2026", as_of=dt.date(2026, 12, 1))
         conn.commit()
-        verified = [d for (d,) in conn.execute(
-            "SELECT day FROM savings_daily WHERE project_id = 'nj-fgw-epc-2026' AND metered IS NOT NULL")]
+        verified = [
+            d
+            for (d,) in conn.execute(
+                "SELECT day FROM savings_daily WHERE project_id = 'nj-fgw-epc-2026' AND metered IS NOT NULL"
+            )
+        ]
     r = out.result
     assert out.status == "ok", out.reasons
     assert r["reporting_days"] == len(verified) >= 0.9 * 303
-    truth = _true_avoided(db_url, "nj-fgw", "nj-fgw.e-main", dt.date(2026, 2, 1), dt.date(2026, 11, 30), retrofit)
+    truth = _true_avoided(
+        db_url, "nj-fgw", "nj-fgw.e-main", dt.date(2026, 2, 1), dt.date(2026, 11, 30), retrofit
+    )
     true_avoided = sum(truth[d] for d in verified)
     assert abs(r["avoided"] - true_avoided) <= r["avoided_uncertainty"], (r, true_avoided)
     assert r["avoided"] / r["predicted"] == pytest.approx(retrofit.share, abs=0.02)

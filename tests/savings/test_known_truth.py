@@ -25,12 +25,23 @@ def _run(seed: int, cut: float = CUT, noise: float = 0.06):
     temp, metered, work, cf = building(seed, BASE[0], REPORT[1], dt.date(2026, 2, 1), cut, noise)
     bdays = [d for d in days_between(*BASE) if d in metered and d in temp]
     assert not baseline_problems(*BASE, set(bdays), M.sufficiency)
-    model = fit_baseline(np.array([temp[d] for d in bdays]), np.array([metered[d] for d in bdays]),
-                         np.array([work[d] for d in bdays]), M.model)
+    model = fit_baseline(
+        np.array([temp[d] for d in bdays]),
+        np.array([metered[d] for d in bdays]),
+        np.array([work[d] for d in bdays]),
+        M.model,
+    )
     rdays = days_between(*REPORT)
     assert not reporting_problems(*REPORT, set(metered), M.sufficiency)
-    rows = daily_rows(model, rdays, temp, {d: metered[d] for d in rdays if d in metered}, work,
-                      M.degree_days.hdd_base_c, M.degree_days.cdd_base_c)
+    rows = daily_rows(
+        model,
+        rdays,
+        temp,
+        {d: metered[d] for d in rdays if d in metered},
+        work,
+        M.degree_days.hdd_base_c,
+        M.degree_days.cdd_base_c,
+    )
     tot = totals(model, rows, M.uncertainty.confidence_level)
     true_avoided = sum(cf[d] * cut for d in rdays if d in metered)
     return model, tot, true_avoided
@@ -61,7 +72,9 @@ def test_interval_covers_truth_at_about_its_confidence_level(cut):
 
 
 def test_short_baseline_refused_with_reason():
-    problems = baseline_problems(dt.date(2025, 3, 1), dt.date(2025, 12, 31), set(days_between(*BASE)), M.sufficiency)
+    problems = baseline_problems(
+        dt.date(2025, 3, 1), dt.date(2025, 12, 31), set(days_between(*BASE)), M.sufficiency
+    )
     assert problems == ["baseline period 2025-03-01..2025-12-31 spans 306 days; the method needs 365"]
 
 
@@ -76,7 +89,9 @@ def test_gappy_baseline_refused_per_month():
 def test_sparse_baseline_refused_overall():
     days = {d for d in days_between(*BASE) if d.day % 4}
     problems = baseline_problems(*BASE, days, M.sufficiency)
-    assert problems[0].startswith("baseline has use and temperature on 281 of 365 days (77%); the method needs 90%")
+    assert problems[0].startswith(
+        "baseline has use and temperature on 281 of 365 days (77%); the method needs 90%"
+    )
 
 
 def test_too_few_days_to_fit():

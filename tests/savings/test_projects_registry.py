@@ -15,8 +15,10 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 TZ = ZoneInfo("Asia/Shanghai")
 REGISTRY = ("institutions.csv", "institution_years.csv", "meters.csv")
-HEADER = ("id,institution_id,kind,name,energy_types,meter_ids,baseline_from,baseline_to,install_from,install_to,"
-          "reporting_from,reporting_to,description,contract_ref,prices")
+HEADER = (
+    "id,institution_id,kind,name,energy_types,meter_ids,baseline_from,baseline_to,install_from,install_to,"
+    "reporting_from,reporting_to,description,contract_ref,prices"
+)
 
 
 def _files(*extra: tuple[str, bytes]) -> list[tuple[str, bytes]]:
@@ -32,10 +34,19 @@ def conn(db_url):
 def test_example_project_imports_and_exports_unchanged(conn):
     s = import_files(conn, _files(("projects.csv", (EXAMPLES / "projects.csv").read_bytes())), TZ)
     assert (s.projects.inserted, s.projects.updated) == (1, 0)
-    row = conn.execute("SELECT institution_id, kind, energy_types, meter_ids, baseline_from, reporting_to, prices "
-                       "FROM project").fetchone()
-    assert row == ("nj-fgw", "epc", "electricity", "nj-fgw.e-main", dt.date(2025, 1, 1), dt.date(2026, 11, 30),
-                   "electricity=0.68")
+    row = conn.execute(
+        "SELECT institution_id, kind, energy_types, meter_ids, baseline_from, reporting_to, prices "
+        "FROM project"
+    ).fetchone()
+    assert row == (
+        "nj-fgw",
+        "epc",
+        "electricity",
+        "nj-fgw.e-main",
+        dt.date(2025, 1, 1),
+        dt.date(2026, 11, 30),
+        "electricity=0.68",
+    )
     out = export_files(conn, TZ)
     assert out["projects.csv"] == (EXAMPLES / "projects.csv").read_bytes()
     again = import_files(conn, [("projects.csv", out["projects.csv"])], TZ)
@@ -46,10 +57,15 @@ def test_example_project_imports_and_exports_unchanged(conn):
 
 
 def test_chinese_labels_accepted(conn):
-    body = (f"{HEADER}\np1,nj-fgw,合同能源管理,x,电力；天然气,,2025-01-01,2025-12-31,2026-01-01,2026-01-31,"
-            "2026-02-01,2026-12-31,,,\n").encode()
+    body = (
+        f"{HEADER}\np1,nj-fgw,合同能源管理,x,电力；天然气,,2025-01-01,2025-12-31,2026-01-01,2026-01-31,"
+        "2026-02-01,2026-12-31,,,\n"
+    ).encode()
     import_files(conn, _files(("projects.csv", body)), TZ)
-    assert conn.execute("SELECT kind, energy_types FROM project").fetchone() == ("epc", "electricity;natural_gas")
+    assert conn.execute("SELECT kind, energy_types FROM project").fetchone() == (
+        "epc",
+        "electricity;natural_gas",
+    )
 
 
 def test_bad_rows_each_named_nothing_imported(conn):
@@ -73,8 +89,8 @@ def test_bad_rows_each_named_nothing_imported(conn):
         "projects.csv:3:institution_id: institution 'nobody' is not in the registry or this import",
         "projects.csv:3:kind: 'lease' is not a valid project kind; allowed: retrofit (节能改造), "
         "epc (合同能源管理), trusteeship (能源托管)",
-        "projects.csv:4:energy_types: 'sunshine' is not a valid energy_type; allowed: " + ", ".join(
-            f"{k} ({v})" for k, v in __import__("store.codes").codes.ENERGY_TYPES.items()),
+        "projects.csv:4:energy_types: 'sunshine' is not a valid energy_type; allowed: "
+        + ", ".join(f"{k} ({v})" for k, v in __import__("store.codes").codes.ENERGY_TYPES.items()),
         "projects.csv:5:meter_ids: meter 'nj-fgw.gas' measures natural_gas, which is not in energy_types",
         "projects.csv:5:meter_ids: meter 'sz-xx.e-main' is not in the registry or this import",
         "projects.csv:6:install_from: install_from 2025-12-31 must be after baseline_to 2025-12-31 "
@@ -94,7 +110,13 @@ def test_cli_import_reports_projects(db_url):
     env = {k: v for k, v in os.environ.items() if not k.startswith("JIENENG_")}
     env.update(JIENENG_DATABASE_URL=db_url, JIENENG_TIMEZONE="Asia/Shanghai")
     paths = [str(EXAMPLES / n) for n in (*REGISTRY, "projects.csv")]
-    r = subprocess.run([sys.executable, "-m", "jieneng.cli", "registry", "import", *paths], env=env, cwd=ROOT,
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "jieneng.cli", "registry", "import", *paths],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[-1] == "projects: 1 inserted, 0 updated, 0 unchanged"

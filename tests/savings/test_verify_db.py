@@ -22,19 +22,32 @@ from .synthetic import building
 ROOT = Path(__file__).resolve().parents[2]
 TZ = ZoneInfo("Asia/Shanghai")
 CUT = 0.2
-HEADER = ("id,institution_id,kind,name,energy_types,meter_ids,baseline_from,baseline_to,install_from,install_to,"
-          "reporting_from,reporting_to,description,contract_ref,prices")
+HEADER = (
+    "id,institution_id,kind,name,energy_types,meter_ids,baseline_from,baseline_to,install_from,install_to,"
+    "reporting_from,reporting_to,description,contract_ref,prices"
+)
 
 
 def _registry(baseline_from: str = "2025-01-01") -> list[tuple[str, bytes]]:
     return [
-        ("institutions.csv", b"id,name,category,sub_kind,admin_level,region_code,climate_zone\n"
-                             b"b1,Test office,government,,city,320100,hot_summer_cold_winter\n"),
-        ("meters.csv", b"id,institution_id,energy_type,unit,register,end_use,installed_at\n"
-                       b"b1.e,b1,electricity,kWh,cumulative,main,2024-01-01\n"
-                       b"b1.g,b1,natural_gas,m3,cumulative,main,2024-01-01\n"),
-        ("projects.csv", (f"{HEADER}\np1,b1,epc,LED and chiller,electricity;natural_gas,,{baseline_from},2025-12-31,"
-                          "2026-01-01,2026-01-31,2026-02-01,2026-11-30,,C-1,electricity=0.7\n").encode()),
+        (
+            "institutions.csv",
+            b"id,name,category,sub_kind,admin_level,region_code,climate_zone\n"
+            b"b1,Test office,government,,city,320100,hot_summer_cold_winter\n",
+        ),
+        (
+            "meters.csv",
+            b"id,institution_id,energy_type,unit,register,end_use,installed_at\n"
+            b"b1.e,b1,electricity,kWh,cumulative,main,2024-01-01\n"
+            b"b1.g,b1,natural_gas,m3,cumulative,main,2024-01-01\n",
+        ),
+        (
+            "projects.csv",
+            (
+                f"{HEADER}\np1,b1,epc,LED and chiller,electricity;natural_gas,,{baseline_from},2025-12-31,"
+                "2026-01-01,2026-01-31,2026-02-01,2026-11-30,,C-1,electricity=0.7\n"
+            ).encode(),
+        ),
     ]
 
 
@@ -42,10 +55,14 @@ def _registry(baseline_from: str = "2025-01-01") -> list[tuple[str, bytes]]:
 def conn(db_url):
     with psycopg.connect(db_url) as c:
         import_files(c, _registry(), TZ)
-        temp, metered, _work, cf = building(42, dt.date(2025, 1, 1), dt.date(2026, 11, 30), dt.date(2026, 2, 1), CUT)
+        temp, metered, _work, cf = building(
+            42, dt.date(2025, 1, 1), dt.date(2026, 11, 30), dt.date(2026, 2, 1), CUT
+        )
         with c.cursor() as cur:
-            cur.executemany("INSERT INTO weather_daily (region_code, day, mean_temp_c) VALUES ('320100', %s, %s)",
-                            list(temp.items()))
+            cur.executemany(
+                "INSERT INTO weather_daily (region_code, day, mean_temp_c) VALUES ('320100', %s, %s)",
+                list(temp.items()),
+            )
             with cur.copy("COPY usage_hourly (meter_id, hour, consumption) FROM STDIN") as cp:
                 for d, v in metered.items():
                     t0 = dt.datetime(d.year, d.month, d.day, tzinfo=TZ)
@@ -59,8 +76,14 @@ def conn(db_url):
 def jieneng(db_url: str, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("JIENENG_")}
     env.update(JIENENG_DATABASE_URL=db_url, JIENENG_TIMEZONE="Asia/Shanghai")
-    return subprocess.run([sys.executable, "-m", "jieneng.cli", *args], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "jieneng.cli", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_known_savings_recovered_and_gas_refused(conn):
@@ -77,8 +100,9 @@ def test_known_savings_recovered_and_gas_refused(conn):
     g = out["natural_gas"]
     assert g.status == "insufficient"
     assert g.reasons[0] == "baseline has use and temperature on 0 of 365 days (0%); the method needs 90%"
-    rows = conn.execute("SELECT count(*), count(metered), sum(avoided) FROM savings_daily WHERE energy_type = "
-                        "'electricity'").fetchone()
+    rows = conn.execute(
+        "SELECT count(*), count(metered), sum(avoided) FROM savings_daily WHERE energy_type = 'electricity'"
+    ).fetchone()
     assert rows[:2] == (303, 303) and rows[2] == pytest.approx(e["avoided"])
 
 
@@ -86,8 +110,10 @@ def test_refit_is_reproducible(conn):
     verify_project(conn, "p1", as_of=dt.date(2026, 12, 1))
     verify_project(conn, "p1", as_of=dt.date(2026, 12, 1))
     conn.commit()
-    a, b = conn.execute("SELECT params, data_sha256, methodology_sha256 FROM baseline_model WHERE "
-                        "energy_type = 'electricity' ORDER BY id").fetchall()
+    a, b = conn.execute(
+        "SELECT params, data_sha256, methodology_sha256 FROM baseline_model WHERE "
+        "energy_type = 'electricity' ORDER BY id"
+    ).fetchall()
     assert a == b
 
 
@@ -117,8 +143,16 @@ def test_cli_compute_show_export(conn, db_url, tmp_path):
     book = load_workbook(io.BytesIO(x.read_bytes()))
     assert book.sheetnames == ["summary", "model electricity", "daily electricity"]
     daily = list(book["daily electricity"].iter_rows(values_only=True))
-    assert daily[0][:8] == ("date", "working day", "mean temperature °C", "HDD", "CDD", "predicted", "metered",
-                            "avoided")
+    assert daily[0][:8] == (
+        "date",
+        "working day",
+        "mean temperature °C",
+        "HDD",
+        "CDD",
+        "predicted",
+        "metered",
+        "avoided",
+    )
     assert len(daily) == 304
     first = daily[1]
     assert first[7] == pytest.approx(first[5] - first[6])
@@ -145,7 +179,9 @@ def test_report_section_and_pdf(conn):
     assert s.weather[1].hdd > 0 and (s.hdd_base_c, s.cdd_base_c) == (18.0, 26.0)
     assert [p["id"] for p in s.projects] == ["p1"]
     assert {r["energy_type"]: r["status"] for r in s.projects[0]["savings"]} == {
-        "electricity": "ok", "natural_gas": "insufficient"}
+        "electricity": "ok",
+        "natural_gas": "insufficient",
+    }
     buf = io.BytesIO()
     SimpleDocTemplate(buf, pagesize=A4).build(pdf_flowables(s))
     text = PdfReader(io.BytesIO(buf.getvalue())).pages[0].extract_text()
@@ -158,8 +194,10 @@ def test_zero_baseline_refused(db_url):
         import_files(c, _registry(), TZ)
         days = [dt.date(2025, 1, 1) + dt.timedelta(days=i) for i in range(365)]
         with c.cursor() as cur:
-            cur.executemany("INSERT INTO weather_daily (region_code, day, mean_temp_c) VALUES ('320100', %s, 10)",
-                            [(d,) for d in days])
+            cur.executemany(
+                "INSERT INTO weather_daily (region_code, day, mean_temp_c) VALUES ('320100', %s, 10)",
+                [(d,) for d in days],
+            )
             with cur.copy("COPY usage_hourly (meter_id, hour, consumption) FROM STDIN") as cp:
                 for d in days:
                     for h in range(24):
@@ -170,28 +208,45 @@ def test_zero_baseline_refused(db_url):
     e = out["electricity"].reasons
     assert e[0] == "baseline has use and temperature on 0 of 365 days (0%); the method needs 90%"
     assert e[-1] == "365 day(s) of zero or negative metered use in 2025-01-01..2025-12-31 count as missing"
-    assert out["natural_gas"].reasons == ["baseline use is 0 m3 a day on average; there is nothing to save against"]
+    assert out["natural_gas"].reasons == [
+        "baseline use is 0 m3 a day on average; there is nothing to save against"
+    ]
 
 
 def test_zero_and_negative_metered_days_are_missing_not_savings(conn):
     # A stuck meter reading 0 kWh for 20 days of June, and a day of negative use, are not a building that used nothing:
     # CalTRACK treats such days as missing data, so they neither count as avoided energy nor as metered days.
-    conn.execute("UPDATE usage_hourly SET consumption = 0 WHERE meter_id = 'b1.e' AND hour >= '2026-06-01 00:00+08' "
-                 "AND hour < '2026-06-21 00:00+08'")
-    conn.execute("UPDATE usage_hourly SET consumption = -5 WHERE meter_id = 'b1.e' AND hour >= '2026-08-03 00:00+08' "
-                 "AND hour < '2026-08-04 00:00+08'")
-    conn.execute("UPDATE usage_hourly SET consumption = -1 WHERE meter_id = 'b1.e' AND hour >= '2025-03-03 00:00+08' "
-                 "AND hour < '2025-03-04 00:00+08'")
-    e = {o.energy_type: o for o in verify_project(conn, "p1", as_of=dt.date(2026, 12, 1))}["electricity"].result
+    conn.execute(
+        "UPDATE usage_hourly SET consumption = 0 WHERE meter_id = 'b1.e' AND hour >= '2026-06-01 00:00+08' "
+        "AND hour < '2026-06-21 00:00+08'"
+    )
+    conn.execute(
+        "UPDATE usage_hourly SET consumption = -5 WHERE meter_id = 'b1.e' AND hour >= '2026-08-03 00:00+08' "
+        "AND hour < '2026-08-04 00:00+08'"
+    )
+    conn.execute(
+        "UPDATE usage_hourly SET consumption = -1 WHERE meter_id = 'b1.e' AND hour >= '2025-03-03 00:00+08' "
+        "AND hour < '2025-03-04 00:00+08'"
+    )
+    e = {o.energy_type: o for o in verify_project(conn, "p1", as_of=dt.date(2026, 12, 1))}[
+        "electricity"
+    ].result
     assert e["status"] == "ok"
     assert e["reporting_days"] == 303 - 20 - 1
-    truth = sum(v * CUT for d, v in conn.info_cf.items()
-                if dt.date(2026, 2, 1) <= d <= dt.date(2026, 11, 30) and not dt.date(2026, 6, 1) <= d <= dt.date(2026, 6, 20) and d != dt.date(2026, 8, 3))
+    truth = sum(
+        v * CUT
+        for d, v in conn.info_cf.items()
+        if dt.date(2026, 2, 1) <= d <= dt.date(2026, 11, 30)
+        and not dt.date(2026, 6, 1) <= d <= dt.date(2026, 6, 20)
+        and d != dt.date(2026, 8, 3)
+    )
     assert abs(e["avoided"] - truth) <= e["avoided_uncertainty"]
     model = conn.execute("SELECT n_days FROM baseline_model WHERE id = %s", (e["model_id"],)).fetchone()
     assert model[0] == 364
-    june = conn.execute("SELECT count(*) FROM savings_daily WHERE energy_type = 'electricity' AND metered IS NOT NULL "
-                        "AND day BETWEEN '2026-06-01' AND '2026-06-20'").fetchone()
+    june = conn.execute(
+        "SELECT count(*) FROM savings_daily WHERE energy_type = 'electricity' AND metered IS NOT NULL "
+        "AND day BETWEEN '2026-06-01' AND '2026-06-20'"
+    ).fetchone()
     assert june[0] == 0
 
 
@@ -201,5 +256,7 @@ def test_reporting_period_in_the_future_refused_with_reason(conn):
     assert e.status == "insufficient"
     assert e.reasons == ["reporting period starts 2026-02-01; no reporting day before 2026-01-15 yet"]
     assert e.result.get("avoided") is None
-    stored = conn.execute("SELECT status, avoided FROM savings_result WHERE energy_type = 'electricity'").fetchone()
+    stored = conn.execute(
+        "SELECT status, avoided FROM savings_result WHERE energy_type = 'electricity'"
+    ).fetchone()
     assert stored == ("insufficient", None)

@@ -22,8 +22,14 @@ ROOT = Path(__file__).resolve().parents[2]
 def jieneng(db_url: str, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("JIENENG_")}
     env.update(JIENENG_DATABASE_URL=db_url, JIENENG_TIMEZONE="Asia/Shanghai")
-    return subprocess.run([sys.executable, "-m", "jieneng.cli", *args], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "jieneng.cli", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_degree_days():
@@ -40,10 +46,13 @@ def test_import_good_file(db_url, tmp_path):
     assert "2 day(s) read and stored" in r.stdout
     with psycopg.connect(db_url) as conn:
         assert daily_temperatures(conn, "320100", dt.date(2025, 1, 1), dt.date(2025, 1, 31)) == {
-            dt.date(2025, 1, 1): 1.5, dt.date(2025, 1, 2): -0.5}
+            dt.date(2025, 1, 1): 1.5,
+            dt.date(2025, 1, 2): -0.5,
+        }
         # a county uses its city's weather
         assert daily_temperatures(conn, "320115", dt.date(2025, 1, 1), dt.date(2025, 1, 1)) == {
-            dt.date(2025, 1, 1): 1.5}
+            dt.date(2025, 1, 1): 1.5
+        }
     # importing again changes the value of a day, not the count
     f.write_text("region_code,date,mean_temp_c\n320100,2025-01-01,2.0\n")
     assert jieneng(db_url, "weather", "import", str(f)).returncode == 0
@@ -87,7 +96,10 @@ def test_bad_header(db_url, tmp_path):
     f.write_text("city,date,temp\n320100,2025-01-01,1\n")
     r = jieneng(db_url, "weather", "import", str(f))
     assert r.returncode == 2
-    assert f"{f}:1:city: unknown column 'city' (weather columns: region_code, date, mean_temp_c, source)" in r.stderr
+    assert (
+        f"{f}:1:city: unknown column 'city' (weather columns: region_code, date, mean_temp_c, source)"
+        in r.stderr
+    )
     assert f"{f}:1:region_code: missing required column 'region_code'" in r.stderr
 
 
@@ -105,18 +117,29 @@ def test_weather_simulate_cli(db_url):
     r = jieneng(db_url, "weather", "simulate", "--from", "2025-01-01", "--to", "2025-01-10", "--seed", "3")
     assert r.returncode == 0, r.stderr
     with psycopg.connect(db_url) as conn:
-        assert conn.execute("SELECT count(*), count(DISTINCT region_code) FROM weather_daily").fetchone() == (130, 13)
+        assert conn.execute("SELECT count(*), count(DISTINCT region_code) FROM weather_daily").fetchone() == (
+            130,
+            13,
+        )
 
 
 def test_county_rows_fill_in_over_the_city_day_by_day(db_url):
     # A few days of a county station must not hide the city's record on every other day (the baseline would
     # then be refused for missing temperature although the city has every day).
     with psycopg.connect(db_url) as conn:
-        conn.execute("INSERT INTO region (code, name, level, parent_code) VALUES ('320115', '江宁区', 'county', '320100') "
-                     "ON CONFLICT DO NOTHING")
-        conn.execute("INSERT INTO weather_daily (region_code, day, mean_temp_c) VALUES "
-                     "('320100', '2025-01-01', 1.5), ('320100', '2025-01-02', 2.5), ('320115', '2025-01-02', 9.0)")
+        conn.execute(
+            "INSERT INTO region (code, name, level, parent_code) VALUES ('320115', '江宁区', 'county', '320100') "
+            "ON CONFLICT DO NOTHING"
+        )
+        conn.execute(
+            "INSERT INTO weather_daily (region_code, day, mean_temp_c) VALUES "
+            "('320100', '2025-01-01', 1.5), ('320100', '2025-01-02', 2.5), ('320115', '2025-01-02', 9.0)"
+        )
         assert daily_temperatures(conn, "320115", dt.date(2025, 1, 1), dt.date(2025, 1, 31)) == {
-            dt.date(2025, 1, 1): 1.5, dt.date(2025, 1, 2): 9.0}
+            dt.date(2025, 1, 1): 1.5,
+            dt.date(2025, 1, 2): 9.0,
+        }
         assert daily_temperatures(conn, "320100", dt.date(2025, 1, 1), dt.date(2025, 1, 31)) == {
-            dt.date(2025, 1, 1): 1.5, dt.date(2025, 1, 2): 2.5}
+            dt.date(2025, 1, 1): 1.5,
+            dt.date(2025, 1, 2): 2.5,
+        }

@@ -30,35 +30,95 @@ from scoring.methodology import parse_methodology
 YEAR = 2026
 ZONE = "hot_summer_cold_winter"
 
-FULL = {"mgmt_organisation": 5, "mgmt_statistics": 5, "mgmt_rules": 5, "retrofit_envelope_hvac": 6,
-        "retrofit_renewables": 4, "green_purchasing": 5, "water_saving": 5}          # 35
-STD31 = {**FULL, "mgmt_rules": 4, "retrofit_renewables": 3, "water_saving": 3}      # 35 − 1 − 1 − 2 = 31
-NO_STATS = {k: v for k, v in FULL.items() if k != "mgmt_statistics"}              # 30, ★ item not assessed
+FULL = {
+    "mgmt_organisation": 5,
+    "mgmt_statistics": 5,
+    "mgmt_rules": 5,
+    "retrofit_envelope_hvac": 6,
+    "retrofit_renewables": 4,
+    "green_purchasing": 5,
+    "water_saving": 5,
+}  # 35
+STD31 = {**FULL, "mgmt_rules": 4, "retrofit_renewables": 3, "water_saving": 3}  # 35 − 1 − 1 − 2 = 31
+NO_STATS = {k: v for k, v in FULL.items() if k != "mgmt_statistics"}  # 30, ★ item not assessed
 
 # usage per year: (electricity kWh, natural gas m³, gasoline L or None, water m³)
 EXAMPLE: dict[str, dict] = {
-    "G1": dict(cat="government", sub=None, region="320100", area=10_000, occ=200,
-               use={2020: (1_000_000, 20_000, 10_000, 4_000), 2025: (950_000, 19_000, 9_500, 3_800),
-                    2026: (900_000, 18_000, 9_000, 3_600)},
-               coverage=1.0, assessed={**FULL, "bonus_innovation": 5, "bonus_honours": 5}),
-    "G2": dict(cat="government", sub=None, region="320100", area=8_000, occ=100,
-               use={2020: (1_000_000, 10_000, 5_000, 2_000), 2026: (970_000, 9_700, 4_850, 1_940)},
-               coverage=1.0, assessed={**STD31, "bonus_innovation": 3}),
-    "G3": dict(cat="government", sub=None, region="320200", area=12_000, occ=300,
-               use={2020: (1_200_000, 30_000, 10_000, 5_000), 2026: (1_080_000, 27_000, 9_000, 4_500)},
-               coverage=0.95, assessed={**FULL, "bonus_innovation": 5}),
-    "S1": dict(cat="school", sub="primary", region="320100", area=20_000, occ=1_000,
-               use={2020: (1_500_000, 40_000, None, 30_000), 2026: (1_350_000, 36_000, None, 27_000)},
-               coverage=1.0, assessed=dict(NO_STATS)),
-    "S2": dict(cat="school", sub="primary", region="320200", area=15_000, occ=800,
-               use={2020: (1_000_000, 20_000, 2_000, 20_000), 2026: (900_000, 18_000, 1_800, 18_000)},
-               coverage=1.0, assessed=dict(STD31)),
-    "S3": dict(cat="school", sub="primary", region="320200", area=10_000, occ=500,
-               use={2020: (1_600_000, 30_000, None, 15_000), 2026: (1_440_000, 27_000, None, 13_500)},
-               coverage=1.0, assessed={**STD31, "bonus_innovation": 3}),
-    "X1": dict(cat="government", sub=None, region="320100", area=9_000, occ=150,
-               use={2020: (800_000, 10_000, 3_000, 3_000), 2026: (720_000, 9_000, 2_700, 2_700)},
-               coverage=1.0, assessed={}, no_registry_years=(2026,)),
+    "G1": dict(
+        cat="government",
+        sub=None,
+        region="320100",
+        area=10_000,
+        occ=200,
+        use={
+            2020: (1_000_000, 20_000, 10_000, 4_000),
+            2025: (950_000, 19_000, 9_500, 3_800),
+            2026: (900_000, 18_000, 9_000, 3_600),
+        },
+        coverage=1.0,
+        assessed={**FULL, "bonus_innovation": 5, "bonus_honours": 5},
+    ),
+    "G2": dict(
+        cat="government",
+        sub=None,
+        region="320100",
+        area=8_000,
+        occ=100,
+        use={2020: (1_000_000, 10_000, 5_000, 2_000), 2026: (970_000, 9_700, 4_850, 1_940)},
+        coverage=1.0,
+        assessed={**STD31, "bonus_innovation": 3},
+    ),
+    "G3": dict(
+        cat="government",
+        sub=None,
+        region="320200",
+        area=12_000,
+        occ=300,
+        use={2020: (1_200_000, 30_000, 10_000, 5_000), 2026: (1_080_000, 27_000, 9_000, 4_500)},
+        coverage=0.95,
+        assessed={**FULL, "bonus_innovation": 5},
+    ),
+    "S1": dict(
+        cat="school",
+        sub="primary",
+        region="320100",
+        area=20_000,
+        occ=1_000,
+        use={2020: (1_500_000, 40_000, None, 30_000), 2026: (1_350_000, 36_000, None, 27_000)},
+        coverage=1.0,
+        assessed=dict(NO_STATS),
+    ),
+    "S2": dict(
+        cat="school",
+        sub="primary",
+        region="320200",
+        area=15_000,
+        occ=800,
+        use={2020: (1_000_000, 20_000, 2_000, 20_000), 2026: (900_000, 18_000, 1_800, 18_000)},
+        coverage=1.0,
+        assessed=dict(STD31),
+    ),
+    "S3": dict(
+        cat="school",
+        sub="primary",
+        region="320200",
+        area=10_000,
+        occ=500,
+        use={2020: (1_600_000, 30_000, None, 15_000), 2026: (1_440_000, 27_000, None, 13_500)},
+        coverage=1.0,
+        assessed={**STD31, "bonus_innovation": 3},
+    ),
+    "X1": dict(
+        cat="government",
+        sub=None,
+        region="320100",
+        area=9_000,
+        occ=150,
+        use={2020: (800_000, 10_000, 3_000, 3_000), 2026: (720_000, 9_000, 2_700, 2_700)},
+        coverage=1.0,
+        assessed={},
+        no_registry_years=(2026,),
+    ),
 }
 
 METERS = [  # (suffix, energy_type, unit, end_use, index into the use tuple)
@@ -74,15 +134,23 @@ def registry_years(spec: dict) -> list[int]:
     return [y for y in spec["use"] if y not in spec.get("no_registry_years", ())]
 
 
-def build_example(overrides: dict[str, dict] | None = None, extra: dict[str, dict] | None = None) -> list[InstitutionInput]:
+def build_example(
+    overrides: dict[str, dict] | None = None, extra: dict[str, dict] | None = None
+) -> list[InstitutionInput]:
     """The example as pure-core inputs; `overrides` replaces keys of an institution's spec, `extra` adds
     institutions (specs shaped like EXAMPLE's, optionally with a `zone`)."""
     out = []
     for iid, base in {**EXAMPLE, **(extra or {})}.items():
         spec = {**base, **(overrides or {}).get(iid, {})}
         inst = InstitutionInput(
-            id=iid, name=f"示例单位 {iid}", region_code=spec["region"], city_code=spec["region"],
-            category=spec["cat"], sub_kind=spec["sub"], admin_level="city", climate_zone=spec.get("zone", ZONE),
+            id=iid,
+            name=f"示例单位 {iid}",
+            region_code=spec["region"],
+            city_code=spec["region"],
+            category=spec["cat"],
+            sub_kind=spec["sub"],
+            admin_level="city",
+            climate_zone=spec.get("zone", ZONE),
             baseline_year=None,
             years={y: (float(spec["area"]), spec["occ"]) for y in registry_years(spec)},
         )
@@ -92,17 +160,35 @@ def build_example(overrides: dict[str, dict] | None = None, extra: dict[str, dic
                 continue
             mid = f"{iid}-{suffix}"
             inst.meters.append(MeterUse(mid, et, end_use, True, unit, by_year))
-            inst.quality[mid] = MeterQuality(mid, coverage=spec["coverage"], longest_gap_hours=0, resets=0,
-                                             rollovers=0, quarantined=0, conflicts=0, rejects=0)
+            inst.quality[mid] = MeterQuality(
+                mid,
+                coverage=spec["coverage"],
+                longest_gap_hours=0,
+                resets=0,
+                rollovers=0,
+                quarantined=0,
+                conflicts=0,
+                rejects=0,
+            )
             # earlier years with use: read in full (the fixture's meters were installed in 2019)
             for y in by_year:
                 if y != YEAR:
                     inst.quality_by_year.setdefault(y, {})[mid] = MeterQuality(mid, coverage=1.0)
         # 分项 sub-meter: 40% of electricity, already inside the main meter
-        inst.meters.append(MeterUse(f"{iid}-hvac", "electricity", "hvac", False, "kWh",
-                                    {y: u[0] * 0.4 for y, u in spec["use"].items()}))
-        inst.assessed = {k: AssessedEntry(float(v), f"证明材料 {k}", "assessor-1", ENTERED_AT)
-                         for k, v in spec["assessed"].items()}
+        inst.meters.append(
+            MeterUse(
+                f"{iid}-hvac",
+                "electricity",
+                "hvac",
+                False,
+                "kWh",
+                {y: u[0] * 0.4 for y, u in spec["use"].items()},
+            )
+        )
+        inst.assessed = {
+            k: AssessedEntry(float(v), f"证明材料 {k}", "assessor-1", ENTERED_AT)
+            for k, v in spec["assessed"].items()
+        }
         out.append(inst)
     return out
 
@@ -115,7 +201,9 @@ def example_inputs() -> list[InstitutionInput]:
 # --- the same example as database rows ------------------------------------------------------------
 
 
-def insert_example(conn: psycopg.Connection, *, with_readings: bool = True, only: set[str] | None = None) -> None:
+def insert_example(
+    conn: psycopg.Connection, *, with_readings: bool = True, only: set[str] | None = None
+) -> None:
     """Registry, monthly usage (each year's use in 12 equal months) and, for data quality, one reading per
     hour of every year with use on every counted meter (G3's meters miss 5% of the 2026 hours: coverage 0.95)."""
     for iid, spec in EXAMPLE.items():
@@ -127,7 +215,9 @@ def insert_example(conn: psycopg.Connection, *, with_readings: bool = True, only
             (iid, f"示例单位 {iid}", spec["cat"], spec["sub"], spec["region"], ZONE),
         )
         for y in registry_years(spec):
-            conn.execute("INSERT INTO institution_year VALUES (%s, %s, %s, %s)", (iid, y, spec["area"], spec["occ"]))
+            conn.execute(
+                "INSERT INTO institution_year VALUES (%s, %s, %s, %s)", (iid, y, spec["area"], spec["occ"])
+            )
         meter_ids = []
         for suffix, et, unit, end_use, idx in [*METERS, ("hvac", "electricity", "kWh", "hvac", 0)]:
             uses = {y: u[idx] for y, u in spec["use"].items() if u[idx] is not None}
@@ -142,17 +232,25 @@ def insert_example(conn: psycopg.Connection, *, with_readings: bool = True, only
             factor = 0.4 if end_use == "hvac" else 1.0
             for y, total in uses.items():
                 for month in range(1, 13):
-                    conn.execute("INSERT INTO usage_monthly VALUES (%s, %s, %s)",
-                                 (mid, f"{y}-{month:02d}-01", total * factor / 12))
+                    conn.execute(
+                        "INSERT INTO usage_monthly VALUES (%s, %s, %s)",
+                        (mid, f"{y}-{month:02d}-01", total * factor / 12),
+                    )
             if end_use != "hvac":
                 meter_ids.append(mid)
         if with_readings:
             # hours of each local year ending at ts; G3 keeps 95% of 2026's (every 20th hour missing)
             for y in sorted(spec["use"]):
-                skip = ("AND (extract(epoch FROM ts)::bigint / 3600) %% 20 <> 0"
-                        if spec["coverage"] < 1 and y == YEAR else "")
-                ids = [mid for mid in meter_ids if spec["use"][y][[s[0] for s in METERS].index(mid.split("-")[-1])]
-                       is not None]
+                skip = (
+                    "AND (extract(epoch FROM ts)::bigint / 3600) %% 20 <> 0"
+                    if spec["coverage"] < 1 and y == YEAR
+                    else ""
+                )
+                ids = [
+                    mid
+                    for mid in meter_ids
+                    if spec["use"][y][[s[0] for s in METERS].index(mid.split("-")[-1])] is not None
+                ]
                 conn.execute(
                     f"""INSERT INTO reading (meter_id, ts, value)
                         SELECT m, ts, 1.0 FROM unnest(%s::text[]) m,
@@ -164,7 +262,14 @@ def insert_example(conn: psycopg.Connection, *, with_readings: bool = True, only
             conn.execute(
                 "INSERT INTO assessed_item (institution_id, year, item_code, points, evidence, entered_by, entered_at)"
                 " VALUES (%s, %s, %s, %s, %s, 'assessor-1', %s)",
-                (iid, YEAR, code, pts, f"证明材料 {code}", datetime.fromisoformat(ENTERED_AT).astimezone(UTC)),
+                (
+                    iid,
+                    YEAR,
+                    code,
+                    pts,
+                    f"证明材料 {code}",
+                    datetime.fromisoformat(ENTERED_AT).astimezone(UTC),
+                ),
             )
     conn.commit()
 
@@ -198,7 +303,6 @@ def worked_methodology():
     text = WORKED_BASE.read_text(encoding="utf-8")
     assert "min_size = 5" in text
     return parse_methodology(text.replace("min_size = 5", "min_size = 3") + QUOTA, "worked-2026.toml")
-
 
 
 @pytest.fixture

@@ -38,8 +38,13 @@ def reference_json(result: InstitutionResult) -> str:
 
 def methodologies(worked):
     """The worked one and every shipped methodology that scores 2026."""
-    shipped = [parse_methodology(p.read_text(encoding="utf-8"), p.name) for p in sorted(METHODOLOGY_DIR.glob("*.toml"))]
-    return [worked] + [m for m in shipped if m.spec.plan is None or m.spec.plan.first_year <= 2026 <= m.spec.plan.last_year]
+    shipped = [
+        parse_methodology(p.read_text(encoding="utf-8"), p.name)
+        for p in sorted(METHODOLOGY_DIR.glob("*.toml"))
+    ]
+    return [worked] + [
+        m for m in shipped if m.spec.plan is None or m.spec.plan.first_year <= 2026 <= m.spec.plan.last_year
+    ]
 
 
 def check_same_bytes(insts, m, lab=None):
@@ -50,7 +55,9 @@ def check_same_bytes(insts, m, lab=None):
         fast = canonical_bytes(d)
         assert InstitutionResult.model_validate(d) == r  # the dicts are valid results (extra="forbid")
         assert fast.decode() == canonical_json(r) == reference_json(r)
-        assert InstitutionResult.model_validate_json(fast) == InstitutionResult.model_validate_json(reference_json(r))
+        assert InstitutionResult.model_validate_json(fast) == InstitutionResult.model_validate_json(
+            reference_json(r)
+        )
     return dicts
 
 
@@ -67,8 +74,9 @@ def test_fast_path_writes_the_reference_bytes_for_the_worked_example(make_exampl
     coverage=st.sampled_from([1.0, 0.95, 1e-7, 0.0]),
     who=st.sampled_from(["G1", "G2", "S1", "S3"]),
 )
-def test_fast_path_matches_with_tiny_and_huge_figures(make_example, example_spec, worked, scale, area, coverage,
-                                                       who):
+def test_fast_path_matches_with_tiny_and_huge_figures(
+    make_example, example_spec, worked, scale, area, coverage, who
+):
     """Scaled usage and odd areas give floats below 1e-4 (spelt 1e-06 by json, 1e-6 by orjson), zeros and
     large values; the bytes stay those of the reference."""
     spec = example_spec[who]
@@ -79,12 +87,17 @@ def test_fast_path_matches_with_tiny_and_huge_figures(make_example, example_spec
 def test_small_floats_are_spelt_as_json_spells_them(make_example, example_spec, worked):
     spec = example_spec["G1"]
     use = {y: tuple(v * 2e-8 for v in u) for y, u in spec["use"].items()}
-    texts = [canonical_json(d) for d in score_dicts(make_example({"G1": {"use": use, "area": 7}}), worked, 2026)]
+    texts = [
+        canonical_json(d) for d in score_dicts(make_example({"G1": {"use": use, "area": 7}}), worked, 2026)
+    ]
     assert any("e-06" in t or "e-05" in t for t in texts)  # the case the fragments exist for is exercised
 
 
-@given(st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-(10**15), 10**15),
-                 st.floats(-1e-3, 1e-3)))
+@given(
+    st.one_of(
+        st.floats(allow_nan=True, allow_infinity=True), st.integers(-(10**15), 10**15), st.floats(-1e-3, 1e-3)
+    )
+)
 def test_canonical_float_is_json_of_the_rounded_value(x):
     text = orjson.dumps(canonical_float(x)).decode()
     assert text == (json.dumps(round(float(x), 6) + 0.0) if math.isfinite(x) else "null")

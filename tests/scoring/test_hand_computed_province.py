@@ -36,17 +36,47 @@ from scoring.runner import labels
 
 START = "2026-01-01T00:00:00+08:00"
 REP = "年度公共机构能源资源消费统计报表"
-FULL = {"mgmt_organisation": 5, "mgmt_statistics": 5, "mgmt_rules": 5, "retrofit_envelope_hvac": 6,
-        "retrofit_renewables": 4, "green_purchasing": 5, "water_saving": 5}          # 35
-STD31 = {**FULL, "mgmt_rules": 3, "water_saving": 3}                                # 35 − 2 − 2 = 31
-STD33 = {**FULL, "water_saving": 3}                                                 # 33
+FULL = {
+    "mgmt_organisation": 5,
+    "mgmt_statistics": 5,
+    "mgmt_rules": 5,
+    "retrofit_envelope_hvac": 6,
+    "retrofit_renewables": 4,
+    "green_purchasing": 5,
+    "water_saving": 5,
+}  # 35
+STD31 = {**FULL, "mgmt_rules": 3, "water_saving": 3}  # 35 − 2 − 2 = 31
+STD33 = {**FULL, "water_saving": 3}  # 33
 INSTS = {  # id: (category, sub_kind, region, zone, area, occupants, assessed items)
-    "A1": ("government", None, "320100", "hot_summer_cold_winter", 10_000, 200,
-           {**FULL, "bonus_innovation": 5, "bonus_honours": 5}),
+    "A1": (
+        "government",
+        None,
+        "320100",
+        "hot_summer_cold_winter",
+        10_000,
+        200,
+        {**FULL, "bonus_innovation": 5, "bonus_honours": 5},
+    ),
     "A2": ("government", None, "320100", "hot_summer_cold_winter", 8_000, 100, STD31),
-    "A3": ("government", None, "320300", "cold", 12_000, 300, {**FULL, "bonus_innovation": 5, "bonus_honours": 5}),
+    "A3": (
+        "government",
+        None,
+        "320300",
+        "cold",
+        12_000,
+        300,
+        {**FULL, "bonus_innovation": 5, "bonus_honours": 5},
+    ),
     "B1": ("school", "primary", "320200", "hot_summer_cold_winter", 20_000, 1_000, STD33),
-    "B2": ("school", "primary", "320200", "hot_summer_cold_winter", 15_000, 500, {**FULL, "bonus_innovation": 5}),
+    "B2": (
+        "school",
+        "primary",
+        "320200",
+        "hot_summer_cold_winter",
+        15_000,
+        500,
+        {**FULL, "bonus_innovation": 5},
+    ),
     "B3": ("school", "primary", "320200", "hot_summer_cold_winter", 9_000, 400, FULL),
 }
 REPORTED = {  # id: {year: (electricity kWh, water m³, petrol L)}
@@ -63,7 +93,16 @@ METERS = {
     "A1-w": ("A1", "water", "m3", "cumulative", "main", 1, 0, "100 + 10 * d"),
     "A2-e": ("A2", "electricity", "kWh", "cumulative", "main", 1, 0, "2000 * d"),
     # the counter restarts from zero on day 181: 1,000 + 6 × 180 = 2,080, then 6
-    "A2-w": ("A2", "water", "m3", "cumulative", "main", 1, 0, "CASE WHEN d <= 180 THEN 1000 + 6 * d ELSE 6 * (d - 180) END"),
+    "A2-w": (
+        "A2",
+        "water",
+        "m3",
+        "cumulative",
+        "main",
+        1,
+        0,
+        "CASE WHEN d <= 180 THEN 1000 + 6 * d ELSE 6 * (d - 180) END",
+    ),
     "A3-e": ("A3", "electricity", "kWh", "cumulative", "main", 1, 0, "3500 * d"),
     "A3-w": ("A3", "water", "m3", "cumulative", "main", 1, 0, "12 * d"),
     "B1-e": ("B1", "electricity", "kWh", "cumulative", "main", 1, 0, "3000 * d"),
@@ -73,8 +112,12 @@ METERS = {
     "B3-e": ("B3", "electricity", "kWh", "cumulative", "main", 1, 181, "1000 * d"),
     "B3-w": ("B3", "water", "m3", "cumulative", "main", 1, 181, "20 * d"),
 }
-FILL_UPS = ["2026-03-01T10:00:00+08:00", "2026-06-01T10:00:00+08:00", "2026-09-01T10:00:00+08:00",
-            "2026-11-01T10:00:00+08:00"]
+FILL_UPS = [
+    "2026-03-01T10:00:00+08:00",
+    "2026-06-01T10:00:00+08:00",
+    "2026-09-01T10:00:00+08:00",
+    "2026-11-01T10:00:00+08:00",
+]
 
 
 def methodology():
@@ -85,32 +128,49 @@ def methodology():
 
 def load_province(conn: psycopg.Connection) -> None:
     for iid, (cat, sub, region, zone, area, occ, items) in INSTS.items():
-        conn.execute("""INSERT INTO institution (id, name, category, sub_kind, admin_level, region_code, climate_zone)
-                        VALUES (%s, %s, %s, %s, 'city', %s, %s)""", (iid, f"手算单位 {iid}", cat, sub, region, zone))
+        conn.execute(
+            """INSERT INTO institution (id, name, category, sub_kind, admin_level, region_code, climate_zone)
+                        VALUES (%s, %s, %s, %s, 'city', %s, %s)""",
+            (iid, f"手算单位 {iid}", cat, sub, region, zone),
+        )
         for y in (2024, 2025, 2026):
-            conn.execute("INSERT INTO institution_year VALUES (%s, %s, %s, %s, %s)",
-                         (iid, y, area, occ, "yes" if cat == "school" else None))
+            conn.execute(
+                "INSERT INTO institution_year VALUES (%s, %s, %s, %s, %s)",
+                (iid, y, area, occ, "yes" if cat == "school" else None),
+            )
         for y, (kwh, m3, litres) in REPORTED[iid].items():
             rows = [("electricity", "main", "kWh", kwh), ("water", "main", "m3", m3)]
             rows += [("gasoline", "vehicle", "L", litres)] if litres else []
             for et, eu, unit, qty in rows:
-                conn.execute("INSERT INTO reported_usage VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                             (iid, y, et, eu, unit, qty, f"{y}{REP}"))
+                conn.execute(
+                    "INSERT INTO reported_usage VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                    (iid, y, et, eu, unit, qty, f"{y}{REP}"),
+                )
         for code, pts in items.items():
-            conn.execute("INSERT INTO assessed_item (institution_id, year, item_code, points, evidence, entered_by,"
-                         " entered_at) VALUES (%s, 2026, %s, %s, 'evidence', 'assessor', %s)",
-                         (iid, code, pts, datetime(2027, 1, 15, tzinfo=UTC)))
+            conn.execute(
+                "INSERT INTO assessed_item (institution_id, year, item_code, points, evidence, entered_by,"
+                " entered_at) VALUES (%s, 2026, %s, %s, 'evidence', 'assessor', %s)",
+                (iid, code, pts, datetime(2027, 1, 15, tzinfo=UTC)),
+            )
     for mid, (iid, et, unit, register, end_use, mult, first, value) in METERS.items():
-        conn.execute("""INSERT INTO meter (id, institution_id, energy_type, unit, register, end_use, multiplier,
+        conn.execute(
+            """INSERT INTO meter (id, institution_id, energy_type, unit, register, end_use, multiplier,
                             installed_at, read_interval_s) VALUES (%s, %s, %s, %s, %s, %s, %s,
                             %s::timestamptz + make_interval(days => %s), 86400)""",
-                     (mid, iid, et, unit, register, end_use, mult, START, first))
-        conn.execute(f"""INSERT INTO reading (meter_id, ts, value)
+            (mid, iid, et, unit, register, end_use, mult, START, first),
+        )
+        conn.execute(
+            f"""INSERT INTO reading (meter_id, ts, value)
                          SELECT %s, %s::timestamptz + make_interval(days => d), {value}
-                         FROM generate_series(%s::int, 365) d""", (mid, START, first))
+                         FROM generate_series(%s::int, 365) d""",
+            (mid, START, first),
+        )
     # official-vehicle petrol: an interval register, one reading per fill-up (event-based by default)
-    conn.execute("""INSERT INTO meter (id, institution_id, energy_type, unit, register, end_use, installed_at)
-                    VALUES ('A1-v', 'A1', 'gasoline', 'L', 'interval', 'vehicle', %s)""", (START,))
+    conn.execute(
+        """INSERT INTO meter (id, institution_id, energy_type, unit, register, end_use, installed_at)
+                    VALUES ('A1-v', 'A1', 'gasoline', 'L', 'interval', 'vehicle', %s)""",
+        (START,),
+    )
     for ts in FILL_UPS:
         conn.execute("INSERT INTO reading (meter_id, ts, value) VALUES ('A1-v', %s, 250)", (ts,))
     conn.execute("""INSERT INTO usage_dirty (meter_id, ts_min, ts_max)
@@ -155,7 +215,9 @@ def test_inputs_from_meters_and_statistics(results):
     assert lines[("electricity", False)].energy_kgce == A(107_660.4)
     assert lines[("electricity", False)].carbon_kgco2 == A(499_582.8)
     # petrol 4 × 250 = 1,000 L × 0.73 = 730 kg × 1.4714 = 1,074.122 kgce (official vehicles)
-    assert lines[("gasoline", True)].quantity == A(1_000) and lines[("gasoline", True)].energy_kgce == A(1_074.122)
+    assert lines[("gasoline", True)].quantity == A(1_000) and lines[("gasoline", True)].energy_kgce == A(
+        1_074.122
+    )
     # total 107,660.4 + 1,074.122 = 108,734.522; water 10 × 365 = 3,650 m³
     assert a1.current.total_energy_kgce == A(108_734.522) and a1.current.water_m3 == A(3_650)
     assert a1.current.source == "meters"
@@ -166,7 +228,9 @@ def test_inputs_from_meters_and_statistics(results):
         assert y.source_reason == "no meter usage in 2025: the statistics return is used"
         assert y.total_energy_kgce == A(111_791.5342)
     # 2024 (two-year annual check): 920,000 × 0.1229 = 113,068; 1,150 × 0.73 × 1.4714 = 1,235.2403 → 114,303.2403
-    assert (a1.prior.year, a1.prior.source) == (2024, "reported") and a1.prior.total_energy_kgce == A(114_303.2403)
+    assert (a1.prior.year, a1.prior.source) == (2024, "reported") and a1.prior.total_energy_kgce == A(
+        114_303.2403
+    )
     # A2's water counter reset on day 181: still 6 × 365 = 2,190 m³, and the reset is counted
     a2 = results["A2"].inputs
     assert a2.current.water_m3 == A(2_190)
@@ -180,25 +244,37 @@ def test_indicators(results):
     r = results
     # A1: (108,734.522 − 1,074.122) / 10,000 = 10.76604; 108,734.522 / 200 = 543.67261; 3,650 / 200 = 18.25;
     #     499,582.8 / 10,000 = 49.95828
-    assert [ind(r["A1"], c) for c in ("area_energy_kgce_m2", "capita_energy_kgce", "capita_water_m3",
-                                       "area_carbon_kgco2_m2")] == [A(10.76604), A(543.67261), A(18.25), A(49.95828)]
+    assert [
+        ind(r["A1"], c)
+        for c in ("area_energy_kgce_m2", "capita_energy_kgce", "capita_water_m3", "area_carbon_kgco2_m2")
+    ] == [A(10.76604), A(543.67261), A(18.25), A(49.95828)]
     # A2: 730,000 × 0.1229 = 89,717 / 8,000 = 11.214625; / 100 = 897.17; 2,190 / 100 = 21.9; 416,319 / 8,000 = 52.039875
-    assert [ind(r["A2"], c) for c in ("area_energy_kgce_m2", "capita_energy_kgce", "capita_water_m3",
-                                       "area_carbon_kgco2_m2")] == [A(11.214625), A(897.17), A(21.9), A(52.039875)]
+    assert [
+        ind(r["A2"], c)
+        for c in ("area_energy_kgce_m2", "capita_energy_kgce", "capita_water_m3", "area_carbon_kgco2_m2")
+    ] == [A(11.214625), A(897.17), A(21.9), A(52.039875)]
     # A3: 1,277,500 × 0.1229 = 157,004.75 / 12,000 = 13.0837291667; / 300 = 523.3491666667; 4,380 / 300 = 14.6;
     #     728,558.25 / 12,000 = 60.7131875
     assert ind(r["A3"], "area_energy_kgce_m2") == A(157_004.75 / 12_000)
     assert ind(r["A3"], "capita_energy_kgce") == A(157_004.75 / 300)
-    assert ind(r["A3"], "capita_water_m3") == A(14.6) and ind(r["A3"], "area_carbon_kgco2_m2") == A(60.7131875)
+    assert ind(r["A3"], "capita_water_m3") == A(14.6) and ind(r["A3"], "area_carbon_kgco2_m2") == A(
+        60.7131875
+    )
     # B1: 1,095,000 × 0.1229 = 134,575.5 / 20,000 = 6.728775; / 1,000 = 134.5755; 21,900 / 1,000 = 21.9
     # B2: 730,000 × 0.1229 = 89,717 / 15,000 = 5.9811333; / 500 = 179.434; 10,950 / 500 = 21.9 (a tie with B1)
     assert ind(r["B1"], "capita_water_m3") == ind(r["B2"], "capita_water_m3") == A(21.9)
-    assert ind(r["B2"], "area_energy_kgce_m2") == A(89_717 / 15_000) and ind(r["B2"], "capita_energy_kgce") == A(179.434)
+    assert ind(r["B2"], "area_energy_kgce_m2") == A(89_717 / 15_000) and ind(
+        r["B2"], "capita_energy_kgce"
+    ) == A(179.434)
     # changes: A1 per-capita energy 2026 vs 2025 (543.67261 − 558.957671) / 558.957671 = −2.7345650 %;
     #          2025 vs 2024 (558.957671 − 571.5162015) / 571.5162015 = −2.1974059 %
-    assert ind(r["A1"], "capita_energy_kgce_change_previous_pct") == A((543.67261 - 558.957671) / 558.957671 * 100)
-    assert ind(r["A1"], "capita_energy_kgce_change_prior_pct") == A((558.957671 - 571.5162015) / 571.5162015 * 100)
-    assert ind(r["A1"], "capita_water_m3_change_baseline_pct") == A((18.25 - 19) / 19 * 100)   # −3.947368 %
+    assert ind(r["A1"], "capita_energy_kgce_change_previous_pct") == A(
+        (543.67261 - 558.957671) / 558.957671 * 100
+    )
+    assert ind(r["A1"], "capita_energy_kgce_change_prior_pct") == A(
+        (558.957671 - 571.5162015) / 571.5162015 * 100
+    )
+    assert ind(r["A1"], "capita_water_m3_change_baseline_pct") == A((18.25 - 19) / 19 * 100)  # −3.947368 %
 
 
 def test_peer_groups_fallback_and_percentile_points(results):
@@ -210,15 +286,25 @@ def test_peer_groups_fallback_and_percentile_points(results):
     assert (a3.wanted, a3.key, a3.size) == ("government:city:cold", "government:city", 3)
     assert a3.fallback == ["government:city:cold has 1 scored institution(s), fewer than 2: widened"]
     # A1 beats A2 on all four: 18, 12, 8, 5 and 0 for A2
-    assert [pts(r["A1"], b) for b in ("area_energy", "capita_energy", "capita_water", "carbon_intensity")] == [18, 12, 8, 5]
-    assert [pts(r["A2"], b) for b in ("area_energy", "capita_energy", "capita_water", "carbon_intensity")] == [0, 0, 0, 0]
+    assert [
+        pts(r["A1"], b) for b in ("area_energy", "capita_energy", "capita_water", "carbon_intensity")
+    ] == [18, 12, 8, 5]
+    assert [
+        pts(r["A2"], b) for b in ("area_energy", "capita_energy", "capita_water", "carbon_intensity")
+    ] == [0, 0, 0, 0]
     # A3 among three: per-area 13.08 is worst (rank 3) → 0; per-capita 523.35 best (A1 543.67, A2 897.17) → 12;
     # water 14.6 best → 8; carbon 60.71 worst → 0
-    assert [pts(r["A3"], b) for b in ("area_energy", "capita_energy", "capita_water", "carbon_intensity")] == [0, 12, 8, 0]
+    assert [
+        pts(r["A3"], b) for b in ("area_energy", "capita_energy", "capita_water", "carbon_intensity")
+    ] == [0, 12, 8, 0]
     # schools: B2 better per area (5.98 < 6.73) and carbon (27.75 < 31.22), B1 per capita (134.58 < 179.43);
     # water tied at 21.9 → rank 1.5 each → 8 × (2 − 1.5) / 1 = 4
-    assert [pts(r["B1"], b) for b in ("area_energy", "capita_energy", "capita_water", "carbon_intensity")] == [0, 12, 4, 0]
-    assert [pts(r["B2"], b) for b in ("area_energy", "capita_energy", "capita_water", "carbon_intensity")] == [18, 0, 4, 5]
+    assert [
+        pts(r["B1"], b) for b in ("area_energy", "capita_energy", "capita_water", "carbon_intensity")
+    ] == [0, 12, 4, 0]
+    assert [
+        pts(r["B2"], b) for b in ("area_energy", "capita_energy", "capita_water", "carbon_intensity")
+    ] == [18, 0, 4, 5]
 
 
 def test_targets_totals_vetoes_ranks(results):
@@ -243,13 +329,19 @@ def test_targets_totals_vetoes_ranks(results):
     assert (r["B1"].total_points, r["B2"].total_points) == (A(71), A(89))
     # vetoes: A2 missed 4 annual targets in 2026 and 3 in 2025 (per area 1.35 % beat 1.23 %)
     assert [v.code for v in r["A2"].vetoes] == ["failed_annual_target"] * 7
-    assert r["A2"].vetoes[0].reason.startswith("capita_energy_kgce: 2026 reduced 0% against 2025, annual target 1.44%")
+    assert (
+        r["A2"]
+        .vetoes[0]
+        .reason.startswith("capita_energy_kgce: 2026 reduced 0% against 2025, annual target 1.44%")
+    )
     assert all(r[i].vetoes == [] for i in ("A1", "A3", "B1", "B2"))
     # B3: meters from 1 July, no 2026 statistics return: 184 of 365 days = 0.5041 → not scored
     b3 = r["B3"]
     assert not b3.scored and b3.total_points is None
-    assert b3.missing_inputs == ["meter B3-e: coverage 0.5041 below the minimum 0.9",
-                                 "meter B3-w: coverage 0.5041 below the minimum 0.9"]
+    assert b3.missing_inputs == [
+        "meter B3-e: coverage 0.5041 below the minimum 0.9",
+        "meter B3-w: coverage 0.5041 below the minimum 0.9",
+    ]
     assert "the partial meter data are shown" in b3.inputs.current.source_reason
     # eligible: ≥ 85 and no veto → A1 110, B2 89, A3 87; leader: ≥ 95 and first of its group → A1 only
     assert sorted(i for i, x in r.items() if x.eligible) == ["A1", "A3", "B2"]

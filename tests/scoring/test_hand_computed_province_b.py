@@ -32,18 +32,64 @@ from scoring.methodology import METHODOLOGY_DIR
 from store import scoring as S
 
 REP = "年度公共机构能源资源消费统计报表"
-FULL = {"mgmt_organisation": 5, "mgmt_statistics": 5, "mgmt_rules": 5, "retrofit_envelope_hvac": 6,
-        "retrofit_renewables": 4, "green_purchasing": 5, "water_saving": 5}          # 35
-BONUS = {"bonus_innovation": 5, "bonus_honours": 5}                                  # 10
+FULL = {
+    "mgmt_organisation": 5,
+    "mgmt_statistics": 5,
+    "mgmt_rules": 5,
+    "retrofit_envelope_hvac": 6,
+    "retrofit_renewables": 4,
+    "green_purchasing": 5,
+    "water_saving": 5,
+}  # 35
+BONUS = {"bonus_innovation": 5, "bonus_honours": 5}  # 10
 INSTS = {  # id: (category, sub_kind, admin level, region, zone, m², people, students counted, assessed)
-    "G1": ("government", None, "city", "320100", "hot_summer_cold_winter", 10_000, 200, None, {**FULL, **BONUS}),
+    "G1": (
+        "government",
+        None,
+        "city",
+        "320100",
+        "hot_summer_cold_winter",
+        10_000,
+        200,
+        None,
+        {**FULL, **BONUS},
+    ),
     "G2": ("government", None, "city", "320100", "hot_summer_cold_winter", 8_000, 100, None, FULL),
     "G3": ("government", None, "province", "320300", "cold", 12_000, 300, None, {**FULL, **BONUS}),
-    "S1": ("school", "primary", "city", "320200", "hot_summer_cold_winter", 20_000, 1_000, "yes",
-           {**FULL, "water_saving": 2, **BONUS}),                                      # 32 + 10
-    "S2": ("school", "primary", "city", "320200", "hot_summer_cold_winter", 15_000, 900, "yes", {**FULL, **BONUS}),
+    "S1": (
+        "school",
+        "primary",
+        "city",
+        "320200",
+        "hot_summer_cold_winter",
+        20_000,
+        1_000,
+        "yes",
+        {**FULL, "water_saving": 2, **BONUS},
+    ),  # 32 + 10
+    "S2": (
+        "school",
+        "primary",
+        "city",
+        "320200",
+        "hot_summer_cold_winter",
+        15_000,
+        900,
+        "yes",
+        {**FULL, **BONUS},
+    ),
     "S3": ("school", "primary", "city", "320200", "hot_summer_cold_winter", 9_000, 60, "no", FULL),
-    "H1": ("hospital", "grade3", "city", "320100", "hot_summer_cold_winter", 30_000, 1_500, None, {**FULL, **BONUS}),
+    "H1": (
+        "hospital",
+        "grade3",
+        "city",
+        "320100",
+        "hot_summer_cold_winter",
+        30_000,
+        1_500,
+        None,
+        {**FULL, **BONUS},
+    ),
 }
 REPORTED = {  # id: {year: (electricity kWh, water m³)}; S1's electricity leaves out its dormitory, as its area does
     "G1": {2025: (760_000, 3_000), 2024: (790_000, 3_020)},
@@ -64,7 +110,17 @@ METERS = {
     "G3-w": ("G3", "water", "m3", "main", None, None, None, 9, "2026-01-01"),
     "S1-e": ("S1", "electricity", "kWh", "main", None, None, 86_400, 4_000, "2026-01-01"),
     # the dormitory (outside 建筑面积) is fed through S1-e and sub-metered: deducted
-    "S1-dorm": ("S1", "electricity", "kWh", "lighting_sockets", "S1-e", "excluded_area", 86_400, 1_000, "2026-01-01"),
+    "S1-dorm": (
+        "S1",
+        "electricity",
+        "kWh",
+        "lighting_sockets",
+        "S1-e",
+        "excluded_area",
+        86_400,
+        1_000,
+        "2026-01-01",
+    ),
     "S1-w": ("S1", "water", "m3", "main", None, None, None, 50, "2026-01-01"),
     "S2-e": ("S2", "electricity", "kWh", "main", None, None, 86_400, 2_400, "2026-01-01"),
     "S2-w": ("S2", "water", "m3", "main", None, None, None, 24, "2026-01-01"),
@@ -83,29 +139,42 @@ def methodology_text() -> str:
 
 def load_province(conn: psycopg.Connection) -> None:
     for iid, (cat, sub, level, region, zone, area, occ, students, items) in INSTS.items():
-        conn.execute("""INSERT INTO institution (id, name, category, sub_kind, admin_level, region_code, climate_zone)
-                        VALUES (%s, %s, %s, %s, %s, %s, %s)""", (iid, f"手算单位 {iid}", cat, sub, level, region, zone))
+        conn.execute(
+            """INSERT INTO institution (id, name, category, sub_kind, admin_level, region_code, climate_zone)
+                        VALUES (%s, %s, %s, %s, %s, %s, %s)""",
+            (iid, f"手算单位 {iid}", cat, sub, level, region, zone),
+        )
         for y in (2024, 2025, 2026):
-            conn.execute("INSERT INTO institution_year VALUES (%s, %s, %s, %s, %s)", (iid, y, area, occ, students))
+            conn.execute(
+                "INSERT INTO institution_year VALUES (%s, %s, %s, %s, %s)", (iid, y, area, occ, students)
+            )
         for y, (kwh, m3) in REPORTED[iid].items():
             for et, unit, qty in (("electricity", "kWh", kwh), ("water", "m3", m3)):
-                conn.execute("INSERT INTO reported_usage VALUES (%s, %s, %s, 'main', %s, %s, %s)",
-                             (iid, y, et, unit, qty, f"{y}{REP}"))
+                conn.execute(
+                    "INSERT INTO reported_usage VALUES (%s, %s, %s, 'main', %s, %s, %s)",
+                    (iid, y, et, unit, qty, f"{y}{REP}"),
+                )
         for code, pts in items.items():
-            conn.execute("INSERT INTO assessed_item (institution_id, year, item_code, points, evidence, entered_by,"
-                         " entered_at) VALUES (%s, 2026, %s, %s, 'evidence', 'assessor', %s)",
-                         (iid, code, pts, datetime(2027, 1, 15, tzinfo=UTC)))
+            conn.execute(
+                "INSERT INTO assessed_item (institution_id, year, item_code, points, evidence, entered_by,"
+                " entered_at) VALUES (%s, 2026, %s, %s, 'evidence', 'assessor', %s)",
+                (iid, code, pts, datetime(2027, 1, 15, tzinfo=UTC)),
+            )
     for mid, (iid, et, unit, end_use, parent, accounting, interval, per_day, first) in METERS.items():
         start = f"{first}T00:00:00+08:00"
-        conn.execute("""INSERT INTO meter (id, institution_id, energy_type, unit, register, end_use, parent_meter_id,
+        conn.execute(
+            """INSERT INTO meter (id, institution_id, energy_type, unit, register, end_use, parent_meter_id,
                             accounting, installed_at, read_interval_s)
                         VALUES (%s, %s, %s, %s, 'cumulative', %s, %s, %s, %s, %s)""",
-                     (mid, iid, et, unit, end_use, parent, accounting, start, interval))
+            (mid, iid, et, unit, end_use, parent, accounting, start, interval),
+        )
         # one reading a day at local midnight, from installation to 1 January 2027
-        conn.execute("""INSERT INTO reading (meter_id, ts, value)
+        conn.execute(
+            """INSERT INTO reading (meter_id, ts, value)
                         SELECT %s, ts, %s * extract(epoch FROM ts - %s::timestamptz)::bigint / 86400
                         FROM generate_series(%s::timestamptz, '2027-01-01T00:00:00+08:00', '1 day') ts""",
-                     (mid, per_day, start, start))
+            (mid, per_day, start, start),
+        )
     conn.execute("""INSERT INTO usage_dirty (meter_id, ts_min, ts_max)
                     SELECT meter_id, min(ts), max(ts) FROM reading GROUP BY meter_id""")
 
@@ -129,15 +198,20 @@ def province(tmp_path_factory, pg_admin_url, migrated_template):
         env = {"JIENENG_DATABASE_URL": url}
         runs = []
         for by in ("first", "second"):
-            out = runner.invoke(app, ["score", "--year", "2026", "--methodology", str(path), "--by", by,
-                                      "--limit", "0"], env=env)
+            out = runner.invoke(
+                app,
+                ["score", "--year", "2026", "--methodology", str(path), "--by", by, "--limit", "0"],
+                env=env,
+            )
             assert out.exit_code == 0, out.output
             runs.append((out.output, int(out.output.strip().splitlines()[-1].split()[-1])))
         with psycopg.connect(url) as conn:
             details = {iid: S.get_result(conn, runs[0][1], iid) for iid in INSTS}
             infos = [S.get_run(conn, r) for _o, r in runs]
-        explain = {iid: runner.invoke(app, ["score", "--explain", iid, "--run", str(runs[0][1])], env=env).output
-                   for iid in ("G2", "S1")}
+        explain = {
+            iid: runner.invoke(app, ["score", "--explain", iid, "--run", str(runs[0][1])], env=env).output
+            for iid in ("G2", "S1")
+        }
         yield dict(d=details, runs=runs, infos=infos, explain=explain)
     finally:
         drop_database(pg_admin_url, name)
@@ -170,24 +244,34 @@ def test_years_read_and_their_sources(province):
     assert (g2["baseline"]["source"], g2["previous"]["source"]) == ("reported", "reported")
     assert g2["baseline"]["source_reason"] == (
         "meter data do not cover 2025 (meter G2-e: coverage 0.0849 below the minimum 0.9; meter G2-w: coverage "
-        "0.0849 below the minimum 0.9): the statistics return is used")
+        "0.0849 below the minimum 0.9): the statistics return is used"
+    )
     assert line(g2["baseline"], "electricity")["quantity"] == A(750_000)
     # 750,000 × 0.1229 = 92,175 kgce; water 1,900 m³
     assert g2["baseline"]["total_energy_kgce"] == A(92_175) and g2["baseline"]["water_m3"] == A(1_900)
     # 2026 from its meters: 2,000 × 365 = 730,000 kWh; water 5 × 365 = 1,825 m³, a daily meter at coverage 1
-    assert g2["current"]["source"] == "meters" and line(g2["current"], "electricity")["quantity"] == A(730_000)
+    assert g2["current"]["source"] == "meters" and line(g2["current"], "electricity")["quantity"] == A(
+        730_000
+    )
     assert g2["current"]["water_m3"] == A(1_825)
     assert {m["meter_id"]: m["coverage"] for m in g2["meters"]} == {"G2-e": A(1.0), "G2-w": A(1.0)}
     assert (g2["prior"]["year"], g2["prior"]["source"]) == (2024, "reported")
     # S1: 4,000 × 365 = 1,460,000 kWh main − 1,000 × 365 = 365,000 dormitory = 1,095,000 kWh
     s1 = line(d["S1"]["inputs"]["current"], "electricity")
-    assert (s1["quantity"], s1["deducted_quantity"], s1["deducted_meter_ids"]) == (A(1_095_000), A(365_000), ["S1-dorm"])
+    assert (s1["quantity"], s1["deducted_quantity"], s1["deducted_meter_ids"]) == (
+        A(1_095_000),
+        A(365_000),
+        ["S1-dorm"],
+    )
     # 1,095,000 × 0.1229 = 134,575.5 kgce; × 0.5703 = 624,478.5 kgCO₂
     assert s1["energy_kgce"] == A(134_575.5) and s1["carbon_kgco2"] == A(624_478.5)
     # the dormitory meter is deducted, not counted; its daily readings cover the year (365 / 365), and are checked
     s1m = {m["meter_id"]: m for m in d["S1"]["inputs"]["meters"]}
     assert (s1m["S1-dorm"]["counted"], s1m["S1-dorm"]["deducted"], s1m["S1-dorm"]["coverage_checked"]) == (
-        False, True, True)
+        False,
+        True,
+        True,
+    )
     assert s1m["S1-dorm"]["coverage"] == A(1.0)
 
 
@@ -223,13 +307,26 @@ def test_peer_groups_and_fallbacks(province):
     d = province["d"]
     g = {iid: d[iid]["peer_group"] for iid in INSTS}
     assert (g["G1"]["key"], g["G1"]["size"]) == ("government:city:hot_summer_cold_winter", 2)
-    assert (g["S1"]["key"], g["S1"]["size"]) == ("school:primary:hot_summer_cold_winter", 2)  # S3 is not scored
+    assert (g["S1"]["key"], g["S1"]["size"]) == (
+        "school:primary:hot_summer_cold_winter",
+        2,
+    )  # S3 is not scored
     # G3 falls back two levels, to all three government institutions
-    assert (g["G3"]["wanted"], g["G3"]["key"], g["G3"]["size"]) == ("government:province:cold", "government", 3)
-    assert g["G3"]["fallback"] == ["government:province:cold has 1 scored institution(s), fewer than 2: widened",
-                                   "government:province has 1 scored institution(s), fewer than 2: widened"]
+    assert (g["G3"]["wanted"], g["G3"]["key"], g["G3"]["size"]) == (
+        "government:province:cold",
+        "government",
+        3,
+    )
+    assert g["G3"]["fallback"] == [
+        "government:province:cold has 1 scored institution(s), fewer than 2: widened",
+        "government:province has 1 scored institution(s), fewer than 2: widened",
+    ]
     # H1 falls back to every scored institution: G1, G2, G3, S1, S2, H1
-    assert (g["H1"]["wanted"], g["H1"]["key"], g["H1"]["size"]) == ("hospital:grade3:hot_summer_cold_winter", "all", 6)
+    assert (g["H1"]["wanted"], g["H1"]["key"], g["H1"]["size"]) == (
+        "hospital:grade3:hot_summer_cold_winter",
+        "all",
+        6,
+    )
     assert len(g["H1"]["fallback"]) == 3
 
 
@@ -279,8 +376,9 @@ def test_targets_totals_vetoes_and_ranks(province):
     # province: G1 109.59 > S1 87 = S2 87 (per-area 6.73 < 7.18: S1 first) > H1 82.2 > G3 81 > G2 57
     assert [d[i]["ranks"]["province"] for i in ("G1", "S1", "S2", "H1", "G3", "G2")] == [1, 2, 3, 4, 5, 6]
     # peer: G1 1, G2 2 of 2; S1 1, S2 2 of 2; G3 2 of 3 (G1 > G3 > G2); H1 4 of 6 (after G1, S1, S2)
-    assert [(d[i]["ranks"]["peer"], d[i]["ranks"]["peer_size"]) for i in ("G1", "G2", "S1", "S2", "G3", "H1")] == [
-        (1, 2), (2, 2), (1, 2), (2, 2), (2, 3), (4, 6)]
+    assert [
+        (d[i]["ranks"]["peer"], d[i]["ranks"]["peer_size"]) for i in ("G1", "G2", "S1", "S2", "G3", "H1")
+    ] == [(1, 2), (2, 2), (1, 2), (2, 2), (2, 3), (4, 6)]
     # city 320100: G1, H1, G2; 320200: S1, S2; 320300: G3
     assert [d[i]["ranks"]["city"] for i in ("G1", "H1", "G2", "S1", "S2", "G3")] == [1, 2, 3, 1, 2, 1]
 
@@ -290,10 +388,17 @@ def test_cli_table_hash_and_explain(province):
     assert "institutions 7, eligible 2, leaders 0" in out
     # the same data and methodology twice: byte-identical results
     a, b = province["infos"]
-    assert a["results_hash"] == b["results_hash"] and f"results hash {a['results_hash']}" in province["runs"][1][0]
+    assert (
+        a["results_hash"] == b["results_hash"]
+        and f"results hash {a['results_hash']}" in province["runs"][1][0]
+    )
     g2 = province["explain"]["G2"]
-    for y in ("scored year 2026", "baseline 2025", "previous year 2025",
-              "year before the previous (two-year annual targets) 2024"):
+    for y in (
+        "scored year 2026",
+        "baseline 2025",
+        "previous year 2025",
+        "year before the previous (two-year annual targets) 2024",
+    ):
         assert y in g2
     assert "why: meter data do not cover 2025 (meter G2-e: coverage 0.0849" in g2
     assert "why: no meter usage in 2024: the statistics return is used" in g2

@@ -40,12 +40,24 @@ def test_shipped_methodologies_load_and_are_identified_by_hash():
 
 def test_plan_periods_baselines_and_the_national_split():
     j25, j26, n26 = (load_methodology(n) for n in ("jiangsu-2025", "jiangsu-2026", "national-2026"))
-    assert (j25.spec.plan.first_year, j25.spec.plan.last_year, j25.spec.plan.baseline_year) == (2021, 2025, 2020)
-    assert (j26.spec.plan.first_year, j26.spec.plan.last_year, j26.spec.plan.baseline_year) == (2026, 2030, 2025)
+    assert (j25.spec.plan.first_year, j25.spec.plan.last_year, j25.spec.plan.baseline_year) == (
+        2021,
+        2025,
+        2020,
+    )
+    assert (j26.spec.plan.first_year, j26.spec.plan.last_year, j26.spec.plan.baseline_year) == (
+        2026,
+        2030,
+        2025,
+    )
     assert j26.spec.methodology.default_baseline_year == 2025 and n26.spec.plan == j26.spec.plan
     # the Jiangsu 14th-plan targets, and the 15th-plan placeholders marked as awaiting sign-off
     assert [(t.indicator, t.reduction_pct) for t in j25.spec.targets] == [
-        ("capita_energy_kgce", 7.0), ("area_energy_kgce_m2", 6.0), ("capita_water_m3", 7.0), ("area_carbon_kgco2_m2", 7.0)]
+        ("capita_energy_kgce", 7.0),
+        ("area_energy_kgce_m2", 6.0),
+        ("capita_water_m3", 7.0),
+        ("area_carbon_kgco2_m2", 7.0),
+    ]
     assert all("LOCAL CHOICE awaiting sign-off" in t.source for t in j26.spec.targets)
     assert j26.spec.annual.years == 2 and len(j26.spec.annual_targets) == 4
     # exactly the national evaluation's 35 / 29 / 20 / 9 / 7 (+10)
@@ -58,11 +70,17 @@ def test_plan_periods_baselines_and_the_national_split():
     with pytest.raises(ValueError, match="jiangsu-2026 scores 2026-2030"):
         j26.check_year(2025)
     assert (default_for_year(2025), default_for_year(2026), default_for_year(2030)) == (
-        "jiangsu-2025", "jiangsu-2026", "jiangsu-2026")
+        "jiangsu-2025",
+        "jiangsu-2026",
+        "jiangsu-2026",
+    )
     assert load_methodology(year=2024).name == "jiangsu-2025"
     # carbon factors carry their year and scope; per-area carbon leaves vehicle fuel out, and says so
     e = j26.spec.coefficients["electricity"]
-    assert (e.carbon_factor_year, e.carbon_factor_scope) == (2022, "national") and "provincial" in e.carbon_source
+    assert (e.carbon_factor_year, e.carbon_factor_scope) == (
+        2022,
+        "national",
+    ) and "provincial" in e.carbon_source
     assert j26.spec.carbon.vehicle_fuel == "excluded"
     assert j26.spec.occupants.school_students == "included"
     assert "LOCAL CHOICE" in j26.spec.leader.source
@@ -71,16 +89,20 @@ def test_plan_periods_baselines_and_the_national_split():
 def test_every_error_is_named_with_file_and_key():
     text = jiangsu_text()
     broken = (
-        text.replace('name = "jiangsu-2026"', 'name = "Jiangsu 2026"')                  # 1 bad name pattern
-        .replace("kgce_per_unit = 0.1229", "kgce_per_unit = -0.1229")                    # 2 negative coefficient
-        .replace('basis = "当量值"\nsource = "GB/T 2589-2020 附录A: 原煤',
-                 'basis = "等价值"\nsource = "GB/T 2589-2020 附录A: 原煤')                 # 3 mixed basis
-        .replace("density_kg_per_l = 0.86\n", "")                                       # 4 diesel without density
-        .replace("min_size = 5", "min_size = 0")                                        # 5 min_size < 1
-        .replace('indicator = "capita_water_m3"\n\n[[blocks]]\ncode = "reduction"',
-                 'indicator = "water_per_tree"\n\n[[blocks]]\ncode = "reduction"')       # 6 unknown indicator
-        .replace("points = 5\nmethod = \"indicator\"", "points = 6\nmethod = \"indicator\"")  # 7 base adds to 101
-        .replace("threshold = 85.0", "threshold = 85.0\nthreshhold = 80")                 # 8 unknown key (typo)
+        text.replace('name = "jiangsu-2026"', 'name = "Jiangsu 2026"')  # 1 bad name pattern
+        .replace("kgce_per_unit = 0.1229", "kgce_per_unit = -0.1229")  # 2 negative coefficient
+        .replace(
+            'basis = "当量值"\nsource = "GB/T 2589-2020 附录A: 原煤',
+            'basis = "等价值"\nsource = "GB/T 2589-2020 附录A: 原煤',
+        )  # 3 mixed basis
+        .replace("density_kg_per_l = 0.86\n", "")  # 4 diesel without density
+        .replace("min_size = 5", "min_size = 0")  # 5 min_size < 1
+        .replace(
+            'indicator = "capita_water_m3"\n\n[[blocks]]\ncode = "reduction"',
+            'indicator = "water_per_tree"\n\n[[blocks]]\ncode = "reduction"',
+        )  # 6 unknown indicator
+        .replace('points = 5\nmethod = "indicator"', 'points = 6\nmethod = "indicator"')  # 7 base adds to 101
+        .replace("threshold = 85.0", "threshold = 85.0\nthreshhold = 80")  # 8 unknown key (typo)
     )
     broken += """
 [[quotas]]
@@ -100,14 +122,22 @@ source = "typo test"
     assert any(e.startswith("bad.toml:eligibility.threshhold: ") and "Extra inputs" in e for e in errs)
     assert len(errs) == 4, errs
     # once the schema is right, the semantic checks report every remaining problem together
-    fixed = (broken.replace('name = "Jiangsu 2026"', 'name = "jiangsu-2026"')
-             .replace("kgce_per_unit = -0.1229", "kgce_per_unit = 0.1229")
-             .replace("min_size = 0", "min_size = 5").replace("threshhold = 80", ""))
+    fixed = (
+        broken.replace('name = "Jiangsu 2026"', 'name = "jiangsu-2026"')
+        .replace("kgce_per_unit = -0.1229", "kgce_per_unit = 0.1229")
+        .replace("min_size = 0", "min_size = 5")
+        .replace("threshhold = 80", "")
+    )
     with pytest.raises(MethodologyError) as ei:
         parse_methodology(fixed, "bad.toml")
     errs = ei.value.errors
-    assert "bad.toml:coefficients.coal.basis: 等价值 mixed with methodology.energy_basis 当量值 (GB/T 2589: one basis per run)" in errs
-    assert "bad.toml:coefficients.diesel.density_kg_per_l: required: vehicle fuel is metered in litres" in errs
+    assert (
+        "bad.toml:coefficients.coal.basis: 等价值 mixed with methodology.energy_basis 当量值 (GB/T 2589: one basis per run)"
+        in errs
+    )
+    assert (
+        "bad.toml:coefficients.diesel.density_kg_per_l: required: vehicle fuel is metered in litres" in errs
+    )
     assert "bad.toml:blocks[2].indicator: unknown indicator 'water_per_tree'" in errs
     assert "bad.toml:blocks: measured and assessed blocks add to 101, base_points is 100" in errs
     assert "bad.toml:quotas[0]: advanced (20) must be below constraint (12)" in errs
@@ -125,8 +155,16 @@ def test_toml_syntax_and_missing_file(tmp_path):
     with pytest.raises(MethodologyError) as ei:
         parse_methodology('[methodology]\nname = "x"\n', "y.toml")
     keys = {e.split(":")[1] for e in ei.value.errors}
-    assert {"methodology.version", "coefficients", "peers", "blocks", "vetoes", "eligibility", "leader",
-            "ranking"} <= keys
+    assert {
+        "methodology.version",
+        "coefficients",
+        "peers",
+        "blocks",
+        "vetoes",
+        "eligibility",
+        "leader",
+        "ranking",
+    } <= keys
 
 
 def test_assessed_item_check():

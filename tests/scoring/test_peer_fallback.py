@@ -11,11 +11,26 @@ import pytest
 
 from scoring.compute import score
 
-G4 = dict(cat="government", sub=None, region="320300", area=12_000, occ=300, zone="cold",
-          use={2020: (1_200_000, 30_000, 10_000, 5_000), 2026: (1_080_000, 27_000, 9_000, 4_500)},
-          coverage=1.0, assessed={"mgmt_organisation": 5, "mgmt_statistics": 5, "mgmt_rules": 5,
-                                  "retrofit_envelope_hvac": 6, "retrofit_renewables": 4, "green_purchasing": 5,
-                                  "water_saving": 5, "bonus_innovation": 5})
+G4 = dict(
+    cat="government",
+    sub=None,
+    region="320300",
+    area=12_000,
+    occ=300,
+    zone="cold",
+    use={2020: (1_200_000, 30_000, 10_000, 5_000), 2026: (1_080_000, 27_000, 9_000, 4_500)},
+    coverage=1.0,
+    assessed={
+        "mgmt_organisation": 5,
+        "mgmt_statistics": 5,
+        "mgmt_rules": 5,
+        "retrofit_envelope_hvac": 6,
+        "retrofit_renewables": 4,
+        "green_purchasing": 5,
+        "water_saving": 5,
+        "bonus_innovation": 5,
+    },
+)
 
 
 def pts(r, code):

@@ -32,7 +32,7 @@ def test_default_interval_by_kind():
     assert codes.default_read_interval_s("electricity", "main") == 3_600
     assert codes.default_read_interval_s("natural_gas", "main", "cumulative") == 3_600
     assert codes.default_read_interval_s("gasoline", "vehicle") == 0
-    assert codes.default_read_interval_s("electricity", "vehicle") == 0   # an EV charger for official cars
+    assert codes.default_read_interval_s("electricity", "vehicle") == 0  # an EV charger for official cars
     assert codes.read_interval_s(900, "water", "main") == 900
 
 
@@ -58,19 +58,28 @@ def test_daily_water_meter_with_a_complete_year_is_complete(example_db, worked, 
 
 
 def test_registry_carries_the_interval(db_url):
-    header = ("id,institution_id,name,energy_type,unit,register,end_use,parent_meter_id,multiplier,rollover,"
-              "max_rate_per_h,installed_at,retired_at,read_interval_s")
-    inst = ("institutions.csv", "id,name,category,admin_level,region_code,climate_zone\n"
-                                "a,某单位,government,city,320100,hot_summer_cold_winter\n".encode())
+    header = (
+        "id,institution_id,name,energy_type,unit,register,end_use,parent_meter_id,multiplier,rollover,"
+        "max_rate_per_h,installed_at,retired_at,read_interval_s"
+    )
+    inst = (
+        "institutions.csv",
+        "id,name,category,admin_level,region_code,climate_zone\n"
+        "a,某单位,government,city,320100,hot_summer_cold_winter\n".encode(),
+    )
     with psycopg.connect(db_url) as conn:
-        good = header + "\na.w,a,,water,m3,cumulative,main,,,,,2019-01-01,,86400\na.e,a,,electricity,kWh,cumulative,main,,,,,2019-01-01,,\n"
+        good = (
+            header
+            + "\na.w,a,,water,m3,cumulative,main,,,,,2019-01-01,,86400\na.e,a,,electricity,kWh,cumulative,main,,,,,2019-01-01,,\n"
+        )
         import_files(conn, [inst, ("meters.csv", good.encode())], codes_tz())
         assert {m.id: m.read_interval_s for m in list_meters(conn)} == {"a.e": None, "a.w": 86400}
         bad = header + "\na.g,a,,natural_gas,m3,cumulative,main,,,,,2019-01-01,,-60\n"
         with pytest.raises(RegistryImportError) as info:
             import_files(conn, [("meters.csv", bad.encode())], codes_tz())
         assert [str(e) for e in info.value.errors] == [
-            "meters.csv:2:read_interval_s: read_interval_s must be 0 (event-based) or more seconds, got -60"]
+            "meters.csv:2:read_interval_s: read_interval_s must be 0 (event-based) or more seconds, got -60"
+        ]
 
 
 def codes_tz():

@@ -32,8 +32,12 @@ def by_id(results):
 
 def without_meter_year(inst, year):
     """The institution with no meter usage for `year` (as if its meters were installed later)."""
-    return replace(inst, meters=[replace(mu, by_year={y: v for y, v in mu.by_year.items() if y != year})
-                                 for mu in inst.meters])
+    return replace(
+        inst,
+        meters=[
+            replace(mu, by_year={y: v for y, v in mu.by_year.items() if y != year}) for mu in inst.meters
+        ],
+    )
 
 
 def scored(insts, m, only="G1"):
@@ -42,7 +46,9 @@ def scored(insts, m, only="G1"):
 
 def same_figures(a, b):
     assert [(i.code, i.value) for i in a.indicators] == [(i.code, i.value) for i in b.indicators]
-    assert [(x.code, x.points, x.reason) for x in a.blocks] == [(x.code, x.points, x.reason) for x in b.blocks]
+    assert [(x.code, x.points, x.reason) for x in a.blocks] == [
+        (x.code, x.points, x.reason) for x in b.blocks
+    ]
     assert (a.vetoes, a.total_points, a.eligible, a.ranks) == (b.vetoes, b.total_points, b.eligible, b.ranks)
 
 
@@ -73,7 +79,9 @@ def test_reported_baseline_stands_in_when_no_meter_data(make_example, worked):
     assert base.total_energy_kgce == pytest.approx(expected.inputs.baseline.total_energy_kgce)
     assert r.inputs.current.source == "meters"
     assert r.inputs.current.source_detail == "meter usage (usage_monthly)"
-    assert "(year 2026 against 2020)" in next(i.formula for i in r.indicators if i.code == "capita_energy_kgce_change_baseline_pct")
+    assert "(year 2026 against 2020)" in next(
+        i.formula for i in r.indicators if i.code == "capita_energy_kgce_change_baseline_pct"
+    )
 
 
 def test_meter_data_wins_over_reported_figures(make_example, worked):
@@ -92,17 +100,22 @@ def test_a_year_is_never_part_meters_part_reported(make_example, worked):
     g1 = insts[0]
     # only the water meter recorded 2020: meter data do not cover that year (no electricity), so the whole
     # statistics return is used and the water meter's 2020 figure is not added to it
-    g1.meters = [replace(mu, by_year={y: v for y, v in mu.by_year.items() if y != 2020 or mu.energy_type == "water"})
-                 for mu in g1.meters]
-    g1.meters = [replace(mu, by_year={**mu.by_year, 2020: 999.0}) if mu.energy_type == "water" else mu
-                 for mu in g1.meters]
+    g1.meters = [
+        replace(mu, by_year={y: v for y, v in mu.by_year.items() if y != 2020 or mu.energy_type == "water"})
+        for mu in g1.meters
+    ]
+    g1.meters = [
+        replace(mu, by_year={**mu.by_year, 2020: 999.0}) if mu.energy_type == "water" else mu
+        for mu in g1.meters
+    ]
     g1.reported[2020] = list(G1_2020)
     r = scored(insts, worked)
     assert r.inputs.baseline.source == "reported"
     assert all(e.meter_ids == [] for e in r.inputs.baseline.energy)
     assert r.inputs.baseline.water_m3 == 4_000.0
     assert r.inputs.baseline.source_reason == (
-        "meter data do not cover 2020 (no main electricity meter data in 2020): the statistics return is used")
+        "meter data do not cover 2020 (no main electricity meter data in 2020): the statistics return is used"
+    )
 
 
 def test_scored_year_from_reported_statistics_has_no_coverage_check(make_example, worked):
@@ -115,7 +128,9 @@ def test_scored_year_from_reported_statistics_has_no_coverage_check(make_example
     r = scored(insts, worked)
     assert r.scored and r.missing_inputs == []
     assert r.inputs.current.source == "reported"
-    assert r.inputs.current.source_detail == "reported statistics (公共机构能源资源消费统计): 2026年度统计报表"
+    assert (
+        r.inputs.current.source_detail == "reported statistics (公共机构能源资源消费统计): 2026年度统计报表"
+    )
     # 2026 = 2020 × 0.9 as in the worked example, so the indicators are G1's
     expected = scored(make_example(), worked, "G1")
     for code in ("capita_energy_kgce", "area_energy_kgce_m2", "capita_water_m3", "area_carbon_kgco2_m2"):

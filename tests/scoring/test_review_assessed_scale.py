@@ -18,8 +18,15 @@ from scoring.loader import load_inputs
 from scoring.methodology import load_methodology
 from store import scoring as S
 
-J26 = {"mgmt_organisation": 5, "mgmt_statistics": 5, "mgmt_rules": 5, "retrofit_envelope_hvac": 6,
-       "retrofit_renewables": 4, "green_purchasing": 5, "water_saving": 5}
+J26 = {
+    "mgmt_organisation": 5,
+    "mgmt_statistics": 5,
+    "mgmt_rules": 5,
+    "retrofit_envelope_hvac": 6,
+    "retrofit_renewables": 4,
+    "green_purchasing": 5,
+    "water_saving": 5,
+}
 
 
 def assessed(r):
@@ -31,26 +38,38 @@ def test_entries_are_shares_of_the_maximum_they_were_entered_against(make_exampl
     insts = make_example()
     for inst in insts:
         # full marks out of jiangsu-2026's maxima, mgmt_rules half (2.5 of 5)
-        inst.assessed = {k: AssessedEntry(v / 2 if k == "mgmt_rules" else v, "doc", "a", "2027-01-15T00:00:00+00:00",
-                                          out_of=v) for k, v in J26.items()}
+        inst.assessed = {
+            k: AssessedEntry(
+                v / 2 if k == "mgmt_rules" else v, "doc", "a", "2027-01-15T00:00:00+00:00", out_of=v
+            )
+            for k, v in J26.items()
+        }
     g1 = {r.institution_id: r for r in score(insts, n26, 2026)}["G1"]
     # national: organisation 10 + statistics 10 + rules 9 × 2.5 / 5 = 4.5 → 24.5; retrofits 12 + 8 = 20;
     # green purchasing 4 + water saving 3 = 7
-    assert assessed(g1) == {"management": pytest.approx(24.5), "retrofits": pytest.approx(20),
-                            "green_purchasing_water": pytest.approx(7)}
+    assert assessed(g1) == {
+        "management": pytest.approx(24.5),
+        "retrofits": pytest.approx(20),
+        "green_purchasing_water": pytest.approx(7),
+    }
     mgmt = next(b for b in g1.blocks if b.code == "management")
     assert "mgmt_rules 4.5/9 (entered 2.5 of 5)" in mgmt.reason
     # the same entries under jiangsu-2026: 5 + 5 + 2.5 = 12.5; 10; 10
     g1j = {r.institution_id: r for r in score(insts, j26, 2026)}["G1"]
-    assert assessed(g1j) == {"management": pytest.approx(12.5), "retrofits": pytest.approx(10),
-                             "green_purchasing_water": pytest.approx(10)}
+    assert assessed(g1j) == {
+        "management": pytest.approx(12.5),
+        "retrofits": pytest.approx(10),
+        "green_purchasing_water": pytest.approx(10),
+    }
 
 
 def test_an_entry_without_its_maximum_counts_as_points_capped(make_example):
     n26 = load_methodology("national-2026")
     insts = make_example()
-    insts[0].assessed = {"mgmt_organisation": AssessedEntry(5, "doc", "a", "2027-01-15T00:00:00+00:00"),
-                         "water_saving": AssessedEntry(5, "doc", "a", "2027-01-15T00:00:00+00:00")}
+    insts[0].assessed = {
+        "mgmt_organisation": AssessedEntry(5, "doc", "a", "2027-01-15T00:00:00+00:00"),
+        "water_saving": AssessedEntry(5, "doc", "a", "2027-01-15T00:00:00+00:00"),
+    }
     r = score(insts, n26, 2026)[0]
     items = {i.code: i.points for b in r.blocks for i in b.items}
     assert (items["mgmt_organisation"], items["water_saving"]) == (5, 3)

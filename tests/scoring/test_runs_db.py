@@ -27,7 +27,10 @@ def test_run_from_database_matches_the_hand_worked_example(example_db, worked_fi
         else:
             assert row["total_points"] == pytest.approx(e.total_points, abs=1e-6)
         assert (row["rank_province"], row["rank_peer"], row["rank_city"]) == (
-            e.ranks.province, e.ranks.peer, e.ranks.city)
+            e.ranks.province,
+            e.ranks.peer,
+            e.ranks.city,
+        )
         assert (row["eligible"], row["leader"]) == (e.eligible, e.leader)
     # loaded from the database: the monthly rows add up, the sub-meter is left out, quality comes from readings
     assert detail.inputs.current.total_energy_kgce == pytest.approx(175_185.198)
@@ -57,10 +60,17 @@ def test_region_run_and_scoped_reads(example_db):
         run_id = run_scoring(conn, year=2026, region_code="320200", created_by="city")
         ids = [r["institution_id"] for r in S.list_results(conn, run_id)]
         assert sorted(ids) == ["G3", "S2", "S3"]
-        assert S.latest_run_id(conn, 2026) is None and S.latest_run_id(conn, 2026, region_code="320200") == run_id
+        assert (
+            S.latest_run_id(conn, 2026) is None
+            and S.latest_run_id(conn, 2026, region_code="320200") == run_id
+        )
         full = run_scoring(conn, year=2026, created_by="province")
         assert {r["institution_id"] for r in S.list_results(conn, full, region_codes=["320100"])} == {
-            "G1", "G2", "S1", "X1"}
+            "G1",
+            "G2",
+            "S1",
+            "X1",
+        }
         assert S.get_result(conn, full, "G1", region_codes=["320200"]) is None
         assert S.get_result(conn, full, "G1", region_codes=["320100"])["institution_id"] == "G1"
         assert S.get_run(conn, full, institution_id="G1")["institutions"] == 1
@@ -86,7 +96,8 @@ def test_missing_inputs_make_institutions_ineligible_not_crash(example_db, worke
     assert res["S1"].missing_inputs == [
         "meter S1-hvac (hvac sub-meter) has no parent meter and is not marked own_supply: its use is counted "
         "nowhere, so the totals may be incomplete (set parent_meter_id, or accounting = own_supply)",
-        "no main electricity meter"]
+        "no main electricity meter",
+    ]
     assert res["S2"].missing_inputs == ["no floor area / occupants for 2026 (institution_year)"]
     for iid in ("G1", "S1", "S2", "X1"):
         assert not res[iid].scored and not res[iid].eligible and res[iid].ranks.province is None
@@ -98,7 +109,8 @@ def test_unconvertible_usage_is_named(example_db, worked):
     with psycopg.connect(example_db) as conn:
         conn.execute(
             """INSERT INTO meter (id, institution_id, energy_type, unit, register, end_use, installed_at)
-               VALUES ('G1-o', 'G1', 'other', 'kWh', 'interval', 'main', '2019-01-01T00:00:00+08:00')""")
+               VALUES ('G1-o', 'G1', 'other', 'kWh', 'interval', 'main', '2019-01-01T00:00:00+08:00')"""
+        )
         conn.execute("INSERT INTO usage_monthly VALUES ('G1-o', '2026-03-01', 100)")
         res = {r.institution_id: r for r in compute_results(conn, worked, year=2026)}
     assert not res["G1"].scored
@@ -118,11 +130,15 @@ def test_assessed_items_with_audit(db_url):
         assert S.list_assessed_items(conn, "A1", 2026) == []
         audit = S.list_assessed_audit(conn, "A1", 2026)
         assert [(a["old_points"], a["new_points"], a["changed_by"]) for a in audit] == [
-            (None, 4, "alice"), (4, 5, "bob"), (5, None, "carol")]
+            (None, 4, "alice"),
+            (4, 5, "bob"),
+            (5, None, "carol"),
+        ]
         assert S.list_assessed_audit(conn, "A1", 2026, region_codes=["320200"]) == []
         S.set_assessed_item(conn, "A1", 2026, "mgmt_organisation", 5, "doc-3", "alice")
         assert [i["item_code"] for i in S.list_assessed_items(conn, region_codes=["320000"])] == [
-            "mgmt_organisation"]
+            "mgmt_organisation"
+        ]
 
 
 def test_cli_scores_and_explains(example_db, worked_file):
@@ -130,8 +146,9 @@ def test_cli_scores_and_explains(example_db, worked_file):
 
     env = {"JIENENG_DATABASE_URL": example_db}
     runner = CliRunner()
-    out = runner.invoke(app, ["score", "--year", "2026", "--methodology", str(worked_file), "--by", "cli-test"],
-                        env=env)
+    out = runner.invoke(
+        app, ["score", "--year", "2026", "--methodology", str(worked_file), "--by", "cli-test"], env=env
+    )
     assert out.exit_code == 0, out.output
     assert "G1" in out.output and "eligible 3, leaders 1" in out.output
     run_id = int(out.output.strip().splitlines()[-1].split()[-1])
@@ -144,14 +161,19 @@ def test_cli_scores_and_explains(example_db, worked_file):
     assert "scored year 2026:" in ex.output and "baseline 2020:" in ex.output
     assert "why: meter data cover 2026: main electricity and water metered" in ex.output
     assert "why: meter data cover 2020" in ex.output
-    assert "previous year: none (no registry row, no meter usage and no statistics return for that year)" in ex.output
+    assert (
+        "previous year: none (no registry row, no meter usage and no statistics return for that year)"
+        in ex.output
+    )
     # a year outside the methodology's plan period is refused with the reason
     plan = runner.invoke(app, ["score", "--year", "2025", "--methodology", "jiangsu-2026"], env=env)
     assert plan.exit_code != 0 and "jiangsu-2026 scores 2026-2030" in plan.output
     missing = runner.invoke(app, ["score", "--explain", "NOPE", "--run", str(run_id)], env=env)
     assert missing.exit_code == 1 and "no result for NOPE" in missing.output
     bad = worked_file.parent / "bad.toml"
-    bad.write_text(worked_file.read_text(encoding="utf-8").replace("threshold = 85.0", "threshold = -1"),
-                   encoding="utf-8")
+    bad.write_text(
+        worked_file.read_text(encoding="utf-8").replace("threshold = 85.0", "threshold = -1"),
+        encoding="utf-8",
+    )
     err = runner.invoke(app, ["score", "--year", "2026", "--methodology", str(bad)], env=env)
     assert err.exit_code == 2 and f"{bad}:eligibility.threshold:" in err.output

@@ -25,7 +25,9 @@ def codes(r):
 def test_star_item_assessed_at_zero_is_a_veto(make_example, worked):
     insts = make_example()
     g1 = next(i for i in insts if i.id == "G1")
-    g1.assessed["mgmt_organisation"] = AssessedEntry(0.0, "no energy manager appointed", "assessor-2", "2027-01-20T00:00:00+00:00")
+    g1.assessed["mgmt_organisation"] = AssessedEntry(
+        0.0, "no energy manager appointed", "assessor-2", "2027-01-20T00:00:00+00:00"
+    )
     r = by_id(score(insts, worked, 2026))["G1"]
     assert codes(r) == ["star_item_zero"]
     assert r.vetoes[0].reason == "★ mgmt_organisation (节能管理机构、责任制与能源管理岗位) scored 0"
@@ -54,7 +56,11 @@ def test_missing_baseline_is_missing_statistics_but_still_ranked(make_example, w
 def test_failed_target_names_each_target(make_example, worked):
     r = by_id(score(make_example(), worked, 2026))["G2"]
     assert [v.reason.split(":")[0] for v in r.vetoes] == [
-        "capita_energy_kgce", "area_energy_kgce_m2", "capita_water_m3", "area_carbon_kgco2_m2"]
+        "capita_energy_kgce",
+        "area_energy_kgce_m2",
+        "capita_water_m3",
+        "area_carbon_kgco2_m2",
+    ]
 
 
 def test_vetoes_can_be_switched_off(make_example, worked):
@@ -84,11 +90,18 @@ def test_tie_break_is_total_then_area_energy_then_id():
 def test_identical_institutions_are_split_by_id(make_example, worked):
     insts = make_example()
     g1 = next(i for i in insts if i.id == "G1")
-    twin = replace(g1, id="G0", meters=[replace(m, meter_id=m.meter_id.replace("G1", "G0")) for m in g1.meters],
-                   quality={k.replace("G1", "G0"): replace(q, meter_id=k.replace("G1", "G0"))
-                            for k, q in g1.quality.items()},
-                   quality_by_year={y: {k.replace("G1", "G0"): replace(q, meter_id=k.replace("G1", "G0"))
-                                        for k, q in qs.items()} for y, qs in g1.quality_by_year.items()})
+    twin = replace(
+        g1,
+        id="G0",
+        meters=[replace(m, meter_id=m.meter_id.replace("G1", "G0")) for m in g1.meters],
+        quality={
+            k.replace("G1", "G0"): replace(q, meter_id=k.replace("G1", "G0")) for k, q in g1.quality.items()
+        },
+        quality_by_year={
+            y: {k.replace("G1", "G0"): replace(q, meter_id=k.replace("G1", "G0")) for k, q in qs.items()}
+            for y, qs in g1.quality_by_year.items()
+        },
+    )
     res = by_id(score([*insts, twin], worked, 2026))
     assert res["G0"].total_points == res["G1"].total_points
     assert (res["G0"].ranks.peer, res["G1"].ranks.peer) == (1, 2)
@@ -111,7 +124,9 @@ def test_core_output_is_independent_of_input_order(make_example, worked):
     which=st.sampled_from([0, 1, 2]),
     cut=st.floats(0.0, 1.0),
 )
-def test_less_energy_never_lowers_score_rank_or_eligibility(make_example, example_spec, worked, scale, who, which, cut):
+def test_less_energy_never_lowers_score_rank_or_eligibility(
+    make_example, example_spec, worked, scale, who, which, cut
+):
     """With all else equal, using less of one energy never lowers that institution's points or ranks."""
     overrides = {}
     for (iid, spec), f in zip(sorted(example_spec.items())[:6], scale, strict=True):

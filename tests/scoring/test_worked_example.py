@@ -125,14 +125,29 @@ def test_government_group_by_peer_percentile(results):
         assert r[iid].peer_group.fallback == [] and r[iid].peer_group.size == 3
         assert method(r[iid], "area_energy") == "peer_percentile"
     # area energy: G1 13.25 < G3 13.79 < G2 16.37 → ranks 1, 2, 3 of 3 → 18 × (3−r)/2 = 18, 9, 0
-    assert (pts(r["G1"], "area_energy"), pts(r["G3"], "area_energy"), pts(r["G2"], "area_energy")) == (18, 9, 0)
+    assert (pts(r["G1"], "area_energy"), pts(r["G3"], "area_energy"), pts(r["G2"], "area_energy")) == (
+        18,
+        9,
+        0,
+    )
     # capita energy: G3 583.95 < G1 710.67 < G2 1,362.01 → 12, 6, 0
-    assert (pts(r["G3"], "capita_energy"), pts(r["G1"], "capita_energy"), pts(r["G2"], "capita_energy")) == (12, 6, 0)
+    assert (pts(r["G3"], "capita_energy"), pts(r["G1"], "capita_energy"), pts(r["G2"], "capita_energy")) == (
+        12,
+        6,
+        0,
+    )
     # capita water: G3 15 < G1 18 < G2 19.4 → 8, 4, 0
-    assert (pts(r["G3"], "capita_water"), pts(r["G1"], "capita_water"), pts(r["G2"], "capita_water")) == (8, 4, 0)
+    assert (pts(r["G3"], "capita_water"), pts(r["G1"], "capita_water"), pts(r["G2"], "capita_water")) == (
+        8,
+        4,
+        0,
+    )
     # carbon: G1 55.22 < G3 56.19 < G2 71.77 → 5, 2.5, 0
-    assert (pts(r["G1"], "carbon_intensity"), pts(r["G3"], "carbon_intensity"),
-            pts(r["G2"], "carbon_intensity")) == (5, 2.5, 0)
+    assert (
+        pts(r["G1"], "carbon_intensity"),
+        pts(r["G3"], "carbon_intensity"),
+        pts(r["G2"], "carbon_intensity"),
+    ) == (5, 2.5, 0)
     # reduction: −10 % beats every target (7/6/7/7 %) → 4 × 3 = 12.
     # G2 reduced 3 %: per-area 3 × 3/6 = 1.5; the three 7 % targets 3 × 3/7 = 1.285714 each → 5.357143
     assert pts(r["G1"], "reduction") == 12 and pts(r["G3"], "reduction") == 12
@@ -153,12 +168,23 @@ def test_school_group_quota_and_ties(results):
     assert pts(r["S2"], "area_energy") == A(15.50652)
     assert pts(r["S3"], "area_energy") == 0
     # capita energy: S2 168.0 < S1 209.6 < S3 419.5 → 12, 6, 0
-    assert (pts(r["S2"], "capita_energy"), pts(r["S1"], "capita_energy"), pts(r["S3"], "capita_energy")) == (12, 6, 0)
+    assert (pts(r["S2"], "capita_energy"), pts(r["S1"], "capita_energy"), pts(r["S3"], "capita_energy")) == (
+        12,
+        6,
+        0,
+    )
     # water: S2 22.5 best; S1 and S3 tie at 27 → average rank 2.5 → 8 × (3 − 2.5) / 2 = 2 each
-    assert (pts(r["S2"], "capita_water"), pts(r["S1"], "capita_water"), pts(r["S3"], "capita_water")) == (8, 2, 2)
+    assert (pts(r["S2"], "capita_water"), pts(r["S1"], "capita_water"), pts(r["S3"], "capita_water")) == (
+        8,
+        2,
+        2,
+    )
     # carbon: S2 36.81 < S1 42.39 < S3 87.96 → 5, 2.5, 0
-    assert (pts(r["S2"], "carbon_intensity"), pts(r["S1"], "carbon_intensity"),
-            pts(r["S3"], "carbon_intensity")) == (5, 2.5, 0)
+    assert (
+        pts(r["S2"], "carbon_intensity"),
+        pts(r["S1"], "carbon_intensity"),
+        pts(r["S3"], "carbon_intensity"),
+    ) == (5, 2.5, 0)
 
 
 def test_assessed_blocks_totals_vetoes_eligibility(results):
@@ -185,9 +211,9 @@ def test_assessed_blocks_totals_vetoes_eligibility(results):
         return sorted(v.code for v in r[iid].vetoes)
 
     assert codes("G1") == codes("G3") == codes("S2") == []
-    assert codes("G2") == ["failed_annual_target"] * 4          # all four targets missed (3 % < 6 / 7 %)
+    assert codes("G2") == ["failed_annual_target"] * 4  # all four targets missed (3 % < 6 / 7 %)
     assert codes("S1") == ["star_item_zero"]
-    assert codes("S3") == ["quota_exceeded"]                    # 20.97621 > 约束值 14
+    assert codes("S3") == ["quota_exceeded"]  # 20.97621 > 约束值 14
     assert "20.9762" in r["S3"].vetoes[0].reason
     assert codes("X1") == ["missing_statistics", "star_item_zero", "star_item_zero"]
     # threshold 85 and no veto: G1 100, S2 93.5, G3 88.5 qualify

@@ -44,7 +44,8 @@ def test_a_december_meter_does_not_replace_the_full_year_return(make_example, wo
     assert base.source_reason == (
         "meter data do not cover 2020 (meter G1-e: coverage 0.0847 below the minimum 0.9; meter G1-g: coverage "
         "0.0847 below the minimum 0.9; meter G1-w: coverage 0.0847 below the minimum 0.9): the statistics "
-        "return is used")
+        "return is used"
+    )
     # the full-year return: the same figures, vetoes and title as the hand-worked example
     assert base.total_energy_kgce == pytest.approx(expected.inputs.baseline.total_energy_kgce)
     assert [(i.code, i.value) for i in r.indicators] == [(i.code, i.value) for i in expected.indicators]
@@ -59,7 +60,9 @@ def test_partial_meter_year_without_a_return_has_no_figures(make_example, worked
     g1.quality_by_year[2020] = {mid: replace(q, coverage=0.5) for mid, q in g1.quality_by_year[2020].items()}
     r = by_id(score(insts, worked, 2026))["G1"]
     assert r.inputs.baseline.source == "none" and r.inputs.baseline.total_energy_kgce is None
-    assert "there is no statistics return for 2020: no figures for this year" in r.inputs.baseline.source_reason
+    assert (
+        "there is no statistics return for 2020: no figures for this year" in r.inputs.baseline.source_reason
+    )
     assert [v.code for v in r.vetoes] == ["missing_statistics"] and not r.eligible
     # a previous year partly metered is not compared with either
     g1.quality_by_year[2025] = {mid: replace(q, coverage=0.5) for mid, q in g1.quality_by_year[2025].items()}
@@ -71,7 +74,9 @@ def test_loader_judges_each_year_by_its_own_readings(example_db, worked, example
     expected = by_id(score(example_inputs, worked, 2026))
     with psycopg.connect(example_db) as conn:
         # G1's meters were installed on 1 December 2020 and read from then on; its 2020 return is complete
-        conn.execute("UPDATE meter SET installed_at = '2020-12-01T00:00:00+08:00' WHERE institution_id = 'G1'")
+        conn.execute(
+            "UPDATE meter SET installed_at = '2020-12-01T00:00:00+08:00' WHERE institution_id = 'G1'"
+        )
         conn.execute("DELETE FROM reading WHERE meter_id LIKE 'G1-%%' AND ts <= '2020-12-01T00:00:00+08:00'")
         conn.execute("DELETE FROM usage_monthly WHERE meter_id LIKE 'G1-%%' AND month < '2020-12-01'")
         conn.execute(

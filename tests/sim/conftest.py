@@ -23,21 +23,67 @@ INSTITUTIONS = [
 def meters_for(iid: str) -> list[MeterSpec]:
     main = f"{iid}-el"
     return [
-        MeterSpec(main, iid, "electricity", "kWh", "cumulative", "main", max_rate_per_h=20000.0, installed_at=INSTALLED),
-        MeterSpec(f"{iid}-el-hvac", iid, "electricity", "kWh", "cumulative", "hvac", parent_meter_id=main,
-                  max_rate_per_h=10000.0, installed_at=INSTALLED),
-        MeterSpec(f"{iid}-el-light", iid, "electricity", "kWh", "cumulative", "lighting_sockets", parent_meter_id=main,
-                  max_rate_per_h=10000.0, installed_at=INSTALLED),
-        MeterSpec(f"{iid}-water", iid, "water", "m3", "cumulative", "main", max_rate_per_h=500.0, installed_at=INSTALLED),
-        MeterSpec(f"{iid}-gas", iid, "natural_gas", "m3", "cumulative", "main", max_rate_per_h=2000.0,
-                  installed_at=INSTALLED),
+        MeterSpec(
+            main,
+            iid,
+            "electricity",
+            "kWh",
+            "cumulative",
+            "main",
+            max_rate_per_h=20000.0,
+            installed_at=INSTALLED,
+        ),
+        MeterSpec(
+            f"{iid}-el-hvac",
+            iid,
+            "electricity",
+            "kWh",
+            "cumulative",
+            "hvac",
+            parent_meter_id=main,
+            max_rate_per_h=10000.0,
+            installed_at=INSTALLED,
+        ),
+        MeterSpec(
+            f"{iid}-el-light",
+            iid,
+            "electricity",
+            "kWh",
+            "cumulative",
+            "lighting_sockets",
+            parent_meter_id=main,
+            max_rate_per_h=10000.0,
+            installed_at=INSTALLED,
+        ),
+        MeterSpec(
+            f"{iid}-water",
+            iid,
+            "water",
+            "m3",
+            "cumulative",
+            "main",
+            max_rate_per_h=500.0,
+            installed_at=INSTALLED,
+        ),
+        MeterSpec(
+            f"{iid}-gas",
+            iid,
+            "natural_gas",
+            "m3",
+            "cumulative",
+            "main",
+            max_rate_per_h=2000.0,
+            installed_at=INSTALLED,
+        ),
         MeterSpec(f"{iid}-fuel", iid, "gasoline", "L", "interval", "vehicle", installed_at=INSTALLED),
     ]
 
 
 def registry_specs() -> list[InstitutionSpec]:
     return [
-        InstitutionSpec(iid, cat, region, zone, {y: (area, occ) for y in range(2024, 2028)}, tuple(meters_for(iid)))
+        InstitutionSpec(
+            iid, cat, region, zone, {y: (area, occ) for y in range(2024, 2028)}, tuple(meters_for(iid))
+        )
         for iid, cat, region, zone, area, occ in INSTITUTIONS
     ]
 
@@ -48,8 +94,16 @@ def offices(n: int) -> list[InstitutionSpec]:
     for i in range(n):
         iid = f"office-{i:03d}"
         m = MeterSpec(f"{iid}-el", iid, "electricity", "kWh", "cumulative", "main", installed_at=INSTALLED)
-        out.append(InstitutionSpec(iid, "government", "320100", "hot_summer_cold_winter",
-                                   {y: (10000.0, 250) for y in range(2024, 2028)}, (m,)))
+        out.append(
+            InstitutionSpec(
+                iid,
+                "government",
+                "320100",
+                "hot_summer_cold_winter",
+                {y: (10000.0, 250) for y in range(2024, 2028)},
+                (m,),
+            )
+        )
     return out
 
 
@@ -71,8 +125,20 @@ def insert_registry(db_url: str, specs: list[InstitutionSpec]) -> None:
                     """INSERT INTO meter (id, institution_id, energy_type, unit, register, end_use, parent_meter_id,
                                           multiplier, rollover, max_rate_per_h, installed_at, retired_at)
                        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
-                    (m.id, s.id, m.energy_type, m.unit, m.register, m.end_use, m.parent_meter_id, m.multiplier,
-                     m.rollover, m.max_rate_per_h, m.installed_at, m.retired_at),
+                    (
+                        m.id,
+                        s.id,
+                        m.energy_type,
+                        m.unit,
+                        m.register,
+                        m.end_use,
+                        m.parent_meter_id,
+                        m.multiplier,
+                        m.rollover,
+                        m.max_rate_per_h,
+                        m.installed_at,
+                        m.retired_at,
+                    ),
                 )
 
 

@@ -23,8 +23,9 @@ from ingest.transport import BrokerConfig  # noqa: E402
 TZ = "Asia/Shanghai"
 Z = ZoneInfo(TZ)
 # Repeats and malformed messages well above the demo's rates, so the counts cannot agree by accident.
-RATES = FaultRates(gap=0.05, reset=0.0, replacement=0.0, jump=0.0, duplicate=0.02, conflict=0.01,
-                   backlog=0.2, malformed=0.5)
+RATES = FaultRates(
+    gap=0.05, reset=0.0, replacement=0.0, jump=0.0, duplicate=0.02, conflict=0.01, backlog=0.2, malformed=0.5
+)
 
 
 def _db_now(url: str) -> dt.datetime:
@@ -36,7 +37,8 @@ def _batch(url: str, readings: int, rejects: int = 0) -> None:
     with psycopg.connect(url) as conn:
         conn.execute(
             "INSERT INTO ingest_batch (messages, readings, inserted, duplicates, conflicts, rejects)"
-            " VALUES (1, %s, %s, 0, 0, %s)", (readings, readings, rejects),
+            " VALUES (1, %s, %s, 0, 0, %s)",
+            (readings, readings, rejects),
         )
 
 
@@ -52,9 +54,16 @@ def _until(pred, timeout_s: float = 120) -> bool:
 def test_wait_ends_when_everything_published_is_stored(sim_db_url, mqtt_url, topic_prefix):
     cfg = ingest_service.IngestConfig(
         database_url=sim_db_url,
-        broker=BrokerConfig(url=mqtt_url, client_id=f"wait-ingest-{uuid.uuid4().hex[:8]}", topic_prefix=topic_prefix,
-                            session_expiry_s=300, receive_maximum=2000),
-        timezone=TZ, batch_max_ms=50, rollup_interval_ms=100,
+        broker=BrokerConfig(
+            url=mqtt_url,
+            client_id=f"wait-ingest-{uuid.uuid4().hex[:8]}",
+            topic_prefix=topic_prefix,
+            session_expiry_s=300,
+            receive_maximum=2000,
+        ),
+        timezone=TZ,
+        batch_max_ms=50,
+        rollup_interval_ms=100,
     )
     svc = ingest_service.IngestService(cfg)
     t = threading.Thread(target=svc.run, daemon=True)
@@ -84,10 +93,14 @@ def test_wait_ends_when_everything_published_is_stored(sim_db_url, mqtt_url, top
         assert conn.execute("SELECT count(*) FROM usage_dirty").fetchone()[0] == 0
         assert conn.execute("SELECT count(*) FROM usage_hourly").fetchone()[0] > 0
         # A reading between grid points (an earlier live run's, say) is not the backfill's.
-        conn.execute("INSERT INTO reading (meter_id, ts, value) SELECT meter_id, ts + interval '7 min', value"
-                     " FROM reading ORDER BY meter_id, ts LIMIT 1")
-        assert stored_in_range(conn, published["start"], published["end"], published["interval_s"], TZ) \
+        conn.execute(
+            "INSERT INTO reading (meter_id, ts, value) SELECT meter_id, ts + interval '7 min', value"
+            " FROM reading ORDER BY meter_id, ts LIMIT 1"
+        )
+        assert (
+            stored_in_range(conn, published["start"], published["end"], published["interval_s"], TZ)
             == result.readings
+        )
 
 
 def test_a_pause_in_ingest_does_not_end_the_wait(sim_db_url):
@@ -98,7 +111,9 @@ def test_a_pause_in_ingest_does_not_end_the_wait(sim_db_url):
     done: list[int] = []
     seen: list[int] = []
     waiter = threading.Thread(
-        target=lambda: done.append(wait_backfill(sim_db_url, since, 100, stop, on_progress=seen.append, poll_s=0.1)),
+        target=lambda: done.append(
+            wait_backfill(sim_db_url, since, 100, stop, on_progress=seen.append, poll_s=0.1)
+        ),
         daemon=True,
     )
     waiter.start()
@@ -125,14 +140,22 @@ def test_a_stalled_ingest_is_reported_not_waited_for_forever(sim_db_url):
 
 def test_stored_readings_confirm_what_the_statistics_suggest(sim_db_url):
     """Statistics can run ahead (a message delivered twice counts twice); the stored count decides."""
-    published = {"start": "2025-11-03T00:00:00+08:00", "end": "2025-11-03T02:00:00+08:00", "readings": 3,
-                 "interval_s": 3600}
+    published = {
+        "start": "2025-11-03T00:00:00+08:00",
+        "end": "2025-11-03T02:00:00+08:00",
+        "readings": 3,
+        "interval_s": 3600,
+    }
     with psycopg.connect(sim_db_url) as conn:
-        conn.execute("INSERT INTO reading (meter_id, ts, value) VALUES"
-                     " ('gov-nj-1-el', '2025-11-03T01:00:00+08:00', 1), ('gov-nj-1-el', '2025-11-03T02:00:00+08:00', 2),"
-                     " ('gov-nj-1-el', '2025-11-03T01:15:00+08:00', 1.5)")
+        conn.execute(
+            "INSERT INTO reading (meter_id, ts, value) VALUES"
+            " ('gov-nj-1-el', '2025-11-03T01:00:00+08:00', 1), ('gov-nj-1-el', '2025-11-03T02:00:00+08:00', 2),"
+            " ('gov-nj-1-el', '2025-11-03T01:15:00+08:00', 1.5)"
+        )
     with pytest.raises(TimeoutError, match="2 of 3 published readings stored"):
         wait_stored(sim_db_url, published, TZ, threading.Event(), stall_s=1.0, poll_s=0.1)
     with psycopg.connect(sim_db_url) as conn:
-        conn.execute("INSERT INTO reading (meter_id, ts, value) VALUES ('gov-xz-1-el', '2025-11-03T02:00:00+08:00', 5)")
+        conn.execute(
+            "INSERT INTO reading (meter_id, ts, value) VALUES ('gov-xz-1-el', '2025-11-03T02:00:00+08:00', 5)"
+        )
     assert wait_stored(sim_db_url, published, TZ, threading.Event(), stall_s=60, poll_s=0.1) == 3

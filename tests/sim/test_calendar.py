@@ -31,14 +31,29 @@ def test_2027_has_every_statutory_holiday():
     from sim.calendar import _HOLIDAYS
 
     names = {name for name, _, _ in _HOLIDAYS[2027]}
-    assert {"new_year", "spring_festival", "qingming", "labour_day", "dragon_boat", "mid_autumn",
-            "national_day"} <= names
+    assert {
+        "new_year",
+        "spring_festival",
+        "qingming",
+        "labour_day",
+        "dragon_boat",
+        "mid_autumn",
+        "national_day",
+    } <= names
 
 
 @pytest.mark.parametrize(
     ("day", "term"),
-    [("2025-03-10", True), ("2025-07-20", False), ("2025-08-31", False), ("2025-09-01", True),
-     ("2025-02-05", False), ("2026-01-10", True), ("2026-02-10", False), ("2026-12-01", True)],
+    [
+        ("2025-03-10", True),
+        ("2025-07-20", False),
+        ("2025-08-31", False),
+        ("2025-09-01", True),
+        ("2025-02-05", False),
+        ("2026-01-10", True),
+        ("2026-02-10", False),
+        ("2026-12-01", True),
+    ],
 )
 def test_school_terms(day, term):
     assert in_school_term(dt.date.fromisoformat(day)) is term

@@ -61,18 +61,41 @@ def test_same_seed_same_bytes_and_other_seed_differs():
     assert readings(a) != readings(c)
 
 
-HIGH_RATES = FaultRates(gap=0.1, reset=0.03, replacement=0.03, jump=0.03, duplicate=0.01, conflict=0.01,
-                        backlog=0.15, malformed=0.15)
+HIGH_RATES = FaultRates(
+    gap=0.1,
+    reset=0.03,
+    replacement=0.03,
+    jump=0.03,
+    duplicate=0.01,
+    conflict=0.01,
+    backlog=0.15,
+    malformed=0.15,
+)
 
 
 def test_chunking_and_message_shape_do_not_change_readings():
     s1, batch_msgs = run(seed=3, start=at(2025, 7, 1), end=at(2025, 7, 8), rates=HIGH_RATES)
-    s2, meter_msgs = run(seed=3, start=at(2025, 7, 1), end=at(2025, 7, 8), step=dt.timedelta(minutes=45),
-                         mode="meter", rates=HIGH_RATES)
+    s2, meter_msgs = run(
+        seed=3,
+        start=at(2025, 7, 1),
+        end=at(2025, 7, 8),
+        step=dt.timedelta(minutes=45),
+        mode="meter",
+        rates=HIGH_RATES,
+    )
     assert readings(batch_msgs) == readings(meter_msgs)
     assert sorted(e.to_json() for e in s1.events) == sorted(e.to_json() for e in s2.events)
-    assert {e.kind for e in s1.events} == {"gap", "reset", "replacement", "replacement_gap", "jump", "duplicate",
-                                           "conflict", "backlog", "malformed"}
+    assert {e.kind for e in s1.events} == {
+        "gap",
+        "reset",
+        "replacement",
+        "replacement_gap",
+        "jump",
+        "duplicate",
+        "conflict",
+        "backlog",
+        "malformed",
+    }
     _, weekly = run(seed=3, start=at(2025, 7, 1), end=at(2025, 7, 8), rates=HIGH_RATES, chunk_days=7)
     assert readings(weekly) == readings(batch_msgs)
 
@@ -93,9 +116,14 @@ def test_hourly_readings_are_the_quarter_hour_counters_on_the_hour():
 
 
 def test_cumulative_counters_rise_except_at_injected_resets():
-    s, msgs = run(seed=11, start=at(2025, 1, 1), end=at(2025, 2, 1),
-                  rates=FaultRates(gap=0, reset=0.02, replacement=0.01, jump=0, duplicate=0, conflict=0,
-                                   backlog=0, malformed=0))
+    s, msgs = run(
+        seed=11,
+        start=at(2025, 1, 1),
+        end=at(2025, 2, 1),
+        rates=FaultRates(
+            gap=0, reset=0.02, replacement=0.01, jump=0, duplicate=0, conflict=0, backlog=0, malformed=0
+        ),
+    )
     series: dict[str, list[tuple[str, float]]] = {}
     for (meter, ts, v), _n in readings(msgs).items():
         if not meter.endswith("-fuel"):
@@ -153,7 +181,9 @@ def test_office_weekdays_weekends_holidays_and_lunch(year_grid):
 def test_school_vacation_dip(year_grid):
     g = year_grid
     spec = next(s for s in registry_specs() if s.category == "school")
-    c = InstitutionModel(spec, 1, TZ, wasteful_share=0, efficient_share=0).consumption(g)[f"{spec.id}-el-light"]
+    c = InstitutionModel(spec, 1, TZ, wasteful_share=0, efficient_share=0).consumption(g)[
+        f"{spec.id}-el-light"
+    ]
     day = g.workday & (g.hour > 9) & (g.hour < 16)
     summer = day & ~g.term & (g.doy > 200) & (g.doy < 235)
     autumn = day & g.term & (g.doy > 255) & (g.doy < 290)
@@ -240,8 +270,11 @@ def test_multiplier_unit_and_rollover_shape_the_raw_register():
 
     s = Simulator([with_main(rollover=5000.0)], seed=1, rates=FaultRates.none())
     s.start_at(at(2025, 6, 1))
-    values = [float(v) for (m, _ts, v) in sorted(readings(s.advance(at(2025, 6, 8))), key=lambda k: k[1])
-              if m == main.id]
+    values = [
+        float(v)
+        for (m, _ts, v) in sorted(readings(s.advance(at(2025, 6, 8))), key=lambda k: k[1])
+        if m == main.id
+    ]
     assert max(values) < 5000.0
     assert any(b < a for a, b in zip(values, values[1:], strict=False))  # it wrapped at least once
 

@@ -22,11 +22,23 @@ from ingest.transport import BrokerConfig  # noqa: E402
 
 TZ = "Asia/Shanghai"
 Z = ZoneInfo(TZ)
-RATES = FaultRates(gap=0.1, reset=0.03, replacement=0.03, jump=0.05, duplicate=0.005, conflict=0.005,
-                   backlog=0.15, malformed=0.2)
+RATES = FaultRates(
+    gap=0.1,
+    reset=0.03,
+    replacement=0.03,
+    jump=0.05,
+    duplicate=0.005,
+    conflict=0.005,
+    backlog=0.15,
+    malformed=0.2,
+)
 # what ingest calls each kind of malformed message
-REJECT_REASON = {"bad_json": "bad_json", "unknown_meter": "unknown_meter", "bad_value_type": "bad_value",
-                 "bad_ts": "bad_timestamp"}
+REJECT_REASON = {
+    "bad_json": "bad_json",
+    "unknown_meter": "unknown_meter",
+    "bad_value_type": "bad_value",
+    "bad_ts": "bad_timestamp",
+}
 
 
 def well_formed(messages) -> set[tuple[str, dt.datetime]]:
@@ -56,9 +68,16 @@ def scalar(url: str, sql: str):
 def test_faults_come_out_of_ingest_as_injected(sim_db_url, mqtt_url, topic_prefix):
     cfg = ingest_service.IngestConfig(
         database_url=sim_db_url,
-        broker=BrokerConfig(url=mqtt_url, client_id=f"sim-ingest-{uuid.uuid4().hex[:8]}", topic_prefix=topic_prefix,
-                            session_expiry_s=300, receive_maximum=2000),
-        timezone=TZ, batch_max_ms=50, rollup_interval_ms=100,
+        broker=BrokerConfig(
+            url=mqtt_url,
+            client_id=f"sim-ingest-{uuid.uuid4().hex[:8]}",
+            topic_prefix=topic_prefix,
+            session_expiry_s=300,
+            receive_maximum=2000,
+        ),
+        timezone=TZ,
+        batch_max_ms=50,
+        rollup_interval_ms=100,
     )
     svc = ingest_service.IngestService(cfg)
     t = threading.Thread(target=svc.run, daemon=True)
@@ -78,8 +97,9 @@ def test_faults_come_out_of_ingest_as_injected(sim_db_url, mqtt_url, topic_prefi
         malformed = [e for e in sim.events if e.kind == "malformed"]
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            if (scalar(sim_db_url, "SELECT count(*) FROM reading") == len(expected)
-                    and scalar(sim_db_url, "SELECT count(*) FROM ingest_reject") >= len(malformed)):
+            if scalar(sim_db_url, "SELECT count(*) FROM reading") == len(expected) and scalar(
+                sim_db_url, "SELECT count(*) FROM ingest_reject"
+            ) >= len(malformed):
                 break
             time.sleep(0.2)
     finally:
@@ -92,7 +112,9 @@ def test_faults_come_out_of_ingest_as_injected(sim_db_url, mqtt_url, topic_prefi
         conflicts = set(conn.execute("SELECT meter_id, ts FROM reading_conflict").fetchall())
         duplicates = conn.execute("SELECT coalesce(sum(duplicates), 0) FROM ingest_batch").fetchone()[0]
         quarantined = conn.execute("SELECT meter_id, ts_from, ts_to FROM usage_quarantine").fetchall()
-        resets = set(conn.execute("SELECT meter_id, ts_to FROM usage_counter_event WHERE kind = 'reset'").fetchall())
+        resets = set(
+            conn.execute("SELECT meter_id, ts_to FROM usage_counter_event WHERE kind = 'reset'").fetchall()
+        )
 
     kinds = {e.kind for e in sim.events}
     assert kinds >= {"gap", "reset", "replacement", "jump", "duplicate", "conflict", "backlog", "malformed"}
@@ -105,8 +127,11 @@ def test_faults_come_out_of_ingest_as_injected(sim_db_url, mqtt_url, topic_prefi
     ts = dt.datetime.fromisoformat
     assert conflicts == {(e.meter_id, ts(e.ts)) for e in sim.events if e.kind == "conflict"}
     # resets and replacements are seen where the counter restarted
-    restarts = {(e.meter_id, ts(e.ts)) for e in sim.events
-                if e.kind in ("reset", "replacement") and "not sent" not in (e.detail or "")}
+    restarts = {
+        (e.meter_id, ts(e.ts))
+        for e in sim.events
+        if e.kind in ("reset", "replacement") and "not sent" not in (e.detail or "")
+    }
     assert restarts and restarts <= resets
     # each implausible leap is quarantined, and nothing else is
     jumps = [e for e in sim.events if e.kind == "jump"]

@@ -87,8 +87,13 @@ def test_live_publishes_per_meter_and_continues_the_backfill(sim_db_url, mqtt_ur
     now = dt.datetime(2025, 5, 2, 12, tzinfo=Z)  # the "real" clock: live catches up with it and waits
     result = backfill(sim_db_url, mqtt_url, topic_prefix, start, mid, seed=4)
     stop = threading.Event()
-    t = threading.Thread(target=live, args=(sim_db_url, mqtt_url, topic_prefix), kwargs=dict(
-        seed=4, stop_event=stop, speed=86400.0, simulator=result.simulator, now=lambda: now, tick_s=0.05))
+    t = threading.Thread(
+        target=live,
+        args=(sim_db_url, mqtt_url, topic_prefix),
+        kwargs=dict(
+            seed=4, stop_event=stop, speed=86400.0, simulator=result.simulator, now=lambda: now, tick_s=0.05
+        ),
+    )
     t.start()
     try:
         want = expected(sim_db_url, topic_prefix, start, now, seed=4)
@@ -101,5 +106,5 @@ def test_live_publishes_per_meter_and_continues_the_backfill(sim_db_url, mqtt_ur
         t.join(30)
     got = subscriber.wait_for(0)
     assert readings(got) == readings(want)
-    live_topics = {m.topic for m in got[result.messages:]}
+    live_topics = {m.topic for m in got[result.messages :]}
     assert f"{topic_prefix}/gov-nj-1/gov-nj-1-el" in live_topics
