@@ -29,6 +29,7 @@ import psycopg
 
 from ingest.parser import RawReading, Reject, storable_text
 from store.codes import UnitError, conversion_factor, normalize_unit
+from store.registry import MeterRow, list_meters
 
 # The largest magnitude a reading may have in its meter's unit, after the multiplier. 1e15 Wh is a
 # terawatt-hour, orders of magnitude above any building's register, yet any sum of such readings over
@@ -37,18 +38,11 @@ MAX_ABS_READING = 1e15
 
 
 @dataclass(frozen=True)
-class MeterInfo:
-    meter_id: str
-    institution_id: str
-    unit: str
-    register: str
-    multiplier: float
-    rollover: float | None
-    max_rate_per_h: float | None
-    installed_at: datetime
-    retired_at: datetime | None
+class MeterInfo(MeterRow):
+    """A registry meter (store.registry.MeterRow, its times in UTC) with its configuration periods."""
+
     # (valid_from, unit, register, multiplier) of each configuration period, oldest first; None as
-    # valid_from: from the beginning. Empty: the fields above hold for all time.
+    # valid_from: from the beginning. Empty: the meter's own fields hold for all time.
     periods: tuple[tuple[datetime | None, str, str, float], ...] = ()
 
     def at(self, ts: datetime) -> tuple[str, str, float]:
@@ -84,10 +78,7 @@ class RegistryCache:
         version = conn.execute("SELECT version FROM registry_version").fetchone()[0]
         if version == self.version:
             return
-        rows = conn.execute(
-            "SELECT id, institution_id, unit, register, multiplier, rollover, max_rate_per_h, "
-            "installed_at, retired_at FROM meter"
-        ).fetchall()
+        rows = list_meters(conn)
         periods: dict[str, list[tuple]] = {}
         for meter_id, valid_from, *period in conn.execute(
             "SELECT meter_id, nullif(valid_from, '-infinity'), unit, register, multiplier FROM meter_config"
@@ -95,7 +86,14 @@ class RegistryCache:
         ):
             periods.setdefault(meter_id, []).append((_utc(valid_from), *period))
         self.meters = {
-            r[0]: MeterInfo(*r[:7], _utc(r[7]), _utc(r[8]), periods=tuple(periods.get(r[0], ())))
+            r.id: MeterInfo(
+                **r.__dict__
+                | {
+                    "installed_at": _utc(r.installed_at),
+                    "retired_at": _utc(r.retired_at),
+                    "periods": tuple(periods.get(r.id, ())),
+                }
+            )
             for r in rows
         }
         self.version = version

@@ -196,6 +196,37 @@ def _copy_direct(conn: psycopg.Connection, readings: list[StagedReading]) -> boo
     return True
 
 
+_INSERT_KEYS = """
+WITH ins AS (
+    INSERT INTO ingest_message (key) SELECT k FROM unnest(%(keys)b::bytea[]) k ORDER BY k
+    ON CONFLICT DO NOTHING RETURNING key
+)
+SELECT CASE WHEN count(*) = %(n)s THEN NULL ELSE coalesce(array_agg(key), '{}') END FROM ins
+"""
+
+
+def _insert_keys(conn: psycopg.Connection, keys: list[bytes]) -> list[bytes] | None:
+    """Record the message keys not recorded yet; the new ones, or None when all were new."""
+    return conn.execute(_INSERT_KEYS, {"keys": keys, "n": len(keys)}).fetchone()[0]
+
+
+def _copy_keys(conn: psycopg.Connection, keys: list[bytes]) -> bool:
+    """COPY the keys in a savepoint; False (rolled back) if any was recorded before.
+
+    The fast path of the live stream, where every key is new: half the server's work of the
+    INSERT … ON CONFLICT with its returned keys (measured with 5,000 keys into 500,000).
+    """
+    try:
+        with conn.transaction(), conn.cursor() as cur:
+            with cur.copy("COPY ingest_message (key) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(["bytea"])
+                for k in keys:
+                    copy.write_row((k,))
+    except psycopg.errors.UniqueViolation:
+        return False
+    return True
+
+
 def prune_message_keys(conn: psycopg.Connection, retention: str, chunk_rows: int = 50_000) -> int:
     """Forget committed message keys older than ``retention`` (a PostgreSQL interval), one chunk
     per call so that a first prune after months holds no long transaction; rows deleted."""
@@ -363,13 +394,8 @@ def write_messages(
         with conn.transaction():
             # Sorted, so two workers inserting overlapping keys take their locks in the same order.
             keys = sorted({m.key for m in messages})
-            # NULL when every key is new (the live stream): no keys to send back and look up.
-            inserted_keys = conn.execute(
-                "WITH ins AS (INSERT INTO ingest_message (key) SELECT k FROM unnest(%b::bytea[]) k ORDER BY k"
-                " ON CONFLICT DO NOTHING RETURNING key)"
-                " SELECT CASE WHEN count(*) = %s THEN NULL ELSE coalesce(array_agg(key), '{}') END FROM ins",
-                (keys, len(keys)),
-            ).fetchone()[0]
+            # None when every key is new (the live stream): no keys to send back and look up.
+            inserted_keys = None if try_direct and _copy_keys(conn, keys) else _insert_keys(conn, keys)
             if inserted_keys is None and len(keys) == len(messages):
                 first, again = messages, []
             else:

@@ -62,7 +62,11 @@ def test_runs_from_the_inbox_never_overfill_a_batch_and_keep_their_order(reg_db)
     # Everything is in the inbox before the service starts: the collector's first take sees all of it.
     for k in range(n_msgs):
         items = [
-            {"meter": "E1", "ts": (t0 + timedelta(minutes=per_msg * k + j)).isoformat(), "value": per_msg * k + j}
+            {
+                "meter": "E1",
+                "ts": (t0 + timedelta(minutes=per_msg * k + j)).isoformat(),
+                "value": per_msg * k + j,
+            }
             for j in range(per_msg)
         ]
         feed.feed("seam/v1/INST1/_batch", json.dumps(items).encode(), mid=k + 1)
@@ -76,7 +80,10 @@ def test_runs_from_the_inbox_never_overfill_a_batch_and_keep_their_order(reg_db)
     assert not runner.is_alive(), "ingest did not stop"
     assert [m.mid for m in feed.acked] == list(range(1, n_msgs + 1)), "acked out of arrival order"
     with psycopg.connect(reg_db) as conn:
-        assert conn.execute("SELECT count(*) FROM reading WHERE meter_id = 'E1'").fetchone()[0] == per_msg * n_msgs
+        assert (
+            conn.execute("SELECT count(*) FROM reading WHERE meter_id = 'E1'").fetchone()[0]
+            == per_msg * n_msgs
+        )
         sizes = [r[0] for r in conn.execute("SELECT readings FROM ingest_batch ORDER BY committed_at")]
     assert sum(sizes) == per_msg * n_msgs
     # A batch closes once it holds max_rows readings: at most one message beyond the budget.
