@@ -1,7 +1,7 @@
 """Queries behind the assessor API, with the caller's scope inside the SQL (docs/design.md §7, §9).
 
 A scope is what an API key may see: everything (admin, assessor), a region and every region under
-it (city assessor, recursive on ``region.parent_code``), or one institution. Every query here takes
+it (city assessor, through store.regions), or one institution. Every query here takes
 the scope and puts it in its WHERE clause, so rows outside it never leave the database.
 """
 
@@ -18,6 +18,8 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
+
+from store.regions import ancestors_sql, subtree_sql
 
 ROLES = ("admin", "assessor", "city_assessor", "institution")
 KEY_PREFIX_CHARS = string.ascii_lowercase + string.digits
@@ -38,32 +40,12 @@ class Scope:
         return {"scope_region": self.region_code, "scope_institution": self.institution_id}
 
 
-def subtree_sql(param: str) -> str:
-    """Region codes at and under ``%(param)s`` (GB/T 2260 hierarchy via parent_code), as an array.
-
-    Used as ``col = ANY(...)``: the array is computed once per query (an InitPlan), so the planner can
-    use an index on ``col`` instead of joining every row against the recursive CTE."""
-    return (
-        "ARRAY(WITH RECURSIVE sub(code) AS (SELECT code FROM region WHERE code = %(" + param + ")s"
-        " UNION ALL SELECT r.code FROM region r JOIN sub ON r.parent_code = sub.code) SELECT code FROM sub)"
-    )
-
-
-def ancestors_sql(code_expr: str) -> str:
-    """Region codes at and above the region given by the SQL expression ``code_expr``, as an array."""
-    return (
-        "ARRAY(WITH RECURSIVE up(code, parent) AS (SELECT code, parent_code FROM region WHERE code = "
-        + code_expr
-        + " UNION ALL SELECT r.code, r.parent_code FROM region r JOIN up ON r.code = up.parent) SELECT code FROM up)"
-    )
-
-
 def scope_predicate(scope: Scope, *, region_col: str, institution_col: str) -> str:
     """A boolean SQL expression: the row's institution/region lies in the scope."""
     if scope.everything:
         return "TRUE"
     if scope.role == "city_assessor":
-        return f"({region_col} = ANY({subtree_sql('scope_region')}))"
+        return f"({region_col} = ANY({subtree_sql('%(scope_region)s')}))"
     if scope.role == "institution":
         return f"({institution_col} = %(scope_institution)s)"
     return "FALSE"
@@ -76,7 +58,7 @@ def run_scope_predicate(scope: Scope, alias: str = "r") -> str:
     col = f"{alias}.region_code"
     if scope.role == "city_assessor":
         return (
-            f"({col} IS NULL OR {col} = ANY({subtree_sql('scope_region')})"
+            f"({col} IS NULL OR {col} = ANY({subtree_sql('%(scope_region)s')})"
             f" OR {col} = ANY({ancestors_sql('%(scope_region)s')}))"
         )
     if scope.role == "institution":
@@ -308,7 +290,7 @@ def list_institutions(
     where = [pred]
     params: dict[str, Any] = {**scope.params(), "limit": limit, "offset": offset}
     if region_code:
-        where.append(f"i.region_code = ANY({subtree_sql('region')})")
+        where.append(f"i.region_code = ANY({subtree_sql('%(region)s')})")
         params["region"] = region_code
     if category:
         where.append("i.category = %(category)s")
@@ -447,7 +429,7 @@ def latest_covering_run_id(
     if scope.role == "city_assessor":
         # The narrower of the scope's region and the filter (the filter was checked to overlap the scope).
         target = (
-            f"(CASE WHEN %(filter)s::text IS NOT NULL AND %(filter)s = ANY({subtree_sql('scope_region')})"
+            f"(CASE WHEN %(filter)s::text IS NOT NULL AND %(filter)s = ANY({subtree_sql('%(scope_region)s')})"
             " THEN %(filter)s ELSE %(scope_region)s END)"
         )
     elif scope.role == "institution":
@@ -495,7 +477,7 @@ def _ranking_page_sql(
     where = ["sr.run_id = %(run_id)s", pred]
     params: dict[str, Any] = {**scope.params(), "run_id": run_id, "limit": limit, "offset": offset}
     if region_code:
-        where.append(f"sr.region_code = ANY({subtree_sql('region')})")
+        where.append(f"sr.region_code = ANY({subtree_sql('%(region)s')})")
         params["region"] = region_code
     if category:
         where.append("sr.category = %(category)s")
@@ -588,7 +570,7 @@ def usage_series(
 def regions_overlap(conn: psycopg.Connection, a: str, b: str) -> bool:
     """True when one region lies at or under the other."""
     row = conn.execute(
-        f"SELECT %(b)s = ANY({subtree_sql('a')}) OR %(a)s = ANY({subtree_sql('b')})", {"a": a, "b": b}
+        f"SELECT %(b)s = ANY({subtree_sql('%(a)s')}) OR %(a)s = ANY({subtree_sql('%(b)s')})", {"a": a, "b": b}
     ).fetchone()
     return bool(row[0])
 
@@ -596,7 +578,7 @@ def regions_overlap(conn: psycopg.Connection, a: str, b: str) -> bool:
 def institution_in_region(conn: psycopg.Connection, institution_id: str, region_code: str) -> bool:
     """True when the institution lies in the region or a region under it."""
     row = conn.execute(
-        f"SELECT region_code = ANY({subtree_sql('region')}) FROM institution WHERE id = %(id)s",
+        f"SELECT region_code = ANY({subtree_sql('%(region)s')}) FROM institution WHERE id = %(id)s",
         {"region": region_code, "id": institution_id},
     ).fetchone()
     return bool(row and row[0])

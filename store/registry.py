@@ -17,6 +17,7 @@ from psycopg.rows import class_row, dict_row
 
 from store import codes
 from store import registry_files as rf
+from store.regions import subtree_of_any_sql
 from store.registry_files import (
     INSTITUTION_YEARS,
     INSTITUTIONS,
@@ -128,15 +129,6 @@ def list_meters(conn: psycopg.Connection, institution_id: str | None = None) -> 
         return cur.execute(q, {"inst": institution_id}).fetchall()
 
 
-_REGION_TREE = """
-WITH RECURSIVE scope(code) AS (
-    SELECT code FROM region WHERE code = ANY(%(regions)s)
-    UNION
-    SELECT r.code FROM region r JOIN scope s ON r.parent_code = s.code
-)
-"""
-
-
 def list_institutions(
     conn: psycopg.Connection, region_code: str | None = None, *, region_codes: list[str] | None = None
 ) -> list[InstitutionRow]:
@@ -147,8 +139,9 @@ def list_institutions(
         if region_code is None and region_codes is None:
             return cur.execute(sql.SQL("SELECT {} FROM institution ORDER BY id").format(cols)).fetchall()
         q = sql.SQL(
-            _REGION_TREE
-            + "SELECT {} FROM institution WHERE region_code IN (SELECT code FROM scope) ORDER BY id"
+            "SELECT {} FROM institution WHERE region_code = ANY("
+            + subtree_of_any_sql("%(regions)s")
+            + ") ORDER BY id"
         )
         return cur.execute(q.format(cols), {"regions": regions}).fetchall()
 
