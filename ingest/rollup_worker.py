@@ -22,7 +22,8 @@ import time
 import psycopg
 
 from ingest.retention import prune_stats
-from ingest.rollup import deployment_timezone, run_rollup
+from ingest.rollup import run_rollup
+from store.deployment import deployment_timezone
 
 log = logging.getLogger(__name__)
 

@@ -24,14 +24,10 @@ from scoring.inputs import AssessedEntry, InstitutionInput, MeterQuality, MeterU
 from scoring.methodology import Methodology
 from store import scoring as store_scoring
 from store.codes import EVENT_BASED, SUB_METER_END_USES, UNITS, UnitError, conversion_factor, read_interval_s
+from store.deployment import deployment_timezone
 from store.regions import subtree_sql
 
 COUNTED_END_USES = ("main", "vehicle")
-
-
-def deployment_timezone(conn: psycopg.Connection) -> str:
-    row = conn.execute("SELECT value FROM deployment_setting WHERE key = 'timezone'").fetchone()
-    return row[0] if row else "Asia/Shanghai"
 
 
 def _scope_sql(region_code: str | None) -> str:
