@@ -9,6 +9,7 @@ from fastapi import Path, Query
 
 from api.errors import ApiError, forbidden, not_found
 from store import api_queries as q
+from store import codes
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 REGION_PATTERN = r"^[0-9]{6}$"
@@ -31,10 +32,9 @@ RegionFilter = Annotated[
         examples=["320100"],
     ),
 ]
-Category = Literal["government", "school", "hospital", "venue", "other"]
-EnergyType = Literal[
-    "electricity", "water", "natural_gas", "heat", "steam", "coal", "gasoline", "diesel", "lpg", "other"
-]
+# The codes store/codes.py owns, in its order (the OpenAPI enums list them so).
+Category = Literal[tuple(codes.CATEGORIES)]
+EnergyType = Literal[tuple(codes.ENERGY_TYPES)]
 Bucket = Literal["hour", "day", "month", "year"]
 TableFormat = Literal["json", "csv", "xlsx"]
 DocFormat = Literal["json", "csv", "xlsx", "pdf"]
