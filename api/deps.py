@@ -21,7 +21,8 @@ from api.auth_limit import FailedAuthLimiter
 from api.cache import RankingTotals
 from api.config import ApiConfig
 from api.errors import ApiError, forbidden, unauthorized
-from store import api_queries as q
+from store import api_keys
+from store.api_keys import ApiKey, KeyRefused
 
 
 @dataclass
@@ -91,7 +92,7 @@ def _too_many(retry_s: int) -> ApiError:
     )
 
 
-def authenticate_on(conn: psycopg.Connection, pools: Pools, scope: dict, token: str | None) -> q.ApiKey:
+def authenticate_on(conn: psycopg.Connection, pools: Pools, scope: dict, token: str | None) -> ApiKey:
     """The live key for ``token`` looked up on ``conn``, with the failed-authentication limit per client:
     429 while the client is over it (even with a good key), 401 for a missing, bad, revoked or expired key."""
     client = (scope.get("client") or ("-",))[0]
@@ -103,8 +104,8 @@ def authenticate_on(conn: psycopg.Connection, pools: Pools, scope: dict, token: 
         limiter.failed(client)
         raise unauthorized("missing API key: send Authorization: Bearer jn_<prefix>_<secret>")
     try:
-        key = q.authenticate(conn, token.strip())
-    except q.KeyRefused as exc:
+        key = api_keys.authenticate(conn, token.strip())
+    except KeyRefused as exc:
         limiter.failed(client)
         raise unauthorized(str(exc)) from exc
     if key is None:
@@ -115,16 +116,14 @@ def authenticate_on(conn: psycopg.Connection, pools: Pools, scope: dict, token: 
     return key
 
 
-def authenticate_token(scope: dict, token: str | None) -> q.ApiKey:
+def authenticate_token(scope: dict, token: str | None) -> ApiKey:
     """For api.limits.BodyGuard (in a worker thread): the live key for ``token``, or the refusal."""
     pools: Pools = scope["app"].state.pools
     with pools.authenticating() as conn:
         return authenticate_on(conn, pools, scope, token)
 
 
-def key_on(
-    conn: psycopg.Connection, request: Request, creds: HTTPAuthorizationCredentials | None
-) -> q.ApiKey:
+def key_on(conn: psycopg.Connection, request: Request, creds: HTTPAuthorizationCredentials | None) -> ApiKey:
     """The caller's live key, looked up on a primary connection the request already holds: a handler
     that authenticates this way saves a worker-thread hop and a pool checkout, and a revocation still
     holds on the next request (the key row is read every time)."""
@@ -135,7 +134,7 @@ def current_key(
     request: Request,
     pools: Annotated[Pools, Depends(get_pools)],
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> q.ApiKey:
+) -> ApiKey:
     # A request with a body was authenticated before its body was read (api.limits); not twice.
     key = getattr(request.state, "api_key", None)
     if key is not None:
@@ -144,10 +143,10 @@ def current_key(
         return key_on(conn, request, creds)
 
 
-Key = Annotated[q.ApiKey, Depends(current_key)]
+Key = Annotated[ApiKey, Depends(current_key)]
 Db = Annotated[Pools, Depends(get_pools)]
 
 
-def require_role(key: q.ApiKey, *roles: str) -> None:
+def require_role(key: ApiKey, *roles: str) -> None:
     if key.role not in roles:
         raise forbidden(f"role {key.role} may not do this; needs one of: {', '.join(roles)}")

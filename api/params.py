@@ -10,6 +10,7 @@ from fastapi import Path, Query
 from api.errors import ApiError, forbidden, not_found
 from store import api_queries as q
 from store import codes
+from store.scope import Scope
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 REGION_PATTERN = r"^[0-9]{6}$"
@@ -87,7 +88,7 @@ def check_range(start: date, end: date, bucket: str) -> None:
         )
 
 
-def check_institution(conn, scope: q.Scope, institution_id: str) -> dict:
+def check_institution(conn, scope: Scope, institution_id: str) -> dict:
     """The institution's row when the scope may see it; 404 when it does not exist, 403 outside the scope."""
     row = q.institution_checked(conn, scope, institution_id)
     if row is None:
@@ -97,7 +98,7 @@ def check_institution(conn, scope: q.Scope, institution_id: str) -> dict:
     return row
 
 
-def check_region_filter(conn, scope: q.Scope, region_code: str | None) -> None:
+def check_region_filter(conn, scope: Scope, region_code: str | None) -> None:
     """404 for a region that does not exist; 403 when the filter and the caller's scope share nothing, for
     every role with a scope (a city assessor, an institution), rather than an empty page for some."""
     if region_code is None:

@@ -15,6 +15,7 @@ from api.exports.tables import file_response, file_responses, to_csv, to_xlsx
 from api.models import MeterQuality, QualityReport
 from api.params import InstitutionId, MeterId, TableFormat, check_institution, check_range
 from store import api_queries as q
+from store.api_keys import ApiKey
 
 router = APIRouter(tags=["quality"])
 
@@ -38,7 +39,7 @@ End = params.End("2027-01-01")
 
 def _quality(
     pools: Pools,
-    key: q.ApiKey,
+    key: ApiKey,
     request: Request,
     start: date,
     end: date,

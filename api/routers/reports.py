@@ -26,7 +26,7 @@ from api.models import (
 from api.params import DocFormat, InstitutionId
 from api.routers.savings import _result as savings_result
 from savings.report import SavingsSection, degree_day_summary, institution_section, pdf_flowables
-from store import api_queries as q
+from store import api_pulls
 
 router = APIRouter(prefix="/institutions", tags=["reports"])
 log = logging.getLogger("api.reports")
@@ -244,7 +244,7 @@ def institution_report(
     # row, only when every check below passes (committed with the read, before the response goes out).
     with db.logging() as conn:
         key = key_on(conn, request, creds)
-        got = q.report_logged(
+        got = api_pulls.report_logged(
             conn,
             key,
             institution_id,

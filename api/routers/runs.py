@@ -16,7 +16,10 @@ from api.exports.pdf import fmt_num, table_pdf
 from api.exports.tables import file_response, file_responses, to_csv, to_xlsx
 from api.models import Page, RankingPage, RunCreate, RunDetail, RunInfo, RunRef, ScoringJob
 from api.params import Category, DocFormat, Limit, Offset, RegionFilter, RunId, Year, check_region_filter
+from store import api_pulls, scoring_jobs
 from store import api_queries as q
+from store.api_keys import ApiKey
+from store.scoring_jobs import JobQueueFull
 
 router = APIRouter(tags=["runs"])
 log = logging.getLogger("api.runs")
@@ -40,7 +43,7 @@ PDF_WEIGHTS = [9, 9, 9, 20, 40, 14, 14, 34, 12, 8, 11, 70]
 Sort = Literal["rank_province", "rank_city", "rank_peer", "total_points", "institution_id", "name"]
 
 
-def _visible_run(conn, key: q.ApiKey, run_id: int) -> dict:
+def _visible_run(conn, key: ApiKey, run_id: int) -> dict:
     """The run's identity when the key may see it; 404 when there is no such run, 403 outside the scope."""
     run = q.run_checked(conn, key.scope, run_id)
     if run is None:
@@ -101,14 +104,14 @@ def start_run(body: RunCreate, key: Key, db: Db, request: Request):
         if body.region_code and not q.region_exists(conn, body.region_code):
             raise not_found(f"region {body.region_code!r} not found")
         try:
-            job, new = q.enqueue_job(
+            job, new = scoring_jobs.enqueue_job(
                 conn,
                 year=body.year,
                 region_code=body.region_code,
                 methodology_hash=methodology_hash,
                 created_by=f"api:{key.name}",
             )
-        except q.JobQueueFull as exc:
+        except JobQueueFull as exc:
             raise ApiError(429, f"{exc}; wait for some to finish", headers={"Retry-After": "30"}) from exc
     worker = getattr(request.app.state, "job_worker", None)
     if new and worker is not None:
@@ -121,10 +124,10 @@ def start_run(body: RunCreate, key: Key, db: Db, request: Request):
 JobId = Annotated[int, Path(ge=1, le=2**62, description="scoring job id", examples=[1])]
 
 
-def _job(db: Pools, key: q.ApiKey, job_id: int) -> dict:
+def _job(db: Pools, key: ApiKey, job_id: int) -> dict:
     require_role(key, "admin", "assessor")
     with db.reading() as conn:
-        job = q.get_job(conn, job_id)
+        job = scoring_jobs.get_job(conn, job_id)
     if job is None:
         raise not_found(f"scoring job {job_id} not found")
     return job
@@ -208,7 +211,7 @@ def _ranking(
             check_region_filter(conn, key.scope, region_code)
         # One statement: the run's visibility, the page, and the access-log row (written only when the
         # run is visible, committed with the read before the response goes out).
-        run = q.ranking_page_logged(
+        run = api_pulls.ranking_page_logged(
             conn,
             key,
             run_id,
@@ -233,7 +236,7 @@ def _ranking(
     pools.totals.put(count_key, total)
     run_header = {"X-Run-Id": str(run_id)}
     if format == "json":
-        # PostgreSQL built the rows' JSON (store.api_queries._ranking_page_sql); their shape is RankingRow's,
+        # PostgreSQL built the rows' JSON (store.api_queries._ranking_page_sql, via store.api_pulls); their shape is RankingRow's,
         # which the OpenAPI tests check on every response.
         ref = RunRef.model_validate(run).model_dump_json()
         return Response(

@@ -15,7 +15,8 @@ from api.deps import Db, Key, Pools, require_role
 from api.errors import not_found
 from api.exports.tables import file_response, file_responses, to_csv
 from api.params import ID_PATTERN, START_DATE_PATTERN, EnergyType, check_institution
-from store import api_queries as q
+from store.api_keys import ApiKey
+from store.scope import scope_predicate
 
 router = APIRouter(tags=["savings"])
 
@@ -125,7 +126,7 @@ def _project(conn, p) -> Project:
     )
 
 
-def _visible_project(conn, key: q.ApiKey, project_id: str):
+def _visible_project(conn, key: ApiKey, project_id: str):
     """The project when the key may see its institution; 404 when it does not exist, 403 outside scope."""
     from store.savings import get_project
 
@@ -147,7 +148,7 @@ def list_projects(
     """Retrofit and contract projects the caller may see, each with its latest verified savings."""
     from store.savings import list_projects as all_projects
 
-    pred = q.scope_predicate(key.scope, region_col="i.region_code", institution_col="i.id")
+    pred = scope_predicate(key.scope, region_col="i.region_code", institution_col="i.id")
     with db.reading() as conn:
         if institution_id is not None:
             check_institution(conn, key.scope, institution_id)

@@ -15,6 +15,7 @@ from api.exports.tables import file_response, file_responses, to_csv, to_xlsx
 from api.models import UsagePoint, UsageSeries
 from api.params import Bucket, EnergyType, InstitutionId, MeterId, TableFormat, check_institution, check_range
 from store import api_queries as q
+from store.api_keys import ApiKey
 
 router = APIRouter(tags=["usage"])
 
@@ -36,7 +37,7 @@ _DOC = (
 
 def _series(
     pools: Pools,
-    key: q.ApiKey,
+    key: ApiKey,
     request: Request,
     *,
     start: date,
