@@ -146,6 +146,16 @@ def list_institutions(
         return cur.execute(q.format(cols), {"regions": regions}).fetchall()
 
 
+_INSTITUTION_IDS = """
+SELECT id FROM institution ORDER BY id
+"""
+
+
+def institution_ids(conn: psycopg.Connection) -> list[str]:
+    """Every institution's id, in id order."""
+    return [r[0] for r in conn.execute(_INSTITUTION_IDS)]
+
+
 def get_institution(conn: psycopg.Connection, institution_id: str) -> InstitutionRow | None:
     cols = sql.SQL(", ").join(sql.Identifier(c) for c in INSTITUTIONS.column_names)
     with conn.cursor(row_factory=class_row(InstitutionRow)) as cur:

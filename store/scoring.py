@@ -359,6 +359,16 @@ def set_assessed_item(
     return old, new
 
 
+_HAS_ASSESSED_ITEMS = """
+SELECT EXISTS (SELECT 1 FROM assessed_item WHERE year = %(year)s)
+"""
+
+
+def has_assessed_items(conn: psycopg.Connection, year: int) -> bool:
+    """Whether any institution has an assessed item entered for ``year``."""
+    return conn.execute(_HAS_ASSESSED_ITEMS, {"year": year}).fetchone()[0]
+
+
 def list_assessed_items(
     conn: psycopg.Connection,
     institution_id: str | None = None,
