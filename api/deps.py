@@ -1,4 +1,4 @@
-"""Dependencies: database pools, the caller's API key and role checks.
+"""Dependencies: database pools, the caller's API key, the methodology, role and visibility checks.
 
 Auth reads the key on the primary (write) pool so that a revocation takes effect on the next request
 even when reads go to a replica. Connections are checked out and returned per step, never nested, so
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import psycopg
 from fastapi import Depends, Request
@@ -20,9 +20,12 @@ from psycopg_pool import ConnectionPool
 from api.auth_limit import FailedAuthLimiter
 from api.cache import RankingTotals
 from api.config import ApiConfig
-from api.errors import ApiError, forbidden, unauthorized
+from api.errors import ApiError, forbidden, not_found, unauthorized
 from store import api_keys
 from store.api_keys import ApiKey, KeyRefused
+
+if TYPE_CHECKING:
+    from scoring.methodology import Methodology
 
 
 @dataclass
@@ -130,11 +133,11 @@ def key_on(conn: psycopg.Connection, request: Request, creds: HTTPAuthorizationC
     return authenticate_on(conn, request.app.state.pools, request.scope, creds.credentials if creds else None)
 
 
-def current_key(
-    request: Request,
-    pools: Annotated[Pools, Depends(get_pools)],
-    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> ApiKey:
+# The database pools of the app (what a handler reads and writes through).
+DbPools = Annotated[Pools, Depends(get_pools)]
+
+
+def current_key(request: Request, pools: DbPools, creds: Bearer) -> ApiKey:
     # A request with a body was authenticated before its body was read (api.limits); not twice.
     key = getattr(request.state, "api_key", None)
     if key is not None:
@@ -143,10 +146,40 @@ def current_key(
         return key_on(conn, request, creds)
 
 
+# The caller's live API key (authenticated on the primary).
 Key = Annotated[ApiKey, Depends(current_key)]
-Db = Annotated[Pools, Depends(get_pools)]
 
 
 def require_role(key: ApiKey, *roles: str) -> None:
     if key.role not in roles:
         raise forbidden(f"role {key.role} may not do this; needs one of: {', '.join(roles)}")
+
+
+def loaded_methodology(request: Request) -> Methodology:
+    """The scoring methodology the app loaded at start (api.app's lifespan); 409 when it was invalid.
+
+    Called by a handler after its role check (not as a dependency), so a caller without the role is told
+    so first, as before."""
+    state = request.app.state
+    if state.methodology is None:
+        raise ApiError(409, f"the configured methodology is invalid: {state.methodology_error}")
+    return state.methodology
+
+
+RUN_OUTSIDE = (
+    "covers a region outside your scope"  # a run's 403 (a run belongs to a region, not to the caller)
+)
+
+
+def require_visible(
+    row: dict | bool | None, what: str, outside: str = "is outside your scope"
+) -> dict | bool:
+    """The one 404-then-403 check: 404 when ``row`` is None (no such thing, for anyone), 403 when it exists
+    outside the caller's scope. ``row`` is a store row with a ``visible`` column (taken out of it) or the
+    visibility itself; ``what`` names the thing ("institution 'G1'"), ``outside`` ends the 403 message."""
+    if row is None:
+        raise not_found(f"{what} not found")
+    visible = row.pop("visible") if isinstance(row, dict) else row
+    if not visible:
+        raise forbidden(f"{what} {outside}")
+    return row

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import Path, Query
 
+from api.deps import require_visible
 from api.errors import ApiError, forbidden, not_found
 from store import api_queries as q
 from store import codes
@@ -90,12 +91,9 @@ def check_range(start: date, end: date, bucket: str) -> None:
 
 def check_institution(conn, scope: Scope, institution_id: str) -> dict:
     """The institution's row when the scope may see it; 404 when it does not exist, 403 outside the scope."""
-    row = q.institution_checked(conn, scope, institution_id)
-    if row is None:
-        raise not_found(f"institution {institution_id!r} not found")
-    if not row.pop("visible"):
-        raise forbidden(f"institution {institution_id!r} is outside your scope")
-    return row
+    return require_visible(
+        q.institution_checked(conn, scope, institution_id), f"institution {institution_id!r}"
+    )
 
 
 def check_region_filter(conn, scope: Scope, region_code: str | None) -> None:

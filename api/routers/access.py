@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import Db, Key, require_role
+from api.deps import DbPools, Key, require_role
 from api.models import AccessEntry
 from api.params import ID_PATTERN, Limit, Offset
 from store.access_log import list_access
@@ -17,7 +17,7 @@ router = APIRouter(tags=["access log"])
 @router.get("/access-log", response_model=list[AccessEntry])
 def access_log(
     key: Key,
-    db: Db,
+    db: DbPools,
     institution_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
     limit: Limit = 100,
     offset: Offset = 0,
