@@ -20,6 +20,72 @@ JOB_COLS = (
 )
 
 
+_QUEUE_LOCK = """
+SELECT pg_advisory_xact_lock(%(lock_class)s, hashtext(%(by)s))
+"""
+
+_ACTIVE_JOB = f"""
+SELECT {JOB_COLS} FROM scoring_job
+WHERE year = %(year)s AND coalesce(region_code, '') = coalesce(%(region)s, '') AND methodology_hash = %(hash)s
+    AND status IN ('queued', 'running')
+"""
+
+_QUEUED_BY = """
+SELECT count(*) AS n FROM scoring_job WHERE status = 'queued' AND created_by = %(by)s
+"""
+
+_INSERT_JOB = f"""
+INSERT INTO scoring_job (year, region_code, methodology_hash, created_by)
+VALUES (%(year)s, %(region)s, %(hash)s, %(by)s) ON CONFLICT DO NOTHING RETURNING {JOB_COLS}
+"""
+
+_GET_JOB = f"""
+SELECT {JOB_COLS} FROM scoring_job WHERE id = %(id)s
+"""
+
+_CLAIM_JOB = f"""
+UPDATE scoring_job SET status = 'running', started_at = now(), attempts = attempts + 1
+WHERE id = (
+    SELECT j.id FROM scoring_job j
+    WHERE j.status = 'queued' AND NOT EXISTS (
+        SELECT 1 FROM scoring_job r
+        WHERE r.status = 'running' AND r.year = j.year AND r.methodology_hash = j.methodology_hash)
+    ORDER BY j.id LIMIT 1 FOR UPDATE SKIP LOCKED)
+RETURNING {JOB_COLS}
+"""
+
+_TAKE_LEASE = """
+SELECT pg_advisory_lock(%(lock_class)s, %(id)s::int)
+"""
+
+_RELEASE_LEASE = """
+SELECT pg_advisory_unlock(%(lock_class)s, %(id)s::int)
+"""
+
+_TRY_LEASE = """
+SELECT pg_try_advisory_xact_lock(%(lock_class)s, %(id)s::int)
+"""
+
+_FINISH_JOB = """
+UPDATE scoring_job SET status = %(status)s, run_id = %(run_id)s, error = %(error)s, finished_at = now()
+WHERE id = %(id)s
+"""
+
+_RUNNING_JOBS = """
+SELECT id, attempts FROM scoring_job WHERE status = 'running' ORDER BY id FOR UPDATE SKIP LOCKED
+"""
+
+_FAIL_ORPHAN = """
+UPDATE scoring_job SET status = 'failed', finished_at = now(),
+    error = 'its worker stopped during each of ' || attempts || ' attempts'
+WHERE id = %(id)s
+"""
+
+_REQUEUE_ORPHAN = """
+UPDATE scoring_job SET status = 'queued', started_at = NULL WHERE id = %(id)s
+"""
+
+
 class JobQueueFull(Exception):
     """The key has JOB_MAX_QUEUED_PER_KEY jobs queued already."""
 
@@ -33,29 +99,17 @@ def enqueue_job(
     ``conn`` must be in a transaction: the per-key lock that makes the count exact lasts until its end."""
     params = {"year": year, "region": region_code, "hash": methodology_hash, "by": created_by}
     with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (JOB_QUEUE_LOCK_CLASS, created_by))
+        cur.execute(_QUEUE_LOCK, {"lock_class": JOB_QUEUE_LOCK_CLASS, "by": created_by})
         for _ in range(3):  # a job of the same inputs may finish between the INSERT and the SELECT
-            row = cur.execute(
-                f"SELECT {JOB_COLS} FROM scoring_job WHERE year = %(year)s"
-                " AND coalesce(region_code, '') = coalesce(%(region)s, '') AND methodology_hash = %(hash)s"
-                " AND status IN ('queued', 'running')",
-                params,
-            ).fetchone()
+            row = cur.execute(_ACTIVE_JOB, params).fetchone()
             if row is not None:
                 return row, False
-            queued = cur.execute(
-                "SELECT count(*) AS n FROM scoring_job WHERE status = 'queued' AND created_by = %(by)s",
-                params,
-            ).fetchone()["n"]
+            queued = cur.execute(_QUEUED_BY, params).fetchone()["n"]
             if queued >= JOB_MAX_QUEUED_PER_KEY:
                 raise JobQueueFull(
                     f"{queued} scoring jobs of yours are queued already (at most {JOB_MAX_QUEUED_PER_KEY})"
                 )
-            row = cur.execute(
-                f"INSERT INTO scoring_job (year, region_code, methodology_hash, created_by)"
-                f" VALUES (%(year)s, %(region)s, %(hash)s, %(by)s) ON CONFLICT DO NOTHING RETURNING {JOB_COLS}",
-                params,
-            ).fetchone()
+            row = cur.execute(_INSERT_JOB, params).fetchone()
             if row is not None:
                 return row, True
     raise RuntimeError("could not queue or find the scoring job")
@@ -63,7 +117,7 @@ def enqueue_job(
 
 def get_job(conn: psycopg.Connection, job_id: int) -> dict | None:
     with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(f"SELECT {JOB_COLS} FROM scoring_job WHERE id = %s", (job_id,)).fetchone()
+        return cur.execute(_GET_JOB, {"id": job_id}).fetchone()
 
 
 def claim_job(conn: psycopg.Connection) -> dict | None:
@@ -72,31 +126,22 @@ def claim_job(conn: psycopg.Connection) -> dict | None:
     hold no other job lease. None when there is nothing to run (or another worker won the race)."""
     try:
         with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-            job = cur.execute(
-                f"UPDATE scoring_job SET status = 'running', started_at = now(), attempts = attempts + 1"
-                " WHERE id = (SELECT j.id FROM scoring_job j WHERE j.status = 'queued' AND NOT EXISTS"
-                " (SELECT 1 FROM scoring_job r WHERE r.status = 'running' AND r.year = j.year"
-                " AND r.methodology_hash = j.methodology_hash)"
-                " ORDER BY j.id LIMIT 1 FOR UPDATE SKIP LOCKED)"
-                f" RETURNING {JOB_COLS}"
-            ).fetchone()
+            job = cur.execute(_CLAIM_JOB).fetchone()
             if job is not None:
                 # Taken before the commit makes the row 'running' for others: no moment without a lease.
-                cur.execute("SELECT pg_advisory_lock(%s, %s::int)", (JOB_LOCK_CLASS, job["id"]))
+                cur.execute(_TAKE_LEASE, {"lock_class": JOB_LOCK_CLASS, "id": job["id"]})
             return job
     except psycopg.errors.UniqueViolation:
         return None  # another worker started a job of the same year and methodology at the same moment
 
 
 def release_job(conn: psycopg.Connection, job_id: int) -> None:
-    conn.execute("SELECT pg_advisory_unlock(%s, %s::int)", (JOB_LOCK_CLASS, job_id))
+    conn.execute(_RELEASE_LEASE, {"lock_class": JOB_LOCK_CLASS, "id": job_id})
 
 
 def finish_job(conn: psycopg.Connection, job_id: int, *, run_id: int | None, error: str | None) -> None:
-    conn.execute(
-        "UPDATE scoring_job SET status = %s, run_id = %s, error = %s, finished_at = now() WHERE id = %s",
-        ("done" if error is None else "failed", run_id, error, job_id),
-    )
+    status = "done" if error is None else "failed"
+    conn.execute(_FINISH_JOB, {"status": status, "run_id": run_id, "error": error, "id": job_id})
 
 
 def requeue_orphans(conn: psycopg.Connection) -> list[int]:
@@ -104,23 +149,13 @@ def requeue_orphans(conn: psycopg.Connection) -> list[int]:
     JOB_MAX_ATTEMPTS. ``conn`` (autocommit) must hold no job lease itself (leases are re-entrant)."""
     found: list[int] = []
     with conn.transaction():
-        rows = conn.execute(
-            "SELECT id, attempts FROM scoring_job WHERE status = 'running' ORDER BY id FOR UPDATE SKIP LOCKED"
-        ).fetchall()
+        rows = conn.execute(_RUNNING_JOBS).fetchall()
         for job_id, attempts in rows:
-            if not conn.execute(
-                "SELECT pg_try_advisory_xact_lock(%s, %s::int)", (JOB_LOCK_CLASS, job_id)
-            ).fetchone()[0]:
+            if not conn.execute(_TRY_LEASE, {"lock_class": JOB_LOCK_CLASS, "id": job_id}).fetchone()[0]:
                 continue  # its worker still holds the lease: running
             if attempts >= JOB_MAX_ATTEMPTS:
-                conn.execute(
-                    "UPDATE scoring_job SET status = 'failed', finished_at = now(),"
-                    " error = 'its worker stopped during each of ' || attempts || ' attempts' WHERE id = %s",
-                    (job_id,),
-                )
+                conn.execute(_FAIL_ORPHAN, {"id": job_id})
             else:
-                conn.execute(
-                    "UPDATE scoring_job SET status = 'queued', started_at = NULL WHERE id = %s", (job_id,)
-                )
+                conn.execute(_REQUEUE_ORPHAN, {"id": job_id})
             found.append(job_id)
     return found
