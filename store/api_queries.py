@@ -16,6 +16,51 @@ from psycopg.rows import dict_row
 from store.regions import ancestors_sql, subtree_sql
 from store.scope import Scope, run_scope_predicate, scope_predicate
 
+# Statements below are templates: ``{pred}`` is the caller's scope predicate (store.scope), the rest
+# is fixed; every value is a named parameter.
+
+INSTITUTION_COLS = (
+    "i.id, i.name, i.category, i.sub_kind, i.admin_level, i.region_code, rg.name AS region_name,"
+    " i.climate_zone, i.baseline_year, i.address"
+)
+
+_INSTITUTION_CHECKED = f"""
+SELECT {INSTITUTION_COLS}, {{pred}} AS visible FROM institution i JOIN region rg ON rg.code = i.region_code
+WHERE i.id = %(id)s
+"""
+
+_METER_CHECKED = """
+SELECT m.id, m.institution_id, m.name, m.energy_type, m.unit, m.register, m.end_use, m.parent_meter_id,
+    m.multiplier, m.installed_at, m.retired_at, {pred} AS visible
+FROM meter m JOIN institution i ON i.id = m.institution_id WHERE m.id = %(id)s
+"""
+
+_REGION_EXISTS = """
+SELECT 1 FROM region WHERE code = %(code)s
+"""
+
+_REGIONS_OVERLAP = f"""
+SELECT %(b)s = ANY({subtree_sql("%(a)s")}) OR %(a)s = ANY({subtree_sql("%(b)s")})
+"""
+
+_INSTITUTION_IN_REGION = f"""
+SELECT region_code = ANY({subtree_sql("%(region)s")}) FROM institution WHERE id = %(id)s
+"""
+
+_INSTITUTION = f"""
+SELECT {INSTITUTION_COLS} FROM institution i JOIN region rg ON rg.code = i.region_code
+WHERE i.id = %(id)s AND {{pred}}
+"""
+
+_INSTITUTION_YEARS = """
+SELECT year, floor_area_m2, occupants FROM institution_year WHERE institution_id = %(id)s ORDER BY year
+"""
+
+_INSTITUTION_METERS = """
+SELECT id, name, energy_type, unit, register, end_use, parent_meter_id, multiplier, installed_at, retired_at
+FROM meter WHERE institution_id = %(id)s ORDER BY id
+"""
+
 # --- visibility ---------------------------------------------------------------------------------
 
 
@@ -31,9 +76,7 @@ def institution_checked(conn: psycopg.Connection, scope: Scope, institution_id: 
     pred = scope_predicate(scope, region_col="i.region_code", institution_col="i.id")
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
-            f"SELECT {INSTITUTION_COLS}, {pred} AS visible FROM institution i JOIN region rg ON rg.code = i.region_code"
-            " WHERE i.id = %(id)s",
-            {**scope.params(), "id": institution_id},
+            _INSTITUTION_CHECKED.format(pred=pred), {**scope.params(), "id": institution_id}
         ).fetchone()
 
 
@@ -41,41 +84,26 @@ def meter_visibility(conn: psycopg.Connection, scope: Scope, meter_id: str) -> d
     """The meter row plus ``visible``; None when there is no such meter."""
     pred = scope_predicate(scope, region_col="i.region_code", institution_col="i.id")
     with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(
-            "SELECT m.id, m.institution_id, m.name, m.energy_type, m.unit, m.register, m.end_use,"
-            f" m.parent_meter_id, m.multiplier, m.installed_at, m.retired_at, {pred} AS visible"
-            " FROM meter m JOIN institution i ON i.id = m.institution_id WHERE m.id = %(id)s",
-            {**scope.params(), "id": meter_id},
-        ).fetchone()
+        return cur.execute(_METER_CHECKED.format(pred=pred), {**scope.params(), "id": meter_id}).fetchone()
 
 
 def region_exists(conn: psycopg.Connection, code: str) -> bool:
-    return conn.execute("SELECT 1 FROM region WHERE code = %s", (code,)).fetchone() is not None
+    return conn.execute(_REGION_EXISTS, {"code": code}).fetchone() is not None
 
 
 def regions_overlap(conn: psycopg.Connection, a: str, b: str) -> bool:
     """True when one region lies at or under the other."""
-    row = conn.execute(
-        f"SELECT %(b)s = ANY({subtree_sql('%(a)s')}) OR %(a)s = ANY({subtree_sql('%(b)s')})", {"a": a, "b": b}
-    ).fetchone()
+    row = conn.execute(_REGIONS_OVERLAP, {"a": a, "b": b}).fetchone()
     return bool(row[0])
 
 
 def institution_in_region(conn: psycopg.Connection, institution_id: str, region_code: str) -> bool:
     """True when the institution lies in the region or a region under it."""
-    row = conn.execute(
-        f"SELECT region_code = ANY({subtree_sql('%(region)s')}) FROM institution WHERE id = %(id)s",
-        {"region": region_code, "id": institution_id},
-    ).fetchone()
+    row = conn.execute(_INSTITUTION_IN_REGION, {"region": region_code, "id": institution_id}).fetchone()
     return bool(row and row[0])
 
 
 # --- institutions -------------------------------------------------------------------------------
-
-INSTITUTION_COLS = (
-    "i.id, i.name, i.category, i.sub_kind, i.admin_level, i.region_code, rg.name AS region_name,"
-    " i.climate_zone, i.baseline_year, i.address"
-)
 
 
 def list_institutions(
@@ -122,22 +150,11 @@ def get_institution(conn: psycopg.Connection, scope: Scope, institution_id: str)
     pred = scope_predicate(scope, region_col="i.region_code", institution_col="i.id")
     params = {**scope.params(), "id": institution_id}
     with conn.cursor(row_factory=dict_row) as cur:
-        inst = cur.execute(
-            f"SELECT {INSTITUTION_COLS} FROM institution i JOIN region rg ON rg.code = i.region_code"
-            f" WHERE i.id = %(id)s AND {pred}",
-            params,
-        ).fetchone()
+        inst = cur.execute(_INSTITUTION.format(pred=pred), params).fetchone()
         if inst is None:
             return None
-        inst["years"] = cur.execute(
-            "SELECT year, floor_area_m2, occupants FROM institution_year WHERE institution_id = %(id)s ORDER BY year",
-            params,
-        ).fetchall()
-        inst["meters"] = cur.execute(
-            "SELECT id, name, energy_type, unit, register, end_use, parent_meter_id, multiplier,"
-            " installed_at, retired_at FROM meter WHERE institution_id = %(id)s ORDER BY id",
-            params,
-        ).fetchall()
+        inst["years"] = cur.execute(_INSTITUTION_YEARS, params).fetchall()
+        inst["meters"] = cur.execute(_INSTITUTION_METERS, params).fetchall()
     return inst
 
 
