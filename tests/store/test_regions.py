@@ -7,6 +7,8 @@ from pathlib import Path
 
 import psycopg
 
+from scoring.loader import load_inputs
+from scoring.methodology import load_methodology
 from store import registry
 from store import scoring as store_scoring
 from store.regions import ancestors_sql, subtree_of_any_sql, subtree_sql
@@ -57,3 +59,7 @@ def test_subtree_and_ancestors_reach_every_depth(db_url):
         )
         items = store_scoring.list_assessed_items(conn, region_codes=["320000"])
         assert [i["institution_id"] for i in items] == ["DEEP"]
+        methodology = load_methodology(None)
+        for root in ("320000", "320100", "329901"):
+            assert [i.id for i in load_inputs(conn, methodology, 2026, root)] == ["DEEP"], root
+        assert load_inputs(conn, methodology, 2026, "320200") == []
