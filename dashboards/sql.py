@@ -7,9 +7,10 @@ rollups are already bucketed there), so every day boundary a panel shows is loca
 from __future__ import annotations
 
 from store.codes import ENERGY_TYPES, ENERGY_UNITS, UNITS, conversion_factor
+from store.deployment import TIMEZONE_SQL
 
-# The deployment time zone as recorded by `jieneng db migrate` (store/migrate.py).
-TZ = "(SELECT value FROM deployment_setting WHERE key = 'timezone')"
+# The deployment time zone as recorded by `jieneng db migrate` (store/deployment.py).
+TZ = TIMEZONE_SQL
 
 # The dashboard time range as local calendar dates (inclusive), for usage_daily / usage_monthly.
 LOCAL_DAY_FROM = f"($__timeFrom()::timestamptz AT TIME ZONE {TZ})::date"

@@ -25,7 +25,8 @@ import psycopg
 
 from ingest.dbguard import retry_delay_s
 from ingest.retention import prune_stats
-from ingest.rollup import deployment_timezone, run_rollup
+from ingest.rollup import run_rollup
+from store.deployment import deployment_timezone
 
 log = logging.getLogger(__name__)
 

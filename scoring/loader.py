@@ -24,21 +24,17 @@ from scoring.inputs import AssessedEntry, InstitutionInput, MeterQuality, MeterU
 from scoring.methodology import Methodology
 from store import scoring as store_scoring
 from store.codes import EVENT_BASED, SUB_METER_END_USES, UNITS, UnitError, conversion_factor, read_interval_s
+from store.deployment import deployment_timezone
+from store.regions import subtree_sql
 
 COUNTED_END_USES = ("main", "vehicle")
-
-
-def deployment_timezone(conn: psycopg.Connection) -> str:
-    row = conn.execute("SELECT value FROM deployment_setting WHERE key = 'timezone'").fetchone()
-    return row[0] if row else "Asia/Shanghai"
 
 
 def _scope_sql(region_code: str | None) -> str:
     if region_code is None:
         return "TRUE"
-    # the region itself, its children (cities of a province, counties of a city) and grandchildren
-    return """i.region_code IN (SELECT code FROM region WHERE code = %(region)s OR parent_code = %(region)s
-              OR parent_code IN (SELECT code FROM region WHERE parent_code = %(region)s))"""
+    # the region and every region under it, however deep (store.regions)
+    return f"i.region_code = ANY({subtree_sql('%(region)s')})"
 
 
 def target_unit(energy_type: str, meter_unit: str, m: Methodology) -> tuple[str | None, str | None]:

@@ -2,7 +2,7 @@
 
 store/ imports nothing of ours, so rows come back as plain dicts; `scoring.model` has the matching
 Pydantic models (RunInfo, RankingRow, InstitutionResult for `detail`, AssessedItem, AssessedAudit).
-Every list/read function takes optional `region_codes` (an institution's region or its city must be in
+Every list/read function takes optional `region_codes` (an institution's region must lie at or under one in
 the list) and `institution_id` filters, applied inside the SQL so callers can scope by role.
 """
 
@@ -15,6 +15,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from store.regions import subtree_of_any_sql
+
 _RUN_COLUMNS = """r.id, r.year, r.region_code, r.methodology_name, r.methodology_version, r.methodology_hash,
     r.results_hash, r.created_at, r.created_by"""
 
@@ -23,14 +25,11 @@ def _scope(
     alias: str, region_codes: Sequence[str] | None, institution_id: str | None, params: list[Any]
 ) -> str:
     """SQL conditions (leading AND) restricting rows of table `alias` (which has region_code /
-    institution_id) to the caller's scope. A city code matches institutions in its counties too."""
+    institution_id) to the caller's scope. A region code matches institutions in every region under it."""
     out = ""
     if region_codes is not None:
-        out += (
-            f" AND ({alias}.region_code = ANY(%s) OR EXISTS (SELECT 1 FROM region g"
-            f" WHERE g.code = {alias}.region_code AND g.parent_code = ANY(%s)))"
-        )
-        params.extend([list(region_codes), list(region_codes)])
+        out += f" AND {alias}.region_code = ANY({subtree_of_any_sql('%s')})"
+        params.append(list(region_codes))
     if institution_id is not None:
         out += f" AND {alias}.institution_id = %s"
         params.append(institution_id)
@@ -358,6 +357,16 @@ def set_assessed_item(
             ),
         )
     return old, new
+
+
+_HAS_ASSESSED_ITEMS = """
+SELECT EXISTS (SELECT 1 FROM assessed_item WHERE year = %(year)s)
+"""
+
+
+def has_assessed_items(conn: psycopg.Connection, year: int) -> bool:
+    """Whether any institution has an assessed item entered for ``year``."""
+    return conn.execute(_HAS_ASSESSED_ITEMS, {"year": year}).fetchone()[0]
 
 
 def list_assessed_items(

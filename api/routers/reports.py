@@ -9,8 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from api.audit import client_addr
-from api.deps import Bearer, Db, key_on
-from api.errors import forbidden, not_found
+from api.deps import RUN_OUTSIDE, Bearer, DbPools, key_on, require_visible
+from api.errors import not_found
 from api.exports.pdf import report_pdf
 from api.exports.tables import file_response, file_responses, to_csv, to_xlsx
 from api.models import (
@@ -26,7 +26,7 @@ from api.models import (
 from api.params import DocFormat, InstitutionId
 from api.routers.savings import _result as savings_result
 from savings.report import SavingsSection, degree_day_summary, institution_section, pdf_flowables
-from store import api_queries as q
+from store import api_pulls
 
 router = APIRouter(prefix="/institutions", tags=["reports"])
 log = logging.getLogger("api.reports")
@@ -231,7 +231,7 @@ def report_rows(report: Report) -> list[dict]:
 def institution_report(
     institution_id: InstitutionId,
     creds: Bearer,
-    db: Db,
+    db: DbPools,
     request: Request,
     year: Annotated[
         int | None, Query(ge=2000, le=2100, description="report year; neither year nor run_id: the latest")
@@ -244,7 +244,7 @@ def institution_report(
     # row, only when every check below passes (committed with the read, before the response goes out).
     with db.logging() as conn:
         key = key_on(conn, request, creds)
-        got = q.report_logged(
+        got = api_pulls.report_logged(
             conn,
             key,
             institution_id,
@@ -254,16 +254,9 @@ def institution_report(
             path=path,
             client_addr=client_addr(request.scope),
         )
-    inst = got["institution"]
-    if inst is None:
-        raise not_found(f"institution {institution_id!r} not found")
-    if not inst.pop("visible"):
-        raise forbidden(f"institution {institution_id!r} is outside your scope")
+    inst = require_visible(got["institution"], f"institution {institution_id!r}")
     if run_id is not None:
-        if got["run_visible"] is None:
-            raise not_found(f"scoring run {run_id} not found")
-        if not got["run_visible"]:
-            raise forbidden(f"scoring run {run_id} covers a region outside your scope")
+        require_visible(got["run_visible"], f"scoring run {run_id}", RUN_OUTSIDE)
     found = got["found"]
     if found is None:
         what = f"run {run_id}" if run_id is not None else f"any scoring run of {year}"
