@@ -390,8 +390,8 @@ def _enter_demo_assessments(db_url: str, year: int, seed: int) -> int:
     """Simulated assessor entries for the scored year, once: a real deployment gets them over the API."""
     from scoring.methodology import load_methodology
     from sim.assessments import ItemSpec, simulated_assessments
+    from store.assessed import has_assessed_items, set_assessed_item
     from store.registry import institution_ids
-    from store.scoring import has_assessed_items, set_assessed_item
 
     spec = load_methodology(None).spec
     items = [

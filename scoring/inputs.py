@@ -42,7 +42,7 @@ class ReportedUse:
 @dataclass(frozen=True)
 class MeterQuality:
     """Data quality of one meter over one year (store.quality.meter_quality; coverage judged against the
-    meter's expected reading interval over the whole calendar year, store.scoring.meter_year_coverage)."""
+    meter's expected reading interval over the whole calendar year, store.coverage.meter_window_coverage)."""
 
     meter_id: str
     coverage: float | None

@@ -22,7 +22,8 @@ import psycopg
 
 from scoring.inputs import AssessedEntry, InstitutionInput, MeterQuality, MeterUse, ReportedUse
 from scoring.methodology import Methodology
-from store import scoring as store_scoring
+from store import assessed as store_assessed
+from store import coverage as store_coverage
 from store.codes import EVENT_BASED, SUB_METER_END_USES, UNITS, UnitError, conversion_factor, read_interval_s
 from store.deployment import deployment_timezone
 from store.regions import subtree_sql
@@ -152,7 +153,7 @@ def year_coverage(
         siblings = [s for s in by_supply[(mt["iid"], mt["et"], mt["end_use"])] if s is not mt]
         windows += year_windows(mid, mt, siblings, years, tz)
     out = {}
-    for key, (expected, have) in store_scoring.meter_window_coverage(conn, windows, tz).items():
+    for key, (expected, have) in store_coverage.meter_window_coverage(conn, windows, tz).items():
         out[key] = have / expected if expected else 1.0
     return out
 
@@ -361,7 +362,7 @@ def load_inputs(
 
     by_inst: dict[str, dict[str, AssessedEntry]] = defaultdict(dict)
     iso: dict[datetime, str] = {}  # items are entered in batches: few distinct timestamps
-    for a in store_scoring.assessed_points_for_year(conn, year, list(insts) if region_code else None):
+    for a in store_assessed.assessed_points_for_year(conn, year, list(insts) if region_code else None):
         if a["institution_id"] in insts:
             at = a["entered_at"]
             if at not in iso:

@@ -7,10 +7,11 @@ WHERE clause, so rows outside it never leave the database.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from store.regions import ancestors_sql, subtree_sql
+from store.regions import ancestors_sql, subtree_of_any_sql, subtree_sql
 
 
 @dataclass(frozen=True)
@@ -52,3 +53,18 @@ def run_scope_predicate(scope: Scope, alias: str = "r") -> str:
         inst_region = "(SELECT region_code FROM institution WHERE id = %(scope_institution)s)"
         return f"({col} IS NULL OR {col} = ANY({ancestors_sql(inst_region)}))"
     return "FALSE"
+
+
+def filter_conditions(
+    alias: str, region_codes: Sequence[str] | None, institution_id: str | None, params: list[Any]
+) -> str:
+    """SQL conditions (leading AND) restricting rows of table `alias` (which has region_code /
+    institution_id) to the caller's scope. A region code matches institutions in every region under it."""
+    out = ""
+    if region_codes is not None:
+        out += f" AND {alias}.region_code = ANY({subtree_of_any_sql('%s')})"
+        params.append(list(region_codes))
+    if institution_id is not None:
+        out += f" AND {alias}.institution_id = %s"
+        params.append(institution_id)
+    return out

@@ -23,7 +23,7 @@ WRITERS = ("admin", "assessor", "city_assessor")
 @router.get("", response_model=list[AssessedItem])
 def list_items(institution_id: InstitutionId, key: Key, db: DbPools, request: Request, year: Year):
     """The institution's assessed items for a year."""
-    from store.scoring import list_assessed_items
+    from store.assessed import list_assessed_items
 
     with db.reading() as conn:
         check_institution(conn, key.scope, institution_id)
@@ -42,7 +42,7 @@ def audit(
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ):
     """Every change to the institution's assessed items: who, when, old and new points and evidence."""
-    from store.scoring import list_assessed_audit
+    from store.assessed import list_assessed_audit
 
     with db.reading() as conn:
         check_institution(conn, key.scope, institution_id)
@@ -69,7 +69,7 @@ def put_item(
     request: Request,
 ):
     """Enter or change an item's points and evidence (assessors and admin; institutions read only)."""
-    from store.scoring import set_assessed_item
+    from store.assessed import set_assessed_item
 
     require_role(key, *WRITERS)
     methodology = loaded_methodology(request)
@@ -101,7 +101,7 @@ def put_item(
 @router.delete("/{year}/{item_code}", status_code=204)
 def delete_item(institution_id: InstitutionId, year: PathYear, item_code: ItemCode, key: Key, db: DbPools):
     """Remove an item (it then scores zero); the removal is kept in the audit trail."""
-    from store.scoring import set_assessed_item
+    from store.assessed import set_assessed_item
 
     require_role(key, *WRITERS)
     with db.writing() as conn, conn.transaction():

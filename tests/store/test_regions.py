@@ -9,8 +9,8 @@ import psycopg
 
 from scoring.loader import load_inputs
 from scoring.methodology import load_methodology
+from store import assessed as store_assessed
 from store import registry
-from store import scoring as store_scoring
 from store.regions import ancestors_sql, subtree_of_any_sql, subtree_sql
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,7 +57,7 @@ def test_subtree_and_ancestors_reach_every_depth(db_url):
             "INSERT INTO assessed_item (institution_id, year, item_code, points, entered_by)"
             " VALUES ('DEEP', 2026, 'mgmt_rules', 4, 't')"
         )
-        items = store_scoring.list_assessed_items(conn, region_codes=["320000"])
+        items = store_assessed.list_assessed_items(conn, region_codes=["320000"])
         assert [i["institution_id"] for i in items] == ["DEEP"]
         methodology = load_methodology(None)
         for root in ("320000", "320100", "329901"):
