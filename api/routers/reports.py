@@ -72,11 +72,9 @@ def monthly_energy(rows: list[dict], result: InstitutionResult) -> tuple[list[Mo
     return out, note
 
 
-def savings_section(db, institution_id: str, result: InstitutionResult) -> SavingsSection:
-    """The verified-savings and degree-day section; per-area energy from the run's own inputs. Read after
-    the scope checks above, so it only ever covers an institution the key may see."""
-    with db.reading() as conn:
-        section = institution_section(conn, institution_id, result.year)
+def savings_section(section: SavingsSection, result: InstitutionResult) -> SavingsSection:
+    """The verified-savings and degree-day section (read after the scope checks, so it only ever covers
+    an institution the key may see), with per-area energy from the run's own inputs."""
     for y in (result.inputs.current, result.inputs.previous):
         if y is not None and y.year in (result.year, result.year - 1):
             area = y.floor_area_m2
@@ -254,13 +252,16 @@ def institution_report(
             path=path,
             client_addr=client_addr(request.scope),
         )
-    inst = require_visible(got["institution"], f"institution {institution_id!r}")
-    if run_id is not None:
-        require_visible(got["run_visible"], f"scoring run {run_id}", RUN_OUTSIDE)
-    found = got["found"]
-    if found is None:
-        what = f"run {run_id}" if run_id is not None else f"any scoring run of {year}"
-        raise not_found(f"institution {institution_id!r} is not in {what}")
+        inst = require_visible(got["institution"], f"institution {institution_id!r}")
+        if run_id is not None:
+            require_visible(got["run_visible"], f"scoring run {run_id}", RUN_OUTSIDE)
+        found = got["found"]
+        if found is None:
+            what = f"run {run_id}" if run_id is not None else f"any scoring run of {year}"
+            raise not_found(f"institution {institution_id!r} is not in {what}")
+        # On the connection already held, after the checks: a second pool checkout per report cost more
+        # than these reads.
+        section = institution_section(conn, institution_id, found["year"])
     result = InstitutionResult.model_validate_json(found["detail"])
     prev = found["previous"]
     months = got["months"]
@@ -291,7 +292,7 @@ def institution_report(
         monthly_energy=monthly,
         monthly_energy_note=note,
     )
-    section = savings_section(db, institution_id, result)
+    section = savings_section(section, result)
     report.degree_days = ReportDegreeDays.model_validate(degree_day_summary(section))
     report.savings = [
         ReportProject(**{**p, "savings": [savings_result(r) for r in p["savings"]]}) for p in section.projects
