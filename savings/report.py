@@ -64,10 +64,13 @@ class SavingsSection:
     energy_per_area_kgce_m2: dict[int, float | None] = field(default_factory=dict)
 
 
-def institution_section(conn: psycopg.Connection, institution_id: str, year: int) -> SavingsSection:
+def institution_section(
+    conn: psycopg.Connection, institution_id: str, year: int, region_code: str | None = None
+) -> SavingsSection:
+    """``region_code``: the institution's, when the caller has read it already (one round trip less)."""
     spec = meth.load().spec
     dd = spec.degree_days
-    region = db.institution_region(conn, institution_id)
+    region = region_code if region_code is not None else db.institution_region(conn, institution_id)
     out = SavingsSection(institution_id, year, dd.hdd_base_c, dd.cdd_base_c, dd.source)
     # Both years in one read; each year's degree days by the one rule (savings/degree_days.py).
     temps = daily_temperatures(conn, region, dt.date(year - 1, 1, 1), dt.date(year, 12, 31))

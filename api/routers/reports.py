@@ -261,7 +261,7 @@ def institution_report(
             raise not_found(f"institution {institution_id!r} is not in {what}")
         # On the connection already held, after the checks: a second pool checkout per report cost more
         # than these reads.
-        section = institution_section(conn, institution_id, found["year"])
+        section = institution_section(conn, institution_id, found["year"], inst["region_code"])
     result = InstitutionResult.model_validate_json(found["detail"])
     prev = found["previous"]
     months = got["months"]
