@@ -15,26 +15,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
 
 from scoring.inputs import AssessedEntry
 from scoring.methodology import Block, Quota, Target
-
-
-def _f(x: float) -> str:
-    return f"{x:.4f}".rstrip("0").rstrip(".")
-
-
-@lru_cache(maxsize=4096)
-def _f_cached(x: float) -> str:
-    return _f(x)
-
-
-def _fc(x: float) -> str:
-    """_f for methodology constants and assessors' points, which take few distinct values: formatting
-    them anew was a tenth of a 10,000-institution run. Zero bypasses the cache (-0.0 == 0.0 but prints
-    as -0)."""
-    return _f_cached(x) if x else _f(x)
+from scoring.numbers import fmt, fmt_constant
 
 
 def clamp01(x: float) -> float:
@@ -49,8 +33,8 @@ def quota_points(
     share = clamp01((c - value) / (c - a)) if lower_is_better else clamp01((value - c) / (a - c))
     pts = max_points * share
     return pts, (
-        f"quota {q.peer_group}: 先进值 {_fc(a)}, 约束值 {_fc(c)} ({q.source}); value {_f(value)} → "
-        f"{_fc(max_points)} × ({_fc(c)} − {_f(value)}) / ({_fc(c)} − {_fc(a)}) clamped = {_f(pts)}"
+        f"quota {q.peer_group}: 先进值 {fmt_constant(a)}, 约束值 {fmt_constant(c)} ({q.source}); value {fmt(value)} → "
+        f"{fmt_constant(max_points)} × ({fmt_constant(c)} − {fmt(value)}) / ({fmt_constant(c)} − {fmt_constant(a)}) clamped = {fmt(pts)}"
     )
 
 
@@ -67,8 +51,8 @@ def percentile_points(
     if n <= 1:
         return pts, f"only scored institution in peer group {group}: full points"
     return pts, (
-        f"no quota: peer percentile in {group}, value {_f(value)} ranks {_f(avg_rank)} of {n} "
-        f"(1 = best, ties averaged) → {_fc(max_points)} × ({n} − {_f(avg_rank)}) / ({n} − 1) = {_f(pts)}"
+        f"no quota: peer percentile in {group}, value {fmt(value)} ranks {fmt(avg_rank)} of {n} "
+        f"(1 = best, ties averaged) → {fmt_constant(max_points)} × ({n} − {fmt(avg_rank)}) / ({n} − 1) = {fmt(pts)}"
     )
 
 
@@ -91,10 +75,14 @@ def target_points(
         required = t.reduction_pct * share
         p = share_each * (clamp01(achieved / required) if required > 0 else 1.0)
         pts += p
-        a, req = _f(achieved), _fc(required) if share == 1.0 else _f(required)
-        due = "" if share == 1.0 else f" ({_fc(t.reduction_pct)}% by the plan's end × {_f(share)} due)"
+        a, req = fmt(achieved), fmt_constant(required) if share == 1.0 else fmt(required)
+        due = (
+            ""
+            if share == 1.0
+            else f" ({fmt_constant(t.reduction_pct)}% by the plan's end × {fmt(share)} due)"
+        )
         why.append(
-            f"{t.indicator}: reduction {a}% of required {req}%{due} → {_fc(share_each)} × min(1, {a} / {req}) = {_f(p)}"
+            f"{t.indicator}: reduction {a}% of required {req}%{due} → {fmt_constant(share_each)} × min(1, {a} / {req}) = {fmt(p)}"
         )
         if round(achieved, 6) < round(
             required, 6
@@ -118,7 +106,7 @@ def annual_target_points(
     why, failed, gaps = [], [], []
     for y, y0, ind, ch in changes:
         t = by_code[ind]
-        req = _fc(t.reduction_pct)
+        req = fmt_constant(t.reduction_pct)
         if ch is None:
             why.append(f"{y} vs {y0} {ind}: no figure → 0")
             gaps.append(f"annual target {ind} {y} against {y0}: no figure for one of the years ({rule})")
@@ -126,9 +114,9 @@ def annual_target_points(
         achieved = -ch
         p = share_each * clamp01(achieved / t.reduction_pct)
         pts += p
-        a = _f(achieved)
+        a = fmt(achieved)
         why.append(
-            f"{y} vs {y0} {ind}: reduction {a}% of required {req}% → {_f(share_each)} × min(1, {a} / {req}) = {_f(p)}"
+            f"{y} vs {y0} {ind}: reduction {a}% of required {req}% → {fmt(share_each)} × min(1, {a} / {req}) = {fmt(p)}"
         )
         if round(achieved, 6) < t.reduction_pct:
             failed.append(f"{ind}: {y} reduced {a}% against {y0}, annual target {req}% ({t.source}; {rule})")
@@ -144,8 +132,8 @@ def coverage_points(coverage: float | None, min_coverage: float, max_points: flo
         share = clamp01((coverage - min_coverage) / (1 - min_coverage))
     pts = max_points * share
     return pts, (
-        f"lowest counted-meter coverage {_f(coverage)}, minimum {_fc(min_coverage)} → "
-        f"{_fc(max_points)} × ({_f(coverage)} − {_fc(min_coverage)}) / (1 − {_fc(min_coverage)}) clamped = {_f(pts)}"
+        f"lowest counted-meter coverage {fmt(coverage)}, minimum {fmt_constant(min_coverage)} → "
+        f"{fmt_constant(max_points)} × ({fmt(coverage)} − {fmt_constant(min_coverage)}) / (1 − {fmt_constant(min_coverage)}) clamped = {fmt(pts)}"
     )
 
 
@@ -161,7 +149,7 @@ def assessed_block(block: Block, entries: Mapping[str, AssessedEntry]) -> dict:
             # entered against another maximum (another methodology weighing the item differently): the same share
             got = float(it.points * min(1.0, e.points / e.out_of))
             if e.out_of != it.points:
-                notes[it.code] = f" (entered {_fc(e.points)} of {_fc(e.out_of)})"
+                notes[it.code] = f" (entered {fmt_constant(e.points)} of {fmt_constant(e.out_of)})"
         else:
             got = float(min(e.points, it.points))
         items.append(
@@ -179,7 +167,7 @@ def assessed_block(block: Block, entries: Mapping[str, AssessedEntry]) -> dict:
         )
     pts = sum(i["points"] for i in items)
     parts = [
-        f"{i['code']} {_fc(i['points'])}/{_fc(i['max_points'])}"
+        f"{i['code']} {fmt_constant(i['points'])}/{fmt_constant(i['max_points'])}"
         + notes.get(i["code"], "")
         + ("" if i["assessed"] else " (not assessed)")
         for i in items
@@ -192,6 +180,6 @@ def assessed_block(block: Block, entries: Mapping[str, AssessedEntry]) -> dict:
         points=pts,
         method="assessed",
         indicator=None,
-        reason=" + ".join(parts) + f" = {_f(pts)}",
+        reason=" + ".join(parts) + f" = {fmt(pts)}",
         items=items,
     )

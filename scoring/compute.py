@@ -24,12 +24,9 @@ from scoring.indicators import coverage_checked, coverage_gaps, indicators, year
 from scoring.inputs import InstitutionInput
 from scoring.methodology import LEVEL_INDICATORS, Methodology, Quota
 from scoring.model import InstitutionResult
+from scoring.numbers import fmt
 from scoring.ranking import rank
 from scoring.vetoes import vetoes
-
-
-def _f(x: float) -> str:
-    return f"{x:.4f}".rstrip("0").rstrip(".")
 
 
 def _missing_inputs(
@@ -424,7 +421,7 @@ def score_dicts(
             reasons.append("not scored: inputs incomplete")
         reasons += [f"veto {v['code']}: {v['reason']}" for v in q["vetoes"]]
         if q["total"] is not None and q["total"] < threshold:
-            reasons.append(f"total {_f(q['total'])} below the threshold {_f(threshold)}")
+            reasons.append(f"total {fmt(q['total'])} below the threshold {fmt(threshold)}")
         eligible = not reasons
         if not lead.enabled:
             leader, leader_reason = False, "no leader rule in this methodology"
@@ -434,8 +431,8 @@ def score_dicts(
             cutoff = math.ceil(lead.top_share_of_peer_group * rk["peer_size"])
             leader = q["total"] >= lead.min_total and rk["peer"] is not None and rk["peer"] <= cutoff
             leader_reason = (
-                f"total {_f(q['total'])} vs minimum {_f(lead.min_total)}; peer rank {rk['peer']} vs "
-                f"top {_f(lead.top_share_of_peer_group * 100)}% of {rk['peer_size']} = rank ≤ {cutoff}"
+                f"total {fmt(q['total'])} vs minimum {fmt(lead.min_total)}; peer rank {rk['peer']} vs "
+                f"top {fmt(lead.top_share_of_peer_group * 100)}% of {rk['peer_size']} = rank ≤ {cutoff}"
                 + (" → leader" if leader else " → not a leader")
             )
         meters = [

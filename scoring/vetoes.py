@@ -8,10 +8,7 @@ a vetoed institution keeps its points and rank but cannot qualify.
 from __future__ import annotations
 
 from scoring.methodology import Methodology, Quota
-
-
-def _f(x: float) -> str:
-    return f"{x:.4f}".rstrip("0").rstrip(".")
+from scoring.numbers import fmt
 
 
 def vetoes(
@@ -56,7 +53,7 @@ def vetoes(
                     dict(
                         code="quota_exceeded",
                         reason=(
-                            f"{ind} {_f(value)} above 约束值 {_f(q.constraint)} of {q.peer_group} ({q.source})"
+                            f"{ind} {fmt(value)} above 约束值 {fmt(q.constraint)} of {q.peer_group} ({q.source})"
                         ),
                     )
                 )
