@@ -15,10 +15,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from scoring.canonical import ROUND_DIGITS
 from scoring.inputs import AssessedEntry
-from scoring.methodology import Block, Quota, Target
+from scoring.methodology import LEVEL_INDICATORS, Block, Methodology, Quota, Target
 from scoring.numbers import fmt, fmt_constant
+
+if TYPE_CHECKING:
+    from scoring.peers import PeerDistributions
+    from scoring.prepare import Prepared
 
 
 def clamp01(x: float) -> float:
@@ -182,4 +189,171 @@ def assessed_block(block: Block, entries: Mapping[str, AssessedEntry]) -> dict:
         indicator=None,
         reason=" + ".join(parts) + f" = {fmt(pts)}",
         items=items,
+    )
+
+
+# --- step 3 of a run: every block of one institution --------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BlockScores:
+    """Step 3 of a run: one institution's blocks and what they found for the vetoes."""
+
+    blocks: list[dict]  # shaped like scoring.model.BlockResult, in the methodology's order
+    failed_targets: list[str]  # annual targets (or, without them, cumulative targets) short of required
+    failed_plan: list[str]  # cumulative plan targets short of their pro-rated share (with annual targets)
+    annual_gaps: list[str]  # (year, target) pairs with no figure for one of the years
+    quotas: dict[str, tuple[float, Quota]]  # level indicator -> (its value, the quota that applies)
+    base_points: float | None  # measured + assessed, out of the methodology's base points; None: not scored
+    bonus_points: float | None
+    total_points: float | None
+
+
+def quota_for(chain: Sequence[str], indicator: str, m: Methodology) -> Quota | None:
+    """Quotas are standard values, not peer statistics: the narrowest key of the institution's chain that has
+    one applies, whatever the size of its peer group (DB32/T 4001-2021 定额 by institution kind)."""
+    for key in chain:
+        q = m.quota_index.get((key, indicator))
+        if q is not None:
+            return q
+    return None
+
+
+def plan_share(m: Methodology, year: int, baseline_year: int) -> float:
+    """Share of a cumulative (plan-end) target due by `year`: 1 unless the plan pro-rates its targets."""
+    p = m.spec.plan
+    if p is None or not p.prorate_targets or p.last_year <= baseline_year:
+        return 1.0
+    return min(1.0, max(0.0, (year - baseline_year) / (p.last_year - baseline_year)))
+
+
+def annual_changes(
+    inds: Mapping[str, dict], targets: Sequence[Target], year: int, years: int
+) -> list[tuple[int, int, str, float | None]]:
+    """(year, against year, indicator, change %) for each annual target over the last `years` years: the scored
+    year against the previous one, then the previous against the one before (indicators `_change_previous_pct`
+    and `_change_prior_pct`)."""
+    suffixes = ("_change_previous_pct", "_change_prior_pct")[:years]
+    out = []
+    for k, suffix in enumerate(suffixes):
+        for t in targets:
+            out.append((year - k, year - k - 1, t.indicator, inds[t.indicator + suffix]["value"]))
+    return out
+
+
+def score_blocks(
+    p: Prepared, group_key: str, dist: PeerDistributions, m: Methodology, year: int
+) -> BlockScores:
+    """Points of every block of one institution, with the targets and quotas the vetoes judge.
+
+    An unscored institution (inputs missing) gets zero in every measured block, with the reason; assessed
+    blocks are the assessors' points either way. A measured indicator block scores against the quota of the
+    narrowest group of its chain that has one, else against its peer distribution.
+
+    Parameters
+    ----------
+    p : Prepared
+        Step 1 of the institution (indicators in kgce/m², kgce/person, m³/person, kgCO₂/m², % change and
+        coverage 0..1; the baseline year).
+    group_key : str
+        The peer group it uses (peers.assign).
+    dist : PeerDistributions
+        Step 2: its average rank among that group's values.
+    m : Methodology
+        Blocks (points), quotas (先进值 / 约束值 in the indicator's unit), targets (% reduction), the plan and
+        the coverage minimum (0..1).
+    year : int
+        The scored year.
+
+    Returns
+    -------
+    BlockScores
+        Blocks in points with their reasons; failed targets, annual gaps and the quotas that apply; base,
+        bonus and total points rounded to the published 6 decimals (None when not scored).
+
+    References
+    ----------
+    The national 公共机构节能示范单位评价 (100 base points + 10 bonus; measured and assessed parts);
+    DB32/T 4001-2021 (定额 先进值 and 约束值); GB/T 2589-2020 (the kgce the indicators are in).
+    """
+    spec = m.spec
+    inst = p.institution
+    inds = p.by_code
+    is_scored = p.scored
+    blocks: list[dict] = []
+    failed_targets: list[str] = []
+    failed_plan: list[str] = []
+    annual_gaps: list[str] = []
+    quotas_hit: dict[str, tuple[float, Quota]] = {}
+    for ind in LEVEL_INDICATORS:
+        q = quota_for(p.chain, ind, m)
+        v = inds[ind]["value"]
+        if q is not None and v is not None and is_scored:
+            quotas_hit[ind] = (v, q)
+    for blk in spec.blocks:
+        if blk.method == "assessed":
+            blocks.append(assessed_block(blk, inst.assessed))
+            continue
+        common = dict(code=blk.code, label=blk.label, kind=blk.kind, max_points=blk.points, items=[])
+        if not is_scored:
+            blocks.append(
+                dict(
+                    common,
+                    points=0.0,
+                    method="missing",
+                    indicator=blk.indicator,
+                    reason="not scored: " + "; ".join(p.missing),
+                )
+            )
+            continue
+        if blk.method == "indicator":
+            ind = inds[blk.indicator]
+            q = quota_for(p.chain, blk.indicator, m)
+            if ind["value"] is None:
+                blocks.append(
+                    dict(
+                        common,
+                        points=0.0,
+                        method="missing",
+                        indicator=ind["code"],
+                        reason=f"{ind['code']} missing: {ind['formula']}",
+                    )
+                )
+            elif q is not None:
+                pts, why = quota_points(ind["value"], q, blk.points, ind["lower_is_better"])
+                blocks.append(dict(common, points=pts, method="quota", indicator=ind["code"], reason=why))
+            else:
+                r, n = dist.of(blk.indicator, inst.id)
+                pts, why = percentile_points(ind["value"], r, n, group_key, blk.points)
+                blocks.append(
+                    dict(common, points=pts, method="peer_percentile", indicator=ind["code"], reason=why)
+                )
+        elif blk.method == "target":
+            changes = {t.indicator: inds[t.indicator + "_change_baseline_pct"]["value"] for t in spec.targets}
+            pts, why, failed = target_points(
+                changes, spec.targets, blk.points, share=plan_share(m, year, p.baseline_year)
+            )
+            if spec.annual_targets:
+                failed_plan = failed
+            else:
+                failed_targets = failed
+            blocks.append(dict(common, points=pts, method="target", indicator=None, reason=why))
+        elif blk.method == "annual_target":
+            pairs = annual_changes(inds, spec.annual_targets, year, spec.annual.years)
+            pts, why, failed, gaps = annual_target_points(
+                pairs, spec.annual_targets, blk.points, spec.annual.source
+            )
+            failed_targets = failed
+            annual_gaps = gaps
+            blocks.append(dict(common, points=pts, method="annual_target", indicator=None, reason=why))
+        else:  # coverage
+            pts, why = coverage_points(inds["coverage_min"]["value"], spec.vetoes.min_coverage, blk.points)
+            blocks.append(dict(common, points=pts, method="coverage", indicator="coverage_min", reason=why))
+    if not is_scored:
+        return BlockScores(blocks, [], [], annual_gaps, quotas_hit, None, None, None)
+    base_pts = round(sum(b["points"] for b in blocks if b["kind"] != "bonus"), ROUND_DIGITS)
+    bonus_pts = round(sum(b["points"] for b in blocks if b["kind"] == "bonus"), ROUND_DIGITS)
+    total = round(base_pts + bonus_pts, ROUND_DIGITS)
+    return BlockScores(
+        blocks, failed_targets, failed_plan, annual_gaps, quotas_hit, base_pts, bonus_pts, total
     )
