@@ -5,6 +5,9 @@ grade, venues by kind) × climate zone (GB 50176 热工分区: north Jiangsu 寒
 methodology lists the levels from narrowest to widest, ending with [] (everyone in the run). An
 institution takes the narrowest level whose group has at least `min_size` scored institutions; each
 level skipped is recorded, so the report says which group was used and why.
+
+Step 2 of a run (docs/design.md §6): `assign` gives each institution its group, `distributions` where its
+indicator values stand among that group's.
 """
 
 from __future__ import annotations
@@ -61,8 +64,34 @@ def label(key: str, labels: Mapping[str, str]) -> str:
 def assign(
     insts: Sequence[InstitutionInput], scored: set[str], m: Methodology, labels: Mapping[str, str]
 ) -> dict[str, dict]:
-    """Peer group of every institution (dicts shaped like scoring.model.PeerGroupInfo); sizes count scored
-    institutions only (unscored ones have no figures to compare). The widest level is used whatever its size."""
+    """Step 2a of a run: the peer group of every institution.
+
+    Each institution takes the narrowest level of its chain whose group holds at least `min_size` scored
+    institutions; sizes count scored institutions only (unscored ones have no figures to compare). The widest
+    level is used whatever its size, and every level skipped is recorded.
+
+    Parameters
+    ----------
+    insts : sequence of InstitutionInput
+        Every institution of the run.
+    scored : set of str
+        Ids of the institutions whose scored year is complete.
+    m : Methodology
+        `[peers]`: levels (narrowest first, ending with []), subdivision per category, `min_size`.
+    labels : mapping of str to str
+        Display names of the keys' parts (category, sub-kind, admin level, climate zone codes).
+
+    Returns
+    -------
+    dict of str to dict
+        Institution id → dict shaped like scoring.model.PeerGroupInfo (key used, label, narrowest key, size
+        in institutions, the fallback sentences).
+
+    References
+    ----------
+    The national 公共机构节能示范单位评价 (like institutions compared with each other); DB32/T 4001 (its
+    institution kinds); GB 50176 (the climate zones).
+    """
     chains = {i.id: chain(i, m) for i in insts}
     sizes: Counter[str] = Counter()
     for i in insts:
