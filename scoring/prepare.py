@@ -35,10 +35,7 @@ class Prepared:
     indicators: list[dict]  # in the order results list them
     by_code: Mapping[str, dict]  # the same indicators by code
     chain: list[str]  # peer-group keys, narrowest first
-
-    @property
-    def scored(self) -> bool:
-        return not self.missing
+    scored: bool  # no input missing: the institution gets points and ranks
 
 
 def prepare(inst: InstitutionInput, m: Methodology, year: int) -> Prepared:
@@ -102,6 +99,7 @@ def prepare(inst: InstitutionInput, m: Methodology, year: int) -> Prepared:
         indicators=inds,
         by_code={i["code"]: i for i in inds},
         chain=peers.chain(inst, m),
+        scored=not missing,
     )
 
 
