@@ -28,6 +28,20 @@ Roles: **admin**, **assessor** (province), **city_assessor** (a region and every
 """
 
 
+def _load_methodology(app: FastAPI, config: ApiConfig) -> None:
+    """The methodology runs are queued with and assessed items are checked against, loaded once per app
+    (a changed file takes effect when the API restarts; the job worker refuses a job queued under another
+    file). An invalid one does not stop the API: what needs it answers 409 (api.deps.loaded_methodology)."""
+    from scoring.methodology import MethodologyError, load_methodology
+
+    app.state.methodology, app.state.methodology_error = None, None
+    try:
+        app.state.methodology = load_methodology(config.methodology_path)
+    except MethodologyError as exc:
+        log.error("methodology invalid: %s", exc)
+        app.state.methodology_error = str(exc)
+
+
 def create_app(config: ApiConfig) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -46,6 +60,7 @@ def create_app(config: ApiConfig) -> FastAPI:
                 name="api-read",
             )
         app.state.pools = Pools(write=write, read=read, config=config)
+        _load_methodology(app, config)
         worker = None
         if config.job_worker:
             worker = JobWorker(

@@ -1,6 +1,6 @@
 """The access log from the API's side: served pulls of personal or registry data, and refusals.
 
-Reports and rankings log in the same statement that reads them (store.api_queries); everything else
+Reports and rankings log in the same statement that reads them (store.api_pulls); everything else
 that hands out personal or registry data (institution lists and details with addresses, usage and
 quality series, assessed items and their trail, the registry export) logs a row here after the read,
 before the response goes out. Every 401 and 403 on /v1 is logged too, with the key when there was one.
@@ -12,7 +12,8 @@ import logging
 
 from fastapi import Request
 
-from store import api_queries as q
+from store import access_log
+from store.api_keys import ApiKey
 
 log = logging.getLogger("api.audit")
 
@@ -28,7 +29,7 @@ def request_path(request: Request) -> str:
 
 def log_pull(
     request: Request,
-    key: q.ApiKey,
+    key: ApiKey,
     resource: str,
     *,
     fmt: str = "json",
@@ -38,7 +39,7 @@ def log_pull(
 ) -> None:
     pools = request.app.state.pools
     with pools.logging() as conn:
-        q.log_access(
+        access_log.log_access(
             conn,
             key=key,
             resource=resource,
@@ -51,7 +52,7 @@ def log_pull(
         )
 
 
-def log_refusal(scope: dict, status: int, key: q.ApiKey | None) -> None:
+def log_refusal(scope: dict, status: int, key: ApiKey | None) -> None:
     """A 401 or 403 (sync: call from a worker thread). Never raises: a refusal stays a refusal even when
     the log cannot be written (that failure is logged here)."""
     try:
@@ -60,7 +61,7 @@ def log_refusal(scope: dict, status: int, key: q.ApiKey | None) -> None:
             f"?{scope['query_string'].decode('latin-1')}" if scope.get("query_string") else ""
         )
         with pools.logging() as conn:
-            q.log_access(
+            access_log.log_access(
                 conn,
                 key=key,
                 resource="refused",

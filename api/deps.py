@@ -1,4 +1,4 @@
-"""Dependencies: database pools, the caller's API key and role checks.
+"""Dependencies: database pools, the caller's API key, the methodology, role and visibility checks.
 
 Auth reads the key on the primary (write) pool so that a revocation takes effect on the next request
 even when reads go to a replica. Connections are checked out and returned per step, never nested, so
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import psycopg
 from fastapi import Depends, Request
@@ -20,8 +20,12 @@ from psycopg_pool import ConnectionPool
 from api.auth_limit import FailedAuthLimiter
 from api.cache import RankingTotals
 from api.config import ApiConfig
-from api.errors import ApiError, forbidden, unauthorized
-from store import api_queries as q
+from api.errors import ApiError, forbidden, not_found, unauthorized
+from store import api_keys
+from store.api_keys import ApiKey, KeyRefused
+
+if TYPE_CHECKING:
+    from scoring.methodology import Methodology
 
 
 @dataclass
@@ -91,7 +95,7 @@ def _too_many(retry_s: int) -> ApiError:
     )
 
 
-def authenticate_on(conn: psycopg.Connection, pools: Pools, scope: dict, token: str | None) -> q.ApiKey:
+def authenticate_on(conn: psycopg.Connection, pools: Pools, scope: dict, token: str | None) -> ApiKey:
     """The live key for ``token`` looked up on ``conn``, with the failed-authentication limit per client:
     429 while the client is over it (even with a good key), 401 for a missing, bad, revoked or expired key."""
     client = (scope.get("client") or ("-",))[0]
@@ -103,8 +107,8 @@ def authenticate_on(conn: psycopg.Connection, pools: Pools, scope: dict, token: 
         limiter.failed(client)
         raise unauthorized("missing API key: send Authorization: Bearer jn_<prefix>_<secret>")
     try:
-        key = q.authenticate(conn, token.strip())
-    except q.KeyRefused as exc:
+        key = api_keys.authenticate(conn, token.strip())
+    except KeyRefused as exc:
         limiter.failed(client)
         raise unauthorized(str(exc)) from exc
     if key is None:
@@ -115,27 +119,25 @@ def authenticate_on(conn: psycopg.Connection, pools: Pools, scope: dict, token: 
     return key
 
 
-def authenticate_token(scope: dict, token: str | None) -> q.ApiKey:
+def authenticate_token(scope: dict, token: str | None) -> ApiKey:
     """For api.limits.BodyGuard (in a worker thread): the live key for ``token``, or the refusal."""
     pools: Pools = scope["app"].state.pools
     with pools.authenticating() as conn:
         return authenticate_on(conn, pools, scope, token)
 
 
-def key_on(
-    conn: psycopg.Connection, request: Request, creds: HTTPAuthorizationCredentials | None
-) -> q.ApiKey:
+def key_on(conn: psycopg.Connection, request: Request, creds: HTTPAuthorizationCredentials | None) -> ApiKey:
     """The caller's live key, looked up on a primary connection the request already holds: a handler
     that authenticates this way saves a worker-thread hop and a pool checkout, and a revocation still
     holds on the next request (the key row is read every time)."""
     return authenticate_on(conn, request.app.state.pools, request.scope, creds.credentials if creds else None)
 
 
-def current_key(
-    request: Request,
-    pools: Annotated[Pools, Depends(get_pools)],
-    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> q.ApiKey:
+# The database pools of the app (what a handler reads and writes through).
+DbPools = Annotated[Pools, Depends(get_pools)]
+
+
+def current_key(request: Request, pools: DbPools, creds: Bearer) -> ApiKey:
     # A request with a body was authenticated before its body was read (api.limits); not twice.
     key = getattr(request.state, "api_key", None)
     if key is not None:
@@ -144,10 +146,40 @@ def current_key(
         return key_on(conn, request, creds)
 
 
-Key = Annotated[q.ApiKey, Depends(current_key)]
-Db = Annotated[Pools, Depends(get_pools)]
+# The caller's live API key (authenticated on the primary).
+Key = Annotated[ApiKey, Depends(current_key)]
 
 
-def require_role(key: q.ApiKey, *roles: str) -> None:
+def require_role(key: ApiKey, *roles: str) -> None:
     if key.role not in roles:
         raise forbidden(f"role {key.role} may not do this; needs one of: {', '.join(roles)}")
+
+
+def loaded_methodology(request: Request) -> Methodology:
+    """The scoring methodology the app loaded at start (api.app's lifespan); 409 when it was invalid.
+
+    Called by a handler after its role check (not as a dependency), so a caller without the role is told
+    so first, as before."""
+    state = request.app.state
+    if state.methodology is None:
+        raise ApiError(409, f"the configured methodology is invalid: {state.methodology_error}")
+    return state.methodology
+
+
+RUN_OUTSIDE = (
+    "covers a region outside your scope"  # a run's 403 (a run belongs to a region, not to the caller)
+)
+
+
+def require_visible(
+    row: dict | bool | None, what: str, outside: str = "is outside your scope"
+) -> dict | bool:
+    """The one 404-then-403 check: 404 when ``row`` is None (no such thing, for anyone), 403 when it exists
+    outside the caller's scope. ``row`` is a store row with a ``visible`` column (taken out of it) or the
+    visibility itself; ``what`` names the thing ("institution 'G1'"), ``outside`` ends the 403 message."""
+    if row is None:
+        raise not_found(f"{what} not found")
+    visible = row.pop("visible") if isinstance(row, dict) else row
+    if not visible:
+        raise forbidden(f"{what} {outside}")
+    return row

@@ -1,6 +1,6 @@
 """The scoring worker: a thread in the API process that runs queued scoring jobs one after another.
 
-Several API processes may each run one; the database decides who runs what (store.api_queries:
+Several API processes may each run one; the database decides who runs what (store.scoring_jobs:
 claim with FOR UPDATE SKIP LOCKED, one running job per year and methodology, a lease per job). A
 job and the run it stores commit together, so a worker that dies leaves no half-stored run, and its
 job is queued again by the next worker that looks.
@@ -13,7 +13,7 @@ import threading
 
 import psycopg
 
-from store import api_queries as q
+from store import scoring_jobs
 
 log = logging.getLogger("api.jobs")
 
@@ -80,16 +80,16 @@ class JobWorker:
     def run_once(self) -> bool:
         """Requeue orphans, then claim and run one job; False when there was none to run."""
         conn = self._connection()
-        for job_id in q.requeue_orphans(conn):
+        for job_id in scoring_jobs.requeue_orphans(conn):
             log.warning("scoring job %s: its worker stopped; queued again", job_id)
-        job = q.claim_job(conn)
+        job = scoring_jobs.claim_job(conn)
         if job is None:
             return False
         try:
             self._run(conn, job)
         finally:
             if not conn.closed:
-                q.release_job(conn, job["id"])
+                scoring_jobs.release_job(conn, job["id"])
         return True
 
     def _run(self, conn: psycopg.Connection, job: dict) -> None:
@@ -111,15 +111,15 @@ class JobWorker:
                     region_code=job["region_code"],
                     created_by=job["created_by"],
                 )
-                q.finish_job(conn, job_id, run_id=run_id, error=None)
+                scoring_jobs.finish_job(conn, job_id, run_id=run_id, error=None)
         except (MethodologyError, ValueError) as exc:
             log.error("scoring job %s failed: %s", job_id, exc)
-            q.finish_job(conn, job_id, run_id=None, error=str(exc))
+            scoring_jobs.finish_job(conn, job_id, run_id=None, error=str(exc))
             return
         except psycopg.OperationalError:
             raise  # the database went away: the job stays 'running' without a lease and is requeued
         except Exception as exc:
             log.exception("scoring job %s failed", job_id)
-            q.finish_job(conn, job_id, run_id=None, error=f"internal error: {type(exc).__name__}")
+            scoring_jobs.finish_job(conn, job_id, run_id=None, error=f"internal error: {type(exc).__name__}")
             return
         log.info("scoring job %s: run %s stored", job_id, run_id)

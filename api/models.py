@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import date, datetime
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar, get_type_hints
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 from api.routers.savings import SavingsResult
 from scoring.model import AssessedAudit, AssessedItem, InstitutionResult, RankingRow, RunInfo, record_fields
 from store import quality
+from store.registry import InstitutionRow
 
 T = TypeVar("T")
 
@@ -74,18 +75,21 @@ class Meter(BaseModel):
     retired_at: datetime | None
 
 
-class Institution(BaseModel):
-    id: str
-    name: str
-    category: str
-    sub_kind: str | None
-    admin_level: str
-    region_code: str
-    region_name: str
-    climate_zone: str
-    baseline_year: int | None
-    address: str | None
-    model_config = ConfigDict(
+def _institution_fields() -> dict[str, Any]:
+    """The registry's institution record (store.registry.InstitutionRow) with its region's name after
+    its region code: the API shows the same record, so its fields are declared once, in store."""
+    fields: dict[str, Any] = {}
+    for name, kind in get_type_hints(InstitutionRow).items():
+        fields[name] = (kind, ...)
+        if name == "region_code":
+            fields["region_name"] = (str, ...)
+    return fields
+
+
+Institution = create_model(
+    "Institution",
+    __module__=__name__,
+    __config__=ConfigDict(
         json_schema_extra={
             "examples": [
                 {
@@ -102,7 +106,9 @@ class Institution(BaseModel):
                 }
             ]
         }
-    )
+    ),
+    **_institution_fields(),
+)
 
 
 class InstitutionDetail(Institution):

@@ -7,8 +7,11 @@ from typing import Annotated, Literal
 
 from fastapi import Path, Query
 
+from api.deps import require_visible
 from api.errors import ApiError, forbidden, not_found
 from store import api_queries as q
+from store import codes
+from store.scope import Scope
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 REGION_PATTERN = r"^[0-9]{6}$"
@@ -31,10 +34,9 @@ RegionFilter = Annotated[
         examples=["320100"],
     ),
 ]
-Category = Literal["government", "school", "hospital", "venue", "other"]
-EnergyType = Literal[
-    "electricity", "water", "natural_gas", "heat", "steam", "coal", "gasoline", "diesel", "lpg", "other"
-]
+# The codes store/codes.py owns, in its order (the OpenAPI enums list them so).
+Category = Literal[tuple(codes.CATEGORIES)]
+EnergyType = Literal[tuple(codes.ENERGY_TYPES)]
 Bucket = Literal["hour", "day", "month", "year"]
 TableFormat = Literal["json", "csv", "xlsx"]
 DocFormat = Literal["json", "csv", "xlsx", "pdf"]
@@ -87,17 +89,14 @@ def check_range(start: date, end: date, bucket: str) -> None:
         )
 
 
-def check_institution(conn, scope: q.Scope, institution_id: str) -> dict:
+def check_institution(conn, scope: Scope, institution_id: str) -> dict:
     """The institution's row when the scope may see it; 404 when it does not exist, 403 outside the scope."""
-    row = q.institution_checked(conn, scope, institution_id)
-    if row is None:
-        raise not_found(f"institution {institution_id!r} not found")
-    if not row.pop("visible"):
-        raise forbidden(f"institution {institution_id!r} is outside your scope")
-    return row
+    return require_visible(
+        q.institution_checked(conn, scope, institution_id), f"institution {institution_id!r}"
+    )
 
 
-def check_region_filter(conn, scope: q.Scope, region_code: str | None) -> None:
+def check_region_filter(conn, scope: Scope, region_code: str | None) -> None:
     """404 for a region that does not exist; 403 when the filter and the caller's scope share nothing, for
     every role with a scope (a city assessor, an institution), rather than an empty page for some."""
     if region_code is None:

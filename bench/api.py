@@ -55,7 +55,7 @@ from scoring.model import (  # noqa: E402
     Ranks,
     YearInputs,
 )
-from store import api_queries as q  # noqa: E402
+from store import api_keys  # noqa: E402
 from store.db import with_dbname  # noqa: E402
 from store.migrate import migrate  # noqa: E402
 
@@ -251,8 +251,10 @@ def seed(url: str) -> tuple[int, dict[str, str]]:
                     )
                 )
         tokens = {
-            "admin": q.create_key(conn, role="admin", name="bench-admin")[1],
-            "city": q.create_key(conn, role="city_assessor", region_code="320500", name="bench-city")[1],
+            "admin": api_keys.create_key(conn, role="admin", name="bench-admin")[1],
+            "city": api_keys.create_key(conn, role="city_assessor", region_code="320500", name="bench-city")[
+                1
+            ],
         }
     with psycopg.connect(url, autocommit=True) as conn:
         # What autovacuum does soon after a bulk insert: statistics and the visibility map (index-only scans).

@@ -319,10 +319,10 @@ def api_timings(url: str, requests: int, year: int, today: str) -> dict:
 
     from api.app import create_app
     from api.config import ApiConfig
-    from store import api_queries as q
+    from store import api_keys
 
     with psycopg.connect(url) as conn:
-        token = q.create_key(conn, role="admin", name="bench")[1]
+        token = api_keys.create_key(conn, role="admin", name="bench")[1]
         ids = [r[0] for r in conn.execute("SELECT id FROM institution ORDER BY id")]
         conn.commit()
     rng = random.Random(15)

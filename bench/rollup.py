@@ -81,7 +81,8 @@ def requeue(url: str) -> None:
 
 
 def _rollup_child(url: str, chunk_rows: int, out) -> None:
-    from ingest.rollup import deployment_timezone, run_rollup
+    from ingest.rollup import run_rollup
+    from store.deployment import deployment_timezone
 
     with psycopg.connect(url, autocommit=True) as c:
         tz = deployment_timezone(c)

@@ -9,9 +9,10 @@ from __future__ import annotations
 from scoring.coal import kgce_per_metered_unit
 from scoring.methodology import Methodology, load_methodology
 from store.codes import ENERGY_TYPES
+from store.deployment import TIMEZONE_SQL
 
-# The deployment time zone as recorded by `jieneng db migrate` (store/migrate.py).
-TZ = "(SELECT value FROM deployment_setting WHERE key = 'timezone')"
+# The deployment time zone as recorded by `jieneng db migrate` (store/deployment.py).
+TZ = TIMEZONE_SQL
 
 # The dashboard time range as local calendar dates (inclusive), for usage_daily / usage_monthly.
 LOCAL_DAY_FROM = f"($__timeFrom()::timestamptz AT TIME ZONE {TZ})::date"

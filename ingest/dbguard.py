@@ -142,3 +142,9 @@ class CallWatchdog:
                 self.cuts += 1
                 log.warning("a database call of ingest outlived its bound; cutting its connection")
                 shut_socket(conn)
+
+
+def retry_delay_s(attempt: int) -> float:
+    """Seconds to wait before retry ``attempt`` (0, 1, ...) of a database call the database failed:
+    doubling from 0.25 s, at most 30 s, so an outage is polled often at first and then gently."""
+    return min(30.0, 0.25 * (2 ** min(attempt, 8)))

@@ -14,7 +14,7 @@ arithmetic, so a month or a year means what it means to TimescaleDB's retention 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import psycopg
 
@@ -47,7 +47,8 @@ def raw_horizon(conn: psycopg.Connection, raw_retention: str | None) -> datetime
     """``now() - raw_retention`` by the database's clock; None when raw data is kept forever."""
     if raw_retention is None:
         return None
-    return conn.execute("SELECT now() - %s::interval", (raw_retention,)).fetchone()[0]
+    # In UTC, as every parsed reading is: validation compares each reading's ts with it.
+    return conn.execute("SELECT now() - %s::interval", (raw_retention,)).fetchone()[0].astimezone(UTC)
 
 
 def prune_stats(

@@ -122,13 +122,6 @@ class RollupStats:
     max_rows_held: int = 0  # most readings held in Python at once
 
 
-def deployment_timezone(conn: psycopg.Connection) -> str:
-    row = conn.execute("SELECT value FROM deployment_setting WHERE key = 'timezone'").fetchone()
-    if row is None:
-        raise RuntimeError("deployment_setting has no timezone: run `jieneng db migrate` first")
-    return row[0]
-
-
 def _unit_factor(unit: str, reporting_unit: str) -> float | None:
     if unit == reporting_unit:
         return 1.0

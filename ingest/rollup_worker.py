@@ -18,80 +18,86 @@ import logging
 import os
 import signal
 import time
+from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 
+from ingest.dbguard import retry_delay_s
 from ingest.retention import prune_stats
-from ingest.rollup import deployment_timezone, run_rollup
+from ingest.rollup import run_rollup
+from store.deployment import deployment_timezone
 
 log = logging.getLogger(__name__)
 
 MAX_RANGES = 20_000
 
 
-def _backoff(attempt: int) -> float:
-    return min(30.0, 0.25 * (2 ** min(attempt, 8)))
+@dataclass(frozen=True)
+class RollupChildConfig:
+    """What the rollup child needs from its parent (pickled into the spawned process)."""
+
+    database_url: str
+    interval_ms: int
+    parent_pid: int  # the child leaves when its parent is gone (SIGKILL gives no notice)
+    log_level: int = logging.INFO
+    raw_retention: str | None = None  # see run_rollup
+    stats_retention: str | None = None  # prune statistics older than this (None: never)
+    prune_interval_s: float = 3600.0
 
 
-def rollup_loop(
-    database_url: str,
-    interval_ms: int,
-    flushed,
-    parent_pid: int,
-    lag,
-    hours,
-    errors,
-    log_level: int = logging.INFO,
-    raw_retention: str | None = None,
-    stats_retention: str | None = None,
-    prune_interval_s: float = 3600.0,
-) -> None:
-    """Roll up every ``interval_ms`` until ``flushed`` is set (then one last pass) or the parent dies.
+@dataclass(frozen=True)
+class RollupShared:
+    """Values shared with the parent, which exports them as metrics (multiprocessing.Value each)."""
 
-    ``lag``, ``hours`` and ``errors`` are shared values the parent exports as metrics.
-    ``raw_retention``: see run_rollup. ``stats_retention``: prune statistics older than this (None: never).
-    """
+    lag: Any
+    hours: Any
+    errors: Any
+
+
+def rollup_loop(cfg: RollupChildConfig, flushed, shared: RollupShared) -> None:
+    """Roll up every ``cfg.interval_ms`` until ``flushed`` is set (then one last pass) or the parent dies."""
     # Ctrl-C reaches the whole process group: the parent decides when we stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=cfg.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     conn = None
     tz = None
     attempt = 0
-    interval = interval_ms / 1000.0
+    interval = cfg.interval_ms / 1000.0
     next_prune = time.monotonic()  # at start-up, then every prune_interval_s
     while True:
         stopping = flushed.is_set()
-        if os.getppid() != parent_pid:
+        if os.getppid() != cfg.parent_pid:
             break
         try:
             if conn is None or conn.closed:
-                conn = psycopg.connect(database_url, autocommit=True)
+                conn = psycopg.connect(cfg.database_url, autocommit=True)
                 tz = tz or deployment_timezone(conn)
-            if stats_retention is not None and time.monotonic() >= next_prune and not stopping:
-                deleted = prune_stats(conn, stats_retention)
-                next_prune = time.monotonic() + prune_interval_s
+            if cfg.stats_retention is not None and time.monotonic() >= next_prune and not stopping:
+                deleted = prune_stats(conn, cfg.stats_retention)
+                next_prune = time.monotonic() + cfg.prune_interval_s
                 if any(deleted.values()):
-                    log.info("pruned statistics older than %s: %s", stats_retention, deleted)
+                    log.info("pruned statistics older than %s: %s", cfg.stats_retention, deleted)
             # Waiting between runs under load lets one run cover many batches' ranges for a meter.
-            stats = run_rollup(conn, tz, max_ranges=MAX_RANGES, raw_retention=raw_retention)
+            stats = run_rollup(conn, tz, max_ranges=MAX_RANGES, raw_retention=cfg.raw_retention)
             attempt = 0
             if stats is not None and stats.queued:
-                lag.value = stats.lag_s
-                with hours.get_lock():
-                    hours.value += stats.meter_hours
+                shared.lag.value = stats.lag_s
+                with shared.hours.get_lock():
+                    shared.hours.value += stats.meter_hours
                 if stats.queued >= MAX_RANGES:
                     continue  # a backlog: go again without sleeping
         except psycopg.Error as exc:
-            with errors.get_lock():
-                errors.value += 1
+            with shared.errors.get_lock():
+                shared.errors.value += 1
             log.warning("rollup failed (%s); retrying", str(exc).strip()[:200])
             if conn is not None:
                 conn.close()
             conn = None
             if stopping:
                 break
-            flushed.wait(_backoff(attempt))  # a stop cuts the wait short
+            flushed.wait(retry_delay_s(attempt))  # a stop cuts the wait short
             attempt += 1
             continue
         if stopping:

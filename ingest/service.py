@@ -28,6 +28,7 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -35,12 +36,12 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from ingest import metrics
-from ingest.dbguard import CallWatchdog, is_content_error
+from ingest.dbguard import CallWatchdog, is_content_error, retry_delay_s
 from ingest.dbguard import connect as connect_bounded
 from ingest.idlock import ClientIdInUse, ClientIdLock
 from ingest.parser import ParseConfig, ParseResult, Reject, parse_message, payload_fields, storable_text
 from ingest.retention import RetentionSettingInvalid, check_interval, raw_horizon
-from ingest.rollup_worker import rollup_loop
+from ingest.rollup_worker import RollupChildConfig, RollupShared, rollup_loop
 from ingest.transport import BrokerConfig, InMessage, Transport
 from ingest.validate import RegistryCache, validate
 from ingest.writer import (
@@ -108,12 +109,12 @@ class _Stopped(Exception):
     """Stopping with the database away: the messages in hand stay unacked, with the broker."""
 
 
-def _backoff(attempt: int) -> float:
-    return min(30.0, 0.25 * (2 ** min(attempt, 8)))
-
-
 class IngestService:
-    def __init__(self, cfg: IngestConfig) -> None:
+    """``transport``: builds the transport from the broker settings (default :class:`Transport`, the MQTT
+    client); a test passes its own to feed messages without a broker, as Telegraf's mqtt_consumer
+    takes a client factory."""
+
+    def __init__(self, cfg: IngestConfig, transport: Callable[[BrokerConfig], Transport] = Transport) -> None:
         self.cfg = cfg
         self.parse_cfg = ParseConfig(
             prefix=cfg.broker.topic_prefix,
@@ -123,7 +124,7 @@ class IngestService:
             max_future_s=cfg.max_future_s,
             reject_payload_chars=cfg.reject_payload_chars,
         )
-        self.transport = Transport(cfg.broker)
+        self.transport = transport(cfg.broker)
         self.registry = RegistryCache()
         self._stop = threading.Event()
         self._flushed = threading.Event()  # set once the last batch is committed: the rollup's last pass
@@ -247,17 +248,19 @@ class IngestService:
             name="jieneng-rollup",
             daemon=True,
             args=(
-                self.cfg.database_url,
-                self.cfg.rollup_interval_ms,
+                RollupChildConfig(
+                    database_url=self.cfg.database_url,
+                    interval_ms=self.cfg.rollup_interval_ms,
+                    parent_pid=os.getpid(),
+                    log_level=logging.getLogger().getEffectiveLevel(),
+                    raw_retention=self.cfg.raw_retention,
+                    stats_retention=self.cfg.stats_retention,
+                    prune_interval_s=self.cfg.prune_interval_s,
+                ),
                 self._flushed,
-                os.getpid(),
-                metrics.ROLLUP_SHARED_LAG,
-                metrics.ROLLUP_SHARED_HOURS,
-                metrics.ROLLUP_SHARED_ERRORS,
-                logging.getLogger().getEffectiveLevel(),
-                self.cfg.raw_retention,
-                self.cfg.stats_retention,
-                self.cfg.prune_interval_s,
+                RollupShared(
+                    metrics.ROLLUP_SHARED_LAG, metrics.ROLLUP_SHARED_HOURS, metrics.ROLLUP_SHARED_ERRORS
+                ),
             ),
         )
         self._rollup_proc.start()
@@ -289,7 +292,7 @@ class IngestService:
             except psycopg.OperationalError as exc:
                 if self._stop.is_set():
                     raise  # stopping: leave rather than wait for the database
-                delay = _backoff(attempt)
+                delay = retry_delay_s(attempt)
                 log.warning("database unreachable (%s); retrying in %.1fs", str(exc).strip()[:200], delay)
                 metrics.DB_ERRORS.inc()
                 self._stop.wait(delay)  # a stop cuts the wait short; the next failure then raises
@@ -300,7 +303,10 @@ class IngestService:
         b = _Batch()
         rows = 0
         deadline = None
-        while rows < self.cfg.batch_max_rows:
+        max_rows = self.cfg.batch_max_rows
+        inbox = self.transport.inbox
+        cfg = self.parse_cfg
+        while rows < max_rows:
             if drain_only:
                 timeout = 0.0
             elif deadline is None:
@@ -309,23 +315,24 @@ class IngestService:
                 timeout = deadline - time.monotonic()
                 if timeout <= 0:
                     break
-            try:
-                msg = (
-                    self.transport.inbox.get(timeout=timeout)
-                    if timeout > 0
-                    else self.transport.inbox.get_nowait()
-                )
-            except queue.Empty:
+            # At least one row a message: never more messages than rows left (the rest go back if full).
+            msgs = inbox.take(max_rows - rows, timeout)
+            if not msgs:
                 if deadline is None or drain_only:
                     break
                 continue
             if deadline is None:
                 deadline = time.monotonic() + self.cfg.batch_max_ms / 1000.0
                 b.started = time.perf_counter()
-            res = parse_message(msg.topic, msg.payload, self.parse_cfg, datetime.now(UTC))
-            b.items.append(_Item(msg, message_key(msg.topic, msg.payload), res))
-            rows += max(1, len(res.readings) + len(res.rejects))  # an empty message still costs a key
-        metrics.PENDING_MESSAGES.set(len(b.items) + self.transport.inbox.qsize())
+            now = datetime.now(UTC)
+            for k, msg in enumerate(msgs):
+                if rows >= max_rows:
+                    inbox.put_back(msgs[k:])  # the batch is full: the rest opens the next one, in order
+                    break
+                res = parse_message(msg.topic, msg.payload, cfg, now)
+                b.items.append(_Item(msg, message_key(msg.topic, msg.payload), res))
+                rows += max(1, len(res.readings) + len(res.rejects))  # an empty message still costs a key
+        metrics.PENDING_MESSAGES.set(len(b.items) + inbox.qsize())
         return b
 
     def _commit(self, b: _Batch) -> None:
@@ -413,7 +420,7 @@ class IngestService:
                     return exc
                 metrics.DB_ERRORS.inc()
                 self.db_retries += 1
-                delay = _backoff(attempt)
+                delay = retry_delay_s(attempt)
                 log.warning(
                     "batch of %d messages not committed (%s); retrying in %.1fs",
                     len(items),

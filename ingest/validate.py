@@ -22,12 +22,14 @@ import json
 import math
 from bisect import bisect_right
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import NamedTuple
 
 import psycopg
 
 from ingest.parser import RawReading, Reject, storable_text
 from store.codes import UnitError, conversion_factor, normalize_unit
+from store.registry import MeterRow, list_meters
 
 # The largest magnitude a reading may have in its meter's unit, after the multiplier. 1e15 Wh is a
 # terawatt-hour, orders of magnitude above any building's register, yet any sum of such readings over
@@ -36,18 +38,11 @@ MAX_ABS_READING = 1e15
 
 
 @dataclass(frozen=True)
-class MeterInfo:
-    meter_id: str
-    institution_id: str
-    unit: str
-    register: str
-    multiplier: float
-    rollover: float | None
-    max_rate_per_h: float | None
-    installed_at: datetime
-    retired_at: datetime | None
+class MeterInfo(MeterRow):
+    """A registry meter (store.registry.MeterRow, its times in UTC) with its configuration periods."""
+
     # (valid_from, unit, register, multiplier) of each configuration period, oldest first; None as
-    # valid_from: from the beginning. Empty: the fields above hold for all time.
+    # valid_from: from the beginning. Empty: the meter's own fields hold for all time.
     periods: tuple[tuple[datetime | None, str, str, float], ...] = ()
 
     def at(self, ts: datetime) -> tuple[str, str, float]:
@@ -60,11 +55,16 @@ class MeterInfo:
         return chosen[1], chosen[2], chosen[3]
 
 
-@dataclass(frozen=True)
-class GoodReading:
+class GoodReading(NamedTuple):  # a tuple: one is built per reading, at the rate ingest runs at
     meter_id: str
     ts: datetime
     value: float  # in the meter's unit, before the multiplier
+
+
+def _utc(ts: datetime | None) -> datetime | None:
+    """In UTC, the zone the parser gives every reading: aware datetimes with one tzinfo object compare
+    without a utcoffset() call each, and validation compares every reading with several of them."""
+    return None if ts is None else ts.astimezone(UTC)
 
 
 class RegistryCache:
@@ -78,17 +78,24 @@ class RegistryCache:
         version = conn.execute("SELECT version FROM registry_version").fetchone()[0]
         if version == self.version:
             return
-        rows = conn.execute(
-            "SELECT id, institution_id, unit, register, multiplier, rollover, max_rate_per_h, "
-            "installed_at, retired_at FROM meter"
-        ).fetchall()
+        rows = list_meters(conn)
         periods: dict[str, list[tuple]] = {}
-        for meter_id, *period in conn.execute(
+        for meter_id, valid_from, *period in conn.execute(
             "SELECT meter_id, nullif(valid_from, '-infinity'), unit, register, multiplier FROM meter_config"
             " ORDER BY meter_id, valid_from"
         ):
-            periods.setdefault(meter_id, []).append(tuple(period))
-        self.meters = {r[0]: MeterInfo(*r, periods=tuple(periods.get(r[0], ()))) for r in rows}
+            periods.setdefault(meter_id, []).append((_utc(valid_from), *period))
+        self.meters = {
+            r.id: MeterInfo(
+                **r.__dict__
+                | {
+                    "installed_at": _utc(r.installed_at),
+                    "retired_at": _utc(r.retired_at),
+                    "periods": tuple(periods.get(r.id, ())),
+                }
+            )
+            for r in rows
+        }
         self.version = version
         self.loads += 1
 
@@ -114,37 +121,41 @@ def validate(
     good: list[GoodReading] = []
     rejects: list[Reject] = []
     factors: dict[tuple[str, str], float] = {}
+
+    def bad(r: RawReading, reason: str, detail: str) -> None:
+        rejects.append(
+            Reject(reason, storable_text(detail), _item_text(r, payload_chars), r.meter_id, item=r.item)
+        )
+
     for r in readings:
-
-        def bad(reason: str, detail: str, r=r) -> None:
-            rejects.append(
-                Reject(reason, storable_text(detail), _item_text(r, payload_chars), r.meter_id, item=r.item)
-            )
-
         m = meters.get(r.meter_id)
         if m is None:
-            bad("unknown_meter", f"meter {r.meter_id!r} is not in the registry")
+            bad(r, "unknown_meter", f"meter {r.meter_id!r} is not in the registry")
             continue
         if m.institution_id != r.institution_id:
             bad(
+                r,
                 "wrong_institution",
                 f"meter {r.meter_id!r} belongs to {m.institution_id!r}, topic says {r.institution_id!r}",
             )
             continue
         if r.ts < m.installed_at:
             bad(
+                r,
                 "before_install",
                 f"ts {r.ts.isoformat()} is before the meter's install date {m.installed_at.isoformat()}",
             )
             continue
         if m.retired_at is not None and r.ts > m.retired_at:
             bad(
+                r,
                 "meter_retired",
                 f"ts {r.ts.isoformat()} is after the meter was retired {m.retired_at.isoformat()}",
             )
             continue
         if horizon is not None and r.ts < horizon:
             bad(
+                r,
                 "older_than_retention",
                 f"ts {r.ts.isoformat()} is older than the raw-data retention horizon {horizon.isoformat()}",
             )
@@ -159,28 +170,30 @@ def validate(
                     factor = conversion_factor(normalize_unit(r.unit), normalize_unit(unit))
                 except UnitError as exc:
                     reason = "unknown_unit" if "unknown unit" in str(exc) else "incompatible_unit"
-                    bad(reason, str(exc))
+                    bad(r, reason, str(exc))
                     continue
                 factors[key] = factor
             value = value * factor
             if not math.isfinite(value):
-                bad("non_finite_value", f"value {r.value!r} {r.unit} is not finite in {unit}")
+                bad(r, "non_finite_value", f"value {r.value!r} {r.unit} is not finite in {unit}")
                 continue
         scaled = value * multiplier
         if not math.isfinite(scaled):
             bad(
+                r,
                 "non_finite_value",
                 f"value {value!r} {unit} times the meter's multiplier {multiplier} is not finite",
             )
             continue
         if abs(scaled) > MAX_ABS_READING:
             bad(
+                r,
                 "value_out_of_range",
                 f"value {value!r} {unit} times the meter's multiplier {multiplier} exceeds {MAX_ABS_READING:g}",
             )
             continue
         if register == "cumulative" and value < 0:
-            bad("negative_value", f"cumulative value {value} is negative")
+            bad(r, "negative_value", f"cumulative value {value} is negative")
             continue
         good.append(GoodReading(r.meter_id, r.ts, value))
     return good, rejects

@@ -178,10 +178,11 @@ def acl_cmd(
     from jieneng.settings import load_settings
     from jieneng.wiring import require_schema
     from store.db import connect
+    from store.registry import institution_ids
 
     settings = load_settings()
     with connect(require_schema(settings)) as conn:
-        ids = [r[0] for r in conn.execute("SELECT id FROM institution ORDER BY id")]
+        ids = institution_ids(conn)
     ingest_user, ingest_password = _ingest_credentials(settings.mqtt_url)
     if ingest_user.startswith(GATEWAY_PREFIX):
         typer.echo(f"error: the ingest user may not start with {GATEWAY_PREFIX!r}", err=True)

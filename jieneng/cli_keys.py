@@ -31,14 +31,15 @@ def create_cmd(
     from datetime import UTC, datetime, timedelta
 
     from jieneng.settings import load_settings
-    from store import api_queries as q
+    from store import api_keys
+    from store.api_keys import KeyError_
     from store.db import connect
 
     days = expires_days if expires_days is not None else load_settings().api_key_expiry_days
     expires_at = datetime.now(UTC) + timedelta(days=days) if days else None
     with connect(_url()) as conn:
         try:
-            key, token = q.create_key(
+            key, token = api_keys.create_key(
                 conn,
                 role=role,
                 name=name,
@@ -46,7 +47,7 @@ def create_cmd(
                 institution_id=institution,
                 expires_at=expires_at,
             )
-        except q.KeyError_ as exc:
+        except KeyError_ as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from exc
     scope = key.region_code or key.institution_id or "all"
@@ -58,11 +59,11 @@ def create_cmd(
 @app.command("list")
 def list_cmd(all_: bool = typer.Option(False, "--all", help="Include revoked keys.")) -> None:
     """List keys (never their secrets)."""
-    from store import api_queries as q
+    from store import api_keys
     from store.db import connect
 
     with connect(_url()) as conn:
-        keys = q.list_keys(conn, include_revoked=all_)
+        keys = api_keys.list_keys(conn, include_revoked=all_)
     for k in keys:
         scope = k.region_code or k.institution_id or "all"
         state = f"revoked {k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "active"
@@ -76,11 +77,11 @@ def list_cmd(all_: bool = typer.Option(False, "--all", help="Include revoked key
 @app.command("revoke")
 def revoke_cmd(key_id: int = typer.Argument(..., help="The key's id (from `keys list`).")) -> None:
     """Revoke a key; requests with it get 401 from now on."""
-    from store import api_queries as q
+    from store import api_keys
     from store.db import connect
 
     with connect(_url()) as conn:
-        ok = q.revoke_key(conn, key_id)
+        ok = api_keys.revoke_key(conn, key_id)
     if not ok:
         typer.echo(f"error: no active key {key_id}", err=True)
         raise typer.Exit(1)

@@ -22,6 +22,7 @@ from pathlib import Path
 import psycopg
 
 from jieneng.settings import Settings
+from store.ingest_progress import accounted_items, commit_rate, db_now, pending_rollups, stored_in_range
 from store.reader_role import READER_ROLE, enable_reader_login
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
@@ -214,11 +215,7 @@ class Demo:
                     published.get("interval_s"),
                     self.settings.timezone,
                 )
-                rate = conn.execute(
-                    "SELECT sum(inserted), min(committed_at), max(committed_at) FROM ingest_batch"
-                    " WHERE committed_at >= %s",
-                    (since,),
-                ).fetchone()
+                rate = commit_rate(conn, since)
             self.echo(f"  {stored:,} of {published['readings']:,} published readings stored")
             if rate[0] and rate[2] > rate[1]:
                 secs = (rate[2] - rate[1]).total_seconds()
@@ -393,7 +390,8 @@ def _enter_demo_assessments(db_url: str, year: int, seed: int) -> int:
     """Simulated assessor entries for the scored year, once: a real deployment gets them over the API."""
     from scoring.methodology import load_methodology
     from sim.assessments import ItemSpec, simulated_assessments
-    from store.scoring import set_assessed_item
+    from store.assessed import has_assessed_items, set_assessed_item
+    from store.registry import institution_ids
 
     spec = load_methodology(None).spec
     items = [
@@ -404,9 +402,9 @@ def _enter_demo_assessments(db_url: str, year: int, seed: int) -> int:
     ]
     maxima = {i.code: i.max_points for i in items}  # what the entries are out of (assessed_item.out_of)
     with psycopg.connect(db_url) as conn:
-        if conn.execute("SELECT 1 FROM assessed_item WHERE year = %s LIMIT 1", (year,)).fetchone():
+        if has_assessed_items(conn, year):
             return 0
-        ids = [r[0] for r in conn.execute("SELECT id FROM institution ORDER BY id")]
+        ids = institution_ids(conn)
         entries = simulated_assessments(ids, items, year, seed)
         for e in entries:
             set_assessed_item(
@@ -454,21 +452,7 @@ def _last_token(text: str) -> str:
 
 def _db_now(db_url: str) -> dt.datetime:
     with psycopg.connect(db_url) as conn:
-        return conn.execute("SELECT clock_timestamp()").fetchone()[0]
-
-
-def accounted_items(conn: psycopg.Connection, since: dt.datetime) -> int:
-    """Reading items ingest has committed since ``since``: stored, duplicate, conflicting or rejected.
-
-    Read from ingest's small per-batch statistics rather than by counting ``reading``, which would
-    scan millions of rows twice a second and slow the ingest we wait for. Each item of a message
-    is counted once, in ``readings`` (it passed validation: new, duplicate or conflict) or in
-    ``rejects``; the simulator's malformed messages carry at most one item each. A message the
-    broker delivers twice is counted twice, hence waiting for *at least* what was published.
-    """
-    return conn.execute(
-        "SELECT coalesce(sum(readings + rejects), 0) FROM ingest_batch WHERE committed_at >= %s", (since,)
-    ).fetchone()[0]
+        return db_now(conn)
 
 
 def wait_backfill(
@@ -482,6 +466,9 @@ def wait_backfill(
     poll_s: float = 0.5,
 ) -> int:
     """Until ingest has accounted for ``items`` published reading items committed since ``since``.
+
+    The simulator's malformed messages carry at most one item each, and a message the broker delivers
+    twice is counted twice (store.ingest_progress.accounted_items), hence waiting for *at least* ``items``.
 
     Returns the count seen. Raises TimeoutError when the count has not moved for ``stall_s``
     (ingest down, or a broker that dropped messages): a deadline on progress, not on the whole
@@ -511,31 +498,10 @@ def wait_rollups(db_url: str, stop: threading.Event, timeout_s: float = 1800, po
     deadline = time.monotonic() + timeout_s
     with psycopg.connect(db_url, autocommit=True) as conn:
         while time.monotonic() < deadline and not stop.is_set():
-            if _pending_rollups(conn) == 0:
+            if pending_rollups(conn) == 0:
                 return True
             time.sleep(poll_s)
     return False
-
-
-def stored_in_range(
-    conn: psycopg.Connection,
-    start: str | dt.datetime,
-    end: str | dt.datetime,
-    interval_s: int | None = None,
-    tz: str | None = None,
-) -> int:
-    """Readings stored in the backfill's range (start, end], on its reading grid when ``interval_s``
-    (local time in ``tz``) is given: an earlier live run's readings between grid points are not the
-    backfill's. One scan; called once the cheap statistics say everything is in."""
-    if interval_s is None:
-        return conn.execute(
-            "SELECT count(*) FROM reading WHERE ts > %s::timestamptz AND ts <= %s::timestamptz", (start, end)
-        ).fetchone()[0]
-    return conn.execute(
-        "SELECT count(*) FROM reading WHERE ts > %s::timestamptz AND ts <= %s::timestamptz"
-        " AND extract(epoch FROM ts AT TIME ZONE %s)::bigint %% %s = 0",
-        (start, end, tz or "UTC", interval_s),
-    ).fetchone()[0]
 
 
 def wait_stored(
@@ -564,11 +530,6 @@ def wait_stored(
                 )
             time.sleep(poll_s)
     return last
-
-
-def _pending_rollups(conn: psycopg.Connection) -> int:
-    """Meter-hours that ingest has touched and the rollup step has not yet recomputed."""
-    return conn.execute("SELECT count(*) FROM usage_dirty").fetchone()[0]
 
 
 def _wait_http(url: str, stop: threading.Event, timeout_s: float = 60) -> None:

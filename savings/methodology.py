@@ -3,6 +3,7 @@ uncertainty and indicative prices, validated on load and identified by the sha25
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import tomllib
 from dataclasses import dataclass
@@ -78,8 +79,17 @@ class MethodologyError(ValueError):
 
 
 def load(path: Path | None = None) -> SavingsMethodology:
-    """The methodology at ``path`` (default: the shipped one); MethodologyError names each bad key."""
+    """The methodology at ``path`` (default: the shipped one); MethodologyError names each bad key.
+
+    Parsed again only when the file changed (its size or modification time): every report reads it.
+    """
     p = path or DEFAULT_PATH
+    st = p.stat()
+    return _load(p, st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=16)
+def _load(p: Path, mtime_ns: int, size: int) -> SavingsMethodology:
     raw = p.read_bytes()
     try:
         spec = Spec.model_validate(tomllib.loads(raw.decode("utf-8")))

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 import psycopg
 
 from savings import methodology as meth
+from savings.degree_days import cooling_degree_days, heating_degree_days
 from store import savings as db
-from store.weather import degree_days, weather_region
+from store.weather import daily_temperatures, weather_region
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 CELL_PADDING_PT = 12  # reportlab's default left + right cell padding
@@ -68,11 +69,13 @@ def institution_section(conn: psycopg.Connection, institution_id: str, year: int
     dd = spec.degree_days
     region = db.institution_region(conn, institution_id)
     out = SavingsSection(institution_id, year, dd.hdd_base_c, dd.cdd_base_c, dd.source)
+    # Both years in one read; each year's degree days by the one rule (savings/degree_days.py).
+    temps = daily_temperatures(conn, region, dt.date(year - 1, 1, 1), dt.date(year, 12, 31))
     for y in (year, year - 1):
-        h, c, n = degree_days(
-            conn, region, dt.date(y, 1, 1), dt.date(y, 12, 31), dd.hdd_base_c, dd.cdd_base_c
-        )
-        out.weather.append(YearWeather(y, h, c, n, weather_region(region)))
+        t = [c for d, c in temps.items() if d.year == y]
+        h = float(heating_degree_days(t, dd.hdd_base_c).sum()) if t else 0.0
+        c = float(cooling_degree_days(t, dd.cdd_base_c).sum()) if t else 0.0
+        out.weather.append(YearWeather(y, h, c, len(t), weather_region(region)))
     for p in db.list_projects(conn, [institution_id]):
         if p.reporting_from.year <= year <= p.reporting_to.year:
             out.projects.append(

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 # Data quality of one meter over one year: store.quality's record (coverage judged against the meter's expected
-# reading interval over the whole calendar year, store.scoring.meter_year_coverage; None: not known).
+# reading interval over the whole calendar year, store.coverage.meter_window_coverage; None: not known).
 from store.quality import MeterQuality
 
 

@@ -22,23 +22,20 @@ import psycopg
 
 from scoring.inputs import AssessedEntry, InstitutionInput, MeterQuality, MeterUse, ReportedUse
 from scoring.methodology import Methodology
-from store import scoring as store_scoring
+from store import assessed as store_assessed
+from store import coverage as store_coverage
 from store.codes import EVENT_BASED, SUB_METER_END_USES, UNITS, UnitError, conversion_factor, read_interval_s
+from store.deployment import deployment_timezone
+from store.regions import subtree_sql
 
 COUNTED_END_USES = ("main", "vehicle")
-
-
-def deployment_timezone(conn: psycopg.Connection) -> str:
-    row = conn.execute("SELECT value FROM deployment_setting WHERE key = 'timezone'").fetchone()
-    return row[0] if row else "Asia/Shanghai"
 
 
 def _scope_sql(region_code: str | None) -> str:
     if region_code is None:
         return "TRUE"
-    # the region itself, its children (cities of a province, counties of a city) and grandchildren
-    return """i.region_code IN (SELECT code FROM region WHERE code = %(region)s OR parent_code = %(region)s
-              OR parent_code IN (SELECT code FROM region WHERE parent_code = %(region)s))"""
+    # the region and every region under it, however deep (store.regions)
+    return f"i.region_code = ANY({subtree_sql('%(region)s')})"
 
 
 def target_unit(energy_type: str, meter_unit: str, m: Methodology) -> tuple[str | None, str | None]:
@@ -156,7 +153,7 @@ def year_coverage(
         siblings = [s for s in by_supply[(mt["iid"], mt["et"], mt["end_use"])] if s is not mt]
         windows += year_windows(mid, mt, siblings, years, tz)
     out = {}
-    for key, (expected, have) in store_scoring.meter_window_coverage(conn, windows, tz).items():
+    for key, (expected, have) in store_coverage.meter_window_coverage(conn, windows, tz).items():
         out[key] = have / expected if expected else 1.0
     return out
 
@@ -365,7 +362,7 @@ def load_inputs(
 
     by_inst: dict[str, dict[str, AssessedEntry]] = defaultdict(dict)
     iso: dict[datetime, str] = {}  # items are entered in batches: few distinct timestamps
-    for a in store_scoring.assessed_points_for_year(conn, year, list(insts) if region_code else None):
+    for a in store_assessed.assessed_points_for_year(conn, year, list(insts) if region_code else None):
         if a["institution_id"] in insts:
             at = a["entered_at"]
             if at not in iso:

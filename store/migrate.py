@@ -16,6 +16,7 @@ from yoyo import get_backend, read_migrations
 from yoyo.migrations import default_migration_table
 
 from store import calendar, intervals, timescale
+from store.deployment import recorded_timezone
 from store.reader_role import revoke_large_object_creation
 
 # Arbitrary constant: "jieneng" as an int64 key for pg_advisory_lock.
@@ -101,13 +102,13 @@ def migrate(
 
 
 def _record_timezone(conn: psycopg.Connection, timezone: str) -> None:
-    row = conn.execute("SELECT value FROM deployment_setting WHERE key = 'timezone'").fetchone()
-    if row is None:
+    recorded = recorded_timezone(conn)
+    if recorded is None:
         conn.execute("INSERT INTO deployment_setting (key, value) VALUES ('timezone', %s)", (timezone,))
-    elif row[0] != timezone:
+    elif recorded != timezone:
         # Rollups are bucketed in the recorded zone; silently mixing zones would corrupt day totals.
         raise ValueError(
-            f"database was set up for time zone {row[0]!r} but JIENENG_TIMEZONE is {timezone!r}; "
+            f"database was set up for time zone {recorded!r} but JIENENG_TIMEZONE is {timezone!r}; "
             "rollups are bucketed in the recorded zone, so use that one"
         )
 
@@ -163,8 +164,7 @@ def status(url: str) -> DbStatus:
         version = conn.execute("SHOW server_version").fetchone()[0]
         tz = None
         if conn.execute("SELECT to_regclass('deployment_setting')").fetchone()[0]:
-            row = conn.execute("SELECT value FROM deployment_setting WHERE key = 'timezone'").fetchone()
-            tz = row[0] if row else None
+            tz = recorded_timezone(conn)
         state = _timescale_state(conn)
     return DbStatus(
         applied=applied_ids, pending=pending_ids, timescale=state, postgres_version=version, timezone=tz

@@ -27,7 +27,7 @@ class MeterQuality:
     """Data quality of one meter over one period: the one record of these figures.
 
     `meter_quality` fills every figure. Scoring keeps one per meter and year (scoring.inputs), where a year
-    whose coverage is judged against the meter's expected reading interval (store.scoring.meter_year_coverage)
+    whose coverage is judged against the meter's expected reading interval (store.coverage.meter_window_coverage)
     but whose hourly figures were not read has only `coverage`: None is "not known". The API's quality rows
     and the meter lines of a scoring result (scoring.model.MeterQualityInfo) take their fields from here.
     """

@@ -17,6 +17,7 @@ from psycopg.rows import class_row, dict_row
 
 from store import codes
 from store import registry_files as rf
+from store.regions import subtree_of_any_sql
 from store.registry_files import (
     INSTITUTION_YEARS,
     INSTITUTIONS,
@@ -128,15 +129,6 @@ def list_meters(conn: psycopg.Connection, institution_id: str | None = None) -> 
         return cur.execute(q, {"inst": institution_id}).fetchall()
 
 
-_REGION_TREE = """
-WITH RECURSIVE scope(code) AS (
-    SELECT code FROM region WHERE code = ANY(%(regions)s)
-    UNION
-    SELECT r.code FROM region r JOIN scope s ON r.parent_code = s.code
-)
-"""
-
-
 def list_institutions(
     conn: psycopg.Connection, region_code: str | None = None, *, region_codes: list[str] | None = None
 ) -> list[InstitutionRow]:
@@ -147,10 +139,21 @@ def list_institutions(
         if region_code is None and region_codes is None:
             return cur.execute(sql.SQL("SELECT {} FROM institution ORDER BY id").format(cols)).fetchall()
         q = sql.SQL(
-            _REGION_TREE
-            + "SELECT {} FROM institution WHERE region_code IN (SELECT code FROM scope) ORDER BY id"
+            "SELECT {} FROM institution WHERE region_code = ANY("
+            + subtree_of_any_sql("%(regions)s")
+            + ") ORDER BY id"
         )
         return cur.execute(q.format(cols), {"regions": regions}).fetchall()
+
+
+_INSTITUTION_IDS = """
+SELECT id FROM institution ORDER BY id
+"""
+
+
+def institution_ids(conn: psycopg.Connection) -> list[str]:
+    """Every institution's id, in id order."""
+    return [r[0] for r in conn.execute(_INSTITUTION_IDS)]
 
 
 def get_institution(conn: psycopg.Connection, institution_id: str) -> InstitutionRow | None:
@@ -161,18 +164,36 @@ def get_institution(conn: psycopg.Connection, institution_id: str) -> Institutio
         ).fetchone()
 
 
+_REGION_CODES = """
+SELECT code FROM region
+"""
+
+_INSTITUTION_KINDS = """
+SELECT id, category, sub_kind FROM institution
+"""
+
+_METER_LINKS = """
+SELECT id, institution_id, energy_type, parent_meter_id, end_use, accounting FROM meter
+"""
+
+_IMPORT_LOCK = """
+SELECT pg_advisory_xact_lock(%(key)s)
+"""
+
+_STORED_CONFIG_FROM = """
+SELECT id, config_from FROM meter WHERE id = ANY(%(ids)s)
+"""
+
+_CONFIG_UNITS = """
+SELECT meter_id, nullif(valid_from, '-infinity'), unit FROM meter_config WHERE meter_id = ANY(%(ids)s)
+"""
+
+
 def load_state(conn: psycopg.Connection) -> DbState:
     """What validation needs from the database: region codes, institution ids, meters and their parents."""
-    state = DbState(region_codes={r[0] for r in conn.execute("SELECT code FROM region")})
-    state.institutions = {
-        r[0]: (r[1], r[2]) for r in conn.execute("SELECT id, category, sub_kind FROM institution")
-    }
-    state.meters = {
-        r[0]: DbMeter(r[1], r[2], r[3], r[4], r[5])
-        for r in conn.execute(
-            "SELECT id, institution_id, energy_type, parent_meter_id, end_use, accounting FROM meter"
-        )
-    }
+    state = DbState(region_codes={r[0] for r in conn.execute(_REGION_CODES)})
+    state.institutions = {r[0]: (r[1], r[2]) for r in conn.execute(_INSTITUTION_KINDS)}
+    state.meters = {r[0]: DbMeter(r[1], r[2], r[3], r[4], r[5]) for r in conn.execute(_METER_LINKS)}
     return state
 
 
@@ -199,7 +220,7 @@ def import_files(
         sources += [x.source for x in t] + [x.file for x in e]
     summary = ImportSummary(files=[f"{t.source} ({t.kind.name}, {len(t.rows)} rows)" for t in tables])
     with conn.transaction(force_rollback=dry_run):
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+        conn.execute(_IMPORT_LOCK, {"key": _LOCK_KEY})
         parsed, row_errors = rf.validate(tables, load_state(conn), tz)
         errors += row_errors
         if not errors:
@@ -223,14 +244,9 @@ def _check_unit_history(conn: psycopg.Connection, rows: list[rf.Row]) -> list[Ro
     period from then on (migration 0011).
     """
     ids = [r.values["id"] for r in rows]
-    stored: dict[str, datetime | None] = dict(
-        conn.execute("SELECT id, config_from FROM meter WHERE id = ANY(%s)", (ids,)).fetchall()
-    )
+    stored: dict[str, datetime | None] = dict(conn.execute(_STORED_CONFIG_FROM, {"ids": ids}).fetchall())
     periods: dict[str, list[tuple[datetime, str]]] = {}
-    for meter_id, valid_from, unit in conn.execute(
-        "SELECT meter_id, nullif(valid_from, '-infinity'), unit FROM meter_config WHERE meter_id = ANY(%s)",
-        (ids,),
-    ):
+    for meter_id, valid_from, unit in conn.execute(_CONFIG_UNITS, {"ids": ids}):
         periods.setdefault(meter_id, []).append((valid_from, unit))
     errors: list[RowError] = []
     for r in rows:

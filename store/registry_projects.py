@@ -1,7 +1,7 @@
 """Registry file kind ``projects``: retrofits, energy-performance contracts (合同能源管理) and energy
 trusteeships (能源托管) whose savings jieneng verifies from the meters (docs/savings.md).
 
-Kept apart from ``store.registry_files`` (which registers this kind at its end) so that file kind stays one
+Kept apart from ``store.registry_files`` (whose validate module imports this one) so that file kind stays one
 self-contained addition. Periods are local calendar days, both ends included, in the order baseline,
 installation, reporting.
 """
@@ -11,20 +11,10 @@ from __future__ import annotations
 import math
 
 from store import codes
-from store import registry_files as _rf
-from store.registry_files import (
-    _BAD,
-    CellError,
-    Col,
-    DbState,
-    Kind,
-    Row,
-    RowError,
-    _check_duplicates,
-    _check_institution_ref,
-    _good,
-    parse_code,
-)
+from store.registry_files import schema as _schema
+from store.registry_files.parse import _BAD, _good, parse_code
+from store.registry_files.schema import CellError, Col, DbState, Kind, Row, RowError
+from store.registry_files.validate import _check_duplicates, _check_institution_ref
 
 PROJECT_KINDS: dict[str, str] = {
     "retrofit": "节能改造",
@@ -55,8 +45,8 @@ PROJECTS = Kind(
 
 SIGNATURE = {"kind", "energy_types", "meter_ids", *PERIODS, "contract_ref", "prices"}
 
-_rf.KINDS[PROJECTS.name] = PROJECTS
-_rf._SIGNATURE[PROJECTS.name] = SIGNATURE
+_schema.KINDS[PROJECTS.name] = PROJECTS
+_schema._SIGNATURE[PROJECTS.name] = SIGNATURE
 
 
 def _split(text: str) -> list[str]:

@@ -16,8 +16,9 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from store import codes
+from store.deployment import TIMEZONE_SQL
 
-_TZ = "(SELECT value FROM deployment_setting WHERE key = 'timezone')"
+_TZ = TIMEZONE_SQL
 
 PROJECT_COLUMNS = (
     "id",

@@ -1,9 +1,10 @@
-"""Queries for scoring runs, their per-institution results and assessed items (0003_scoring.sql).
+"""Scoring runs and their per-institution results (0003_scoring.sql).
 
-store/ imports nothing of ours, so rows come back as plain dicts; `scoring.model` has the matching
-Pydantic models (RunInfo, RankingRow, InstitutionResult for `detail`, AssessedItem, AssessedAudit).
-Every list/read function takes optional `region_codes` (an institution's region or its city must be in
-the list) and `institution_id` filters, applied inside the SQL so callers can scope by role.
+store/ imports nothing of ours above it, so rows come back as plain dicts; `scoring.model` has the matching
+Pydantic models (RunInfo, RankingRow, InstitutionResult for `detail`). Every list/read function takes
+optional `region_codes` (an institution's region must lie at or under one in the list) and
+`institution_id` filters (store.scope.filter_conditions), applied inside the SQL so callers can scope by role.
+Assessed items are in store.assessed, reading coverage in store.coverage.
 """
 
 from __future__ import annotations
@@ -15,26 +16,10 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from store.scope import filter_conditions
+
 _RUN_COLUMNS = """r.id, r.year, r.region_code, r.methodology_name, r.methodology_version, r.methodology_hash,
     r.results_hash, r.created_at, r.created_by"""
-
-
-def _scope(
-    alias: str, region_codes: Sequence[str] | None, institution_id: str | None, params: list[Any]
-) -> str:
-    """SQL conditions (leading AND) restricting rows of table `alias` (which has region_code /
-    institution_id) to the caller's scope. A city code matches institutions in its counties too."""
-    out = ""
-    if region_codes is not None:
-        out += (
-            f" AND ({alias}.region_code = ANY(%s) OR EXISTS (SELECT 1 FROM region g"
-            f" WHERE g.code = {alias}.region_code AND g.parent_code = ANY(%s)))"
-        )
-        params.extend([list(region_codes), list(region_codes)])
-    if institution_id is not None:
-        out += f" AND {alias}.institution_id = %s"
-        params.append(institution_id)
-    return out
 
 
 # --- runs ----------------------------------------------------------------------------------------
@@ -182,7 +167,7 @@ def list_runs(
     With a scope, only runs that include at least one institution in scope are listed.
     """
     params: list[Any] = []
-    scope = _scope("s", region_codes, institution_id, params)
+    scope = filter_conditions("s", region_codes, institution_id, params)
     where = ""
     if year is not None:
         where = "WHERE r.year = %s"
@@ -215,7 +200,7 @@ def get_run(
 ) -> dict[str, Any] | None:
     """One run (None if absent, or if it has no institution in the caller's scope)."""
     params: list[Any] = []
-    scope = _scope("s", region_codes, institution_id, params)
+    scope = filter_conditions("s", region_codes, institution_id, params)
     params.append(run_id)
     extra = ", r.methodology_text" if with_methodology_text else ""
     having = (
@@ -256,7 +241,7 @@ def list_results(
 ) -> list[dict[str, Any]]:
     """Ranking rows of a run (no detail), ordered by province rank then institution id (unscored last)."""
     params: list[Any] = [run_id]
-    scope = _scope("s", region_codes, institution_id, params)
+    scope = filter_conditions("s", region_codes, institution_id, params)
     if peer_group is not None:
         scope += " AND s.peer_group = %s"
         params.append(peer_group)
@@ -285,7 +270,7 @@ def get_result(
 ) -> dict[str, Any] | None:
     """One institution's `detail` (the InstitutionResult as a dict), or None if absent / out of scope."""
     params: list[Any] = [run_id, institution_id]
-    scope = _scope("s", region_codes, None, params)
+    scope = filter_conditions("s", region_codes, None, params)
     row = conn.execute(
         f"SELECT s.detail FROM scoring_result s WHERE s.run_id = %s AND s.institution_id = %s {scope}", params
     ).fetchone()
@@ -300,198 +285,12 @@ def result_details(conn: psycopg.Connection, run_id: int) -> list[tuple[str, str
     ).fetchall()
 
 
-# --- assessed items -------------------------------------------------------------------------------
-
-
-def set_assessed_item(
-    conn: psycopg.Connection,
-    institution_id: str,
-    year: int,
-    item_code: str,
-    points: float | None,
-    evidence: str | None,
-    entered_by: str,
-    out_of: float | None = None,
-) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """Insert, change or (points=None) remove an assessed item, and append an audit row. Returns (old, new)
-    item dicts (None for absent). Runs in the caller's transaction; the row lock serialises writers.
-    `out_of`: the item's maximum in the methodology that validated the entry, kept so another methodology
-    weighing the item differently scores the same share of it (scoring.blocks.assessed_block).
-
-    Validation against the methodology (known item code, 0 ≤ points ≤ the item's maximum) is the
-    caller's job (scoring.methodology.Methodology.check_assessed_item); the table only enforces ≥ 0.
-    """
-    with conn.cursor(row_factory=dict_row) as cur:
-        old = cur.execute(
-            """SELECT institution_id, year, item_code, points, evidence, entered_by, entered_at FROM assessed_item
-               WHERE institution_id = %s AND year = %s AND item_code = %s FOR UPDATE""",
-            (institution_id, year, item_code),
-        ).fetchone()
-        if points is None:
-            new = None
-            cur.execute(
-                "DELETE FROM assessed_item WHERE institution_id = %s AND year = %s AND item_code = %s",
-                (institution_id, year, item_code),
-            )
-        else:
-            new = cur.execute(
-                """INSERT INTO assessed_item (institution_id, year, item_code, points, evidence, entered_by, out_of)
-                   VALUES (%s, %s, %s, %s, %s, %s, %s)
-                   ON CONFLICT (institution_id, year, item_code) DO UPDATE
-                     SET points = EXCLUDED.points, evidence = EXCLUDED.evidence,
-                         entered_by = EXCLUDED.entered_by, entered_at = now(), out_of = EXCLUDED.out_of
-                   RETURNING institution_id, year, item_code, points, evidence, entered_by, entered_at""",
-                (institution_id, year, item_code, points, evidence, entered_by, out_of),
-            ).fetchone()
-        cur.execute(
-            """INSERT INTO assessed_item_audit (institution_id, year, item_code, old_points, new_points,
-                   old_evidence, new_evidence, changed_by) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)""",
-            (
-                institution_id,
-                year,
-                item_code,
-                old["points"] if old else None,
-                points,
-                old["evidence"] if old else None,
-                evidence if points is not None else None,
-                entered_by,
-            ),
-        )
-    return old, new
-
-
-def list_assessed_items(
-    conn: psycopg.Connection,
-    institution_id: str | None = None,
-    year: int | None = None,
-    *,
-    region_codes: Sequence[str] | None = None,
-) -> list[dict[str, Any]]:
-    """Assessed items, optionally for one institution and/or year, within the caller's regions."""
-    params: list[Any] = []
-    where = "TRUE"
-    if institution_id is not None:
-        where += " AND a.institution_id = %s"
-        params.append(institution_id)
-    if year is not None:
-        where += " AND a.year = %s"
-        params.append(year)
-    where += _scope("i", region_codes, None, params)
-    with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(
-            f"""SELECT a.institution_id, a.year, a.item_code, a.points, a.evidence, a.entered_by, a.entered_at
-                FROM assessed_item a JOIN institution i ON i.id = a.institution_id
-                WHERE {where} ORDER BY a.institution_id, a.year, a.item_code""",
-            params,
-        ).fetchall()
-
-
-def list_assessed_audit(
-    conn: psycopg.Connection,
-    institution_id: str | None = None,
-    year: int | None = None,
-    *,
-    item_code: str | None = None,
-    region_codes: Sequence[str] | None = None,
-    limit: int = 1000,
-) -> list[dict[str, Any]]:
-    """The audit trail of assessed items, oldest first."""
-    params: list[Any] = []
-    where = "TRUE"
-    if institution_id is not None:
-        where += " AND a.institution_id = %s"
-        params.append(institution_id)
-    if year is not None:
-        where += " AND a.year = %s"
-        params.append(year)
-    if item_code is not None:
-        where += " AND a.item_code = %s"
-        params.append(item_code)
-    where += _scope("i", region_codes, None, params)
-    params.append(limit)
-    with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(
-            f"""SELECT a.id, a.institution_id, a.year, a.item_code, a.old_points, a.new_points, a.old_evidence,
-                       a.new_evidence, a.changed_by, a.changed_at
-                FROM assessed_item_audit a JOIN institution i ON i.id = a.institution_id
-                WHERE {where} ORDER BY a.id LIMIT %s""",
-            params,
-        ).fetchall()
-
-
-def assessed_points_for_year(
-    conn: psycopg.Connection, year: int, institution_ids: Sequence[str] | None = None
-) -> list[dict[str, Any]]:
-    """Assessed items of a year for scoring (all institutions, or the given ones)."""
-    params: list[Any] = [year]
-    where = "year = %s"
-    if institution_ids is not None:
-        where += " AND institution_id = ANY(%s)"
-        params.append(list(institution_ids))
-    with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(
-            f"""SELECT institution_id, item_code, points, evidence, entered_by, entered_at, out_of
-                FROM assessed_item WHERE {where} ORDER BY institution_id, item_code""",
-            params,
-        ).fetchall()
-
-
 __all__ = [
-    "assessed_points_for_year",
     "get_result",
     "get_run",
     "insert_run",
     "latest_run_id",
-    "list_assessed_audit",
-    "list_assessed_items",
     "list_results",
     "list_runs",
     "result_details",
-    "set_assessed_item",
 ]
-
-
-# --- coverage against each meter's expected reading interval ---------------------------------------
-
-_COVERAGE_SQL = """
-WITH w AS (
-    SELECT * FROM unnest(%(ids)s::text[], %(years)s::int[], %(a)s::timestamptz[], %(b)s::timestamptz[], %(s)s::int[],
-                         %(c)s::timestamptz[])
-        AS w(meter_id, year, a, b, s, c)
-), k AS (
-    SELECT w.*, ceil(extract(epoch FROM w.a AT TIME ZONE %(tz)s) / w.s)::bigint AS k0,
-                floor(extract(epoch FROM w.b AT TIME ZONE %(tz)s) / w.s)::bigint AS k1
-    FROM w
-)
-SELECT k.meter_id, k.year, greatest(k.k1 - k.k0, 0),
-    (SELECT count(DISTINCT b.i) FROM (
-        SELECT floor(extract(epoch FROM (r.ts - interval '1 microsecond') AT TIME ZONE %(tz)s) / k.s)::bigint AS i
-        FROM reading r WHERE r.meter_id = k.meter_id AND r.ts > greatest(k.a, k.c) AND r.ts <= k.b) b
-     WHERE b.i >= k.k0 AND b.i < k.k1)
-FROM k
-"""
-
-
-def meter_window_coverage(
-    conn: psycopg.Connection, windows: Sequence[tuple[str, int, Any, Any, int, Any]], tz: str
-) -> dict[tuple[str, int], tuple[int, int]]:
-    """(expected readings, readings present) per (meter id, year) window.
-
-    `windows`: (meter id, year, start, end, interval in seconds > 0, installed_at), timestamps timezone-aware.
-    The window is cut into intervals of the local wall clock in `tz` (a daily meter's days are local days);
-    only whole intervals inside it are expected. A reading at ts counts for the interval containing ts − 1 µs
-    (a reading at 10:00 closes 09:00-10:00; one at midnight closes the day), as store.quality counts hours;
-    a reading at or before installation closes nothing (it is the register's starting value).
-    """
-    if not windows:
-        return {}
-    params = {
-        "ids": [w[0] for w in windows],
-        "years": [w[1] for w in windows],
-        "a": [w[2] for w in windows],
-        "b": [w[3] for w in windows],
-        "s": [w[4] for w in windows],
-        "c": [w[5] for w in windows],
-        "tz": tz,
-    }
-    return {(mid, y): (int(exp), int(have)) for mid, y, exp, have in conn.execute(_COVERAGE_SQL, params)}

@@ -12,9 +12,11 @@ from typing import Literal
 
 import psycopg
 
+from store.deployment import TIMEZONE_SQL
+
 Bucket = Literal["hour", "day", "month", "year"]
 
-_TZ = "(SELECT value FROM deployment_setting WHERE key = 'timezone')"
+_TZ = TIMEZONE_SQL
 
 _QUERIES: dict[str, str] = {
     "hour": """

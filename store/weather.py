@@ -208,18 +208,3 @@ def daily_temperatures(
         {"r": region_code, "city": weather_region(region_code), "a": first, "b": last},
     ).fetchall()
     return {d: float(t) for d, t in rows}
-
-
-def degree_days(
-    conn: psycopg.Connection,
-    region_code: str,
-    first: dt.date,
-    last: dt.date,
-    hdd_base_c: float,
-    cdd_base_c: float,
-) -> tuple[float, float, int]:
-    """(HDD, CDD, days with a temperature) of ``region_code`` (else its city) over [first, last]."""
-    temps = daily_temperatures(conn, region_code, first, last).values()
-    hdd = sum(max(hdd_base_c - t, 0.0) for t in temps)
-    cdd = sum(max(t - cdd_base_c, 0.0) for t in temps)
-    return hdd, cdd, len(temps)

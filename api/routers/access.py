@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import Db, Key, require_role
+from api.deps import DbPools, Key, require_role
 from api.models import AccessEntry
 from api.params import ID_PATTERN, Limit, Offset
-from store import api_queries as q
+from store.access_log import list_access
 
 router = APIRouter(tags=["access log"])
 
@@ -17,7 +17,7 @@ router = APIRouter(tags=["access log"])
 @router.get("/access-log", response_model=list[AccessEntry])
 def access_log(
     key: Key,
-    db: Db,
+    db: DbPools,
     institution_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
     limit: Limit = 100,
     offset: Offset = 0,
@@ -25,4 +25,4 @@ def access_log(
     """Newest first. Admin only."""
     require_role(key, "admin")
     with db.reading() as conn:
-        return q.list_access(conn, limit=limit, offset=offset, institution_id=institution_id)
+        return list_access(conn, limit=limit, offset=offset, institution_id=institution_id)

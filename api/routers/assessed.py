@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 
 from api.audit import log_pull
-from api.deps import Db, Key, Pools, require_role
+from api.deps import DbPools, Key, loaded_methodology, require_role
 from api.errors import ApiError, not_found
 from api.models import AssessedAudit, AssessedItem, AssessedItemWrite
 from api.params import InstitutionId, Year, check_institution
@@ -20,21 +20,10 @@ PathYear = Annotated[int, Path(ge=2000, le=2100)]
 WRITERS = ("admin", "assessor", "city_assessor")
 
 
-def _methodology(pools: Pools):
-    # Loaded once: validation needs only the item codes and maxima, which a running API never changes.
-    cached = getattr(pools, "_methodology", None)
-    if cached is None:
-        from scoring.methodology import load_methodology
-
-        cached = load_methodology(pools.config.methodology_path)
-        pools._methodology = cached
-    return cached
-
-
 @router.get("", response_model=list[AssessedItem])
-def list_items(institution_id: InstitutionId, key: Key, db: Db, request: Request, year: Year):
+def list_items(institution_id: InstitutionId, key: Key, db: DbPools, request: Request, year: Year):
     """The institution's assessed items for a year."""
-    from store.scoring import list_assessed_items
+    from store.assessed import list_assessed_items
 
     with db.reading() as conn:
         check_institution(conn, key.scope, institution_id)
@@ -47,13 +36,13 @@ def list_items(institution_id: InstitutionId, key: Key, db: Db, request: Request
 def audit(
     institution_id: InstitutionId,
     key: Key,
-    db: Db,
+    db: DbPools,
     request: Request,
     year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ):
     """Every change to the institution's assessed items: who, when, old and new points and evidence."""
-    from store.scoring import list_assessed_audit
+    from store.assessed import list_assessed_audit
 
     with db.reading() as conn:
         check_institution(conn, key.scope, institution_id)
@@ -76,13 +65,14 @@ def put_item(
     item_code: ItemCode,
     body: AssessedItemWrite,
     key: Key,
-    db: Db,
+    db: DbPools,
+    request: Request,
 ):
     """Enter or change an item's points and evidence (assessors and admin; institutions read only)."""
-    from store.scoring import set_assessed_item
+    from store.assessed import set_assessed_item
 
     require_role(key, *WRITERS)
-    methodology = _methodology(db)
+    methodology = loaded_methodology(request)
     if item_code not in methodology.items:
         # The path names something that does not exist (for anyone): 404, as for an unknown institution.
         raise not_found(
@@ -109,9 +99,9 @@ def put_item(
 
 
 @router.delete("/{year}/{item_code}", status_code=204)
-def delete_item(institution_id: InstitutionId, year: PathYear, item_code: ItemCode, key: Key, db: Db):
+def delete_item(institution_id: InstitutionId, year: PathYear, item_code: ItemCode, key: Key, db: DbPools):
     """Remove an item (it then scores zero); the removal is kept in the audit trail."""
-    from store.scoring import set_assessed_item
+    from store.assessed import set_assessed_item
 
     require_role(key, *WRITERS)
     with db.writing() as conn, conn.transaction():

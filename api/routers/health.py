@@ -7,7 +7,7 @@ import logging
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from api.deps import Db, Key
+from api.deps import DbPools, Key
 from api.models import Health, Me
 
 router = APIRouter(tags=["health"])
@@ -19,7 +19,7 @@ log = logging.getLogger("api.health")
     response_model=Health,
     responses={503: {"description": "the database does not answer", "content": {"application/json": {}}}},
 )
-def health(db: Db):
+def health(db: DbPools):
     """No auth: for load balancers and monitoring. 503 when the database does not answer."""
     try:
         with db.reading() as conn:
@@ -33,10 +33,4 @@ def health(db: Db):
 @router.get("/me", response_model=Me)
 def me(key: Key) -> Me:
     """The calling key's role and scope."""
-    return Me(
-        id=key.id,
-        name=key.name,
-        role=key.role,
-        region_code=key.region_code,
-        institution_id=key.institution_id,
-    )
+    return Me.model_validate(key, from_attributes=True)

@@ -7,8 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from api.audit import log_pull
-from api.deps import Db, Key
-from api.errors import forbidden, not_found
+from api.deps import DbPools, Key, require_visible
 from api.exports.tables import file_response, file_responses, to_csv, to_xlsx
 from api.models import Institution, InstitutionDetail, Page
 from api.params import Category, InstitutionId, Limit, Offset, RegionFilter, TableFormat, check_region_filter
@@ -33,7 +32,7 @@ COLUMNS = [
 @router.get("", response_model=Page[Institution], responses=file_responses("csv", "xlsx"))
 def list_institutions(
     key: Key,
-    db: Db,
+    db: DbPools,
     request: Request,
     region_code: RegionFilter = None,
     category: Category | None = None,
@@ -57,13 +56,13 @@ def list_institutions(
 
 
 @router.get("/{institution_id}", response_model=InstitutionDetail)
-def get_institution(institution_id: InstitutionId, key: Key, db: Db, request: Request):
+def get_institution(institution_id: InstitutionId, key: Key, db: DbPools, request: Request):
     """One institution with its yearly area and headcount and its meters."""
     with db.reading() as conn:
         inst = q.get_institution(conn, key.scope, institution_id)
         if inst is None:
-            if q.institution_visibility(conn, key.scope, institution_id) is None:
-                raise not_found(f"institution {institution_id!r} not found")
-            raise forbidden(f"institution {institution_id!r} is outside your scope")
+            require_visible(
+                q.institution_visibility(conn, key.scope, institution_id), f"institution {institution_id!r}"
+            )
     log_pull(request, key, "institution", institution_id=institution_id)
-    return inst
+    return InstitutionDetail.model_validate(inst)

@@ -9,12 +9,13 @@ from fastapi import APIRouter, Request
 
 from api import params
 from api.audit import log_pull
-from api.deps import Db, Key, Pools
-from api.errors import ApiError, forbidden, not_found
+from api.deps import DbPools, Key, Pools, require_visible
+from api.errors import ApiError
 from api.exports.tables import file_response, file_responses, to_csv, to_xlsx
 from api.models import MeterQuality, QualityReport
 from api.params import InstitutionId, MeterId, TableFormat, check_institution, check_range
 from store import api_queries as q
+from store.api_keys import ApiKey
 
 router = APIRouter(tags=["quality"])
 
@@ -38,7 +39,7 @@ End = params.End("2027-01-01")
 
 def _quality(
     pools: Pools,
-    key: q.ApiKey,
+    key: ApiKey,
     request: Request,
     start: date,
     end: date,
@@ -62,11 +63,11 @@ def _quality(
             check_institution(conn, key.scope, institution_id)
             meter_ids = q.institution_meter_ids(conn, key.scope, institution_id)
         else:
-            meter = q.meter_visibility(conn, key.scope, meter_id)
-            if meter is None:
-                raise not_found(f"meter {meter_id!r} not found")
-            if not meter["visible"]:
-                raise forbidden(f"meter {meter_id!r} belongs to an institution outside your scope")
+            meter = require_visible(
+                q.meter_visibility(conn, key.scope, meter_id),
+                f"meter {meter_id!r}",
+                "belongs to an institution outside your scope",
+            )
             meter_ids = [meter_id]
             institution_id = meter["institution_id"]
         rows = meter_quality(conn, lo, hi, meter_ids) if meter_ids else []
@@ -88,7 +89,7 @@ def _quality(
 def institution_quality(
     institution_id: InstitutionId,
     key: Key,
-    db: Db,
+    db: DbPools,
     request: Request,
     start: Start,
     end: End,
@@ -106,7 +107,7 @@ def institution_quality(
 def meter_quality_endpoint(
     meter_id: MeterId,
     key: Key,
-    db: Db,
+    db: DbPools,
     request: Request,
     start: Start,
     end: End,

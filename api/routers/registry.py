@@ -12,7 +12,7 @@ from fastapi import APIRouter, File, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 
 from api.audit import log_pull
-from api.deps import Db, Key, require_role
+from api.deps import DbPools, Key, require_role
 from api.errors import ApiError
 from api.models import ImportResult
 
@@ -30,7 +30,7 @@ MAX_FILES = 20
     },
 )
 def import_registry(
-    key: Key, db: Db, files: Annotated[list[UploadFile], File(description="CSV or XLSX files")]
+    key: Key, db: DbPools, files: Annotated[list[UploadFile], File(description="CSV or XLSX files")]
 ):
     """Admin only. Validate and upsert institutions, institution years and meters in one transaction."""
     from store.registry import RegistryImportError, import_files
@@ -58,7 +58,7 @@ def import_registry(
     responses={200: {"content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}},
 )
 def export_registry(
-    key: Key, db: Db, request: Request, format: Annotated[Literal["csv", "xlsx"], Query()] = "csv"
+    key: Key, db: DbPools, request: Request, format: Annotated[Literal["csv", "xlsx"], Query()] = "csv"
 ) -> Response:
     """Admin only. The registry as import files (a zip); importing them back changes nothing."""
     from store.registry import export_files

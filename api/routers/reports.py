@@ -9,8 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from api.audit import client_addr
-from api.deps import Bearer, Db, key_on
-from api.errors import forbidden, not_found
+from api.deps import RUN_OUTSIDE, Bearer, DbPools, key_on, require_visible
+from api.errors import not_found
 from api.exports.pdf import report_pdf
 from api.exports.tables import file_response, file_responses, to_csv, to_xlsx
 from api.models import (
@@ -27,7 +27,7 @@ from api.params import DocFormat, InstitutionId
 from api.routers.savings import _result as savings_result
 from savings.report import SavingsSection, degree_day_summary, institution_section, pdf_flowables
 from scoring.coal import kgce_factors
-from store import api_queries as q
+from store import api_pulls
 
 router = APIRouter(prefix="/institutions", tags=["reports"])
 log = logging.getLogger("api.reports")
@@ -60,11 +60,9 @@ def monthly_energy(rows: list[dict], result: InstitutionResult) -> tuple[list[Mo
     return out, note
 
 
-def savings_section(db, institution_id: str, result: InstitutionResult) -> SavingsSection:
-    """The verified-savings and degree-day section; per-area energy from the run's own inputs. Read after
-    the scope checks above, so it only ever covers an institution the key may see."""
-    with db.reading() as conn:
-        section = institution_section(conn, institution_id, result.year)
+def savings_section(section: SavingsSection, result: InstitutionResult) -> SavingsSection:
+    """The verified-savings and degree-day section (read after the scope checks, so it only ever covers
+    an institution the key may see), with per-area energy from the run's own inputs."""
     for y in (result.inputs.current, result.inputs.previous):
         if y is not None and y.year in (result.year, result.year - 1):
             area = y.floor_area_m2
@@ -219,7 +217,7 @@ def report_rows(report: Report) -> list[dict]:
 def institution_report(
     institution_id: InstitutionId,
     creds: Bearer,
-    db: Db,
+    db: DbPools,
     request: Request,
     year: Annotated[
         int | None, Query(ge=2000, le=2100, description="report year; neither year nor run_id: the latest")
@@ -232,7 +230,7 @@ def institution_report(
     # row, only when every check below passes (committed with the read, before the response goes out).
     with db.logging() as conn:
         key = key_on(conn, request, creds)
-        got = q.report_logged(
+        got = api_pulls.report_logged(
             conn,
             key,
             institution_id,
@@ -242,20 +240,16 @@ def institution_report(
             path=path,
             client_addr=client_addr(request.scope),
         )
-    inst = got["institution"]
-    if inst is None:
-        raise not_found(f"institution {institution_id!r} not found")
-    if not inst.pop("visible"):
-        raise forbidden(f"institution {institution_id!r} is outside your scope")
-    if run_id is not None:
-        if got["run_visible"] is None:
-            raise not_found(f"scoring run {run_id} not found")
-        if not got["run_visible"]:
-            raise forbidden(f"scoring run {run_id} covers a region outside your scope")
-    found = got["found"]
-    if found is None:
-        what = f"run {run_id}" if run_id is not None else f"any scoring run of {year}"
-        raise not_found(f"institution {institution_id!r} is not in {what}")
+        inst = require_visible(got["institution"], f"institution {institution_id!r}")
+        if run_id is not None:
+            require_visible(got["run_visible"], f"scoring run {run_id}", RUN_OUTSIDE)
+        found = got["found"]
+        if found is None:
+            what = f"run {run_id}" if run_id is not None else f"any scoring run of {year}"
+            raise not_found(f"institution {institution_id!r} is not in {what}")
+        # On the connection already held, after the checks: a second pool checkout per report cost more
+        # than these reads.
+        section = institution_section(conn, institution_id, found["year"])
     result = InstitutionResult.model_validate_json(found["detail"])
     prev = found["previous"]
     months = got["months"]
@@ -286,7 +280,7 @@ def institution_report(
         monthly_energy=monthly,
         monthly_energy_note=note,
     )
-    section = savings_section(db, institution_id, result)
+    section = savings_section(section, result)
     report.degree_days = ReportDegreeDays.model_validate(degree_day_summary(section))
     report.savings = [
         ReportProject(**{**p, "savings": [savings_result(r) for r in p["savings"]]}) for p in section.projects

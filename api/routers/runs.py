@@ -10,13 +10,26 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from api.audit import client_addr
-from api.deps import Bearer, Db, Key, Pools, key_on, require_role
-from api.errors import ApiError, forbidden, not_found
+from api.deps import (
+    RUN_OUTSIDE,
+    Bearer,
+    DbPools,
+    Key,
+    Pools,
+    key_on,
+    loaded_methodology,
+    require_role,
+    require_visible,
+)
+from api.errors import ApiError, not_found
 from api.exports.pdf import fmt_num, table_pdf
 from api.exports.tables import file_response, file_responses, to_csv, to_xlsx
 from api.models import Page, RankingPage, RunCreate, RunDetail, RunInfo, RunRef, ScoringJob
 from api.params import Category, DocFormat, Limit, Offset, RegionFilter, RunId, Year, check_region_filter
+from store import api_pulls, scoring_jobs
 from store import api_queries as q
+from store.api_keys import ApiKey
+from store.scoring_jobs import JobQueueFull
 
 router = APIRouter(tags=["runs"])
 log = logging.getLogger("api.runs")
@@ -40,20 +53,15 @@ PDF_WEIGHTS = [9, 9, 9, 20, 40, 14, 14, 34, 12, 8, 11, 70]
 Sort = Literal["rank_province", "rank_city", "rank_peer", "total_points", "institution_id", "name"]
 
 
-def _visible_run(conn, key: q.ApiKey, run_id: int) -> dict:
+def _visible_run(conn, key: ApiKey, run_id: int) -> dict:
     """The run's identity when the key may see it; 404 when there is no such run, 403 outside the scope."""
-    run = q.run_checked(conn, key.scope, run_id)
-    if run is None:
-        raise not_found(f"scoring run {run_id} not found")
-    if not run.pop("visible"):
-        raise forbidden(f"scoring run {run_id} covers a region outside your scope")
-    return run
+    return require_visible(q.run_checked(conn, key.scope, run_id), f"scoring run {run_id}", RUN_OUTSIDE)
 
 
 @router.get("/runs", response_model=Page[RunInfo])
 def list_runs(
     key: Key,
-    db: Db,
+    db: DbPools,
     year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
     limit: Limit = 100,
     offset: Offset = 0,
@@ -69,16 +77,6 @@ def _job_body(job: dict) -> dict:
     return out.model_dump(mode="json")
 
 
-def _methodology_hash(pools: Pools) -> str:
-    from scoring.methodology import MethodologyError, load_methodology
-
-    try:
-        return load_methodology(pools.config.methodology_path).hash
-    except MethodologyError as exc:
-        log.error("methodology invalid: %s", exc)
-        raise ApiError(409, f"the configured methodology is invalid: {exc}") from exc
-
-
 @router.post(
     "/runs",
     response_model=ScoringJob,
@@ -91,24 +89,24 @@ def _methodology_hash(pools: Pools) -> str:
         },
     },
 )
-def start_run(body: RunCreate, key: Key, db: Db, request: Request):
+def start_run(body: RunCreate, key: Key, db: DbPools, request: Request):
     """Queue a scoring run of a year (admin or assessor) with the configured methodology: 202 with the job
     (`Location` says where to follow it). Asking again while a job with the same year, region and
     methodology is queued or running returns that job; jobs of one year and methodology run one at a time."""
     require_role(key, "admin", "assessor")
-    methodology_hash = _methodology_hash(db)
+    methodology_hash = loaded_methodology(request).hash
     with db.writing() as conn:
         if body.region_code and not q.region_exists(conn, body.region_code):
             raise not_found(f"region {body.region_code!r} not found")
         try:
-            job, new = q.enqueue_job(
+            job, new = scoring_jobs.enqueue_job(
                 conn,
                 year=body.year,
                 region_code=body.region_code,
                 methodology_hash=methodology_hash,
                 created_by=f"api:{key.name}",
             )
-        except q.JobQueueFull as exc:
+        except JobQueueFull as exc:
             raise ApiError(429, f"{exc}; wait for some to finish", headers={"Retry-After": "30"}) from exc
     worker = getattr(request.app.state, "job_worker", None)
     if new and worker is not None:
@@ -121,10 +119,10 @@ def start_run(body: RunCreate, key: Key, db: Db, request: Request):
 JobId = Annotated[int, Path(ge=1, le=2**62, description="scoring job id", examples=[1])]
 
 
-def _job(db: Pools, key: q.ApiKey, job_id: int) -> dict:
+def _job(db: Pools, key: ApiKey, job_id: int) -> dict:
     require_role(key, "admin", "assessor")
     with db.reading() as conn:
-        job = q.get_job(conn, job_id)
+        job = scoring_jobs.get_job(conn, job_id)
     if job is None:
         raise not_found(f"scoring job {job_id} not found")
     return job
@@ -135,7 +133,7 @@ def _job(db: Pools, key: q.ApiKey, job_id: int) -> dict:
     response_model=ScoringJob,
     responses={403: {"description": "only admin and assessor keys follow jobs"}},
 )
-def get_job(job_id: JobId, key: Key, db: Db):
+def get_job(job_id: JobId, key: Key, db: DbPools):
     """A scoring job's status: queued, running, done (with its run) or failed (with the reason)."""
     return _job_body(_job(db, key, job_id))
 
@@ -148,7 +146,7 @@ def get_job(job_id: JobId, key: Key, db: Db):
         409: {"description": "the job is not done: still queued or running (see Retry-After), or failed"},
     },
 )
-def job_result(job_id: JobId, key: Key, db: Db):
+def job_result(job_id: JobId, key: Key, db: DbPools):
     """The run a done job stored; 409 while it is queued or running, or when it failed."""
     job = _job(db, key, job_id)
     if job["status"] == "failed":
@@ -163,7 +161,7 @@ def job_result(job_id: JobId, key: Key, db: Db):
 
 
 @router.get("/runs/{run_id}", response_model=RunDetail)
-def get_run(run_id: RunId, key: Key, db: Db):
+def get_run(run_id: RunId, key: Key, db: DbPools):
     """A run with its methodology identity and the methodology text it used."""
     with db.reading() as conn:
         _visible_run(conn, key, run_id)
@@ -208,7 +206,7 @@ def _ranking(
             check_region_filter(conn, key.scope, region_code)
         # One statement: the run's visibility, the page, and the access-log row (written only when the
         # run is visible, committed with the read before the response goes out).
-        run = q.ranking_page_logged(
+        run = api_pulls.ranking_page_logged(
             conn,
             key,
             run_id,
@@ -225,15 +223,12 @@ def _ranking(
             known_total=pools.totals.get(count_key),
             client_addr=client_addr(request.scope),
         )
-    if run is None:
-        raise not_found(f"scoring run {run_id} not found")
-    if not run["visible"]:
-        raise forbidden(f"scoring run {run_id} covers a region outside your scope")
+    require_visible(run, f"scoring run {run_id}", RUN_OUTSIDE)
     total, items = run["total"], run["items"]
     pools.totals.put(count_key, total)
     run_header = {"X-Run-Id": str(run_id)}
     if format == "json":
-        # PostgreSQL built the rows' JSON (store.api_queries._ranking_page_sql); their shape is RankingRow's,
+        # PostgreSQL built the rows' JSON (store.api_queries._ranking_page_sql, via store.api_pulls); their shape is RankingRow's,
         # which the OpenAPI tests check on every response.
         ref = RunRef.model_validate(run).model_dump_json()
         return Response(
@@ -304,7 +299,7 @@ def _ranking_responses() -> dict:
 def run_rankings(
     run_id: RunId,
     creds: Bearer,
-    db: Db,
+    db: DbPools,
     request: Request,
     region_code: RegionFilter = None,
     category: Category | None = None,
@@ -343,7 +338,7 @@ def run_rankings(
 )
 def latest_rankings(
     creds: Bearer,
-    db: Db,
+    db: DbPools,
     request: Request,
     year: Year,
     region_code: RegionFilter = None,

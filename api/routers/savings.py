@@ -11,11 +11,12 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
 
-from api.deps import Db, Key, Pools, require_role
+from api.deps import DbPools, Key, Pools, require_role
 from api.errors import not_found
 from api.exports.tables import file_response, file_responses, to_csv
 from api.params import ID_PATTERN, START_DATE_PATTERN, EnergyType, check_institution
-from store import api_queries as q
+from store.api_keys import ApiKey
+from store.scope import scope_predicate
 
 router = APIRouter(tags=["savings"])
 
@@ -125,7 +126,7 @@ def _project(conn, p) -> Project:
     )
 
 
-def _visible_project(conn, key: q.ApiKey, project_id: str):
+def _visible_project(conn, key: ApiKey, project_id: str):
     """The project when the key may see its institution; 404 when it does not exist, 403 outside scope."""
     from store.savings import get_project
 
@@ -139,7 +140,7 @@ def _visible_project(conn, key: q.ApiKey, project_id: str):
 @router.get("/projects", response_model=list[Project])
 def list_projects(
     key: Key,
-    db: Db,
+    db: DbPools,
     institution_id: Annotated[
         str | None, Query(pattern=ID_PATTERN, description="only this institution's")
     ] = None,
@@ -147,7 +148,7 @@ def list_projects(
     """Retrofit and contract projects the caller may see, each with its latest verified savings."""
     from store.savings import list_projects as all_projects
 
-    pred = q.scope_predicate(key.scope, region_col="i.region_code", institution_col="i.id")
+    pred = scope_predicate(key.scope, region_col="i.region_code", institution_col="i.id")
     with db.reading() as conn:
         if institution_id is not None:
             check_institution(conn, key.scope, institution_id)
@@ -158,7 +159,7 @@ def list_projects(
 
 
 @router.get("/projects/{project_id}", response_model=Project)
-def get_project(project_id: ProjectId, key: Key, db: Db):
+def get_project(project_id: ProjectId, key: Key, db: DbPools):
     """One project with its latest verified savings per energy type (status insufficient: reasons say why)."""
     with db.reading() as conn:
         return _project(conn, _visible_project(conn, key, project_id))
@@ -172,7 +173,7 @@ def get_project(project_id: ProjectId, key: Key, db: Db):
 def daily(
     project_id: ProjectId,
     key: Key,
-    db: Db,
+    db: DbPools,
     energy_type: Annotated[EnergyType, Query(description="energy type of the project")] = "electricity",
     format: DailyFormat = "json",
 ):
@@ -212,7 +213,7 @@ def daily(
 def recompute(
     project_id: ProjectId,
     key: Key,
-    db: Db,
+    db: DbPools,
     as_of: Annotated[
         dt.date | None,
         Query(

@@ -9,12 +9,12 @@ from fastapi import APIRouter, Request
 
 from api import params
 from api.audit import log_pull
-from api.deps import Db, Key, Pools
-from api.errors import forbidden, not_found
+from api.deps import DbPools, Key, Pools, require_visible
 from api.exports.tables import file_response, file_responses, to_csv, to_xlsx
 from api.models import UsagePoint, UsageSeries
 from api.params import Bucket, EnergyType, InstitutionId, MeterId, TableFormat, check_institution, check_range
 from store import api_queries as q
+from store.api_keys import ApiKey
 
 router = APIRouter(tags=["usage"])
 
@@ -36,7 +36,7 @@ _DOC = (
 
 def _series(
     pools: Pools,
-    key: q.ApiKey,
+    key: ApiKey,
     request: Request,
     *,
     start: date,
@@ -58,11 +58,11 @@ def _series(
         if institution_id is not None:
             check_institution(conn, key.scope, institution_id)
         if meter_id is not None:
-            meter = q.meter_visibility(conn, key.scope, meter_id)
-            if meter is None:
-                raise not_found(f"meter {meter_id!r} not found")
-            if not meter["visible"]:
-                raise forbidden(f"meter {meter_id!r} belongs to an institution outside your scope")
+            meter = require_visible(
+                q.meter_visibility(conn, key.scope, meter_id),
+                f"meter {meter_id!r}",
+                "belongs to an institution outside your scope",
+            )
             institution_id = meter["institution_id"]
         rows = q.usage_series(
             conn,
@@ -100,7 +100,7 @@ def _series(
 def institution_usage(
     institution_id: InstitutionId,
     key: Key,
-    db: Db,
+    db: DbPools,
     request: Request,
     start: Start,
     end: End,
@@ -131,7 +131,7 @@ def institution_usage(
 def meter_usage(
     meter_id: MeterId,
     key: Key,
-    db: Db,
+    db: DbPools,
     request: Request,
     start: Start,
     end: End,

@@ -12,7 +12,7 @@ from psycopg import sql
 
 from api.app import create_app
 from api.config import ApiConfig
-from store import api_queries as q
+from store import api_keys
 from store.db import with_dbname
 
 from .seed import seed
@@ -64,9 +64,9 @@ def seeded(pg_admin_url, migrated_template) -> Seeded:
     with psycopg.connect(_url(pg_admin_url, name)) as conn:
         runs = seed(conn)
         for label, kw in KEYS.items():
-            key, token = q.create_key(conn, name=f"test-{label}", **kw)
+            key, token = api_keys.create_key(conn, name=f"test-{label}", **kw)
             tokens[label], ids[label] = token, key.id
-        q.revoke_key(conn, ids["revoked"])
+        api_keys.revoke_key(conn, ids["revoked"])
     yield Seeded(name, runs, tokens, ids)
     _drop(pg_admin_url, name)
 

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.config import ApiConfig
-from store import api_queries as q
+from store import api_keys
 
 from .conftest import TIMEZONE, _clone, _drop, _url
 
@@ -93,10 +93,10 @@ def test_refusals_are_logged(api_rw):
 
 def test_keys_expire(api_rw):
     with psycopg.connect(api_rw.url) as conn:
-        _, old = q.create_key(
+        _, old = api_keys.create_key(
             conn, role="admin", name="old", expires_at=datetime.now(UTC) - timedelta(seconds=1)
         )
-        _, new = q.create_key(
+        _, new = api_keys.create_key(
             conn, role="admin", name="new", expires_at=datetime.now(UTC) + timedelta(days=1)
         )
     r = api_rw.client.get("/v1/me", headers={"Authorization": f"Bearer {old}"})

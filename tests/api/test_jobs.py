@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.config import ApiConfig
 from api.jobs import JobWorker
-from store import api_queries as q
+from store import scoring_jobs
 
 from .conftest import TIMEZONE, Env, _clone, _drop, _url
 
@@ -90,7 +90,7 @@ def test_one_running_job_per_year_and_methodology(no_worker):
     c = api.request("POST", "assessor", "/v1/runs", json={"year": 2025}).json()
     with psycopg.connect(api.url, autocommit=True) as other:
         # Another worker holds job a: running, with its lease.
-        claimed = q.claim_job(other)
+        claimed = scoring_jobs.claim_job(other)
         assert claimed["id"] == a["id"]
         worker = JobWorker(api.url, methodology_path=None)
         try:
@@ -114,7 +114,7 @@ def test_one_running_job_per_year_and_methodology(no_worker):
 
 def test_one_key_cannot_flood_the_queue(no_worker, monkeypatch):
     api = no_worker
-    monkeypatch.setattr(q, "JOB_MAX_QUEUED_PER_KEY", 3, raising=False)
+    monkeypatch.setattr(scoring_jobs, "JOB_MAX_QUEUED_PER_KEY", 3, raising=False)
     codes = [
         api.request("POST", "assessor", "/v1/runs", json={"year": y}).status_code for y in range(2020, 2025)
     ]

@@ -8,7 +8,8 @@ import psycopg
 import pytest
 
 from api.models import Page, RankingRow
-from store import api_queries as q
+from store import api_keys
+from store.api_queries import RANKING_SORTS
 
 REPORT = "/v1/institutions/NJ-GOV-001/report"
 
@@ -101,7 +102,7 @@ def test_revocation_holds_on_the_next_pull(api_rw):
     assert api_rw.get("assessor", path).status_code == 200
     assert api_rw.get("assessor", REPORT, params={"year": 2026}).status_code == 200
     with psycopg.connect(api_rw.url) as conn:
-        assert q.revoke_key(conn, api_rw.key_ids["assessor"])
+        assert api_keys.revoke_key(conn, api_rw.key_ids["assessor"])
     assert api_rw.get("assessor", path).status_code == 401
     assert api_rw.get("assessor", REPORT, params={"year": 2026}).status_code == 401
     assert [(e[0], e[1]) for e in _log(api_rw.url)] == [
@@ -121,7 +122,7 @@ def test_no_rows_leave_when_the_log_cannot_be_written(api_rw):
     assert _log(api_rw.url) == []
 
 
-@pytest.mark.parametrize("sort", sorted(q.RANKING_SORTS))
+@pytest.mark.parametrize("sort", sorted(RANKING_SORTS))
 @pytest.mark.parametrize("order", ["asc", "desc"])
 def test_prerendered_pages_match_the_model_and_the_order(api, sort, order):
     """The page JSON is built by PostgreSQL: it must parse as Page[RankingRow], in the asked order

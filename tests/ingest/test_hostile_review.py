@@ -264,14 +264,12 @@ def test_period_lookup_matches_the_sql_definition():
     before ts, else the earliest."""
     from datetime import UTC, datetime, timedelta
 
-    from ingest.validate import MeterInfo
-
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     periods = tuple(
         (None if i == 0 else t0 + timedelta(days=i), f"u{i}", "cumulative", float(i + 1))
         for i in range(0, 3000, 3)
     )
-    m = MeterInfo("m", "i", "kWh", "cumulative", 1.0, None, None, t0, None, periods)
+    m = meter_info(t0, periods)
 
     def reference(ts):
         fitting = [p for p in periods if p[0] is None or p[0] <= ts]
@@ -280,18 +278,7 @@ def test_period_lookup_matches_the_sql_definition():
     for day in (-5, 0, 1, 2, 3, 4, 2998, 2999, 3000, 5000):
         ts = t0 + timedelta(days=day)
         assert m.at(ts)[0] == reference(ts), day
-    late = MeterInfo(
-        "m",
-        "i",
-        "kWh",
-        "cumulative",
-        1.0,
-        None,
-        None,
-        t0,
-        None,
-        ((t0, "a", "cumulative", 1.0), (t0 + timedelta(days=1), "b", "interval", 2.0)),
-    )
+    late = meter_info(t0, ((t0, "a", "cumulative", 1.0), (t0 + timedelta(days=1), "b", "interval", 2.0)))
     assert late.at(t0 - timedelta(days=1)) == (
         "a",
         "cumulative",
@@ -352,3 +339,25 @@ def _stall_at_the_bound(cfg, publisher, reg_db: str, n: int, t0, topic: str) -> 
         assert wait_for(reg_db, "SELECT count(*) FROM reading", n, timeout=120) == n
         assert svc._fatal is None
         assert t.peak_messages <= 200
+
+
+def meter_info(installed_at, periods):
+    from ingest.validate import MeterInfo
+
+    return MeterInfo(
+        id="m",
+        institution_id="i",
+        name=None,
+        energy_type="electricity",
+        unit="kWh",
+        register="cumulative",
+        end_use="main",
+        parent_meter_id=None,
+        multiplier=1.0,
+        rollover=None,
+        max_rate_per_h=None,
+        config_from=None,
+        installed_at=installed_at,
+        retired_at=None,
+        periods=periods,
+    )

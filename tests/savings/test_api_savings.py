@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.config import ApiConfig
-from store import api_queries as q
+from store import api_keys
 from store.registry import import_files
 
 from .synthetic import building
@@ -73,7 +73,7 @@ def env(db_url):
             "inst_b1": dict(role="institution", institution_id="b1"),
             "inst_b2": dict(role="institution", institution_id="b2"),
         }.items():
-            tokens[label] = q.create_key(c, name=label, **kw)[1]
+            tokens[label] = api_keys.create_key(c, name=label, **kw)[1]
         c.commit()
     app = create_app(
         ApiConfig(database_url=db_url, timezone="Asia/Shanghai", pool_min_size=1, pool_max_size=2)

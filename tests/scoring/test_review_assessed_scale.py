@@ -16,7 +16,7 @@ from scoring.compute import score
 from scoring.inputs import AssessedEntry
 from scoring.loader import load_inputs
 from scoring.methodology import load_methodology
-from store import scoring as S
+from store import assessed as A
 
 J26 = {
     "mgmt_organisation": 5,
@@ -77,7 +77,7 @@ def test_an_entry_without_its_maximum_counts_as_points_capped(make_example):
 
 def test_the_store_keeps_the_maximum_an_entry_was_made_against(example_db):
     with psycopg.connect(example_db) as conn:
-        S.set_assessed_item(conn, "G1", 2026, "mgmt_rules", 2.5, "doc", "assessor", out_of=5)
+        A.set_assessed_item(conn, "G1", 2026, "mgmt_rules", 2.5, "doc", "assessor", out_of=5)
         conn.commit()
         insts = {i.id: i for i in load_inputs(conn, load_methodology("national-2026"), 2026)}
     e = insts["G1"].assessed["mgmt_rules"]

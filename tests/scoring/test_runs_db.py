@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 from scoring.compute import score
 from scoring.model import InstitutionResult, RunInfo
 from scoring.runner import compute_results, run_scoring
+from store import assessed as A
 from store import scoring as S
 
 
@@ -48,7 +49,7 @@ def test_same_data_same_bytes(example_db):
         assert S.result_details(conn, a) == S.result_details(conn, b)
         assert ra["methodology_name"] == "jiangsu-2026" and "[methodology]" in ra["methodology_text"]
         # a changed assessed item changes the hash
-        S.set_assessed_item(conn, "S2", 2026, "bonus_honours", 5, "省级节能荣誉证书", "assessor-2")
+        A.set_assessed_item(conn, "S2", 2026, "bonus_honours", 5, "省级节能荣誉证书", "assessor-2")
         c = run_scoring(conn, year=2026, created_by="c")
         assert S.get_run(conn, c)["results_hash"] != ra["results_hash"]
         assert S.latest_run_id(conn, 2026) == c
@@ -121,22 +122,22 @@ def test_assessed_items_with_audit(db_url):
     with psycopg.connect(db_url) as conn:
         conn.execute("""INSERT INTO institution (id, name, category, admin_level, region_code, climate_zone)
                         VALUES ('A1', 'a', 'government', 'city', '320100', 'hot_summer_cold_winter')""")
-        old, new = S.set_assessed_item(conn, "A1", 2026, "mgmt_rules", 4, "doc-1", "alice")
+        old, new = A.set_assessed_item(conn, "A1", 2026, "mgmt_rules", 4, "doc-1", "alice")
         assert old is None and new["points"] == 4 and new["entered_by"] == "alice"
-        old, new = S.set_assessed_item(conn, "A1", 2026, "mgmt_rules", 5, "doc-2", "bob")
+        old, new = A.set_assessed_item(conn, "A1", 2026, "mgmt_rules", 5, "doc-2", "bob")
         assert (old["points"], old["evidence"], new["points"], new["evidence"]) == (4, "doc-1", 5, "doc-2")
-        old, new = S.set_assessed_item(conn, "A1", 2026, "mgmt_rules", None, None, "carol")
+        old, new = A.set_assessed_item(conn, "A1", 2026, "mgmt_rules", None, None, "carol")
         assert old["points"] == 5 and new is None
-        assert S.list_assessed_items(conn, "A1", 2026) == []
-        audit = S.list_assessed_audit(conn, "A1", 2026)
+        assert A.list_assessed_items(conn, "A1", 2026) == []
+        audit = A.list_assessed_audit(conn, "A1", 2026)
         assert [(a["old_points"], a["new_points"], a["changed_by"]) for a in audit] == [
             (None, 4, "alice"),
             (4, 5, "bob"),
             (5, None, "carol"),
         ]
-        assert S.list_assessed_audit(conn, "A1", 2026, region_codes=["320200"]) == []
-        S.set_assessed_item(conn, "A1", 2026, "mgmt_organisation", 5, "doc-3", "alice")
-        assert [i["item_code"] for i in S.list_assessed_items(conn, region_codes=["320000"])] == [
+        assert A.list_assessed_audit(conn, "A1", 2026, region_codes=["320200"]) == []
+        A.set_assessed_item(conn, "A1", 2026, "mgmt_organisation", 5, "doc-3", "alice")
+        assert [i["item_code"] for i in A.list_assessed_items(conn, region_codes=["320000"])] == [
             "mgmt_organisation"
         ]
 

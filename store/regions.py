@@ -1,0 +1,59 @@
+"""The region hierarchy (GB/T 2260 codes linked by ``region.parent_code``): the one place that walks it.
+
+"This region and everything under it" and "this region and everything above it" are written here
+and nowhere else; the API's scopes, the registry's region filter, scoring's scoped reads and the
+scoring loader all embed these fragments. The walk is recursive, so it holds for any depth the
+schema allows (0001_core.sql does not bound it), and UNION (not UNION ALL) makes it stop on a
+cycle and count each code once when several roots overlap.
+
+Each fragment is an ``ARRAY(...)`` of codes, meant for ``col = ANY(...)``: PostgreSQL computes the
+array once per query (an InitPlan), so the planner can use an index on ``col`` instead of joining
+every row against the recursive CTE.
+"""
+
+from __future__ import annotations
+
+_SUBTREE = """ARRAY(WITH RECURSIVE sub(code) AS (
+    SELECT code FROM region WHERE code {roots}
+    UNION
+    SELECT r.code FROM region r JOIN sub ON r.parent_code = sub.code
+) SELECT code FROM sub)"""
+
+_ANCESTORS = """ARRAY(WITH RECURSIVE up(code, parent) AS (
+    SELECT code, parent_code FROM region WHERE code = {code}
+    UNION
+    SELECT r.code, r.parent_code FROM region r JOIN up ON r.code = up.parent
+) SELECT code FROM up)"""
+
+
+def subtree_sql(code: str) -> str:
+    """Region codes at and under one region, as a SQL ``text[]`` expression.
+
+    Parameters
+    ----------
+    code : str
+        SQL expression of the root's code, e.g. ``"%(region)s"``.
+    """
+    return _SUBTREE.format(roots=f"= {code}")
+
+
+def subtree_of_any_sql(codes: str) -> str:
+    """Region codes at and under any of several regions, as a SQL ``text[]`` expression.
+
+    Parameters
+    ----------
+    codes : str
+        SQL expression of a ``text[]`` of root codes, e.g. ``"%(regions)s"`` bound to a list.
+    """
+    return _SUBTREE.format(roots=f"= ANY({codes})")
+
+
+def ancestors_sql(code: str) -> str:
+    """Region codes at and above one region (the region, its city, its province), as a ``text[]``.
+
+    Parameters
+    ----------
+    code : str
+        SQL expression of the region's code: a placeholder or a scalar subquery.
+    """
+    return _ANCESTORS.format(code=code)

@@ -1,0 +1,65 @@
+"""The region hierarchy is walked in one place (store.regions), and that walk reaches every depth."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import psycopg
+
+from scoring.loader import load_inputs
+from scoring.methodology import load_methodology
+from store import assessed as store_assessed
+from store import registry
+from store.regions import ancestors_sql, subtree_of_any_sql, subtree_sql
+
+ROOT = Path(__file__).resolve().parents[2]
+CODE_DIRS = ("api", "dashboards", "ingest", "jieneng", "savings", "scoring", "sim", "store")
+
+
+def test_the_hierarchy_walk_has_one_home():
+    walks = re.compile(r"RECURSIVE|parent_code\s*(=|IN\b)|=\s*\w+\.parent_code", re.IGNORECASE)
+    found = [
+        str(p.relative_to(ROOT))
+        for d in CODE_DIRS
+        for p in (ROOT / d).rglob("*.py")
+        if p.name != "regions.py" and walks.search(p.read_text(encoding="utf-8"))
+    ]
+    assert found == [], f"region hierarchy walked outside store/regions.py: {found}"
+
+
+def _deep_tree(conn: psycopg.Connection) -> None:
+    # The schema does not bound the depth: a county with regions under it, two levels below a city.
+    conn.execute(
+        "INSERT INTO region (code, name, level, parent_code) VALUES"
+        " ('329901', 'a', 'county', '320100'), ('329902', 'b', 'county', '329901'),"
+        " ('329903', 'c', 'county', '329902')"
+    )
+    conn.execute(
+        "INSERT INTO institution (id, name, category, admin_level, region_code, climate_zone) VALUES"
+        " ('DEEP', 'deep', 'government', 'county', '329903', 'hot_summer_cold_winter')"
+    )
+
+
+def test_subtree_and_ancestors_reach_every_depth(db_url):
+    with psycopg.connect(db_url) as conn:
+        _deep_tree(conn)
+        (down,) = conn.execute(f"SELECT {subtree_sql('%(r)s')}", {"r": "320100"}).fetchone()
+        assert {"320100", "329901", "329902", "329903"} <= set(down) and "320200" not in down
+        (many,) = conn.execute(
+            f"SELECT {subtree_of_any_sql('%(r)s')}", {"r": ["329902", "329901", "320200"]}
+        ).fetchone()
+        assert len(many) == len(set(many)) and {"329901", "329902", "329903", "320200"} <= set(many)
+        (up,) = conn.execute(f"SELECT {ancestors_sql('%(r)s')}", {"r": "329903"}).fetchone()
+        assert set(up) == {"329903", "329902", "329901", "320100", "320000"}
+        assert [i.id for i in registry.list_institutions(conn, "320000")] == ["DEEP"]
+        conn.execute(
+            "INSERT INTO assessed_item (institution_id, year, item_code, points, entered_by)"
+            " VALUES ('DEEP', 2026, 'mgmt_rules', 4, 't')"
+        )
+        items = store_assessed.list_assessed_items(conn, region_codes=["320000"])
+        assert [i["institution_id"] for i in items] == ["DEEP"]
+        methodology = load_methodology(None)
+        for root in ("320000", "320100", "329901"):
+            assert [i.id for i in load_inputs(conn, methodology, 2026, root)] == ["DEEP"], root
+        assert load_inputs(conn, methodology, 2026, "320200") == []

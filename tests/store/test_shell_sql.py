@@ -1,0 +1,18 @@
+"""The shell runs no SQL of its own: queries live behind store functions (embedded.py's server bootstrap aside)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_shell_calls_store_functions_instead_of_writing_sql():
+    sql = re.compile(r"\.execute\(|\b(SELECT|INSERT INTO|UPDATE \w+ SET|DELETE FROM)\b")
+    found = [
+        str(p.relative_to(ROOT))
+        for p in sorted((ROOT / "jieneng").glob("*.py"))
+        if p.name != "embedded.py" and sql.search(p.read_text(encoding="utf-8"))
+    ]
+    assert found == [], f"SQL in the shell: {found}"
