@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar, get_type_hints
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 from api.routers.savings import SavingsResult
-from scoring.model import AssessedAudit, AssessedItem, InstitutionResult, RankingRow, RunInfo
+from scoring.model import AssessedAudit, AssessedItem, InstitutionResult, RankingRow, RunInfo, record_fields
+from store import quality
 from store.registry import InstitutionRow
 
 T = TypeVar("T")
@@ -163,17 +165,25 @@ class UsageSeries(BaseModel):
     points: list[UsagePoint]
 
 
-class MeterQuality(BaseModel):
-    meter_id: str
-    expected_hours: float
-    hours_with_data: float
-    coverage: float | None
-    longest_gap_hours: float | None
-    resets: int
-    rollovers: int
-    quarantined: int
-    conflicts: int
-    rejects: int
+# store.quality.MeterQuality as the quality endpoint returns it: the store measures every figure of a period, so
+# each one is required, and only coverage and the longest gap are nullable in the published schema.
+MeterQuality = create_model(
+    "MeterQuality",
+    __module__=__name__,
+    **record_fields(
+        quality.MeterQuality,
+        required=[f.name for f in dataclasses.fields(quality.MeterQuality)],
+        not_null=(
+            "expected_hours",
+            "hours_with_data",
+            "resets",
+            "rollovers",
+            "quarantined",
+            "conflicts",
+            "rejects",
+        ),
+    ),
+)
 
 
 class QualityReport(BaseModel):
@@ -198,14 +208,21 @@ class PreviousYear(BaseModel):
     rank_province: int | None
 
 
-class RunRef(BaseModel):
-    id: int
-    year: int
-    region_code: str | None
-    methodology_name: str
-    methodology_version: str
-    methodology_hash: str
-    created_at: datetime
+# The run a ranking page or report comes from: the identifying fields of scoring.model.RunInfo.
+RUN_REF_FIELDS = (
+    "id",
+    "year",
+    "region_code",
+    "methodology_name",
+    "methodology_version",
+    "methodology_hash",
+    "created_at",
+)
+RunRef = create_model(
+    "RunRef",
+    __module__=__name__,
+    **{name: (RunInfo.model_fields[name].annotation, RunInfo.model_fields[name]) for name in RUN_REF_FIELDS},
+)
 
 
 class RankingPage(Page[RankingRow]):

@@ -6,7 +6,9 @@ rollups are already bucketed there), so every day boundary a panel shows is loca
 
 from __future__ import annotations
 
-from store.codes import ENERGY_TYPES, ENERGY_UNITS, UNITS, conversion_factor
+from scoring.coal import kgce_per_metered_unit
+from scoring.methodology import Methodology, load_methodology
+from store.codes import ENERGY_TYPES
 from store.deployment import TIMEZONE_SQL
 
 # The deployment time zone as recorded by `jieneng db migrate` (store/deployment.py).
@@ -23,39 +25,25 @@ def local_date_as_time(col: str) -> str:
     return f"({col}::timestamp AT TIME ZONE {TZ})"
 
 
-# Standard-coal coefficients, kgce per unit, 当量值 basis (GB/T 2589-2020 综合能耗计算通则, annex A;
-# the figures of docs/design.md §5 that the default methodology uses). Dashboards are a monitoring view:
-# the authoritative figures are a scoring run's, which record the methodology file they used.
-KGCE_PER_UNIT: dict[tuple[str, str], float] = {
-    ("electricity", "kWh"): 0.1229,
-    ("natural_gas", "m3"): 1.2143,
-    ("coal", "kg"): 0.7143,
-    ("heat", "MJ"): 0.03412,
-    ("steam", "kg"): 0.1286,
-    ("gasoline", "kg"): 1.4714,
-    ("diesel", "kg"): 1.4571,
-    ("lpg", "kg"): 1.7143,
-    # Vehicle fuel is reported in litres; densities 0.73 and 0.86 kg/L (docs/design.md §5, to confirm).
-    ("gasoline", "L"): 1.4714 * 0.73,
-    ("diesel", "L"): 1.4571 * 0.86,
-}
+# Standard-coal coefficients come from the methodology the deployment scores with (the shipped default,
+# scoring/methodologies/, GB/T 2589-2020 annex A): a changed coefficient changes the dashboards' SQL at the
+# next `jieneng dashboards build`, and `--check` fails until they are rebuilt. Dashboards are a monitoring
+# view: the authoritative figures are a scoring run's, which record the methodology file they used.
 
 
-def kgce_table() -> dict[tuple[str, str], float]:
-    """kgce per unit for every (energy type, allowed unit) reachable by an exact SI unit relation."""
-    out: dict[tuple[str, str], float] = {}
-    for (etype, base_unit), coef in KGCE_PER_UNIT.items():
-        for unit in ENERGY_UNITS[etype]:
-            if (etype, unit) in KGCE_PER_UNIT:
-                out[(etype, unit)] = KGCE_PER_UNIT[(etype, unit)]
-            elif UNITS[unit].dimension == UNITS[base_unit].dimension:
-                out.setdefault((etype, unit), coef * conversion_factor(unit, base_unit))
-    return dict(sorted(out.items()))
+def deployment_methodology() -> Methodology:
+    """The methodology whose coefficients the dashboards convert with: the shipped default."""
+    return load_methodology()
 
 
-def kgce_values() -> str:
+def kgce_table(m: Methodology | None = None) -> dict[tuple[str, str], float]:
+    """kgce per unit for every (energy type, allowed unit) of `m` (default: deployment_methodology())."""
+    return kgce_per_metered_unit(deployment_methodology() if m is None else m)
+
+
+def kgce_values(m: Methodology | None = None) -> str:
     """``(VALUES …) AS kgce(energy_type, unit, kgce_per_unit)`` to join on meter (energy_type, unit)."""
-    rows = ", ".join(f"('{e}', '{u}', {round(v, 9)!r}::float8)" for (e, u), v in kgce_table().items())
+    rows = ", ".join(f"('{e}', '{u}', {round(v, 9)!r}::float8)" for (e, u), v in kgce_table(m).items())
     return f"(VALUES {rows}) AS kgce(energy_type, unit, kgce_per_unit)"
 
 

@@ -8,7 +8,9 @@ Carbon factors are methodology data too, each with its source.
 
 from __future__ import annotations
 
-from scoring.methodology import Coefficient
+from scoring.methodology import Coefficient, Methodology
+from scoring.model import InstitutionResult
+from store import codes
 
 
 def quantity_in_coef_unit(quantity: float, unit: str, coef: Coefficient) -> tuple[float, float | None]:
@@ -29,3 +31,66 @@ def energy_kgce(quantity_coef_unit: float, coef: Coefficient) -> float:
 def carbon_kgco2(quantity_coef_unit: float, coef: Coefficient) -> float:
     """Emissions in kgCO₂ = quantity × emission factor (methodology data with its source)."""
     return quantity_coef_unit * coef.kgco2_per_unit
+
+
+def kgce_per_metered_unit(m: Methodology) -> dict[tuple[str, str], float]:
+    """kgce per unit of metered quantity for every (energy type, unit) a meter may be registered in.
+
+    The methodology's coefficient in its own unit; every other unit of the same dimension by an exact SI
+    relation (1 MWh = 1000 kWh, 1 GJ = 1000 MJ, 1 t = 1000 kg); litres of a fuel whose coefficient is per kg
+    through the methodology's density. A unit reachable by neither (LPG in m³) has no factor.
+
+    Parameters
+    ----------
+    m : Methodology
+        The methodology whose [coefficients] apply (kgce per unit, 当量值 or 等价值 as it states).
+
+    Returns
+    -------
+    dict of (str, str) to float
+        (energy type, unit code) → kgce per one of that unit, sorted by key.
+
+    References
+    ----------
+    GB/T 2589-2020 综合能耗计算通则, §4 and annex A (折标准煤系数); unit codes and allowed units from
+    store.codes (ENERGY_UNITS, UNITS).
+    """
+    out: dict[tuple[str, str], float] = {}
+    for energy_type, coef in m.spec.coefficients.items():
+        dim = codes.UNITS[coef.unit].dimension
+        for unit in codes.ENERGY_UNITS.get(energy_type, ()):
+            if codes.UNITS[unit].dimension == dim:
+                out[(energy_type, unit)] = coef.kgce_per_unit * codes.conversion_factor(unit, coef.unit)
+            elif unit == "L" and coef.unit == "kg" and coef.density_kg_per_l is not None:
+                out[(energy_type, unit)] = coef.kgce_per_unit * coef.density_kg_per_l
+    return dict(sorted(out.items()))
+
+
+def kgce_factors(result: InstitutionResult) -> dict[tuple[str, bool], float]:
+    """kgce per unit of metered quantity, per (energy type, official vehicle), from a stored result's own
+    conversion lines (its previous and scored years), so figures derived from that result (a report's
+    monthly energy) use the coefficients, densities and unit the run scored with.
+
+    Parameters
+    ----------
+    result : InstitutionResult
+        One institution's stored scoring result.
+
+    Returns
+    -------
+    dict of (str, bool) to float
+        (energy type, vehicle fuel) → kgce per unit of the line's `unit`; the scored year's line wins over
+        the previous year's. Energy types with no positive quantity in either year are absent.
+
+    References
+    ----------
+    GB/T 2589-2020 综合能耗计算通则, §4: energy in kgce = quantity × 折标准煤系数.
+    """
+    factors: dict[tuple[str, bool], float] = {}
+    for year_inputs in (result.inputs.previous, result.inputs.current):
+        if year_inputs is None:
+            continue
+        for line in year_inputs.energy:
+            if line.quantity > 0:
+                factors[(line.energy_type, line.vehicle)] = line.energy_kgce / line.quantity
+    return factors

@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 from scoring.model import InstitutionResult, YearInputs
-
-
-def _f(x: float | None, digits: int = 4) -> str:
-    if x is None:
-        return "—"
-    return f"{x:,.{digits}f}".rstrip("0").rstrip(".")
+from scoring.numbers import fmt_report
 
 
 def _year(y: YearInputs | None, title: str) -> list[str]:
@@ -16,8 +11,8 @@ def _year(y: YearInputs | None, title: str) -> list[str]:
         return [f"{title}: none (no registry row, no meter usage and no statistics return for that year)"]
     students = {"yes": " (students included)", "no": " (staff only)"}.get(y.students_counted or "", "")
     out = [
-        f"{title} {y.year}: floor area {_f(y.floor_area_m2)} m², occupants {_f(y.occupants)}{students}, "
-        f"water {_f(y.water_m3)} m³"
+        f"{title} {y.year}: floor area {fmt_report(y.floor_area_m2)} m², occupants {fmt_report(y.occupants)}{students}, "
+        f"water {fmt_report(y.water_m3)} m³"
     ]
     out.append(f"  source: {y.source_detail or 'no figures'}")
     if y.source_reason:
@@ -29,9 +24,9 @@ def _year(y: YearInputs | None, title: str) -> list[str]:
     for e in y.energy:
         dens = f" × {e.density_kg_per_l} kg/L" if e.density_kg_per_l else ""
         out.append(
-            f"  {e.energy_type}{' (official vehicles)' if e.vehicle else ''}: {_f(e.quantity)} {e.unit}{dens}"
-            f" = {_f(e.quantity_in_coef_unit)} {e.coef_unit} × {e.kgce_per_unit} kgce/{e.coef_unit} ({e.coef_basis})"
-            f" = {_f(e.energy_kgce)} kgce; × {e.kgco2_per_unit} kgCO₂ = {_f(e.carbon_kgco2)} kgCO₂"
+            f"  {e.energy_type}{' (official vehicles)' if e.vehicle else ''}: {fmt_report(e.quantity)} {e.unit}{dens}"
+            f" = {fmt_report(e.quantity_in_coef_unit)} {e.coef_unit} × {e.kgce_per_unit} kgce/{e.coef_unit} ({e.coef_basis})"
+            f" = {fmt_report(e.energy_kgce)} kgce; × {e.kgco2_per_unit} kgCO₂ = {fmt_report(e.carbon_kgco2)} kgCO₂"
             + (
                 f"  [meters {', '.join(e.meter_ids)}]"
                 if e.meter_ids
@@ -40,13 +35,13 @@ def _year(y: YearInputs | None, title: str) -> list[str]:
         )
         if e.deducted_quantity:
             out.append(
-                f"      after deducting {_f(e.deducted_quantity)} {e.unit} of excluded floor area "
+                f"      after deducting {fmt_report(e.deducted_quantity)} {e.unit} of excluded floor area "
                 f"[meters {', '.join(e.deducted_meter_ids)}]"
             )
         out.append(f"      coefficient: {e.coef_source}; carbon: {e.carbon_source}")
     out.append(
-        f"  total {_f(y.total_energy_kgce)} kgce, official vehicles {_f(y.vehicle_energy_kgce)} kgce, "
-        f"buildings {_f(y.building_energy_kgce)} kgce, building carbon {_f(y.building_carbon_kgco2)} kgCO₂"
+        f"  total {fmt_report(y.total_energy_kgce)} kgce, official vehicles {fmt_report(y.vehicle_energy_kgce)} kgce, "
+        f"buildings {fmt_report(y.building_energy_kgce)} kgce, building carbon {fmt_report(y.building_carbon_kgco2)} kgCO₂"
     )
     return out
 
@@ -83,35 +78,35 @@ def explain_lines(r: InstitutionResult) -> list[str]:
         )
         out.append(
             f"  {mq.meter_id} {mq.energy_type}/{mq.end_use} {role}"
-            f" coverage {_f(mq.coverage)} longest gap {_f(mq.longest_gap_hours)} h resets {_f(mq.resets)}"
-            f" rollovers {_f(mq.rollovers)} quarantined {_f(mq.quarantined)} conflicts {_f(mq.conflicts)}"
-            f" rejects {_f(mq.rejects)}{cov_note}"
+            f" coverage {fmt_report(mq.coverage)} longest gap {fmt_report(mq.longest_gap_hours)} h resets {fmt_report(mq.resets)}"
+            f" rollovers {fmt_report(mq.rollovers)} quarantined {fmt_report(mq.quarantined)} conflicts {fmt_report(mq.conflicts)}"
+            f" rejects {fmt_report(mq.rejects)}{cov_note}"
         )
     for u in r.inputs.unconverted:
         out.append(f"  not converted: {u}")
     out += ["", "INDICATORS"]
     for i in r.indicators:
-        out.append(f"  {i.code} ({i.label}) = {_f(i.value)} {i.unit}    [{i.formula}]")
+        out.append(f"  {i.code} ({i.label}) = {fmt_report(i.value)} {i.unit}    [{i.formula}]")
     g = r.peer_group
     out += ["", f"PEER GROUP {g.key} ({g.label}), {g.size} scored; narrowest {g.wanted}"]
     out += [f"  fallback: {s}" for s in g.fallback]
     out += ["", "BLOCKS"]
     for b in r.blocks:
         out.append(
-            f"  {b.code} ({b.label}, {b.kind}) {_f(b.points)} / {_f(b.max_points)} by {b.method}: {b.reason}"
+            f"  {b.code} ({b.label}, {b.kind}) {fmt_report(b.points)} / {fmt_report(b.max_points)} by {b.method}: {b.reason}"
         )
         for it in b.items:
             state = (
-                f"{_f(it.points)} / {_f(it.max_points)}"
+                f"{fmt_report(it.points)} / {fmt_report(it.max_points)}"
                 if it.assessed
-                else f"not assessed (0 / {_f(it.max_points)})"
+                else f"not assessed (0 / {fmt_report(it.max_points)})"
             )
             who = f" — {it.evidence}, by {it.entered_by} at {it.entered_at}" if it.assessed else ""
             out.append(f"      {'★ ' if it.star else ''}{it.code} {it.label}: {state}{who}")
     out += [
         "",
-        f"POINTS base {_f(r.base_points)} + bonus {_f(r.bonus_points)} = total {_f(r.total_points)}"
-        f" (threshold {_f(r.threshold)})",
+        f"POINTS base {fmt_report(r.base_points)} + bonus {fmt_report(r.bonus_points)} = total {fmt_report(r.total_points)}"
+        f" (threshold {fmt_report(r.threshold)})",
     ]
     if r.missing_inputs:
         out.append("MISSING INPUTS: " + "; ".join(r.missing_inputs))

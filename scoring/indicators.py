@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from scoring.coal import carbon_kgco2, energy_kgce, quantity_in_coef_unit
 from scoring.inputs import InstitutionInput, MeterQuality, MeterUse
 from scoring.methodology import CHANGE_SUFFIXES, LEVEL_INDICATORS, QUALITY_INDICATORS, Methodology
+from scoring.numbers import fmt
 from store import codes
 
 # Results are plain dicts shaped like the scoring.model classes named in each docstring (EnergyLine,
@@ -32,10 +33,6 @@ from store import codes
 def interval_of(mu: MeterUse) -> int:
     """The meter's expected reading interval in seconds (0: event-based), its own or the registry default."""
     return codes.read_interval_s(mu.read_interval_s, mu.energy_type, mu.end_use)
-
-
-def _f4(x: float) -> str:
-    return f"{x:.4f}".rstrip("0").rstrip(".")
 
 
 def coverage_gaps(
@@ -53,7 +50,7 @@ def coverage_gaps(
             if q is not None or year in mu.by_year:
                 out.append(f"meter {mu.meter_id}: data quality unknown for {year}")
         elif q.coverage < min_cov:
-            out.append(f"meter {mu.meter_id}: coverage {_f4(q.coverage)} below the minimum {_f4(min_cov)}")
+            out.append(f"meter {mu.meter_id}: coverage {fmt(q.coverage)} below the minimum {fmt(min_cov)}")
     return out
 
 
@@ -134,7 +131,7 @@ def year_inputs(
         source, source_detail = "meters", "meter usage (usage_monthly)"
         reason = (
             f"meter data cover {year}: main electricity and water metered, every counted meter at or above "
-            f"the coverage minimum {_f4(m.spec.vetoes.min_coverage)} of its expected readings"
+            f"the coverage minimum {fmt(m.spec.vetoes.min_coverage)} of its expected readings"
             if not gaps
             else f"meter data do not cover {year} ({'; '.join(gaps)}) and there is no statistics return for "
             f"{year}: the partial meter data are shown, and the year cannot be scored"
@@ -186,7 +183,7 @@ def year_inputs(
                 problems.append(
                     f"{year}: {et}: excluded floor area (meters "
                     f"{', '.join(sorted(deduction_ids.get((et, is_vehicle, unit), [])))}) "
-                    f"{_f4(deducted or 0.0)} {unit} exceeds the metered {_f4(metered)} {unit}"
+                    f"{fmt(deducted or 0.0)} {unit} exceeds the metered {fmt(metered)} {unit}"
                 )
             continue
         if coef is None:
@@ -267,18 +264,14 @@ def level_values(y: dict | None) -> dict[str, float | None]:
     }
 
 
-def _f(x: float | None) -> str:
-    return "?" if x is None else f"{x:.4f}".rstrip("0").rstrip(".")
-
-
 def _formula(code: str, y: dict) -> str:
     if code == "area_energy_kgce_m2":
-        return f"({_f(y['total_energy_kgce'])} − vehicle {_f(y['vehicle_energy_kgce'])}) kgce / {_f(y['floor_area_m2'])} m²"
+        return f"({fmt(y['total_energy_kgce'])} − vehicle {fmt(y['vehicle_energy_kgce'])}) kgce / {fmt(y['floor_area_m2'])} m²"
     if code == "capita_energy_kgce":
-        return f"{_f(y['total_energy_kgce'])} kgce / {_f(y['occupants'])} persons"
+        return f"{fmt(y['total_energy_kgce'])} kgce / {fmt(y['occupants'])} persons"
     if code == "capita_water_m3":
-        return f"{_f(y['water_m3'])} m³ / {_f(y['occupants'])} persons"
-    return f"{_f(y['building_carbon_kgco2'])} kgCO₂ (vehicle excluded) / {_f(y['floor_area_m2'])} m²"
+        return f"{fmt(y['water_m3'])} m³ / {fmt(y['occupants'])} persons"
+    return f"{fmt(y['building_carbon_kgco2'])} kgCO₂ (vehicle excluded) / {fmt(y['floor_area_m2'])} m²"
 
 
 def change_pct(now: float | None, before: float | None) -> float | None:
@@ -353,8 +346,8 @@ def indicators(
             }[suffix]
             v = change_pct(this[code], other[code])
             if v is not None:
-                before = _f(other[code])
-                formula = f"({_f(this[code])} − {before}) / {before} × 100 (year {this_y['year']} against {other_y['year']})"
+                before = fmt(other[code])
+                formula = f"({fmt(this[code])} − {before}) / {before} × 100 (year {this_y['year']} against {other_y['year']})"
             else:
                 formula = (
                     "missing input: no figure for "

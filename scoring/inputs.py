@@ -7,6 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# Data quality of one meter over one year: store.quality's record (coverage judged against the meter's expected
+# reading interval over the whole calendar year, store.coverage.meter_window_coverage; None: not known).
+from store.quality import MeterQuality
+
 
 @dataclass(frozen=True)
 class MeterUse:
@@ -37,21 +41,6 @@ class ReportedUse:
     unit: str
     quantity: float
     source: str | None = None
-
-
-@dataclass(frozen=True)
-class MeterQuality:
-    """Data quality of one meter over one year (store.quality.meter_quality; coverage judged against the
-    meter's expected reading interval over the whole calendar year, store.coverage.meter_window_coverage)."""
-
-    meter_id: str
-    coverage: float | None
-    longest_gap_hours: float | None = None
-    resets: int | None = None
-    rollovers: int | None = None
-    quarantined: int | None = None
-    conflicts: int | None = None
-    rejects: int | None = None
 
 
 @dataclass(frozen=True)

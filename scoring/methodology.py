@@ -18,10 +18,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from store import codes
+
 METHODOLOGY_DIR = Path(__file__).resolve().parent / "methodologies"
 DEFAULT_METHODOLOGY = "jiangsu-2026"
 
-ENERGY_TYPES = ("electricity", "natural_gas", "heat", "steam", "coal", "gasoline", "diesel", "lpg", "other")
+# Energy types a coefficient may be given for: store.codes' energy types less water (its own indicator, in m³).
+ENERGY_TYPES = tuple(et for et in codes.ENERGY_TYPES if et not in codes.NON_ENERGY_TYPES)
 BASES = ("当量值", "等价值")
 
 # Indicators the pure core computes (scoring/indicators.py); blocks, quotas, targets and tie-breaks name them.
@@ -282,11 +285,11 @@ def _semantic_errors(spec: Spec) -> list[tuple[str, str]]:
             errs.append((f"coefficients.{k}", "missing"))
     if spec.water.get("unit", "m3") != "m3":
         errs.append(("water.unit", "must be m3"))
-    for cat in ("government", "school", "hospital", "venue", "other"):
+    for cat in codes.CATEGORIES:
         if cat not in spec.peers.subdivision:
             errs.append((f"peers.subdivision.{cat}", "missing"))
     for cat in spec.peers.subdivision:
-        if cat not in ("government", "school", "hospital", "venue", "other"):
+        if cat not in codes.CATEGORIES:
             errs.append((f"peers.subdivision.{cat}", "unknown category"))
     if spec.peers.levels and spec.peers.levels[-1] != []:
         errs.append(

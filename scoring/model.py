@@ -7,14 +7,68 @@ fallback, ranks and eligibility. Keep field names stable: stored runs are read b
 
 from __future__ import annotations
 
+import dataclasses
+import types
+import typing
+from collections.abc import Collection
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from scoring.inputs import InstitutionInput
+from store.quality import MeterQuality
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def record_fields(
+    record: type,
+    names: Collection[str] | None = None,
+    *,
+    required: Collection[str] = (),
+    not_null: Collection[str] = (),
+    descriptions: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Field definitions for pydantic's `create_model` taken from the dataclass `record`, so a model that
+    shows a record's fields restates none of them.
+
+    Parameters
+    ----------
+    record : type
+        A dataclass (the one definition of the record).
+    names : collection of str, optional
+        The fields to take (default: all), in the record's order whatever their order here.
+    required : collection of str
+        Fields that lose the record's default (a value must be given).
+    not_null : collection of str
+        Fields whose type loses ``None`` (the model promises a value).
+    descriptions : dict of str to str, optional
+        Descriptions for the JSON Schema, by field.
+
+    Returns
+    -------
+    dict of str to (type, FieldInfo)
+        Keyword arguments for `create_model`.
+    """
+    hints = typing.get_type_hints(record)
+    descriptions = descriptions or {}
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(record):
+        if names is not None and f.name not in names:
+            continue
+        tp = hints[f.name]
+        if f.name in not_null and typing.get_origin(tp) in (typing.Union, types.UnionType):
+            rest = [a for a in typing.get_args(tp) if a is not type(None)]
+            tp = rest[0] if len(rest) == 1 else typing.Union[tuple(rest)]  # noqa: UP007
+        default = ... if f.name in required or f.default is dataclasses.MISSING else f.default
+        if f.name in descriptions:
+            out[f.name] = (tp, Field(default, description=descriptions[f.name]))
+        else:
+            out[f.name] = (tp, default)
+    return out
 
 
 class MethodologyRef(_Model):
@@ -54,7 +108,7 @@ class EnergyLine(_Model):
     deducted_meter_ids: list[str] = Field(default_factory=list, description="the excluded-area sub-meters")
 
 
-class MeterQualityInfo(_Model):
+class _MeterRole(_Model):
     meter_id: str
     energy_type: str
     end_use: str
@@ -69,16 +123,35 @@ class MeterQualityInfo(_Model):
         description="False for meters outside the coverage minimum: sub-meters, and event-based meters "
         "(expected interval 0, e.g. vehicle fuel: one reading per fill-up, so coverage means nothing)",
     )
-    coverage: float | None = Field(
-        description="share of the scored year's expected readings (at the meter's interval) present, 0..1; "
-        "None if unknown"
-    )
-    longest_gap_hours: float | None = None
-    resets: int | None = None
-    rollovers: int | None = None
-    quarantined: int | None = None
-    conflicts: int | None = None
-    rejects: int | None = None
+
+
+# The figures of store.quality.MeterQuality a result shows for each meter (the scored year's; the hour counts
+# stay behind, coverage being judged against each meter's expected interval instead).
+RESULT_QUALITY_FIELDS = (
+    "coverage",
+    "longest_gap_hours",
+    "resets",
+    "rollovers",
+    "quarantined",
+    "conflicts",
+    "rejects",
+)
+
+# One meter of a result: its role, then its quality figures (store.quality.MeterQuality; None: not known).
+MeterQualityInfo = create_model(
+    "MeterQualityInfo",
+    __base__=_MeterRole,
+    __module__=__name__,
+    **record_fields(
+        MeterQuality,
+        RESULT_QUALITY_FIELDS,
+        required=("coverage",),
+        descriptions={
+            "coverage": "share of the scored year's expected readings (at the meter's interval) present, 0..1; "
+            "None if unknown"
+        },
+    ),
+)
 
 
 class YearInputs(_Model):
@@ -192,15 +265,26 @@ class Ranks(_Model):
     tie_break: str
 
 
-class InstitutionResult(_Model):
-    institution_id: str
-    name: str
-    region_code: str
-    city_code: str
-    category: str
-    sub_kind: str | None
-    admin_level: str
-    climate_zone: str
+# Who the result is about: the registry fields of scoring.inputs.InstitutionInput (its `id` as institution_id).
+INSTITUTION_FIELDS = (
+    "name",
+    "region_code",
+    "city_code",
+    "category",
+    "sub_kind",
+    "admin_level",
+    "climate_zone",
+)
+_Institution = create_model(
+    "_Institution",
+    __base__=_Model,
+    __module__=__name__,
+    institution_id=(str, ...),
+    **record_fields(InstitutionInput, INSTITUTION_FIELDS, required=INSTITUTION_FIELDS),
+)
+
+
+class InstitutionResult(_Institution):
     year: int
     baseline_year: int
     baseline_year_source: Literal["institution", "methodology"]

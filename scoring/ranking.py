@@ -9,9 +9,16 @@ narrower group was large enough (a row's `chain` lists its groups narrowest firs
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import pandas as pd
+
+from scoring.methodology import LEVEL_INDICATORS, Methodology
+
+if TYPE_CHECKING:
+    from scoring.inputs import InstitutionInput
+    from scoring.prepare import Prepared
 
 
 def rank(rows: Sequence[dict], tie_break: Sequence[str]) -> pd.DataFrame:
@@ -48,3 +55,84 @@ def rank(rows: Sequence[dict], tie_break: Sequence[str]) -> pd.DataFrame:
     df["rank_peer"] = peer_rank
     df["rank_city"] = df.groupby("city_code", sort=False).cumcount() + 1
     return df.set_index("institution_id")
+
+
+def places(
+    insts: Sequence[InstitutionInput],
+    prepared: Mapping[str, Prepared],
+    groups: Mapping[str, dict],
+    totals: Mapping[str, float | None],
+    m: Methodology,
+) -> dict[str, dict]:
+    """Step 5 of a run: every institution's ranks (dicts shaped like scoring.model.Ranks).
+
+    Parameters
+    ----------
+    insts : sequence of InstitutionInput
+        Every institution of the run, in institution id order.
+    prepared : mapping of str to Prepared
+        Step 1 of each (scored or not; level indicators for the tie-break, in kgce/m², kgce/person,
+        m³/person, kgCO₂/m²; the peer chain).
+    groups : mapping of str to dict
+        The peer group each uses (peers.assign; `size` counts scored institutions).
+    totals : mapping of str to float or None
+        Total points of each (step 3); None when not scored.
+    m : Methodology
+        `ranking.tie_break`.
+
+    Returns
+    -------
+    dict of str to dict
+        Peer, city and province rank (None when not scored) and the sizes they are out of.
+
+    References
+    ----------
+    The national 公共机构节能示范单位评价 (ranking within like institutions and the region).
+    """
+    spec = m.spec
+    rows: list[dict] = []
+    city_sizes: dict[str, int] = {}
+    for inst in insts:
+        p = prepared[inst.id]
+        if not p.scored:
+            continue
+        city_sizes[inst.city_code] = city_sizes.get(inst.city_code, 0) + 1
+        row = dict(
+            institution_id=inst.id,
+            peer_group=groups[inst.id]["key"],
+            chain=p.chain,
+            city_code=inst.city_code,
+            total_points=totals[inst.id],
+        )
+        for ind in LEVEL_INDICATORS:
+            row[ind] = p.by_code[ind]["value"]
+        rows.append(row)
+    ranks = rank(rows, spec.ranking.tie_break)[["rank_peer", "rank_city", "rank_province"]].to_dict("index")
+    peer_sizes = {g["key"]: g["size"] for g in groups.values()}
+    tie_text = ", then ".join(spec.ranking.tie_break)
+    n_scored = len(rows)
+    out: dict[str, dict] = {}
+    for inst in insts:
+        g = groups[inst.id]
+        if prepared[inst.id].scored:
+            r = ranks[inst.id]
+            out[inst.id] = dict(
+                peer=int(r["rank_peer"]),
+                peer_size=peer_sizes[g["key"]],
+                city=int(r["rank_city"]),
+                city_size=city_sizes[inst.city_code],
+                province=int(r["rank_province"]),
+                province_size=n_scored,
+                tie_break=tie_text,
+            )
+        else:
+            out[inst.id] = dict(
+                peer=None,
+                peer_size=peer_sizes.get(g["key"], 0),
+                city=None,
+                city_size=city_sizes.get(inst.city_code, 0),
+                province=None,
+                province_size=n_scored,
+                tie_break=tie_text,
+            )
+    return out

@@ -7,11 +7,14 @@ a vetoed institution keeps its points and rank but cannot qualify.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from scoring.methodology import Methodology, Quota
+from scoring.numbers import fmt
 
-
-def _f(x: float) -> str:
-    return f"{x:.4f}".rstrip("0").rstrip(".")
+if TYPE_CHECKING:
+    from scoring.blocks import BlockScores
+    from scoring.prepare import Prepared
 
 
 def vetoes(
@@ -56,8 +59,88 @@ def vetoes(
                     dict(
                         code="quota_exceeded",
                         reason=(
-                            f"{ind} {_f(value)} above 约束值 {_f(q.constraint)} of {q.peer_group} ({q.source})"
+                            f"{ind} {fmt(value)} above 约束值 {fmt(q.constraint)} of {q.peer_group} ({q.source})"
                         ),
                     )
                 )
     return out
+
+
+def missing_baseline(p: Prepared, b: BlockScores, m: Methodology, year: int) -> list[str]:
+    """Missing statistics of the comparison years: no baseline year before the scored one, no baseline figure
+    for a target's indicator, occupants on another basis, an annual target's year without a figure. Empty
+    for an unscored institution (its missing inputs already say why).
+
+    Parameters
+    ----------
+    p : Prepared
+        Step 1 of the institution (baseline year, its change-against-baseline indicators in %).
+    b : BlockScores
+        Step 3 (the annual-target pairs without a figure).
+    m : Methodology
+        The cumulative targets.
+    year : int
+        The scored year.
+
+    Returns
+    -------
+    list of str
+        One sentence each, in the order the veto lists them.
+
+    References
+    ----------
+    The national 公共机构节能示范单位评价 (reduction against the baseline must be verifiable; missing
+    statistics are a veto).
+    """
+    if not p.scored:
+        return []
+    out: list[str] = []
+    if m.spec.targets:
+        if p.baseline is None:
+            out.append(f"baseline year {p.baseline_year} is not before {year}: reduction cannot be verified")
+        else:
+            gaps = [
+                t.indicator
+                for t in m.spec.targets
+                if p.by_code[t.indicator + "_change_baseline_pct"]["value"] is None
+            ]
+            if gaps:
+                out.append(
+                    f"baseline year {p.baseline_year}: no figure for {', '.join(gaps)} "
+                    "(registry, meter usage or reported statistics missing)"
+                )
+    return out + p.basis_gaps + b.annual_gaps
+
+
+def institution_vetoes(p: Prepared, b: BlockScores, m: Methodology, year: int) -> list[dict]:
+    """Step 4 of a run: every veto of one institution, from its inputs (step 1) and its blocks (step 3).
+
+    Parameters
+    ----------
+    p : Prepared
+        Step 1: the missing inputs, baseline figures and occupants basis.
+    b : BlockScores
+        Step 3: the blocks (★ items), failed targets, the quotas that apply (约束值 in the indicator's unit).
+    m : Methodology
+        Which vetoes are switched on.
+    year : int
+        The scored year.
+
+    Returns
+    -------
+    list of dict
+        Shaped like scoring.model.Veto, in the order of `vetoes`.
+
+    References
+    ----------
+    The national 公共机构节能示范单位评价 (一票否决); DB32/T 4001-2021 (约束值).
+    """
+    return vetoes(
+        m,
+        blocks=b.blocks,
+        missing_inputs=p.missing,
+        missing_baseline=missing_baseline(p, b, m, year),
+        failed_targets=b.failed_targets,
+        quotas=b.quotas,
+        failed_plan=b.failed_plan,
+    )

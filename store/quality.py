@@ -14,24 +14,34 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-import psycopg
+if TYPE_CHECKING:
+    import psycopg
 
 HOUR = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
 class MeterQuality:
+    """Data quality of one meter over one period: the one record of these figures.
+
+    `meter_quality` fills every figure. Scoring keeps one per meter and year (scoring.inputs), where a year
+    whose coverage is judged against the meter's expected reading interval (store.coverage.meter_window_coverage)
+    but whose hourly figures were not read has only `coverage`: None is "not known". The API's quality rows
+    and the meter lines of a scoring result (scoring.model.MeterQualityInfo) take their fields from here.
+    """
+
     meter_id: str
-    expected_hours: int
-    hours_with_data: int
-    coverage: float
-    longest_gap_hours: int
-    resets: int
-    rollovers: int
-    quarantined: int
-    conflicts: int
-    rejects: int
+    expected_hours: float | None = None  # whole hours the meter was in service (a count)
+    hours_with_data: float | None = None  # of those, hours holding a reading (a count)
+    coverage: float | None = None  # 0..1
+    longest_gap_hours: float | None = None
+    resets: int | None = None
+    rollovers: int | None = None
+    quarantined: int | None = None
+    conflicts: int | None = None
+    rejects: int | None = None
 
 
 def _floor_hour(ts: datetime) -> datetime:

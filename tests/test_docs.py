@@ -209,7 +209,7 @@ ALLOWED_IMPORTS: dict[str, set[str]] = {
     "savings": {"scoring", "store"},
     "scoring": {"store"},
     "ingest": {"store"},
-    "dashboards": {"store"},
+    "dashboards": {"scoring", "store"},
     "sim": {"store"},
     "store": set(),
 }

@@ -26,25 +26,13 @@ from api.models import (
 from api.params import DocFormat, InstitutionId
 from api.routers.savings import _result as savings_result
 from savings.report import SavingsSection, degree_day_summary, institution_section, pdf_flowables
+from scoring.coal import kgce_factors
 from store import api_pulls
 
 router = APIRouter(prefix="/institutions", tags=["reports"])
 log = logging.getLogger("api.reports")
 
 COLUMNS = [("section", "部分"), ("item", "项目"), ("value", "数值"), ("unit", "单位"), ("note", "说明")]
-
-
-def kgce_factors(result: InstitutionResult) -> dict[tuple[str, bool], float]:
-    """kgce per unit of metered quantity, per (energy type, vehicle), from the run's own conversion
-    lines, so the monthly figures use the same coefficients (GB/T 2589 via the methodology) as the score."""
-    factors: dict[tuple[str, bool], float] = {}
-    for year_inputs in (result.inputs.previous, result.inputs.current):
-        if year_inputs is None:
-            continue
-        for line in year_inputs.energy:
-            if line.quantity > 0:
-                factors[(line.energy_type, line.vehicle)] = line.energy_kgce / line.quantity
-    return factors
 
 
 def monthly_energy(rows: list[dict], result: InstitutionResult) -> tuple[list[MonthlyEnergy], str]:
