@@ -143,9 +143,12 @@ def message_key(topic: str, payload: bytes) -> bytes:
     # In pieces below hashlib's 2 KiB threshold for releasing the GIL: the collector thread is ingest's
     # bottleneck, and each release let the writer or paho's thread keep it for a switch interval (5 ms),
     # which cost ten times the hash itself for 100-reading gateway messages.
-    view = memoryview(payload)
-    for at in range(0, len(view), _HASH_PIECE):
-        h.update(view[at : at + _HASH_PIECE])
+    if len(payload) <= _HASH_PIECE:
+        h.update(payload)
+    else:
+        view = memoryview(payload)
+        for at in range(0, len(view), _HASH_PIECE):
+            h.update(view[at : at + _HASH_PIECE])
     return h.digest()
 
 
