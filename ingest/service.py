@@ -23,6 +23,7 @@ Retention (ingest/retention.py): with ``raw_retention`` set, readings older than
 from __future__ import annotations
 
 import logging
+import math
 import multiprocessing as mp
 import os
 import queue
@@ -137,6 +138,7 @@ class IngestService:
         self.totals = BatchStats(0, 0, 0, 0, 0, 0, 0.0)
         self.db_retries = 0
         self._try_direct = True
+        self._rows_per_message = 1.0  # of the last batch: how many messages the collector takes at once
         self._fatal: BaseException | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -315,8 +317,11 @@ class IngestService:
                 timeout = deadline - time.monotonic()
                 if timeout <= 0:
                     break
-            # At least one row a message: never more messages than rows left (the rest go back if full).
-            msgs = inbox.take(max_rows - rows, timeout)
+            # As many messages as the rows left need at the rows per message seen lately (at least one
+            # row each): a gateway's 100-reading messages must not be taken by the budget's thousands
+            # only to go back under the lock paho's network thread needs for each message it receives.
+            per_msg = rows / len(b.items) if b.items else self._rows_per_message
+            msgs = inbox.take(max(1, math.ceil((max_rows - rows) / max(1.0, per_msg))), timeout)
             if not msgs:
                 if deadline is None or drain_only:
                     break
@@ -332,6 +337,8 @@ class IngestService:
                 res = parse_message(msg.topic, msg.payload, cfg, now)
                 b.items.append(_Item(msg, message_key(msg.topic, msg.payload), res))
                 rows += max(1, len(res.readings) + len(res.rejects))  # an empty message still costs a key
+        if b.items:
+            self._rows_per_message = rows / len(b.items)
         metrics.PENDING_MESSAGES.set(len(b.items) + inbox.qsize())
         return b
 

@@ -88,3 +88,87 @@ def test_runs_from_the_inbox_never_overfill_a_batch_and_keep_their_order(reg_db)
     assert sum(sizes) == per_msg * n_msgs
     # A batch closes once it holds max_rows readings: at most one message beyond the budget.
     assert max(sizes) < max_rows + per_msg, sizes
+
+
+class CountingInbox(Inbox):
+    """An inbox that counts the messages the collector takes and puts back."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.taken = 0
+        self.put_back_n = 0
+
+    def take(self, max_n: int, timeout: float) -> list[InMessage]:
+        run = super().take(max_n, timeout)
+        self.taken += len(run)
+        return run
+
+    def put_back(self, msgs: list[InMessage]) -> None:
+        self.put_back_n += len(msgs)
+        super().put_back(msgs)
+
+
+class CountingFeed(FeedTransport):
+    def __init__(self, cfg: BrokerConfig) -> None:
+        super().__init__(cfg)
+        self.inbox = CountingInbox()
+
+
+def _gateway_backlog(feed: FeedTransport, topic: str, n_msgs: int, per_msg: int) -> None:
+    t0 = datetime(2025, 4, 1, tzinfo=UTC)
+    for k in range(n_msgs):
+        items = [
+            {
+                "meter": "E1",
+                "ts": (t0 + timedelta(minutes=per_msg * k + j)).isoformat(),
+                "value": per_msg * k + j,
+            }
+            for j in range(per_msg)
+        ]
+        feed.feed(topic, json.dumps(items).encode(), mid=k + 1)
+
+
+def test_a_backlog_of_gateway_messages_is_not_shuffled_through_the_inbox_lock(reg_db):
+    # 100-reading gateway messages, a batch budget of 5,000 rows, a backlog in the inbox: a run must
+    # not take a whole budget of messages (5,000) to use 50 and put back the rest under the lock the
+    # network thread needs for every message, batch after batch.
+    per_msg, n_msgs, max_rows = 100, 2000, 5000
+    cfg = make_config(reg_db, "mqtt://127.0.0.1:1", "seam/v2", batch_max_rows=max_rows, batch_max_ms=5000)
+    svc = IngestService(cfg, transport=CountingFeed)
+    feed: CountingFeed = svc.transport
+    _gateway_backlog(feed, "seam/v2/INST1/_batch", n_msgs, per_msg)
+    runner = threading.Thread(target=svc.run, daemon=True)
+    runner.start()
+    try:
+        wait_until(lambda: len(feed.acked) == n_msgs, what="every message acked")
+    finally:
+        svc.stop()
+        runner.join(60)
+    assert not runner.is_alive(), "ingest did not stop"
+    assert [m.mid for m in feed.acked] == list(range(1, n_msgs + 1)), "acked out of arrival order"
+    inbox = feed.inbox
+    # Each message taken about once: the first run may overshoot (nothing is known of the messages
+    # yet), later runs follow the rows per message seen.
+    assert inbox.put_back_n <= max_rows + n_msgs, (inbox.taken, inbox.put_back_n)
+
+
+def test_stop_commits_and_acks_messages_that_were_put_back(reg_db):
+    per_msg, n_msgs, max_rows = 40, 200, 100
+    cfg = make_config(
+        reg_db, "mqtt://127.0.0.1:1", "seam/v3", batch_max_rows=max_rows, batch_max_ms=5000, stop_grace_s=60
+    )
+    svc = IngestService(cfg, transport=CountingFeed)
+    feed: CountingFeed = svc.transport
+    _gateway_backlog(feed, "seam/v3/INST1/_batch", n_msgs, per_msg)
+    runner = threading.Thread(target=svc.run, daemon=True)
+    runner.start()
+    try:
+        wait_until(lambda: feed.inbox.put_back_n > 0, what="a run put back")
+    finally:
+        svc.stop()  # messages are in the inbox, some of them put back: the drain commits them all
+        runner.join(120)
+    assert not runner.is_alive(), "ingest did not stop"
+    assert [m.mid for m in feed.acked] == list(range(1, n_msgs + 1))
+    assert feed.inbox.qsize() == 0
+    with psycopg.connect(reg_db) as conn:
+        assert conn.execute("SELECT count(*) FROM reading").fetchone()[0] == per_msg * n_msgs
