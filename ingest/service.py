@@ -202,11 +202,16 @@ class IngestService:
                 if self._rollup_proc is not None and not self._rollup_proc.is_alive():
                     log.error("rollup process exited (code %s); restarting it", self._rollup_proc.exitcode)
                     self._start_rollup()
-            # Flush what already arrived, then leave; the broker keeps everything else for our session.
-            while True:
-                batch = self._collect(drain_only=True)
+            # Flush what had arrived when collecting stopped, then leave; the broker keeps everything else
+            # for our session. Only that much: gateways keep publishing and every commit's acks let the
+            # broker send more, so draining until the inbox is empty ran on (a backlog: until the grace
+            # ran out, then cut a healthy commit's connection).
+            left = self.transport.inbox.qsize()
+            while left > 0 and not self._past_stop_deadline():
+                batch = self._collect(drain_only=True, max_messages=left)
                 if not batch.items or not self._hand_over(handoff, batch):
                     break
+                left -= len(batch.items)
         finally:
             self.stop()  # also on an error: bounds the waits below
             self._writer_done.set()
@@ -301,7 +306,7 @@ class IngestService:
                 attempt += 1
 
     # --- batches ---------------------------------------------------------------------------
-    def _collect(self, drain_only: bool = False) -> _Batch:
+    def _collect(self, drain_only: bool = False, max_messages: int | None = None) -> _Batch:
         b = _Batch()
         rows = 0
         deadline = None
@@ -321,7 +326,12 @@ class IngestService:
             # row each): a gateway's 100-reading messages must not be taken by the budget's thousands
             # only to go back under the lock paho's network thread needs for each message it receives.
             per_msg = rows / len(b.items) if b.items else self._rows_per_message
-            msgs = inbox.take(max(1, math.ceil((max_rows - rows) / max(1.0, per_msg))), timeout)
+            n = max(1, math.ceil((max_rows - rows) / max(1.0, per_msg)))
+            if max_messages is not None:
+                if len(b.items) >= max_messages:
+                    break
+                n = min(n, max_messages - len(b.items))
+            msgs = inbox.take(n, timeout)
             if not msgs:
                 if deadline is None or drain_only:
                     break

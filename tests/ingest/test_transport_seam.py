@@ -172,3 +172,65 @@ def test_stop_commits_and_acks_messages_that_were_put_back(reg_db):
     assert feed.inbox.qsize() == 0
     with psycopg.connect(reg_db) as conn:
         assert conn.execute("SELECT count(*) FROM reading").fetchone()[0] == per_msg * n_msgs
+
+
+class CreditFeed(FeedTransport):
+    """A gateway that always has more to send: a message goes in whenever an ack returns credit, as
+    the broker sends on as ingest acks (the transport's credit bound, at most ``CREDIT`` held)."""
+
+    CREDIT = 5000
+
+    def __init__(self, cfg: BrokerConfig) -> None:
+        super().__init__(cfg)
+        self.credit = threading.Semaphore(self.CREDIT)
+        self.running = threading.Event()
+        self.fed = 0
+
+    def ack(self, messages: list[InMessage]) -> int:
+        for _ in messages:
+            self.credit.release()
+        return super().ack(messages)
+
+    def flood(self, topic: str) -> None:
+        t0 = datetime(2025, 7, 1, tzinfo=UTC)
+        while self.running.is_set():
+            if not self.credit.acquire(timeout=0.1):
+                continue
+            self.fed += 1
+            ts = (t0 + timedelta(minutes=self.fed)).isoformat()
+            self.feed(topic, json.dumps({"ts": ts, "value": self.fed}).encode(), mid=self.fed % 65535 + 1)
+
+
+def test_stop_returns_while_messages_keep_arriving(reg_db):
+    # More held than a batch takes, as under a broker backlog (credit 20,000, batches of 5,000 rows).
+    cfg = make_config(
+        reg_db, "mqtt://127.0.0.1:1", "seam/v4", batch_max_rows=500, stop_grace_s=20, run_rollup=False
+    )
+    svc = IngestService(cfg, transport=CreditFeed)
+    feed: CreditFeed = svc.transport
+    feed.running.set()
+    flood = threading.Thread(target=feed.flood, args=("seam/v4/INST1/E1",), daemon=True)
+    flood.start()
+    runner = threading.Thread(target=svc.run, daemon=True)
+    runner.start()
+    try:
+        wait_until(lambda: len(feed.acked) > 5000, what="a steady stream")
+        acked_at_stop = len(feed.acked)
+        stopped_at = time.monotonic()
+        svc.stop()
+        runner.join(60)
+        took = time.monotonic() - stopped_at
+        assert not runner.is_alive(), "ingest did not stop while messages kept arriving"
+        # The database is well: stop() flushes what was held when the collector stopped (at most the
+        # credit, and a batch's worth acked meanwhile), without waiting out the grace meant for a hung
+        # commit.
+        assert took < cfg.stop_grace_s / 2, f"stop took {took:.1f}s"
+        flushed = len(feed.acked) - acked_at_stop
+        assert flushed <= CreditFeed.CREDIT + cfg.batch_max_rows, (acked_at_stop, len(feed.acked))
+    finally:
+        feed.running.clear()
+        flood.join(30)
+        svc.stop()
+        runner.join(60)
+    with psycopg.connect(reg_db) as conn:
+        assert conn.execute("SELECT count(*) FROM reading").fetchone()[0] == len(feed.acked)
