@@ -138,6 +138,7 @@ class IngestService:
         self.totals = BatchStats(0, 0, 0, 0, 0, 0, 0.0)
         self.db_retries = 0
         self._try_direct = True
+        self._copy_keys = True  # off while redelivered messages arrive (write_messages)
         self._rows_per_message = 1.0  # of the last batch: how many messages the collector takes at once
         self._fatal: BaseException | None = None
 
@@ -420,9 +421,14 @@ class IngestService:
                     horizon = raw_horizon(conn, self.cfg.raw_retention)
                     staged = [self._stage(i, horizon, poison, bare_topic) for i in items]
                     stats = write_messages(
-                        conn, staged, try_direct=self._try_direct, registry_version=self.registry.version
+                        conn,
+                        staged,
+                        try_direct=self._try_direct,
+                        registry_version=self.registry.version,
+                        copy_keys=self._copy_keys,
                     )
                 self._try_direct = stats.direct or stats.duplicates + stats.conflicts + stats.redelivered == 0
+                self._copy_keys = stats.redelivered == 0
                 self._count(stats, staged)
                 self._maybe_prune(conn)
                 return None

@@ -386,8 +386,12 @@ def write_messages(
     messages: list[StagedMessage],
     try_direct: bool = True,
     registry_version: int | None = None,
+    copy_keys: bool | None = None,
 ) -> BatchStats:
     """Write and commit one batch of messages, each side effect once per message (module docstring).
+
+    ``copy_keys``: try the keys' all-new COPY (_copy_keys) first; None: as ``try_direct``. The caller
+    turns it off while redelivered messages arrive, which fail it even when the readings are new.
 
     ``registry_version``: the registry version the messages were validated against; the batch
     raises :class:`RegistryChanged` (rolled back) if the registry moved since (_check_registry).
@@ -402,7 +406,8 @@ def write_messages(
             # Sorted, so two workers inserting overlapping keys take their locks in the same order.
             keys = sorted({m.key for m in messages})
             # None when every key is new (the live stream): no keys to send back and look up.
-            inserted_keys = None if try_direct and _copy_keys(conn, keys) else _insert_keys(conn, keys)
+            copy = try_direct if copy_keys is None else copy_keys
+            inserted_keys = None if copy and _copy_keys(conn, keys) else _insert_keys(conn, keys)
             if inserted_keys is None and len(keys) == len(messages):
                 first, again = messages, []
             else:

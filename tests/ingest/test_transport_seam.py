@@ -17,6 +17,7 @@ import psycopg
 
 from ingest.service import IngestService
 from ingest.transport import BrokerConfig, Inbox, InMessage
+from ingest.writer import StagedMessage, message_key, write_messages
 
 from .conftest import make_config
 
@@ -234,3 +235,57 @@ def test_stop_returns_while_messages_keep_arriving(reg_db):
         runner.join(60)
     with psycopg.connect(reg_db) as conn:
         assert conn.execute("SELECT count(*) FROM reading").fetchone()[0] == len(feed.acked)
+
+
+def test_redeliveries_mixed_with_new_messages_stop_the_keys_copy_being_tried(reg_db, monkeypatch):
+    # After a restart the broker resends what was not acked, between new messages. Each batch then
+    # holds a key stored before: the keys COPY fails (its work rolled back) and the INSERT follows.
+    # Once seen, the keys COPY is not tried while redeliveries keep coming; the readings still are.
+    import ingest.writer as writer
+
+    failed: list[int] = []
+    real = writer._copy_keys
+
+    def counting(conn, keys):
+        ok = real(conn, keys)
+        if not ok:
+            failed.append(len(keys))
+        return ok
+
+    monkeypatch.setattr(writer, "_copy_keys", counting)
+    n_old, n_batches = 200, 20
+    cfg = make_config(reg_db, "mqtt://127.0.0.1:1", "seam/v5", batch_max_rows=20, batch_max_ms=5000)
+    t0 = datetime(2025, 8, 1, tzinfo=UTC)
+
+    def payload(k: int) -> bytes:
+        return json.dumps({"ts": (t0 + timedelta(minutes=k)).isoformat(), "value": k}).encode()
+
+    with psycopg.connect(reg_db) as conn:  # committed by an earlier process, never acked
+        stats = write_messages(
+            conn,
+            [
+                StagedMessage(message_key("seam/v5/INST1/E1", payload(k)), "seam/v5/INST1/E1", t0)
+                for k in range(n_old)
+            ],
+        )
+        assert stats.messages == n_old
+    failed.clear()
+    svc = IngestService(cfg, transport=FeedTransport)
+    feed: FeedTransport = svc.transport
+    for b in range(n_batches):  # each batch: 10 redelivered, 10 new
+        for j in range(10):
+            feed.feed("seam/v5/INST1/E1", payload(b * 10 + j), mid=b * 20 + j + 1)
+        for j in range(10):
+            feed.feed("seam/v5/INST1/E1", payload(n_old + b * 10 + j), mid=b * 20 + 10 + j + 1)
+    runner = threading.Thread(target=svc.run, daemon=True)
+    runner.start()
+    try:
+        wait_until(lambda: len(feed.acked) == 20 * n_batches, what="every message acked")
+    finally:
+        svc.stop()
+        runner.join(60)
+    assert not runner.is_alive(), "ingest did not stop"
+    with psycopg.connect(reg_db) as conn:
+        assert conn.execute("SELECT count(*) FROM reading").fetchone()[0] == 20 * n_batches
+        assert conn.execute("SELECT sum(redelivered) FROM ingest_batch").fetchone()[0] == 10 * n_batches
+    assert len(failed) <= 1, f"the keys COPY failed in {len(failed)} batches"
