@@ -224,3 +224,30 @@ def test_two_workers_copying_overlapping_new_readings_in_other_orders_do_not_dea
         assert not errors, [type(e).__name__ + ": " + str(e).splitlines()[0] for e in errors]
     with psycopg.connect(reg_db) as conn:
         assert conn.execute("SELECT count(*) FROM reading").fetchone()[0] == 4 * 2000
+
+
+def test_a_topic_that_is_not_utf8_becomes_a_reject_not_a_dead_network_thread(reg_db):
+    # MQTT requires UTF-8 topics and Mosquitto disconnects a publisher that sends another, but a
+    # broker that forwards one must not kill paho's network thread (an exception in on_message
+    # ends its loop: ingest would run on, receiving nothing).
+    import paho.mqtt.client as mqtt
+
+    from ingest.transport import BrokerConfig, Transport
+
+    t = Transport(BrokerConfig(url="mqtt://127.0.0.1:1", client_id="review-topic", topic_prefix="jn"))
+    for n, raw in enumerate((b"jn/INST1/\xff", b"jn/INST1/\xed\xa0\x80", b"jn/\xc0\x80/E1"), start=1):
+        m = mqtt.MQTTMessage(mid=n, topic=raw)
+        m.qos = 1
+        m.payload = b'{"ts": 1700000000, "value": 1}'
+        t._on_message(t.client, None, m)
+    got = [t.inbox.get_nowait() for _ in range(3)]
+    staged = []
+    for g in got:
+        res = parse_message(g.topic, g.payload, _CFG, _NOW)
+        assert not res.readings and [j.reason for j in res.rejects] == ["unstorable_text"], g.topic
+        staged.append(StagedMessage(message_key(g.topic, g.payload), g.topic, g.received_at, [], res.rejects))
+    assert len({s.key for s in staged}) == 3  # three topics, three messages
+    with psycopg.connect(reg_db) as conn:
+        write_messages(conn, staged)
+        topics = [r[0] for r in conn.execute("SELECT topic FROM ingest_reject ORDER BY topic")]
+    assert len(topics) == 3 and all(not has_unstorable(x) for x in topics), topics
