@@ -10,8 +10,9 @@ seconds / milliseconds (a number above 1e11 is taken as milliseconds: 1e11 s is 
 1e11 ms is 1973). Anything else becomes a :class:`Reject` with a reason code; the good readings
 of the same message are still returned.
 
-Text PostgreSQL cannot store (a NUL, a lone surrogate from a ``\\ud800`` escape) is refused where it
-would reach a column (topic, ``meter``, ``ts``, ``unit``: reason ``unstorable_text``), and every
+Text PostgreSQL cannot store (a NUL, a lone surrogate from a ``\\ud800`` escape or from a topic's
+bytes that are not UTF-8, see ingest/transport.py) is refused where it would reach a column (topic,
+``meter``, ``ts``, ``unit``: reason ``unstorable_text``), and every
 reject's own text is made storable with :func:`storable_text`, so writing a reject cannot fail on
 the content it describes. Ids longer than :data:`MAX_ID_CHARS` are refused too: no index row could
 hold them.

@@ -23,6 +23,7 @@ Retention (ingest/retention.py): with ``raw_retention`` set, readings older than
 from __future__ import annotations
 
 import logging
+import math
 import multiprocessing as mp
 import os
 import queue
@@ -137,6 +138,8 @@ class IngestService:
         self.totals = BatchStats(0, 0, 0, 0, 0, 0, 0.0)
         self.db_retries = 0
         self._try_direct = True
+        self._copy_keys = True  # off while redelivered messages arrive (write_messages)
+        self._rows_per_message = 1.0  # of the last batch: how many messages the collector takes at once
         self._fatal: BaseException | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -200,11 +203,16 @@ class IngestService:
                 if self._rollup_proc is not None and not self._rollup_proc.is_alive():
                     log.error("rollup process exited (code %s); restarting it", self._rollup_proc.exitcode)
                     self._start_rollup()
-            # Flush what already arrived, then leave; the broker keeps everything else for our session.
-            while True:
-                batch = self._collect(drain_only=True)
+            # Flush what had arrived when collecting stopped, then leave; the broker keeps everything else
+            # for our session. Only that much: gateways keep publishing and every commit's acks let the
+            # broker send more, so draining until the inbox is empty ran on (a backlog: until the grace
+            # ran out, then cut a healthy commit's connection).
+            left = self.transport.inbox.qsize()
+            while left > 0 and not self._past_stop_deadline():
+                batch = self._collect(drain_only=True, max_messages=left)
                 if not batch.items or not self._hand_over(handoff, batch):
                     break
+                left -= len(batch.items)
         finally:
             self.stop()  # also on an error: bounds the waits below
             self._writer_done.set()
@@ -299,7 +307,7 @@ class IngestService:
                 attempt += 1
 
     # --- batches ---------------------------------------------------------------------------
-    def _collect(self, drain_only: bool = False) -> _Batch:
+    def _collect(self, drain_only: bool = False, max_messages: int | None = None) -> _Batch:
         b = _Batch()
         rows = 0
         deadline = None
@@ -315,8 +323,16 @@ class IngestService:
                 timeout = deadline - time.monotonic()
                 if timeout <= 0:
                     break
-            # At least one row a message: never more messages than rows left (the rest go back if full).
-            msgs = inbox.take(max_rows - rows, timeout)
+            # As many messages as the rows left need at the rows per message seen lately (at least one
+            # row each): a gateway's 100-reading messages must not be taken by the budget's thousands
+            # only to go back under the lock paho's network thread needs for each message it receives.
+            per_msg = rows / len(b.items) if b.items else self._rows_per_message
+            n = max(1, math.ceil((max_rows - rows) / max(1.0, per_msg)))
+            if max_messages is not None:
+                if len(b.items) >= max_messages:
+                    break
+                n = min(n, max_messages - len(b.items))
+            msgs = inbox.take(n, timeout)
             if not msgs:
                 if deadline is None or drain_only:
                     break
@@ -332,6 +348,8 @@ class IngestService:
                 res = parse_message(msg.topic, msg.payload, cfg, now)
                 b.items.append(_Item(msg, message_key(msg.topic, msg.payload), res))
                 rows += max(1, len(res.readings) + len(res.rejects))  # an empty message still costs a key
+        if b.items:
+            self._rows_per_message = rows / len(b.items)
         metrics.PENDING_MESSAGES.set(len(b.items) + inbox.qsize())
         return b
 
@@ -403,9 +421,14 @@ class IngestService:
                     horizon = raw_horizon(conn, self.cfg.raw_retention)
                     staged = [self._stage(i, horizon, poison, bare_topic) for i in items]
                     stats = write_messages(
-                        conn, staged, try_direct=self._try_direct, registry_version=self.registry.version
+                        conn,
+                        staged,
+                        try_direct=self._try_direct,
+                        registry_version=self.registry.version,
+                        copy_keys=self._copy_keys,
                     )
                 self._try_direct = stats.direct or stats.duplicates + stats.conflicts + stats.redelivered == 0
+                self._copy_keys = stats.redelivered == 0
                 self._count(stats, staged)
                 self._maybe_prune(conn)
                 return None

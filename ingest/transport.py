@@ -348,6 +348,10 @@ class Transport:
 
     def _on_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:
         size = len(msg.payload) + len(msg._topic)
+        # Not msg.topic: its strict decoding raises on a topic that is not UTF-8 (a broker that forwards
+        # one), and an exception here ends paho's network loop. Undecodable bytes become lone
+        # surrogates, which the parser refuses as unstorable text; a UTF-8 topic decodes as before.
+        topic = msg._topic.decode("utf-8", "surrogateescape")
         with self._lock:
             if msg.qos > 0:
                 if msg.dup and msg.mid in self._unsent_acks:
@@ -372,7 +376,7 @@ class Transport:
                 self.generation,
                 msg.mid,
                 msg.qos,
-                msg.topic,
+                topic,
                 msg.payload,
                 datetime.now(UTC),
                 session=self.session,

@@ -41,14 +41,15 @@ _STAGE_DDL = (
 )
 
 # DISTINCT ON keeps the first arrival of a key within the batch; ORDER BY gives every writer the same
-# lock order on the primary key, so two workers merging overlapping batches cannot deadlock.
+# lock order on the primary key, so two workers merging overlapping batches cannot deadlock. Code point
+# order ("C"), the order of Python's own sort: the all-new COPY path takes its locks in it too.
 _MERGE = """
 WITH ins AS (
     INSERT INTO reading (meter_id, ts, value, received_at)
     SELECT meter_id, ts, value, received_at FROM (
         SELECT DISTINCT ON (meter_id, ts) meter_id, ts, value, received_at
         FROM ingest_stage ORDER BY meter_id, ts, seq
-    ) s ORDER BY meter_id, ts
+    ) s ORDER BY meter_id COLLATE "C", ts
     ON CONFLICT (meter_id, ts) DO NOTHING
     RETURNING meter_id, ts
 ), dirty AS (
@@ -77,7 +78,7 @@ WITH c AS (
     WHERE r.value IS DISTINCT FROM s.value
 ), ins AS (
     INSERT INTO reading_conflict (meter_id, ts, stored_value, new_value, received_at, topic)
-    SELECT * FROM c ON CONFLICT DO NOTHING
+    SELECT * FROM c ORDER BY meter_id COLLATE "C", ts, new_value ON CONFLICT DO NOTHING
 )
 SELECT count(*) FROM c
 """
@@ -165,13 +166,19 @@ class BatchStats:
     redelivered: int = 0  # messages already committed before (counted in nothing else)
 
 
+def _lock_order(s: StagedReading) -> tuple[str, datetime]:
+    return s.reading.meter_id, s.reading.ts
+
+
 def _copy_direct(conn: psycopg.Connection, readings: list[StagedReading]) -> bool:
     """COPY straight into ``reading`` in a savepoint; False (rolled back) if any key already exists.
 
     The fast path for a live stream, where nearly every batch is all new rows: it skips the staging
     table and the merge. A batch holding any repeat (stored before, or twice in the batch) fails the
-    COPY on the primary key and falls back to the merge, which counts it.
+    COPY on the primary key and falls back to the merge, which counts it. Rows go in the merge's lock
+    order (_lock_order): two workers copying overlapping readings wait for each other, never in a cycle.
     """
+    readings = sorted(readings, key=_lock_order)
     try:
         with conn.transaction(), conn.cursor() as cur:
             with cur.copy(
@@ -382,8 +389,12 @@ def write_messages(
     messages: list[StagedMessage],
     try_direct: bool = True,
     registry_version: int | None = None,
+    copy_keys: bool | None = None,
 ) -> BatchStats:
     """Write and commit one batch of messages, each side effect once per message (module docstring).
+
+    ``copy_keys``: try the keys' all-new COPY (_copy_keys) first; None: as ``try_direct``. The caller
+    turns it off while redelivered messages arrive, which fail it even when the readings are new.
 
     ``registry_version``: the registry version the messages were validated against; the batch
     raises :class:`RegistryChanged` (rolled back) if the registry moved since (_check_registry).
@@ -398,7 +409,8 @@ def write_messages(
             # Sorted, so two workers inserting overlapping keys take their locks in the same order.
             keys = sorted({m.key for m in messages})
             # None when every key is new (the live stream): no keys to send back and look up.
-            inserted_keys = None if try_direct and _copy_keys(conn, keys) else _insert_keys(conn, keys)
+            copy = try_direct if copy_keys is None else copy_keys
+            inserted_keys = None if copy and _copy_keys(conn, keys) else _insert_keys(conn, keys)
             if inserted_keys is None and len(keys) == len(messages):
                 first, again = messages, []
             else:
