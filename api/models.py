@@ -10,10 +10,14 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 from api.routers.savings import SavingsResult
 from scoring.model import AssessedAudit, AssessedItem, InstitutionResult, RankingRow, RunInfo, record_fields
-from store import quality
+from store import quality, usage
+from store.api_keys import ROLES
 from store.registry import InstitutionRow
 
 T = TypeVar("T")
+
+# The roles store/api_keys.py creates keys for, in its order (the OpenAPI enum lists them so).
+Role = Literal[tuple(ROLES)]
 
 
 def _json_number(v: Any) -> Any:
@@ -49,7 +53,7 @@ class Health(BaseModel):
 class Me(BaseModel):
     id: int
     name: str
-    role: Literal["admin", "assessor", "city_assessor", "institution"]
+    role: Role
     region_code: str | None
     institution_id: str | None
 
@@ -158,7 +162,7 @@ class UsagePoint(BaseModel):
 
 
 class UsageSeries(BaseModel):
-    bucket: Literal["hour", "day", "month", "year"]
+    bucket: usage.Bucket
     start: date
     end: date = Field(description="exclusive")
     timezone: str
