@@ -12,7 +12,7 @@ from api.routers.savings import SavingsResult
 from scoring.model import AssessedAudit, AssessedItem, InstitutionResult, RankingRow, RunInfo, record_fields
 from store import quality, usage
 from store.api_keys import ROLES
-from store.registry import InstitutionRow
+from store.registry import InstitutionRow, MeterRow
 
 T = TypeVar("T")
 
@@ -64,19 +64,34 @@ class InstitutionYear(BaseModel):
     occupants: int
 
 
-class Meter(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
-    id: str
-    name: str | None
-    energy_type: str
-    unit: str
-    # "register" would shadow a BaseModel attribute; the JSON name stays "register".
-    register_kind: str = Field(alias="register", description="cumulative or interval")
-    end_use: str
-    parent_meter_id: str | None
-    multiplier: float
-    installed_at: datetime
-    retired_at: datetime | None
+def _meter_fields() -> dict[str, Any]:
+    """The registry's meter record (store.registry.MeterRow) as an institution's detail shows it: the fields
+    below, declared once, in store. "register" would shadow a BaseModel attribute, so the field is
+    ``register_kind`` under the JSON name "register"."""
+    shown = (
+        "id",
+        "name",
+        "energy_type",
+        "unit",
+        "register",
+        "end_use",
+        "parent_meter_id",
+        "multiplier",
+        "installed_at",
+        "retired_at",
+    )
+    fields: dict[str, Any] = {}
+    for name, (kind, _default) in record_fields(MeterRow, shown, required=shown).items():
+        if name == "register":
+            fields["register_kind"] = (kind, Field(alias="register", description="cumulative or interval"))
+        else:
+            fields[name] = (kind, ...)
+    return fields
+
+
+Meter = create_model(
+    "Meter", __module__=__name__, __config__=ConfigDict(populate_by_name=True), **_meter_fields()
+)
 
 
 def _institution_fields() -> dict[str, Any]:
