@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import threading
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, FastAPI
 
@@ -15,6 +17,9 @@ from api.limits import BodyGuard
 from api.routers import access, assessed, health, institutions, quality, registry, reports, runs, usage
 from api.routers import savings as savings_routes
 from store.db import make_pool
+
+if TYPE_CHECKING:
+    from scoring.methodology import Methodology
 
 log = logging.getLogger("api")
 
@@ -28,18 +33,41 @@ Roles: **admin**, **assessor** (province), **city_assessor** (a region and every
 """
 
 
-def _load_methodology(app: FastAPI, config: ApiConfig) -> None:
-    """The methodology runs are queued with and assessed items are checked against, loaded once per app
-    (a changed file takes effect when the API restarts; the job worker refuses a job queued under another
-    file). An invalid one does not stop the API: what needs it answers 409 (api.deps.loaded_methodology)."""
-    from scoring.methodology import MethodologyError, load_methodology
+class AppMethodology:
+    """The methodology runs are queued with and assessed items are checked against: loaded in the app's
+    lifespan and parsed again only when its file changes (size, modification time or inode). The job worker
+    scores with the file as it is when the job runs and refuses a job queued under another hash, so a run
+    started after an edit must carry the edited file's hash, as it did when every request read the file.
+    An invalid file does not stop the API: what needs it answers 409 (api.deps.loaded_methodology) until
+    the file is fixed."""
 
-    app.state.methodology, app.state.methodology_error = None, None
-    try:
-        app.state.methodology = load_methodology(config.methodology_path)
-    except MethodologyError as exc:
-        log.error("methodology invalid: %s", exc)
-        app.state.methodology_error = str(exc)
+    def __init__(self, methodology_path: str | None):
+        from scoring.methodology import resolve_path
+
+        self._path = methodology_path
+        self._file = resolve_path(methodology_path)
+        self._lock = threading.Lock()
+        self._stamp: object = object()  # matches no file: the first call loads
+        self._loaded: tuple[Methodology | None, str | None] = (None, None)
+
+    def current(self) -> tuple[Methodology | None, str | None]:
+        """(the methodology, None), or (None, why it is invalid)."""
+        from scoring.methodology import MethodologyError, load_methodology
+
+        try:
+            st = self._file.stat()
+            stamp: tuple | None = (st.st_mtime_ns, st.st_size, st.st_ino)
+        except OSError:
+            stamp = None  # load_methodology names the failure
+        with self._lock:
+            if stamp != self._stamp:
+                try:
+                    self._loaded = (load_methodology(self._path), None)
+                except MethodologyError as exc:
+                    log.error("methodology invalid: %s", exc)
+                    self._loaded = (None, str(exc))
+                self._stamp = stamp
+            return self._loaded
 
 
 def create_app(config: ApiConfig) -> FastAPI:
@@ -60,7 +88,8 @@ def create_app(config: ApiConfig) -> FastAPI:
                 name="api-read",
             )
         app.state.pools = Pools(write=write, read=read, config=config)
-        _load_methodology(app, config)
+        app.state.methodology = AppMethodology(config.methodology_path)
+        app.state.methodology.current()
         worker = None
         if config.job_worker:
             worker = JobWorker(

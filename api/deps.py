@@ -156,14 +156,15 @@ def require_role(key: ApiKey, *roles: str) -> None:
 
 
 def loaded_methodology(request: Request) -> Methodology:
-    """The scoring methodology the app loaded at start (api.app's lifespan); 409 when it was invalid.
+    """The scoring methodology the app loaded (api.app.AppMethodology, reloaded when its file changes);
+    409 while the file is invalid.
 
     Called by a handler after its role check (not as a dependency), so a caller without the role is told
     so first, as before."""
-    state = request.app.state
-    if state.methodology is None:
-        raise ApiError(409, f"the configured methodology is invalid: {state.methodology_error}")
-    return state.methodology
+    methodology, error = request.app.state.methodology.current()
+    if methodology is None:
+        raise ApiError(409, f"the configured methodology is invalid: {error}")
+    return methodology
 
 
 RUN_OUTSIDE = (

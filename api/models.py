@@ -10,10 +10,14 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 from api.routers.savings import SavingsResult
 from scoring.model import AssessedAudit, AssessedItem, InstitutionResult, RankingRow, RunInfo, record_fields
-from store import quality
-from store.registry import InstitutionRow
+from store import quality, usage
+from store.api_keys import ROLES
+from store.registry import InstitutionRow, MeterRow
 
 T = TypeVar("T")
+
+# The roles store/api_keys.py creates keys for, in its order (the OpenAPI enum lists them so).
+Role = Literal[tuple(ROLES)]
 
 
 def _json_number(v: Any) -> Any:
@@ -49,7 +53,7 @@ class Health(BaseModel):
 class Me(BaseModel):
     id: int
     name: str
-    role: Literal["admin", "assessor", "city_assessor", "institution"]
+    role: Role
     region_code: str | None
     institution_id: str | None
 
@@ -60,19 +64,34 @@ class InstitutionYear(BaseModel):
     occupants: int
 
 
-class Meter(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
-    id: str
-    name: str | None
-    energy_type: str
-    unit: str
-    # "register" would shadow a BaseModel attribute; the JSON name stays "register".
-    register_kind: str = Field(alias="register", description="cumulative or interval")
-    end_use: str
-    parent_meter_id: str | None
-    multiplier: float
-    installed_at: datetime
-    retired_at: datetime | None
+def _meter_fields() -> dict[str, Any]:
+    """The registry's meter record (store.registry.MeterRow) as an institution's detail shows it: the fields
+    below, declared once, in store. "register" would shadow a BaseModel attribute, so the field is
+    ``register_kind`` under the JSON name "register"."""
+    shown = (
+        "id",
+        "name",
+        "energy_type",
+        "unit",
+        "register",
+        "end_use",
+        "parent_meter_id",
+        "multiplier",
+        "installed_at",
+        "retired_at",
+    )
+    fields: dict[str, Any] = {}
+    for name, (kind, _default) in record_fields(MeterRow, shown, required=shown).items():
+        if name == "register":
+            fields["register_kind"] = (kind, Field(alias="register", description="cumulative or interval"))
+        else:
+            fields[name] = (kind, ...)
+    return fields
+
+
+Meter = create_model(
+    "Meter", __module__=__name__, __config__=ConfigDict(populate_by_name=True), **_meter_fields()
+)
 
 
 def _institution_fields() -> dict[str, Any]:
@@ -158,7 +177,7 @@ class UsagePoint(BaseModel):
 
 
 class UsageSeries(BaseModel):
-    bucket: Literal["hour", "day", "month", "year"]
+    bucket: usage.Bucket
     start: date
     end: date = Field(description="exclusive")
     timezone: str

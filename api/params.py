@@ -10,7 +10,7 @@ from fastapi import Path, Query
 from api.deps import require_visible
 from api.errors import ApiError, forbidden, not_found
 from store import api_queries as q
-from store import codes
+from store import codes, usage
 from store.scope import Scope
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -37,7 +37,7 @@ RegionFilter = Annotated[
 # The codes store/codes.py owns, in its order (the OpenAPI enums list them so).
 Category = Literal[tuple(codes.CATEGORIES)]
 EnergyType = Literal[tuple(codes.ENERGY_TYPES)]
-Bucket = Literal["hour", "day", "month", "year"]
+Bucket = usage.Bucket  # the buckets store/usage.py sums into
 TableFormat = Literal["json", "csv", "xlsx"]
 DocFormat = Literal["json", "csv", "xlsx", "pdf"]
 

@@ -26,7 +26,7 @@ from store import assessed as store_assessed
 from store import coverage as store_coverage
 from store.codes import EVENT_BASED, SUB_METER_END_USES, UNITS, UnitError, conversion_factor, read_interval_s
 from store.deployment import deployment_timezone
-from store.regions import subtree_sql
+from store.regions import city_code_sql, subtree_sql
 
 COUNTED_END_USES = ("main", "vehicle")
 
@@ -165,7 +165,7 @@ def load_inputs(
     scope = _scope_sql(region_code)
     rows = conn.execute(
         f"""SELECT i.id, i.name, i.region_code,
-                   CASE WHEN r.level = 'county' THEN r.parent_code ELSE r.code END,
+                   {city_code_sql("r")},
                    i.category, i.sub_kind, i.admin_level, i.climate_zone, i.baseline_year
             FROM institution i JOIN region r ON r.code = i.region_code
             WHERE {scope} ORDER BY i.id""",

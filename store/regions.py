@@ -1,14 +1,14 @@
 """The region hierarchy (GB/T 2260 codes linked by ``region.parent_code``): the one place that walks it.
 
-"This region and everything under it" and "this region and everything above it" are written here
-and nowhere else; the API's scopes, the registry's region filter, scoring's scoped reads and the
-scoring loader all embed these fragments. The walk is recursive, so it holds for any depth the
-schema allows (0001_core.sql does not bound it), and UNION (not UNION ALL) makes it stop on a
-cycle and count each code once when several roots overlap.
+"This region and everything under it", "this region and everything above it" and "the city a region
+belongs to" are written here and nowhere else; the API's scopes, the registry's region filter,
+scoring's scoped reads and the scoring loader all embed these fragments. The walk is recursive, so it
+holds for any depth the schema allows (0001_core.sql does not bound it), and UNION (not UNION ALL)
+makes it stop on a cycle and count each code once when several roots overlap.
 
-Each fragment is an ``ARRAY(...)`` of codes, meant for ``col = ANY(...)``: PostgreSQL computes the
-array once per query (an InitPlan), so the planner can use an index on ``col`` instead of joining
-every row against the recursive CTE.
+The subtree and ancestor fragments are each an ``ARRAY(...)`` of codes, meant for ``col = ANY(...)``:
+PostgreSQL computes the array once per query (an InitPlan), so the planner can use an index on
+``col`` instead of joining every row against the recursive CTE.
 """
 
 from __future__ import annotations
@@ -57,3 +57,19 @@ def ancestors_sql(code: str) -> str:
         SQL expression of the region's code: a placeholder or a scalar subquery.
     """
     return _ANCESTORS.format(code=code)
+
+
+def city_code_sql(alias: str) -> str:
+    """The code of the city a region row belongs to, as a SQL ``text`` expression: a county's parent, any
+    other region's own code (a city is its own city; the province stands for itself).
+
+    Parameters
+    ----------
+    alias : str
+        Alias of a ``region`` row in the query, e.g. ``"r"``.
+
+    References
+    ----------
+    GB/T 2260 行政区划代码: a county-level code sits directly under its prefecture-level city.
+    """
+    return f"CASE WHEN {alias}.level = 'county' THEN {alias}.parent_code ELSE {alias}.code END"

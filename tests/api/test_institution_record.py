@@ -27,3 +27,22 @@ def test_the_record_is_declared_once():
         if declared.search(p.read_text(encoding="utf-8"))
     )
     assert found == ["store/registry.py"]
+
+
+def test_an_institutions_meters_are_the_registrys_meter_record():
+    import typing
+
+    from api.models import Meter
+    from store.registry import MeterRow
+
+    hints = typing.get_type_hints(MeterRow)
+    shown = {(f.alias or name): f.annotation for name, f in Meter.model_fields.items()}
+    assert shown and all(hints[name] == kind for name, kind in shown.items()), shown
+    multiplier = re.compile(r"^\s+multiplier: float$", re.MULTILINE)
+    found = sorted(
+        str(p.relative_to(ROOT))
+        for d in ("api", "store")
+        for p in (ROOT / d).rglob("*.py")
+        if multiplier.search(p.read_text(encoding="utf-8"))
+    )
+    assert found == ["store/registry.py"]

@@ -125,3 +125,61 @@ def test_one_key_cannot_flood_the_queue(no_worker, monkeypatch):
     assert api.request("POST", "assessor", "/v1/runs", json={"year": 2020}).status_code == 202
     # Another key's jobs are not held back by this one's.
     assert api.request("POST", "admin", "/v1/runs", json={"year": 2024}).status_code == 202
+
+
+@pytest.fixture
+def own_methodology(pg_admin_url, seeded, tmp_path):
+    """An app (no worker) whose methodology is a file of the test's own, which the test may edit."""
+    from scoring.methodology import resolve_path
+
+    path = tmp_path / "methodology.toml"
+    path.write_bytes(resolve_path(None).read_bytes())
+    name = _clone(pg_admin_url, seeded.template)
+    url = _url(pg_admin_url, name)
+    app = create_app(
+        ApiConfig(
+            database_url=url,
+            timezone=TIMEZONE,
+            pool_min_size=1,
+            pool_max_size=4,
+            job_worker=False,
+            methodology_path=str(path),
+        )
+    )
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield Env(client, url, seeded.runs, seeded.tokens, seeded.key_ids), path
+    _drop(pg_admin_url, name)
+
+
+def test_a_run_is_queued_under_the_methodology_file_as_it_is_now(own_methodology):
+    # The worker scores with the file as it is when it runs and refuses a job queued under another hash:
+    # a run started after the file was edited must carry the edited file's hash, or it can never run.
+    from scoring.methodology import load_methodology
+
+    api, path = own_methodology
+    first = api.request("POST", "admin", "/v1/runs", json={"year": 2026}).json()
+    assert first["methodology_hash"] == load_methodology(path).hash
+    path.write_bytes(path.read_bytes() + b"\n# edited while the API runs\n")
+    again = api.request("POST", "admin", "/v1/runs", json={"year": 2026})
+    assert again.status_code == 202, again.text
+    assert again.json()["methodology_hash"] == load_methodology(path).hash != first["methodology_hash"]
+    worker = JobWorker(api.url, methodology_path=str(path))
+    try:
+        while worker.run_once():
+            pass
+    finally:
+        worker.stop()
+    assert api.get("admin", f"/v1/scoring-jobs/{again.json()['id']}").json()["status"] == "done"
+
+
+def test_an_invalid_methodology_is_409_until_the_file_is_fixed(own_methodology):
+    api, path = own_methodology
+    good = path.read_bytes()
+    path.write_bytes(b"not = [valid")
+    r = api.request("POST", "admin", "/v1/runs", json={"year": 2026})
+    assert r.status_code == 409 and "methodology is invalid" in r.json()["detail"], r.text
+    # the role check still comes first
+    assert api.request("POST", "city_nj", "/v1/runs", json={"year": 2026}).status_code == 403
+    path.write_bytes(good)
+    r = api.request("POST", "admin", "/v1/runs", json={"year": 2026})
+    assert r.status_code == 202, r.text

@@ -28,6 +28,18 @@ def test_the_hierarchy_walk_has_one_home():
     assert found == [], f"region hierarchy walked outside store/regions.py: {found}"
 
 
+def test_no_module_outside_store_regions_reads_the_parent_link():
+    # Any use of region.parent_code is a step through the hierarchy (a subtree, the ancestors, a county's
+    # city), so it has the one home too.
+    found = [
+        str(p.relative_to(ROOT))
+        for d in CODE_DIRS
+        for p in (ROOT / d).rglob("*.py")
+        if p.name != "regions.py" and re.search(r"\bparent_code\b", p.read_text(encoding="utf-8"))
+    ]
+    assert found == [], f"region.parent_code read outside store/regions.py: {found}"
+
+
 def _deep_tree(conn: psycopg.Connection) -> None:
     # The schema does not bound the depth: a county with regions under it, two levels below a city.
     conn.execute(
