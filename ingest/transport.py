@@ -112,7 +112,7 @@ def subscription(cfg: BrokerConfig) -> str:
 
 
 class Inbox:
-    """FIFO between paho's network thread and the collector (the queue.Queue calls ingest uses).
+    """FIFO between paho's network thread and the collector.
 
     Holds only what arrived and was not collected yet; the bound on all undelivered messages is the
     transport's credit, which also covers messages collected into a batch that has not committed.
@@ -131,12 +131,6 @@ class Inbox:
         """Append with the lock held."""
         self._q.append(m)
         self._cv.notify()
-
-    def get(self, timeout: float | None = None) -> InMessage:
-        with self._cv:
-            if not self._q and not self._cv.wait_for(lambda: self._q, timeout):
-                raise queue.Empty
-            return self._q.popleft()
 
     def get_nowait(self) -> InMessage:
         with self._cv:
@@ -164,9 +158,6 @@ class Inbox:
 
     def qsize(self) -> int:
         return len(self._q)
-
-    def empty(self) -> bool:
-        return not self._q
 
 
 class Transport:
