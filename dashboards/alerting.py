@@ -7,7 +7,7 @@ labelled by the string columns, so each meter or institution alerts on its own.
 from __future__ import annotations
 
 from dashboards.model import DATASOURCE_UID
-from dashboards.sql import ELEC_KWH, HOURS_OVERDUE, LAST_READING, TZ, silent, workday
+from dashboards.sql import ELEC_KWH, HOURS_OVERDUE, IN_TOTALS, LAST_READING, TOTALS_SIGN, TZ, silent, workday
 
 FOLDER = "节能 jieneng"
 
@@ -39,9 +39,9 @@ def night_sql(default_share: float, by_category: dict[str, float] | None = None)
     return " ".join(
         f"""
 WITH hourly AS (
-  SELECT m.institution_id, h.hour AT TIME ZONE {TZ} AS local_hour, sum(h.consumption * {ELEC_KWH}) AS kwh
+  SELECT m.institution_id, h.hour AT TIME ZONE {TZ} AS local_hour, sum(h.consumption * {TOTALS_SIGN} * {ELEC_KWH}) AS kwh
   FROM usage_hourly h JOIN meter m ON m.id = h.meter_id
-  WHERE m.energy_type = 'electricity' AND m.parent_meter_id IS NULL AND h.hour >= now() - interval '7 days'
+  WHERE m.energy_type = 'electricity' AND {IN_TOTALS} AND h.hour >= now() - interval '7 days'
   GROUP BY 1, 2
 ), classified AS (
   SELECT institution_id, kwh, extract(hour from local_hour) AS hour_of_day, {workday("local_hour::date")} AS workday

@@ -15,11 +15,13 @@ from dashboards.model import (
 )
 from dashboards.sql import (
     ELEC_KWH,
+    IN_TOTALS,
     INSTITUTION_YEAR,
     LOCAL_DAY_FROM,
     LOCAL_DAY_TO,
     MONTH_SPANS,
     PROVINCE_RUN,
+    TOTALS_SIGN,
     TZ,
     WATER_M3,
     energy_label,
@@ -39,30 +41,28 @@ CHOOSE_INSTITUTION = "请选择单位 Choose an institution"
 SERIES = f"{energy_label('m.energy_type')} || ' (' || m.unit || ')'"
 
 HOURLY = f"""
-SELECT $__timeGroupAlias(h.hour, '1h'), {SERIES} AS metric, sum(h.consumption) AS value
+SELECT $__timeGroupAlias(h.hour, '1h'), {SERIES} AS metric, sum(h.consumption * {TOTALS_SIGN}) AS value
 FROM usage_hourly h JOIN meter m ON m.id = h.meter_id
-WHERE $__timeFilter(h.hour) AND {institution_chosen("m.institution_id")} AND m.parent_meter_id IS NULL
+WHERE $__timeFilter(h.hour) AND {institution_chosen("m.institution_id")} AND {IN_TOTALS}
 GROUP BY 1, 2 ORDER BY 1, 2
 """
 
 DAILY = f"""
-SELECT {local_date_as_time("d.day")} AS "time", {SERIES} AS metric, sum(d.consumption) AS value
+SELECT {local_date_as_time("d.day")} AS "time", {SERIES} AS metric, sum(d.consumption * {TOTALS_SIGN}) AS value
 FROM usage_daily d JOIN meter m ON m.id = d.meter_id
 WHERE d.day BETWEEN {LOCAL_DAY_FROM} AND {LOCAL_DAY_TO}
-  AND {institution_chosen("m.institution_id")} AND m.parent_meter_id IS NULL
+  AND {institution_chosen("m.institution_id")} AND {IN_TOTALS}
 GROUP BY 1, 2 ORDER BY 1, 2
 """
 
-SPAN_METERS = (
-    f"SELECT m.id FROM meter m WHERE {institution_chosen('m.institution_id')} AND m.parent_meter_id IS NULL"
-)
+SPAN_METERS = f"SELECT m.id FROM meter m WHERE {institution_chosen('m.institution_id')} AND {IN_TOTALS}"
 
 MONTHLY = f"""
 WITH {MONTH_SPANS}, use AS (
-  SELECT sp.month, sp.years_back, m.energy_type, m.unit, sum(u.consumption) AS consumption
+  SELECT sp.month, sp.years_back, m.energy_type, m.unit, sum(u.consumption * {TOTALS_SIGN}) AS consumption
   FROM spans sp {span_usage(SPAN_METERS)}
   JOIN meter m ON m.id = u.meter_id
-  WHERE {institution_chosen("m.institution_id")} AND m.parent_meter_id IS NULL
+  WHERE {institution_chosen("m.institution_id")} AND {IN_TOTALS}
   GROUP BY 1, 2, 3, 4
 )
 SELECT to_char(mo.month, 'YYYY-MM') AS "月份 Month", {energy_label("cur.energy_type")} AS "能源 Energy", cur.unit AS "单位 Unit",
@@ -92,14 +92,14 @@ WITH run AS (
   UNION SELECT grp.institution_id FROM grp WHERE grp.peer_group IN (SELECT peer_group FROM sel)
 ), use AS (
   SELECT m.institution_id,
-         sum(d.consumption * kgce.kgce_per_unit) FILTER (WHERE m.end_use <> 'vehicle') AS kgce_building,
-         sum(d.consumption * kgce.kgce_per_unit) AS kgce,
-         sum(d.consumption * {WATER_M3}) FILTER (WHERE m.energy_type = 'water') AS water_m3
+         sum(d.consumption * {TOTALS_SIGN} * kgce.kgce_per_unit) FILTER (WHERE m.end_use <> 'vehicle') AS kgce_building,
+         sum(d.consumption * {TOTALS_SIGN} * kgce.kgce_per_unit) AS kgce,
+         sum(d.consumption * {TOTALS_SIGN} * {WATER_M3}) FILTER (WHERE m.energy_type = 'water') AS water_m3
   FROM members
   JOIN meter m ON m.institution_id = members.institution_id
   JOIN usage_daily d ON d.meter_id = m.id
   LEFT JOIN {kgce_values()} ON kgce.energy_type = m.energy_type AND kgce.unit = m.unit
-  WHERE m.parent_meter_id IS NULL AND d.day BETWEEN {LOCAL_DAY_FROM} AND {LOCAL_DAY_TO}
+  WHERE {IN_TOTALS} AND d.day BETWEEN {LOCAL_DAY_FROM} AND {LOCAL_DAY_TO}
   GROUP BY m.institution_id
 ), ind AS (
   SELECT i.id, i.name,
@@ -132,9 +132,9 @@ ORDER BY ind.name
 # off, make-up days on); days off are weekends and holidays.
 BASE_LOAD = f"""
 WITH hourly AS (
-  SELECT m.institution_id, h.hour AT TIME ZONE {TZ} AS local_hour, sum(h.consumption * {ELEC_KWH}) AS kwh
+  SELECT m.institution_id, h.hour AT TIME ZONE {TZ} AS local_hour, sum(h.consumption * {TOTALS_SIGN} * {ELEC_KWH}) AS kwh
   FROM usage_hourly h JOIN meter m ON m.id = h.meter_id
-  WHERE m.energy_type = 'electricity' AND m.parent_meter_id IS NULL
+  WHERE m.energy_type = 'electricity' AND {IN_TOTALS}
     AND {institution_chosen("m.institution_id")} AND $__timeFilter(h.hour)
   GROUP BY 1, 2
 ), days AS (

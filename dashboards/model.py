@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from dashboards.sql import ALL_VALUE, listed
+from dashboards.sql import ALL_VALUE, in_cities, listed
 
 DATASOURCE_UID = "jieneng-pg"
 DATASOURCE_TYPE = "grafana-postgresql-datasource"
@@ -220,7 +220,7 @@ REGION_VAR = query_var(
 INSTITUTION_VAR = query_var(
     "institution",
     "单位 Institution",
-    f"SELECT id AS __value, name AS __text FROM institution WHERE {listed('region_code', 'region')} ORDER BY name, id",
+    f"SELECT id AS __value, name AS __text FROM institution WHERE {in_cities('region_code')} ORDER BY name, id",
     all_value=ALL_VALUE,
 )
 METER_VAR = query_var(

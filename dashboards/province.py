@@ -15,14 +15,17 @@ from dashboards.model import (
     unit_override,
 )
 from dashboards.sql import (
+    IN_TOTALS,
     INSTITUTION_YEAR,
     LOCAL_DAY_FROM,
     LOCAL_DAY_TO,
     MONTH_SPANS,
     PROVINCE_RUN,
-    chosen,
+    TOTALS_SIGN,
+    city_of,
     kgce_values,
     local_date_as_time,
+    region_chosen,
     span_usage,
 )
 
@@ -42,60 +45,62 @@ SELECT r.rank_province AS "排名 Rank", i.name AS "单位 Institution", rg.name
        r.eligible AS "达标 Eligible", r.leader AS "领跑者 Leader", r.rank_peer AS "组内排名 Peer rank"
 FROM scoring_result r
 JOIN institution i ON i.id = r.institution_id
-JOIN region rg ON rg.code = r.region_code
-WHERE r.run_id = {LATEST_RUN} AND {chosen("r.region_code", "region")}
+JOIN region ir ON ir.code = r.region_code
+JOIN region rg ON rg.code = {city_of("ir")}
+WHERE r.run_id = {LATEST_RUN} AND {region_chosen("r.region_code")}
 ORDER BY r.rank_province NULLS LAST, i.name
 """
 
 ELIGIBLE = f"""
 SELECT count(*) FILTER (WHERE r.eligible) AS "达标单位 Eligible", count(r.run_id) AS "参评单位 Assessed"
 FROM (SELECT {LATEST_RUN} AS id) run
-LEFT JOIN scoring_result r ON r.run_id = run.id AND {chosen("r.region_code", "region")}
+LEFT JOIN scoring_result r ON r.run_id = run.id AND {region_chosen("r.region_code")}
 WHERE run.id IS NOT NULL
 GROUP BY run.id
 """
 
-# Top-level meters only (no parent): sub-meters (分项) would count their energy twice. Per-area and
+# The meters scoring sums, with its signs (store/totals.py): sub-meters (分项) would count their energy twice,
+# excluded floor area leaves the totals. Counties are summed into their city (store/regions.py). Per-area and
 # per-capita divide by the floor area and headcount of the institutions that have data in the range,
 # so a newly registered institution without meters does not dilute its city's figures.
 CITY_USE = f"""
 WITH use AS (
   SELECT m.institution_id,
-         sum(d.consumption * kgce.kgce_per_unit) AS kgce,
-         sum(d.consumption * kgce.kgce_per_unit) FILTER (WHERE m.end_use <> 'vehicle') AS kgce_building
+         sum(d.consumption * {TOTALS_SIGN} * kgce.kgce_per_unit) AS kgce,
+         sum(d.consumption * {TOTALS_SIGN} * kgce.kgce_per_unit) FILTER (WHERE m.end_use <> 'vehicle') AS kgce_building
   FROM usage_daily d
   JOIN meter m ON m.id = d.meter_id
   JOIN institution i ON i.id = m.institution_id
   JOIN {kgce_values()} ON kgce.energy_type = m.energy_type AND kgce.unit = m.unit
-  WHERE m.parent_meter_id IS NULL AND {chosen("i.region_code", "region")}
+  WHERE {IN_TOTALS} AND {region_chosen("i.region_code")}
     AND d.day BETWEEN {LOCAL_DAY_FROM} AND {LOCAL_DAY_TO}
   GROUP BY m.institution_id
 ), city AS (
-  SELECT i.region_code, sum(use.kgce) AS kgce,
+  SELECT {city_of("ir")} AS city_code, sum(use.kgce) AS kgce,
          sum(use.kgce_building) / nullif(sum(y.floor_area_m2) FILTER (WHERE use.kgce_building IS NOT NULL), 0)
            AS kgce_m2,
          sum(use.kgce) / nullif(sum(y.occupants), 0) AS kgce_person
-  FROM use JOIN institution i ON i.id = use.institution_id {INSTITUTION_YEAR}
-  GROUP BY i.region_code
+  FROM use JOIN institution i ON i.id = use.institution_id JOIN region ir ON ir.code = i.region_code {INSTITUTION_YEAR}
+  GROUP BY 1
 )"""
 
 BY_CITY_ENERGY = f"""
 {CITY_USE}
 SELECT rg.name AS "城市 City", city.kgce / 1000.0 AS "综合能耗 Energy tce"
-FROM city JOIN region rg ON rg.code = city.region_code
+FROM city JOIN region rg ON rg.code = city.city_code
 ORDER BY rg.code
 """
 
 BY_CITY_INTENSITY = f"""
 {CITY_USE}
 SELECT rg.name AS "城市 City", city.kgce_m2 AS "单位面积能耗 kgce/m²", city.kgce_person AS "人均能耗 kgce/person"
-FROM city JOIN region rg ON rg.code = city.region_code
+FROM city JOIN region rg ON rg.code = city.city_code
 ORDER BY rg.code
 """
 
 SPAN_METERS = (
     "SELECT m.id FROM meter m JOIN institution i ON i.id = m.institution_id "
-    f"WHERE m.parent_meter_id IS NULL AND m.end_use <> 'vehicle' AND {chosen('i.region_code', 'region')}"
+    f"WHERE {IN_TOTALS} AND m.end_use <> 'vehicle' AND {region_chosen('i.region_code')}"
 )
 
 # The target's baseline is the baseline year's building energy per m² as the latest province-wide run scored
@@ -106,12 +111,12 @@ SPAN_METERS = (
 # institutions with data in its span only, so one registered without meters does not dilute it.
 TREND = f"""
 WITH {MONTH_SPANS}, use_by_institution AS (
-  SELECT sp.month, sp.years_back, m.institution_id, sum(u.consumption * kgce.kgce_per_unit) AS kgce
+  SELECT sp.month, sp.years_back, m.institution_id, sum(u.consumption * {TOTALS_SIGN} * kgce.kgce_per_unit) AS kgce
   FROM spans sp {span_usage(SPAN_METERS)}
   JOIN meter m ON m.id = u.meter_id
   JOIN institution i ON i.id = m.institution_id
   JOIN {kgce_values()} ON kgce.energy_type = m.energy_type AND kgce.unit = m.unit
-  WHERE m.parent_meter_id IS NULL AND m.end_use <> 'vehicle' AND {chosen("i.region_code", "region")}
+  WHERE {IN_TOTALS} AND m.end_use <> 'vehicle' AND {region_chosen("i.region_code")}
   GROUP BY 1, 2, 3
 ), use AS (
   SELECT ui.month, ui.years_back, sum(ui.kgce) AS kgce, sum(y.floor_area_m2) AS area_m2
@@ -121,7 +126,7 @@ WITH {MONTH_SPANS}, use_by_institution AS (
   SELECT sum((r.detail #>> '{{inputs,baseline,building_energy_kgce}}')::float8)
            / nullif(sum((r.detail #>> '{{inputs,baseline,floor_area_m2}}')::float8), 0) AS kgce_m2_year
   FROM scoring_result r
-  WHERE r.run_id = {LATEST_RUN} AND {chosen("r.region_code", "region")}
+  WHERE r.run_id = {LATEST_RUN} AND {region_chosen("r.region_code")}
     AND r.detail #>> '{{inputs,baseline,building_energy_kgce}}' IS NOT NULL
     AND (r.detail #>> '{{inputs,baseline,floor_area_m2}}')::float8 > 0
 )

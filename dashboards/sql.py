@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from scoring.coal import kgce_per_metered_unit
 from scoring.methodology import Methodology, load_methodology
-from store.codes import ENERGY_TYPES
+from store.codes import CANONICAL_UNITS, ENERGY_TYPES, ENERGY_UNITS, conversion_factor
 from store.deployment import TIMEZONE_SQL
+from store.regions import city_code_sql, subtree_of_any_sql
+from store.totals import totals_sign_sql
 
 # The deployment time zone as recorded by `jieneng db migrate` (store/deployment.py).
 TZ = TIMEZONE_SQL
@@ -47,10 +49,25 @@ def kgce_values(m: Methodology | None = None) -> str:
     return f"(VALUES {rows}) AS kgce(energy_type, unit, kgce_per_unit)"
 
 
+def canonical_factor(energy_type: str, alias: str = "m") -> str:
+    """Factor from the meter ``alias``'s unit to the energy type's canonical unit (store.codes), as SQL;
+    NULL for a unit the type does not allow, so such a meter drops out of a sum rather than adding raw."""
+    to = CANONICAL_UNITS[energy_type]
+    whens = " ".join(
+        f"WHEN '{u}' THEN {float(conversion_factor(u, to))!r}" for u in ENERGY_UNITS[energy_type]
+    )
+    return f"CASE {alias}.unit {whens} END"
+
+
 # Water in m³ whatever the meter's unit (water is its own indicator, not energy).
-WATER_M3 = "CASE m.unit WHEN 'L' THEN 0.001 ELSE 1 END"
+WATER_M3 = canonical_factor("water")
 # Electricity in kWh.
-ELEC_KWH = "CASE m.unit WHEN 'MWh' THEN 1000 ELSE 1 END"
+ELEC_KWH = canonical_factor("electricity")
+
+# What the meter ``m`` adds to its institution's totals (store/totals.py, the rule scoring sums by): 1, -1 for
+# excluded floor area, 0 for a 分项 sub-meter. Every total multiplies by it; IN_TOTALS keeps the meters it sums.
+TOTALS_SIGN = f"({totals_sign_sql('m')})"
+IN_TOTALS = f"{TOTALS_SIGN} <> 0"
 
 # Latest known floor area and headcount up to the year the time range ends in.
 INSTITUTION_YEAR = (
@@ -89,11 +106,26 @@ def chosen(col: str, var: str) -> str:
     return f"({is_all(var)} OR {listed(col, var)})"
 
 
+def in_cities(col: str) -> str:
+    """The region code ``col`` is a chosen city or a region under one (its counties: store.regions)."""
+    return f"{col} = ANY({subtree_of_any_sql(_array('region'))})"
+
+
+def region_chosen(col: str) -> str:
+    """The region code ``col`` is in a chosen city (or under one), or anything when the city is on All."""
+    return f"({is_all('region')} OR {in_cities(col)})"
+
+
+def city_of(alias: str) -> str:
+    """The city the ``region`` row ``alias`` belongs to (store.regions: a county's parent)."""
+    return city_code_sql(alias)
+
+
 def institution_chosen(col: str) -> str:
     """The institution id ``col`` passes the city and institution variables."""
     return (
         f"{chosen(col, 'institution')} AND ({is_all('region')} OR {col} IN "
-        f"(SELECT ri.id FROM institution ri WHERE {listed('ri.region_code', 'region')}))"
+        f"(SELECT ri.id FROM institution ri WHERE {in_cities('ri.region_code')}))"
     )
 
 

@@ -27,8 +27,7 @@ from store import coverage as store_coverage
 from store.codes import EVENT_BASED, SUB_METER_END_USES, UNITS, UnitError, conversion_factor, read_interval_s
 from store.deployment import deployment_timezone
 from store.regions import city_code_sql, subtree_sql
-
-COUNTED_END_USES = ("main", "vehicle")
+from store.totals import totals_sign_sql
 
 
 def _scope_sql(region_code: str | None) -> str:
@@ -202,32 +201,16 @@ def load_inputs(
         if students is not None:
             insts[iid].students_counted[y] = students
 
+    # Which meters add to the totals and with which sign is store.totals' rule, applied in SQL so the dashboards
+    # sum the same meters: 1 counted, -1 deducted (excluded floor area, once at the outermost), 0 sub-meters.
     meters: dict[str, dict] = {}
-    parents: dict[str, str | None] = {}
-    accountings: dict[str, str | None] = {}
-    for (
-        mid,
-        iid,
-        et,
-        unit,
-        register,
-        end_use,
-        parent,
-        installed,
-        retired,
-        interval,
-        accounting,
-    ) in conn.execute(
+    for mid, iid, et, unit, register, end_use, parent, installed, retired, interval, sign in conn.execute(
         f"""SELECT m.id, m.institution_id, m.energy_type, m.unit, m.register, m.end_use, m.parent_meter_id,
-                   m.installed_at, m.retired_at, m.read_interval_s, m.accounting
+                   m.installed_at, m.retired_at, m.read_interval_s, {totals_sign_sql("m")}
             FROM meter m JOIN institution i ON i.id = m.institution_id WHERE {scope} ORDER BY m.id""",
         params,
     ):
-        counted = (end_use in COUNTED_END_USES and parent is None) or (
-            accounting == "own_supply" and parent is None
-        )
-        deducted = accounting == "excluded_area" and parent is not None
-        parents[mid], accountings[mid] = parent, accounting
+        counted, deducted = sign > 0, sign < 0
         if parent is None and not counted and end_use in SUB_METER_END_USES:
             # the registry import refuses these; a row from before that check is named, never silently dropped
             insts[iid].registry_problems.append(
@@ -247,24 +230,11 @@ def load_inputs(
             interval=read_interval_s(interval, et, end_use, register),
         )
 
-    # An excluded-area meter inside another one (a dormitory block's air conditioning inside the block's meter)
-    # is already in its ancestor's deduction: deducted once, at the outermost.
-    for mid, mt in meters.items():
-        p, seen = parents[mid], {mid}
-        while mt["deducted"] and p is not None and p not in seen:
-            if accountings.get(p) == "excluded_area":
-                mt["deducted"] = False
-            seen.add(p)
-            p = parents.get(p)
-
-    # One aggregate: yearly use of every counted meter in scope, for the years scoring needs.
+    # One aggregate: yearly use of every meter in scope that enters the totals, for the years scoring needs.
     usage = conn.execute(
         f"""SELECT u.meter_id, extract(year FROM u.month)::int AS y, sum(u.consumption)
             FROM usage_monthly u JOIN meter m ON m.id = u.meter_id JOIN institution i ON i.id = m.institution_id
-            WHERE extract(year FROM u.month)::int = ANY(%(years)s)
-              AND ((m.end_use IN ('main', 'vehicle') AND m.parent_meter_id IS NULL)
-                   OR (m.accounting = 'own_supply' AND m.parent_meter_id IS NULL)
-                   OR (m.accounting = 'excluded_area' AND m.parent_meter_id IS NOT NULL)) AND {scope}
+            WHERE extract(year FROM u.month)::int = ANY(%(years)s) AND {totals_sign_sql("m")} <> 0 AND {scope}
             GROUP BY u.meter_id, y""",
         params,
     ).fetchall()

@@ -18,6 +18,10 @@ from store.access_log import _LOG_COLS, _LOG_VALUES, _log_params
 from store.api_keys import ApiKey
 from store.api_queries import INSTITUTION_COLS, _ranking_page_sql
 from store.scope import run_scope_predicate, scope_predicate
+from store.totals import totals_sign_sql
+
+# What each meter adds to the institution's totals, as scoring sums them (store/totals.py).
+_SIGN = totals_sign_sql("m")
 
 
 def ranking_page_logged(
@@ -128,8 +132,8 @@ def report_logged(
         " AND (%(year)s::int IS NULL OR r.year = %(year)s)"
         " ORDER BY r.created_at DESC, r.id DESC LIMIT 1),"
         " months AS (SELECT m.energy_type, m.end_use = 'vehicle' AS vehicle, u.month,"
-        " sum(u.consumption) AS consumption"
-        " FROM found f JOIN meter m ON m.institution_id = %(id)s AND m.end_use IN ('main', 'vehicle')"
+        f" sum(u.consumption * {_SIGN}) AS consumption"
+        f" FROM found f JOIN meter m ON m.institution_id = %(id)s AND {_SIGN} <> 0"
         " JOIN institution i ON i.id = m.institution_id"
         " JOIN usage_monthly u ON u.meter_id = m.id"
         f" WHERE {ipred} AND u.month >= make_date(f.year - 1, 1, 1) AND u.month < make_date(f.year + 1, 1, 1)"

@@ -95,3 +95,27 @@ def test_run_and_institution_records_are_declared_once():
         "admin_level",
         "climate_zone",
     ]
+
+
+def test_which_meters_add_to_totals_is_written_once():
+    """store/totals.py decides which meters enter an institution's totals; scoring and the dashboards embed it
+    instead of testing ``parent_meter_id IS NULL`` or the counted end uses themselves."""
+    rule = re.compile(r"parent_meter_id\s+IS\s+(?:NOT\s+)?NULL|end_use\s+IN\s*\(\s*'main'", re.I)
+    counted = re.compile(r"COUNTED_END_USES\s*[:=]")
+    hits = []
+    for folder in ("scoring", "dashboards", "api", "savings", "store"):
+        for path in _py(folder):
+            if path.name == "totals.py" and path.parent.name == "store":
+                continue
+            text = path.read_text(encoding="utf-8")
+            hits += [f"{path.relative_to(ROOT)}: {m.group(0)}" for m in rule.finditer(text)]
+            hits += [f"{path.relative_to(ROOT)}: {m.group(0)}" for m in counted.finditer(text)]
+    assert not hits, "the totals rule outside store/totals.py:\n" + "\n".join(hits)
+
+
+def test_counted_end_uses_are_end_uses():
+    from store import codes
+    from store.totals import COUNTED_END_USES
+
+    assert set(COUNTED_END_USES) <= set(codes.END_USES)
+    assert not set(COUNTED_END_USES) & codes.SUB_METER_END_USES

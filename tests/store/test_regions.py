@@ -18,7 +18,11 @@ CODE_DIRS = ("api", "dashboards", "ingest", "jieneng", "savings", "scoring", "si
 
 
 def test_the_hierarchy_walk_has_one_home():
-    walks = re.compile(r"RECURSIVE|parent_code\s*(=|IN\b)|=\s*\w+\.parent_code", re.IGNORECASE)
+    # a recursive walk over region (store/totals.py walks the meter tree, which is not this rule)
+    walks = re.compile(
+        r"RECURSIVE[^;]{0,300}?\bFROM\s+region\b|parent_code\s*(=|IN\b)|=\s*\w+\.parent_code",
+        re.IGNORECASE | re.DOTALL,
+    )
     found = [
         str(p.relative_to(ROOT))
         for d in CODE_DIRS
