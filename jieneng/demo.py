@@ -15,14 +15,14 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
 
+from jieneng.demo_waits import wait_backfill, wait_http, wait_rollups, wait_stored
 from jieneng.settings import Settings
-from store.ingest_progress import accounted_items, commit_rate, db_now, pending_rollups, stored_in_range
+from store.ingest_progress import commit_rate, db_now, stored_in_range
 from store.reader_role import READER_ROLE, enable_reader_login
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
@@ -284,7 +284,7 @@ class Demo:
         self.echo(f"starting the API (log: {logs / 'api.log'})")
         self._spawn("api", env, "api", log=logs / "api.log")
         base = f"http://{self.settings.api_host}:{self.settings.api_port}"
-        _wait_http(f"{base}/v1/health", self.stop_event)
+        wait_http(f"{base}/v1/health", self.stop_event)
         if self.stop_event.is_set():
             return self.shutdown()
 
@@ -453,95 +453,3 @@ def _last_token(text: str) -> str:
 def _db_now(db_url: str) -> dt.datetime:
     with psycopg.connect(db_url) as conn:
         return db_now(conn)
-
-
-def wait_backfill(
-    db_url: str,
-    since: dt.datetime,
-    items: int,
-    stop: threading.Event,
-    *,
-    on_progress=None,
-    stall_s: float = 600,
-    poll_s: float = 0.5,
-) -> int:
-    """Until ingest has accounted for ``items`` published reading items committed since ``since``.
-
-    The simulator's malformed messages carry at most one item each, and a message the broker delivers
-    twice is counted twice (store.ingest_progress.accounted_items), hence waiting for *at least* ``items``.
-
-    Returns the count seen. Raises TimeoutError when the count has not moved for ``stall_s``
-    (ingest down, or a broker that dropped messages): a deadline on progress, not on the whole
-    wait, so a slow machine waits as long as ingest keeps going.
-    """
-    last, moved = -1, time.monotonic()
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        while not stop.is_set():
-            n = accounted_items(conn, since)
-            if on_progress is not None:
-                on_progress(n)
-            if n >= items:
-                return n
-            if n != last:
-                last, moved = n, time.monotonic()
-            elif time.monotonic() - moved > stall_s:
-                raise TimeoutError(
-                    f"ingest accounted for {n:,} of {items:,} published reading items and made no progress "
-                    f"for {stall_s:.0f} s"
-                )
-            time.sleep(poll_s)
-    return last
-
-
-def wait_rollups(db_url: str, stop: threading.Event, timeout_s: float = 1800, poll_s: float = 0.5) -> bool:
-    """Until no touched meter-hours wait for the rollup (the queue's rows go when its transaction commits)."""
-    deadline = time.monotonic() + timeout_s
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        while time.monotonic() < deadline and not stop.is_set():
-            if pending_rollups(conn) == 0:
-                return True
-            time.sleep(poll_s)
-    return False
-
-
-def wait_stored(
-    db_url: str,
-    published: dict,
-    tz: str,
-    stop: threading.Event,
-    *,
-    stall_s: float = 600,
-    poll_s: float = 2.0,
-) -> int:
-    """Until the readings stored in the backfill's range reach what it published (``simulate --report``).
-
-    Raises TimeoutError when the count has not moved for ``stall_s``."""
-    last, moved = -1, time.monotonic()
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        while not stop.is_set():
-            n = stored_in_range(conn, published["start"], published["end"], published.get("interval_s"), tz)
-            if n >= published["readings"]:
-                return n
-            if n != last:
-                last, moved = n, time.monotonic()
-            elif time.monotonic() - moved > stall_s:
-                raise TimeoutError(
-                    f"{n:,} of {published['readings']:,} published readings stored, no progress for {stall_s:.0f} s"
-                )
-            time.sleep(poll_s)
-    return last
-
-
-def _wait_http(url: str, stop: threading.Event, timeout_s: float = 60) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and not stop.is_set():
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    if not stop.is_set():
-        raise RuntimeError(f"{url} did not answer within {timeout_s:.0f}s")

@@ -13,9 +13,10 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
-from jieneng.demo import accounted_items, stored_in_range, wait_backfill, wait_rollups, wait_stored
+from jieneng.demo_waits import wait_backfill, wait_rollups, wait_stored
 from sim.faults import FaultRates
 from sim.run import backfill
+from store.ingest_progress import accounted_items, stored_in_range
 
 ingest_service = pytest.importorskip("ingest.service")
 from ingest.transport import BrokerConfig  # noqa: E402

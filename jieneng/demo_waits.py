@@ -1,0 +1,106 @@
+"""What `jieneng demo` waits on: ingest accounting for the backfill, its readings stored, the rollups drained,
+an HTTP server answering. Each wait has a deadline on progress, not on the whole wait, so a slow machine
+waits as long as the part it waits on keeps moving.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+
+import psycopg
+
+from store.ingest_progress import accounted_items, pending_rollups, stored_in_range
+
+
+def wait_backfill(
+    db_url: str,
+    since: dt.datetime,
+    items: int,
+    stop: threading.Event,
+    *,
+    on_progress=None,
+    stall_s: float = 600,
+    poll_s: float = 0.5,
+) -> int:
+    """Until ingest has accounted for ``items`` published reading items committed since ``since``.
+
+    The simulator's malformed messages carry at most one item each, and a message the broker delivers
+    twice is counted twice (store.ingest_progress.accounted_items), hence waiting for *at least* ``items``.
+
+    Returns the count seen. Raises TimeoutError when the count has not moved for ``stall_s``
+    (ingest down, or a broker that dropped messages): a deadline on progress, not on the whole
+    wait, so a slow machine waits as long as ingest keeps going.
+    """
+    last, moved = -1, time.monotonic()
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        while not stop.is_set():
+            n = accounted_items(conn, since)
+            if on_progress is not None:
+                on_progress(n)
+            if n >= items:
+                return n
+            if n != last:
+                last, moved = n, time.monotonic()
+            elif time.monotonic() - moved > stall_s:
+                raise TimeoutError(
+                    f"ingest accounted for {n:,} of {items:,} published reading items and made no progress "
+                    f"for {stall_s:.0f} s"
+                )
+            time.sleep(poll_s)
+    return last
+
+
+def wait_rollups(db_url: str, stop: threading.Event, timeout_s: float = 1800, poll_s: float = 0.5) -> bool:
+    """Until no touched meter-hours wait for the rollup (the queue's rows go when its transaction commits)."""
+    deadline = time.monotonic() + timeout_s
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        while time.monotonic() < deadline and not stop.is_set():
+            if pending_rollups(conn) == 0:
+                return True
+            time.sleep(poll_s)
+    return False
+
+
+def wait_stored(
+    db_url: str,
+    published: dict,
+    tz: str,
+    stop: threading.Event,
+    *,
+    stall_s: float = 600,
+    poll_s: float = 2.0,
+) -> int:
+    """Until the readings stored in the backfill's range reach what it published (``simulate --report``).
+
+    Raises TimeoutError when the count has not moved for ``stall_s``."""
+    last, moved = -1, time.monotonic()
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        while not stop.is_set():
+            n = stored_in_range(conn, published["start"], published["end"], published.get("interval_s"), tz)
+            if n >= published["readings"]:
+                return n
+            if n != last:
+                last, moved = n, time.monotonic()
+            elif time.monotonic() - moved > stall_s:
+                raise TimeoutError(
+                    f"{n:,} of {published['readings']:,} published readings stored, no progress for {stall_s:.0f} s"
+                )
+            time.sleep(poll_s)
+    return last
+
+
+def wait_http(url: str, stop: threading.Event, timeout_s: float = 60) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and not stop.is_set():
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    if not stop.is_set():
+        raise RuntimeError(f"{url} did not answer within {timeout_s:.0f}s")
