@@ -268,7 +268,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(url: str, port: int, workers: int, pool_max: int) -> subprocess.Popen:
+# uvicorn's HTTP parser and event loop: the pure-Python h11 on asyncio, or httptools on uvloop (what
+# uvicorn picks when both are installed, as `pip install 'jieneng[fast]'` does).
+STACKS = {"h11": ("h11", "asyncio"), "httptools": ("httptools", "uvloop")}
+
+
+def start_server(url: str, port: int, workers: int, pool_max: int, stack: str = "h11") -> subprocess.Popen:
+    http, loop = STACKS[stack]
     code = (
         "import uvicorn\n"
         "from api.app import create_app\nfrom api.config import ApiConfig\n"
@@ -278,7 +284,8 @@ def start_server(url: str, port: int, workers: int, pool_max: int) -> subprocess
         cmd = [
             sys.executable,
             "-c",
-            code + f"uvicorn.run(app, host='127.0.0.1', port={port}, log_level='warning', access_log=False)",
+            code + f"uvicorn.run(app, host='127.0.0.1', port={port}, log_level='warning', access_log=False,"
+            f" http={http!r}, loop={loop!r})",
         ]
     else:
         # Several workers need an import string; a tiny module built from the same code.
@@ -298,6 +305,10 @@ def start_server(url: str, port: int, workers: int, pool_max: int) -> subprocess
             "--log-level",
             "warning",
             "--no-access-log",
+            "--http",
+            http,
+            "--loop",
+            loop,
         ]
     proc = subprocess.Popen(cmd, cwd=ROOT)
     deadline = time.monotonic() + 30
@@ -432,7 +443,17 @@ def main() -> None:
         help="load generator: wrk when installed (auto), else httpx async",
     )
     ap.add_argument("--wrk-threads", type=int, default=2)
+    ap.add_argument(
+        "--stacks",
+        default="h11",
+        help="comma-separated uvicorn stacks to measure one after the other on the same data: "
+        + ", ".join(f"{k} ({h} on {lp})" for k, (h, lp) in STACKS.items()),
+    )
     args = ap.parse_args()
+    stacks = [x.strip() for x in args.stacks.split(",") if x.strip()]
+    unknown = [x for x in stacks if x not in STACKS]
+    if unknown:
+        ap.error(f"unknown stack(s) {', '.join(unknown)}; choose from {', '.join(STACKS)}")
     generator = args.generator
     if generator == "auto":
         generator = "wrk" if shutil.which("wrk") else "httpx"
@@ -447,9 +468,6 @@ def main() -> None:
         migrate(url, timezone="Asia/Shanghai", timescaledb="off")
         run_id, tokens = seed(url)
         print(f"seeded {N_INST} institutions and run {run_id} in {time.perf_counter() - t0:.1f} s")
-        port = free_port()
-        proc = start_server(url, port, args.workers, args.pool_max)
-        base = f"http://127.0.0.1:{port}"
         admin = {"Authorization": f"Bearer {tokens['admin']}"}
         city = {"Authorization": f"Bearer {tokens['city']}"}
         wrk_kinds = {
@@ -475,44 +493,60 @@ def main() -> None:
                 admin,
             ),
         }
-        # Warm up connections and caches so the first measured endpoint is not penalised.
-        asyncio.run(
-            drive(base, scenarios["report JSON (admin)"], clients=args.clients, seconds=2, max_requests=2000)
-        )
-        results = {}
-        for name, make in scenarios.items():
-            if generator == "wrk":
-                kind, auth = wrk_kinds[name]
-                results[name] = drive_wrk(
-                    base,
-                    kind,
-                    auth,
-                    run_id,
-                    clients=args.clients,
-                    seconds=args.seconds,
-                    threads=args.wrk_threads,
+        for stack in stacks:
+            port = free_port()
+            proc = start_server(url, port, args.workers, args.pool_max, stack)
+            base = f"http://127.0.0.1:{port}"
+            # Warm up connections and caches so the first measured endpoint is not penalised.
+            asyncio.run(
+                drive(
+                    base, scenarios["report JSON (admin)"], clients=args.clients, seconds=2, max_requests=2000
                 )
-            else:
-                results[name] = asyncio.run(
-                    drive(
-                        base, make, clients=args.clients, seconds=args.seconds, max_requests=args.max_requests
-                    )
-                )
-        base_rps = results["trivial GET /v1/health"]["rps"]
-        print(
-            f"\n{args.clients} concurrent clients ({generator}), {args.seconds:g} s per endpoint,"
-            f" uvicorn workers={args.workers}, pool_max_size={args.pool_max}, load average before:"
-            f" {os.getloadavg()[0]:.1f}\n"
-        )
-        print("| endpoint | requests | errors | req/s | p50 ms | p99 ms | throughput vs trivial |")
-        print("|---|---:|---:|---:|---:|---:|---:|")
-        for name, r in results.items():
-            print(
-                f"| {name} | {r['requests']} | {r['errors']} | {r['rps']:.0f} | {r['p50_ms']:.1f} |"
-                f" {r['p99_ms']:.1f} | {r['rps'] / base_rps:.2f} |"
             )
-        print("\ntargets: throughput vs trivial >= 0.5, p99 < 100 ms")
-        print(json.dumps({k: {kk: round(vv, 2) for kk, vv in v.items()} for k, v in results.items()}))
+            results = {}
+            for name, make in scenarios.items():
+                if generator == "wrk":
+                    kind, auth = wrk_kinds[name]
+                    results[name] = drive_wrk(
+                        base,
+                        kind,
+                        auth,
+                        run_id,
+                        clients=args.clients,
+                        seconds=args.seconds,
+                        threads=args.wrk_threads,
+                    )
+                else:
+                    results[name] = asyncio.run(
+                        drive(
+                            base,
+                            make,
+                            clients=args.clients,
+                            seconds=args.seconds,
+                            max_requests=args.max_requests,
+                        )
+                    )
+            base_rps = results["trivial GET /v1/health"]["rps"]
+            print(
+                f"\n{args.clients} concurrent clients ({generator}), {args.seconds:g} s per endpoint,"
+                f" uvicorn {stack} workers={args.workers}, pool_max_size={args.pool_max}, load average before:"
+                f" {os.getloadavg()[0]:.1f}\n"
+            )
+            print("| endpoint | requests | errors | req/s | p50 ms | p99 ms | throughput vs trivial |")
+            print("|---|---:|---:|---:|---:|---:|---:|")
+            for name, r in results.items():
+                print(
+                    f"| {name} | {r['requests']} | {r['errors']} | {r['rps']:.0f} | {r['p50_ms']:.1f} |"
+                    f" {r['p99_ms']:.1f} | {r['rps'] / base_rps:.2f} |"
+                )
+            print("\ntargets: throughput vs trivial >= 0.5, p99 < 100 ms")
+            print(json.dumps({k: {kk: round(vv, 2) for kk, vv in v.items()} for k, v in results.items()}))
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            proc = None
     finally:
         if proc is not None:
             proc.terminate()
