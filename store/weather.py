@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import psycopg
 
+from store.regions import city_code_sql
 from store.registry_files import RowError
 
 REQUIRED = ("region_code", "date", "mean_temp_c")
@@ -204,14 +205,12 @@ def upsert(conn: psycopg.Connection, rows: list[WeatherRow]) -> None:
         )
 
 
-def weather_region(region_code: str) -> str:
-    """The region whose weather an institution uses: its city (a county code falls back to its city)."""
-    return region_code[:4] + "00"
-
-
-_DAILY_TEMPERATURES = """
+# The region's own rows, else its city's (store.regions: a county's parent); a region the table does not
+# hold has no city, so only its own rows.
+_DAILY_TEMPERATURES = f"""
 SELECT DISTINCT ON (day) day, mean_temp_c FROM weather_daily
-WHERE region_code IN (%(r)s, %(city)s) AND day BETWEEN %(a)s AND %(b)s
+WHERE region_code IN (%(r)s, (SELECT {city_code_sql("g")} FROM region g WHERE g.code = %(r)s))
+    AND day BETWEEN %(a)s AND %(b)s
 ORDER BY day, region_code = %(r)s DESC
 """
 
@@ -220,8 +219,7 @@ def daily_temperatures(
     conn: psycopg.Connection, region_code: str, first: dt.date, last: dt.date
 ) -> dict[dt.date, float]:
     """Mean °C per day of ``region_code`` in [first, last]: its own row of a day, else its city's of that day
-    (a county station's few days do not hide the city's record of the others)."""
-    rows = conn.execute(
-        _DAILY_TEMPERATURES, {"r": region_code, "city": weather_region(region_code), "a": first, "b": last}
-    ).fetchall()
+    (a county station's few days do not hide the city's record of the others). The city is the region
+    hierarchy's (store.regions.city_of names the same one)."""
+    rows = conn.execute(_DAILY_TEMPERATURES, {"r": region_code, "a": first, "b": last}).fetchall()
     return {d: float(t) for d, t in rows}
