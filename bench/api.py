@@ -55,7 +55,7 @@ from scoring.model import (  # noqa: E402
     Ranks,
     YearInputs,
 )
-from store import api_keys  # noqa: E402
+from store import api_keys, codes  # noqa: E402
 from store.db import with_dbname  # noqa: E402
 from store.migrate import migrate  # noqa: E402
 
@@ -74,7 +74,7 @@ CITIES = [
     "321200",
     "321300",
 ]
-CATEGORIES = ["government", "school", "hospital", "venue", "other"]
+CATEGORIES = list(codes.CATEGORIES)
 N_INST = 10_000
 
 

@@ -41,6 +41,8 @@ from psycopg import sql
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from store import codes  # noqa: E402
+
 CITIES = [
     "320100",
     "320200",
@@ -64,17 +66,32 @@ AGGREGATE = """SELECT m.institution_id, m.energy_type, m.end_use, sum(u.consumpt
                GROUP BY m.institution_id, m.energy_type, m.end_use"""
 
 
+def _array(values) -> str:
+    return "ARRAY[" + ",".join(f"'{v}'" for v in values) + "]"
+
+
 def populate(url: str, n: int) -> None:
-    cities = "ARRAY[" + ",".join(f"'{c}'" for c in CITIES) + "]"
-    north = "ARRAY[" + ",".join(f"'{c}'" for c in sorted(NORTH)) + "]"
+    cities = _array(CITIES)
+    north = _array(sorted(NORTH))
+    # Institution g: the category codes in turn, then the category's sub-kinds (store.codes) in turn.
+    cats = list(codes.CATEGORIES)
+    category = f"({_array(cats)})[1 + g % {len(cats)}]"
+    sub_kind = (
+        f"CASE g % {len(cats)}"
+        + "".join(
+            f" WHEN {i} THEN ({_array(codes.SUB_KINDS[c])})[1 + (g / {len(cats)}) % {len(codes.SUB_KINDS[c])}]"
+            for i, c in enumerate(cats)
+            if codes.SUB_KINDS[c]
+        )
+        + " END"
+    )
+    admin_level = f"({_array(codes.ADMIN_LEVELS)})[1 + (g / 7) % {len(codes.ADMIN_LEVELS)}]"
     stmts = [
         f"""INSERT INTO institution (id, name, category, sub_kind, admin_level, region_code, climate_zone)
             SELECT 'B' || lpad(g::text, 5, '0'), '基准单位 ' || g,
-                   (ARRAY['government','school','hospital','venue','other'])[1 + g % 5],
-                   CASE g % 5 WHEN 1 THEN (ARRAY['university','vocational','secondary','primary','kindergarten'])[1 + (g / 5) % 5]
-                              WHEN 2 THEN (ARRAY['grade3','grade2','grade1'])[1 + (g / 5) % 3]
-                              WHEN 3 THEN (ARRAY['sports','culture','exhibition'])[1 + (g / 5) % 3] END,
-                   (ARRAY['province','city','county','township'])[1 + (g / 7) % 4],
+                   {category},
+                   {sub_kind},
+                   {admin_level},
                    ({cities})[1 + g % 13],
                    CASE WHEN ({cities})[1 + g % 13] = ANY({north}) THEN 'cold' ELSE 'hot_summer_cold_winter' END
             FROM generate_series(1, {n}) g""",

@@ -16,7 +16,8 @@ import psycopg
 from savings import methodology as meth
 from savings.degree_days import cooling_degree_days, heating_degree_days
 from store import savings as db
-from store.weather import daily_temperatures, weather_region
+from store.regions import city_of
+from store.weather import daily_temperatures
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 CELL_PADDING_PT = 12  # reportlab's default left + right cell padding
@@ -74,11 +75,12 @@ def institution_section(
     out = SavingsSection(institution_id, year, dd.hdd_base_c, dd.cdd_base_c, dd.source)
     # Both years in one read; each year's degree days by the one rule (savings/degree_days.py).
     temps = daily_temperatures(conn, region, dt.date(year - 1, 1, 1), dt.date(year, 12, 31))
+    city = city_of(conn, region)
     for y in (year, year - 1):
         t = [c for d, c in temps.items() if d.year == y]
         h = float(heating_degree_days(t, dd.hdd_base_c).sum()) if t else 0.0
         c = float(cooling_degree_days(t, dd.cdd_base_c).sum()) if t else 0.0
-        out.weather.append(YearWeather(y, h, c, len(t), weather_region(region)))
+        out.weather.append(YearWeather(y, h, c, len(t), city))
     for p in db.list_projects(conn, [institution_id]):
         if p.reporting_from.year <= year <= p.reporting_to.year:
             out.projects.append(

@@ -26,6 +26,8 @@ DEFAULT_METHODOLOGY = "jiangsu-2026"
 # Energy types a coefficient may be given for: store.codes' energy types less water (its own indicator, in m³).
 ENERGY_TYPES = tuple(et for et in codes.ENERGY_TYPES if et not in codes.NON_ENERGY_TYPES)
 BASES = ("当量值", "等价值")
+# Units a coefficient may be given per: store.codes' unit codes (a unit added there is accepted here).
+UnitCode = Literal[tuple(codes.UNITS)]
 
 # Indicators the pure core computes (scoring/indicators.py); blocks, quotas, targets and tie-breaks name them.
 LEVEL_INDICATORS = {
@@ -74,7 +76,7 @@ class Header(_M):
 
 
 class Coefficient(_M):
-    unit: Literal["kWh", "MWh", "MJ", "GJ", "m3", "L", "kg", "t"]
+    unit: UnitCode
     kgce_per_unit: float = Field(gt=0)
     basis: Literal["当量值", "等价值"]
     source: str = Field(min_length=1)

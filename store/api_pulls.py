@@ -23,6 +23,58 @@ from store.totals import totals_sign_sql
 # What each meter adds to the institution's totals, as scoring sums them (store/totals.py).
 _SIGN = totals_sign_sql("m")
 
+# Templates: ``{run_pred}``/``{ipred}``/``{spred}`` are the caller's scope predicates (store.scope) on runs,
+# institutions and results, ``{page}`` the ranking page (store.api_queries._ranking_page_sql); every
+# value is a named parameter.
+
+_RANKING_PAGE_LOGGED = f"""
+WITH run AS (SELECT r.id, r.year, r.region_code, r.methodology_name, r.methodology_version,
+        r.methodology_hash, r.created_at, {{run_pred}} AS visible
+    FROM scoring_run r WHERE r.id = %(run_id)s),
+logged AS (INSERT INTO report_access ({_LOG_COLS}, client_addr)
+    SELECT {_LOG_VALUES}, NULL, run.id, run.year, %(log_format)s, %(log_path)s, %(log_client)s
+    FROM run WHERE run.visible)
+SELECT run.*, pg.total, pg.items FROM run LEFT JOIN LATERAL ({{page}}) pg ON run.visible
+"""
+
+# ``{run_visible}``: TRUE, or _RUN_VISIBLE when a run was asked for; ``{prev_run_pred}``: the scope's
+# predicate on the previous year's run (alias pr).
+_RUN_VISIBLE = "(SELECT {run_pred} FROM scoring_run r WHERE r.id = %(run_id)s)"
+
+_REPORT_LOGGED = f"""
+WITH inst AS (SELECT {INSTITUTION_COLS}, {{ipred}} AS visible FROM institution i
+    JOIN region rg ON rg.code = i.region_code WHERE i.id = %(id)s),
+rv AS (SELECT {{run_visible}} AS visible),
+found AS (SELECT sr.run_id, r.year, r.region_code AS run_region_code, r.methodology_name,
+        r.methodology_version, r.methodology_hash, r.created_at AS run_created_at, sr.total_points, sr.eligible,
+        sr.leader, sr.rank_peer, sr.rank_city, sr.rank_province, sr.peer_group, sr.detail::text AS detail,
+        to_jsonb(p) AS previous
+    FROM scoring_result sr JOIN scoring_run r ON r.id = sr.run_id
+    LEFT JOIN LATERAL (SELECT psr.run_id, pr.year, psr.total_points, psr.eligible, psr.rank_peer,
+            psr.rank_city, psr.rank_province FROM scoring_result psr JOIN scoring_run pr ON pr.id = psr.run_id
+        WHERE psr.institution_id = sr.institution_id AND pr.year = r.year - 1
+            AND {{prev_run_pred}}
+        ORDER BY pr.created_at DESC, pr.id DESC LIMIT 1) p ON TRUE
+    WHERE sr.institution_id = %(id)s AND {{spred}} AND {{run_pred}}
+        AND (SELECT visible FROM inst) AND (SELECT visible FROM rv)
+        AND (%(run_id)s::bigint IS NULL OR sr.run_id = %(run_id)s)
+        AND (%(year)s::int IS NULL OR r.year = %(year)s)
+    ORDER BY r.created_at DESC, r.id DESC LIMIT 1),
+months AS (SELECT m.energy_type, m.end_use = 'vehicle' AS vehicle, u.month,
+        sum(u.consumption * {_SIGN}) AS consumption
+    FROM found f JOIN meter m ON m.institution_id = %(id)s AND {_SIGN} <> 0
+    JOIN institution i ON i.id = m.institution_id
+    JOIN usage_monthly u ON u.meter_id = m.id
+    WHERE {{ipred}} AND u.month >= make_date(f.year - 1, 1, 1) AND u.month < make_date(f.year + 1, 1, 1)
+    GROUP BY m.energy_type, vehicle, u.month),
+logged AS (INSERT INTO report_access ({_LOG_COLS}, client_addr)
+    SELECT {_LOG_VALUES}, %(id)s, f.run_id, f.year, %(log_format)s, %(log_path)s, %(log_client)s FROM found f)
+SELECT (SELECT to_jsonb(inst) FROM inst) AS institution, (SELECT visible FROM rv) AS run_visible,
+    (SELECT coalesce(json_agg(json_build_object('energy_type', energy_type, 'vehicle', vehicle,
+        'month', month, 'consumption', consumption) ORDER BY month, energy_type), '[]')::text FROM months)
+    AS months, f.* FROM (SELECT 1) one LEFT JOIN found f ON TRUE
+"""
+
 
 def ranking_page_logged(
     conn: psycopg.Connection,
@@ -64,15 +116,7 @@ def ranking_page_logged(
         known_total=known_total,
     )
     params.update(_log_params(key, resource="ranking", fmt=fmt, path=path, client_addr=client_addr))
-    query = (
-        "WITH run AS (SELECT r.id, r.year, r.region_code, r.methodology_name, r.methodology_version,"
-        f" r.methodology_hash, r.created_at, {run_scope_predicate(scope)} AS visible"
-        " FROM scoring_run r WHERE r.id = %(run_id)s),"
-        f" logged AS (INSERT INTO report_access ({_LOG_COLS}, client_addr)"
-        f" SELECT {_LOG_VALUES}, NULL, run.id, run.year, %(log_format)s, %(log_path)s, %(log_client)s"
-        " FROM run WHERE run.visible)"
-        f" SELECT run.*, pg.total, pg.items FROM run LEFT JOIN LATERAL ({page}) pg ON run.visible"
-    )
+    query = _RANKING_PAGE_LOGGED.format(run_pred=run_scope_predicate(scope), page=page)
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(query, params).fetchone()
 
@@ -108,42 +152,12 @@ def report_logged(
         "year": year,
         **_log_params(key, resource="report", fmt=fmt, path=path, client_addr=client_addr),
     }
-    run_visible = "TRUE" if run_id is None else f"(SELECT {rpred} FROM scoring_run r WHERE r.id = %(run_id)s)"
-    prev = (
-        " LEFT JOIN LATERAL (SELECT psr.run_id, pr.year, psr.total_points, psr.eligible, psr.rank_peer,"
-        " psr.rank_city, psr.rank_province FROM scoring_result psr JOIN scoring_run pr ON pr.id = psr.run_id"
-        f" WHERE psr.institution_id = sr.institution_id AND pr.year = r.year - 1"
-        f" AND {run_scope_predicate(scope, alias='pr')}"
-        " ORDER BY pr.created_at DESC, pr.id DESC LIMIT 1) p ON TRUE"
-    )
-    query = (
-        f"WITH inst AS (SELECT {INSTITUTION_COLS}, {ipred} AS visible FROM institution i"
-        " JOIN region rg ON rg.code = i.region_code WHERE i.id = %(id)s),"
-        f" rv AS (SELECT {run_visible} AS visible),"
-        " found AS (SELECT sr.run_id, r.year, r.region_code AS run_region_code, r.methodology_name,"
-        " r.methodology_version, r.methodology_hash, r.created_at AS run_created_at, sr.total_points, sr.eligible,"
-        " sr.leader, sr.rank_peer, sr.rank_city, sr.rank_province, sr.peer_group, sr.detail::text AS detail,"
-        " to_jsonb(p) AS previous"
-        " FROM scoring_result sr JOIN scoring_run r ON r.id = sr.run_id"
-        + prev
-        + f" WHERE sr.institution_id = %(id)s AND {spred} AND {rpred}"
-        " AND (SELECT visible FROM inst) AND (SELECT visible FROM rv)"
-        " AND (%(run_id)s::bigint IS NULL OR sr.run_id = %(run_id)s)"
-        " AND (%(year)s::int IS NULL OR r.year = %(year)s)"
-        " ORDER BY r.created_at DESC, r.id DESC LIMIT 1),"
-        " months AS (SELECT m.energy_type, m.end_use = 'vehicle' AS vehicle, u.month,"
-        f" sum(u.consumption * {_SIGN}) AS consumption"
-        f" FROM found f JOIN meter m ON m.institution_id = %(id)s AND {_SIGN} <> 0"
-        " JOIN institution i ON i.id = m.institution_id"
-        " JOIN usage_monthly u ON u.meter_id = m.id"
-        f" WHERE {ipred} AND u.month >= make_date(f.year - 1, 1, 1) AND u.month < make_date(f.year + 1, 1, 1)"
-        " GROUP BY m.energy_type, vehicle, u.month),"
-        f" logged AS (INSERT INTO report_access ({_LOG_COLS}, client_addr)"
-        f" SELECT {_LOG_VALUES}, %(id)s, f.run_id, f.year, %(log_format)s, %(log_path)s, %(log_client)s FROM found f)"
-        " SELECT (SELECT to_jsonb(inst) FROM inst) AS institution, (SELECT visible FROM rv) AS run_visible,"
-        " (SELECT coalesce(json_agg(json_build_object('energy_type', energy_type, 'vehicle', vehicle,"
-        " 'month', month, 'consumption', consumption) ORDER BY month, energy_type), '[]')::text FROM months)"
-        " AS months, f.* FROM (SELECT 1) one LEFT JOIN found f ON TRUE"
+    query = _REPORT_LOGGED.format(
+        ipred=ipred,
+        spred=spred,
+        run_pred=rpred,
+        run_visible="TRUE" if run_id is None else _RUN_VISIBLE.format(run_pred=rpred),
+        prev_run_pred=run_scope_predicate(scope, alias="pr"),
     )
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(query, params).fetchone()

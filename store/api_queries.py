@@ -104,6 +104,31 @@ def institution_in_region(conn: psycopg.Connection, institution_id: str, region_
 
 
 # --- institutions -------------------------------------------------------------------------------
+# ``{where}``: the scope predicate, then those of the fixed conditions below that the call asks for.
+
+_LIST_INSTITUTIONS = f"""
+SELECT {INSTITUTION_COLS}, count(*) OVER () AS total FROM institution i
+JOIN region rg ON rg.code = i.region_code
+WHERE {{where}} ORDER BY i.id LIMIT %(limit)s OFFSET %(offset)s
+"""
+
+_COUNT_INSTITUTIONS = """
+SELECT count(*) AS n FROM institution i WHERE {where}
+"""
+
+_UNDER_REGION = f"i.region_code = ANY({subtree_sql('%(region)s')})"
+_OF_CATEGORY = "i.category = %(category)s"
+_NAME_OR_ID_CONTAINS = "(strpos(i.name, %(q)s) > 0 OR strpos(i.id, %(q)s) > 0)"
+
+_VISIBLE_INSTITUTION_IDS = """
+SELECT i.id FROM institution i WHERE {pred}
+"""
+
+_INSTITUTION_METER_IDS = """
+SELECT m.id FROM meter m JOIN institution i ON i.id = m.institution_id
+WHERE m.institution_id = %(id)s AND {pred}
+    AND (%(et)s::text IS NULL OR m.energy_type = %(et)s) ORDER BY m.id
+"""
 
 
 def list_institutions(
@@ -120,27 +145,21 @@ def list_institutions(
     where = [pred]
     params: dict[str, Any] = {**scope.params(), "limit": limit, "offset": offset}
     if region_code:
-        where.append(f"i.region_code = ANY({subtree_sql('%(region)s')})")
+        where.append(_UNDER_REGION)
         params["region"] = region_code
     if category:
-        where.append("i.category = %(category)s")
+        where.append(_OF_CATEGORY)
         params["category"] = category
     if q:
-        where.append("(strpos(i.name, %(q)s) > 0 OR strpos(i.id, %(q)s) > 0)")
+        where.append(_NAME_OR_ID_CONTAINS)
         params["q"] = q
+    conditions = " AND ".join(where)
     with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(
-            f"SELECT {INSTITUTION_COLS}, count(*) OVER () AS total FROM institution i"
-            " JOIN region rg ON rg.code = i.region_code"
-            f" WHERE {' AND '.join(where)} ORDER BY i.id LIMIT %(limit)s OFFSET %(offset)s",
-            params,
-        ).fetchall()
+        rows = cur.execute(_LIST_INSTITUTIONS.format(where=conditions), params).fetchall()
         if rows:
             total = rows[0]["total"]
         else:
-            total = cur.execute(
-                f"SELECT count(*) AS n FROM institution i WHERE {' AND '.join(where)}", params
-            ).fetchone()["n"]
+            total = cur.execute(_COUNT_INSTITUTIONS.format(where=conditions), params).fetchone()["n"]
     for r in rows:
         r.pop("total", None)
     return total, rows
@@ -158,33 +177,83 @@ def get_institution(conn: psycopg.Connection, scope: Scope, institution_id: str)
     return inst
 
 
+def visible_institution_ids(conn: psycopg.Connection, scope: Scope) -> list[str]:
+    """Ids of every institution the scope may see (in no particular order)."""
+    pred = scope_predicate(scope, region_col="i.region_code", institution_col="i.id")
+    return [r[0] for r in conn.execute(_VISIBLE_INSTITUTION_IDS.format(pred=pred), scope.params())]
+
+
 def institution_meter_ids(
     conn: psycopg.Connection, scope: Scope, institution_id: str, energy_type: str | None = None
 ) -> list[str]:
     pred = scope_predicate(scope, region_col="i.region_code", institution_col="i.id")
     rows = conn.execute(
-        "SELECT m.id FROM meter m JOIN institution i ON i.id = m.institution_id"
-        f" WHERE m.institution_id = %(id)s AND {pred}"
-        " AND (%(et)s::text IS NULL OR m.energy_type = %(et)s) ORDER BY m.id",
-        {**scope.params(), "id": institution_id, "et": energy_type},
+        _INSTITUTION_METER_IDS.format(pred=pred), {**scope.params(), "id": institution_id, "et": energy_type}
     ).fetchall()
     return [r[0] for r in rows]
 
 
 # --- runs and rankings --------------------------------------------------------------------------
+# ``{pred}`` (or ``{run_pred}``): the scope's predicate on results (or runs); ``{counts}``: run_cols' join.
+
+_RUN_COLS = (
+    "r.id, r.year, r.region_code, r.methodology_name, r.methodology_version, r.methodology_hash,"
+    " r.results_hash, r.created_at, r.created_by, c.institutions, c.eligible, c.leaders"
+)
+
+_RUN_COUNTS = (
+    " CROSS JOIN LATERAL (SELECT count(*) AS institutions, count(*) FILTER (WHERE s.eligible) AS eligible,"
+    " count(*) FILTER (WHERE s.leader) AS leaders FROM scoring_result s WHERE s.run_id = r.id AND {pred}) c"
+)
+
+_COUNT_RUNS = """
+SELECT count(*) AS n FROM scoring_run r WHERE {where}
+"""
+
+_LIST_RUNS = f"""
+SELECT {_RUN_COLS} FROM scoring_run r{{counts}} WHERE {{where}}
+ORDER BY r.created_at DESC, r.id DESC LIMIT %(limit)s OFFSET %(offset)s
+"""
+
+_OF_YEAR_IF_GIVEN = "(%(year)s::int IS NULL OR r.year = %(year)s)"
+
+_RUN_CHECKED = """
+SELECT r.id, r.year, r.region_code, r.methodology_name, r.methodology_version, r.methodology_hash,
+    r.created_at, {run_pred} AS visible FROM scoring_run r WHERE r.id = %(id)s
+"""
+
+_GET_RUN = f"""
+SELECT {_RUN_COLS}{{extra}} FROM scoring_run r{{counts}} WHERE r.id = %(id)s AND {{run_pred}}
+"""
+
+_WITH_METHODOLOGY_TEXT = ", r.methodology_text"
+
+_LATEST_VISIBLE_RUN_ID = """
+SELECT r.id FROM scoring_run r WHERE r.year = %(year)s AND {run_pred}
+ORDER BY r.created_at DESC, r.id DESC LIMIT 1
+"""
+
+# ``{target}``: the region the run must cover (latest_covering_run_id).
+_LATEST_COVERING_RUN_ID = f"""
+SELECT r.id FROM scoring_run r WHERE r.year = %(year)s AND {{run_pred}}
+    AND (r.region_code IS NULL OR r.region_code = ANY({ancestors_sql("{target}")}))
+ORDER BY r.created_at DESC, r.id DESC LIMIT 1
+"""
+
+# The narrower of a city assessor's region and the filter (the filter was checked to overlap the scope).
+_NARROWER_OF_SCOPE_AND_FILTER = (
+    f"(CASE WHEN %(filter)s::text IS NOT NULL AND %(filter)s = ANY({subtree_sql('%(scope_region)s')})"
+    " THEN %(filter)s ELSE %(scope_region)s END)"
+)
+_REGION_OF_SCOPE_INSTITUTION = "(SELECT region_code FROM institution WHERE id = %(scope_institution)s)"
+_FILTER_REGION = "%(filter)s::text"
 
 
-def run_cols(scope: Scope) -> str:
+def run_cols(scope: Scope) -> tuple[str, str]:
     """A run's columns, with counts of its results inside the scope only: a city assessor looking at a
     province-wide run learns how many of *its* institutions were scored, eligible and leaders."""
     pred = scope_predicate(scope, region_col="s.region_code", institution_col="s.institution_id")
-    return (
-        "r.id, r.year, r.region_code, r.methodology_name, r.methodology_version, r.methodology_hash,"
-        " r.results_hash, r.created_at, r.created_by, c.institutions, c.eligible, c.leaders"
-    ), (
-        " CROSS JOIN LATERAL (SELECT count(*) AS institutions, count(*) FILTER (WHERE s.eligible) AS eligible,"
-        f" count(*) FILTER (WHERE s.leader) AS leaders FROM scoring_result s WHERE s.run_id = r.id AND {pred}) c"
-    )
+    return _RUN_COLS, _RUN_COUNTS.format(pred=pred)
 
 
 def list_runs(
@@ -192,15 +261,11 @@ def list_runs(
 ) -> tuple[int, list[dict]]:
     pred = run_scope_predicate(scope)
     params = {**scope.params(), "year": year, "limit": limit, "offset": offset}
-    where = f"{pred} AND (%(year)s::int IS NULL OR r.year = %(year)s)"
-    cols, counts = run_cols(scope)
+    where = f"{pred} AND {_OF_YEAR_IF_GIVEN}"
+    _, counts = run_cols(scope)
     with conn.cursor(row_factory=dict_row) as cur:
-        total = cur.execute(f"SELECT count(*) AS n FROM scoring_run r WHERE {where}", params).fetchone()["n"]
-        rows = cur.execute(
-            f"SELECT {cols} FROM scoring_run r{counts} WHERE {where}"
-            " ORDER BY r.created_at DESC, r.id DESC LIMIT %(limit)s OFFSET %(offset)s",
-            params,
-        ).fetchall()
+        total = cur.execute(_COUNT_RUNS.format(where=where), params).fetchone()["n"]
+        rows = cur.execute(_LIST_RUNS.format(counts=counts, where=where), params).fetchall()
     return total, rows
 
 
@@ -213,27 +278,22 @@ def run_checked(conn: psycopg.Connection, scope: Scope, run_id: int) -> dict | N
     """The run's identity (no per-run counts) plus ``visible``; None when there is no such run."""
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
-            "SELECT r.id, r.year, r.region_code, r.methodology_name, r.methodology_version, r.methodology_hash,"
-            f" r.created_at, {run_scope_predicate(scope)} AS visible FROM scoring_run r WHERE r.id = %(id)s",
-            {**scope.params(), "id": run_id},
+            _RUN_CHECKED.format(run_pred=run_scope_predicate(scope)), {**scope.params(), "id": run_id}
         ).fetchone()
 
 
 def get_run(conn: psycopg.Connection, scope: Scope, run_id: int, *, with_text: bool = False) -> dict | None:
-    extra = ", r.methodology_text" if with_text else ""
-    cols, counts = run_cols(scope)
+    _, counts = run_cols(scope)
+    sql = _GET_RUN.format(
+        extra=_WITH_METHODOLOGY_TEXT if with_text else "", counts=counts, run_pred=run_scope_predicate(scope)
+    )
     with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(
-            f"SELECT {cols}{extra} FROM scoring_run r{counts} WHERE r.id = %(id)s AND {run_scope_predicate(scope)}",
-            {**scope.params(), "id": run_id},
-        ).fetchone()
+        return cur.execute(sql, {**scope.params(), "id": run_id}).fetchone()
 
 
 def latest_visible_run_id(conn: psycopg.Connection, scope: Scope, year: int) -> int | None:
     row = conn.execute(
-        f"SELECT r.id FROM scoring_run r WHERE r.year = %(year)s AND {run_scope_predicate(scope)}"
-        " ORDER BY r.created_at DESC, r.id DESC LIMIT 1",
-        {**scope.params(), "year": year},
+        _LATEST_VISIBLE_RUN_ID.format(run_pred=run_scope_predicate(scope)), {**scope.params(), "year": year}
     ).fetchone()
     return None if row is None else row[0]
 
@@ -246,21 +306,13 @@ def latest_covering_run_id(
     that region or one above it; a newer run of a single city therefore never stands in for the
     province (or for another city)."""
     if scope.role == "city_assessor":
-        # The narrower of the scope's region and the filter (the filter was checked to overlap the scope).
-        target = (
-            f"(CASE WHEN %(filter)s::text IS NOT NULL AND %(filter)s = ANY({subtree_sql('%(scope_region)s')})"
-            " THEN %(filter)s ELSE %(scope_region)s END)"
-        )
+        target = _NARROWER_OF_SCOPE_AND_FILTER
     elif scope.role == "institution":
-        target = "(SELECT region_code FROM institution WHERE id = %(scope_institution)s)"
+        target = _REGION_OF_SCOPE_INSTITUTION
     else:
-        target = "%(filter)s::text"
-    covers = f"(r.region_code IS NULL OR r.region_code = ANY({ancestors_sql(target)}))"
-    row = conn.execute(
-        f"SELECT r.id FROM scoring_run r WHERE r.year = %(year)s AND {run_scope_predicate(scope)} AND {covers}"
-        " ORDER BY r.created_at DESC, r.id DESC LIMIT 1",
-        {**scope.params(), "year": year, "filter": region_code},
-    ).fetchone()
+        target = _FILTER_REGION
+    sql = _LATEST_COVERING_RUN_ID.format(run_pred=run_scope_predicate(scope), target=target)
+    row = conn.execute(sql, {**scope.params(), "year": year, "filter": region_code}).fetchone()
     return None if row is None else row[0]
 
 
@@ -272,6 +324,35 @@ RANKING_SORTS = {
     "institution_id": "sr.institution_id",
     "name": "i.name",
 }
+
+
+# First the page's institution ids with their sort key (for the default order an index-only scan of
+# scoring_result_page_idx, however deep the OFFSET); then each of those rows by its primary key, in
+# a scalar subquery so the planner cannot turn a hundred lookups into a scan and hash of the whole
+# run; row_to_json of a plain row is cheaper than json_build_object of its pairs.
+# ``{count}``: _RANKING_COUNT or _KNOWN_TOTAL; ``{where}``: the run, the scope predicate and the filters
+# below; ``{sort_col}`` a RANKING_SORTS column, ``{direction}`` ASC or DESC, ``{name_join}`` _NAME_JOIN or "".
+_RANKING_PAGE = """
+SELECT {count} AS total, coalesce(json_agg(
+    (SELECT row_to_json(x) FROM (SELECT sr.institution_id, i.name, sr.region_code, sr.category, sr.peer_group,
+        sr.total_points, sr.eligible, sr.leader, sr.rank_peer, sr.rank_city, sr.rank_province, sr.vetoes
+        FROM scoring_result sr JOIN institution i ON i.id = sr.institution_id
+        WHERE sr.run_id = %(run_id)s AND sr.institution_id = page.institution_id) x)
+    ORDER BY page.sort_key {direction} NULLS LAST, page.institution_id), '[]')::text AS items
+FROM (SELECT sr.institution_id, {sort_col} AS sort_key FROM scoring_result sr{name_join}
+    WHERE {where} ORDER BY {sort_col} {direction} NULLS LAST, sr.institution_id
+    LIMIT %(limit)s OFFSET %(offset)s) page
+"""
+
+_RANKING_COUNT = "(SELECT count(*) FROM scoring_result sr WHERE {where})"
+_KNOWN_TOTAL = "%(known_total)s::bigint"
+_NAME_JOIN = " JOIN institution i ON i.id = sr.institution_id"
+
+_RESULT_OF_RUN = "sr.run_id = %(run_id)s"
+_RESULT_UNDER_REGION = f"sr.region_code = ANY({subtree_sql('%(region)s')})"
+_RESULT_OF_CATEGORY = "sr.category = %(category)s"
+_RESULT_OF_PEER_GROUP = "sr.peer_group = %(peer_group)s"
+_RESULT_ELIGIBLE = "sr.eligible = %(eligible)s"
 
 
 def _ranking_page_sql(
@@ -293,44 +374,32 @@ def _ranking_page_sql(
     if sort not in RANKING_SORTS:
         raise ValueError(f"unknown sort {sort!r}")
     pred = scope_predicate(scope, region_col="sr.region_code", institution_col="sr.institution_id")
-    where = ["sr.run_id = %(run_id)s", pred]
+    where = [_RESULT_OF_RUN, pred]
     params: dict[str, Any] = {**scope.params(), "run_id": run_id, "limit": limit, "offset": offset}
     if region_code:
-        where.append(f"sr.region_code = ANY({subtree_sql('%(region)s')})")
+        where.append(_RESULT_UNDER_REGION)
         params["region"] = region_code
     if category:
-        where.append("sr.category = %(category)s")
+        where.append(_RESULT_OF_CATEGORY)
         params["category"] = category
     if peer_group:
-        where.append("sr.peer_group = %(peer_group)s")
+        where.append(_RESULT_OF_PEER_GROUP)
         params["peer_group"] = peer_group
     if eligible is not None:
-        where.append("sr.eligible = %(eligible)s")
+        where.append(_RESULT_ELIGIBLE)
         params["eligible"] = eligible
-    direction = "DESC" if descending else "ASC"
-    sort_col = RANKING_SORTS[sort]
+    conditions = " AND ".join(where)
     if known_total is None:
-        count_sql = f"(SELECT count(*) FROM scoring_result sr WHERE {' AND '.join(where)})"
+        count_sql = _RANKING_COUNT.format(where=conditions)
     else:
-        count_sql = "%(known_total)s::bigint"
+        count_sql = _KNOWN_TOTAL
         params["known_total"] = known_total
-    name_join = " JOIN institution i ON i.id = sr.institution_id" if sort == "name" else ""
-    # First the page's institution ids with their sort key (for the default order an index-only scan of
-    # scoring_result_page_idx, however deep the OFFSET); then each of those rows by its primary key, in
-    # a scalar subquery so the planner cannot turn a hundred lookups into a scan and hash of the whole
-    # run; row_to_json of a plain row is cheaper than json_build_object of its pairs.
-    row = (
-        "(SELECT row_to_json(x) FROM (SELECT sr.institution_id, i.name, sr.region_code, sr.category, sr.peer_group,"
-        " sr.total_points, sr.eligible, sr.leader, sr.rank_peer, sr.rank_city, sr.rank_province, sr.vetoes"
-        " FROM scoring_result sr JOIN institution i ON i.id = sr.institution_id"
-        " WHERE sr.run_id = %(run_id)s AND sr.institution_id = page.institution_id) x)"
-    )
-    query = (
-        f"SELECT {count_sql} AS total, coalesce(json_agg({row}"
-        f" ORDER BY page.sort_key {direction} NULLS LAST, page.institution_id), '[]')::text AS items"
-        f" FROM (SELECT sr.institution_id, {sort_col} AS sort_key FROM scoring_result sr{name_join}"
-        f" WHERE {' AND '.join(where)} ORDER BY {sort_col} {direction} NULLS LAST, sr.institution_id"
-        " LIMIT %(limit)s OFFSET %(offset)s) page"
+    query = _RANKING_PAGE.format(
+        count=count_sql,
+        direction="DESC" if descending else "ASC",
+        sort_col=RANKING_SORTS[sort],
+        name_join=_NAME_JOIN if sort == "name" else "",
+        where=conditions,
     )
     return query, params
 
@@ -344,6 +413,19 @@ BUCKET_SQL = {
     "month": ("usage_monthly", "month", "u.month"),
     "year": ("usage_monthly", "month", "date_trunc('year', u.month)::date"),
 }
+
+
+# ``{table}``, ``{col}``, ``{expr}``: a BUCKET_SQL entry; ``{pred}``: the scope predicate.
+_USAGE_SERIES = """
+SELECT u.meter_id, m.energy_type, m.unit, m.end_use, {expr} AS bucket_start, sum(u.consumption) AS consumption
+FROM {table} u JOIN meter m ON m.id = u.meter_id JOIN institution i ON i.id = m.institution_id
+WHERE {pred} AND u.{col} >= %(start)s AND u.{col} < %(end)s
+    AND (%(inst)s::text IS NULL OR m.institution_id = %(inst)s)
+    AND (%(meter)s::text IS NULL OR m.id = %(meter)s)
+    AND (%(et)s::text IS NULL OR m.energy_type = %(et)s)
+GROUP BY u.meter_id, m.energy_type, m.unit, m.end_use, bucket_start
+ORDER BY u.meter_id, bucket_start
+"""
 
 
 def usage_series(
@@ -361,7 +443,7 @@ def usage_series(
 
     ``start``/``end`` are timestamps for hour buckets and local dates otherwise; ``end`` is exclusive.
     """
-    table, col, expr = BUCKET_SQL[bucket]
+    table, col, expr = BUCKET_SQL[bucket]  # fixed names, chosen by bucket
     pred = scope_predicate(scope, region_col="i.region_code", institution_col="i.id")
     params = {
         **scope.params(),
@@ -371,16 +453,6 @@ def usage_series(
         "meter": meter_id,
         "et": energy_type,
     }
+    sql = _USAGE_SERIES.format(expr=expr, table=table, col=col, pred=pred)
     with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(
-            f"SELECT u.meter_id, m.energy_type, m.unit, m.end_use, {expr} AS bucket_start,"
-            " sum(u.consumption) AS consumption"
-            f" FROM {table} u JOIN meter m ON m.id = u.meter_id JOIN institution i ON i.id = m.institution_id"
-            f" WHERE {pred} AND u.{col} >= %(start)s AND u.{col} < %(end)s"
-            " AND (%(inst)s::text IS NULL OR m.institution_id = %(inst)s)"
-            " AND (%(meter)s::text IS NULL OR m.id = %(meter)s)"
-            " AND (%(et)s::text IS NULL OR m.energy_type = %(et)s)"
-            " GROUP BY u.meter_id, m.energy_type, m.unit, m.end_use, bucket_start"
-            " ORDER BY u.meter_id, bucket_start",
-            params,
-        ).fetchall()
+        return cur.execute(sql, params).fetchall()

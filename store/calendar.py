@@ -103,17 +103,28 @@ def calendar_rows() -> list[tuple[dt.date, bool, str | None]]:
     return out
 
 
+_CREATE_NEW = """
+CREATE TEMP TABLE calendar_new (day date, workday boolean, holiday text) ON COMMIT DROP
+"""
+
+_COPY_NEW = """
+COPY calendar_new (day, workday, holiday) FROM STDIN
+"""
+
+_MERGE_NEW = """
+INSERT INTO calendar_day (day, workday, holiday) SELECT day, workday, holiday FROM calendar_new
+ON CONFLICT (day) DO UPDATE SET workday = excluded.workday, holiday = excluded.holiday
+WHERE (calendar_day.workday, calendar_day.holiday) IS DISTINCT FROM (excluded.workday, excluded.holiday)
+"""
+
+
 def sync(conn: psycopg.Connection) -> int:
     """Make ``calendar_day`` match this table (idempotent); returns the number of rows changed."""
     rows = calendar_rows()
     with conn.cursor() as cur:
-        cur.execute("CREATE TEMP TABLE calendar_new (day date, workday boolean, holiday text) ON COMMIT DROP")
-        with cur.copy("COPY calendar_new (day, workday, holiday) FROM STDIN") as copy:
+        cur.execute(_CREATE_NEW)
+        with cur.copy(_COPY_NEW) as copy:
             for row in rows:
                 copy.write_row(row)
-        cur.execute(
-            "INSERT INTO calendar_day (day, workday, holiday) SELECT day, workday, holiday FROM calendar_new "
-            "ON CONFLICT (day) DO UPDATE SET workday = excluded.workday, holiday = excluded.holiday "
-            "WHERE (calendar_day.workday, calendar_day.holiday) IS DISTINCT FROM (excluded.workday, excluded.holiday)"
-        )
+        cur.execute(_MERGE_NEW)
         return cur.rowcount

@@ -23,21 +23,34 @@ def default_rows() -> list[tuple[str, str, str, int]]:
     ]
 
 
+_DELETE_OTHERS = """
+DELETE FROM meter_interval_default WHERE (energy_type, end_use, register) NOT IN
+    (SELECT * FROM unnest(%(energy_types)s::text[], %(end_uses)s::text[], %(registers)s::text[]))
+"""
+
+_UPSERT = """
+INSERT INTO meter_interval_default (energy_type, end_use, register, read_interval_s)
+VALUES (%(energy_type)s, %(end_use)s, %(register)s, %(read_interval_s)s)
+ON CONFLICT (energy_type, end_use, register) DO UPDATE
+SET read_interval_s = excluded.read_interval_s
+WHERE meter_interval_default.read_interval_s <> excluded.read_interval_s
+"""
+
+_COLUMNS = ("energy_type", "end_use", "register", "read_interval_s")
+
+
 def sync(conn: psycopg.Connection) -> int:
     """Make meter_interval_default match the rule (idempotent); returns the number of rows changed."""
     rows = default_rows()
     with conn.cursor() as cur:
         cur.execute(
-            "DELETE FROM meter_interval_default WHERE (energy_type, end_use, register) NOT IN "
-            "(SELECT * FROM unnest(%s::text[], %s::text[], %s::text[]))",
-            ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]),
+            _DELETE_OTHERS,
+            {
+                "energy_types": [r[0] for r in rows],
+                "end_uses": [r[1] for r in rows],
+                "registers": [r[2] for r in rows],
+            },
         )
         changed = cur.rowcount
-        cur.executemany(
-            "INSERT INTO meter_interval_default (energy_type, end_use, register, read_interval_s) "
-            "VALUES (%s, %s, %s, %s) ON CONFLICT (energy_type, end_use, register) DO UPDATE "
-            "SET read_interval_s = excluded.read_interval_s "
-            "WHERE meter_interval_default.read_interval_s <> excluded.read_interval_s",
-            rows,
-        )
+        cur.executemany(_UPSERT, [dict(zip(_COLUMNS, r, strict=True)) for r in rows])
         return changed + max(cur.rowcount, 0)

@@ -22,6 +22,29 @@ from store.reader_role import revoke_large_object_creation
 # Arbitrary constant: "jieneng" as an int64 key for pg_advisory_lock.
 MIGRATE_LOCK_KEY = 0x6A69656E656E67
 
+_LOCK = """
+SELECT pg_advisory_lock(%(key)s)
+"""
+
+_UNLOCK = """
+SELECT pg_advisory_unlock(%(key)s)
+"""
+
+_RECORD_TIMEZONE = """
+INSERT INTO deployment_setting (key, value) VALUES ('timezone', %(timezone)s)
+"""
+
+_TABLE_EXISTS = """
+SELECT to_regclass(%(table)s)
+"""
+
+# yoyo's bookkeeping table, whose name yoyo decides (an identifier, not a value).
+_APPLIED_MIGRATIONS = sql.SQL("SELECT migration_id FROM {table}")
+
+_SERVER_VERSION = """
+SHOW server_version
+"""
+
 
 @dataclass
 class MigrateResult:
@@ -79,7 +102,7 @@ def migrate(
     """
     plan = timescale.TimescalePlan(compress_after, raw_retention, rollup_compress_after, hourly_retention)
     with psycopg.connect(url, autocommit=True) as lock_conn:
-        lock_conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATE_LOCK_KEY,))
+        lock_conn.execute(_LOCK, {"key": MIGRATE_LOCK_KEY})
         try:
             backend = get_backend(_yoyo_url(url))
             migrations = read_migrations(migrations_dir())
@@ -97,14 +120,14 @@ def migrate(
                 state = _apply_timescale(conn, timescaledb, plan)
                 conn.commit()
         finally:
-            lock_conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATE_LOCK_KEY,))
+            lock_conn.execute(_UNLOCK, {"key": MIGRATE_LOCK_KEY})
     return MigrateResult(applied=applied, timescale=state)
 
 
 def _record_timezone(conn: psycopg.Connection, timezone: str) -> None:
     recorded = recorded_timezone(conn)
     if recorded is None:
-        conn.execute("INSERT INTO deployment_setting (key, value) VALUES ('timezone', %s)", (timezone,))
+        conn.execute(_RECORD_TIMEZONE, {"timezone": timezone})
     elif recorded != timezone:
         # Rollups are bucketed in the recorded zone; silently mixing zones would corrupt day totals.
         raise ValueError(
@@ -147,9 +170,9 @@ def pending_migrations(conn: psycopg.Connection) -> list[str]:
     bookkeeping tables on first use, which a check run by every CLI verb must not do.
     """
     code_ids = code_migrations()
-    if conn.execute("SELECT to_regclass(%s)", (default_migration_table,)).fetchone()[0] is None:
+    if conn.execute(_TABLE_EXISTS, {"table": default_migration_table}).fetchone()[0] is None:
         return code_ids
-    applied_sql = sql.SQL("SELECT migration_id FROM {}").format(sql.Identifier(default_migration_table))
+    applied_sql = _APPLIED_MIGRATIONS.format(table=sql.Identifier(default_migration_table))
     applied = {r[0] for r in conn.execute(applied_sql)}
     return [i for i in code_ids if i not in applied]
 
@@ -161,9 +184,9 @@ def status(url: str) -> DbStatus:
     pending_ids = [m.id for m in backend.to_apply(migrations)]
     backend.connection.close()
     with psycopg.connect(url) as conn:
-        version = conn.execute("SHOW server_version").fetchone()[0]
+        version = conn.execute(_SERVER_VERSION).fetchone()[0]
         tz = None
-        if conn.execute("SELECT to_regclass('deployment_setting')").fetchone()[0]:
+        if conn.execute(_TABLE_EXISTS, {"table": "deployment_setting"}).fetchone()[0]:
             tz = recorded_timezone(conn)
         state = _timescale_state(conn)
     return DbStatus(

@@ -53,7 +53,7 @@ def _ceil_hour(ts: datetime) -> datetime:
     return f if f == ts else f + HOUR
 
 
-_SQL = """
+_METER_QUALITY = """
 WITH m AS (
     SELECT id, greatest(%(start)s, installed_at) AS a, least(%(end)s, coalesce(retired_at, %(end)s)) AS b
     FROM meter WHERE %(all)s OR id = ANY(%(ids)s)
@@ -84,7 +84,7 @@ def meter_quality(
     params = {"start": start, "end": end, "all": meter_ids is None, "ids": list(meter_ids or [])}
     out: list[MeterQuality] = []
     for meter_id, a, b, hours, resets, rollovers, quarantined, conflicts, rejects in conn.execute(
-        _SQL, params
+        _METER_QUALITY, params
     ):
         first, last = _ceil_hour(a), _floor_hour(b)  # whole hours only
         expected = max(0, int((last - first) / HOUR))

@@ -7,6 +7,10 @@ from psycopg import sql
 
 READER_ROLE = "jieneng_grafana"
 
+# Utility statements take no bound parameters: the role is an identifier and the password a literal,
+# both quoted by psycopg.sql.
+_ENABLE_LOGIN = sql.SQL("ALTER ROLE {role} LOGIN PASSWORD {password}")
+
 
 def enable_reader_login(conn: psycopg.Connection, password: str) -> None:
     """Let ``READER_ROLE`` log in with ``password``.
@@ -14,14 +18,15 @@ def enable_reader_login(conn: psycopg.Connection, password: str) -> None:
     The role is cluster-wide and migrations carry no secrets, so a deployment does this once (compose's
     ``grafana-reader`` step; the demo on its private PostgreSQL). Needs a role that may alter roles.
     """
-    conn.execute(
-        sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(READER_ROLE), sql.Literal(password))
-    )
+    conn.execute(_ENABLE_LOGIN.format(role=sql.Identifier(READER_ROLE), password=sql.Literal(password)))
 
 
 # The server-side functions that create a large object: PostgreSQL checks no privilege and no read-only
 # transaction for them, so any role could fill pg_largeobject. Nothing in jieneng uses large objects.
 LARGE_OBJECT_CREATORS = ("lo_create(oid)", "lo_creat(integer)", "lo_from_bytea(oid, bytea)")
+
+# ``{function}``: one of LARGE_OBJECT_CREATORS, a signature (constant SQL, not a value).
+_REVOKE_EXECUTE = "REVOKE EXECUTE ON FUNCTION pg_catalog.{function} FROM PUBLIC"
 
 
 def revoke_large_object_creation(conn: psycopg.Connection) -> bool:
@@ -36,7 +41,7 @@ def revoke_large_object_creation(conn: psycopg.Connection) -> bool:
     try:
         with conn.transaction():
             for fn in LARGE_OBJECT_CREATORS:
-                conn.execute(sql.SQL(f"REVOKE EXECUTE ON FUNCTION pg_catalog.{fn} FROM PUBLIC"))
+                conn.execute(sql.SQL(_REVOKE_EXECUTE.format(function=fn)))
     except psycopg.errors.InsufficientPrivilege:
         return False
     return True

@@ -2,7 +2,9 @@
 
 "This region and everything under it", "this region and everything above it" and "the city a region
 belongs to" are written here and nowhere else; the API's scopes, the registry's region filter,
-scoring's scoped reads and the scoring loader all embed these fragments. The walk is recursive, so it
+scoring's scoped reads, the scoring loader and the weather lookup (store.weather) all embed these
+fragments, and :func:`city_of` reads a region's city with the same rule. A region's city is never
+derived from its code's digits: a re-coded county keeps its code under another city. The walk is recursive, so it
 holds for any depth the schema allows (0001_core.sql does not bound it), and UNION (not UNION ALL)
 makes it stop on a cycle and count each code once when several roots overlap.
 
@@ -12,6 +14,8 @@ PostgreSQL computes the array once per query (an InitPlan), so the planner can u
 """
 
 from __future__ import annotations
+
+import psycopg
 
 _SUBTREE = """ARRAY(WITH RECURSIVE sub(code) AS (
     SELECT code FROM region WHERE code {roots}
@@ -73,3 +77,14 @@ def city_code_sql(alias: str) -> str:
     GB/T 2260 行政区划代码: a county-level code sits directly under its prefecture-level city.
     """
     return f"CASE WHEN {alias}.level = 'county' THEN {alias}.parent_code ELSE {alias}.code END"
+
+
+_CITY_OF = f"""
+SELECT coalesce((SELECT {city_code_sql("r")} FROM region r WHERE r.code = %(code)s), %(code)s)
+"""
+
+
+def city_of(conn: psycopg.Connection, code: str) -> str:
+    """The code of the city region ``code`` belongs to (:func:`city_code_sql`); a code the region table
+    does not hold, or a county without a parent, stands for itself."""
+    return conn.execute(_CITY_OF, {"code": code}).fetchone()[0]

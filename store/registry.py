@@ -118,32 +118,53 @@ class InstitutionRow:
 
 
 # --- read queries ---------------------------------------------------------------------------------
+# The column lists are the file kinds' (store.registry_files), composed once as quoted identifiers.
+
+_METER_COLS = sql.SQL(", ").join(sql.Identifier(c) for c in METERS.column_names)
+_INSTITUTION_COLS = sql.SQL(", ").join(sql.Identifier(c) for c in INSTITUTIONS.column_names)
+
+_LIST_METERS = sql.SQL("""
+SELECT {cols} FROM meter ORDER BY id COLLATE "C"
+""").format(cols=_METER_COLS)
+
+_LIST_INSTITUTION_METERS = sql.SQL("""
+SELECT {cols} FROM meter WHERE institution_id = %(inst)s ORDER BY id COLLATE "C"
+""").format(cols=_METER_COLS)
+
+_LIST_INSTITUTIONS = sql.SQL("""
+SELECT {cols} FROM institution ORDER BY id
+""").format(cols=_INSTITUTION_COLS)
+
+_INSTITUTIONS_UNDER = sql.SQL(
+    """
+SELECT {cols} FROM institution WHERE region_code = ANY("""
+    + subtree_of_any_sql("%(regions)s")
+    + """) ORDER BY id
+"""
+).format(cols=_INSTITUTION_COLS)
+
+_GET_INSTITUTION = sql.SQL("""
+SELECT {cols} FROM institution WHERE id = %(id)s
+""").format(cols=_INSTITUTION_COLS)
 
 
 def list_meters(conn: psycopg.Connection, institution_id: str | None = None) -> list[MeterRow]:
     """Every meter (or one institution's), ordered by id."""
-    cols = sql.SQL(", ").join(sql.Identifier(c) for c in METERS.column_names)
-    where = sql.SQL("WHERE institution_id = %(inst)s") if institution_id is not None else sql.SQL("")
-    q = sql.SQL('SELECT {} FROM meter {} ORDER BY id COLLATE "C"').format(cols, where)
     with conn.cursor(row_factory=class_row(MeterRow)) as cur:
-        return cur.execute(q, {"inst": institution_id}).fetchall()
+        if institution_id is None:
+            return cur.execute(_LIST_METERS).fetchall()
+        return cur.execute(_LIST_INSTITUTION_METERS, {"inst": institution_id}).fetchall()
 
 
 def list_institutions(
     conn: psycopg.Connection, region_code: str | None = None, *, region_codes: list[str] | None = None
 ) -> list[InstitutionRow]:
     """Institutions ordered by id; with ``region_code``/``region_codes``, only those in those regions or under them."""
-    cols = sql.SQL(", ").join(sql.Identifier(c) for c in INSTITUTIONS.column_names)
     regions = list(region_codes or []) + ([region_code] if region_code else [])
     with conn.cursor(row_factory=class_row(InstitutionRow)) as cur:
         if region_code is None and region_codes is None:
-            return cur.execute(sql.SQL("SELECT {} FROM institution ORDER BY id").format(cols)).fetchall()
-        q = sql.SQL(
-            "SELECT {} FROM institution WHERE region_code = ANY("
-            + subtree_of_any_sql("%(regions)s")
-            + ") ORDER BY id"
-        )
-        return cur.execute(q.format(cols), {"regions": regions}).fetchall()
+            return cur.execute(_LIST_INSTITUTIONS).fetchall()
+        return cur.execute(_INSTITUTIONS_UNDER, {"regions": regions}).fetchall()
 
 
 _INSTITUTION_IDS = """
@@ -157,11 +178,8 @@ def institution_ids(conn: psycopg.Connection) -> list[str]:
 
 
 def get_institution(conn: psycopg.Connection, institution_id: str) -> InstitutionRow | None:
-    cols = sql.SQL(", ").join(sql.Identifier(c) for c in INSTITUTIONS.column_names)
     with conn.cursor(row_factory=class_row(InstitutionRow)) as cur:
-        return cur.execute(
-            sql.SQL("SELECT {} FROM institution WHERE id = %s").format(cols), (institution_id,)
-        ).fetchone()
+        return cur.execute(_GET_INSTITUTION, {"id": institution_id}).fetchone()
 
 
 _REGION_CODES = """
@@ -287,7 +305,7 @@ def _upsert(conn: psycopg.Connection, kind: rf.Kind, rows: list[rf.Row]) -> Kind
             j += 1
         q = _upsert_sql(kind, cols)
         with conn.cursor() as cur:
-            cur.executemany(q, [[r.values[c] for c in cols] for r in rows[i:j]], returning=True)
+            cur.executemany(q, [{c: r.values[c] for c in cols} for r in rows[i:j]], returning=True)
             returned = 0
             while True:
                 for (inserted,) in cur.fetchall():
@@ -303,27 +321,40 @@ def _upsert(conn: psycopg.Connection, kind: rf.Kind, rows: list[rf.Row]) -> Kind
     return counts
 
 
+# Templates of the upsert of a kind's rows for the columns their file had: identifiers from the kind
+# (store.registry_files), one named placeholder per column. RETURNING tells an insert from an update.
+_UPSERT = sql.SQL(
+    "INSERT INTO {table} ({cols}) VALUES ({values}) ON CONFLICT ({key}) {action} RETURNING (xmax = 0)"
+)
+_UPDATE_CHANGED = sql.SQL("DO UPDATE SET {sets} WHERE ROW({mine}) IS DISTINCT FROM ROW({theirs})")
+_KEEP_EXISTING = sql.SQL("DO NOTHING")
+
+
 def _upsert_sql(kind: rf.Kind, cols: tuple[str, ...]) -> sql.Composed:
     ident = sql.Identifier
     table = ident(kind.table)
     rest = [c for c in cols if c not in kind.key]
     if rest:
-        sets = sql.SQL(", ").join(sql.SQL("{} = EXCLUDED.{}").format(ident(c), ident(c)) for c in rest)
-        mine = sql.SQL(", ").join(sql.SQL("{}.{}").format(table, ident(c)) for c in rest)
-        theirs = sql.SQL(", ").join(sql.SQL("EXCLUDED.{}").format(ident(c)) for c in rest)
-        action = sql.SQL("DO UPDATE SET {} WHERE ROW({}) IS DISTINCT FROM ROW({})").format(sets, mine, theirs)
+        action = _UPDATE_CHANGED.format(
+            sets=sql.SQL(", ").join(sql.SQL("{} = EXCLUDED.{}").format(ident(c), ident(c)) for c in rest),
+            mine=sql.SQL(", ").join(sql.SQL("{}.{}").format(table, ident(c)) for c in rest),
+            theirs=sql.SQL(", ").join(sql.SQL("EXCLUDED.{}").format(ident(c)) for c in rest),
+        )
     else:
-        action = sql.SQL("DO NOTHING")
-    return sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) {} RETURNING (xmax = 0)").format(
-        table,
-        sql.SQL(", ").join(ident(c) for c in cols),
-        sql.SQL(", ").join(sql.Placeholder() * len(cols)),
-        sql.SQL(", ").join(ident(c) for c in kind.key),
-        action,
+        action = _KEEP_EXISTING
+    return _UPSERT.format(
+        table=table,
+        cols=sql.SQL(", ").join(ident(c) for c in cols),
+        values=sql.SQL(", ").join(sql.Placeholder(c) for c in cols),
+        key=sql.SQL(", ").join(ident(c) for c in kind.key),
+        action=action,
     )
 
 
 # --- export ---------------------------------------------------------------------------------------
+
+
+_SELECT_ALL = sql.SQL("SELECT {cols} FROM {table} ORDER BY {order}")
 
 
 def _select_all(conn: psycopg.Connection, kind: rf.Kind) -> list[dict]:
@@ -335,7 +366,7 @@ def _select_all(conn: psycopg.Connection, kind: rf.Kind) -> list[dict]:
     )
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
-            sql.SQL("SELECT {} FROM {} ORDER BY {}").format(cols, sql.Identifier(kind.table), order)
+            _SELECT_ALL.format(cols=cols, table=sql.Identifier(kind.table), order=order)
         ).fetchall()
 
 
@@ -355,7 +386,12 @@ def export_files(conn: psycopg.Connection, tz: tzinfo, fmt: str = "csv") -> dict
     raise ValueError(f"unknown export format {fmt!r}; use csv or xlsx")
 
 
+_COUNT = sql.SQL("SELECT count(*) FROM {table}")
+
+
 def counts(conn: psycopg.Connection) -> dict[str, int]:
     """Rows per registry table (for summaries and tests)."""
-    q = sql.SQL("SELECT count(*) FROM {}")
-    return {k.table: conn.execute(q.format(sql.Identifier(k.table))).fetchone()[0] for k in KINDS.values()}
+    return {
+        k.table: conn.execute(_COUNT.format(table=sql.Identifier(k.table))).fetchone()[0]
+        for k in KINDS.values()
+    }

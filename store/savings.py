@@ -62,25 +62,44 @@ class Project:
         return self.energy_types.split(";")
 
 
+_GET_PROJECT = f"""
+SELECT {", ".join(PROJECT_COLUMNS)} FROM project WHERE id = %(id)s
+"""
+
+_LIST_PROJECTS = f"""
+SELECT {", ".join(PROJECT_COLUMNS)} FROM project WHERE %(all)s OR institution_id = ANY(%(ids)s)
+ORDER BY id COLLATE "C"
+"""
+
+_INSTITUTION_REGION = """
+SELECT region_code FROM institution WHERE id = %(id)s
+"""
+
+_LISTED_METERS = """
+SELECT id, unit FROM meter WHERE id = ANY(%(ids)s) AND energy_type = %(energy_type)s ORDER BY id
+"""
+
+_MAIN_METERS = """
+SELECT id, unit FROM meter WHERE institution_id = %(institution_id)s AND energy_type = %(energy_type)s
+    AND end_use = 'main' AND parent_meter_id IS NULL ORDER BY id
+"""
+
+
 def get_project(conn: psycopg.Connection, project_id: str) -> Project | None:
-    row = conn.execute(
-        f"SELECT {', '.join(PROJECT_COLUMNS)} FROM project WHERE id = %s", (project_id,)
-    ).fetchone()
+    row = conn.execute(_GET_PROJECT, {"id": project_id}).fetchone()
     return Project(*row) if row else None
 
 
 def list_projects(conn: psycopg.Connection, institution_ids: list[str] | None = None) -> list[Project]:
     """Every project (or those of ``institution_ids``), ordered by id."""
     rows = conn.execute(
-        f"SELECT {', '.join(PROJECT_COLUMNS)} FROM project WHERE %(all)s OR institution_id = ANY(%(ids)s) "
-        'ORDER BY id COLLATE "C"',
-        {"all": institution_ids is None, "ids": list(institution_ids or [])},
+        _LIST_PROJECTS, {"all": institution_ids is None, "ids": list(institution_ids or [])}
     ).fetchall()
     return [Project(*r) for r in rows]
 
 
 def institution_region(conn: psycopg.Connection, institution_id: str) -> str:
-    return conn.execute("SELECT region_code FROM institution WHERE id = %s", (institution_id,)).fetchone()[0]
+    return conn.execute(_INSTITUTION_REGION, {"id": institution_id}).fetchone()[0]
 
 
 def project_meters(conn: psycopg.Connection, p: Project, energy_type: str) -> list[tuple[str, str]]:
@@ -88,15 +107,19 @@ def project_meters(conn: psycopg.Connection, p: Project, energy_type: str) -> li
     institution's main meters (no parent) of that type."""
     listed = [m for m in (p.meter_ids or "").split(";") if m]
     if listed:
-        q = "SELECT id, unit FROM meter WHERE id = ANY(%s) AND energy_type = %s ORDER BY id"
-        args: tuple = (listed, energy_type)
+        rows = conn.execute(_LISTED_METERS, {"ids": listed, "energy_type": energy_type})
     else:
-        q = (
-            "SELECT id, unit FROM meter WHERE institution_id = %s AND energy_type = %s AND end_use = 'main' "
-            "AND parent_meter_id IS NULL ORDER BY id"
-        )
-        args = (p.institution_id, energy_type)
-    return [(r[0], r[1]) for r in conn.execute(q, args).fetchall()]
+        rows = conn.execute(_MAIN_METERS, {"institution_id": p.institution_id, "energy_type": energy_type})
+    return [(r[0], r[1]) for r in rows.fetchall()]
+
+
+_DAILY_USE = f"""
+SELECT (hour AT TIME ZONE {_TZ})::date AS day, meter_id, sum(consumption), count(*)
+FROM usage_hourly
+WHERE meter_id = ANY(%(ids)s)
+    AND hour >= (%(a)s::timestamp AT TIME ZONE {_TZ}) AND hour < (%(b)s::timestamp AT TIME ZONE {_TZ})
+GROUP BY 1, 2
+"""
 
 
 def daily_use(
@@ -108,18 +131,27 @@ def daily_use(
     canonical = codes.CANONICAL_UNITS.get(energy_type) or meters[0][1]
     factor = {m: codes.convert(1.0, codes.normalize_unit(u), canonical) for m, u in meters}
     rows = conn.execute(
-        f"""SELECT (hour AT TIME ZONE {_TZ})::date AS day, meter_id, sum(consumption), count(*)
-            FROM usage_hourly
-            WHERE meter_id = ANY(%(ids)s)
-              AND hour >= (%(a)s::timestamp AT TIME ZONE {_TZ}) AND hour < (%(b)s::timestamp AT TIME ZONE {_TZ})
-            GROUP BY 1, 2""",
-        {"ids": list(factor), "a": first, "b": last + dt.timedelta(days=1)},
+        _DAILY_USE, {"ids": list(factor), "a": first, "b": last + dt.timedelta(days=1)}
     ).fetchall()
     per_day: dict[dt.date, list[float]] = {}
     for day, meter_id, total, hours in rows:
         if hours >= 24:
             per_day.setdefault(day, []).append(float(total) * factor[meter_id])
     return {d: sum(v) for d, v in per_day.items() if len(v) == len(meters)}
+
+
+_INSERT_MODEL = """
+INSERT INTO baseline_model (project_id, energy_type, unit, baseline_from, baseline_to, method,
+    methodology_sha256, data_sha256, params, n_days, n_parameters, r2_adj, cvrmse, nmbe, autocorr_lag1)
+VALUES (%(project_id)s, %(energy_type)s, %(unit)s, %(baseline_from)s, %(baseline_to)s, %(method)s,
+    %(methodology_sha256)s, %(data_sha256)s, %(params)s, %(n_days)s, %(n_parameters)s, %(r2_adj)s, %(cvrmse)s,
+    %(nmbe)s, %(autocorr_lag1)s)
+RETURNING id
+"""
+
+_GET_MODEL = """
+SELECT * FROM baseline_model WHERE id = %(id)s
+"""
 
 
 def insert_model(
@@ -135,34 +167,31 @@ def insert_model(
     params: dict,
 ) -> int:
     s = params["stats"]
-    seg_r2 = s["r2_adj"]
     return conn.execute(
-        """INSERT INTO baseline_model (project_id, energy_type, unit, baseline_from, baseline_to, method,
-               methodology_sha256, data_sha256, params, n_days, n_parameters, r2_adj, cvrmse, nmbe, autocorr_lag1)
-           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id""",
-        (
-            project_id,
-            energy_type,
-            unit,
-            first,
-            last,
-            method,
-            methodology_sha256,
-            data_sha256,
-            Jsonb(params),
-            s["n_days"],
-            s["n_parameters"],
-            seg_r2,
-            s["cvrmse"],
-            s["nmbe"],
-            s["autocorr_lag1"],
-        ),
+        _INSERT_MODEL,
+        {
+            "project_id": project_id,
+            "energy_type": energy_type,
+            "unit": unit,
+            "baseline_from": first,
+            "baseline_to": last,
+            "method": method,
+            "methodology_sha256": methodology_sha256,
+            "data_sha256": data_sha256,
+            "params": Jsonb(params),
+            "n_days": s["n_days"],
+            "n_parameters": s["n_parameters"],
+            "r2_adj": s["r2_adj"],
+            "cvrmse": s["cvrmse"],
+            "nmbe": s["nmbe"],
+            "autocorr_lag1": s["autocorr_lag1"],
+        },
     ).fetchone()[0]
 
 
 def get_model(conn: psycopg.Connection, model_id: int) -> dict | None:
     with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute("SELECT * FROM baseline_model WHERE id = %s", (model_id,)).fetchone()
+        return cur.execute(_GET_MODEL, {"id": model_id}).fetchone()
 
 
 RESULT_COLUMNS = (
@@ -191,39 +220,62 @@ RESULT_COLUMNS = (
 )
 
 
+# A daily row as replace_result takes it, after the project and energy type.
+_DAILY_COLUMNS = ("day", "mean_temp_c", "hdd", "cdd", "workday", "predicted", "metered", "avoided")
+
+_DELETE_DAILY = """
+DELETE FROM savings_daily WHERE project_id = %(project_id)s AND energy_type = %(energy_type)s
+"""
+
+_DELETE_RESULT = """
+DELETE FROM savings_result WHERE project_id = %(project_id)s AND energy_type = %(energy_type)s
+"""
+
+_INSERT_RESULT = f"""
+INSERT INTO savings_result ({", ".join(RESULT_COLUMNS)})
+VALUES ({", ".join(f"%({c})s" for c in RESULT_COLUMNS)})
+"""
+
+_INSERT_DAILY = f"""
+INSERT INTO savings_daily (project_id, energy_type, {", ".join(_DAILY_COLUMNS)})
+VALUES (%(project_id)s, %(energy_type)s, {", ".join(f"%({c})s" for c in _DAILY_COLUMNS)})
+"""
+
+_RESULTS = f"""
+SELECT {", ".join(RESULT_COLUMNS)}, computed_at FROM savings_result WHERE project_id = %(project_id)s
+ORDER BY energy_type
+"""
+
+_DAILY_ROWS = f"""
+SELECT {", ".join(_DAILY_COLUMNS)} FROM savings_daily
+WHERE project_id = %(project_id)s AND energy_type = %(energy_type)s ORDER BY day
+"""
+
+
 def replace_result(conn: psycopg.Connection, result: dict, daily: list[tuple]) -> None:
-    """The project's result for one energy type and its daily rows, replacing the previous ones."""
-    key = (result["project_id"], result["energy_type"])
-    conn.execute("DELETE FROM savings_daily WHERE project_id = %s AND energy_type = %s", key)
-    conn.execute("DELETE FROM savings_result WHERE project_id = %s AND energy_type = %s", key)
+    """The project's result for one energy type and its daily rows (_DAILY_COLUMNS), replacing the previous
+    ones."""
+    key = {"project_id": result["project_id"], "energy_type": result["energy_type"]}
+    conn.execute(_DELETE_DAILY, key)
+    conn.execute(_DELETE_RESULT, key)
     conn.execute(
-        f"INSERT INTO savings_result ({', '.join(RESULT_COLUMNS)}) VALUES ({', '.join(['%s'] * len(RESULT_COLUMNS))})",
-        [result.get(c) for c in RESULT_COLUMNS[:-1]] + [list(result.get("reasons") or [])],
+        _INSERT_RESULT,
+        {**{c: result.get(c) for c in RESULT_COLUMNS}, "reasons": list(result.get("reasons") or [])},
     )
     with conn.cursor() as cur:
         cur.executemany(
-            """INSERT INTO savings_daily (project_id, energy_type, day, mean_temp_c, hdd, cdd, workday, predicted,
-                   metered, avoided) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
-            [(*key, *row) for row in daily],
+            _INSERT_DAILY, [{**key, **dict(zip(_DAILY_COLUMNS, row, strict=True))} for row in daily]
         )
 
 
 def results(conn: psycopg.Connection, project_id: str) -> list[dict]:
     with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(
-            f"SELECT {', '.join(RESULT_COLUMNS)}, computed_at FROM savings_result WHERE project_id = %s "
-            "ORDER BY energy_type",
-            (project_id,),
-        ).fetchall()
+        return cur.execute(_RESULTS, {"project_id": project_id}).fetchall()
 
 
 def daily_rows(conn: psycopg.Connection, project_id: str, energy_type: str) -> list[dict]:
     with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(
-            """SELECT day, mean_temp_c, hdd, cdd, workday, predicted, metered, avoided FROM savings_daily
-               WHERE project_id = %s AND energy_type = %s ORDER BY day""",
-            (project_id, energy_type),
-        ).fetchall()
+        return cur.execute(_DAILY_ROWS, {"project_id": project_id, "energy_type": energy_type}).fetchall()
 
 
 def canonical_json(obj) -> str:

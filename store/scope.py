@@ -55,16 +55,21 @@ def run_scope_predicate(scope: Scope, alias: str = "r") -> str:
     return "FALSE"
 
 
+_IN_REGIONS = " AND {alias}.region_code = ANY(" + subtree_of_any_sql("%(filter_regions)s") + ")"
+_OF_INSTITUTION = " AND {alias}.institution_id = %(filter_institution)s"
+
+
 def filter_conditions(
-    alias: str, region_codes: Sequence[str] | None, institution_id: str | None, params: list[Any]
+    alias: str, region_codes: Sequence[str] | None, institution_id: str | None, params: dict[str, Any]
 ) -> str:
     """SQL conditions (leading AND) restricting rows of table `alias` (which has region_code /
-    institution_id) to the caller's scope. A region code matches institutions in every region under it."""
+    institution_id) to the caller's scope. A region code matches institutions in every region under it.
+    Their values go into `params` as ``filter_regions`` and ``filter_institution``."""
     out = ""
     if region_codes is not None:
-        out += f" AND {alias}.region_code = ANY({subtree_of_any_sql('%s')})"
-        params.append(list(region_codes))
+        out += _IN_REGIONS.format(alias=alias)
+        params["filter_regions"] = list(region_codes)
     if institution_id is not None:
-        out += f" AND {alias}.institution_id = %s"
-        params.append(institution_id)
+        out += _OF_INSTITUTION.format(alias=alias)
+        params["filter_institution"] = institution_id
     return out

@@ -51,6 +51,36 @@ def _copy_field(v: Any) -> bytes:
 
 _COPY_CHUNK_BYTES = 1 << 20
 
+_INSERT_RUN = """
+INSERT INTO scoring_run (year, region_code, methodology_name, methodology_version, methodology_hash,
+    methodology_text, results_hash, created_by)
+VALUES (%(year)s, %(region_code)s, %(methodology_name)s, %(methodology_version)s, %(methodology_hash)s,
+    %(methodology_text)s, %(results_hash)s, %(created_by)s)
+RETURNING id
+"""
+
+_CLIENT_ENCODING_UTF8 = """
+SET LOCAL client_encoding TO 'UTF8'
+"""
+
+# The default TOAST compression in force, when the server was built with lz4 (else no row).
+_TOAST_COMPRESSION_IF_LZ4 = """
+SELECT setting FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)
+"""
+
+_SET_TOAST_COMPRESSION = """
+SELECT set_config('default_toast_compression', %(method)s, true)
+"""
+
+_COPY_RESULTS = """
+COPY scoring_result (run_id, institution_id, region_code, category, peer_group, total_points,
+    eligible, leader, rank_peer, rank_city, rank_province, vetoes, detail) FROM STDIN
+"""
+
+_SET_RESULTS_HASH = """
+UPDATE scoring_run SET results_hash = %(results_hash)s WHERE id = %(id)s
+"""
+
 
 def insert_run(
     conn: psycopg.Connection,
@@ -74,41 +104,31 @@ def insert_run(
     the last result has been written.
     """
     run_id = conn.execute(
-        """INSERT INTO scoring_run (year, region_code, methodology_name, methodology_version, methodology_hash,
-               methodology_text, results_hash, created_by)
-           VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id""",
-        (
-            year,
-            region_code,
-            methodology_name,
-            methodology_version,
-            methodology_hash,
-            methodology_text,
-            results_hash if isinstance(results_hash, str) else "",
-            created_by,
-        ),
+        _INSERT_RUN,
+        {
+            "year": year,
+            "region_code": region_code,
+            "methodology_name": methodology_name,
+            "methodology_version": methodology_version,
+            "methodology_hash": methodology_hash,
+            "methodology_text": methodology_text,
+            "results_hash": results_hash if isinstance(results_hash, str) else "",
+            "created_by": created_by,
+        },
     ).fetchone()[0]
     if conn.info.encoding != "utf-8":  # the rows below are UTF-8 bytes
-        conn.execute("SET LOCAL client_encoding TO 'UTF8'")
+        conn.execute(_CLIENT_ENCODING_UTF8)
     run_field = _copy_field(run_id)
     # Each ~12 KB detail is TOAST-compressed. With lz4 instead of the default pglz the server stored a
     # 10,000-institution run in 1.6 s instead of 2.9 s, for 7% more disk and faster reads (bench/README.md).
     # Only for this COPY, and only where the server was built with lz4; a datum records its own method, so
     # readers need nothing.
-    old_compression = conn.execute(
-        """SELECT setting FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)"""
-    ).fetchone()
+    old_compression = conn.execute(_TOAST_COMPRESSION_IF_LZ4).fetchone()
     if old_compression is not None:
-        conn.execute("SELECT set_config('default_toast_compression', 'lz4', true)")
+        conn.execute(_SET_TOAST_COMPRESSION, {"method": "lz4"})
     # The COPY text is written here rather than by psycopg's write_row: a result's detail is ~12 KB of JSON
     # that needs at most a backslash doubling, and per-row formatting was most of the client's store time.
-    with (
-        conn.cursor() as cur,
-        cur.copy(
-            """COPY scoring_result (run_id, institution_id, region_code, category, peer_group, total_points,
-               eligible, leader, rank_peer, rank_city, rank_province, vetoes, detail) FROM STDIN"""
-        ) as copy,
-    ):
+    with conn.cursor() as cur, cur.copy(_COPY_RESULTS) as copy:
         chunk: list[bytes] = []
         size = 0
         for r in results:
@@ -148,10 +168,67 @@ def insert_run(
         if chunk:
             copy.write(b"".join(chunk))
     if old_compression is not None:
-        conn.execute("SELECT set_config('default_toast_compression', %s, true)", (old_compression[0],))
+        conn.execute(_SET_TOAST_COMPRESSION, {"method": old_compression[0]})
     if not isinstance(results_hash, str):
-        conn.execute("UPDATE scoring_run SET results_hash = %s WHERE id = %s", (results_hash(), run_id))
+        conn.execute(_SET_RESULTS_HASH, {"results_hash": results_hash(), "id": run_id})
     return run_id
+
+
+# --- reads ---------------------------------------------------------------------------------------
+# Templates: ``{scope}`` is store.scope.filter_conditions' fragment (its values bound as parameters) and
+# the other fields are the fixed fragments below, included or left empty; every value is a named parameter.
+
+_RUN_COUNTS = """count(s.institution_id) AS institutions,
+    count(s.institution_id) FILTER (WHERE s.eligible) AS eligible,
+    count(s.institution_id) FILTER (WHERE s.leader) AS leaders"""
+
+# With a scope, only runs that include at least one institution in scope.
+_ANY_IN_SCOPE = "HAVING count(s.institution_id) > 0"
+
+_LIST_RUNS = f"""
+SELECT {_RUN_COLUMNS},
+    {_RUN_COUNTS}
+FROM scoring_run r LEFT JOIN scoring_result s ON s.run_id = r.id {{scope}}
+{{where}}
+GROUP BY r.id {{having}}
+ORDER BY r.created_at DESC, r.id DESC LIMIT %(limit)s
+"""
+
+_OF_YEAR = "WHERE r.year = %(year)s"
+
+_GET_RUN = f"""
+SELECT {_RUN_COLUMNS}{{extra}},
+    {_RUN_COUNTS}
+FROM scoring_run r LEFT JOIN scoring_result s ON s.run_id = r.id {{scope}}
+WHERE r.id = %(run_id)s GROUP BY r.id {{having}}
+"""
+
+_WITH_METHODOLOGY_TEXT = ", r.methodology_text"
+
+_LATEST_RUN_ID = """
+SELECT id FROM scoring_run WHERE year = %(year)s AND region_code IS NOT DISTINCT FROM %(region_code)s
+ORDER BY created_at DESC, id DESC LIMIT 1
+"""
+
+_LIST_RESULTS = """
+SELECT s.institution_id, i.name, s.region_code, s.category, s.peer_group, s.total_points,
+    s.eligible, s.leader, s.rank_peer, s.rank_city, s.rank_province, s.vetoes
+FROM scoring_result s JOIN institution i ON i.id = s.institution_id
+WHERE s.run_id = %(run_id)s {scope}
+ORDER BY s.rank_province NULLS LAST, s.institution_id{page}
+"""
+
+_OF_PEER_GROUP = " AND s.peer_group = %(peer_group)s"
+_OF_ELIGIBLE = " AND s.eligible = %(eligible)s"
+_PAGE = " LIMIT %(limit)s OFFSET %(offset)s"
+
+_GET_RESULT = """
+SELECT s.detail FROM scoring_result s WHERE s.run_id = %(run_id)s AND s.institution_id = %(institution_id)s {scope}
+"""
+
+_RESULT_DETAILS = """
+SELECT institution_id, detail::text FROM scoring_result WHERE run_id = %(run_id)s ORDER BY institution_id
+"""
 
 
 def list_runs(
@@ -166,26 +243,12 @@ def list_runs(
 
     With a scope, only runs that include at least one institution in scope are listed.
     """
-    params: list[Any] = []
+    params: dict[str, Any] = {"year": year, "limit": limit}
     scope = filter_conditions("s", region_codes, institution_id, params)
-    where = ""
-    if year is not None:
-        where = "WHERE r.year = %s"
-        params.append(year)
-    having = (
-        "HAVING count(s.institution_id) > 0"
-        if (region_codes is not None or institution_id is not None)
-        else ""
+    scoped = region_codes is not None or institution_id is not None
+    sql = _LIST_RUNS.format(
+        scope=scope, where=_OF_YEAR if year is not None else "", having=_ANY_IN_SCOPE if scoped else ""
     )
-    params.append(limit)
-    sql = f"""SELECT {_RUN_COLUMNS},
-                     count(s.institution_id) AS institutions,
-                     count(s.institution_id) FILTER (WHERE s.eligible) AS eligible,
-                     count(s.institution_id) FILTER (WHERE s.leader) AS leaders
-              FROM scoring_run r LEFT JOIN scoring_result s ON s.run_id = r.id {scope}
-              {where}
-              GROUP BY r.id {having}
-              ORDER BY r.created_at DESC, r.id DESC LIMIT %s"""
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(sql, params).fetchall()
 
@@ -199,32 +262,21 @@ def get_run(
     with_methodology_text: bool = False,
 ) -> dict[str, Any] | None:
     """One run (None if absent, or if it has no institution in the caller's scope)."""
-    params: list[Any] = []
+    params: dict[str, Any] = {"run_id": run_id}
     scope = filter_conditions("s", region_codes, institution_id, params)
-    params.append(run_id)
-    extra = ", r.methodology_text" if with_methodology_text else ""
-    having = (
-        "HAVING count(s.institution_id) > 0"
-        if (region_codes is not None or institution_id is not None)
-        else ""
+    scoped = region_codes is not None or institution_id is not None
+    sql = _GET_RUN.format(
+        extra=_WITH_METHODOLOGY_TEXT if with_methodology_text else "",
+        scope=scope,
+        having=_ANY_IN_SCOPE if scoped else "",
     )
-    sql = f"""SELECT {_RUN_COLUMNS}{extra},
-                     count(s.institution_id) AS institutions,
-                     count(s.institution_id) FILTER (WHERE s.eligible) AS eligible,
-                     count(s.institution_id) FILTER (WHERE s.leader) AS leaders
-              FROM scoring_run r LEFT JOIN scoring_result s ON s.run_id = r.id {scope}
-              WHERE r.id = %s GROUP BY r.id {having}"""
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(sql, params).fetchone()
 
 
 def latest_run_id(conn: psycopg.Connection, year: int, *, region_code: str | None = None) -> int | None:
     """The newest run for the year (province-wide runs only unless `region_code` is given)."""
-    row = conn.execute(
-        """SELECT id FROM scoring_run WHERE year = %s AND region_code IS NOT DISTINCT FROM %s
-           ORDER BY created_at DESC, id DESC LIMIT 1""",
-        (year, region_code),
-    ).fetchone()
+    row = conn.execute(_LATEST_RUN_ID, {"year": year, "region_code": region_code}).fetchone()
     return row[0] if row else None
 
 
@@ -240,23 +292,19 @@ def list_results(
     offset: int = 0,
 ) -> list[dict[str, Any]]:
     """Ranking rows of a run (no detail), ordered by province rank then institution id (unscored last)."""
-    params: list[Any] = [run_id]
+    params: dict[str, Any] = {
+        "run_id": run_id,
+        "peer_group": peer_group,
+        "eligible": eligible,
+        "limit": limit,
+        "offset": offset,
+    }
     scope = filter_conditions("s", region_codes, institution_id, params)
     if peer_group is not None:
-        scope += " AND s.peer_group = %s"
-        params.append(peer_group)
+        scope += _OF_PEER_GROUP
     if eligible is not None:
-        scope += " AND s.eligible = %s"
-        params.append(eligible)
-    page = ""
-    if limit is not None:
-        page = " LIMIT %s OFFSET %s"
-        params.extend([limit, offset])
-    sql = f"""SELECT s.institution_id, i.name, s.region_code, s.category, s.peer_group, s.total_points,
-                     s.eligible, s.leader, s.rank_peer, s.rank_city, s.rank_province, s.vetoes
-              FROM scoring_result s JOIN institution i ON i.id = s.institution_id
-              WHERE s.run_id = %s {scope}
-              ORDER BY s.rank_province NULLS LAST, s.institution_id{page}"""
+        scope += _OF_ELIGIBLE
+    sql = _LIST_RESULTS.format(scope=scope, page=_PAGE if limit is not None else "")
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(sql, params).fetchall()
 
@@ -269,20 +317,15 @@ def get_result(
     region_codes: Sequence[str] | None = None,
 ) -> dict[str, Any] | None:
     """One institution's `detail` (the InstitutionResult as a dict), or None if absent / out of scope."""
-    params: list[Any] = [run_id, institution_id]
+    params: dict[str, Any] = {"run_id": run_id, "institution_id": institution_id}
     scope = filter_conditions("s", region_codes, None, params)
-    row = conn.execute(
-        f"SELECT s.detail FROM scoring_result s WHERE s.run_id = %s AND s.institution_id = %s {scope}", params
-    ).fetchone()
+    row = conn.execute(_GET_RESULT.format(scope=scope), params).fetchone()
     return row[0] if row else None
 
 
 def result_details(conn: psycopg.Connection, run_id: int) -> list[tuple[str, str]]:
     """(institution_id, detail as stored text) for a run, by institution id: what results_hash covers."""
-    return conn.execute(
-        "SELECT institution_id, detail::text FROM scoring_result WHERE run_id = %s ORDER BY institution_id",
-        (run_id,),
-    ).fetchall()
+    return conn.execute(_RESULT_DETAILS, {"run_id": run_id}).fetchall()
 
 
 __all__ = [

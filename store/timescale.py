@@ -65,8 +65,42 @@ def parse_version(version: str | None) -> tuple[int, int]:
         return (2, 13)
 
 
+# --- statements ------------------------------------------------------------------------------------
+# TimescaleDB's setup is DDL and policy calls that tests inspect as text (tests/test_migrate.py), so these
+# are psycopg.sql templates: tables and columns are composed as literals or identifiers, intervals as
+# quoted literals (_interval_literal), never spliced as text. ALTER TABLE/DATABASE and CREATE EXTENSION
+# take no bound parameters.
+
+_CREATE_EXTENSION = sql.SQL("CREATE EXTENSION IF NOT EXISTS timescaledb")
+_CREATE_HYPERTABLE = sql.SQL(
+    "SELECT create_hypertable({name}, by_range({col}, {chunk}), if_not_exists => TRUE, migrate_data => TRUE)"
+)
+_ENABLE_COMPRESSION = sql.SQL(
+    "ALTER TABLE {table} SET (timescaledb.compress, "
+    "timescaledb.compress_segmentby = 'meter_id', timescaledb.compress_orderby = {col})"
+)
+_ENABLE_COLUMNSTORE = sql.SQL(
+    "ALTER TABLE {table} SET (timescaledb.enable_columnstore = true, timescaledb.segmentby = 'meter_id', "
+    "timescaledb.orderby = {col})"
+)
+_REMOVE_COMPRESSION_POLICY = sql.SQL("SELECT remove_compression_policy({name}, if_exists => TRUE)")
+_ADD_COMPRESSION_POLICY = sql.SQL("SELECT add_compression_policy({name}, compress_after => {after})")
+_REMOVE_COLUMNSTORE_POLICY = sql.SQL("CALL remove_columnstore_policy({name}, if_exists => TRUE)")
+_ADD_COLUMNSTORE_POLICY = sql.SQL("CALL add_columnstore_policy({name}, after => {after})")
+_REMOVE_RETENTION_POLICY = sql.SQL("SELECT remove_retention_policy({name}, if_exists => TRUE)")
+_ADD_RETENTION_POLICY = sql.SQL("SELECT add_retention_policy({name}, drop_after => {drop})")
+_LIFT_DML_DECOMPRESSION_LIMIT = sql.SQL(
+    "ALTER DATABASE {db} SET timescaledb.max_tuples_decompressed_per_dml_transaction = 0"
+)
+_INTERVAL = sql.SQL("INTERVAL {value}")
+
+# ``reading`` by name: its table stays unquoted in ALTER TABLE, as it always was.
+_READING = sql.Literal("reading")
+_READING_TABLE = sql.SQL("reading")
+
+
 def _interval_literal(value: str) -> sql.Composable:
-    return sql.SQL("INTERVAL {}").format(sql.Literal(value))
+    return _INTERVAL.format(value=sql.Literal(value))
 
 
 def hypertable_statements(plan: TimescalePlan, *, compression_enabled: bool = False) -> list[sql.Composable]:
@@ -77,40 +111,27 @@ def hypertable_statements(plan: TimescalePlan, *, compression_enabled: bool = Fa
     ``add_*_policy(if_not_exists => TRUE)`` would keep an old interval). Compression settings are
     set only once: TimescaleDB refuses to alter them while compressed chunks exist.
     """
+    ts = sql.Literal("ts")
     stmts: list[sql.Composable] = [
-        sql.SQL("CREATE EXTENSION IF NOT EXISTS timescaledb"),
-        sql.SQL(
-            "SELECT create_hypertable('reading', by_range('ts', {chunk}), "
-            "if_not_exists => TRUE, migrate_data => TRUE)"
-        ).format(chunk=_interval_literal(CHUNK_INTERVAL)),
+        _CREATE_EXTENSION,
+        _CREATE_HYPERTABLE.format(name=_READING, col=ts, chunk=_interval_literal(CHUNK_INTERVAL)),
     ]
     if not compression_enabled:
-        stmts.append(
-            sql.SQL(
-                "ALTER TABLE reading SET (timescaledb.compress, "
-                "timescaledb.compress_segmentby = 'meter_id', timescaledb.compress_orderby = 'ts')"
-            )
-        )
+        stmts.append(_ENABLE_COMPRESSION.format(table=_READING_TABLE, col=ts))
     stmts += [
-        sql.SQL("SELECT remove_compression_policy('reading', if_exists => TRUE)"),
-        sql.SQL("SELECT add_compression_policy('reading', compress_after => {after})").format(
-            after=_interval_literal(plan.compress_after)
-        ),
-        sql.SQL("SELECT remove_retention_policy('reading', if_exists => TRUE)"),
+        _REMOVE_COMPRESSION_POLICY.format(name=_READING),
+        _ADD_COMPRESSION_POLICY.format(name=_READING, after=_interval_literal(plan.compress_after)),
+        _REMOVE_RETENTION_POLICY.format(name=_READING),
     ]
     if plan.raw_retention:
-        stmts.append(
-            sql.SQL("SELECT add_retention_policy('reading', drop_after => {drop})").format(
-                drop=_interval_literal(plan.raw_retention)
-            )
-        )
+        stmts.append(_ADD_RETENTION_POLICY.format(name=_READING, drop=_interval_literal(plan.raw_retention)))
     return stmts
 
 
 def _remove_compression_policy(name: sql.Composable, columnstore: bool) -> sql.Composable:
     if columnstore:
-        return sql.SQL("CALL remove_columnstore_policy({name}, if_exists => TRUE)").format(name=name)
-    return sql.SQL("SELECT remove_compression_policy({name}, if_exists => TRUE)").format(name=name)
+        return _REMOVE_COLUMNSTORE_POLICY.format(name=name)
+    return _REMOVE_COMPRESSION_POLICY.format(name=name)
 
 
 def rollup_statements(
@@ -144,65 +165,62 @@ def rollup_statements(
     stmts: list[sql.Composable] = []
     for t in ROLLUP_TABLES:
         name, col = sql.Literal(t.name), sql.Literal(t.time_column)
-        stmts.append(
-            sql.SQL(
-                "SELECT create_hypertable({name}, by_range({col}, {chunk}), "
-                "if_not_exists => TRUE, migrate_data => TRUE)"
-            ).format(name=name, col=col, chunk=_interval_literal(t.chunk_interval))
-        )
+        stmts.append(_CREATE_HYPERTABLE.format(name=name, col=col, chunk=_interval_literal(t.chunk_interval)))
         if plan.rollup_compress_after is None:
             if t.name in compressed:
                 stmts.append(_remove_compression_policy(name, columnstore))
         elif t.name not in compressed:
-            if columnstore:
-                opts = (
-                    "timescaledb.enable_columnstore = true, timescaledb.segmentby = 'meter_id', "
-                    "timescaledb.orderby = {col}"
-                )
-            else:
-                opts = (
-                    "timescaledb.compress, timescaledb.compress_segmentby = 'meter_id', "
-                    "timescaledb.compress_orderby = {col}"
-                )
-            stmts.append(
-                sql.SQL("ALTER TABLE {table} SET (" + opts + ")").format(
-                    table=sql.Identifier(t.name), col=col
-                )
-            )
+            enable = _ENABLE_COLUMNSTORE if columnstore else _ENABLE_COMPRESSION
+            stmts.append(enable.format(table=sql.Identifier(t.name), col=col))
         if plan.rollup_compress_after is not None:
             after = _interval_literal(plan.rollup_compress_after)
             stmts.append(_remove_compression_policy(name, columnstore))
             if columnstore:
-                stmts.append(
-                    sql.SQL("CALL add_columnstore_policy({name}, after => {after})").format(
-                        name=name, after=after
-                    )
-                )
+                stmts.append(_ADD_COLUMNSTORE_POLICY.format(name=name, after=after))
             else:
-                stmts.append(
-                    sql.SQL("SELECT add_compression_policy({name}, compress_after => {after})").format(
-                        name=name, after=after
-                    )
-                )
-        stmts.append(sql.SQL("SELECT remove_retention_policy({name}, if_exists => TRUE)").format(name=name))
+                stmts.append(_ADD_COMPRESSION_POLICY.format(name=name, after=after))
+        stmts.append(_REMOVE_RETENTION_POLICY.format(name=name))
         if t.retention and plan.hourly_retention:
             stmts.append(
-                sql.SQL("SELECT add_retention_policy({name}, drop_after => {drop})").format(
-                    name=name, drop=_interval_literal(plan.hourly_retention)
-                )
+                _ADD_RETENTION_POLICY.format(name=name, drop=_interval_literal(plan.hourly_retention))
             )
     if database and ver >= DML_LIMIT_SINCE:
-        stmts.append(
-            sql.SQL(
-                "ALTER DATABASE {db} SET timescaledb.max_tuples_decompressed_per_dml_transaction = 0"
-            ).format(db=sql.Identifier(database))
-        )
+        stmts.append(_LIFT_DML_DECOMPRESSION_LIMIT.format(db=sql.Identifier(database)))
     return stmts
 
 
 # The rollup never rewrites hours before now() - raw_retention, but it re-sums whole local days
 # from usage_hourly: the hours of the oldest rewritable day must still be there.
 _RETENTION_MARGIN = "2 days"
+
+_HOURLY_RETENTION_COVERS = """
+SELECT %(hourly)s::interval >= %(raw)s::interval + %(margin)s::interval
+"""
+
+_HYPERTABLES = """
+SELECT hypertable_name FROM timescaledb_information.hypertables
+WHERE hypertable_name IN ('reading', 'usage_hourly', 'usage_daily') ORDER BY hypertable_name
+"""
+
+_EXTENSION_AVAILABLE = """
+SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'
+"""
+
+_EXTENSION_VERSION = """
+SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'
+"""
+
+_IS_HYPERTABLE = """
+SELECT 1 FROM timescaledb_information.hypertables WHERE hypertable_name = %(table)s
+"""
+
+_COMPRESSION_ENABLED = """
+SELECT compression_enabled FROM timescaledb_information.hypertables WHERE hypertable_name = %(table)s
+"""
+
+_CURRENT_DATABASE = """
+SELECT current_database()
+"""
 
 
 def check_hourly_retention(conn: psycopg.Connection, plan: TimescalePlan) -> None:
@@ -222,8 +240,8 @@ def check_hourly_retention(conn: psycopg.Connection, plan: TimescalePlan) -> Non
             "day from dropped hours"
         )
     ok = conn.execute(
-        "SELECT %s::interval >= %s::interval + %s::interval",
-        (plan.hourly_retention, plan.raw_retention, _RETENTION_MARGIN),
+        _HOURLY_RETENTION_COVERS,
+        {"hourly": plan.hourly_retention, "raw": plan.raw_retention, "margin": _RETENTION_MARGIN},
     ).fetchone()[0]
     if not ok:
         raise ValueError(
@@ -236,39 +254,31 @@ def check_hourly_retention(conn: psycopg.Connection, plan: TimescalePlan) -> Non
 def hypertables(conn: psycopg.Connection) -> list[str]:
     if not extension_installed(conn):
         return []
-    rows = conn.execute(
-        "SELECT hypertable_name FROM timescaledb_information.hypertables"
-        " WHERE hypertable_name IN ('reading', 'usage_hourly', 'usage_daily') ORDER BY hypertable_name"
-    ).fetchall()
+    rows = conn.execute(_HYPERTABLES).fetchall()
     return [r[0] for r in rows]
 
 
 def extension_available(conn: psycopg.Connection) -> bool:
-    row = conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'").fetchone()
+    row = conn.execute(_EXTENSION_AVAILABLE).fetchone()
     return row is not None
 
 
 def extension_installed(conn: psycopg.Connection) -> str | None:
-    row = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'").fetchone()
+    row = conn.execute(_EXTENSION_VERSION).fetchone()
     return row[0] if row else None
 
 
 def reading_is_hypertable(conn: psycopg.Connection) -> bool:
     if not extension_installed(conn):
         return False
-    row = conn.execute(
-        "SELECT 1 FROM timescaledb_information.hypertables WHERE hypertable_name = 'reading'"
-    ).fetchone()
+    row = conn.execute(_IS_HYPERTABLE, {"table": "reading"}).fetchone()
     return row is not None
 
 
 def compression_enabled(conn: psycopg.Connection, table: str = "reading") -> bool:
     if not extension_installed(conn):
         return False
-    row = conn.execute(
-        "SELECT compression_enabled FROM timescaledb_information.hypertables WHERE hypertable_name = %s",
-        (table,),
-    ).fetchone()
+    row = conn.execute(_COMPRESSION_ENABLED, {"table": table}).fetchone()
     return bool(row and row[0])
 
 
@@ -276,11 +286,11 @@ def apply(conn: psycopg.Connection, plan: TimescalePlan) -> None:
     """Run the hypertable statements, readings and then rollups, in one transaction."""
     with conn.transaction():
         check_hourly_retention(conn, plan)
-        conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+        conn.execute(_CREATE_EXTENSION)
         for stmt in hypertable_statements(plan, compression_enabled=compression_enabled(conn)):
             conn.execute(stmt)
         compressed = frozenset(t.name for t in ROLLUP_TABLES if compression_enabled(conn, t.name))
         version = extension_installed(conn)
-        database = conn.execute("SELECT current_database()").fetchone()[0]
+        database = conn.execute(_CURRENT_DATABASE).fetchone()[0]
         for stmt in rollup_statements(plan, version=version, compressed=compressed, database=database):
             conn.execute(stmt)

@@ -61,10 +61,13 @@ def usage_series(
     return [(m, b, float(c)) for m, b, c in conn.execute(_QUERIES[bucket], params).fetchall()]
 
 
+_METER_TOTAL = """
+SELECT coalesce(sum(consumption), 0) FROM usage_hourly
+WHERE meter_id = %(meter_id)s AND hour >= %(start)s AND hour < %(end)s
+"""
+
+
 def meter_total(conn: psycopg.Connection, meter_id: str, start: datetime, end: datetime) -> float:
     """Sum of hourly usage in [start, end) for one meter (hour-aligned bounds are exact)."""
-    row = conn.execute(
-        "SELECT coalesce(sum(consumption), 0) FROM usage_hourly WHERE meter_id = %s AND hour >= %s AND hour < %s",
-        (meter_id, start, end),
-    ).fetchone()
+    row = conn.execute(_METER_TOTAL, {"meter_id": meter_id, "start": start, "end": end}).fetchone()
     return float(row[0])

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import psycopg
 
+from store.regions import city_code_sql
 from store.registry_files import RowError
 
 REQUIRED = ("region_code", "date", "mean_temp_c")
@@ -148,10 +149,15 @@ def _parse_row(
     return WeatherRow(region, day, temp, v.get("source") or None, line)
 
 
+_REGION_CODES = """
+SELECT code FROM region
+"""
+
+
 def import_files(conn: psycopg.Connection, files: list[tuple[str, bytes]], *, dry_run: bool = False) -> int:
     """Validate every file, then upsert all rows in one transaction; raises WeatherImportError with every
     error (and writes nothing) when any row is bad. Returns the rows written."""
-    regions = {r[0] for r in conn.execute("SELECT code FROM region")}
+    regions = {r[0] for r in conn.execute(_REGION_CODES)}
     rows: list[WeatherRow] = []
     errors: list[RowError] = []
     seen: dict[tuple[str, dt.date], str] = {}
@@ -179,32 +185,41 @@ def import_files(conn: psycopg.Connection, files: list[tuple[str, bytes]], *, dr
     return len(rows)
 
 
+_UPSERT = """
+INSERT INTO weather_daily (region_code, day, mean_temp_c, source)
+VALUES (%(region_code)s, %(day)s, %(mean_temp_c)s, %(source)s)
+ON CONFLICT (region_code, day) DO UPDATE
+SET mean_temp_c = EXCLUDED.mean_temp_c, source = EXCLUDED.source, imported_at = now()
+WHERE (weather_daily.mean_temp_c, weather_daily.source) IS DISTINCT FROM (EXCLUDED.mean_temp_c, EXCLUDED.source)
+"""
+
+
 def upsert(conn: psycopg.Connection, rows: list[WeatherRow]) -> None:
     with conn.cursor() as cur:
         cur.executemany(
-            """INSERT INTO weather_daily (region_code, day, mean_temp_c, source) VALUES (%s, %s, %s, %s)
-               ON CONFLICT (region_code, day) DO UPDATE
-               SET mean_temp_c = EXCLUDED.mean_temp_c, source = EXCLUDED.source, imported_at = now()
-               WHERE (weather_daily.mean_temp_c, weather_daily.source)
-                     IS DISTINCT FROM (EXCLUDED.mean_temp_c, EXCLUDED.source)""",
-            [(r.region_code, r.day, r.mean_temp_c, r.source) for r in rows],
+            _UPSERT,
+            [
+                {"region_code": r.region_code, "day": r.day, "mean_temp_c": r.mean_temp_c, "source": r.source}
+                for r in rows
+            ],
         )
 
 
-def weather_region(region_code: str) -> str:
-    """The region whose weather an institution uses: its city (a county code falls back to its city)."""
-    return region_code[:4] + "00"
+# The region's own rows, else its city's (store.regions: a county's parent); a region the table does not
+# hold has no city, so only its own rows.
+_DAILY_TEMPERATURES = f"""
+SELECT DISTINCT ON (day) day, mean_temp_c FROM weather_daily
+WHERE region_code IN (%(r)s, (SELECT {city_code_sql("g")} FROM region g WHERE g.code = %(r)s))
+    AND day BETWEEN %(a)s AND %(b)s
+ORDER BY day, region_code = %(r)s DESC
+"""
 
 
 def daily_temperatures(
     conn: psycopg.Connection, region_code: str, first: dt.date, last: dt.date
 ) -> dict[dt.date, float]:
     """Mean °C per day of ``region_code`` in [first, last]: its own row of a day, else its city's of that day
-    (a county station's few days do not hide the city's record of the others)."""
-    rows = conn.execute(
-        """SELECT DISTINCT ON (day) day, mean_temp_c FROM weather_daily
-           WHERE region_code IN (%(r)s, %(city)s) AND day BETWEEN %(a)s AND %(b)s
-           ORDER BY day, region_code = %(r)s DESC""",
-        {"r": region_code, "city": weather_region(region_code), "a": first, "b": last},
-    ).fetchall()
+    (a county station's few days do not hide the city's record of the others). The city is the region
+    hierarchy's (store.regions.city_of names the same one)."""
+    rows = conn.execute(_DAILY_TEMPERATURES, {"r": region_code, "a": first, "b": last}).fetchall()
     return {d: float(t) for d, t in rows}

@@ -16,7 +16,7 @@ from api.errors import not_found
 from api.exports.tables import file_response, file_responses, to_csv
 from api.params import ID_PATTERN, START_DATE_PATTERN, EnergyType, check_institution
 from store.api_keys import ApiKey
-from store.scope import scope_predicate
+from store.api_queries import visible_institution_ids
 
 router = APIRouter(tags=["savings"])
 
@@ -148,11 +148,10 @@ def list_projects(
     """Retrofit and contract projects the caller may see, each with its latest verified savings."""
     from store.savings import list_projects as all_projects
 
-    pred = scope_predicate(key.scope, region_col="i.region_code", institution_col="i.id")
     with db.reading() as conn:
         if institution_id is not None:
             check_institution(conn, key.scope, institution_id)
-        ids = [r[0] for r in conn.execute(f"SELECT i.id FROM institution i WHERE {pred}", key.scope.params())]
+        ids = visible_institution_ids(conn, key.scope)
         if institution_id is not None:
             ids = [i for i in ids if i == institution_id]
         return [_project(conn, p) for p in all_projects(conn, ids)]

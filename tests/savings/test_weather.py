@@ -13,7 +13,9 @@ import psycopg
 import pytest
 
 from savings.degree_days import cooling_degree_days, heating_degree_days
+from savings.report import institution_section
 from sim import weather as sim_weather
+from store.regions import city_of
 from store.weather import daily_temperatures
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,7 +51,11 @@ def test_import_good_file(db_url, tmp_path):
             dt.date(2025, 1, 1): 1.5,
             dt.date(2025, 1, 2): -0.5,
         }
-        # a county uses its city's weather
+        # a county uses its city's weather: the city the region hierarchy puts it under
+        conn.execute(
+            "INSERT INTO region (code, name, level, parent_code) VALUES ('320115', '江宁区', 'county', '320100') "
+            "ON CONFLICT DO NOTHING"
+        )
         assert daily_temperatures(conn, "320115", dt.date(2025, 1, 1), dt.date(2025, 1, 1)) == {
             dt.date(2025, 1, 1): 1.5
         }
@@ -143,3 +149,23 @@ def test_county_rows_fill_in_over_the_city_day_by_day(db_url):
             dt.date(2025, 1, 1): 1.5,
             dt.date(2025, 1, 2): 2.5,
         }
+
+
+def test_a_county_uses_the_weather_of_the_city_the_hierarchy_puts_it_under(db_url):
+    # A re-coded county: its code starts with Wuxi's digits (3202) but it now lies under Nanjing (320100).
+    # The city is the region hierarchy's (store.regions), not the code's first four digits.
+    with psycopg.connect(db_url) as conn:
+        conn.execute(
+            "INSERT INTO region (code, name, level, parent_code) VALUES ('320211', '改划区', 'county', '320100')"
+        )
+        conn.execute(
+            "INSERT INTO weather_daily (region_code, day, mean_temp_c) VALUES "
+            "('320100', '2025-01-01', 1.5), ('320200', '2025-01-01', 7.0)"
+        )
+        assert daily_temperatures(conn, "320211", dt.date(2025, 1, 1), dt.date(2025, 1, 31)) == {
+            dt.date(2025, 1, 1): 1.5
+        }
+        # The savings section of a report names the region whose weather it read: the same city.
+        section = institution_section(conn, "NO-SUCH-INSTITUTION", 2025, region_code="320211")
+        assert {w.region_code for w in section.weather} == {"320100"}
+        assert [city_of(conn, c) for c in ("320211", "320100", "320000")] == ["320100", "320100", "320000"]

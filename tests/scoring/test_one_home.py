@@ -119,3 +119,43 @@ def test_counted_end_uses_are_end_uses():
 
     assert set(COUNTED_END_USES) <= set(codes.END_USES)
     assert not set(COUNTED_END_USES) & codes.SUB_METER_END_USES
+
+
+def test_coefficient_units_are_the_store_codes_units():
+    """A coefficient's unit is one of store.codes.UNITS, the home of the unit codes: a unit added there is
+    accepted by the methodology model, not refused by a restated list."""
+    from scoring.methodology import Coefficient
+    from store import codes
+
+    given = {
+        "kgce_per_unit": 1.0,
+        "basis": "当量值",
+        "source": "s",
+        "kgco2_per_unit": 0.0,
+        "carbon_source": "c",
+    }
+    assert [Coefficient(unit=u, **given).unit for u in codes.UNITS] == list(codes.UNITS)
+    assert Coefficient.model_json_schema()["properties"]["unit"]["enum"] == list(codes.UNITS)
+
+
+def test_no_module_restates_the_unit_energy_type_or_category_codes():
+    """Four or more of one code list's codes written in a row, outside store/codes.py, restate that list."""
+    from store import codes
+
+    hits = []
+    for name, values in (
+        ("UNITS", codes.UNITS),
+        ("ENERGY_TYPES", codes.ENERGY_TYPES),
+        ("CATEGORIES", codes.CATEGORIES),
+    ):
+        one = r"""["'](?:""" + "|".join(re.escape(v) for v in values) + r""")["']"""
+        rx = re.compile(rf"(?:{one}\s*,\s*){{3,}}{one}")
+        for pkg in (*PACKAGES, "bench", "examples"):
+            for path in _py(pkg):
+                if path.relative_to(ROOT).as_posix() == "store/codes.py":
+                    continue
+                hits += [
+                    f"{path.relative_to(ROOT)}: {name}: {m.group(0)}"
+                    for m in rx.finditer(path.read_text("utf-8"))
+                ]
+    assert not hits, "code lists restated outside store/codes.py:\n" + "\n".join(hits)

@@ -16,3 +16,15 @@ def test_the_shell_calls_store_functions_instead_of_writing_sql():
         if p.name != "embedded.py" and sql.search(p.read_text(encoding="utf-8"))
     ]
     assert found == [], f"SQL in the shell: {found}"
+
+
+def test_store_statements_take_named_parameters():
+    # store/'s statements are named module-level constants with %(name)s parameters bound by a dict
+    # (ingest/rollup.py's style); a positional %s placeholder is a statement written another way.
+    found = [
+        f"{p.relative_to(ROOT)}:{n}"
+        for p in sorted((ROOT / "store").glob("*.py"))
+        for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+        if re.search(r"%s\b|Placeholder\(\)", line)
+    ]
+    assert found == [], f"positional SQL parameters in store/: {found}"
