@@ -17,6 +17,7 @@ from psycopg.types.json import Jsonb
 
 from store import codes
 from store.deployment import TIMEZONE_SQL
+from store.totals import totals_sign_sql
 
 _TZ = TIMEZONE_SQL
 
@@ -79,9 +80,10 @@ _LISTED_METERS = """
 SELECT id, unit FROM meter WHERE id = ANY(%(ids)s) AND energy_type = %(energy_type)s ORDER BY id
 """
 
-_MAIN_METERS = """
-SELECT id, unit FROM meter WHERE institution_id = %(institution_id)s AND energy_type = %(energy_type)s
-    AND end_use = 'main' AND parent_meter_id IS NULL ORDER BY id
+# The institution's main meters that its totals count (store/totals.py): the whole-facility meters.
+_MAIN_METERS = f"""
+SELECT m.id, m.unit FROM meter m WHERE m.institution_id = %(institution_id)s AND m.energy_type = %(energy_type)s
+    AND m.end_use = 'main' AND {totals_sign_sql("m")} = 1 ORDER BY m.id
 """
 
 
