@@ -263,6 +263,7 @@ def panel_timings(url: str, repeat: int) -> dict:
     """{(dashboard uid, panel title, state): [seconds...]} over both ranges and ``repeat`` runs."""
     from dashboards import build
     from dashboards.macros import ALL, expand
+    from store.regions import city_of
 
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SET statement_timeout = '60s'")
@@ -276,10 +277,7 @@ def panel_timings(url: str, repeat: int) -> dict:
                 (inst,),
             )
         ]
-        city = conn.execute(
-            "SELECT CASE level WHEN 'county' THEN parent_code ELSE code END FROM region WHERE code = %s",
-            (city,),
-        ).fetchone()[0]
+        city = city_of(conn, city)
         states = {
             "all": {"region": ALL, "institution": ALL, "meter": ALL},
             "one-city": {"region": [city], "institution": ALL, "meter": ALL},

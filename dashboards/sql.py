@@ -10,8 +10,8 @@ from scoring.coal import kgce_per_metered_unit
 from scoring.methodology import Methodology, load_methodology
 from store.codes import CANONICAL_UNITS, ENERGY_TYPES, ENERGY_UNITS, conversion_factor
 from store.deployment import TIMEZONE_SQL
-from store.regions import city_code_sql, subtree_of_any_sql
-from store.totals import totals_sign_sql
+from store.regions import city_code_sql
+from store.totals import in_totals_sql, sign_in_totals_sql
 
 # The deployment time zone as recorded by `jieneng db migrate` (store/deployment.py).
 TZ = TIMEZONE_SQL
@@ -64,10 +64,11 @@ WATER_M3 = canonical_factor("water")
 # Electricity in kWh.
 ELEC_KWH = canonical_factor("electricity")
 
-# What the meter ``m`` adds to its institution's totals (store/totals.py, the rule scoring sums by): 1, -1 for
-# excluded floor area, 0 for a 分项 sub-meter. Every total multiplies by it; IN_TOTALS keeps the meters it sums.
-TOTALS_SIGN = f"({totals_sign_sql('m')})"
-IN_TOTALS = f"{TOTALS_SIGN} <> 0"
+# What the meter ``m`` adds to its institution's totals (store/totals.py, the rule scoring sums by): IN_TOTALS keeps
+# the meters it sums, TOTALS_SIGN is then 1, or -1 for excluded floor area. Every total filters by the one and
+# multiplies by the other.
+TOTALS_SIGN = f"({sign_in_totals_sql('m')})"
+IN_TOTALS = in_totals_sql("m")
 
 # Latest known floor area and headcount up to the year the time range ends in.
 INSTITUTION_YEAR = (
@@ -107,8 +108,10 @@ def chosen(col: str, var: str) -> str:
 
 
 def in_cities(col: str) -> str:
-    """The region code ``col`` is a chosen city or a region under one (its counties: store.regions)."""
-    return f"{col} = ANY({subtree_of_any_sql(_array('region'))})"
+    """The region code ``col`` is one of the chosen cities. Institutions are registered under their city's code
+    (docs/registry.md), so this is an exact match: a set computed at run time (store.regions' subtree) would hide
+    the city's size from the planner, which then read a year of every meter's daily usage for one city's panels."""
+    return listed(col, "region")
 
 
 def region_chosen(col: str) -> str:

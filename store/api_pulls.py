@@ -18,10 +18,10 @@ from store.access_log import _LOG_COLS, _LOG_VALUES, _log_params
 from store.api_keys import ApiKey
 from store.api_queries import INSTITUTION_COLS, _ranking_page_sql
 from store.scope import run_scope_predicate, scope_predicate
-from store.totals import totals_sign_sql
+from store.totals import in_totals_sql, sign_in_totals_sql
 
-# What each meter adds to the institution's totals, as scoring sums them (store/totals.py).
-_SIGN = totals_sign_sql("m")
+# The meters the institution's totals sum and their signs, as scoring sums them (store/totals.py).
+_IN_TOTALS, _SIGN = in_totals_sql("m"), sign_in_totals_sql("m")
 
 # Templates: ``{run_pred}``/``{ipred}``/``{spred}`` are the caller's scope predicates (store.scope) on runs,
 # institutions and results, ``{page}`` the ranking page (store.api_queries._ranking_page_sql); every
@@ -62,7 +62,7 @@ found AS (SELECT sr.run_id, r.year, r.region_code AS run_region_code, r.methodol
     ORDER BY r.created_at DESC, r.id DESC LIMIT 1),
 months AS (SELECT m.energy_type, m.end_use = 'vehicle' AS vehicle, u.month,
         sum(u.consumption * {_SIGN}) AS consumption
-    FROM found f JOIN meter m ON m.institution_id = %(id)s AND {_SIGN} <> 0
+    FROM found f JOIN meter m ON m.institution_id = %(id)s AND {_IN_TOTALS}
     JOIN institution i ON i.id = m.institution_id
     JOIN usage_monthly u ON u.meter_id = m.id
     WHERE {{ipred}} AND u.month >= make_date(f.year - 1, 1, 1) AND u.month < make_date(f.year + 1, 1, 1)

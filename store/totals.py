@@ -18,14 +18,12 @@ from __future__ import annotations
 # End uses whose top-level meters add to the totals (store.codes.END_USES holds every end use).
 COUNTED_END_USES: tuple[str, ...] = ("main", "vehicle")
 
+# A nested CASE, not ``AND NOT meter_inside_excluded_area(…)``: with accounting NULL (most meters) the AND is
+# NULL, not false, and PostgreSQL would call the walk for every sub-meter to settle it.
 _SIGN = """CASE
     WHEN {m}.parent_meter_id IS NULL AND ({m}.end_use IN ({counted}) OR {m}.accounting = 'own_supply') THEN 1
-    WHEN {m}.parent_meter_id IS NOT NULL AND {m}.accounting = 'excluded_area' AND NOT EXISTS (
-        WITH RECURSIVE up(id, parent_meter_id, accounting) AS (
-            SELECT p.id, p.parent_meter_id, p.accounting FROM meter p WHERE p.id = {m}.parent_meter_id
-            UNION
-            SELECT p.id, p.parent_meter_id, p.accounting FROM meter p JOIN up ON p.id = up.parent_meter_id
-        ) SELECT 1 FROM up WHERE up.accounting = 'excluded_area') THEN -1
+    WHEN {m}.parent_meter_id IS NOT NULL AND {m}.accounting = 'excluded_area' THEN
+        CASE WHEN meter_inside_excluded_area({m}.parent_meter_id) THEN 0 ELSE -1 END
     ELSE 0 END"""
 
 
@@ -35,7 +33,8 @@ def totals_sign_sql(alias: str) -> str:
     1 for a counted meter (a top-level main or vehicle meter, or an own-supply one), -1 for an excluded-area
     sub-meter with no excluded-area meter above it, 0 for every other meter (分项 sub-meters). Multiply a
     meter's consumption by it to sum the institution's use; ``<> 0`` selects the meters that enter it. The
-    walk up the parent chain runs only for excluded-area meters and stops on a cycle (UNION).
+    walk up the parent chain (``meter_inside_excluded_area``, migration 0022) runs only for excluded-area
+    meters and stops on a cycle.
 
     Parameters
     ----------
@@ -49,3 +48,35 @@ def totals_sign_sql(alias: str) -> str:
     """
     counted = ", ".join(f"'{e}'" for e in COUNTED_END_USES)
     return _SIGN.format(m=alias, counted=counted)
+
+
+def in_totals_sql(alias: str) -> str:
+    """The meter enters its institution's totals (``totals_sign_sql(alias) <> 0``), as a SQL ``boolean``.
+
+    Led by a condition the planner can estimate from column statistics (a meter that enters the totals has no
+    parent, or is excluded floor area), so a query filtering meters by it still expects the right number of
+    rows; the sign alone is an expression the planner cannot see into.
+
+    Parameters
+    ----------
+    alias : str
+        Alias of a ``meter`` row in the query, e.g. ``"m"``.
+    """
+    return (
+        f"(({alias}.parent_meter_id IS NULL OR {alias}.accounting = 'excluded_area') "
+        f"AND {totals_sign_sql(alias)} <> 0)"
+    )
+
+
+def sign_in_totals_sql(alias: str) -> str:
+    """:func:`totals_sign_sql` for a meter already known to pass :func:`in_totals_sql`, as a cheap ``integer``.
+
+    A meter in the totals with no parent is counted (1), one with a parent is excluded floor area (-1). A usage
+    sum multiplies every row by the sign; this form spares it the whole rule at each row.
+
+    Parameters
+    ----------
+    alias : str
+        Alias of a ``meter`` row filtered by ``in_totals_sql(alias)`` in the same query.
+    """
+    return f"CASE WHEN {alias}.parent_meter_id IS NULL THEN 1 ELSE -1 END"
