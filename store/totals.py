@@ -18,15 +18,19 @@ from __future__ import annotations
 # End uses whose top-level meters add to the totals (store.codes.END_USES holds every end use).
 COUNTED_END_USES: tuple[str, ...] = ("main", "vehicle")
 
+# CASE tries its branches in order and stops at the first true one, so the walk up the parent chain (the last
+# branch) runs for excluded-area sub-meters only. Not an AND in one branch: ``accounting`` is NULL for an
+# ordinary sub-meter, ``NULL = 'excluded_area'`` is NULL rather than false, and an AND goes on past a NULL.
 _SIGN = """CASE
     WHEN {m}.parent_meter_id IS NULL AND ({m}.end_use IN ({counted}) OR {m}.accounting = 'own_supply') THEN 1
-    WHEN {m}.parent_meter_id IS NOT NULL AND {m}.accounting = 'excluded_area' AND NOT EXISTS (
+    WHEN {m}.parent_meter_id IS NULL OR {m}.accounting IS DISTINCT FROM 'excluded_area' THEN 0
+    WHEN EXISTS (
         WITH RECURSIVE up(id, parent_meter_id, accounting) AS (
             SELECT p.id, p.parent_meter_id, p.accounting FROM meter p WHERE p.id = {m}.parent_meter_id
             UNION
             SELECT p.id, p.parent_meter_id, p.accounting FROM meter p JOIN up ON p.id = up.parent_meter_id
-        ) SELECT 1 FROM up WHERE up.accounting = 'excluded_area') THEN -1
-    ELSE 0 END"""
+        ) SELECT 1 FROM up WHERE up.accounting = 'excluded_area') THEN 0
+    ELSE -1 END"""
 
 
 def totals_sign_sql(alias: str) -> str:
