@@ -66,8 +66,8 @@ def kgce_per_metered_unit(m: Methodology) -> dict[tuple[str, str], float]:
     return dict(sorted(out.items()))
 
 
-def kgce_factors(result: InstitutionResult) -> dict[tuple[str, bool], float]:
-    """kgce per unit of metered quantity, per (energy type, official vehicle), from a stored result's own
+def kgce_factors(result: InstitutionResult) -> dict[tuple[str, bool, str], float]:
+    """kgce per unit of metered quantity, per (energy type, official vehicle, unit), from a stored result's own
     conversion lines (its previous and scored years), so figures derived from that result (a report's
     monthly energy) use the coefficients, densities and unit the run scored with.
 
@@ -78,19 +78,43 @@ def kgce_factors(result: InstitutionResult) -> dict[tuple[str, bool], float]:
 
     Returns
     -------
-    dict of (str, bool) to float
-        (energy type, vehicle fuel) → kgce per unit of the line's `unit`; the scored year's line wins over
-        the previous year's. Energy types with no positive quantity in either year are absent.
+    dict of (str, bool, str) to float
+        (energy type, vehicle fuel, the line's `unit`) → kgce per one of that unit; the scored year's line wins
+        over the previous year's. Lines with no positive quantity in either year are absent. A fuel metered in
+        two units the loader cannot convert into each other (litres and kilograms) has a line for each.
 
     References
     ----------
     GB/T 2589-2020 综合能耗计算通则, §4: energy in kgce = quantity × 折标准煤系数.
     """
-    factors: dict[tuple[str, bool], float] = {}
+    factors: dict[tuple[str, bool, str], float] = {}
     for year_inputs in (result.inputs.previous, result.inputs.current):
         if year_inputs is None:
             continue
         for line in year_inputs.energy:
             if line.quantity > 0:
-                factors[(line.energy_type, line.vehicle)] = line.energy_kgce / line.quantity
+                factors[(line.energy_type, line.vehicle, line.unit)] = line.energy_kgce / line.quantity
     return factors
+
+
+def kgce_per_meter_unit(
+    factors: dict[tuple[str, bool, str], float], energy_type: str, vehicle: bool, unit: str
+) -> float | None:
+    """kgce per one ``unit`` of a meter's use, from :func:`kgce_factors`: the factor of the line in that unit,
+    else of the line the loader converted that unit into (the one of the same dimension, by an exact SI
+    relation: 1 MWh = 1000 kWh); None when the result has no such line.
+
+    References
+    ----------
+    Unit codes and SI relations from store.codes (UNITS, conversion_factor).
+    """
+    if (energy_type, vehicle, unit) in factors:
+        return factors[(energy_type, vehicle, unit)]
+    for (et, v, line_unit), f in factors.items():
+        if (et, v) != (energy_type, vehicle):
+            continue
+        try:
+            return f * codes.conversion_factor(unit, line_unit)
+        except codes.UnitError:
+            continue
+    return None
