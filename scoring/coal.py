@@ -13,13 +13,30 @@ from scoring.model import InstitutionResult
 from store import codes
 
 
+def _through_density(unit: str, coef: Coefficient) -> float | None:
+    """Coefficient units per one ``unit`` of a fuel metered by volume whose coefficient is per mass (kg, t):
+    litres through the methodology's density (kg/L), then kilograms to the coefficient's unit by the exact SI
+    relation; None when the units are not volume and mass or there is no density."""
+    if (
+        coef.density_kg_per_l is None
+        or codes.UNITS[unit].dimension != "volume"
+        or codes.UNITS[coef.unit].dimension != "mass"
+    ):
+        return None
+    return (
+        codes.conversion_factor(unit, "L") * coef.density_kg_per_l * codes.conversion_factor("kg", coef.unit)
+    )
+
+
 def quantity_in_coef_unit(quantity: float, unit: str, coef: Coefficient) -> tuple[float, float | None]:
     """(quantity in the coefficient's unit, density used or None). The loader already converted every
-    dimension-preserving unit (kWh, m3, kg …); only litres of a fuel whose coefficient is per kg remain."""
+    dimension-preserving unit (kWh, m3, kg …); only litres of a fuel whose coefficient is per mass (kg or t)
+    remain, converted through the density."""
     if unit == coef.unit:
         return quantity, None
-    if unit == "L" and coef.unit == "kg" and coef.density_kg_per_l is not None:
-        return quantity * coef.density_kg_per_l, coef.density_kg_per_l
+    factor = _through_density(unit, coef)
+    if factor is not None:
+        return quantity * factor, coef.density_kg_per_l
     raise ValueError(f"cannot convert {unit} to the coefficient's unit {coef.unit}")
 
 
@@ -37,8 +54,8 @@ def kgce_per_metered_unit(m: Methodology) -> dict[tuple[str, str], float]:
     """kgce per unit of metered quantity for every (energy type, unit) a meter may be registered in.
 
     The methodology's coefficient in its own unit; every other unit of the same dimension by an exact SI
-    relation (1 MWh = 1000 kWh, 1 GJ = 1000 MJ, 1 t = 1000 kg); litres of a fuel whose coefficient is per kg
-    through the methodology's density. A unit reachable by neither (LPG in m³) has no factor.
+    relation (1 MWh = 1000 kWh, 1 GJ = 1000 MJ, 1 t = 1000 kg); litres of a fuel whose coefficient is per mass
+    (kg or t) through the methodology's density. A unit reachable by neither (LPG in m³) has no factor.
 
     Parameters
     ----------
@@ -61,8 +78,8 @@ def kgce_per_metered_unit(m: Methodology) -> dict[tuple[str, str], float]:
         for unit in codes.ENERGY_UNITS.get(energy_type, ()):
             if codes.UNITS[unit].dimension == dim:
                 out[(energy_type, unit)] = coef.kgce_per_unit * codes.conversion_factor(unit, coef.unit)
-            elif unit == "L" and coef.unit == "kg" and coef.density_kg_per_l is not None:
-                out[(energy_type, unit)] = coef.kgce_per_unit * coef.density_kg_per_l
+            elif (factor := _through_density(unit, coef)) is not None:
+                out[(energy_type, unit)] = coef.kgce_per_unit * factor
     return dict(sorted(out.items()))
 
 
