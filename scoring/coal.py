@@ -74,13 +74,24 @@ def kgce_per_metered_unit(m: Methodology) -> dict[tuple[str, str], float]:
     """
     out: dict[tuple[str, str], float] = {}
     for energy_type, coef in m.spec.coefficients.items():
-        dim = codes.UNITS[coef.unit].dimension
-        for unit in codes.ENERGY_UNITS.get(energy_type, ()):
-            if codes.UNITS[unit].dimension == dim:
-                out[(energy_type, unit)] = coef.kgce_per_unit * codes.conversion_factor(unit, coef.unit)
-            elif (factor := _through_density(unit, coef)) is not None:
-                out[(energy_type, unit)] = coef.kgce_per_unit * factor
+        for unit, factor in coef_units_per_metered_unit(energy_type, coef).items():
+            out[(energy_type, unit)] = coef.kgce_per_unit * factor
     return dict(sorted(out.items()))
+
+
+def coef_units_per_metered_unit(energy_type: str, coef: Coefficient) -> dict[str, float]:
+    """Coefficient units per one of each unit a meter of ``energy_type`` may be registered in (store.codes
+    ENERGY_UNITS) that converts to the coefficient's unit: the same dimension by an exact SI relation, litres of
+    a fuel whose coefficient is per mass through the density. Empty: no meter of the type could be scored with
+    the coefficient (the methodology loader refuses it)."""
+    out: dict[str, float] = {}
+    dim = codes.UNITS[coef.unit].dimension
+    for unit in codes.ENERGY_UNITS.get(energy_type, ()):
+        if codes.UNITS[unit].dimension == dim:
+            out[unit] = codes.conversion_factor(unit, coef.unit)
+        elif (factor := _through_density(unit, coef)) is not None:
+            out[unit] = factor
+    return out
 
 
 def kgce_factors(result: InstitutionResult) -> dict[tuple[str, bool, str], float]:

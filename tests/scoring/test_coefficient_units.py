@@ -15,8 +15,9 @@ import psycopg
 import pytest
 
 from scoring.coal import kgce_per_metered_unit, quantity_in_coef_unit
-from scoring.methodology import METHODOLOGY_DIR, parse_methodology
+from scoring.methodology import METHODOLOGY_DIR, MethodologyError, parse_methodology
 from scoring.runner import run_scoring
+from store import codes
 from store.scoring import get_result
 
 SHIPPED = (METHODOLOGY_DIR / "jiangsu-2026.toml").read_text(encoding="utf-8")
@@ -91,3 +92,41 @@ def test_a_run_scores_litres_of_a_fuel_per_tonne(db_url, tmp_path):
         lines["per_kg"]["gasoline"]["energy_kgce"]
     )
     assert lines["per_t"]["gasoline"]["coef_unit"] == "t"
+
+
+@pytest.mark.parametrize(
+    ("energy_type", "unit", "message"),
+    [
+        # no meter of the type is in a unit that converts to it: every institution would lose the energy type
+        ("electricity", "kg", "kg (mass) converts to none of the units electricity is metered in: kWh, MWh"),
+        ("natural_gas", "GJ", "GJ (energy) converts to none of the units natural_gas is metered in: m3"),
+        ("steam", "L", "L (volume) converts to none of the units steam is metered in: t, kg"),
+    ],
+)
+def test_a_coefficient_no_meter_unit_converts_to_is_refused(energy_type, unit, message):
+    with pytest.raises(MethodologyError) as exc:
+        parse_methodology(with_coefficient(energy_type, unit, 1.0, 1.0), "m.toml")
+    assert f"m.toml:coefficients.{energy_type}.unit: {message}" in exc.value.errors
+
+
+def test_vehicle_fuel_per_tonne_needs_its_density():
+    text = with_coefficient("gasoline", "t", 1471.4, 2925.1)
+    text = re.sub(r"\ndensity_kg_per_l = 0\.73\ndensity_source = [^\n]+", "", text, count=1)
+    with pytest.raises(MethodologyError) as exc:
+        parse_methodology(text, "m.toml")
+    assert "m.toml:coefficients.gasoline.density_kg_per_l: required: vehicle fuel is metered in litres" in (
+        exc.value.errors
+    )
+
+
+@pytest.mark.parametrize(
+    ("energy_type", "unit"),
+    [("electricity", "Wh"), ("electricity", "MJ"), ("heat", "kWh"), ("natural_gas", "L")],
+)
+def test_a_coefficient_in_a_unit_its_meters_convert_to_loads(energy_type, unit):
+    """Wh, MJ, L …: a coefficient per any unit of the dimension its energy type is metered in loads, and every
+    meter unit of the type converts to it."""
+    m = parse_methodology(with_coefficient(energy_type, unit, 1.0, 1.0))
+    assert {u for et, u in kgce_per_metered_unit(m) if et == energy_type} == set(
+        codes.ENERGY_UNITS[energy_type]
+    )
