@@ -120,7 +120,7 @@ def region_chosen(col: str) -> str:
 
 
 def city_of(alias: str) -> str:
-    """The city the ``region`` row ``alias`` belongs to (store.regions: a county's parent)."""
+    """The city the ``region`` row ``alias`` belongs to (store.regions: the nearest city at or above it)."""
     return city_code_sql(alias)
 
 

@@ -265,6 +265,8 @@ def _key(loc: tuple) -> str:
 
 
 def _semantic_errors(spec: Spec) -> list[tuple[str, str]]:
+    from scoring.coal import coef_units_per_metered_unit  # scoring.coal imports this module's models
+
     errs: list[tuple[str, str]] = []
     known = set(all_indicator_codes())
     basis = spec.methodology.energy_basis
@@ -278,9 +280,22 @@ def _semantic_errors(spec: Spec) -> list[tuple[str, str]]:
                     f"{c.basis} mixed with methodology.energy_basis {basis} (GB/T 2589: one basis per run)",
                 )
             )
-        if c.unit == "kg" and et in ("gasoline", "diesel") and c.density_kg_per_l is None:
+        if (
+            et in ("gasoline", "diesel")
+            and codes.UNITS[c.unit].dimension == "mass"
+            and c.density_kg_per_l is None
+        ):
             errs.append(
                 (f"coefficients.{et}.density_kg_per_l", "required: vehicle fuel is metered in litres")
+            )
+        if et in ENERGY_TYPES and not coef_units_per_metered_unit(et, c):
+            metered = codes.ENERGY_UNITS.get(et, ())
+            errs.append(
+                (
+                    f"coefficients.{et}.unit",
+                    f"{c.unit} ({codes.UNITS[c.unit].dimension}) converts to none of the units {et} is metered in: "
+                    + ", ".join(metered),
+                )
             )
     for k in ("electricity",):
         if k not in spec.coefficients:

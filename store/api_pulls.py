@@ -60,18 +60,18 @@ found AS (SELECT sr.run_id, r.year, r.region_code AS run_region_code, r.methodol
         AND (%(run_id)s::bigint IS NULL OR sr.run_id = %(run_id)s)
         AND (%(year)s::int IS NULL OR r.year = %(year)s)
     ORDER BY r.created_at DESC, r.id DESC LIMIT 1),
-months AS (SELECT m.energy_type, m.end_use = 'vehicle' AS vehicle, u.month,
+months AS (SELECT m.energy_type, m.end_use = 'vehicle' AS vehicle, m.unit, u.month,
         sum(u.consumption * {_SIGN}) AS consumption
     FROM found f JOIN meter m ON m.institution_id = %(id)s AND {_IN_TOTALS}
     JOIN institution i ON i.id = m.institution_id
     JOIN usage_monthly u ON u.meter_id = m.id
     WHERE {{ipred}} AND u.month >= make_date(f.year - 1, 1, 1) AND u.month < make_date(f.year + 1, 1, 1)
-    GROUP BY m.energy_type, vehicle, u.month),
+    GROUP BY m.energy_type, vehicle, m.unit, u.month),
 logged AS (INSERT INTO report_access ({_LOG_COLS}, client_addr)
     SELECT {_LOG_VALUES}, %(id)s, f.run_id, f.year, %(log_format)s, %(log_path)s, %(log_client)s FROM found f)
 SELECT (SELECT to_jsonb(inst) FROM inst) AS institution, (SELECT visible FROM rv) AS run_visible,
-    (SELECT coalesce(json_agg(json_build_object('energy_type', energy_type, 'vehicle', vehicle,
-        'month', month, 'consumption', consumption) ORDER BY month, energy_type), '[]')::text FROM months)
+    (SELECT coalesce(json_agg(json_build_object('energy_type', energy_type, 'vehicle', vehicle, 'unit', unit,
+        'month', month, 'consumption', consumption) ORDER BY month, energy_type, unit), '[]')::text FROM months)
     AS months, f.* FROM (SELECT 1) one LEFT JOIN found f ON TRUE
 """
 
@@ -138,7 +138,8 @@ def report_logged(
     ``run_visible``: with ``run_id``, as ``run_visibility`` (None: no such run), else True;
     ``found``: the stored result (detail as JSON text) with the previous year's points and ranks, only when
     the institution and the run are visible, or None;
-    ``months``: monthly kgce per energy type for the found result's year and the year before.
+    ``months``: monthly use of the meters the totals count (store.totals, signed) per energy type, vehicle fuel
+    and meter unit, for the found result's year and the year before (the report converts each unit to kgce).
 
     The pull is logged exactly when ``found`` is not None."""
     scope = key.scope

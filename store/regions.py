@@ -63,9 +63,17 @@ def ancestors_sql(code: str) -> str:
     return _ANCESTORS.format(code=code)
 
 
+_CITY = """coalesce((WITH RECURSIVE up(code, parent, level) AS (
+    SELECT {a}.code, {a}.parent_code, {a}.level
+    UNION
+    SELECT r.code, r.parent_code, r.level FROM region r JOIN up ON r.code = up.parent AND up.level <> 'city'
+) SELECT code FROM up WHERE level = 'city' LIMIT 1), {a}.code)"""
+
+
 def city_code_sql(alias: str) -> str:
-    """The code of the city a region row belongs to, as a SQL ``text`` expression: a county's parent, any
-    other region's own code (a city is its own city; the province stands for itself).
+    """The code of the city a region row belongs to, as a SQL ``text`` expression: the nearest city-level
+    region at or above it, however deep (a county under a county of a city); a region with no city at or
+    above it (the province, a county without a parent, a loop of counties) stands for itself.
 
     Parameters
     ----------
@@ -74,9 +82,9 @@ def city_code_sql(alias: str) -> str:
 
     References
     ----------
-    GB/T 2260 行政区划代码: a county-level code sits directly under its prefecture-level city.
+    GB/T 2260 行政区划代码: a county-level code sits under its prefecture-level city.
     """
-    return f"CASE WHEN {alias}.level = 'county' THEN {alias}.parent_code ELSE {alias}.code END"
+    return _CITY.format(a=alias)
 
 
 _CITY_OF = f"""
@@ -86,5 +94,5 @@ SELECT coalesce((SELECT {city_code_sql("r")} FROM region r WHERE r.code = %(code
 
 def city_of(conn: psycopg.Connection, code: str) -> str:
     """The code of the city region ``code`` belongs to (:func:`city_code_sql`); a code the region table
-    does not hold, or a county without a parent, stands for itself."""
+    does not hold stands for itself."""
     return conn.execute(_CITY_OF, {"code": code}).fetchone()[0]

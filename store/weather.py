@@ -205,8 +205,8 @@ def upsert(conn: psycopg.Connection, rows: list[WeatherRow]) -> None:
         )
 
 
-# The region's own rows, else its city's (store.regions: a county's parent); a region the table does not
-# hold has no city, so only its own rows.
+# The region's own rows, else its city's (store.regions: the nearest city at or above it); a region the table
+# does not hold has no city, so only its own rows.
 _DAILY_TEMPERATURES = f"""
 SELECT DISTINCT ON (day) day, mean_temp_c FROM weather_daily
 WHERE region_code IN (%(r)s, (SELECT {city_code_sql("g")} FROM region g WHERE g.code = %(r)s))

@@ -26,7 +26,7 @@ from api.models import (
 from api.params import DocFormat, InstitutionId
 from api.routers.savings import _result as savings_result
 from savings.report import SavingsSection, degree_day_summary, institution_section, pdf_flowables
-from scoring.coal import kgce_factors
+from scoring.coal import kgce_factors, kgce_per_meter_unit
 from store import api_pulls
 
 router = APIRouter(prefix="/institutions", tags=["reports"])
@@ -44,7 +44,8 @@ def monthly_energy(rows: list[dict], result: InstitutionResult) -> tuple[list[Mo
     for r in rows:
         if r["energy_type"] == "water":
             continue
-        factor = factors.get((r["energy_type"], r["vehicle"]))
+        # each meter unit on its own: an MWh feeder beside a kWh main meter, fuel in litres and in kilograms
+        factor = kgce_per_meter_unit(factors, r["energy_type"], r["vehicle"], r["unit"])
         if factor is None:
             skipped.add(r["energy_type"])
             continue

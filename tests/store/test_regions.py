@@ -79,3 +79,38 @@ def test_subtree_and_ancestors_reach_every_depth(db_url):
         for root in ("320000", "320100", "329901"):
             assert [i.id for i in load_inputs(conn, methodology, 2026, root)] == ["DEEP"], root
         assert load_inputs(conn, methodology, 2026, "320200") == []
+
+
+def test_a_regions_city_is_the_nearest_city_above_it(db_url):
+    """A region's city is the nearest city-level region at or above it, however deep (a county under a
+    county); a region with none above it (the province, a county without a parent, a loop of counties) stands
+    for itself. The SQL fragment (dashboards, scoring's city ranks, weather) and city_of give the same city."""
+    from store.regions import city_code_sql, city_of
+
+    with psycopg.connect(db_url) as conn:
+        _deep_tree(conn)
+        conn.execute(
+            "INSERT INTO region (code, name, level, parent_code) VALUES ('329911', 'orphan', 'county', NULL),"
+            " ('329921', 'loop a', 'county', NULL), ('329922', 'loop b', 'county', '329921')"
+        )
+        conn.execute("UPDATE region SET parent_code = '329922' WHERE code = '329921'")
+        want = {
+            "320000": "320000",
+            "320100": "320100",
+            "329901": "320100",
+            "329902": "320100",
+            "329903": "320100",
+            "329911": "329911",
+            "329921": "329921",
+            "329922": "329922",
+            "999999": "999999",  # not in the table: itself
+        }
+        assert {c: city_of(conn, c) for c in want} == want
+        in_sql = dict(
+            conn.execute(
+                f"SELECT r.code, {city_code_sql('r')} FROM region r WHERE r.code = ANY(%s)", (list(want),)
+            )
+        )
+        assert in_sql == {c: v for c, v in want.items() if c != "999999"}
+        (inst,) = load_inputs(conn, load_methodology(None), 2026, "329901")
+        assert inst.city_code == "320100"
