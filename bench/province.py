@@ -259,14 +259,27 @@ def _variables(conn, dashboard: dict, state: dict, t_from, t_to, interval, timin
     return resolved
 
 
+_READER_SETTINGS = """
+SELECT unnest(s.setconfig) FROM pg_db_role_setting s
+WHERE s.setrole = (SELECT oid FROM pg_roles WHERE rolname = %(role)s)
+  AND s.setdatabase IN (0, (SELECT oid FROM pg_database WHERE datname = current_database()))
+ORDER BY s.setdatabase
+"""
+
+
 def panel_timings(url: str, repeat: int) -> dict:
     """{(dashboard uid, panel title, state): [seconds...]} over both ranges and ``repeat`` runs."""
     from dashboards import build
     from dashboards.macros import ALL, expand
+    from store.reader_role import READER_ROLE
     from store.regions import city_of
 
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SET statement_timeout = '60s'")
+        # Grafana logs in as the reader role: take its session settings (jit, migration 0023) as a login would.
+        for (setting,) in conn.execute(_READER_SETTINGS, {"role": READER_ROLE}).fetchall():
+            name, _, value = setting.partition("=")
+            conn.execute("SELECT set_config(%s, %s, false)", (name, value))
         inst, city = conn.execute(
             "SELECT id, region_code FROM institution WHERE id NOT LIKE '%.c%' ORDER BY id LIMIT 1"
         ).fetchone()

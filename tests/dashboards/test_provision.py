@@ -136,3 +136,19 @@ def test_provisioned_datasource_is_the_read_only_role(tmp_path, db_url, pg_admin
     finally:
         with psycopg.connect(pg_admin_url, autocommit=True) as admin:
             admin.execute("ALTER ROLE jieneng_grafana NOLOGIN PASSWORD NULL")
+
+
+def test_grafanas_logins_run_without_jit(db_url, pg_admin_url):
+    """Dashboard queries are short reads the planner may cost past jit_above_cost; compiling them took most of
+    a panel's time (migration 0023), so the reader role's sessions have JIT off."""
+    with psycopg.connect(pg_admin_url, autocommit=True) as admin:
+        admin.execute("ALTER ROLE jieneng_grafana LOGIN PASSWORD 'no-jit'")
+    try:
+        with psycopg.connect(
+            psycopg.conninfo.make_conninfo(db_url, user="jieneng_grafana", password="no-jit"), autocommit=True
+        ) as conn:
+            assert conn.execute("SELECT current_user").fetchone()[0] == "jieneng_grafana"
+            assert conn.execute("SHOW jit").fetchone()[0] == "off"
+    finally:
+        with psycopg.connect(pg_admin_url, autocommit=True) as admin:
+            admin.execute("ALTER ROLE jieneng_grafana NOLOGIN PASSWORD NULL")
