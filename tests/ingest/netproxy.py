@@ -50,7 +50,9 @@ class CuttableProxy:
                     if not data:
                         return
                     peers[s].sendall(data)
-        except OSError:
+        except (OSError, ValueError):
+            # cut() closed a socket under select(): a closed socket's fileno() is -1, which select refuses
+            # with ValueError rather than OSError
             return
         finally:
             for s in (a, b):
