@@ -22,12 +22,12 @@ from dashboards.sql import (
     MONTH_SPANS,
     PROVINCE_RUN,
     TOTALS_SIGN,
-    city_of,
     kgce_values,
     local_date_as_time,
     region_chosen,
     span_usage,
 )
+from store.regions import city_code_sql
 
 UID = "jieneng-province"
 
@@ -46,7 +46,7 @@ SELECT r.rank_province AS "排名 Rank", i.name AS "单位 Institution", rg.name
 FROM scoring_result r
 JOIN institution i ON i.id = r.institution_id
 JOIN region ir ON ir.code = r.region_code
-JOIN region rg ON rg.code = {city_of("ir")}
+JOIN region rg ON rg.code = {city_code_sql("ir")}
 WHERE r.run_id = {LATEST_RUN} AND {region_chosen("r.region_code")}
 ORDER BY r.rank_province NULLS LAST, i.name
 """
@@ -76,7 +76,7 @@ WITH use AS (
     AND d.day BETWEEN {LOCAL_DAY_FROM} AND {LOCAL_DAY_TO}
   GROUP BY m.institution_id
 ), city AS (
-  SELECT {city_of("ir")} AS city_code, sum(use.kgce) AS kgce,
+  SELECT {city_code_sql("ir")} AS city_code, sum(use.kgce) AS kgce,
          sum(use.kgce_building) / nullif(sum(y.floor_area_m2) FILTER (WHERE use.kgce_building IS NOT NULL), 0)
            AS kgce_m2,
          sum(use.kgce) / nullif(sum(y.occupants), 0) AS kgce_person

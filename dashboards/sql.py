@@ -10,7 +10,6 @@ from scoring.coal import kgce_per_metered_unit
 from scoring.methodology import Methodology, load_methodology
 from store.codes import CANONICAL_UNITS, ENERGY_TYPES, ENERGY_UNITS, conversion_factor
 from store.deployment import TIMEZONE_SQL
-from store.regions import city_code_sql
 from store.totals import in_totals_sql, sign_in_totals_sql
 
 # The deployment time zone as recorded by `jieneng db migrate` (store/deployment.py).
@@ -117,11 +116,6 @@ def in_cities(col: str) -> str:
 def region_chosen(col: str) -> str:
     """The region code ``col`` is in a chosen city (or under one), or anything when the city is on All."""
     return f"({is_all('region')} OR {in_cities(col)})"
-
-
-def city_of(alias: str) -> str:
-    """The city the ``region`` row ``alias`` belongs to (store.regions: the nearest city at or above it)."""
-    return city_code_sql(alias)
 
 
 def institution_chosen(col: str) -> str:

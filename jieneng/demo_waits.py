@@ -8,10 +8,40 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+from collections.abc import Callable
 
 import psycopg
 
 from store.ingest_progress import accounted_items, pending_rollups, stored_in_range
+
+
+def _wait_count(
+    count: Callable[[], int],
+    target: int,
+    stop: threading.Event,
+    stalled: Callable[[int], str],
+    *,
+    on_progress: Callable[[int], object] | None,
+    stall_s: float,
+    poll_s: float,
+) -> int:
+    """Poll ``count()`` until it reaches ``target``; the count seen (the last one when ``stop`` is set).
+
+    Raises TimeoutError with ``stalled(count)`` when the count has not moved for ``stall_s``: a deadline on
+    progress, not on the whole wait."""
+    last, moved = -1, time.monotonic()
+    while not stop.is_set():
+        n = count()
+        if on_progress is not None:
+            on_progress(n)
+        if n >= target:
+            return n
+        if n != last:
+            last, moved = n, time.monotonic()
+        elif time.monotonic() - moved > stall_s:
+            raise TimeoutError(stalled(n))
+        time.sleep(poll_s)
+    return last
 
 
 def wait_backfill(
@@ -33,23 +63,19 @@ def wait_backfill(
     (ingest down, or a broker that dropped messages): a deadline on progress, not on the whole
     wait, so a slow machine waits as long as ingest keeps going.
     """
-    last, moved = -1, time.monotonic()
     with psycopg.connect(db_url, autocommit=True) as conn:
-        while not stop.is_set():
-            n = accounted_items(conn, since)
-            if on_progress is not None:
-                on_progress(n)
-            if n >= items:
-                return n
-            if n != last:
-                last, moved = n, time.monotonic()
-            elif time.monotonic() - moved > stall_s:
-                raise TimeoutError(
-                    f"ingest accounted for {n:,} of {items:,} published reading items and made no progress "
-                    f"for {stall_s:.0f} s"
-                )
-            time.sleep(poll_s)
-    return last
+        return _wait_count(
+            lambda: accounted_items(conn, since),
+            items,
+            stop,
+            lambda n: (
+                f"ingest accounted for {n:,} of {items:,} published reading items and made no progress "
+                f"for {stall_s:.0f} s"
+            ),
+            on_progress=on_progress,
+            stall_s=stall_s,
+            poll_s=poll_s,
+        )
 
 
 def wait_rollups(db_url: str, stop: threading.Event, timeout_s: float = 1800, poll_s: float = 0.5) -> bool:
@@ -75,20 +101,19 @@ def wait_stored(
     """Until the readings stored in the backfill's range reach what it published (``simulate --report``).
 
     Raises TimeoutError when the count has not moved for ``stall_s``."""
-    last, moved = -1, time.monotonic()
+    target = published["readings"]
     with psycopg.connect(db_url, autocommit=True) as conn:
-        while not stop.is_set():
-            n = stored_in_range(conn, published["start"], published["end"], published.get("interval_s"), tz)
-            if n >= published["readings"]:
-                return n
-            if n != last:
-                last, moved = n, time.monotonic()
-            elif time.monotonic() - moved > stall_s:
-                raise TimeoutError(
-                    f"{n:,} of {published['readings']:,} published readings stored, no progress for {stall_s:.0f} s"
-                )
-            time.sleep(poll_s)
-    return last
+        return _wait_count(
+            lambda: stored_in_range(
+                conn, published["start"], published["end"], published.get("interval_s"), tz
+            ),
+            target,
+            stop,
+            lambda n: f"{n:,} of {target:,} published readings stored, no progress for {stall_s:.0f} s",
+            on_progress=None,
+            stall_s=stall_s,
+            poll_s=poll_s,
+        )
 
 
 def wait_http(url: str, stop: threading.Event, timeout_s: float = 60) -> None:

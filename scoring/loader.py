@@ -27,7 +27,7 @@ from store import coverage as store_coverage
 from store.codes import EVENT_BASED, SUB_METER_END_USES, UNITS, UnitError, conversion_factor, read_interval_s
 from store.deployment import deployment_timezone
 from store.regions import city_code_sql, subtree_sql
-from store.totals import totals_sign_sql
+from store.totals import in_totals_sql, totals_sign_sql
 
 
 def _scope_sql(region_code: str | None) -> str:
@@ -234,7 +234,7 @@ def load_inputs(
     usage = conn.execute(
         f"""SELECT u.meter_id, extract(year FROM u.month)::int AS y, sum(u.consumption)
             FROM usage_monthly u JOIN meter m ON m.id = u.meter_id JOIN institution i ON i.id = m.institution_id
-            WHERE extract(year FROM u.month)::int = ANY(%(years)s) AND {totals_sign_sql("m")} <> 0 AND {scope}
+            WHERE extract(year FROM u.month)::int = ANY(%(years)s) AND {in_totals_sql("m")} AND {scope}
             GROUP BY u.meter_id, y""",
         params,
     ).fetchall()
