@@ -57,14 +57,24 @@ WHERE {chosen("m.id", "meter")} AND {institution_chosen("m.institution_id")} AND
 ORDER BY 5 DESC
 """
 
+# A gap that began before the range's start counts: each meter's last reading before the range
+# (one index probe per meter) is the start of the gap that ends at its first reading inside it.
 GAPS = f"""
 SELECT g.meter_id AS "计量表 Meter", g.prev_ts AS "起 From", g.ts AS "止 To",
        extract(epoch from g.ts - g.prev_ts) / 3600 AS "时长 Hours"
-FROM (SELECT r.meter_id, r.ts, lag(r.ts) OVER (PARTITION BY r.meter_id ORDER BY r.ts) AS prev_ts
-      FROM reading r
-      WHERE r.meter_id IN (SELECT m.id FROM meter m
-                           WHERE {chosen("m.id", "meter")} AND {listed("m.institution_id", "institution")})
-        AND $__timeFilter(r.ts)) g
+FROM (SELECT x.meter_id, x.ts, lag(x.ts) OVER (PARTITION BY x.meter_id ORDER BY x.ts) AS prev_ts
+      FROM (SELECT r.meter_id, r.ts
+            FROM reading r
+            WHERE r.meter_id IN (SELECT m.id FROM meter m
+                                 WHERE {chosen("m.id", "meter")} AND {listed("m.institution_id", "institution")})
+              AND $__timeFilter(r.ts)
+            UNION ALL
+            SELECT m.id, before.ts
+            FROM meter m
+            CROSS JOIN LATERAL (SELECT r.ts FROM reading r
+                                WHERE r.meter_id = m.id AND r.ts < $__timeFrom()
+                                ORDER BY r.ts DESC LIMIT 1) before
+            WHERE {chosen("m.id", "meter")} AND {listed("m.institution_id", "institution")}) x) g
 WHERE g.ts - g.prev_ts > make_interval(hours => '$gap_hours'::integer)
 ORDER BY 4 DESC LIMIT 200
 """
@@ -163,7 +173,9 @@ def build() -> dict:
             h=8,
             overrides=[unit_override("时长 Hours", "h")],
             no_value=CHOOSE_INSTITUTION,
-            description="Gaps longer than the threshold in the chosen institutions' readings (choose by name).",
+            description="Gaps longer than the threshold that end inside the time range, in the chosen "
+            "institutions' readings (choose by name); a gap that began before the range is shown from "
+            "its last reading before it.",
         ),
         panel("table", "复位与回绕 Counter resets and rollovers", RESETS, w=12, h=8),
         panel("table", "隔离增量 Quarantined increments", QUARANTINE, w=12, h=8),
