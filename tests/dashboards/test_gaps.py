@@ -41,7 +41,9 @@ def _seed(conn: psycopg.Connection) -> None:
             (mid, mid.split(".")[0]),
         )
         for k, h in enumerate(hours):
-            conn.execute("INSERT INTO reading (meter_id, ts, value) VALUES (%s, %s, %s)", (mid, T0 + h * H, k))
+            conn.execute(
+                "INSERT INTO reading (meter_id, ts, value) VALUES (%s, %s, %s)", (mid, T0 + h * H, k)
+            )
     conn.commit()
     conn.execute("SET ROLE jieneng_grafana")
 
