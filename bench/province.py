@@ -247,6 +247,8 @@ def _variables(conn, dashboard: dict, state: dict, t_from, t_to, interval, timin
                 multi=v.get("multi", False),
                 include_all=v.get("includeAll", False),
                 options=options,
+                # Grafana sends the custom all value (one marker), not every option.
+                all_value=v.get("allValue") or None,
             )
         elif v["type"] == "custom":
             resolved[v["name"]] = Variable(

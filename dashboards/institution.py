@@ -29,6 +29,7 @@ from dashboards.sql import (
     kgce_values,
     listed,
     local_date_as_time,
+    range_usage,
     span_usage,
     workday,
 )
@@ -97,9 +98,9 @@ WITH run AS (
          sum(d.consumption * {TOTALS_SIGN} * {WATER_M3}) FILTER (WHERE m.energy_type = 'water') AS water_m3
   FROM members
   JOIN meter m ON m.institution_id = members.institution_id
-  JOIN usage_daily d ON d.meter_id = m.id
+  {range_usage("m.id")}
   LEFT JOIN {kgce_values()} ON kgce.energy_type = m.energy_type AND kgce.unit = m.unit
-  WHERE {IN_TOTALS} AND d.day BETWEEN {LOCAL_DAY_FROM} AND {LOCAL_DAY_TO}
+  WHERE {IN_TOTALS}
   GROUP BY m.institution_id
 ), ind AS (
   SELECT i.id, i.name,

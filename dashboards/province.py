@@ -17,13 +17,12 @@ from dashboards.model import (
 from dashboards.sql import (
     IN_TOTALS,
     INSTITUTION_YEAR,
-    LOCAL_DAY_FROM,
-    LOCAL_DAY_TO,
     MONTH_SPANS,
     PROVINCE_RUN,
     TOTALS_SIGN,
     kgce_values,
     local_date_as_time,
+    range_usage,
     region_chosen,
     span_usage,
 )
@@ -68,12 +67,11 @@ WITH use AS (
   SELECT m.institution_id,
          sum(d.consumption * {TOTALS_SIGN} * kgce.kgce_per_unit) AS kgce,
          sum(d.consumption * {TOTALS_SIGN} * kgce.kgce_per_unit) FILTER (WHERE m.end_use <> 'vehicle') AS kgce_building
-  FROM usage_daily d
-  JOIN meter m ON m.id = d.meter_id
+  FROM meter m
+  {range_usage("m.id")}
   JOIN institution i ON i.id = m.institution_id
   JOIN {kgce_values()} ON kgce.energy_type = m.energy_type AND kgce.unit = m.unit
   WHERE {IN_TOTALS} AND {region_chosen("i.region_code")}
-    AND d.day BETWEEN {LOCAL_DAY_FROM} AND {LOCAL_DAY_TO}
   GROUP BY m.institution_id
 ), city AS (
   SELECT {city_code_sql("ir")} AS city_code, sum(use.kgce) AS kgce,

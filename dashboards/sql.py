@@ -21,6 +21,36 @@ LOCAL_DAY_TO = f"($__timeTo()::timestamptz AT TIME ZONE {TZ})::date"
 LOCAL_MONTH_FROM = f"date_trunc('month', $__timeFrom()::timestamptz AT TIME ZONE {TZ})::date"
 
 
+# The whole local months inside the range: from the first month starting on or after its first day, up to
+# (exclusive) the month its last day is in unless that day ends the month. Empty (from >= to) when the range
+# holds no whole month.
+WHOLE_MONTHS_FROM = f"(date_trunc('month', ({LOCAL_DAY_FROM} - 1)::timestamp) + interval '1 month')::date"
+WHOLE_MONTHS_TO = f"date_trunc('month', ({LOCAL_DAY_TO} + 1)::timestamp)::date"
+
+
+# A meter's usage over the range's local days: usage_monthly for the whole months inside it, usage_daily for the
+# days before and after them. A year is then some twelve monthly rows and a few dozen daily ones per meter, not
+# 365; the rollup writes every month as the sum of its days (ingest/rollup.py), so the sum is the same. Probed
+# per meter (a lateral join), so a city's or an institution's panel reads only its meters: the bounds depend on
+# the deployment time zone, which the planner cannot see, and over a join it misjudged a city as the province.
+# A branch whose span is empty (no whole month; no days after them) is skipped once, before any probe.
+def range_usage(meter_id: str) -> str:
+    """``JOIN LATERAL (…) d ON true``: rows ``d.consumption`` of the meter ``meter_id`` (a column of the outer
+    query, e.g. ``"m.id"``) whose sum is its usage over the dashboard range's local days."""
+    return f"""JOIN LATERAL (
+  SELECT um.consumption FROM usage_monthly um
+  WHERE {WHOLE_MONTHS_FROM} < {WHOLE_MONTHS_TO}
+    AND um.meter_id = {meter_id} AND um.month >= {WHOLE_MONTHS_FROM} AND um.month < {WHOLE_MONTHS_TO}
+  UNION ALL
+  SELECT ud.consumption FROM usage_daily ud
+  WHERE ud.meter_id = {meter_id} AND ud.day >= {LOCAL_DAY_FROM} AND ud.day < least({WHOLE_MONTHS_FROM}, {LOCAL_DAY_TO} + 1)
+  UNION ALL
+  SELECT ud.consumption FROM usage_daily ud
+  WHERE greatest({WHOLE_MONTHS_TO}, {WHOLE_MONTHS_FROM}) <= {LOCAL_DAY_TO}
+    AND ud.meter_id = {meter_id} AND ud.day >= greatest({WHOLE_MONTHS_TO}, {WHOLE_MONTHS_FROM}) AND ud.day <= {LOCAL_DAY_TO}
+) d ON true"""
+
+
 def local_date_as_time(col: str) -> str:
     """A local calendar date as the timestamptz of its local midnight (Grafana's time column)."""
     return f"({col}::timestamp AT TIME ZONE {TZ})"
