@@ -57,24 +57,18 @@ WHERE {chosen("m.id", "meter")} AND {institution_chosen("m.institution_id")} AND
 ORDER BY 5 DESC
 """
 
-# A gap that began before the range's start counts: each meter's last reading before the range
-# (one index probe per meter) is the start of the gap that ends at its first reading inside it.
+# A gap that began before the range's start counts: each chosen meter's last reading before the range
+# (one index probe) is the start of the gap that ends at its first reading inside it.
 GAPS = f"""
 SELECT g.meter_id AS "计量表 Meter", g.prev_ts AS "起 From", g.ts AS "止 To",
        extract(epoch from g.ts - g.prev_ts) / 3600 AS "时长 Hours"
-FROM (SELECT x.meter_id, x.ts, lag(x.ts) OVER (PARTITION BY x.meter_id ORDER BY x.ts) AS prev_ts
-      FROM (SELECT r.meter_id, r.ts
-            FROM reading r
-            WHERE r.meter_id IN (SELECT m.id FROM meter m
-                                 WHERE {chosen("m.id", "meter")} AND {listed("m.institution_id", "institution")})
-              AND $__timeFilter(r.ts)
-            UNION ALL
-            SELECT m.id, before.ts
-            FROM meter m
-            CROSS JOIN LATERAL (SELECT r.ts FROM reading r
-                                WHERE r.meter_id = m.id AND r.ts < $__timeFrom()
-                                ORDER BY r.ts DESC LIMIT 1) before
-            WHERE {chosen("m.id", "meter")} AND {listed("m.institution_id", "institution")}) x) g
+FROM (SELECT m.id AS meter_id, x.ts, lag(x.ts) OVER (PARTITION BY m.id ORDER BY x.ts) AS prev_ts
+      FROM meter m
+      CROSS JOIN LATERAL (SELECT r.ts FROM reading r WHERE r.meter_id = m.id AND $__timeFilter(r.ts)
+                          UNION ALL
+                          (SELECT r.ts FROM reading r WHERE r.meter_id = m.id AND r.ts < $__timeFrom()
+                           ORDER BY r.ts DESC LIMIT 1)) x
+      WHERE {chosen("m.id", "meter")} AND {listed("m.institution_id", "institution")}) g
 WHERE g.ts - g.prev_ts > make_interval(hours => '$gap_hours'::integer)
 ORDER BY 4 DESC LIMIT 200
 """

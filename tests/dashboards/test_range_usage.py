@@ -16,8 +16,8 @@ import pytest
 
 from dashboards.macros import expand
 from dashboards.sql import LOCAL_DAY_FROM, LOCAL_DAY_TO, range_usage
+from store.deployment import deployment_timezone
 
-ZONE = ZoneInfo("Asia/Shanghai")  # the migrated template's deployment time zone
 METERS = ("a", "b")
 # (first local day, last local day), inclusive, as Grafana's range from local midnight to the last day's end
 RANGES = [
@@ -59,9 +59,11 @@ def _seed(conn: psycopg.Connection) -> None:
     conn.commit()
 
 
-def _query(body: str, first: date, last: date) -> str:
-    t_from = datetime.combine(first, time(), ZONE)
-    t_to = datetime.combine(last + timedelta(days=1), time(), ZONE) - timedelta(milliseconds=1)
+def _query(conn: psycopg.Connection, body: str, first: date, last: date) -> str:
+    """``body`` expanded for Grafana's range from ``first``'s local midnight to the end of ``last``."""
+    zone = ZoneInfo(deployment_timezone(conn))
+    t_from = datetime.combine(first, time(), zone)
+    t_to = datetime.combine(last + timedelta(days=1), time(), zone) - timedelta(milliseconds=1)
     return expand(body, {}, time_from=t_from, time_to=t_to)
 
 
@@ -72,6 +74,7 @@ def test_range_usage_is_the_sum_of_its_days(db_url, first, last):
         conn.execute("SET ROLE jieneng_grafana")
         got = conn.execute(
             _query(
+                conn,
                 f"SELECT m.id, sum(d.consumption) FROM meter m {range_usage('m.id')} GROUP BY 1 ORDER BY 1",
                 first,
                 last,
@@ -79,6 +82,7 @@ def test_range_usage_is_the_sum_of_its_days(db_url, first, last):
         ).fetchall()
         want = conn.execute(
             _query(
+                conn,
                 "SELECT meter_id, sum(consumption) FROM usage_daily "
                 f"WHERE day BETWEEN {LOCAL_DAY_FROM} AND {LOCAL_DAY_TO} GROUP BY 1 ORDER BY 1",
                 first,
@@ -95,6 +99,7 @@ def test_a_year_is_read_as_months(db_url):
         _seed(conn)
         rows = conn.execute(
             _query(
+                conn,
                 f"SELECT count(*) FROM meter m {range_usage('m.id')} WHERE m.id = 'a'",
                 date(2024, 1, 15),
                 date(2025, 1, 14),
