@@ -25,7 +25,6 @@ from dashboards.sql import (
     TZ,
     WATER_M3,
     energy_label,
-    institution_chosen,
     kgce_values,
     listed,
     local_date_as_time,
@@ -36,15 +35,21 @@ from dashboards.sql import (
 
 UID = "jieneng-institution"
 
-# Per-meter detail reads raw readings: shown for institutions chosen by name, not for All.
+# Every panel here is about the institutions chosen by name: on All (the province, or a whole city) the panels
+# wait for a choice and say so. Their cost is the chosen institutions' meters times the range, so an institution's
+# dashboard costs the same at 100 or 50,000 institutions; a sum over every meter of a city or the province is a
+# province view (the province dashboard's by-city panels and trend), and hourly rows summed over every meter of
+# the province would grow with the readings, not with what the panel shows.
 CHOOSE_INSTITUTION = "请选择单位 Choose an institution"
+
+CHOSEN = listed("m.institution_id", "institution")
 
 SERIES = f"{energy_label('m.energy_type')} || ' (' || m.unit || ')'"
 
 HOURLY = f"""
 SELECT $__timeGroupAlias(h.hour, '1h'), {SERIES} AS metric, sum(h.consumption * {TOTALS_SIGN}) AS value
 FROM usage_hourly h JOIN meter m ON m.id = h.meter_id
-WHERE $__timeFilter(h.hour) AND {institution_chosen("m.institution_id")} AND {IN_TOTALS}
+WHERE $__timeFilter(h.hour) AND {CHOSEN} AND {IN_TOTALS}
 GROUP BY 1, 2 ORDER BY 1, 2
 """
 
@@ -52,18 +57,18 @@ DAILY = f"""
 SELECT {local_date_as_time("d.day")} AS "time", {SERIES} AS metric, sum(d.consumption * {TOTALS_SIGN}) AS value
 FROM usage_daily d JOIN meter m ON m.id = d.meter_id
 WHERE d.day BETWEEN {LOCAL_DAY_FROM} AND {LOCAL_DAY_TO}
-  AND {institution_chosen("m.institution_id")} AND {IN_TOTALS}
+  AND {CHOSEN} AND {IN_TOTALS}
 GROUP BY 1, 2 ORDER BY 1, 2
 """
 
-SPAN_METERS = f"SELECT m.id FROM meter m WHERE {institution_chosen('m.institution_id')} AND {IN_TOTALS}"
+SPAN_METERS = f"SELECT m.id FROM meter m WHERE {CHOSEN} AND {IN_TOTALS}"
 
 MONTHLY = f"""
 WITH {MONTH_SPANS}, use AS (
   SELECT sp.month, sp.years_back, m.energy_type, m.unit, sum(u.consumption * {TOTALS_SIGN}) AS consumption
   FROM spans sp {span_usage(SPAN_METERS)}
   JOIN meter m ON m.id = u.meter_id
-  WHERE {institution_chosen("m.institution_id")} AND {IN_TOTALS}
+  WHERE {CHOSEN} AND {IN_TOTALS}
   GROUP BY 1, 2, 3, 4
 )
 SELECT to_char(mo.month, 'YYYY-MM') AS "月份 Month", {energy_label("cur.energy_type")} AS "能源 Energy", cur.unit AS "单位 Unit",
@@ -87,7 +92,7 @@ WITH run AS (
   SELECT r.institution_id, r.peer_group, run.year FROM scoring_result r JOIN run ON r.run_id = run.id
 ), sel AS (
   SELECT i.id, grp.peer_group, grp.year FROM institution i LEFT JOIN grp ON grp.institution_id = i.id
-  WHERE {institution_chosen("i.id")}
+  WHERE {listed("i.id", "institution")}
 ), members AS (
   SELECT id AS institution_id FROM sel
   UNION SELECT grp.institution_id FROM grp WHERE grp.peer_group IN (SELECT peer_group FROM sel)
@@ -136,7 +141,7 @@ WITH hourly AS (
   SELECT m.institution_id, h.hour AT TIME ZONE {TZ} AS local_hour, sum(h.consumption * {TOTALS_SIGN} * {ELEC_KWH}) AS kwh
   FROM usage_hourly h JOIN meter m ON m.id = h.meter_id
   WHERE m.energy_type = 'electricity' AND {IN_TOTALS}
-    AND {institution_chosen("m.institution_id")} AND $__timeFilter(h.hour)
+    AND {CHOSEN} AND $__timeFilter(h.hour)
   GROUP BY 1, 2
 ), days AS (
   SELECT DISTINCT local_hour::date AS day FROM hourly
@@ -170,23 +175,29 @@ SELECT m.id AS "计量表 Meter", {energy_label("m.energy_type")} AS "能源 Ene
        (SELECT count(*) FROM reading_conflict c
          WHERE c.meter_id = m.id AND $__timeFilter(c.ts)) AS "冲突 Conflicts"
 FROM meter m
-WHERE {listed("m.institution_id", "institution")}
+WHERE {CHOSEN}
 ORDER BY m.institution_id, m.id
 """
 
 
+def _panel(*args, **kwargs) -> dict:
+    """A panel of this dashboard: empty on All, with the hint to choose institutions."""
+    return panel(*args, no_value=CHOOSE_INSTITUTION, **kwargs)
+
+
 def build() -> dict:
     panels = [
-        panel(
+        _panel(
             "timeseries",
             "分能源逐时用量 Hourly usage by energy type",
             HOURLY,
             fmt="time_series",
             w=24,
             overrides=unit_overrides(),
-            description="Top-level meters, in each meter's unit with its multiplier applied.",
+            description="The chosen institutions' top-level meters, in each meter's unit with its multiplier "
+            "applied.",
         ),
-        panel(
+        _panel(
             "timeseries",
             "逐日用量 Daily usage (local days)",
             DAILY,
@@ -196,7 +207,7 @@ def build() -> dict:
             description="Local calendar days in the deployment time zone.",
             options={"legend": {"displayMode": "list", "placement": "bottom", "showLegend": True}},
         ),
-        panel(
+        _panel(
             "table",
             "逐月用量与上年同期 Monthly usage vs same days last year",
             MONTHLY,
@@ -205,7 +216,7 @@ def build() -> dict:
             description="Per local month of the range, in each meter's unit. A month still running is "
             "compared with the same days of that month last year (天数 Days says how many).",
         ),
-        panel(
+        _panel(
             "table",
             "单位面积与人均指标 Per-area and per-capita vs peer median "
             "(${__from:date:YYYY-MM-DD} – ${__to:date:YYYY-MM-DD})",
@@ -228,7 +239,7 @@ def build() -> dict:
             "peer group in the latest province-wide scoring run, whose year is shown. Quota values "
             "are methodology data and appear in scoring reports.",
         ),
-        panel(
+        _panel(
             "table",
             "夜间与周末基荷 Night and weekend base load",
             BASE_LOAD,
@@ -240,21 +251,20 @@ def build() -> dict:
             "working days of the statutory holiday calendar (make-up days 调休 included), the same "
             "hours on days off. A high night share points at equipment left running.",
         ),
-        panel(
+        _panel(
             "table",
             "数据质量 Data quality",
             QUALITY,
             w=12,
             h=7,
             unit="short",
-            no_value=CHOOSE_INSTITUTION,
             overrides=[
                 percent_override("覆盖率 Hourly coverage"),
                 unit_override("最长间隔 Longest gap h", "h"),
             ],
             description="Per meter of the chosen institutions over the time range: coverage of hours with "
             "readings, longest gap, counter resets, quarantined increments, conflicting repeats. "
-            "Choose institutions by name (not All): this reads raw readings.",
+            "It reads raw readings.",
         ),
     ]
     return dashboard(
@@ -262,5 +272,7 @@ def build() -> dict:
         "单位详情 Institution detail",
         panels,
         [REGION_VAR, INSTITUTION_VAR],
-        description="Institution detail: usage, intensity against peers, base load, data quality.",
+        description="Institution detail for the institutions chosen by name: usage, intensity against peers, "
+        "base load, data quality. On All the panels wait for a choice: a city's or the province's totals are on the "
+        "province dashboard.",
     )
