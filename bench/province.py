@@ -107,6 +107,7 @@ _BASE = """CASE m.energy_type WHEN 'electricity' THEN 40 WHEN 'water' THEN 1.5 W
 
 
 def synthesise(url: str, scale: int, hourly_days: int, raw_days: float) -> dict:
+    from store import meter_activity
     from store.registry import import_files
 
     t0 = time.perf_counter()
@@ -160,6 +161,7 @@ def synthesise(url: str, scale: int, hourly_days: int, raw_days: float) -> dict:
             conn.execute(stmt)
         conn.execute("RESET session_replication_role")
         conn.execute("TRUNCATE usage_dirty")
+        meter_activity.refresh(conn)  # what ingest notes as it writes the readings
         conn.execute("VACUUM ANALYZE")
         counts = conn.execute(
             "SELECT (SELECT count(*) FROM institution), (SELECT count(*) FROM meter),"

@@ -219,11 +219,10 @@ def workday(local_date: str) -> str:
 # (store.codes.default_read_interval_s through meter_interval_default, migration 0020); 0 is event-based.
 READ_INTERVAL_S = "meter_read_interval_s(m.read_interval_s, m.energy_type, m.end_use, m.register)"
 
-# The latest reading of the meter ``m`` (its primary key, newest first).
-LAST_READING = (
-    "LEFT JOIN LATERAL (SELECT r.ts, r.received_at FROM reading r WHERE r.meter_id = m.id "
-    "ORDER BY r.ts DESC LIMIT 1) last ON true"
-)
+# The latest reading of the meter ``m`` (ts and received_at), as ingest keeps it per meter
+# (meter_last_reading, migration 0024): a join, where a probe of ``reading`` per meter cost 1.1 s for
+# the province's silent meters at 35,000 meters.
+LAST_READING = "LEFT JOIN meter_last_reading last ON last.meter_id = m.id"
 
 # When the meter ``m``'s next reading was due: one expected interval after its latest reading (or its
 # installation, for a meter that never reported).

@@ -7,8 +7,9 @@ arithmetic, so a month or a year means what it means to TimescaleDB's retention 
   TimescaleDB's retention policy (``store/timescale.py``). Ingest refuses them
   (``older_than_retention``) and the rollup never rewrites an hour that starts before it, so a late
   reading cannot recompute kept rollups against missing neighbours.
-- ``prune_stats``: ``ingest_batch`` (one row per committed batch) and ``rollup_run`` (one per
-  rollup pass) are deleted past ``stats_retention``. Rejects, conflicts and quarantines are the
+- ``prune_stats``: ``ingest_batch`` (one row per committed batch), ``rollup_run`` (one per
+  rollup pass) and ``reading_received_hourly`` (readings received per meter and hour) are deleted
+  past ``stats_retention``. Rejects, conflicts and quarantines are the
   record of what was refused or held out, and are kept.
 """
 
@@ -21,7 +22,11 @@ import psycopg
 # Deleted in chunks so that a first prune after months of statistics does not hold one long transaction.
 PRUNE_CHUNK_ROWS = 50_000
 
-_STATS_TABLES = (("ingest_batch", "committed_at"), ("rollup_run", "finished_at"))
+_STATS_TABLES = (
+    ("ingest_batch", "committed_at"),
+    ("rollup_run", "finished_at"),
+    ("reading_received_hourly", "hour"),
+)
 
 
 class RetentionSettingInvalid(ValueError):
@@ -54,10 +59,10 @@ def raw_horizon(conn: psycopg.Connection, raw_retention: str | None) -> datetime
 def prune_stats(
     conn: psycopg.Connection, stats_retention: str, chunk_rows: int = PRUNE_CHUNK_ROWS
 ) -> dict[str, int]:
-    """Delete ``ingest_batch`` and ``rollup_run`` rows older than ``stats_retention``; rows deleted per table.
+    """Delete the statistics (``_STATS_TABLES``) older than ``stats_retention``; rows deleted per table.
 
-    ``conn`` must be in autocommit mode: each chunk is its own short transaction. Both time columns
-    are indexed, so a pass with nothing to delete is one index probe per table.
+    ``conn`` must be in autocommit mode: each chunk is its own short transaction. Every time column
+    is indexed, so a pass with nothing to delete is one index probe per table.
     """
     deleted: dict[str, int] = {}
     for table, column in _STATS_TABLES:

@@ -5,7 +5,8 @@ existing key rolls that back and the batch takes the merge path. Same result, le
 
 The merge keeps the first value of a (meter_id, ts) (docs/design.md §3: no silent overwrite): a repeat
 with the same value counts as a duplicate, a repeat with another value is recorded in
-``reading_conflict``. Rejects, the touched ranges for the rollup (``usage_dirty``) and the batch's
+``reading_conflict``. Rejects, the touched ranges for the rollup (``usage_dirty``), each meter's latest
+reading and received counts (``meter_last_reading``, ``reading_received_hourly``) and the batch's
 statistics (``ingest_batch``) are written in the same transaction, so a crash leaves either all of
 a batch or none of it, and the broker is acked only after the commit (see ingest/service.py).
 
@@ -51,13 +52,18 @@ WITH ins AS (
         FROM ingest_stage ORDER BY meter_id, ts, seq
     ) s ORDER BY meter_id COLLATE "C", ts
     ON CONFLICT (meter_id, ts) DO NOTHING
-    RETURNING meter_id, ts
+    RETURNING meter_id, ts, received_at
 ), dirty AS (
     INSERT INTO usage_dirty (meter_id, ts_min, ts_max)
     SELECT meter_id, min(ts), max(ts) FROM ins GROUP BY meter_id
 )
-SELECT count(*) FROM ins
+SELECT meter_id, ts, received_at FROM ins
 """
+
+# The batch's new readings noted in meter_last_reading and reading_received_hourly (migration 0024).
+# Once per batch, after all of its readings are in: its row locks on those tables are its last, taken
+# in meter order, so no worker waits on a reading key while holding them.
+_NOTE_INSERTED = "SELECT reading_summaries_add(%s::text[], %s::timestamptz[], %s::timestamptz[])"
 
 _REJECT_STAGE_DDL = (
     "CREATE TEMP TABLE IF NOT EXISTS ingest_reject_stage ("
@@ -82,6 +88,26 @@ WITH c AS (
 )
 SELECT count(*) FROM c
 """
+
+
+class _Inserted:
+    """The rows a batch added to ``reading``, column by column, for _NOTE_INSERTED."""
+
+    __slots__ = ("meter_ids", "ts", "received_at")
+
+    def __init__(self) -> None:
+        self.meter_ids: list[str] = []
+        self.ts: list[datetime] = []
+        self.received_at: list[datetime] = []
+
+    def add(self, meter_id: str, ts: datetime, received_at: datetime) -> None:
+        self.meter_ids.append(meter_id)
+        self.ts.append(ts)
+        self.received_at.append(received_at)
+
+    def note(self, conn: psycopg.Connection) -> None:
+        if self.meter_ids:
+            conn.execute(_NOTE_INSERTED, (self.meter_ids, self.ts, self.received_at))
 
 
 class RegistryChanged(psycopg.errors.SerializationFailure):
@@ -275,15 +301,20 @@ def _write_rows(
     readings: list[StagedReading],
     rejects: list[StagedReject],
     try_direct: bool,
+    new_rows: _Inserted,
     reuse_stage: bool = False,
 ) -> tuple[int, int, int, bool]:
     """Readings merged and rejects recorded inside the caller's transaction: (inserted, conflicts,
-    rejects written, direct). ``reuse_stage``: the staging tables were used earlier in this transaction."""
+    rejects written, direct); the readings it inserted are added to ``new_rows``. ``reuse_stage``: the
+    staging tables were used earlier in this transaction."""
     inserted = conflicts = written = 0
     direct = False
     if readings and try_direct:
         direct = _copy_direct(conn, readings)
-        inserted = len(readings) if direct else 0
+        if direct:
+            inserted = len(readings)
+            for s in readings:
+                new_rows.add(s.reading.meter_id, s.reading.ts, s.received_at)
     if readings and not direct:
         conn.execute(_STAGE_DDL)
         with conn.cursor() as cur:
@@ -296,7 +327,10 @@ def _write_rows(
                 for seq, s in enumerate(readings):
                     r = s.reading
                     copy.write_row((seq, r.meter_id, r.ts, r.value, s.received_at, s.topic))
-            inserted = cur.execute(_MERGE).fetchone()[0]
+            added = cur.execute(_MERGE).fetchall()
+            inserted = len(added)
+            for meter_id, ts, received_at in added:
+                new_rows.add(meter_id, ts, received_at)
             # Every row new and no key twice in the batch: no duplicate or conflict to look for
             # (the common case of a live stream), so skip the join back to `reading`.
             if inserted != len(readings):
@@ -358,7 +392,9 @@ def write_batch(
     started = time.perf_counter()
     try:
         with conn.transaction():
-            inserted, conflicts, written, direct = _write_rows(conn, readings, rejects, try_direct)
+            new_rows = _Inserted()
+            inserted, conflicts, written, direct = _write_rows(conn, readings, rejects, try_direct, new_rows)
+            new_rows.note(conn)
             stats = BatchStats(
                 messages,
                 len(readings),
@@ -423,9 +459,11 @@ def write_messages(
                     else:
                         again.append(m)
             readings, rejects = _staged(first)
-            inserted, conflicts, written, direct = _write_rows(conn, readings, rejects, try_direct)
+            new_rows = _Inserted()
+            inserted, conflicts, written, direct = _write_rows(conn, readings, rejects, try_direct, new_rows)
             if again:
-                _write_rows(conn, *_staged(again), try_direct=False, reuse_stage=True)
+                _write_rows(conn, *_staged(again), try_direct=False, new_rows=new_rows, reuse_stage=True)
+            new_rows.note(conn)
             stats = BatchStats(
                 len(first),
                 len(readings),

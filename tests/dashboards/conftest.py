@@ -17,6 +17,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from store import meter_activity
+
 INSTITUTIONS = [
     # id, name, category, admin level, region, climate zone
     ("gov-nj-01", "南京市机关事务管理局", "government", "city", "320100", "hot_summer_cold_winter"),
@@ -87,6 +89,7 @@ def _seed(conn: psycopg.Connection) -> None:
         """,
         {"silent": SILENT_METER, "gap": GAP_METER},
     )
+    meter_activity.refresh(conn)  # what ingest notes as it writes readings
     tz = "(SELECT value FROM deployment_setting WHERE key = 'timezone')"
     base = {m[0]: m[8] for m in METERS}
     for mid, daily in base.items():

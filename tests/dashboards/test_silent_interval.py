@@ -14,6 +14,7 @@ import psycopg
 from dashboards import alerting, meters
 from dashboards.macros import ALL, Variable, expand
 from dashboards.sql import ALL_VALUE
+from store import meter_activity
 from store.codes import END_USES, ENERGY_TYPES, REGISTERS, read_interval_s
 
 # meter id, energy type, unit, end use, registry read_interval_s, hours since its last reading
@@ -57,6 +58,7 @@ def _seed(conn: psycopg.Connection) -> None:
         )
         if mid in RETIRED_AT:
             conn.execute(f"UPDATE meter SET retired_at = {RETIRED_AT[mid]} WHERE id = %s", (mid,))
+    meter_activity.refresh(conn)  # what ingest notes as it writes readings
     conn.commit()
 
 

@@ -34,6 +34,11 @@ def _seed_stats(conn: psycopg.Connection, old: int, recent: int, records: bool =
             f" SELECT {when}, 1, 0.1 FROM generate_series(1, %s)",
             (n,),
         )
+        conn.execute(
+            f"INSERT INTO reading_received_hourly (meter_id, hour, readings)"
+            f" SELECT 'E1', date_trunc('hour', {when}) - k * interval '1 hour', 1 FROM generate_series(1, %s) k",
+            (n,),
+        )
     if not records:
         return
     conn.execute(
@@ -52,7 +57,7 @@ def _seed_stats(conn: psycopg.Connection, old: int, recent: int, records: bool =
 def _counts(conn: psycopg.Connection) -> tuple:
     return conn.execute(
         "SELECT (SELECT count(*) FROM ingest_batch), (SELECT count(*) FROM rollup_run),"
-        " (SELECT count(*) FROM ingest_reject), (SELECT count(*) FROM reading_conflict),"
+        " (SELECT count(*) FROM reading_received_hourly), (SELECT count(*) FROM ingest_reject), (SELECT count(*) FROM reading_conflict),"
         " (SELECT count(*) FROM usage_quarantine)"
     ).fetchone()
 
@@ -61,9 +66,13 @@ def test_prune_stats_deletes_old_statistics_only(reg_db):
     with psycopg.connect(reg_db, autocommit=True) as conn:
         _seed_stats(conn, old=7, recent=3)
         deleted = prune_stats(conn, "30 days", chunk_rows=2)  # several chunks per table
-        assert deleted == {"ingest_batch": 7, "rollup_run": 7}
-        assert _counts(conn) == (3, 3, 1, 1, 1)
-        assert prune_stats(conn, "30 days") == {"ingest_batch": 0, "rollup_run": 0}
+        assert deleted == {"ingest_batch": 7, "rollup_run": 7, "reading_received_hourly": 7}
+        assert _counts(conn) == (3, 3, 3, 1, 1, 1)
+        assert prune_stats(conn, "30 days") == {
+            "ingest_batch": 0,
+            "rollup_run": 0,
+            "reading_received_hourly": 0,
+        }
 
 
 def test_ingest_prunes_statistics_at_start_and_periodically(reg_db, mqtt_url, topic_prefix, publisher):
@@ -72,6 +81,7 @@ def test_ingest_prunes_statistics_at_start_and_periodically(reg_db, mqtt_url, to
     old_stats = (
         "SELECT (SELECT count(*) FROM ingest_batch WHERE committed_at < now() - interval '30 days')"
         " + (SELECT count(*) FROM rollup_run WHERE finished_at < now() - interval '30 days')"
+        " + (SELECT count(*) FROM reading_received_hourly WHERE hour < now() - interval '30 days')"
     )
     # At start-up (the next periodic pass would be an hour later).
     with running_ingest(make_config(reg_db, mqtt_url, topic_prefix, stats_retention="30 days")):
@@ -93,8 +103,8 @@ def test_ingest_prunes_statistics_at_start_and_periodically(reg_db, mqtt_url, to
             _seed_stats(conn, old=4, recent=0, records=False)
         assert wait_for(reg_db, old_stats, 0, timeout=30) == 0
     with psycopg.connect(reg_db) as conn:
-        batches, runs, rejects, conflicts, quarantined = _counts(conn)
-    assert (batches, runs) >= (2, 2)  # the recent ones (and any the service wrote) stay
+        batches, runs, received, rejects, conflicts, quarantined = _counts(conn)
+    assert (batches, runs, received) >= (2, 2, 2)  # the recent ones (and any the service wrote) stay
     assert (rejects, conflicts, quarantined) == (1, 1, 1)  # never pruned
 
 

@@ -1,0 +1,31 @@
+"""Each meter's latest reading and its readings received per hour (migration 0024_meter_activity).
+
+The ingest writer notes every batch's new readings in both tables in the batch's own transaction
+(``reading_summaries_add``, called from ingest/writer.py). Rows put into ``reading`` any other way (a
+bulk load, a repair by SQL) are noted by recomputing the meters they touch from ``reading``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import psycopg
+
+_REFRESH_ALL = "SELECT reading_summaries_refresh(ARRAY(SELECT id FROM meter), %s)"
+_REFRESH = "SELECT reading_summaries_refresh(%s::text[], %s)"
+
+
+def refresh(
+    conn: psycopg.Connection, meter_ids: Sequence[str] | None = None, received_since: datetime | None = None
+) -> None:
+    """Recompute ``meter_last_reading`` and ``reading_received_hourly`` from ``reading``.
+
+    ``meter_ids``: the meters to recompute (None: every registered meter). ``received_since``: recount
+    received readings from this hour on only (None: all of them; a full recount reads every reading of
+    those meters).
+    """
+    if meter_ids is None:
+        conn.execute(_REFRESH_ALL, (received_since,))
+    else:
+        conn.execute(_REFRESH, (list(meter_ids), received_since))
