@@ -105,14 +105,22 @@ GROUP BY r.reason ORDER BY 2 DESC
 """
 
 # Counted per meter and hour as ingest writes (reading_received_hourly, migration 0024), for the meters
-# of a chosen city, institution or meter: summed over the province's meters a week is 5.9 million rows
-# at 35,000 meters (the province's ingest is on the ingest dashboard, from its batches).
+# of a chosen city, institution or meter: summed over the province's meters a week is 6.3 million rows
+# at 37,700 meters (the province's ingest is on the ingest dashboard, from its batches). Each chosen
+# meter's hours are read by its key (a lateral probe; OFFSET 0 keeps the planner from flattening it into a
+# join, which scanned every meter's hours to find a city's: 470 ms at 37,700 meters), and summed by
+# hour before Grafana's bucket expression is computed once per hour rather than per meter-hour.
 RECEIVED = f"""
-SELECT $__timeGroupAlias(h.hour, $__interval), sum(h.readings) AS "读数 Readings received"
-FROM reading_received_hourly h
-WHERE h.hour > $__timeFrom()::timestamptz - interval '1 hour' AND h.hour < $__timeTo()
-  AND NOT ({is_all("region")} AND {is_all("institution")} AND {is_all("meter")})
-  AND {meter_chosen("h.meter_id")}
+SELECT $__timeGroupAlias(x.hour, $__interval), sum(x.readings) AS "读数 Readings received"
+FROM (SELECT h.hour, sum(h.readings) AS readings
+      FROM meter m
+      CROSS JOIN LATERAL (SELECT h.hour, h.readings FROM reading_received_hourly h
+                          WHERE h.meter_id = m.id
+                            AND h.hour > $__timeFrom()::timestamptz - interval '1 hour' AND h.hour < $__timeTo()
+                          OFFSET 0) h
+      WHERE NOT ({is_all("region")} AND {is_all("institution")} AND {is_all("meter")})
+        AND {chosen("m.id", "meter")} AND {institution_chosen("m.institution_id")}
+      GROUP BY h.hour) x
 GROUP BY 1 ORDER BY 1
 """
 

@@ -63,7 +63,10 @@ SELECT meter_id, ts, received_at FROM ins
 # The batch's new readings noted in meter_last_reading and reading_received_hourly (migration 0024).
 # Once per batch, after all of its readings are in: its row locks on those tables are its last, taken
 # in meter order, so no worker waits on a reading key while holding them.
-_NOTE_INSERTED = "SELECT reading_summaries_add(%s::text[], %s::timestamptz[], %s::timestamptz[])"
+# Binary parameters: formatting three arrays of a 5,000-reading batch as text took the writer thread
+# longer than the server's work on them (0.21 s against 0.12 s), and binary timestamptz carries any
+# UTC offset a datetime may have.
+_NOTE_INSERTED = "SELECT reading_summaries_add(%b::text[], %b::timestamptz[], %b::timestamptz[])"
 
 _REJECT_STAGE_DDL = (
     "CREATE TEMP TABLE IF NOT EXISTS ingest_reject_stage ("

@@ -140,7 +140,7 @@ class Settings(BaseSettings):
     )
     stats_retention: str = Field(
         "30 days",
-        description="Ingest and rollup statistics, and the keys of committed messages (redelivery detection), older than this are deleted; rejects, conflicts and quarantines are kept.",
+        description="Ingest and rollup statistics (with the readings received per meter and hour), and the keys of committed messages (redelivery detection), older than this are deleted; rejects, conflicts and quarantines are kept.",
     )
 
     # --- dashboards (Grafana) ----------------------------------------------------------------

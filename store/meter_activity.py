@@ -2,7 +2,9 @@
 
 The ingest writer notes every batch's new readings in both tables in the batch's own transaction
 (``reading_summaries_add``, called from ingest/writer.py). Rows put into ``reading`` any other way (a
-bulk load, a repair by SQL) are noted by recomputing the meters they touch from ``reading``.
+bulk load, a repair by SQL, or readings an ingest older than migration 0024 wrote after the migration's
+first fill, when the upgrade did not stop ingest first as compose's ``migrate`` step does) are noted by
+recomputing the meters they touch from ``reading``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ def refresh(
 
     ``meter_ids``: the meters to recompute (None: every registered meter). ``received_since``: recount
     received readings from this hour on only (None: all of them; a full recount reads every reading of
-    those meters).
+    those meters). Ingest's writers wait while it runs (it locks both tables against them until the
+    caller's transaction ends), so recompute a province in pieces of meters while ingest is live.
     """
     if meter_ids is None:
         conn.execute(_REFRESH_ALL, (received_since,))

@@ -62,6 +62,30 @@ def _seed(conn: psycopg.Connection) -> None:
     conn.commit()
 
 
+def test_dashboards_interval_is_the_python_rule_for_every_kind(db_url):
+    """The panels' and the alert's join (dashboards.sql.READ_INTERVAL_S) gives what the function gives."""
+    from dashboards.sql import INTERVAL_DEFAULT, READ_INTERVAL_S
+
+    kinds = [
+        (v, et, eu, reg)
+        for et in ENERGY_TYPES
+        for eu in END_USES
+        for reg in REGISTERS
+        for v in (None, 0, 900)
+    ]
+    with psycopg.connect(db_url) as conn:
+        conn.execute("SET ROLE jieneng_grafana")
+        got = conn.execute(
+            f"SELECT m.read_interval_s, m.energy_type, m.end_use, m.register, {READ_INTERVAL_S}"
+            " FROM unnest(%s::int[], %s::text[], %s::text[], %s::text[])"
+            f" AS m(read_interval_s, energy_type, end_use, register) {INTERVAL_DEFAULT}",
+            [list(c) for c in zip(*kinds, strict=True)],
+        ).fetchall()
+    assert len(got) == len(kinds)
+    for v, et, eu, reg, seconds in got:
+        assert seconds == read_interval_s(v, et, eu, reg), (v, et, eu, reg)
+
+
 def test_sql_interval_is_the_python_rule_for_every_kind(db_url):
     with psycopg.connect(db_url) as conn:
         conn.execute("SET ROLE jieneng_grafana")

@@ -115,6 +115,51 @@ def test_two_workers_noting_the_same_meters_neither_deadlock_nor_lose_a_count(re
         assert kept(conn) == expected(conn)
 
 
+def test_refresh_beside_live_writers_neither_deadlocks_nor_loses_a_count(reg_db):
+    """A repair recomputes meters while ingest writes them: it waits for the batches noting, they wait for it."""
+    errors: list[BaseException] = []
+    writing = threading.Event()
+    done = threading.Event()
+
+    def worker(seed: int) -> None:
+        rng = random.Random(seed)
+        try:
+            with psycopg.connect(reg_db, autocommit=True) as conn:
+                for _ in range(60):
+                    write_messages(
+                        conn, [_message(rng, datetime.now(UTC), 8) for _ in range(3)], try_direct=True
+                    )
+                    writing.set()
+        except BaseException as exc:  # noqa: BLE001 - reported by the test's thread below
+            errors.append(exc)
+
+    def repairer() -> None:
+        rng = random.Random(7)
+        writing.wait(timeout=600)
+        try:
+            with psycopg.connect(reg_db) as conn:
+                while not done.is_set():  # for as long as the writers write, however fast they are
+                    meters = rng.sample(METERS, 4)  # in no particular order
+                    meter_activity.refresh(conn, meters if rng.random() < 0.7 else None)
+                    conn.commit()
+        except BaseException as exc:  # noqa: BLE001 - reported by the test's thread below
+            errors.append(exc)
+
+    writers = [threading.Thread(target=worker, args=(seed,)) for seed in (3, 4, 5)]
+    repair = threading.Thread(target=repairer)
+    for t in [*writers, repair]:
+        t.start()
+    for t in writers:
+        t.join(timeout=600)
+    done.set()
+    repair.join(timeout=600)
+    threads = [*writers, repair]
+    assert not any(t.is_alive() for t in threads)
+    assert errors == []
+    with psycopg.connect(reg_db) as conn:
+        assert kept(conn) == expected(conn)
+
+
 def test_refresh_recomputes_both_tables_for_rows_written_outside_ingest(reg_db):
     with psycopg.connect(reg_db) as conn:
         conn.execute(
