@@ -25,8 +25,11 @@ def refresh(
 
     ``meter_ids``: the meters to recompute (None: every registered meter). ``received_since``: recount
     received readings from this hour on only (None: all of them; a full recount reads every reading of
-    those meters). Ingest's writers wait while it runs (it locks both tables against them until the
-    caller's transaction ends), so recompute a province in pieces of meters while ingest is live.
+    those meters). A meter with no reading left keeps its latest reading (raw retention may have dropped
+    them). Ingest's writers wait while it runs (it locks both tables against them until the caller's
+    transaction ends), so recompute a province in pieces of meters while ingest is live. In READ
+    COMMITTED, the default: a REPEATABLE READ snapshot taken before the lock could not see what the
+    batches it waited for wrote, and fails with a serialization error instead.
     """
     if meter_ids is None:
         conn.execute(_REFRESH_ALL, (received_since,))

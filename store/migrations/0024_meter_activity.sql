@@ -54,33 +54,37 @@ $$;
 
 -- Both tables recomputed from `reading` for the given meters (received counts only for readings
 -- received since ``received_since``, when given): for rows written into `reading` by anything but the
--- ingest writer, and for the first fill below. It locks both tables against ingest's writers first
--- (SHARE ROW EXCLUSIVE: it waits for the batches noting now, and batches wait for it): deleting and
--- inserting rows in its own order beside writers that lock them in theirs would deadlock.
+-- ingest writer, and for the first fill below. A meter with no reading left keeps its latest reading
+-- (raw retention may have dropped them all). It locks both tables against ingest's writers and other
+-- recounts first (SHARE ROW EXCLUSIVE: it waits for the batches noting now, and they wait for it):
+-- deleting and inserting rows in its own order beside writers that lock them in theirs would deadlock.
+-- PL/pgSQL, so that the LOCK is taken before the statements after it are planned: a SQL function plans
+-- its whole body first, taking their weaker locks, and two recounts then deadlocked upgrading them.
 CREATE FUNCTION reading_summaries_refresh(meter_ids text[], received_since timestamptz DEFAULT NULL)
-RETURNS void LANGUAGE sql VOLATILE AS $$
+RETURNS void LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    since timestamptz := coalesce(date_bin('1 hour', received_since, timestamptz '2000-01-01 00:00:00+00'),
+                                  '-infinity');
+BEGIN
     LOCK TABLE meter_last_reading, reading_received_hourly IN SHARE ROW EXCLUSIVE MODE;
     -- The meters joined as a set: `= ANY(meter_ids)` tests each row against the whole array (a
     -- parameter's array is searched linearly: a province's 35,000 meters made the first fill hang).
-    DELETE FROM meter_last_reading l USING (SELECT DISTINCT id FROM unnest(meter_ids) AS u(id)) m
-    WHERE l.meter_id = m.id;
-    INSERT INTO meter_last_reading (meter_id, ts, received_at)
+    INSERT INTO meter_last_reading AS l (meter_id, ts, received_at)
     SELECT m.id, last.ts, last.received_at
     FROM (SELECT DISTINCT id FROM unnest(meter_ids) AS u(id)) m
     CROSS JOIN LATERAL (SELECT r.ts, r.received_at FROM reading r WHERE r.meter_id = m.id
-                        ORDER BY r.ts DESC LIMIT 1) last;
+                        ORDER BY r.ts DESC LIMIT 1) last
+    ON CONFLICT (meter_id) DO UPDATE SET ts = EXCLUDED.ts, received_at = EXCLUDED.received_at;
 
     -- One bound, -infinity when none, so that `reading`'s BRIN index on received_at can serve it.
     DELETE FROM reading_received_hourly h USING (SELECT DISTINCT id FROM unnest(meter_ids) AS u(id)) m
-    WHERE h.meter_id = m.id
-      AND h.hour >= coalesce(date_bin('1 hour', received_since, timestamptz '2000-01-01 00:00:00+00'), '-infinity');
+    WHERE h.meter_id = m.id AND h.hour >= since;
     INSERT INTO reading_received_hourly (meter_id, hour, readings)
     SELECT r.meter_id, date_bin('1 hour', r.received_at, timestamptz '2000-01-01 00:00:00+00'), count(*)
     FROM (SELECT DISTINCT id FROM unnest(meter_ids) AS u(id)) m JOIN reading r ON r.meter_id = m.id
-    WHERE r.received_at
-          >= coalesce(date_bin('1 hour', received_since, timestamptz '2000-01-01 00:00:00+00'), '-infinity')
+    WHERE r.received_at >= since
     GROUP BY 1, 2;
-$$;
+END $$;
 
 -- The first fill: every registered meter's latest reading (one probe a meter), and the received counts
 -- of the last 7 days, the meter-health dashboard's default range (it reads every reading received in

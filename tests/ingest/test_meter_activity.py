@@ -116,7 +116,8 @@ def test_two_workers_noting_the_same_meters_neither_deadlock_nor_lose_a_count(re
 
 
 def test_refresh_beside_live_writers_neither_deadlocks_nor_loses_a_count(reg_db):
-    """A repair recomputes meters while ingest writes them: it waits for the batches noting, they wait for it."""
+    """Repairs recompute meters while ingest writes them: each waits for the batches noting and for the
+    other repair, and they wait for it."""
     errors: list[BaseException] = []
     writing = threading.Event()
     done = threading.Event()
@@ -133,8 +134,8 @@ def test_refresh_beside_live_writers_neither_deadlocks_nor_loses_a_count(reg_db)
         except BaseException as exc:  # noqa: BLE001 - reported by the test's thread below
             errors.append(exc)
 
-    def repairer() -> None:
-        rng = random.Random(7)
+    def repairer(seed: int) -> None:
+        rng = random.Random(seed)
         writing.wait(timeout=600)
         try:
             with psycopg.connect(reg_db) as conn:
@@ -146,14 +147,15 @@ def test_refresh_beside_live_writers_neither_deadlocks_nor_loses_a_count(reg_db)
             errors.append(exc)
 
     writers = [threading.Thread(target=worker, args=(seed,)) for seed in (3, 4, 5)]
-    repair = threading.Thread(target=repairer)
-    for t in [*writers, repair]:
+    repairs = [threading.Thread(target=repairer, args=(seed,)) for seed in (7, 8)]  # and each other
+    for t in [*writers, *repairs]:
         t.start()
     for t in writers:
         t.join(timeout=600)
     done.set()
-    repair.join(timeout=600)
-    threads = [*writers, repair]
+    for t in repairs:
+        t.join(timeout=600)
+    threads = [*writers, *repairs]
     assert not any(t.is_alive() for t in threads)
     assert errors == []
     with psycopg.connect(reg_db) as conn:
@@ -174,13 +176,17 @@ def test_refresh_recomputes_both_tables_for_rows_written_outside_ingest(reg_db):
         conn.execute("DELETE FROM reading WHERE meter_id = 'E1' AND ts > %s", (T0 + timedelta(hours=2),))
         meter_activity.refresh(conn, ["E1"])
         assert kept(conn) == expected(conn)
-        # Received counts from an hour on only: earlier hours are left as they were.
-        before = kept(conn)[1]
+        # Received counts from an hour on only: earlier hours are left as they were. Every reading of
+        # the meter gone (as raw retention drops them): its latest reading stays.
+        before_last, before = kept(conn)
         conn.execute("DELETE FROM reading WHERE meter_id = 'E2'")
         since = T0 + timedelta(hours=2)
         meter_activity.refresh(conn, ["E2"], received_since=since)
         last, received = kept(conn)
-        assert "E2" not in last
+        assert last["E2"] == before_last["E2"]
         assert {k: n for k, n in received.items() if k[0] == "E2"} == {
             k: n for k, n in before.items() if k[0] == "E2" and k[1] < since
         }
+        meter_activity.refresh(conn)  # every meter, every hour
+        last, received = kept(conn)
+        assert last["E2"] == before_last["E2"] and not any(k[0] == "E2" for k in received)
