@@ -26,6 +26,9 @@ import textwrap
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.ingest_memory import export_tree  # noqa: E402
 
 # Run inside each tree's own interpreter process, with that tree first on sys.path.
 _CHILD = textwrap.dedent(
@@ -76,16 +79,6 @@ _CHILD = textwrap.dedent(
 )
 
 
-def _export(commit: str, tmp: Path) -> Path:
-    out = tmp / f"base-{commit[:10]}"
-    out.mkdir()
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", commit], check=True, capture_output=True
-    ).stdout
-    subprocess.run(["tar", "-x", "-C", str(out)], input=archive, check=True)
-    return out
-
-
 def _run(tree: Path, admin: str, meters: int, batches: int) -> dict[str, list[float]]:
     env = {**os.environ, "PYTHONPATH": str(tree)}
     res = subprocess.run(
@@ -108,7 +101,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="jieneng-bench-writer-") as tmp:
-        trees = {"this": ROOT, "base": _export(args.base, Path(tmp))}
+        trees = {"this": ROOT, "base": export_tree(args.base, Path(tmp))}
         best: dict[tuple[str, str], float] = {}
         for rnd in range(args.rounds):
             for name, tree in trees.items():
