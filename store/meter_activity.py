@@ -14,8 +14,8 @@ from datetime import datetime
 
 import psycopg
 
-_REFRESH_ALL = "SELECT reading_summaries_refresh(ARRAY(SELECT id FROM meter), %s)"
-_REFRESH = "SELECT reading_summaries_refresh(%s::text[], %s)"
+_REFRESH_ALL = "SELECT reading_summaries_refresh(ARRAY(SELECT id FROM meter), %(since)s)"
+_REFRESH = "SELECT reading_summaries_refresh(%(meters)s::text[], %(since)s)"
 
 
 def refresh(
@@ -32,6 +32,6 @@ def refresh(
     batches it waited for wrote, and fails with a serialization error instead.
     """
     if meter_ids is None:
-        conn.execute(_REFRESH_ALL, (received_since,))
+        conn.execute(_REFRESH_ALL, {"since": received_since})
     else:
-        conn.execute(_REFRESH, (list(meter_ids), received_since))
+        conn.execute(_REFRESH, {"meters": list(meter_ids), "since": received_since})
