@@ -227,7 +227,7 @@ INTERVAL_DEFAULT = (
 
 # The latest reading of the meter ``m`` (ts and received_at), as ingest keeps it per meter
 # (meter_last_reading, migration 0024), and its kind's default interval for READ_INTERVAL_S: joins, where
-# a probe of ``reading`` per meter took a second for the province's silent meters at 35,000 meters.
+# the province's silent meters took a probe of ``reading`` per meter (37,700 at 100x).
 LAST_READING = f"LEFT JOIN meter_last_reading last ON last.meter_id = m.id {INTERVAL_DEFAULT}"
 
 # When the meter ``m``'s next reading was due: one expected interval after its latest reading (or its
