@@ -10,9 +10,9 @@ Each measured step runs in its own child process, so its peak RSS is its own:
 - full run: scoring.runner.run_scoring — load, quality, score, canonical JSON, hash, store 10,000 results;
   then the bytes one run stores (its detail column as TOAST-compressed on disk, all its rows' columns);
 - breakdown (one more process, before the full runs): the run's stages timed apart (wall and CPU), and the
-  store step repeated in rolled-back transactions as shipped (lz4 TOAST compression), with the column forced
-  to pglz (PostgreSQL's default), and with `detail` as text instead of jsonb: the difference is what the
-  server spends parsing jsonb.
+  store step repeated in rolled-back transactions as shipped (the run's shared strings once, `detail` as
+  text, lz4 TOAST compression), with the column forced to pglz (PostgreSQL's default), with every detail's
+  whole canonical JSON, and with that as jsonb (the stored format before migration 0025).
 
 Targets: full run ≤ 3× the aggregate and < 1 GB resident. Data quality comes from raw readings (a year of
 hourly readings for 30,000 meters would be 263 million rows), so this province has none: the bench
@@ -160,14 +160,26 @@ def child(kind: str, url: str, methodology: str) -> None:
 
 
 def breakdown(url: str, methodology: str) -> None:
-    """Stages of a run timed apart; the store step as shipped, with pglz, and with a text `detail`."""
+    """Stages of a run timed apart; the store step as shipped (the stored form: shared strings once per run,
+    text, lz4), with pglz, with every detail's whole canonical JSON (no shared strings), and with that as
+    jsonb (the format before migration 0025)."""
     import gc
 
+    from scoring.canonical import StoredWriter
     from scoring.compute import ResultsHasher
     from scoring.loader import load_inputs
     from scoring.methodology import load_methodology
     from scoring.runner import result_rows
     from store import scoring as store_scoring
+
+    class KeepingHasher(ResultsHasher):
+        def __init__(self) -> None:
+            super().__init__()
+            self.texts: list[bytes] = []
+
+        def add(self, institution_id: str, text: str | bytes) -> None:
+            super().add(institution_id, text)
+            self.texts.append(text)
 
     gc.disable()  # as run_scoring does
     m = load_methodology(methodology)
@@ -177,16 +189,20 @@ def breakdown(url: str, methodology: str) -> None:
         insts = load_inputs(conn, m, 2026)
         out["load_s"], out["load_cpu_s"] = time.perf_counter() - t, time.process_time() - c
         t, c = time.perf_counter(), time.process_time()
-        digest = ResultsHasher()
-        rows = list(result_rows(insts, m, 2026, digest))
+        digest, writer = KeepingHasher(), StoredWriter()
+        rows = list(result_rows(insts, m, 2026, digest, writer))
         out["score_serialise_s"], out["score_serialise_cpu_s"] = (
             time.perf_counter() - t,
             time.process_time() - c,
         )
-        out["detail_mb"] = sum(len(r["detail"]) for r in rows) / 1e6
+        out["detail_mb"] = sum(map(len, digest.texts)) / 1e6
+        out["stored_detail_mb"] = sum(len(r["detail"]) for r in rows) / 1e6
+        out["strings"] = len(writer.strings)
+        out["strings_kb"] = sum(map(len, writer.strings)) / 1e3
+        whole = [{**r, "detail": text} for r, text in zip(rows, digest.texts, strict=True)]
         conn.commit()
 
-        def store(setup: str | None) -> tuple[float, float]:
+        def store(setup: str | None, rows: list[dict], strings: list[bytes]) -> tuple[float, float]:
             with conn.transaction(force_rollback=True):
                 if setup:
                     conn.execute(setup)
@@ -202,12 +218,18 @@ def breakdown(url: str, methodology: str) -> None:
                     results_hash=digest.hexdigest(),
                     created_by="bench",
                     results=rows,
+                    strings=strings,
                 )
                 return time.perf_counter() - t, time.process_time() - c
 
-        out["store_s"], out["store_cpu_s"] = store(None)
-        out["store_pglz_s"], _ = store("ALTER TABLE scoring_result ALTER detail SET COMPRESSION pglz")
-        out["store_text_s"], _ = store("ALTER TABLE scoring_result ALTER detail TYPE text")
+        out["store_s"], out["store_cpu_s"] = store(None, rows, writer.strings)
+        out["store_pglz_s"], _ = store(
+            "ALTER TABLE scoring_result ALTER detail SET COMPRESSION pglz", rows, writer.strings
+        )
+        out["store_whole_s"], _ = store(None, whole, [])
+        out["store_jsonb_s"], _ = store(
+            "ALTER TABLE scoring_result ALTER detail TYPE jsonb USING detail::jsonb", whole, []
+        )
     print(json.dumps(out))
 
 
@@ -270,13 +292,17 @@ def main() -> None:
             runs = [measure("run", url, str(mpath)) for _ in range(args.repeat)]
         with psycopg.connect(url) as conn:
             hashes = {h for (h,) in conn.execute("SELECT results_hash FROM scoring_run")}
-            # one run's footprint: the detail as stored (TOAST-compressed), every column of its rows, and the
-            # detail's JSON text as the API reads it back
+            # one run's footprint: the detail as stored (TOAST-compressed), every column of its rows, the
+            # detail's stored text, and the run's shared strings
             detail_stored, rows_stored, detail_text = conn.execute(
-                """SELECT sum(pg_column_size(s.detail)), sum(pg_column_size(s.*)), sum(octet_length(s.detail::text))
+                """SELECT sum(pg_column_size(s.detail)), sum(pg_column_size(s.*)), sum(octet_length(s.detail))
                    FROM scoring_result s WHERE s.run_id = %s""",
                 (runs[-1]["run_id"],),
             ).fetchone()
+            strings_stored = conn.execute(
+                "SELECT coalesce(sum(pg_column_size(s.*)), 0) FROM scoring_run_string s WHERE s.run_id = %s",
+                (runs[-1]["run_id"],),
+            ).fetchone()[0]
         agg = min(a["seconds"] for a in aggs)
         run = min(r["seconds"] for r in runs)
         agg_rss = max(a["peak_rss_mb"] for a in aggs)
@@ -305,9 +331,10 @@ def main() -> None:
             f"({', '.join(sorted(hashes))})"
         )
         print(
-            f"stored per run: detail {detail_stored / 1e6:.1f} MB compressed ({detail_text / 1e6:.1f} MB as jsonb "
-            f"text), all scoring_result columns {rows_stored / 1e6:.1f} MB; canonical JSON written "
-            f"{parts['detail_mb']:.1f} MB"
+            f"stored per run: detail {detail_stored / 1e6:.1f} MB compressed ({detail_text / 1e6:.1f} MB of stored "
+            f"text), all scoring_result columns {rows_stored / 1e6:.1f} MB, shared strings "
+            f"{strings_stored / 1e6:.2f} MB ({parts['strings']} strings, {parts['strings_kb']:.0f} KB of JSON); "
+            f"canonical JSON {parts['detail_mb']:.1f} MB"
         )
         p = parts
         print()
@@ -323,12 +350,17 @@ def main() -> None:
             f"| store: COPY into scoring_result, as shipped (lz4) | {p['store_s']:.2f} | {p['store_cpu_s']:.2f} |"
         )
         print(f"| store, detail column forced to pglz (PostgreSQL's default) | {p['store_pglz_s']:.2f} | |")
-        print(f"| store, detail as text instead of jsonb | {p['store_text_s']:.2f} | |")
-        jsonb = p["store_s"] - p["store_text_s"]
+        print(
+            f"| store, whole canonical JSON per detail ({p['detail_mb']:.0f} MB, no shared strings) | "
+            f"{p['store_whole_s']:.2f} | |"
+        )
+        print(
+            f"| store, whole canonical JSON as jsonb (before migration 0025) | {p['store_jsonb_s']:.2f} | |"
+        )
         total = p["load_s"] + p["score_serialise_s"] + p["store_s"]
         print(
-            f"\njsonb parsing ≈ {jsonb:.2f} s = {jsonb / total * 100:.0f}% of the stages' sum ({total:.2f} s; the "
-            f"full run overlaps scoring with the server's COPY work) and {jsonb / p['store_s'] * 100:.0f}% of the store"
+            f"\nstages' sum {total:.2f} s (the full run overlaps scoring with the server's COPY work); stored form "
+            f"{p['stored_detail_mb']:.1f} MB of {p['detail_mb']:.1f} MB canonical"
         )
     finally:
         if not args.keep:

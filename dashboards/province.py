@@ -104,9 +104,10 @@ SPAN_METERS = (
 # The target's baseline is the baseline year's building energy per m² as the latest province-wide run scored
 # it: each institution's baseline year (its own, or the methodology's) under scoring's source rule (meter data
 # only when they cover that year, else the statistics return, reported_usage), read from the run's inputs
-# rather than recomputed here, so the line and the ranking cannot disagree. It is spread over the days each
-# point covers (a month still running: its first days). Each point divides by the floor area of the
-# institutions with data in its span only, so one registered without meters does not dilute it.
+# (scoring_result.baseline_*: the detail's inputs.baseline as the run stored it) rather than recomputed here,
+# so the line and the ranking cannot disagree. It is spread over the days each point covers (a month still
+# running: its first days). Each point divides by the floor area of the institutions with data in its span
+# only, so one registered without meters does not dilute it.
 TREND = f"""
 WITH {MONTH_SPANS}, use_by_institution AS (
   SELECT sp.month, sp.years_back, m.institution_id, sum(u.consumption * {TOTALS_SIGN} * kgce.kgce_per_unit) AS kgce
@@ -121,12 +122,10 @@ WITH {MONTH_SPANS}, use_by_institution AS (
   FROM use_by_institution ui JOIN institution i ON i.id = ui.institution_id {INSTITUTION_YEAR}
   GROUP BY 1, 2
 ), base AS (
-  SELECT sum((r.detail #>> '{{inputs,baseline,building_energy_kgce}}')::float8)
-           / nullif(sum((r.detail #>> '{{inputs,baseline,floor_area_m2}}')::float8), 0) AS kgce_m2_year
+  SELECT sum(r.baseline_building_energy_kgce) / nullif(sum(r.baseline_floor_area_m2), 0) AS kgce_m2_year
   FROM scoring_result r
   WHERE r.run_id = {LATEST_RUN} AND {region_chosen("r.region_code")}
-    AND r.detail #>> '{{inputs,baseline,building_energy_kgce}}' IS NOT NULL
-    AND (r.detail #>> '{{inputs,baseline,floor_area_m2}}')::float8 > 0
+    AND r.baseline_building_energy_kgce IS NOT NULL AND r.baseline_floor_area_m2 > 0
 )
 SELECT {local_date_as_time("mo.month")} AS "time",
        cur.kgce / nullif(cur.area_m2, 0) AS "本期 This period kgce/m²",

@@ -1,4 +1,5 @@
-"""Canonical JSON of a result: the text `scoring_result.detail` holds and `results_hash` covers.
+"""Canonical JSON of a result: the text `results_hash` covers, and `scoring_result.detail` holds with the run's
+repeated strings as references (StoredWriter, store/result_detail.py).
 
 The canonical form is fixed (changing it would change every stored hash): keys sorted, no spaces, UTF-8
 (no \\u escapes beyond the JSON-mandatory ones), every field the model declares present (defaults filled
@@ -16,6 +17,7 @@ pre-written fragments. tests/scoring/test_canonical.py checks the bytes against 
 
 from __future__ import annotations
 
+import operator
 import types
 import typing
 from typing import Any
@@ -25,6 +27,7 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from scoring.model import InstitutionResult
+from store.result_detail import REF_CHAR, reference
 
 ROUND_DIGITS = 6
 
@@ -71,10 +74,15 @@ def canonical_float(x: Any) -> float | orjson.Fragment | None:
     return v
 
 
-def _writer_source(cls: type[BaseModel], out: dict[str, str]) -> str:
+def _writer_source(cls: type[BaseModel], out: dict[str, str], *, stored: bool = False) -> str:
     """Source of a function `_w_<Model>(d) -> dict` that copies a model-shaped dict, filling defaults,
-    coercing and rounding float fields and recursing into nested models (generated once, at import)."""
-    fn = f"_w_{cls.__name__}"
+    coercing and rounding float fields and recursing into nested models (generated once, at import).
+
+    `stored`: `_s_<Model>(d, _s, _m)` instead, which writes every string value as `_m` (a dict of strings
+    already decided) or else `_s` (StoredWriter.string) says, so the run's shared strings are written as
+    references."""
+    fn = f"_{'s' if stored else 'w'}_{cls.__name__}"
+    args = "d, _s, _m" if stored else "d"
     if fn in out:
         return fn
     out[fn] = ""  # reserved: a model nested in itself
@@ -96,11 +104,15 @@ def _writer_source(cls: type[BaseModel], out: dict[str, str]) -> str:
         if tp is float:
             expr = f"_float({get})"
         elif _is_model(tp):
-            sub = _writer_source(tp, out)
-            expr = f"(None if (v := {get}) is None else {sub}(v))"
+            sub = _writer_source(tp, out, stored=stored)
+            expr = f"(None if (v := {get}) is None else {sub}(v{', _s, _m' if stored else ''}))"
         elif origin is list and _is_model(typing.get_args(tp)[0]):
-            sub = _writer_source(typing.get_args(tp)[0], out)
-            expr = f"[{sub}(e) for e in {get}]"
+            sub = _writer_source(typing.get_args(tp)[0], out, stored=stored)
+            expr = f"[{sub}(e{', _s, _m' if stored else ''}) for e in {get}]"
+        elif stored and (tp is str or origin is typing.Literal):
+            expr = f"(_m.get(v := {get}) or _s(v))"
+        elif stored and origin is list and typing.get_args(tp)[0] is str:
+            expr = f"(None if (v := {get}) is None else [_m.get(e) or _s(e) for e in v])"
         elif (
             tp in (int, str, bool)
             or origin is typing.Literal
@@ -111,18 +123,18 @@ def _writer_source(cls: type[BaseModel], out: dict[str, str]) -> str:
             # a float inside a list or dict, a union of models…: needs a decision here, not a silent unrounded float
             raise TypeError(f"{cls.__name__}.{name}: {f.annotation!r} has no canonical JSON rule")
         items.append(f"        {name!r}: {expr},")
-    out[fn] = f"def {fn}(d):\n    return {{\n" + "\n".join(items) + "\n    }\n"
+    out[fn] = f"def {fn}({args}):\n    return {{\n" + "\n".join(items) + "\n    }\n"
     return fn
 
 
 _defaults: dict[str, Any] = {}
 
 
-def _compile_writer(cls: type[BaseModel]) -> tuple[Any, str]:
+def _compile_writer(cls: type[BaseModel], *, stored: bool = False) -> tuple[Any, str]:
     """(the writer of `cls`, its generated source): written out from the model's own field list, so a field
     added to the model is rounded and written without anyone remembering to edit this module."""
     sources: dict[str, str] = {}
-    top = _writer_source(cls, sources)
+    top = _writer_source(cls, sources, stored=stored)
     source = "\n".join(sources.values())
     namespace = {"_float": canonical_float, "_defaults": _defaults}
     exec(compile(source, f"<canonical writer of {cls.__name__}>", "exec"), namespace)  # noqa: S102
@@ -130,6 +142,7 @@ def _compile_writer(cls: type[BaseModel]) -> tuple[Any, str]:
 
 
 _write_result, WRITER_SOURCE = _compile_writer(InstitutionResult)
+_write_stored_result, _ = _compile_writer(InstitutionResult, stored=True)
 
 
 def canonical_bytes(result: InstitutionResult | dict) -> bytes:
@@ -144,4 +157,105 @@ def canonical_json(result: InstitutionResult | dict) -> str:
     return canonical_bytes(result).decode()
 
 
-__all__ = ["ROUND_DIGITS", "WRITER_SOURCE", "canonical_bytes", "canonical_float", "canonical_json"]
+class _Shared(str):
+    """A string value the run keeps once: itself in the canonical text, `reference` in the stored one."""
+
+    reference: orjson.Fragment
+
+
+_reference_of = operator.attrgetter("reference")
+
+
+def _stored_default(o: Any) -> orjson.Fragment:
+    if o.__class__ is _Shared:
+        return o.reference
+    # Any other subclass of int, list or dict (an enum's value, say) is spelt as in the canonical text.
+    return orjson.Fragment(orjson.dumps(o, option=orjson.OPT_SORT_KEYS))
+
+
+class StoredWriter:
+    """Writes one run's results in both forms: the canonical JSON (what `results_hash` covers, as
+    `canonical_bytes` writes it) and the stored detail (store/result_detail.py), in which a string that an
+    earlier institution of the run already held is a reference to the run's table of strings, `strings`.
+
+    One pass over each result: the strings are decided while the result is copied and rounded (a shared one
+    becomes a `_Shared`, a str that carries its reference), and orjson writes the copy twice, the second time
+    with the references in place of the shared strings.
+
+    Which strings are shared is decided as the results go by, so the table holds only strings seen in at least
+    two institutions (labels, sources, reasons without an institution's own figures), not every name and
+    address; a string repeated inside one institution's detail stays in it, where its row's compression sees
+    it. Strings of fewer than `MIN_CHARS` characters are never shared (the reference would be as long), except
+    those beginning with U+0001, which always are (store/result_detail.py).
+    """
+
+    MIN_CHARS = 12
+    #: Bound on the strings seen in one institution so far (remembered until a second one holds them) and on
+    #: the strings already decided: every institution brings its own, so each is forgotten all at once when
+    #: full (the strings every institution repeats are seen again in the next one).
+    REMEMBERED = 100_000
+
+    def __init__(self) -> None:
+        self.strings: list[bytes] = []
+        self._shared: dict[str, _Shared] = {}
+        self._seen: dict[str, int] = {}
+        self._decided: dict[str, Any] = {}
+        self._result = 0
+
+    def _share(self, x: str) -> _Shared:
+        r = _Shared(x)
+        r.reference = orjson.Fragment(reference(len(self.strings)))
+        self.strings.append(orjson.dumps(x))
+        self._shared[x] = self._decided[x] = r
+        return r
+
+    def string(self, x: Any) -> Any:
+        """The value to write for a string field: `x`, or the _Shared that stands for it."""
+        if x.__class__ is not str:
+            if not isinstance(x, str):
+                return x
+            x = str.__str__(x)  # the canonical text spells a subclass as its characters
+        r = self._shared.get(x)
+        if r is not None:
+            return r
+        if x[:1] == REF_CHAR:
+            return self._share(x)
+        if len(x) < self.MIN_CHARS:
+            if len(self._decided) >= self.REMEMBERED:
+                self._decided.clear()  # the writer holds this same dict: cleared, not replaced
+                self._decided.update(self._shared)
+            self._decided[x] = x
+            return x
+        seen = self._seen.get(x)
+        if seen is None:
+            if len(self._seen) >= self.REMEMBERED:
+                self._seen.clear()
+            self._seen[x] = self._result
+            return x
+        if seen == self._result:
+            return x
+        del self._seen[x]
+        return self._share(x)
+
+    def write(self, result: InstitutionResult | dict) -> tuple[bytes, bytes]:
+        """(canonical JSON, stored detail) of the run's next result, as UTF-8 bytes."""
+        self._result += 1
+        d = result.model_dump() if isinstance(result, BaseModel) else result
+        w = _write_stored_result(d, self.string, self._decided)
+        canonical = orjson.dumps(w, option=orjson.OPT_SORT_KEYS)
+        passthrough = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_SUBCLASS
+        try:
+            stored = orjson.dumps(w, default=_reference_of, option=passthrough)
+        except orjson.JSONEncodeError:  # a subclass of int, list or dict somewhere in the result
+            stored = orjson.dumps(w, default=_stored_default, option=passthrough)
+        return canonical, stored
+
+
+__all__ = [
+    "ROUND_DIGITS",
+    "WRITER_SOURCE",
+    "StoredWriter",
+    "canonical_bytes",
+    "canonical_float",
+    "canonical_json",
+]

@@ -8,13 +8,14 @@ results and a run can be recomputed years later.
 from __future__ import annotations
 
 import gc
+import math
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
-from scoring.canonical import canonical_bytes
+from scoring.canonical import ROUND_DIGITS, StoredWriter
 from scoring.compute import ResultsHasher, score, score_dicts
 from scoring.inputs import InstitutionInput
 from scoring.loader import load_inputs
@@ -42,19 +43,33 @@ def compute_results(
     return score(load_inputs(conn, m, year, region_code), m, year, labels=labels())
 
 
+def _stored_figure(x: Any) -> float | None:
+    """A figure as the canonical text writes it (rounded, non-finite as null), for a column beside the detail."""
+    if x is None:
+        return None
+    v = round(float(x), ROUND_DIGITS) + 0.0
+    return v if math.isfinite(v) else None
+
+
 def result_rows(
-    insts: Sequence[InstitutionInput], m: Methodology, year: int, digest: ResultsHasher
+    insts: Sequence[InstitutionInput],
+    m: Methodology,
+    year: int,
+    digest: ResultsHasher,
+    writer: StoredWriter,
 ) -> Iterator[dict[str, Any]]:
-    """The scoring_result rows of a run (store.scoring.insert_run's `results`), each `detail` the canonical JSON
-    as UTF-8 bytes, added to `digest` as it is produced.
+    """The scoring_result rows of a run (store.scoring.insert_run's `results`), each `detail` the stored form
+    of the canonical JSON (UTF-8 bytes, the run's shared strings as references into `writer.strings`), the
+    canonical JSON added to `digest` as it is produced.
 
     Streamed: each result is written and dropped, so memory holds one result's JSON at a time. Plain dicts go
     straight to canonical JSON, the same bytes InstitutionResult would give (tests/scoring/test_canonical.py),
     without building its ~50 models per institution.
     """
     for r in score_dicts(insts, m, year, labels=labels()):
-        text = canonical_bytes(r)
+        text, stored = writer.write(r)
         digest.add(r["institution_id"], text)
+        baseline = r["inputs"]["baseline"] or {}
         ranks = r["ranks"]
         yield dict(
             institution_id=r["institution_id"],
@@ -68,7 +83,9 @@ def result_rows(
             rank_city=ranks["city"],
             rank_province=ranks["province"],
             vetoes=r["vetoes"],
-            detail=text,
+            detail=stored,
+            baseline_building_energy_kgce=_stored_figure(baseline.get("building_energy_kgce")),
+            baseline_floor_area_m2=_stored_figure(baseline.get("floor_area_m2")),
         )
 
 
@@ -103,6 +120,7 @@ def run_scoring(
         try:
             insts = load_inputs(conn, m, year, region_code)
             digest = ResultsHasher()
+            writer = StoredWriter()
             return store_scoring.insert_run(
                 conn,
                 year=year,
@@ -113,7 +131,8 @@ def run_scoring(
                 methodology_text=m.text,
                 results_hash=digest.hexdigest,
                 created_by=created_by,
-                results=result_rows(insts, m, year, digest),
+                results=result_rows(insts, m, year, digest, writer),
+                strings=lambda: writer.strings,
             )
         finally:
             if was_enabled:

@@ -17,7 +17,9 @@ from psycopg.rows import dict_row
 from store.access_log import _LOG_COLS, _LOG_VALUES, _log_params
 from store.api_keys import ApiKey
 from store.api_queries import INSTITUTION_COLS, _ranking_page_sql
+from store.result_detail import REF_NUMBERS_SQL_PATTERN
 from store.scope import run_scope_predicate, scope_predicate
+from store.scoring import STRINGS_OF_DETAIL, detail_text
 from store.totals import in_totals_sql, sign_in_totals_sql
 
 # The meters the institution's totals sum and their signs, as scoring sums them (store/totals.py).
@@ -47,7 +49,7 @@ WITH inst AS (SELECT {INSTITUTION_COLS}, {{ipred}} AS visible FROM institution i
 rv AS (SELECT {{run_visible}} AS visible),
 found AS (SELECT sr.run_id, r.year, r.region_code AS run_region_code, r.methodology_name,
         r.methodology_version, r.methodology_hash, r.created_at AS run_created_at, sr.total_points, sr.eligible,
-        sr.leader, sr.rank_peer, sr.rank_city, sr.rank_province, sr.peer_group, sr.detail::text AS detail,
+        sr.leader, sr.rank_peer, sr.rank_city, sr.rank_province, sr.peer_group, sr.detail,
         to_jsonb(p) AS previous
     FROM scoring_result sr JOIN scoring_run r ON r.id = sr.run_id
     LEFT JOIN LATERAL (SELECT psr.run_id, pr.year, psr.total_points, psr.eligible, psr.rank_peer,
@@ -72,7 +74,9 @@ logged AS (INSERT INTO report_access ({_LOG_COLS}, client_addr)
 SELECT (SELECT to_jsonb(inst) FROM inst) AS institution, (SELECT visible FROM rv) AS run_visible,
     (SELECT coalesce(json_agg(json_build_object('energy_type', energy_type, 'vehicle', vehicle, 'unit', unit,
         'month', month, 'consumption', consumption) ORDER BY month, energy_type, unit), '[]')::text FROM months)
-    AS months, f.* FROM (SELECT 1) one LEFT JOIN found f ON TRUE
+    AS months, f.*, strings.string_n, strings.string_encoded
+FROM (SELECT 1) one LEFT JOIN found f ON TRUE
+{STRINGS_OF_DETAIL.format(run_id="f.run_id", detail="f.detail")}
 """
 
 
@@ -136,7 +140,7 @@ def report_logged(
 
     ``institution``: the institution's columns plus ``visible`` (``institution_checked``), or None;
     ``run_visible``: with ``run_id``, as ``run_visibility`` (None: no such run), else True;
-    ``found``: the stored result (detail as JSON text) with the previous year's points and ranks, only when
+    ``found``: the stored result (detail as its canonical JSON text, the run's strings put back) with the previous year's points and ranks, only when
     the institution and the run are visible, or None;
     ``months``: monthly use of the meters the totals count (store.totals, signed) per energy type, vehicle fuel
     and meter unit, for the found result's year and the year before (the report converts each unit to kgce).
@@ -151,6 +155,7 @@ def report_logged(
         "id": institution_id,
         "run_id": run_id,
         "year": year,
+        "ref_pattern": REF_NUMBERS_SQL_PATTERN,
         **_log_params(key, resource="report", fmt=fmt, path=path, client_addr=client_addr),
     }
     query = _REPORT_LOGGED.format(
@@ -166,5 +171,10 @@ def report_logged(
     for m in months:
         m["month"] = date.fromisoformat(m["month"])
     out = {"institution": row.pop("institution"), "run_visible": row.pop("run_visible"), "months": months}
-    out["found"] = None if row["run_id"] is None else row
+    string_n, string_encoded = row.pop("string_n"), row.pop("string_encoded")
+    if row["run_id"] is None:
+        out["found"] = None
+    else:
+        row["detail"] = detail_text(row["detail"], string_n, string_encoded)
+        out["found"] = row
     return out

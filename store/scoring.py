@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from store.result_detail import REF_NUMBERS_SQL_PATTERN, expand
 from store.scope import filter_conditions
 
 _RUN_COLUMNS = """r.id, r.year, r.region_code, r.methodology_name, r.methodology_version, r.methodology_hash,
@@ -74,7 +75,12 @@ SELECT set_config('default_toast_compression', %(method)s, true)
 
 _COPY_RESULTS = """
 COPY scoring_result (run_id, institution_id, region_code, category, peer_group, total_points,
-    eligible, leader, rank_peer, rank_city, rank_province, vetoes, detail) FROM STDIN
+    eligible, leader, rank_peer, rank_city, rank_province, vetoes, detail,
+    baseline_building_energy_kgce, baseline_floor_area_m2) FROM STDIN
+"""
+
+_COPY_STRINGS = """
+COPY scoring_run_string (run_id, n, encoded) FROM STDIN
 """
 
 _SET_RESULTS_HASH = """
@@ -94,14 +100,17 @@ def insert_run(
     results_hash: str | Callable[[], str],
     created_by: str,
     results: Iterable[dict[str, Any]],
+    strings: Sequence[bytes] | Callable[[], Sequence[bytes]] = (),
 ) -> int:
     """Store a run and its results in the caller's transaction; returns the run id.
 
     Each result dict has the scoring_result columns: institution_id, region_code, category, peer_group,
     total_points, eligible, leader, rank_peer, rank_city, rank_province, vetoes (list), detail (dict, or
-    an already-canonical JSON text as str or UTF-8 bytes, stored as given). `results` may be a generator,
-    consumed once while it is copied in; `results_hash` may then be a callable, asked for the hash after
-    the last result has been written.
+    its stored JSON text as str or UTF-8 bytes, stored as given: store/result_detail.py), and optionally
+    baseline_building_energy_kgce and baseline_floor_area_m2 (the detail's inputs.baseline figures).
+    `strings`: the run's shared strings by number (their JSON encodings), which the details' references
+    point to. `results` may be a generator, consumed once while it is copied in; `results_hash` and
+    `strings` may then be callables, asked after the last result has been written.
     """
     run_id = conn.execute(
         _INSERT_RUN,
@@ -154,6 +163,8 @@ def insert_run(
                                 r["rank_province"],
                                 json.dumps(r["vetoes"], ensure_ascii=False, sort_keys=True),
                                 detail,
+                                r.get("baseline_building_energy_kgce"),
+                                r.get("baseline_floor_area_m2"),
                             ),
                         ),
                     )
@@ -169,6 +180,15 @@ def insert_run(
             copy.write(b"".join(chunk))
     if old_compression is not None:
         conn.execute(_SET_TOAST_COMPRESSION, {"method": old_compression[0]})
+    shared = strings() if callable(strings) else strings
+    if shared:
+        with conn.cursor() as cur, cur.copy(_COPY_STRINGS) as copy:
+            copy.write(
+                b"".join(
+                    b"\t".join((run_field, _copy_field(n), _copy_field(e))) + b"\n"
+                    for n, e in enumerate(shared)
+                )
+            )
     if not isinstance(results_hash, str):
         conn.execute(_SET_RESULTS_HASH, {"results_hash": results_hash(), "id": run_id})
     return run_id
@@ -222,12 +242,23 @@ _OF_PEER_GROUP = " AND s.peer_group = %(peer_group)s"
 _OF_ELIGIBLE = " AND s.eligible = %(eligible)s"
 _PAGE = " LIMIT %(limit)s OFFSET %(offset)s"
 
-_GET_RESULT = """
-SELECT s.detail FROM scoring_result s WHERE s.run_id = %(run_id)s AND s.institution_id = %(institution_id)s {scope}
+# The detail with the run's strings it refers to (STRINGS_OF_DETAIL: the report's pull reads them the same way).
+STRINGS_OF_DETAIL = """LEFT JOIN LATERAL (SELECT array_agg(st.n) AS string_n, array_agg(st.encoded) AS string_encoded
+    FROM scoring_run_string st WHERE st.run_id = {run_id} AND st.n IN (
+        SELECT m[1]::integer FROM regexp_matches({detail}, %(ref_pattern)s, 'g') m)) strings ON TRUE"""
+
+_GET_RESULT = f"""
+SELECT s.detail, strings.string_n, strings.string_encoded
+FROM scoring_result s {STRINGS_OF_DETAIL.format(run_id="s.run_id", detail="s.detail")}
+WHERE s.run_id = %(run_id)s AND s.institution_id = %(institution_id)s {{scope}}
 """
 
 _RESULT_DETAILS = """
-SELECT institution_id, detail::text FROM scoring_result WHERE run_id = %(run_id)s ORDER BY institution_id
+SELECT institution_id, detail FROM scoring_result WHERE run_id = %(run_id)s ORDER BY institution_id
+"""
+
+_RUN_STRINGS = """
+SELECT encoded FROM scoring_run_string WHERE run_id = %(run_id)s ORDER BY n
 """
 
 
@@ -317,18 +348,38 @@ def get_result(
     region_codes: Sequence[str] | None = None,
 ) -> dict[str, Any] | None:
     """One institution's `detail` (the InstitutionResult as a dict), or None if absent / out of scope."""
-    params: dict[str, Any] = {"run_id": run_id, "institution_id": institution_id}
+    params: dict[str, Any] = {
+        "run_id": run_id,
+        "institution_id": institution_id,
+        "ref_pattern": REF_NUMBERS_SQL_PATTERN,
+    }
     scope = filter_conditions("s", region_codes, None, params)
     row = conn.execute(_GET_RESULT.format(scope=scope), params).fetchone()
-    return row[0] if row else None
+    return json.loads(detail_text(*row)) if row else None
+
+
+def detail_text(detail: str, string_n: Sequence[int] | None, string_encoded: Sequence[str] | None) -> str:
+    """The canonical JSON of a stored detail, given the run's strings STRINGS_OF_DETAIL read with it."""
+    if not string_n:
+        return detail
+    strings = {n: e.encode("utf-8") for n, e in zip(string_n, string_encoded or (), strict=True)}
+    return expand(detail, strings).decode("utf-8")
 
 
 def result_details(conn: psycopg.Connection, run_id: int) -> list[tuple[str, str]]:
-    """(institution_id, detail as stored text) for a run, by institution id: what results_hash covers."""
-    return conn.execute(_RESULT_DETAILS, {"run_id": run_id}).fetchall()
+    """(institution_id, canonical JSON) for a run, by institution id: the text results_hash covers
+    (scoring.compute.results_hash of these gives the run's results_hash; a run stored before migration 0025
+    gives its details as jsonb wrote them)."""
+    strings = [e.encode("utf-8") for (e,) in conn.execute(_RUN_STRINGS, {"run_id": run_id})]
+    return [
+        (iid, expand(detail, strings).decode("utf-8"))
+        for iid, detail in conn.execute(_RESULT_DETAILS, {"run_id": run_id})
+    ]
 
 
 __all__ = [
+    "STRINGS_OF_DETAIL",
+    "detail_text",
     "get_result",
     "get_run",
     "insert_run",

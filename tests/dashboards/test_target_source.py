@@ -70,14 +70,15 @@ def _seed(conn: psycopg.Connection) -> None:
     }
     conn.execute(
         "INSERT INTO scoring_result (run_id, institution_id, region_code, category, peer_group, eligible, "
-        "detail) VALUES (%s, 'a', '320100', 'government', 'g', true, %s)",
-        (run_id, json.dumps(detail)),
+        "detail, baseline_building_energy_kgce, baseline_floor_area_m2) "
+        "VALUES (%s, 'a', '320100', 'government', 'g', true, %s, %s, %s)",
+        (run_id, json.dumps(detail), BASELINE_KGCE, AREA_M2),
     )
     conn.commit()
 
 
 def test_detail_path_is_what_scoring_stores():
-    # the dashboard reads detail #>> {inputs,baseline,building_energy_kgce | floor_area_m2}
+    # the dashboard reads scoring_result.baseline_*, which scoring fills from these fields (test_stored_detail.py)
     assert "inputs" in InstitutionResult.model_fields and "baseline" in Inputs.model_fields
     assert {"building_energy_kgce", "floor_area_m2", "source", "year"} <= set(YearInputs.model_fields)
 

@@ -1,0 +1,180 @@
+"""A run's details as stored (store/result_detail.py): the strings institutions share are kept once per run,
+and every reader gets the canonical JSON back byte for byte, whatever characters the strings hold."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from pathlib import Path
+
+import psycopg
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scoring.canonical import StoredWriter, canonical_bytes
+from scoring.compute import results_hash, score
+from scoring.runner import run_scoring
+from store import api_keys, api_pulls
+from store import scoring as S
+from store.migrate import migrations_dir
+from store.result_detail import expand
+from tests.scoring.conftest import build_example, worked_methodology
+
+# Strings a registry, an assessor or a gateway could put into a result (names, evidence, reasons), chosen to
+# look like a reference, or like the end of one string and the start of another, in the stored text.
+HOSTILE = [
+    "\x01",
+    "\x010",
+    "\x011",
+    "\x01999999",
+    "\x01" + "7" * 30,
+    "\x01x",
+    "x\x011",
+    '"\x011"',
+    '\\"\x011"',
+    '","\x011",',
+    '":"\x012"}',
+    "\\u0001" + "3",
+    '\\\\"\x01' + "4",
+    "a\x00b\nc\td\r" * 2,
+    "生态环境部 2022 年度全国电网平均排放因子",
+    "\u2028\u2029\ufeff\U0001f600",
+    "x" * 40,
+]
+
+
+def _replace_strings(value, strings, counter):
+    """`value` with string values (never keys) replaced, in turn, by `strings`."""
+    if isinstance(value, dict):
+        return {k: _replace_strings(v, strings, counter) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace_strings(v, strings, counter) for v in value]
+    if isinstance(value, str):
+        counter[0] += 1
+        return strings[counter[0] % len(strings)]
+    return value
+
+
+def _assert_round_trip(results):
+    writer = StoredWriter()
+    pairs = [writer.write(r) for r in results]
+    for r, (canonical, stored) in zip(results, pairs, strict=True):
+        assert canonical == canonical_bytes(r)
+        assert expand(stored, writer.strings) == canonical
+    return writer, pairs
+
+
+def test_hostile_strings_store_and_expand_byte_for_byte(example_inputs, worked):
+    results = [r.model_dump() for r in score(example_inputs, worked, 2026)]
+    counter = [0]
+    # every string value of every result replaced, so each hostile string lands in many fields and results
+    hostile = [_replace_strings(r, HOSTILE, counter) for r in results]
+    writer, pairs = _assert_round_trip(results + hostile + hostile)
+    # strings beginning with U+0001 are always references; the rest only once a second result holds them
+    shared = {json.loads(e) for e in writer.strings}
+    assert {h for h in HOSTILE if h.startswith("\x01")} <= shared
+    assert "x" * 40 in shared and "a\x00b\nc\td\r" * 2 in shared
+    stored_hostile = b"".join(s for _, s in pairs[len(results) + len(hostile) :])
+    assert b"x" * 40 not in stored_hostile  # the third copy of the province holds none of them itself
+
+
+@functools.cache
+def _three_results() -> tuple[dict, ...]:
+    return tuple(r.model_dump() for r in score(build_example()[:3], worked_methodology(), 2026))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.text(max_size=30), min_size=1, max_size=12))
+def test_any_text_in_any_string_field_round_trips(texts):
+    results = _three_results()
+    counter = [0]
+    _assert_round_trip([_replace_strings(r, texts, counter) for r in results] * 2)
+
+
+def test_a_detail_refers_only_to_strings_its_run_has():
+    with pytest.raises(ValueError, match="refers to string 5"):
+        expand(b'{"a":"\\u00015"}', [b'"x"'])
+    # a run without strings (stored before migration 0025) reads back as stored
+    assert expand(b'{"a":"\\u00015"}', []) == b'{"a":"\\u00015"}'
+
+
+def test_stored_run_gives_back_the_canonical_json_and_its_hash(example_db, tmp_path: Path):
+    with psycopg.connect(example_db) as conn:
+        run_id = run_scoring(conn, year=2026, created_by="tester")
+        run = S.get_run(conn, run_id)
+        details = S.result_details(conn, run_id)
+        # the stored text is the canonical JSON, so the run's hash can be checked against what is stored
+        assert results_hash(details) == run["results_hash"]
+        stored = dict(
+            conn.execute("SELECT institution_id, detail FROM scoring_result WHERE run_id = %s", (run_id,))
+        )
+        encoded = [
+            e
+            for (e,) in conn.execute(
+                "SELECT encoded FROM scoring_run_string WHERE run_id = %s ORDER BY n", (run_id,)
+            )
+        ]
+        assert encoded, "a province's institutions share labels and sources"
+        assert sum(map(len, stored.values())) < sum(len(d) for _, d in details)
+        # a shared string is held by the run and by the first institution that had it, as a value (a key of the
+        # same spelling is never replaced)
+        for e in encoded:
+            as_value = re.compile(re.escape(e) + r"(?=[,\]}])")
+            holders = [iid for iid, d in stored.items() if as_value.search(d)]
+            assert len(holders) <= 1, (e, holders)
+        rows = conn.execute(
+            "SELECT institution_id, baseline_building_energy_kgce, baseline_floor_area_m2 FROM scoring_result "
+            "WHERE run_id = %s",
+            (run_id,),
+        ).fetchall()
+        canonical = dict(details)
+        for iid, kgce, area in rows:
+            baseline = json.loads(canonical[iid])["inputs"]["baseline"] or {}
+            assert (kgce, area) == (baseline.get("building_energy_kgce"), baseline.get("floor_area_m2"))
+            assert S.get_result(conn, run_id, iid) == json.loads(canonical[iid])
+        assert any(kgce is not None for _, kgce, _ in rows)
+        key, _ = api_keys.create_key(conn, role="admin", name="reader")
+        for iid in canonical:
+            pulled = api_pulls.report_logged(
+                conn, key, iid, run_id=run_id, year=None, fmt="json", path="/test", client_addr=None
+            )
+            assert pulled["found"]["detail"] == canonical[iid]
+
+
+def test_migration_keeps_runs_stored_as_jsonb(example_db):
+    legacy = {
+        "inputs": {"baseline": {"building_energy_kgce": 1234.5, "floor_area_m2": 100.0}},
+        "name": "\x011",
+    }
+    with psycopg.connect(example_db) as conn:
+        # the schema as it was before 0025, with a run stored then
+        conn.execute("DROP TABLE scoring_run_string")
+        conn.execute(
+            "ALTER TABLE scoring_result DROP COLUMN baseline_building_energy_kgce, "
+            "DROP COLUMN baseline_floor_area_m2, ALTER COLUMN detail TYPE jsonb USING detail::jsonb"
+        )
+        run_id = conn.execute(
+            "INSERT INTO scoring_run (year, methodology_name, methodology_version, methodology_hash, "
+            "methodology_text, results_hash, created_by) VALUES (2026, 'm', '1', 'h', '', 'r', 't') RETURNING id"
+        ).fetchone()[0]
+        for iid, detail in (("G1", legacy), ("G2", {"inputs": {"baseline": None}})):
+            conn.execute(
+                "INSERT INTO scoring_result (run_id, institution_id, region_code, category, peer_group, eligible, "
+                "detail) VALUES (%s, %s, '320100', 'government', 'g', true, %s::jsonb)",
+                (run_id, iid, json.dumps(detail)),
+            )
+        as_jsonb = dict(
+            conn.execute(
+                "SELECT institution_id, detail::text FROM scoring_result WHERE run_id = %s", (run_id,)
+            )
+        )
+        conn.execute((Path(migrations_dir()) / "0025_result_strings.sql").read_text())
+        assert conn.execute(
+            "SELECT institution_id, baseline_building_energy_kgce, baseline_floor_area_m2 FROM scoring_result "
+            "WHERE run_id = %s ORDER BY 1",
+            (run_id,),
+        ).fetchall() == [("G1", 1234.5, 100.0), ("G2", None, None)]
+        assert dict(S.result_details(conn, run_id)) == as_jsonb
+        assert S.get_result(conn, run_id, "G1") == legacy
