@@ -223,7 +223,8 @@ class StoredWriter:
         if len(x) < self.MIN_CHARS:
             if len(self._decided) >= self.REMEMBERED:
                 self._decided.clear()  # the writer holds this same dict: cleared, not replaced
-                self._decided.update(self._shared)
+                if len(self._shared) < self.REMEMBERED // 2:  # else refilling would fill it again at once
+                    self._decided.update(self._shared)
             self._decided[x] = x
             return x
         seen = self._seen.get(x)

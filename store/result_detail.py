@@ -31,9 +31,10 @@ REF_CHAR = "\x01"
 # The quote first, then the character before it: a literal first lets the search skip ahead (3x faster).
 _REF = re.compile(rb'"(?<=[:,\[]")\\u0001(0|[1-9][0-9]*)"(?=[,}\]])')
 
-#: For SQL's regexp_matches: the reference numbers a stored detail holds (PostgreSQL ARE syntax; it may also
-#: match where `expand` would not, e.g. before a colon, so it only selects which strings to fetch).
-REF_NUMBERS_SQL_PATTERN = r'"\\u0001([0-9]+)"'
+#: For SQL's regexp_matches: the reference numbers a stored detail holds, by the same rule as `expand`
+#: (PostgreSQL ARE syntax). At most nine digits, so the number always fits an integer: a reference's number is
+#: below the run's count of strings, and a longer one is text (a run stored before migration 0025).
+REF_NUMBERS_SQL_PATTERN = r'(?<=[:,\[])"\\u0001(0|[1-9][0-9]{0,8})"(?=[,}\]])'
 
 
 def reference(n: int) -> bytes:

@@ -137,12 +137,14 @@ def insert_run(
         conn.execute(_SET_TOAST_COMPRESSION, {"method": "lz4"})
     # The COPY text is written here rather than by psycopg's write_row: a result's detail is ~12 KB of JSON
     # that needs at most a backslash doubling, and per-row formatting was most of the client's store time.
+    whole_details = False
     with conn.cursor() as cur, cur.copy(_COPY_RESULTS) as copy:
         chunk: list[bytes] = []
         size = 0
         for r in results:
             detail = r["detail"]
             if isinstance(detail, dict):
+                whole_details = True
                 detail = json.dumps(detail, ensure_ascii=False, sort_keys=True)
             line = (
                 b"\t".join(
@@ -181,6 +183,9 @@ def insert_run(
     if old_compression is not None:
         conn.execute(_SET_TOAST_COMPRESSION, {"method": old_compression[0]})
     shared = strings() if callable(strings) else strings
+    if shared and whole_details:
+        # a dict's string "\x01<n>" would read back as string n: only a StoredWriter's details go with strings
+        raise ValueError("details given as dicts cannot be stored with a run's shared strings")
     if shared:
         with conn.cursor() as cur, cur.copy(_COPY_STRINGS) as copy:
             copy.write(

@@ -17,6 +17,7 @@ from scoring.canonical import StoredWriter, canonical_bytes
 from scoring.compute import results_hash, score
 from scoring.runner import run_scoring
 from store import api_keys, api_pulls
+from store import assessed as A
 from store import scoring as S
 from store.migrate import migrations_dir
 from store.result_detail import expand
@@ -30,6 +31,7 @@ HOSTILE = [
     "\x011",
     "\x01999999",
     "\x01" + "7" * 30,
+    'x"\x01' + "9" * 12,
     "\x01x",
     "x\x011",
     '"\x011"',
@@ -178,3 +180,64 @@ def test_migration_keeps_runs_stored_as_jsonb(example_db):
         ).fetchall() == [("G1", 1234.5, 100.0), ("G2", None, None)]
         assert dict(S.result_details(conn, run_id)) == as_jsonb
         assert S.get_result(conn, run_id, "G1") == legacy
+
+
+def test_text_that_ends_like_a_reference_reads_back(example_db):
+    # Evidence is free text: a string ending in a quote, U+0001 and ten digits is stored as it is (it does not
+    # begin with U+0001), and its escaped quote must not pass for the start of a reference in SQL either.
+    evidence = 'see "\x01' + "9" * 10
+    with psycopg.connect(example_db) as conn:
+        A.set_assessed_item(conn, "S2", 2026, "bonus_honours", 5, evidence, "assessor-2")
+        run_id = run_scoring(conn, year=2026, created_by="tester")
+        canonical = dict(S.result_details(conn, run_id))
+        assert evidence in canonical["S2"] or json.dumps(evidence)[1:-1] in canonical["S2"]
+        assert S.get_result(conn, run_id, "S2") == json.loads(canonical["S2"])
+        key, _ = api_keys.create_key(conn, role="admin", name="reader")
+        pulled = api_pulls.report_logged(
+            conn, key, "S2", run_id=run_id, year=None, fmt="json", path="/test", client_addr=None
+        )
+        assert pulled["found"]["detail"] == canonical["S2"]
+
+
+def test_a_small_memory_of_decided_strings_changes_nothing(example_inputs, worked):
+    results = [r.model_dump() for r in score(example_inputs, worked, 2026)]
+    counter = [0]
+    hostile = [_replace_strings(r, HOSTILE, counter) for r in results]
+    for remembered in (1, 4, 50):
+        writer = StoredWriter()
+        writer.REMEMBERED = remembered
+        for r in results + hostile + results:
+            canonical, stored = writer.write(r)
+            assert canonical == canonical_bytes(r) and expand(stored, writer.strings) == canonical
+            assert len(writer._decided) <= max(remembered, len(writer._shared)) + 1
+
+
+def test_dict_details_are_not_stored_beside_shared_strings(example_db):
+    row = dict(
+        institution_id="G1",
+        region_code="320100",
+        category="government",
+        peer_group="g",
+        total_points=None,
+        eligible=False,
+        leader=False,
+        rank_peer=None,
+        rank_city=None,
+        rank_province=None,
+        vetoes=[],
+        detail={"name": "\x010"},
+    )
+    with psycopg.connect(example_db) as conn, pytest.raises(ValueError, match="shared strings"):
+        S.insert_run(
+            conn,
+            year=2026,
+            region_code=None,
+            methodology_name="m",
+            methodology_version="1",
+            methodology_hash="h",
+            methodology_text="",
+            results_hash="r",
+            created_by="t",
+            results=[row],
+            strings=[b'"x"'],
+        )
