@@ -16,8 +16,6 @@ import psycopg
 from savings import methodology as meth
 from savings.degree_days import cooling_degree_days, heating_degree_days
 from store import savings as db
-from store.regions import city_of
-from store.weather import daily_temperatures
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 CELL_PADDING_PT = 12  # reportlab's default left + right cell padding
@@ -74,14 +72,14 @@ def institution_section(
     region = region_code if region_code is not None else db.institution_region(conn, institution_id)
     out = SavingsSection(institution_id, year, dd.hdd_base_c, dd.cdd_base_c, dd.source)
     # Both years in one read; each year's degree days by the one rule (savings/degree_days.py).
-    temps = daily_temperatures(conn, region, dt.date(year - 1, 1, 1), dt.date(year, 12, 31))
-    city = city_of(conn, region)
+    reads = db.section_reads(conn, institution_id, region, dt.date(year - 1, 1, 1), dt.date(year, 12, 31))
+    temps, city = reads.temperatures, reads.city
     for y in (year, year - 1):
         t = [c for d, c in temps.items() if d.year == y]
         h = float(heating_degree_days(t, dd.hdd_base_c).sum()) if t else 0.0
         c = float(cooling_degree_days(t, dd.cdd_base_c).sum()) if t else 0.0
         out.weather.append(YearWeather(y, h, c, len(t), city))
-    for p in db.list_projects(conn, [institution_id]):
+    for p in db.list_projects(conn, [institution_id]) if reads.has_projects else ():
         if p.reporting_from.year <= year <= p.reporting_to.year:
             out.projects.append(
                 {

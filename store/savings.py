@@ -17,7 +17,9 @@ from psycopg.types.json import Jsonb
 
 from store import codes
 from store.deployment import TIMEZONE_SQL
+from store.regions import _CITY_OF
 from store.totals import totals_sign_sql
+from store.weather import _DAILY_TEMPERATURES
 
 _TZ = TIMEZONE_SQL
 
@@ -98,6 +100,35 @@ def list_projects(conn: psycopg.Connection, institution_ids: list[str] | None = 
         _LIST_PROJECTS, {"all": institution_ids is None, "ids": list(institution_ids or [])}
     ).fetchall()
     return [Project(*r) for r in rows]
+
+
+# A report's savings section reads the region's temperatures, its city and whether the institution has any
+# project: three statements of their own modules, sent as one (each was a round trip of a report: a third of
+# its time under load, bench/README.md).
+_SECTION_READS = f"""
+SELECT tt.days, tt.temps, ({_CITY_OF}) AS city,
+    EXISTS (SELECT 1 FROM project WHERE institution_id = %(id)s) AS has_projects
+FROM (SELECT array_agg(t.day ORDER BY t.day) AS days, array_agg(t.mean_temp_c ORDER BY t.day) AS temps
+    FROM ({_DAILY_TEMPERATURES}) t) tt
+"""
+
+
+@dataclass(frozen=True)
+class SectionReads:
+    temperatures: dict[dt.date, float]  # as store.weather.daily_temperatures
+    city: str  # as store.regions.city_of
+    has_projects: bool
+
+
+def section_reads(
+    conn: psycopg.Connection, institution_id: str, region_code: str, first: dt.date, last: dt.date
+) -> SectionReads:
+    """store.weather.daily_temperatures(region_code, first, last), store.regions.city_of(region_code) and
+    whether the institution has a project, in one round trip."""
+    days, temps, city, has_projects = conn.execute(
+        _SECTION_READS, {"r": region_code, "a": first, "b": last, "code": region_code, "id": institution_id}
+    ).fetchone()
+    return SectionReads(dict(zip(days or (), map(float, temps or ()), strict=True)), city, has_projects)
 
 
 def institution_region(conn: psycopg.Connection, institution_id: str) -> str:

@@ -16,6 +16,7 @@ from savings.degree_days import cooling_degree_days, heating_degree_days
 from savings.report import institution_section
 from sim import weather as sim_weather
 from store.regions import city_of
+from store.savings import section_reads
 from store.weather import daily_temperatures
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -169,3 +170,28 @@ def test_a_county_uses_the_weather_of_the_city_the_hierarchy_puts_it_under(db_ur
         section = institution_section(conn, "NO-SUCH-INSTITUTION", 2025, region_code="320211")
         assert {w.region_code for w in section.weather} == {"320100"}
         assert [city_of(conn, c) for c in ("320211", "320100", "320000")] == ["320100", "320100", "320000"]
+
+
+def test_the_report_sections_one_read_is_the_three_reads(db_url):
+    # store.savings.section_reads sends the temperatures, the city and "has a project" as one statement; it must
+    # give what daily_temperatures and city_of give, for a county with rows of its own, its city and a region
+    # the table does not hold.
+    with psycopg.connect(db_url) as conn:
+        conn.execute(
+            "INSERT INTO region (code, name, level, parent_code) VALUES ('320115', '江宁区', 'county', '320100') "
+            "ON CONFLICT DO NOTHING"
+        )
+        conn.execute(
+            "INSERT INTO weather_daily (region_code, day, mean_temp_c) VALUES "
+            "('320100', '2024-12-31', -1.25), ('320100', '2025-01-01', 1.5), ('320115', '2025-01-01', 9.0), "
+            "('320100', '2026-01-01', 3.0)"
+        )
+        first, last = dt.date(2024, 1, 1), dt.date(2025, 12, 31)
+        for region in ("320115", "320100", "999999"):
+            reads = section_reads(conn, "NO-SUCH-INSTITUTION", region, first, last)
+            assert reads.temperatures == daily_temperatures(conn, region, first, last)
+            assert reads.city == city_of(conn, region) and reads.has_projects is False
+        assert section_reads(conn, "x", "320100", first, last).temperatures == {
+            dt.date(2024, 12, 31): -1.25,
+            dt.date(2025, 1, 1): 1.5,
+        }
