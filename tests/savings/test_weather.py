@@ -130,14 +130,18 @@ def test_weather_simulate_cli(db_url):
         )
 
 
+def _add_jiangning(conn) -> None:
+    conn.execute(
+        "INSERT INTO region (code, name, level, parent_code) VALUES ('320115', '江宁区', 'county', '320100') "
+        "ON CONFLICT DO NOTHING"
+    )
+
+
 def test_county_rows_fill_in_over_the_city_day_by_day(db_url):
     # A few days of a county station must not hide the city's record on every other day (the baseline would
     # then be refused for missing temperature although the city has every day).
     with psycopg.connect(db_url) as conn:
-        conn.execute(
-            "INSERT INTO region (code, name, level, parent_code) VALUES ('320115', '江宁区', 'county', '320100') "
-            "ON CONFLICT DO NOTHING"
-        )
+        _add_jiangning(conn)
         conn.execute(
             "INSERT INTO weather_daily (region_code, day, mean_temp_c) VALUES "
             "('320100', '2025-01-01', 1.5), ('320100', '2025-01-02', 2.5), ('320115', '2025-01-02', 9.0)"
@@ -177,10 +181,7 @@ def test_the_report_sections_one_read_is_the_three_reads(db_url):
     # give what daily_temperatures and city_of give, for a county with rows of its own, its city and a region
     # the table does not hold.
     with psycopg.connect(db_url) as conn:
-        conn.execute(
-            "INSERT INTO region (code, name, level, parent_code) VALUES ('320115', '江宁区', 'county', '320100') "
-            "ON CONFLICT DO NOTHING"
-        )
+        _add_jiangning(conn)
         conn.execute(
             "INSERT INTO weather_daily (region_code, day, mean_temp_c) VALUES "
             "('320100', '2024-12-31', -1.25), ('320100', '2025-01-01', 1.5), ('320115', '2025-01-01', 9.0), "
