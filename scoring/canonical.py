@@ -44,13 +44,19 @@ def _is_model(tp: Any) -> bool:
     return isinstance(tp, type) and issubclass(tp, BaseModel)
 
 
-def _canonical_float(x: Any) -> float | orjson.Fragment | None:
-    v = round(x if x.__class__ is float else float(x), ROUND_DIGITS) + 0.0  # + 0.0 turns -0.0 into 0.0
-    if -1e-4 < v < 1e-4:
-        # orjson would write 1e-6 where repr writes 1e-06
-        return orjson.Fragment(float.__repr__(v)) if v != 0.0 else v
-    if v - v != 0.0:  # inf - inf and nan - nan are nan
+def canonical_value(x: Any) -> float | None:
+    """The figure the canonical text writes for `x`: round(float(x), 6), -0.0 as 0.0; None (null) for None or
+    a non-finite figure. For a column stored beside the detail, so it holds what the detail holds."""
+    if x is None:
         return None
+    v = round(x if x.__class__ is float else float(x), ROUND_DIGITS) + 0.0  # + 0.0 turns -0.0 into 0.0
+    return None if v - v != 0.0 else v  # inf - inf and nan - nan are nan
+
+
+def _canonical_float(x: Any) -> float | orjson.Fragment | None:
+    v = canonical_value(x)
+    if v is not None and -1e-4 < v < 1e-4 and v != 0.0:
+        return orjson.Fragment(float.__repr__(v))  # orjson would write 1e-6 where repr writes 1e-06
     return v
 
 
@@ -259,4 +265,5 @@ __all__ = [
     "canonical_bytes",
     "canonical_float",
     "canonical_json",
+    "canonical_value",
 ]

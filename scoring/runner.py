@@ -8,14 +8,13 @@ results and a run can be recomputed years later.
 from __future__ import annotations
 
 import gc
-import math
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
-from scoring.canonical import ROUND_DIGITS, StoredWriter
+from scoring.canonical import StoredWriter, canonical_value
 from scoring.compute import ResultsHasher, score, score_dicts
 from scoring.inputs import InstitutionInput
 from scoring.loader import load_inputs
@@ -41,14 +40,6 @@ def compute_results(
 ) -> list[InstitutionResult]:
     """Score without storing (what a run would store)."""
     return score(load_inputs(conn, m, year, region_code), m, year, labels=labels())
-
-
-def _stored_figure(x: Any) -> float | None:
-    """A figure as the canonical text writes it (rounded, non-finite as null), for a column beside the detail."""
-    if x is None:
-        return None
-    v = round(float(x), ROUND_DIGITS) + 0.0
-    return v if math.isfinite(v) else None
 
 
 def result_rows(
@@ -84,8 +75,8 @@ def result_rows(
             rank_province=ranks["province"],
             vetoes=r["vetoes"],
             detail=stored,
-            baseline_building_energy_kgce=_stored_figure(baseline.get("building_energy_kgce")),
-            baseline_floor_area_m2=_stored_figure(baseline.get("floor_area_m2")),
+            baseline_building_energy_kgce=canonical_value(baseline.get("building_energy_kgce")),
+            baseline_floor_area_m2=canonical_value(baseline.get("floor_area_m2")),
         )
 
 
