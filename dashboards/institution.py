@@ -214,7 +214,8 @@ def build() -> dict:
             w=12,
             overrides=[unit_override("同比 Change %", "percent"), unit_override("天数 Days", "d")],
             description="Per local month of the range, in each meter's unit. A month still running is "
-            "compared with the same days of that month last year (天数 Days says how many).",
+            "compared over its complete days (today is still running and left out) with the same days of that month "
+            "last year (天数 Days says how many).",
         ),
         _panel(
             "table",

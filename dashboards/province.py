@@ -106,7 +106,7 @@ SPAN_METERS = (
 # only when they cover that year, else the statistics return, reported_usage), read from the run's inputs
 # (scoring_result.baseline_*: the detail's inputs.baseline as the run stored it) rather than recomputed here,
 # so the line and the ranking cannot disagree. It is spread over the days each point covers (a month still
-# running: its first days). Each point divides by the floor area of the institutions with data in its span
+# running: its complete days). Each point divides by the floor area of the institutions with data in its span
 # only, so one registered without meters does not dilute it.
 TREND = f"""
 WITH {MONTH_SPANS}, use_by_institution AS (
@@ -205,7 +205,7 @@ def build() -> dict:
             h=9,
             description="Monthly building energy per m² (local months; the floor area of the institutions "
             "with data in each span), the same days last year (a month "
-            "still running is compared with its first days only), and the five-year target: the "
+            "still running is compared over its complete days only, today left out), and the five-year target: the "
             "baseline year's building energy per m² as the latest province-wide run of the selected "
             "year scored it (each institution's baseline year; meter data when they cover it, else "
             "its statistics return), spread over the month's days and reduced by the target %.",

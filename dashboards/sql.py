@@ -20,6 +20,15 @@ LOCAL_DAY_FROM = f"($__timeFrom()::timestamptz AT TIME ZONE {TZ})::date"
 LOCAL_DAY_TO = f"($__timeTo()::timestamptz AT TIME ZONE {TZ})::date"
 LOCAL_MONTH_FROM = f"date_trunc('month', $__timeFrom()::timestamptz AT TIME ZONE {TZ})::date"
 
+# The exclusive end of the range's complete local days: the days before it are over, both in the range
+# and on the clock. A range ending in the future (Grafana's "This month") stops at now; the day now (or the
+# range end) is in is still running and left out, so a comparison never sets today's first hours against a
+# whole day a year earlier. The second makes a range ending at a day's last second (Grafana's ranges are
+# sent to the second) count that day.
+LOCAL_DAYS_DONE_TO = (
+    f"((least($__timeTo()::timestamptz, now()) + interval '1 second') AT TIME ZONE {TZ})::date"
+)
+
 
 # The whole local months inside the range: from the first month starting on or after its first day, up to
 # (exclusive) the month its last day is in unless that day ends the month. Empty (from >= to) when the range
@@ -165,14 +174,15 @@ def meter_chosen(col: str) -> str:
 
 
 # The months the dashboard range touches, each with the span of days it covers: a month still
-# running (or cut by the range end) covers its first days only, so it is compared with the same
-# days a year earlier. ``until`` is exclusive; ``whole`` says the span is the full month, which
-# usage_monthly answers without reading days.
+# running (or cut by the range end) covers its complete days only (LOCAL_DAYS_DONE_TO), so it is
+# compared with the same days a year earlier; a month with none yet is left out. ``until`` is
+# exclusive; ``whole`` says the span is the full month, which usage_monthly answers without reading days.
 MONTH_SPANS = f"""
 months AS (
-  SELECT mo::date AS month, (mo + interval '1 month')::date AS next_month,
-         least((mo + interval '1 month')::date, {LOCAL_DAY_TO} + 1) AS until
-  FROM generate_series({LOCAL_MONTH_FROM}, {LOCAL_DAY_TO}, interval '1 month') mo
+  SELECT month, next_month, least(next_month, {LOCAL_DAYS_DONE_TO}) AS until
+  FROM (SELECT mo::date AS month, (mo + interval '1 month')::date AS next_month
+        FROM generate_series({LOCAL_MONTH_FROM}, {LOCAL_DAY_TO}, interval '1 month') mo) mo
+  WHERE month < {LOCAL_DAYS_DONE_TO}
 ), spans AS (
   SELECT month, 0 AS years_back, month AS span_from, until AS span_to, until = next_month AS whole FROM months
   UNION ALL

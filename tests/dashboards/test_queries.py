@@ -10,6 +10,7 @@ test_edge_states.py).
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -170,10 +171,9 @@ def _panel_sql(uid: str, prefix: str) -> str:
     return next(p for p in DASHBOARDS[uid]["panels"] if p["title"].startswith(prefix))["targets"][0]["rawSql"]
 
 
-def test_monthly_table_compares_the_same_days_last_year(reader, grafana):
-    """A month still running is compared with the same days of that month last year, not the whole month."""
+def _this_month_rows(reader, grafana, t_from, t_to):
+    """The institution table's electricity row for the running local month (None when it has none), and today."""
     d = DASHBOARDS["jieneng-institution"]
-    t_from, t_to = _time_range(timedelta(days=7))
     variables = grafana.resolve(reader, d, STATES["one-institution"], t_from, t_to, timedelta(hours=1))
     cols, rows = grafana.run(
         reader,
@@ -181,29 +181,55 @@ def test_monthly_table_compares_the_same_days_last_year(reader, grafana):
     )
     _, ((today,),) = grafana.run(reader, "SELECT (now() AT TIME ZONE 'Asia/Shanghai')::date")
     this_month = today.strftime("%Y-%m")
-    row = next(r for r in rows if r[0] == this_month and r[cols.index("能源 Energy")] == "电力 electricity")
+    row = next(
+        (r for r in rows if r[0] == this_month and r[cols.index("能源 Energy")] == "电力 electricity"), None
+    )
+    return cols, row, today
+
+
+def _month_end_range() -> tuple[datetime, datetime]:
+    """Grafana's "This month": from the local month's start to its last second, in the future."""
+    local = datetime.now(UTC).astimezone(ZoneInfo("Asia/Shanghai"))
+    start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    end = (start + timedelta(days=32)).replace(day=1) - timedelta(seconds=1)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+@pytest.mark.parametrize("rng", ["last 7 days", "this month"])
+def test_monthly_table_compares_the_same_days_last_year(reader, grafana, rng):
+    """A month still running is compared over its complete days with the same days last year: not the whole
+    month last year (a range ending in the future), not a full day last year against today's first hours."""
+    t_from, t_to = _time_range(timedelta(days=7)) if rng == "last 7 days" else _month_end_range()
+    cols, row, today = _this_month_rows(reader, grafana, t_from, t_to)
+    if today.day == 1:
+        assert row is None, "the first of the month has no complete day to compare yet"
+        return
     _, ((cur, prev),) = grafana.run(
         reader,
         f"""
-        SELECT sum(consumption) FILTER (WHERE day >= date_trunc('month', '{today}'::date) AND day <= '{today}'),
+        SELECT sum(consumption) FILTER (WHERE day >= date_trunc('month', '{today}'::date) AND day < '{today}'),
                sum(consumption) FILTER (WHERE day >= date_trunc('month', '{today}'::date) - interval '1 year'
-                                          AND day <= '{today}'::date - interval '1 year')
+                                          AND day < '{today}'::date - interval '1 year')
         FROM usage_daily WHERE meter_id = 'gov-nj-01.e-main'""",
     )
+    assert row[cols.index("天数 Days")] == today.day - 1
     assert row[cols.index("本期 This period")] == pytest.approx(cur)
     assert row[cols.index("上年同期 Same days last year")] == pytest.approx(prev)
-    assert row[cols.index("天数 Days")] == today.day
 
 
-def test_trend_last_point_is_like_for_like(reader, grafana):
+@pytest.mark.parametrize("rng", ["last 365 days", "this month"])
+def test_trend_last_point_is_like_for_like(reader, grafana, rng):
     """The trend's running month against the same days last year: the seed falls 1.5 % a year, not 96 %."""
     d = DASHBOARDS["jieneng-province"]
-    t_from, t_to = _time_range(timedelta(days=365))
+    t_from, t_to = _time_range(timedelta(days=365)) if rng == "last 365 days" else _month_end_range()
     variables = grafana.resolve(reader, d, STATES["all"], t_from, t_to, timedelta(days=1))
     cols, rows = grafana.run(
         reader,
         expand(_panel_sql("jieneng-province", "能耗强度趋势"), variables, time_from=t_from, time_to=t_to),
     )
+    if not rows:
+        assert rng == "this month" and datetime.now(ZoneInfo("Asia/Shanghai")).day == 1
+        return
     last = rows[-1]
     ratio = last[cols.index("本期 This period kgce/m²")] / last[cols.index("上年同期 Last year kgce/m²")]
     assert 0.9 < ratio < 1.1
