@@ -13,8 +13,8 @@ a batch or none of it, and the broker is acked only after the commit (see ingest
 Every side effect is idempotent per message, so a message the broker delivers again after its
 commit changes nothing: readings are unique per (meter_id, ts), conflicts per (meter_id, ts,
 new_value), rejects per (message_key, item, reason), and ``ingest_message`` remembers the keys
-already committed, so a redelivered message is counted in ``ingest_batch.redelivered`` and not
-again in its messages, readings or rejects. Reject text is escaped and clipped here, whatever its
+already committed, so a redelivered message is counted in ``ingest_batch.redelivered`` (its items
+in ``redelivered_items``) and not again in its messages, readings or rejects. Reject text is escaped and clipped here, whatever its
 source, so writing a reject cannot fail on what it records.
 """
 
@@ -193,6 +193,7 @@ class BatchStats:
     commit_ms: float
     direct: bool = False  # written by the all-new fast path
     redelivered: int = 0  # messages already committed before (counted in nothing else)
+    redelivered_items: int = 0  # their reading items, valid or rejected
 
 
 def _lock_order(s: StagedReading) -> tuple[str, datetime]:
@@ -357,8 +358,8 @@ def _write_rows(
 
 def _insert_stats(conn: psycopg.Connection, stats: BatchStats) -> None:
     conn.execute(
-        "INSERT INTO ingest_batch (messages, readings, inserted, duplicates, conflicts, rejects, commit_ms, redelivered)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+        "INSERT INTO ingest_batch (messages, readings, inserted, duplicates, conflicts, rejects, commit_ms, redelivered,"
+        " redelivered_items) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
         (
             stats.messages,
             stats.readings,
@@ -368,6 +369,7 @@ def _insert_stats(conn: psycopg.Connection, stats: BatchStats) -> None:
             stats.rejects,
             stats.commit_ms,
             stats.redelivered,
+            stats.redelivered_items,
         ),
     )
 
@@ -477,6 +479,7 @@ def write_messages(
                 (time.perf_counter() - started) * 1000.0,
                 direct,
                 len(again),
+                sum(len(m.readings) + len(m.rejects) for m in again),
             )
             _insert_stats(conn, stats)
             _check_registry(conn, registry_version)

@@ -56,8 +56,10 @@ def wait_backfill(
 ) -> int:
     """Until ingest has accounted for ``items`` published reading items committed since ``since``.
 
-    The simulator's malformed messages carry at most one item each, and a message the broker delivers
-    twice is counted twice (store.ingest_progress.accounted_items), hence waiting for *at least* ``items``.
+    Every delivery of a message counts its items, a message ingest has seen before included
+    (store.ingest_progress.accounted_items): one the simulator published twice with the same bytes counts
+    twice, as in ``items``; one the broker delivered twice also counts twice, hence waiting for *at least*
+    ``items`` (the caller confirms with :func:`wait_stored`).
 
     Returns the count seen. Raises TimeoutError when the count has not moved for ``stall_s``
     (ingest down, or a broker that dropped messages): a deadline on progress, not on the whole

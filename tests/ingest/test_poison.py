@@ -251,6 +251,9 @@ def test_write_messages_twice_changes_nothing_but_the_redelivery_count(reg_db):
         other = write_messages(conn, [message(b"b")])  # another message: its reject is its own
         assert (first.messages, first.redelivered, first.inserted, first.rejects) == (1, 1, 1, 1)
         assert (again.messages, again.redelivered, again.readings, again.rejects) == (0, 1, 0, 0)
+        # Each repeat's two items (a reading and a reject) are kept apart, so a wait for what was published counts them.
+        assert (first.redelivered_items, again.redelivered_items, other.redelivered_items) == (2, 2, 0)
+        assert conn.execute("SELECT sum(redelivered_items) FROM ingest_batch").fetchone()[0] == 4
         assert (other.messages, other.duplicates, other.rejects) == (1, 1, 1)
         assert conn.execute("SELECT count(*) FROM ingest_reject").fetchone()[0] == 2
         assert conn.execute("SELECT count(*) FROM reading").fetchone()[0] == 1
