@@ -23,11 +23,9 @@ LOCAL_MONTH_FROM = f"date_trunc('month', $__timeFrom()::timestamptz AT TIME ZONE
 # The exclusive end of the range's complete local days: the days before it are over, both in the range
 # and on the clock. A range ending in the future (Grafana's "This month") stops at now; the day now (or the
 # range end) is in is still running and left out, so a comparison never sets today's first hours against a
-# whole day a year earlier. The second makes a range ending at a day's last second (Grafana's ranges are
-# sent to the second) count that day.
-LOCAL_DAYS_DONE_TO = (
-    f"((least($__timeTo()::timestamptz, now()) + interval '1 second') AT TIME ZONE {TZ})::date"
-)
+# whole day a year earlier. Grafana ends a range that closes a day at its last millisecond (23:59:59.999):
+# the second added to the range end (not to now) makes that day count.
+LOCAL_DAYS_DONE_TO = f"(least($__timeTo()::timestamptz + interval '1 second', now()) AT TIME ZONE {TZ})::date"
 
 
 # The whole local months inside the range: from the first month starting on or after its first day, up to
@@ -175,7 +173,8 @@ def meter_chosen(col: str) -> str:
 
 # The months the dashboard range touches, each with the span of days it covers: a month still
 # running (or cut by the range end) covers its complete days only (LOCAL_DAYS_DONE_TO), so it is
-# compared with the same days a year earlier; a month with none yet is left out. ``until`` is
+# compared with the same number of days from the same month's start a year earlier (February's 28 complete
+# days of a leap year against all 28 of the year before); a month with none yet is left out. ``until`` is
 # exclusive; ``whole`` says the span is the full month, which usage_monthly answers without reading days.
 MONTH_SPANS = f"""
 months AS (
@@ -186,7 +185,8 @@ months AS (
 ), spans AS (
   SELECT month, 0 AS years_back, month AS span_from, until AS span_to, until = next_month AS whole FROM months
   UNION ALL
-  SELECT month, 1, (month - interval '1 year')::date, (until - interval '1 year')::date, until = next_month
+  SELECT month, 1, (month - interval '1 year')::date, (month - interval '1 year')::date + (until - month),
+         until = next_month
   FROM months
 )"""
 

@@ -398,7 +398,8 @@ class IngestService:
         m = item.msg
         topic = "" if bare_topic else m.topic
         if poison is not None:
-            return StagedMessage(item.key, topic, m.received_at, [], [poison])
+            carried = len(item.parsed.readings) + len(item.parsed.rejects)
+            return StagedMessage(item.key, topic, m.received_at, [], [poison], items=max(1, carried))
         good, bad = validate(
             item.parsed.readings, self.registry.meters, self.cfg.reject_payload_chars, horizon
         )
@@ -482,6 +483,8 @@ class IngestService:
         t.duplicates += stats.duplicates
         t.conflicts += stats.conflicts
         t.rejects += stats.rejects
+        t.redelivered += stats.redelivered
+        t.items += stats.items
         metrics.MESSAGES.inc(stats.messages + stats.redelivered)
         metrics.READINGS.labels("inserted").inc(stats.inserted)
         metrics.READINGS.labels("duplicate").inc(stats.duplicates)

@@ -13,8 +13,8 @@ a batch or none of it, and the broker is acked only after the commit (see ingest
 Every side effect is idempotent per message, so a message the broker delivers again after its
 commit changes nothing: readings are unique per (meter_id, ts), conflicts per (meter_id, ts,
 new_value), rejects per (message_key, item, reason), and ``ingest_message`` remembers the keys
-already committed, so a redelivered message is counted in ``ingest_batch.redelivered`` (its items
-in ``redelivered_items``) and not again in its messages, readings or rejects. Reject text is escaped and clipped here, whatever its
+already committed, so a redelivered message is counted in ``ingest_batch.redelivered`` and not
+again in its messages, readings or rejects (``ingest_batch.items`` counts every delivery's items). Reject text is escaped and clipped here, whatever its
 source, so writing a reject cannot fail on what it records.
 """
 
@@ -155,6 +155,15 @@ class StagedMessage:
     received_at: datetime
     readings: list[GoodReading] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
+    # The reading items the message carried when that is not one per reading and reject (a message
+    # refused by the database is staged as its one reject).
+    items: int | None = None
+
+    @property
+    def item_count(self) -> int:
+        """The reading items the message carried: what a publisher counted for it (one for a message that
+        could not be parsed into items)."""
+        return len(self.readings) + len(self.rejects) if self.items is None else self.items
 
 
 _HASH_PIECE = 2047  # CPython hashlib hashes at least 2048 bytes with the GIL released
@@ -193,7 +202,9 @@ class BatchStats:
     commit_ms: float
     direct: bool = False  # written by the all-new fast path
     redelivered: int = 0  # messages already committed before (counted in nothing else)
-    redelivered_items: int = 0  # their reading items, valid or rejected
+    items: int = (
+        0  # reading items of every message in the batch, redelivered ones included (StagedMessage.item_count)
+    )
 
 
 def _lock_order(s: StagedReading) -> tuple[str, datetime]:
@@ -359,7 +370,7 @@ def _write_rows(
 def _insert_stats(conn: psycopg.Connection, stats: BatchStats) -> None:
     conn.execute(
         "INSERT INTO ingest_batch (messages, readings, inserted, duplicates, conflicts, rejects, commit_ms, redelivered,"
-        " redelivered_items) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        " items) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
         (
             stats.messages,
             stats.readings,
@@ -369,7 +380,7 @@ def _insert_stats(conn: psycopg.Connection, stats: BatchStats) -> None:
             stats.rejects,
             stats.commit_ms,
             stats.redelivered,
-            stats.redelivered_items,
+            stats.items,
         ),
     )
 
@@ -409,6 +420,7 @@ def write_batch(
                 written,
                 (time.perf_counter() - started) * 1000.0,
                 direct,
+                items=len(readings) + len(rejects),
             )
             # commit_ms: the batch's work inside its transaction; the COMMIT round-trip follows.
             _insert_stats(conn, stats)
@@ -479,7 +491,7 @@ def write_messages(
                 (time.perf_counter() - started) * 1000.0,
                 direct,
                 len(again),
-                sum(len(m.readings) + len(m.rejects) for m in again),
+                sum(m.item_count for m in messages),
             )
             _insert_stats(conn, stats)
             _check_registry(conn, registry_version)

@@ -16,7 +16,7 @@ SELECT clock_timestamp()
 """
 
 _ACCOUNTED_ITEMS = """
-SELECT coalesce(sum(readings + rejects + redelivered_items), 0) FROM ingest_batch WHERE committed_at >= %(since)s
+SELECT coalesce(sum(items), 0) FROM ingest_batch WHERE committed_at >= %(since)s
 """
 
 _COMMIT_RATE = """
@@ -45,11 +45,11 @@ def db_now(conn: psycopg.Connection) -> dt.datetime:
 def accounted_items(conn: psycopg.Connection, since: dt.datetime) -> int:
     """Reading items ingest has committed since ``since``: stored, duplicate, conflicting or rejected.
 
-    Each item of a message is counted once per delivery: in ``readings`` (it passed validation: new,
-    duplicate or conflict) or ``rejects`` the first time its message is seen, in ``redelivered_items``
-    (0026_redelivered_items.sql) each time after. So a message published twice with the same bytes (a
-    gateway's retry, a repeated backfill) counts twice, as it was published twice; so does one the
-    broker delivers twice after a reconnect, which makes this an upper bound on what was published.
+    ``ingest_batch.items`` (0026_batch_items.sql) counts each item of a message once per delivery, a
+    message ingest has seen before included: one published twice with the same bytes (a gateway's retry,
+    a repeated backfill) counts twice, as it was published twice; so does one the broker delivers twice
+    after a reconnect, which makes this an upper bound on what was published. A message rejected whole
+    counts the items it was parsed into, one when it could not be parsed.
     """
     return conn.execute(_ACCOUNTED_ITEMS, {"since": since}).fetchone()[0]
 

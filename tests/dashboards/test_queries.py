@@ -217,9 +217,35 @@ def test_monthly_table_compares_the_same_days_last_year(reader, grafana, rng):
     assert row[cols.index("上年同期 Same days last year")] == pytest.approx(prev)
 
 
+def test_leap_february_is_compared_day_for_day(reader, grafana):
+    """A range ending on 29 February: its 28 complete days against all 28 of February the year before."""
+    d = DASHBOARDS["jieneng-institution"]
+    t_from = datetime(2024, 1, 1, tzinfo=ZoneInfo("Asia/Shanghai")).astimezone(UTC)
+    t_to = datetime(2024, 2, 29, 10, tzinfo=ZoneInfo("Asia/Shanghai")).astimezone(UTC)
+    variables = grafana.resolve(reader, d, STATES["one-institution"], t_from, t_to, timedelta(hours=1))
+    cols, rows = grafana.run(
+        reader,
+        expand(_panel_sql("jieneng-institution", "逐月用量"), variables, time_from=t_from, time_to=t_to),
+    )
+    row = next(r for r in rows if r[0] == "2024-02" and r[cols.index("能源 Energy")] == "电力 electricity")
+    _, ((cur, prev),) = grafana.run(
+        reader,
+        """SELECT sum(consumption) FILTER (WHERE day BETWEEN '2024-02-01' AND '2024-02-28'),
+                  sum(consumption) FILTER (WHERE day BETWEEN '2023-02-01' AND '2023-02-28')
+           FROM usage_daily WHERE meter_id = 'gov-nj-01.e-main'""",
+    )
+    assert row[cols.index("天数 Days")] == 28
+    assert row[cols.index("本期 This period")] == pytest.approx(cur)
+    assert row[cols.index("上年同期 Same days last year")] == pytest.approx(prev)
+
+
 @pytest.mark.parametrize("rng", ["last 365 days", "this month"])
 def test_trend_last_point_is_like_for_like(reader, grafana, rng):
-    """The trend's running month against the same days last year: the seed falls 1.5 % a year, not 96 %."""
+    """The trend's last point against a hand computation over the same days of both years. Every seeded
+    meter's day is its base times one factor of the date (season, year, weekend), and each institution's
+    floor area is the same both years, so the point's ratio is that factor's sum over this year's days over
+    its sum over last year's (a running month: as many days from the month's start), whichever meters and
+    coefficients enter it."""
     d = DASHBOARDS["jieneng-province"]
     t_from, t_to = _time_range(timedelta(days=365)) if rng == "last 365 days" else _month_end_range()
     variables = grafana.resolve(reader, d, STATES["all"], t_from, t_to, timedelta(days=1))
@@ -227,12 +253,27 @@ def test_trend_last_point_is_like_for_like(reader, grafana, rng):
         reader,
         expand(_panel_sql("jieneng-province", "能耗强度趋势"), variables, time_from=t_from, time_to=t_to),
     )
+    _, ((today,),) = grafana.run(reader, "SELECT (now() AT TIME ZONE 'Asia/Shanghai')::date")
     if not rows:
-        assert rng == "this month" and datetime.now(ZoneInfo("Asia/Shanghai")).day == 1
+        assert rng == "this month" and today.day == 1, "only the first of the month has no complete day"
         return
     last = rows[-1]
+    month = last[0].astimezone(ZoneInfo("Asia/Shanghai")).date()
+    running = (month.year, month.month) == (today.year, today.month)
+    assert not running or today.day > 1
+    end = today if running else (month + timedelta(days=32)).replace(day=1)
+    last_from = month.replace(year=month.year - 1)
+    # A running month: as many days from last year's month start; a whole month: the whole month.
+    last_to = last_from + (end - month) if running else end.replace(year=end.year - 1)
+    _, ((expected,),) = grafana.run(
+        reader,
+        f"""
+        SELECT sum(consumption) FILTER (WHERE day >= '{month}' AND day < '{end}')
+               / sum(consumption) FILTER (WHERE day >= '{last_from}' AND day < '{last_to}')
+        FROM usage_daily WHERE meter_id = 'gov-nj-01.e-main'""",
+    )
     ratio = last[cols.index("本期 This period kgce/m²")] / last[cols.index("上年同期 Last year kgce/m²")]
-    assert 0.9 < ratio < 1.1
+    assert ratio == pytest.approx(expected, rel=1e-9)
 
 
 def test_by_city_divides_by_institutions_with_data_only(reader, grafana):

@@ -14,6 +14,8 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
+from store.ingest_progress import accounted_items
+
 from .conftest import make_config, running_ingest, settle, wait_for
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -124,6 +126,27 @@ def test_content_error_from_the_database_is_isolated(reg_db, mqtt_url, topic_pre
     assert all("23514" in r[1] for r in rows)  # check_violation, by SQLSTATE
     assert {json.loads(r[2])["ts"] for r in rows} == {ts(37), ts(150)}
     assert batched == (n + 1, n - 1)
+
+
+def test_a_message_refused_by_the_database_counts_the_items_it_carried(
+    reg_db, mqtt_url, topic_prefix, publisher
+):
+    """A batch message the database refuses is one storage_error reject, but it delivered all its items: what
+    a publisher counted for it is what ingest_batch.items counts, so a wait for what was published ends."""
+    with psycopg.connect(reg_db) as conn:
+        conn.execute("ALTER TABLE reading ADD CONSTRAINT test_no_666 CHECK (value <> 666)")
+        since = conn.execute("SELECT clock_timestamp()").fetchone()[0]
+    cfg = make_config(reg_db, mqtt_url, topic_prefix, batch_max_ms=200)
+    with running_ingest(cfg) as svc:
+        batch = [{"meter": "E1", "ts": ts(i), "value": 666 if i == 1 else i} for i in range(3)]
+        publisher.send(f"{topic_prefix}/INST1/_batch", batch)
+        _good(publisher, topic_prefix, 10)
+        publisher.flush()
+        assert wait_for(reg_db, "SELECT count(*) FROM ingest_reject WHERE reason = 'storage_error'", 1) == 1
+        assert wait_for(reg_db, "SELECT count(*) FROM reading", 1) == 1
+        assert svc._fatal is None
+    with psycopg.connect(reg_db) as conn:
+        assert accounted_items(conn, since) == 4
 
 
 def test_redelivered_message_writes_its_rejects_and_statistics_once(
@@ -251,9 +274,10 @@ def test_write_messages_twice_changes_nothing_but_the_redelivery_count(reg_db):
         other = write_messages(conn, [message(b"b")])  # another message: its reject is its own
         assert (first.messages, first.redelivered, first.inserted, first.rejects) == (1, 1, 1, 1)
         assert (again.messages, again.redelivered, again.readings, again.rejects) == (0, 1, 0, 0)
-        # Each repeat's two items (a reading and a reject) are kept apart, so a wait for what was published counts them.
-        assert (first.redelivered_items, again.redelivered_items, other.redelivered_items) == (2, 2, 0)
-        assert conn.execute("SELECT sum(redelivered_items) FROM ingest_batch").fetchone()[0] == 4
+        # Every delivery's two items (a reading and a reject) count, repeats included, so a wait for what
+        # was published counts them.
+        assert (first.items, again.items, other.items) == (4, 2, 2)
+        assert conn.execute("SELECT sum(items) FROM ingest_batch").fetchone()[0] == 8
         assert (other.messages, other.duplicates, other.rejects) == (1, 1, 1)
         assert conn.execute("SELECT count(*) FROM ingest_reject").fetchone()[0] == 2
         assert conn.execute("SELECT count(*) FROM reading").fetchone()[0] == 1
@@ -264,3 +288,7 @@ def test_write_messages_twice_changes_nothing_but_the_redelivery_count(reg_db):
         )
         assert prune_message_keys(conn, "30 days") == 1
         assert conn.execute("SELECT count(*) FROM ingest_message").fetchone()[0] == 1
+        # Sent again after its key was pruned: new to the keys, but its reject row is there already, so it
+        # writes none; its items still count as delivered.
+        late = write_messages(conn, [message(b"a")])
+        assert (late.messages, late.redelivered, late.rejects, late.items) == (1, 0, 0, 2)

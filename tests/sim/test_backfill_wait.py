@@ -39,9 +39,9 @@ def _db_now(url: str) -> dt.datetime:
 def _batch(url: str, readings: int, rejects: int = 0) -> None:
     with psycopg.connect(url) as conn:
         conn.execute(
-            "INSERT INTO ingest_batch (messages, readings, inserted, duplicates, conflicts, rejects)"
-            " VALUES (1, %s, %s, 0, 0, %s)",
-            (readings, readings, rejects),
+            "INSERT INTO ingest_batch (messages, readings, inserted, duplicates, conflicts, rejects, items)"
+            " VALUES (1, %s, %s, 0, 0, %s, %s)",
+            (readings, readings, rejects, readings + rejects),
         )
 
 
