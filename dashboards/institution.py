@@ -182,7 +182,8 @@ ORDER BY m.institution_id, m.id
 
 def _panel(*args, **kwargs) -> dict:
     """A panel of this dashboard: empty on All, with the hint to choose institutions."""
-    return panel(*args, no_value=CHOOSE_INSTITUTION, **kwargs)
+    kwargs.setdefault("no_value", CHOOSE_INSTITUTION)
+    return panel(*args, **kwargs)
 
 
 def build() -> dict:
@@ -213,9 +214,11 @@ def build() -> dict:
             MONTHLY,
             w=12,
             overrides=[unit_override("同比 Change %", "percent"), unit_override("天数 Days", "d")],
-            description="Per local month of the range, in each meter's unit. A month still running is "
-            "compared over its complete days (today is still running and left out) with the same days of that month "
-            "last year (天数 Days says how many).",
+            description="Per local month the range touches, from the month's first day, in each meter's unit. "
+            "A month still running is compared over its complete days (today is still running and left out) with "
+            "the same days of that month last year (天数 Days says how many); a whole month with the whole month.",
+            # On the 1st a range ending today has no complete day yet: say so, not only "choose".
+            no_value=CHOOSE_INSTITUTION + ";当月尚无完整的一天 No complete day of the month yet",
         ),
         _panel(
             "table",

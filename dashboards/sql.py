@@ -174,7 +174,8 @@ def meter_chosen(col: str) -> str:
 # The months the dashboard range touches, each with the span of days it covers: a month still
 # running (or cut by the range end) covers its complete days only (LOCAL_DAYS_DONE_TO), so it is
 # compared with the same number of days from the same month's start a year earlier (February's 28 complete
-# days of a leap year against all 28 of the year before); a month with none yet is left out. ``until`` is
+# days of a leap year against all 28 of the year before); a whole month with the whole month a year earlier
+# (a leap February's 29 days with 28); a month with no complete day yet is left out. ``until`` is
 # exclusive; ``whole`` says the span is the full month, which usage_monthly answers without reading days.
 MONTH_SPANS = f"""
 months AS (
@@ -185,7 +186,9 @@ months AS (
 ), spans AS (
   SELECT month, 0 AS years_back, month AS span_from, until AS span_to, until = next_month AS whole FROM months
   UNION ALL
-  SELECT month, 1, (month - interval '1 year')::date, (month - interval '1 year')::date + (until - month),
+  SELECT month, 1, (month - interval '1 year')::date,
+         CASE WHEN until = next_month THEN (next_month - interval '1 year')::date
+              ELSE (month - interval '1 year')::date + (until - month) END,
          until = next_month
   FROM months
 )"""

@@ -69,6 +69,14 @@ class Reject:
 class ParseResult:
     readings: list[RawReading]
     rejects: list[Reject]
+    # The reading items the message held when it was refused whole after they were counted (too many);
+    # None: one per reading and reject (a message that was not parsed into items counts as one).
+    items: int | None = None
+
+    @property
+    def item_count(self) -> int:
+        """The reading items the message carried, as its publisher counted them."""
+        return len(self.readings) + len(self.rejects) if self.items is None else self.items
 
 
 def has_unstorable(text: str) -> bool:
@@ -197,9 +205,9 @@ def parse_message(topic: str, payload: bytes, cfg: ParseConfig, now: datetime) -
 def _parse_message(topic: str, payload: bytes, cfg: ParseConfig, now: datetime) -> ParseResult:
     limit = cfg.reject_payload_chars
 
-    def whole(reason: str, detail: str, meter_id: str | None = None) -> ParseResult:
+    def whole(reason: str, detail: str, meter_id: str | None = None, items: int | None = None) -> ParseResult:
         text, raw = payload_fields(payload, limit)
-        return ParseResult([], [Reject(reason, detail, text, meter_id, payload_raw=raw)])
+        return ParseResult([], [Reject(reason, detail, text, meter_id, payload_raw=raw)], items)
 
     if has_unstorable(topic):
         return whole("unstorable_text", "the topic holds a NUL or a lone surrogate")
@@ -230,7 +238,7 @@ def _parse_message(topic: str, payload: bytes, cfg: ParseConfig, now: datetime) 
     else:
         return whole("bad_payload", "payload must be a reading object or an array of them", topic_meter)
     if len(items) > cfg.max_items:
-        return whole("too_many_items", f"{len(items)} items > {cfg.max_items}", topic_meter)
+        return whole("too_many_items", f"{len(items)} items > {cfg.max_items}", topic_meter, len(items))
 
     latest = now + timedelta(seconds=cfg.max_future_s)
     readings: list[RawReading] = []

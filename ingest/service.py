@@ -397,13 +397,15 @@ class IngestService:
     def _stage(self, item: _Item, horizon, poison: Reject | None, bare_topic: bool) -> StagedMessage:
         m = item.msg
         topic = "" if bare_topic else m.topic
+        # Counted as parsed: validation turns readings into rejects one for one, and a message the
+        # database refused still carried what it was parsed into.
+        items = item.parsed.item_count
         if poison is not None:
-            carried = len(item.parsed.readings) + len(item.parsed.rejects)
-            return StagedMessage(item.key, topic, m.received_at, [], [poison], items=max(1, carried))
+            return StagedMessage(item.key, topic, m.received_at, [], [poison], items=max(1, items))
         good, bad = validate(
             item.parsed.readings, self.registry.meters, self.cfg.reject_payload_chars, horizon
         )
-        return StagedMessage(item.key, topic, m.received_at, good, [*item.parsed.rejects, *bad])
+        return StagedMessage(item.key, topic, m.received_at, good, [*item.parsed.rejects, *bad], items=items)
 
     def _write(
         self, items: list[_Item], poison: Reject | None = None, bare_topic: bool = False

@@ -161,8 +161,8 @@ class StagedMessage:
 
     @property
     def item_count(self) -> int:
-        """The reading items the message carried: what a publisher counted for it (one for a message that
-        could not be parsed into items)."""
+        """The reading items the message carried: what a publisher counted for it (``items`` when the
+        stager knows better than its rows, as for a message rejected whole; see ParseResult.item_count)."""
         return len(self.readings) + len(self.rejects) if self.items is None else self.items
 
 

@@ -4,10 +4,11 @@
 -- only, and `rejects` counts the reject rows written, so a message sent again after its key was pruned
 -- (its reject rows stay) counts none of its rejects. A backfill that published the same bytes twice (a
 -- malformed message repeated, a resumed backfill over the same range) waited for items that had all been
--- stored or rejected. A message rejected whole (not JSON, too large, refused by the database) carries
--- the items it was parsed into, one when it could not be parsed.
+-- stored or rejected. A message rejected whole carries the items the parser counted in it (too many
+-- items), what it was parsed into (refused by the database), or one when it held no countable item
+-- (not JSON, too large).
+-- NULL on batches committed before: their redelivered messages' items are not known, and filling the
+-- column would rewrite the table under this migration's exclusive lock.
 -- depends: 0009_ingest_poison
 
-ALTER TABLE ingest_batch ADD COLUMN items integer NOT NULL DEFAULT 0;
--- Batches committed before: what was counted then (their redelivered messages' items are not known).
-UPDATE ingest_batch SET items = readings + rejects;
+ALTER TABLE ingest_batch ADD COLUMN items integer;

@@ -171,15 +171,35 @@ def _panel_sql(uid: str, prefix: str) -> str:
     return next(p for p in DASHBOARDS[uid]["panels"] if p["title"].startswith(prefix))["targets"][0]["rawSql"]
 
 
-def _this_month_rows(reader, grafana, t_from, t_to):
+def _local_today(reader, grafana):
+    _, ((today,),) = grafana.run(reader, "SELECT (now() AT TIME ZONE 'Asia/Shanghai')::date")
+    return today
+
+
+def _on_one_local_day(reader, grafana, run):
+    """``run()`` and the local date it ran on, run again when local midnight fell during it (the panels
+    read the clock themselves, so a test comparing with "today" must know they saw the same day)."""
+    for _ in range(3):
+        before = _local_today(reader, grafana)
+        out = run()
+        if _local_today(reader, grafana) == before:
+            return out, before
+    raise AssertionError("the local date changed during each of three runs")
+
+
+def _this_month_rows(reader, grafana, rng):
     """The institution table's electricity row for the running local month (None when it has none), and today."""
     d = DASHBOARDS["jieneng-institution"]
-    variables = grafana.resolve(reader, d, STATES["one-institution"], t_from, t_to, timedelta(hours=1))
-    cols, rows = grafana.run(
-        reader,
-        expand(_panel_sql("jieneng-institution", "逐月用量"), variables, time_from=t_from, time_to=t_to),
-    )
-    _, ((today,),) = grafana.run(reader, "SELECT (now() AT TIME ZONE 'Asia/Shanghai')::date")
+
+    def run():
+        t_from, t_to = _time_range(timedelta(days=7)) if rng == "last 7 days" else _month_end_range()
+        variables = grafana.resolve(reader, d, STATES["one-institution"], t_from, t_to, timedelta(hours=1))
+        return grafana.run(
+            reader,
+            expand(_panel_sql("jieneng-institution", "逐月用量"), variables, time_from=t_from, time_to=t_to),
+        )
+
+    (cols, rows), today = _on_one_local_day(reader, grafana, run)
     this_month = today.strftime("%Y-%m")
     row = next(
         (r for r in rows if r[0] == this_month and r[cols.index("能源 Energy")] == "电力 electricity"), None
@@ -199,17 +219,19 @@ def _month_end_range() -> tuple[datetime, datetime]:
 def test_monthly_table_compares_the_same_days_last_year(reader, grafana, rng):
     """A month still running is compared over its complete days with the same days last year: not the whole
     month last year (a range ending in the future), not a full day last year against today's first hours."""
-    t_from, t_to = _time_range(timedelta(days=7)) if rng == "last 7 days" else _month_end_range()
-    cols, row, today = _this_month_rows(reader, grafana, t_from, t_to)
+    cols, row, today = _this_month_rows(reader, grafana, rng)
     if today.day == 1:
         assert row is None, "the first of the month has no complete day to compare yet"
         return
+    # As many days from last year's month start (on 29 February: 28 days, to 1 March of a common year).
+    month = today.replace(day=1)
+    last_from = month.replace(year=month.year - 1)
+    last_to = last_from + (today - month)
     _, ((cur, prev),) = grafana.run(
         reader,
         f"""
-        SELECT sum(consumption) FILTER (WHERE day >= date_trunc('month', '{today}'::date) AND day < '{today}'),
-               sum(consumption) FILTER (WHERE day >= date_trunc('month', '{today}'::date) - interval '1 year'
-                                          AND day < '{today}'::date - interval '1 year')
+        SELECT sum(consumption) FILTER (WHERE day >= '{month}' AND day < '{today}'),
+               sum(consumption) FILTER (WHERE day >= '{last_from}' AND day < '{last_to}')
         FROM usage_daily WHERE meter_id = 'gov-nj-01.e-main'""",
     )
     assert row[cols.index("天数 Days")] == today.day - 1
@@ -247,13 +269,16 @@ def test_trend_last_point_is_like_for_like(reader, grafana, rng):
     its sum over last year's (a running month: as many days from the month's start), whichever meters and
     coefficients enter it."""
     d = DASHBOARDS["jieneng-province"]
-    t_from, t_to = _time_range(timedelta(days=365)) if rng == "last 365 days" else _month_end_range()
-    variables = grafana.resolve(reader, d, STATES["all"], t_from, t_to, timedelta(days=1))
-    cols, rows = grafana.run(
-        reader,
-        expand(_panel_sql("jieneng-province", "能耗强度趋势"), variables, time_from=t_from, time_to=t_to),
-    )
-    _, ((today,),) = grafana.run(reader, "SELECT (now() AT TIME ZONE 'Asia/Shanghai')::date")
+
+    def run():
+        t_from, t_to = _time_range(timedelta(days=365)) if rng == "last 365 days" else _month_end_range()
+        variables = grafana.resolve(reader, d, STATES["all"], t_from, t_to, timedelta(days=1))
+        return grafana.run(
+            reader,
+            expand(_panel_sql("jieneng-province", "能耗强度趋势"), variables, time_from=t_from, time_to=t_to),
+        )
+
+    (cols, rows), today = _on_one_local_day(reader, grafana, run)
     if not rows:
         assert rng == "this month" and today.day == 1, "only the first of the month has no complete day"
         return

@@ -149,6 +149,28 @@ def test_a_message_refused_by_the_database_counts_the_items_it_carried(
         assert accounted_items(conn, since) == 4
 
 
+def test_a_message_refused_whole_counts_the_items_it_held(reg_db, mqtt_url, topic_prefix, publisher):
+    """A batch refused whole for holding too many items is one reject, but a publisher counted each of
+    them: ingest_batch.items counts the items the parser saw. A payload that is not JSON holds no countable
+    item and counts one."""
+    with psycopg.connect(reg_db) as conn:
+        since = conn.execute("SELECT clock_timestamp()").fetchone()[0]
+    cfg = make_config(reg_db, mqtt_url, topic_prefix, max_items=5)
+    with running_ingest(cfg) as svc:
+        batch = [{"meter": "E1", "ts": ts(i), "value": i} for i in range(7)]
+        publisher.send(f"{topic_prefix}/INST1/_batch", batch)
+        publisher.send(f"{topic_prefix}/INST1/E1", b'[{"ts": 1, "value"')
+        _good(publisher, topic_prefix, 10)
+        publisher.flush()
+        assert wait_for(reg_db, "SELECT count(*) FROM reading", 1) == 1
+        assert wait_for(reg_db, "SELECT count(*) FROM ingest_reject", 2) == 2
+        assert svc._fatal is None
+    with psycopg.connect(reg_db) as conn:
+        reasons = {r for (r,) in conn.execute("SELECT reason FROM ingest_reject")}
+        assert reasons == {"too_many_items", "bad_json"}
+        assert accounted_items(conn, since) == 7 + 1 + 1
+
+
 def test_redelivered_message_writes_its_rejects_and_statistics_once(
     reg_db, mqtt_url, topic_prefix, publisher
 ):
