@@ -47,8 +47,10 @@ from ingest.transport import BrokerConfig, InMessage, Transport
 from ingest.validate import RegistryCache, validate
 from ingest.writer import (
     BatchStats,
+    CommitUnknown,
     RegistryChanged,
     StagedMessage,
+    commit_status,
     message_key,
     prune_message_keys,
     write_messages,
@@ -430,9 +432,7 @@ class IngestService:
                         registry_version=self.registry.version,
                         copy_keys=self._copy_keys,
                     )
-                self._try_direct = stats.direct or stats.duplicates + stats.conflicts + stats.redelivered == 0
-                self._copy_keys = stats.redelivered == 0
-                self._count(stats, staged)
+                self._committed_batch(stats, staged)
                 self._maybe_prune(conn)
                 return None
             except RegistryChanged:
@@ -440,6 +440,17 @@ class IngestService:
                 self.registry.version = None
                 if self._stop.is_set():
                     raise _Stopped from None
+                continue
+            except CommitUnknown as unknown:
+                conn.close()
+                self._conn = None
+                self.registry.version = None
+                self.db_retries += 1
+                if self._committed(unknown):
+                    # Written once: counted as committed, not a second time as redelivered.
+                    self._committed_batch(unknown.stats, staged)
+                    return None
+                attempt += 1  # not committed: write it again at once, on the connection just opened
                 continue
             except (psycopg.Error, UnicodeError) as exc:
                 if is_content_error(exc):
@@ -463,6 +474,35 @@ class IngestService:
                     raise _Stopped from exc
                 self._stop.wait(delay)  # a stop cuts the wait short; the retry then decides
                 attempt += 1
+
+    def _committed_batch(self, stats: BatchStats, staged: list[StagedMessage]) -> None:
+        self._try_direct = stats.direct or stats.duplicates + stats.conflicts + stats.redelivered == 0
+        self._copy_keys = stats.redelivered == 0
+        self._count(stats, staged)
+
+    def _committed(self, unknown: CommitUnknown) -> bool:
+        """Whether the batch whose COMMIT lost its connection was committed, asked on a new connection
+        (waits while the server is still at it; raises _Stopped when stopping before it knows)."""
+        metrics.DB_ERRORS.inc()
+        log.warning("%s; asking the server whether it committed", unknown)
+        attempt = 0
+        while True:
+            try:
+                conn = self._connect_db()
+                with self._watchdog.bounded(conn, self.cfg.db_timeout_s):
+                    status = commit_status(conn, unknown.xact_id)
+                if status != "in progress":
+                    log.warning("transaction %s: %s", unknown.xact_id, status or "no longer known")
+                    # Not known (far too old to happen here): write again; the rows are idempotent.
+                    return status == "committed"
+            except psycopg.Error as exc:
+                if self._conn is not None and (self._conn.closed or self._conn.broken):
+                    self._conn = None
+                log.warning("asking for transaction %s failed (%s)", unknown.xact_id, _describe(exc))
+            if self._stop.is_set():
+                raise _Stopped from unknown
+            self._stop.wait(retry_delay_s(attempt))
+            attempt += 1
 
     def _maybe_prune(self, conn: psycopg.Connection) -> None:
         """Now and then forget old message keys (ingest_message), a chunk at a time, between batches."""

@@ -15,7 +15,8 @@ commit changes nothing: readings are unique per (meter_id, ts), conflicts per (m
 new_value), rejects per (message_key, item, reason), and ``ingest_message`` remembers the keys
 already committed, so a redelivered message is counted in ``ingest_batch.redelivered`` and not
 again in its messages, readings or rejects (``ingest_batch.items`` counts every delivery's items). Reject text is escaped and clipped here, whatever its
-source, so writing a reject cannot fail on what it records.
+source, so writing a reject cannot fail on what it records. A connection lost during the COMMIT raises
+:class:`CommitUnknown`, with which the caller asks the server whether it committed.
 """
 
 from __future__ import annotations
@@ -367,10 +368,32 @@ def _write_rows(
     return inserted, conflicts, written, direct
 
 
-def _insert_stats(conn: psycopg.Connection, stats: BatchStats) -> None:
-    conn.execute(
+class CommitUnknown(Exception):
+    """The connection failed while the batch's COMMIT was on its way: the server may have committed it.
+
+    Raised (from the connection's error) only once every statement of the batch had run. A caller that
+    simply wrote the batch again would find its messages committed and count them a second time, as
+    redelivered, with their items; it asks the server instead (:func:`commit_status`, by ``xact_id``) and
+    counts ``stats`` when the first commit went through."""
+
+    def __init__(self, xact_id: str, stats: BatchStats) -> None:
+        super().__init__(f"the connection failed during COMMIT of transaction {xact_id}")
+        self.xact_id = xact_id
+        self.stats = stats
+
+
+def commit_status(conn: psycopg.Connection, xact_id: str) -> str | None:
+    """What became of transaction ``xact_id``: 'committed', 'aborted' or 'in progress' (PostgreSQL's
+    ``pg_xact_status``, meant for a client that lost its connection during COMMIT); None when the server
+    no longer knows (a transaction older than its commit-status horizon)."""
+    return conn.execute("SELECT pg_xact_status(%s::xid8)", (xact_id,)).fetchone()[0]
+
+
+def _insert_stats(conn: psycopg.Connection, stats: BatchStats) -> str:
+    """Insert the batch's statistics row; returns the transaction's id (for :class:`CommitUnknown`)."""
+    return conn.execute(
         "INSERT INTO ingest_batch (messages, readings, inserted, duplicates, conflicts, rejects, commit_ms, redelivered,"
-        " items) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        " items) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING pg_current_xact_id()::text",
         (
             stats.messages,
             stats.readings,
@@ -382,7 +405,7 @@ def _insert_stats(conn: psycopg.Connection, stats: BatchStats) -> None:
             stats.redelivered,
             stats.items,
         ),
-    )
+    ).fetchone()[0]
 
 
 def _rollback(conn: psycopg.Connection) -> None:
@@ -391,6 +414,16 @@ def _rollback(conn: psycopg.Connection) -> None:
             conn.rollback()
         except psycopg.Error:
             pass
+
+
+def _failed(conn: psycopg.Connection, exc: BaseException, xact_id: str | None, stats: BatchStats | None):
+    """After a batch raised: roll back, and say whether its COMMIT's outcome is unknown (CommitUnknown)."""
+    _rollback(conn)
+    # The body ran to its end (the stats row was written, every check passed) and the connection is gone:
+    # the exception came from COMMIT, which the server may have received and carried out.
+    if xact_id is not None and isinstance(exc, psycopg.Error) and (conn.closed or conn.broken):
+        return CommitUnknown(xact_id, stats)
+    return None
 
 
 def write_batch(
@@ -406,6 +439,7 @@ def write_batch(
     while repeats are arriving (after a restart the broker redelivers what was not acked).
     """
     started = time.perf_counter()
+    xact_id = stats = None
     try:
         with conn.transaction():
             new_rows = _Inserted()
@@ -423,9 +457,11 @@ def write_batch(
                 items=len(readings) + len(rejects),
             )
             # commit_ms: the batch's work inside its transaction; the COMMIT round-trip follows.
-            _insert_stats(conn, stats)
-    except BaseException:
-        _rollback(conn)
+            xact_id = _insert_stats(conn, stats)  # the last statement: only COMMIT is left
+    except BaseException as exc:
+        unknown = _failed(conn, exc, xact_id, stats)
+        if unknown is not None:
+            raise unknown from exc
         raise
     stats.commit_ms = (time.perf_counter() - started) * 1000.0
     return stats
@@ -457,6 +493,7 @@ def write_messages(
     stored), but its statistics go to ``redelivered`` only.
     """
     started = time.perf_counter()
+    xact_id = stats = None
     try:
         with conn.transaction():
             # Sorted, so two workers inserting overlapping keys take their locks in the same order.
@@ -493,10 +530,13 @@ def write_messages(
                 len(again),
                 sum(m.item_count for m in messages),
             )
-            _insert_stats(conn, stats)
+            done = _insert_stats(conn, stats)
             _check_registry(conn, registry_version)
-    except BaseException:
-        _rollback(conn)
+            xact_id = done  # the last statement ran: only COMMIT is left
+    except BaseException as exc:
+        unknown = _failed(conn, exc, xact_id, stats)
+        if unknown is not None:
+            raise unknown from exc
         raise
     stats.commit_ms = (time.perf_counter() - started) * 1000.0
     return stats

@@ -1,0 +1,136 @@
+"""A TCP proxy to PostgreSQL that loses a connection during a batch's COMMIT: it passes the COMMIT on
+and closes both sides before the server's reply, so the server commits and the client never hears it
+(or, asked to, cuts just before the COMMIT, so the server rolls back).
+
+It reads the frontend's messages (PostgreSQL protocol 3: a startup packet, then a type byte and a length
+per message) to find a simple-query COMMIT that follows an ``INSERT INTO ingest_batch`` in the same
+transaction; everything else is passed through as it comes. Connect with ``sslmode=disable`` and
+``gssencmode=disable``, so the first packet is the startup packet."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from urllib.parse import quote
+
+from psycopg.conninfo import conninfo_to_dict
+
+from jieneng.embedded import free_port
+
+_MARK = b"INSERT INTO ingest_batch"
+
+
+class CommitCutProxy:
+    def __init__(self, db_url: str, cut_commits: int = 1, deliver_commit: bool = True) -> None:
+        """``deliver_commit``: pass the COMMIT on before cutting (the server commits), or cut before it
+        (the server rolls the transaction back when it finds the connection gone)."""
+        self.deliver_commit = deliver_commit
+        info = conninfo_to_dict(db_url)
+        host, port = info.get("host") or "127.0.0.1", int(info.get("port") or 5432)
+        # A host that is a directory is libpq's Unix-socket form (the tests' private server).
+        self.upstream = f"{host}/.s.PGSQL.{port}" if host.startswith("/") else (host, port)
+        user = quote(info.get("user") or "postgres", safe="")
+        password = f":{quote(info['password'], safe='')}" if info.get("password") else ""
+        self.port = free_port()
+        self.url = (
+            f"postgresql://{user}{password}@127.0.0.1:{self.port}/{quote(info['dbname'], safe='')}"
+            "?sslmode=disable&gssencmode=disable"
+        )
+        self._left = cut_commits
+        self._lock = threading.Lock()
+        self.cuts = 0
+        self._listener = socket.create_server(("127.0.0.1", self.port))
+        self._closed = False
+        threading.Thread(target=self._accept, name="pgproxy-accept", daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            try:
+                if isinstance(self.upstream, str):
+                    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                    server.connect(self.upstream)
+                else:
+                    server = socket.create_connection(self.upstream, timeout=10)
+            except OSError:
+                client.close()
+                continue
+            server.settimeout(None)
+            cut = threading.Event()
+            threading.Thread(target=self._pump_back, args=(server, client, cut), daemon=True).start()
+            threading.Thread(target=self._pump_frontend, args=(client, server, cut), daemon=True).start()
+
+    @staticmethod
+    def _pump_back(server: socket.socket, client: socket.socket, cut: threading.Event) -> None:
+        # After a cut the server's replies are read and dropped until it closes: closing a socket with
+        # unread input would reset the connection, and the COMMIT could be lost on its way.
+        try:
+            while data := server.recv(65536):
+                if not cut.is_set():
+                    client.sendall(data)
+        except OSError:
+            pass
+        finally:
+            _close(server, client)
+
+    def _take_cut(self) -> bool:
+        with self._lock:
+            if self._left <= 0:
+                return False
+            self._left -= 1
+            self.cuts += 1
+            return True
+
+    def _pump_frontend(self, client: socket.socket, server: socket.socket, cut: threading.Event) -> None:
+        buf = b""
+        started = False
+        marked = False
+        try:
+            while data := client.recv(65536):
+                buf += data
+                out = b""
+                while True:
+                    if not started:
+                        if len(buf) < 4 or len(buf) < int.from_bytes(buf[:4], "big"):
+                            break
+                        n = int.from_bytes(buf[:4], "big")
+                        out, buf, started = out + buf[:n], buf[n:], True
+                        continue
+                    if len(buf) < 5 or len(buf) < 1 + int.from_bytes(buf[1:5], "big"):
+                        break
+                    n = 1 + int.from_bytes(buf[1:5], "big")
+                    msg, buf = buf[:n], buf[n:]
+                    kind, body = msg[:1], msg[5:]
+                    if kind in (b"P", b"Q") and _MARK in body:
+                        marked = True
+                    if kind == b"Q" and body.lstrip().upper().startswith((b"COMMIT", b"ROLLBACK")):
+                        if marked and body.lstrip().upper().startswith(b"COMMIT") and self._take_cut():
+                            cut.set()
+                            server.sendall(out + msg if self.deliver_commit else out)
+                            server.shutdown(socket.SHUT_WR)  # after the COMMIT: the server ends the session
+                            _close(client)
+                            return
+                        marked = False
+                    out += msg
+                if out:
+                    server.sendall(out)
+        except OSError:
+            pass
+        if not cut.is_set():
+            _close(server, client)
+
+    def close(self) -> None:
+        self._closed = True
+        self._listener.close()
+
+
+def _close(*socks: socket.socket) -> None:
+    for s in socks:
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        s.close()

@@ -1,0 +1,53 @@
+"""A batch whose COMMIT reached the server but whose reply was lost: committed once, counted once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+
+from .conftest import make_config, running_ingest, wait_for
+from .pgproxy import CommitCutProxy
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def _reading(publisher, prefix: str, i: int) -> None:
+    publisher.send(f"{prefix}/INST1/E1", {"ts": (T0 + timedelta(minutes=i)).isoformat(), "value": i})
+
+
+@pytest.mark.parametrize("commit_arrives", [True, False], ids=["committed", "rolled-back"])
+def test_a_batch_whose_commit_reply_was_lost_is_counted_once(
+    reg_db, mqtt_url, topic_prefix, publisher, commit_arrives
+):
+    """The connection is lost while the batch's COMMIT is on its way. When the server carried it out,
+    writing the batch again would find its messages committed and count them again as redelivered, items and
+    all (a waiting supervisor would see more than was published); ingest asks the server what became of the
+    transaction (pg_xact_status) and counts the batch once. When the server rolled it back, ingest writes it
+    again."""
+    proxy = CommitCutProxy(reg_db, deliver_commit=commit_arrives)
+    with psycopg.connect(reg_db) as conn:
+        since = conn.execute("SELECT clock_timestamp()").fetchone()[0]
+    cfg = make_config(proxy.url, mqtt_url, topic_prefix, batch_max_ms=200)
+    try:
+        with running_ingest(cfg) as svc:
+            for i in range(5):
+                _reading(publisher, topic_prefix, i)
+            publisher.flush()
+            assert wait_for(reg_db, "SELECT count(*) FROM reading", 5) == 5
+            _reading(publisher, topic_prefix, 5)  # and ingest goes on after it
+            publisher.flush()
+            assert wait_for(reg_db, "SELECT count(*) FROM reading", 6) == 6
+            assert svc._fatal is None
+            assert proxy.cuts == 1
+            totals = svc.totals
+    finally:
+        proxy.close()
+    with psycopg.connect(reg_db) as conn:
+        items, redelivered, inserted = conn.execute(
+            "SELECT sum(items), sum(redelivered), sum(inserted) FROM ingest_batch WHERE committed_at >= %s",
+            (since,),
+        ).fetchone()
+    assert (items, redelivered, inserted) == (6, 0, 6)
+    assert totals.redelivered == 0
