@@ -50,7 +50,7 @@ from ingest.writer import (
     CommitUnknown,
     RegistryChanged,
     StagedMessage,
-    commit_status,
+    commit_outcome,
     message_key,
     prune_message_keys,
     write_messages,
@@ -450,7 +450,11 @@ class IngestService:
                     # Written once: counted as committed, not a second time as redelivered.
                     self._committed_batch(unknown.stats, staged)
                     return None
-                attempt += 1  # not committed: write it again at once, on the connection just opened
+                # Not committed: written again, as after any failure the database was at fault for.
+                if self._stop.is_set():
+                    raise _Stopped from unknown
+                self._stop.wait(retry_delay_s(attempt))
+                attempt += 1
                 continue
             except (psycopg.Error, UnicodeError) as exc:
                 if is_content_error(exc):
@@ -482,23 +486,28 @@ class IngestService:
 
     def _committed(self, unknown: CommitUnknown) -> bool:
         """Whether the batch whose COMMIT lost its connection was committed, asked on a new connection
-        (waits while the server is still at it; raises _Stopped when stopping before it knows)."""
+        (ingest.writer.commit_outcome: the old transaction is ended first, then its statistics row looked
+        for); asks again while the server cannot tell, and raises _Stopped when stopping before it knows."""
         metrics.DB_ERRORS.inc()
         log.warning("%s; asking the server whether it committed", unknown)
+        wait_ms = max(1, int(self.cfg.db_timeout_s * 500))  # within the call's bound below
         attempt = 0
         while True:
             try:
-                conn = self._connect_db()
+                conn = self._conn if self._conn is not None and not self._conn.closed else self._connect_db()
                 with self._watchdog.bounded(conn, self.cfg.db_timeout_s):
-                    status = commit_status(conn, unknown.xact_id)
-                if status != "in progress":
-                    log.warning("transaction %s: %s", unknown.xact_id, status or "no longer known")
-                    # Not known (far too old to happen here): write again; the rows are idempotent.
-                    return status == "committed"
+                    committed = commit_outcome(conn, unknown, wait_ms)
+                if committed is not None:
+                    log.warning(
+                        "transaction %s %s", unknown.xact_id, "committed" if committed else "rolled back"
+                    )
+                    return committed
+                log.warning("transaction %s is still running on the server; asking again", unknown.xact_id)
             except psycopg.Error as exc:
-                if self._conn is not None and (self._conn.closed or self._conn.broken):
+                if self._conn is not None:
+                    self._conn.close()
                     self._conn = None
-                log.warning("asking for transaction %s failed (%s)", unknown.xact_id, _describe(exc))
+                log.warning("asking after transaction %s failed (%s)", unknown.xact_id, _describe(exc))
             if self._stop.is_set():
                 raise _Stopped from unknown
             self._stop.wait(retry_delay_s(attempt))

@@ -16,13 +16,15 @@ new_value), rejects per (message_key, item, reason), and ``ingest_message`` reme
 already committed, so a redelivered message is counted in ``ingest_batch.redelivered`` and not
 again in its messages, readings or rejects (``ingest_batch.items`` counts every delivery's items). Reject text is escaped and clipped here, whatever its
 source, so writing a reject cannot fail on what it records. A connection lost during the COMMIT raises
-:class:`CommitUnknown`, with which the caller asks the server whether it committed.
+:class:`CommitUnknown`, with which the caller learns from the server whether it committed
+(:func:`commit_outcome`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
@@ -373,27 +375,55 @@ class CommitUnknown(Exception):
 
     Raised (from the connection's error) only once every statement of the batch had run. A caller that
     simply wrote the batch again would find its messages committed and count them a second time, as
-    redelivered, with their items; it asks the server instead (:func:`commit_status`, by ``xact_id``) and
-    counts ``stats`` when the first commit went through."""
+    redelivered, with their items; it asks the server instead (:func:`commit_outcome`) and counts ``stats``
+    when the first commit went through. ``token`` and ``committed_at`` find the batch's statistics row,
+    ``backend_pid`` and ``xact_id`` the server process that may still hold the transaction."""
 
-    def __init__(self, xact_id: str, stats: BatchStats) -> None:
+    def __init__(
+        self, stats: BatchStats, token: uuid.UUID, committed_at: datetime, backend_pid: int, xact_id: str
+    ) -> None:
         super().__init__(f"the connection failed during COMMIT of transaction {xact_id}")
-        self.xact_id = xact_id
         self.stats = stats
+        self.token = token
+        self.committed_at = committed_at
+        self.backend_pid = backend_pid
+        self.xact_id = xact_id
 
 
-def commit_status(conn: psycopg.Connection, xact_id: str) -> str | None:
-    """What became of transaction ``xact_id``: 'committed', 'aborted' or 'in progress' (PostgreSQL's
-    ``pg_xact_status``, meant for a client that lost its connection during COMMIT); None when the server
-    no longer knows (a transaction older than its commit-status horizon)."""
-    return conn.execute("SELECT pg_xact_status(%s::xid8)", (xact_id,)).fetchone()[0]
+_END_OLD_BACKEND = (
+    # The old connection's server process, if it is still inside that transaction (its COMMIT never arrived,
+    # and it has not noticed the client is gone): ended, waiting up to wait_ms for it to exit. Matched by
+    # the transaction id as well as the pid, so a reused pid is never signalled.
+    "SELECT pg_terminate_backend(pid, %(wait_ms)s) FROM pg_stat_activity"
+    " WHERE pid = %(pid)s AND pid <> pg_backend_pid() AND backend_xid::text = %(xid)s"
+)
+_STATS_ROW = "SELECT EXISTS (SELECT FROM ingest_batch WHERE committed_at = %(at)s AND token = %(token)s)"
 
 
-def _insert_stats(conn: psycopg.Connection, stats: BatchStats) -> str:
-    """Insert the batch's statistics row; returns the transaction's id (for :class:`CommitUnknown`)."""
+def commit_outcome(conn: psycopg.Connection, unknown: CommitUnknown, wait_ms: int) -> bool | None:
+    """Whether the batch of ``unknown`` was committed, asked on a new autocommit connection: True or
+    False, or None while its transaction is still running (its server process did not exit within
+    ``wait_ms``).
+
+    The answer is the batch's own statistics row, written in its transaction: on a server that took
+    over (a promoted standby, a restore), a commit that did not reach it reads as not committed, and the
+    batch is written again. First the old transaction is made to end, so the row's absence is final."""
+    xid32 = str(int(unknown.xact_id) % 2**32)  # pg_stat_activity shows the 32-bit transaction id
+    ended = conn.execute(
+        _END_OLD_BACKEND, {"wait_ms": wait_ms, "pid": unknown.backend_pid, "xid": xid32}
+    ).fetchall()
+    if ended and not all(ok for (ok,) in ended):
+        return None
+    return conn.execute(_STATS_ROW, {"at": unknown.committed_at, "token": unknown.token}).fetchone()[0]
+
+
+def _insert_stats(conn: psycopg.Connection, stats: BatchStats, token: uuid.UUID) -> tuple[datetime, str]:
+    """Insert the batch's statistics row with ``token``; returns its committed_at and the transaction's
+    id (for :class:`CommitUnknown`)."""
     return conn.execute(
         "INSERT INTO ingest_batch (messages, readings, inserted, duplicates, conflicts, rejects, commit_ms, redelivered,"
-        " items) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING pg_current_xact_id()::text",
+        " items, token) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " RETURNING committed_at, pg_current_xact_id()::text",
         (
             stats.messages,
             stats.readings,
@@ -404,8 +434,9 @@ def _insert_stats(conn: psycopg.Connection, stats: BatchStats) -> str:
             stats.commit_ms,
             stats.redelivered,
             stats.items,
+            token,
         ),
-    ).fetchone()[0]
+    ).fetchone()
 
 
 def _rollback(conn: psycopg.Connection) -> None:
@@ -416,13 +447,32 @@ def _rollback(conn: psycopg.Connection) -> None:
             pass
 
 
-def _failed(conn: psycopg.Connection, exc: BaseException, xact_id: str | None, stats: BatchStats | None):
+class _Pending(NamedTuple):
+    """A batch whose statements have all run: only its COMMIT is left."""
+
+    stats: BatchStats
+    token: uuid.UUID
+    committed_at: datetime
+    xact_id: str
+    backend_pid: int
+
+
+def _pending(conn: psycopg.Connection, stats: BatchStats) -> _Pending:
+    token = uuid.uuid4()
+    pid = conn.info.backend_pid
+    committed_at, xact_id = _insert_stats(conn, stats, token)
+    return _Pending(stats, token, committed_at, xact_id, pid)
+
+
+def _failed(conn: psycopg.Connection, exc: BaseException, pending: _Pending | None, started: float):
     """After a batch raised: roll back, and say whether its COMMIT's outcome is unknown (CommitUnknown)."""
     _rollback(conn)
     # The body ran to its end (the stats row was written, every check passed) and the connection is gone:
     # the exception came from COMMIT, which the server may have received and carried out.
-    if xact_id is not None and isinstance(exc, psycopg.Error) and (conn.closed or conn.broken):
-        return CommitUnknown(xact_id, stats)
+    if pending is not None and isinstance(exc, psycopg.Error) and (conn.closed or conn.broken):
+        pending.stats.commit_ms = (time.perf_counter() - started) * 1000.0
+        p = pending
+        return CommitUnknown(p.stats, p.token, p.committed_at, p.backend_pid, p.xact_id)
     return None
 
 
@@ -439,7 +489,7 @@ def write_batch(
     while repeats are arriving (after a restart the broker redelivers what was not acked).
     """
     started = time.perf_counter()
-    xact_id = stats = None
+    pending = None
     try:
         with conn.transaction():
             new_rows = _Inserted()
@@ -457,9 +507,9 @@ def write_batch(
                 items=len(readings) + len(rejects),
             )
             # commit_ms: the batch's work inside its transaction; the COMMIT round-trip follows.
-            xact_id = _insert_stats(conn, stats)  # the last statement: only COMMIT is left
+            pending = _pending(conn, stats)  # the last statement: only COMMIT is left
     except BaseException as exc:
-        unknown = _failed(conn, exc, xact_id, stats)
+        unknown = _failed(conn, exc, pending, started)
         if unknown is not None:
             raise unknown from exc
         raise
@@ -493,7 +543,7 @@ def write_messages(
     stored), but its statistics go to ``redelivered`` only.
     """
     started = time.perf_counter()
-    xact_id = stats = None
+    pending = None
     try:
         with conn.transaction():
             # Sorted, so two workers inserting overlapping keys take their locks in the same order.
@@ -530,11 +580,11 @@ def write_messages(
                 len(again),
                 sum(m.item_count for m in messages),
             )
-            done = _insert_stats(conn, stats)
+            done = _pending(conn, stats)
             _check_registry(conn, registry_version)
-            xact_id = done  # the last statement ran: only COMMIT is left
+            pending = done  # the last statement ran: only COMMIT is left
     except BaseException as exc:
-        unknown = _failed(conn, exc, xact_id, stats)
+        unknown = _failed(conn, exc, pending, started)
         if unknown is not None:
             raise unknown from exc
         raise

@@ -48,8 +48,8 @@ def accounted_items(conn: psycopg.Connection, since: dt.datetime) -> int:
     ``ingest_batch.items`` (0026_batch_items.sql) counts each item of a message once per delivery, a
     message ingest has seen before included: one published twice with the same bytes (a gateway's retry,
     a repeated backfill) counts twice, as it was published twice; so does one the broker delivers twice
-    after a reconnect (a batch whose COMMIT lost its connection is not: ingest asks the server whether it
-    committed, ingest.writer.CommitUnknown), which makes this an upper bound on what was published. A message
+    after a reconnect (a batch whose COMMIT lost its connection is not: ingest looks for its statistics row
+    first, ingest.writer.CommitUnknown), which makes this an upper bound on what was published. A message
     rejected whole counts the items the parser counted in it, one when it held none it could count (not
     JSON, too large). Batches committed before the column existed have none (NULL) and count nothing.
     """

@@ -1,4 +1,5 @@
--- The reading items a batch's messages carried, each counted once per delivery (issue 15, item 6).
+-- The reading items a batch's messages carried, each counted once per delivery, and a token that finds
+-- the batch after a lost COMMIT reply.
 -- What a waiting supervisor counts (store/ingest_progress.py) was readings + rejects, and neither counts
 -- every item delivered: a message ingest has committed before (ingest_message) goes to `redelivered`
 -- only, and `rejects` counts the reject rows written, so a message sent again after its key was pruned
@@ -12,3 +13,8 @@
 -- depends: 0009_ingest_poison
 
 ALTER TABLE ingest_batch ADD COLUMN items integer;
+
+-- A batch's own random id, written in its transaction: when the connection fails during its COMMIT,
+-- ingest looks for this row (by committed_at and token, which the INSERT returned) to learn whether the
+-- commit went through, rather than writing the batch again and counting it twice (ingest.writer.CommitUnknown).
+ALTER TABLE ingest_batch ADD COLUMN token uuid;

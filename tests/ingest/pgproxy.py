@@ -1,6 +1,6 @@
 """A TCP proxy to PostgreSQL that loses a connection during a batch's COMMIT: it passes the COMMIT on
 and closes both sides before the server's reply, so the server commits and the client never hears it
-(or, asked to, cuts just before the COMMIT, so the server rolls back).
+(or, asked to, drops the COMMIT, so the server rolls back or waits in the transaction).
 
 It reads the frontend's messages (PostgreSQL protocol 3: a startup packet, then a type byte and a length
 per message) to find a simple-query COMMIT that follows an ``INSERT INTO ingest_batch`` in the same
@@ -21,10 +21,16 @@ _MARK = b"INSERT INTO ingest_batch"
 
 
 class CommitCutProxy:
-    def __init__(self, db_url: str, cut_commits: int = 1, deliver_commit: bool = True) -> None:
-        """``deliver_commit``: pass the COMMIT on before cutting (the server commits), or cut before it
-        (the server rolls the transaction back when it finds the connection gone)."""
-        self.deliver_commit = deliver_commit
+    def __init__(self, db_url: str, cut_commits: int = 1, mode: str = "commit") -> None:
+        """``mode``: "commit" passes the COMMIT on, then closes both sides (the server commits); "drop" closes
+        both sides without it (the server rolls back when it finds the connection gone); "hold" drops the
+        COMMIT and closes the client's side only, so the server's session stays idle in its transaction, as
+        when a network fault loses the connection's end.
+
+        ``cut_commits``: how many such COMMITs to cut. Only the first five batches of a connection can be
+        recognised: psycopg then prepares the INSERT and sends its text no more."""
+        assert mode in ("commit", "drop", "hold")
+        self.mode = mode
         info = conninfo_to_dict(db_url)
         host, port = info.get("host") or "127.0.0.1", int(info.get("port") or 5432)
         # A host that is a directory is libpq's Unix-socket form (the tests' private server).
@@ -109,8 +115,11 @@ class CommitCutProxy:
                     if kind == b"Q" and body.lstrip().upper().startswith((b"COMMIT", b"ROLLBACK")):
                         if marked and body.lstrip().upper().startswith(b"COMMIT") and self._take_cut():
                             cut.set()
-                            server.sendall(out + msg if self.deliver_commit else out)
-                            server.shutdown(socket.SHUT_WR)  # after the COMMIT: the server ends the session
+                            server.sendall(out + msg if self.mode == "commit" else out)
+                            if self.mode != "hold":
+                                server.shutdown(
+                                    socket.SHUT_WR
+                                )  # after the COMMIT: the server ends the session
                             _close(client)
                             return
                         marked = False
