@@ -390,29 +390,32 @@ class CommitUnknown(Exception):
         self.xact_id = xact_id
 
 
-_END_OLD_BACKEND = (
-    # The old connection's server process, if it is still inside that transaction (its COMMIT never arrived,
-    # and it has not noticed the client is gone): ended, waiting up to wait_ms for it to exit. Matched by
-    # the transaction id as well as the pid, so a reused pid is never signalled.
-    "SELECT pg_terminate_backend(pid, %(wait_ms)s) FROM pg_stat_activity"
-    " WHERE pid = %(pid)s AND pid <> pg_backend_pid() AND backend_xid::text = %(xid)s"
+_OLD_BACKEND = (
+    # The old connection's server process, if it is still inside that transaction: matched by the transaction
+    # id as well as the pid, so a reused pid is never signalled. Idle in it, its COMMIT never arrived and it
+    # has not noticed the client is gone: ended, waiting up to wait_ms for it to exit, which rolls the batch
+    # back. Active, it is carrying out the COMMIT, perhaps waiting for a synchronous standby: left alone,
+    # since ending it then would make the commit final on this server alone.
+    "SELECT state, CASE WHEN state IN ('idle in transaction', 'idle in transaction (aborted)')"
+    " THEN pg_terminate_backend(pid, %(wait_ms)s) END"
+    " FROM pg_stat_activity WHERE pid = %(pid)s AND pid <> pg_backend_pid() AND backend_xid::text = %(xid)s"
 )
 _STATS_ROW = "SELECT EXISTS (SELECT FROM ingest_batch WHERE committed_at = %(at)s AND token = %(token)s)"
 
 
 def commit_outcome(conn: psycopg.Connection, unknown: CommitUnknown, wait_ms: int) -> bool | None:
     """Whether the batch of ``unknown`` was committed, asked on a new autocommit connection: True or
-    False, or None while its transaction is still running (its server process did not exit within
-    ``wait_ms``).
+    False, or None while its transaction is still running (its COMMIT under way, or its idle session not
+    ended within ``wait_ms``).
 
     The answer is the batch's own statistics row, written in its transaction: on a server that took
     over (a promoted standby, a restore), a commit that did not reach it reads as not committed, and the
-    batch is written again. First the old transaction is made to end, so the row's absence is final."""
+    batch is written again. It is read only once the old transaction is over, so its absence is final."""
     xid32 = str(int(unknown.xact_id) % 2**32)  # pg_stat_activity shows the 32-bit transaction id
-    ended = conn.execute(
-        _END_OLD_BACKEND, {"wait_ms": wait_ms, "pid": unknown.backend_pid, "xid": xid32}
+    old = conn.execute(
+        _OLD_BACKEND, {"wait_ms": wait_ms, "pid": unknown.backend_pid, "xid": xid32}
     ).fetchall()
-    if ended and not all(ok for (ok,) in ended):
+    if any(ended is not True for _state, ended in old):
         return None
     return conn.execute(_STATS_ROW, {"at": unknown.committed_at, "token": unknown.token}).fetchone()[0]
 
