@@ -176,12 +176,16 @@ def _local_today(reader, grafana):
     return today
 
 
-def _on_one_local_day(reader, grafana, run):
-    """``run()`` and the local date it ran on, run again when local midnight fell during it (the panels
-    read the clock themselves, so a test comparing with "today" must know they saw the same day)."""
+def _panel_on_one_local_day(reader, grafana, uid, prefix, state, time_range, step):
+    """The panel's (columns, rows) for the range ``time_range()`` returns, and the local date it ran on; run
+    again when local midnight fell during it (the panels read the clock themselves, so a test comparing
+    with "today" must know they saw the same day)."""
+    d = DASHBOARDS[uid]
     for _ in range(3):
         before = _local_today(reader, grafana)
-        out = run()
+        t_from, t_to = time_range()
+        variables = grafana.resolve(reader, d, STATES[state], t_from, t_to, step)
+        out = grafana.run(reader, expand(_panel_sql(uid, prefix), variables, time_from=t_from, time_to=t_to))
         if _local_today(reader, grafana) == before:
             return out, before
     raise AssertionError("the local date changed during each of three runs")
@@ -189,17 +193,15 @@ def _on_one_local_day(reader, grafana, run):
 
 def _this_month_rows(reader, grafana, rng):
     """The institution table's electricity row for the running local month (None when it has none), and today."""
-    d = DASHBOARDS["jieneng-institution"]
-
-    def run():
-        t_from, t_to = _time_range(timedelta(days=7)) if rng == "last 7 days" else _month_end_range()
-        variables = grafana.resolve(reader, d, STATES["one-institution"], t_from, t_to, timedelta(hours=1))
-        return grafana.run(
-            reader,
-            expand(_panel_sql("jieneng-institution", "逐月用量"), variables, time_from=t_from, time_to=t_to),
-        )
-
-    (cols, rows), today = _on_one_local_day(reader, grafana, run)
+    (cols, rows), today = _panel_on_one_local_day(
+        reader,
+        grafana,
+        "jieneng-institution",
+        "逐月用量",
+        "one-institution",
+        (lambda: _time_range(timedelta(days=7))) if rng == "last 7 days" else _month_end_range,
+        timedelta(hours=1),
+    )
     this_month = today.strftime("%Y-%m")
     row = next(
         (r for r in rows if r[0] == this_month and r[cols.index("能源 Energy")] == "电力 electricity"), None
@@ -268,17 +270,15 @@ def test_trend_last_point_is_like_for_like(reader, grafana, rng):
     floor area is the same both years, so the point's ratio is that factor's sum over this year's days over
     its sum over last year's (a running month: as many days from the month's start), whichever meters and
     coefficients enter it."""
-    d = DASHBOARDS["jieneng-province"]
-
-    def run():
-        t_from, t_to = _time_range(timedelta(days=365)) if rng == "last 365 days" else _month_end_range()
-        variables = grafana.resolve(reader, d, STATES["all"], t_from, t_to, timedelta(days=1))
-        return grafana.run(
-            reader,
-            expand(_panel_sql("jieneng-province", "能耗强度趋势"), variables, time_from=t_from, time_to=t_to),
-        )
-
-    (cols, rows), today = _on_one_local_day(reader, grafana, run)
+    (cols, rows), today = _panel_on_one_local_day(
+        reader,
+        grafana,
+        "jieneng-province",
+        "能耗强度趋势",
+        "all",
+        (lambda: _time_range(timedelta(days=365))) if rng == "last 365 days" else _month_end_range,
+        timedelta(days=1),
+    )
     if not rows:
         assert rng == "this month" and today.day == 1, "only the first of the month has no complete day"
         return

@@ -5,8 +5,31 @@ from __future__ import annotations
 import select
 import socket
 import threading
+from collections.abc import Callable
 
 from jieneng.embedded import free_port
+
+
+def serve(
+    listener: socket.socket,
+    connect: Callable[[], socket.socket],
+    on_pair: Callable[[socket.socket, socket.socket], None],
+    closed: Callable[[], bool],
+) -> None:
+    """Accept clients on ``listener`` until it closes, each handed to ``on_pair`` with a new blocking
+    connection from ``connect`` to the upstream (a client it cannot reach is closed)."""
+    while not closed():
+        try:
+            client, _ = listener.accept()
+        except OSError:
+            return
+        try:
+            server = connect()
+        except OSError:
+            client.close()
+            continue
+        server.settimeout(None)
+        on_pair(client, server)
 
 
 class CuttableProxy:
@@ -25,20 +48,17 @@ class CuttableProxy:
         return f"mqtt://127.0.0.1:{self.port}"
 
     def _accept(self) -> None:
-        while not self._closed:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            try:
-                server = socket.create_connection(self.upstream, timeout=10)
-            except OSError:
-                client.close()
-                continue
-            server.settimeout(None)
-            with self._lock:
-                self._conns += [client, server]
-            threading.Thread(target=self._pump, args=(client, server), name="proxy-pump", daemon=True).start()
+        serve(
+            self._listener,
+            lambda: socket.create_connection(self.upstream, timeout=10),
+            self._pair,
+            lambda: self._closed,
+        )
+
+    def _pair(self, client: socket.socket, server: socket.socket) -> None:
+        with self._lock:
+            self._conns += [client, server]
+        threading.Thread(target=self._pump, args=(client, server), name="proxy-pump", daemon=True).start()
 
     def _pump(self, a: socket.socket, b: socket.socket) -> None:
         peers = {a: b, b: a}

@@ -17,6 +17,8 @@ from psycopg.conninfo import conninfo_to_dict
 
 from jieneng.embedded import free_port
 
+from .netproxy import serve
+
 _MARK = b"INSERT INTO ingest_batch"
 
 
@@ -50,24 +52,23 @@ class CommitCutProxy:
         threading.Thread(target=self._accept, name="pgproxy-accept", daemon=True).start()
 
     def _accept(self) -> None:
-        while not self._closed:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            try:
-                if isinstance(self.upstream, str):
-                    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                    server.connect(self.upstream)
-                else:
-                    server = socket.create_connection(self.upstream, timeout=10)
-            except OSError:
-                client.close()
-                continue
-            server.settimeout(None)
-            cut = threading.Event()
-            threading.Thread(target=self._pump_back, args=(server, client, cut), daemon=True).start()
-            threading.Thread(target=self._pump_frontend, args=(client, server, cut), daemon=True).start()
+        serve(self._listener, self._connect, self._pair, lambda: self._closed)
+
+    def _connect(self) -> socket.socket:
+        if isinstance(self.upstream, tuple):
+            return socket.create_connection(self.upstream, timeout=10)
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            server.connect(self.upstream)
+        except OSError:
+            server.close()
+            raise
+        return server
+
+    def _pair(self, client: socket.socket, server: socket.socket) -> None:
+        cut = threading.Event()
+        threading.Thread(target=self._pump_back, args=(server, client, cut), daemon=True).start()
+        threading.Thread(target=self._pump_frontend, args=(client, server, cut), daemon=True).start()
 
     @staticmethod
     def _pump_back(server: socket.socket, client: socket.socket, cut: threading.Event) -> None:
