@@ -474,8 +474,9 @@ def _failed(conn: psycopg.Connection, exc: BaseException, pending: _Pending | No
     # the exception came from COMMIT, which the server may have received and carried out.
     if pending is not None and isinstance(exc, psycopg.Error) and (conn.closed or conn.broken):
         pending.stats.commit_ms = (time.perf_counter() - started) * 1000.0
-        p = pending
-        return CommitUnknown(p.stats, p.token, p.committed_at, p.backend_pid, p.xact_id)
+        return CommitUnknown(
+            pending.stats, pending.token, pending.committed_at, pending.backend_pid, pending.xact_id
+        )
     return None
 
 
