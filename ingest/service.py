@@ -308,6 +308,10 @@ class IngestService:
                 self._stop.wait(delay)  # a stop cuts the wait short; the next failure then raises
                 attempt += 1
 
+    def _db(self) -> psycopg.Connection:
+        """The writer's connection: the one held, or a new one when it is gone."""
+        return self._conn if self._conn is not None and not self._conn.closed else self._connect_db()
+
     # --- batches ---------------------------------------------------------------------------
     def _collect(self, drain_only: bool = False, max_messages: int | None = None) -> _Batch:
         b = _Batch()
@@ -420,7 +424,7 @@ class IngestService:
         attempt = 0
         while True:
             try:
-                conn = self._conn if self._conn is not None and not self._conn.closed else self._connect_db()
+                conn = self._db()
                 with self._watchdog.bounded(conn, self.cfg.db_timeout_s):
                     self.registry.refresh(conn)
                     horizon = raw_horizon(conn, self.cfg.raw_retention)
@@ -448,7 +452,7 @@ class IngestService:
                 self.db_retries += 1
                 if self._committed(unknown):
                     # Written once: counted as committed, not a second time as redelivered.
-                    self._committed_batch(unknown.stats, staged)
+                    self._committed_batch(unknown.pending.stats, staged)
                     return None
                 # Not committed: written again, as after any failure the database was at fault for.
                 if self._stop.is_set():
@@ -494,20 +498,26 @@ class IngestService:
         attempt = 0
         while True:
             try:
-                conn = self._conn if self._conn is not None and not self._conn.closed else self._connect_db()
+                conn = self._db()
                 with self._watchdog.bounded(conn, self.cfg.db_timeout_s):
-                    committed = commit_outcome(conn, unknown, wait_ms)
+                    committed = commit_outcome(conn, unknown.pending, wait_ms)
                 if committed is not None:
                     log.warning(
-                        "transaction %s %s", unknown.xact_id, "committed" if committed else "rolled back"
+                        "transaction %s %s",
+                        unknown.pending.xact_id,
+                        "committed" if committed else "rolled back",
                     )
                     return committed
-                log.warning("transaction %s is still running on the server; asking again", unknown.xact_id)
+                log.warning(
+                    "transaction %s is still running on the server; asking again", unknown.pending.xact_id
+                )
             except psycopg.Error as exc:
                 if self._conn is not None:
                     self._conn.close()
                     self._conn = None
-                log.warning("asking after transaction %s failed (%s)", unknown.xact_id, _describe(exc))
+                log.warning(
+                    "asking after transaction %s failed (%s)", unknown.pending.xact_id, _describe(exc)
+                )
             if self._stop.is_set():
                 raise _Stopped from unknown
             self._stop.wait(retry_delay_s(attempt))

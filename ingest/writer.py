@@ -370,24 +370,28 @@ def _write_rows(
     return inserted, conflicts, written, direct
 
 
+class PendingCommit(NamedTuple):
+    """A batch whose statements have all run, only its COMMIT left: ``token`` and ``committed_at`` find
+    its statistics row, ``backend_pid`` and ``xact_id`` the server process that holds the transaction."""
+
+    stats: BatchStats
+    token: uuid.UUID
+    committed_at: datetime
+    xact_id: str
+    backend_pid: int
+
+
 class CommitUnknown(Exception):
     """The connection failed while the batch's COMMIT was on its way: the server may have committed it.
 
     Raised (from the connection's error) only once every statement of the batch had run. A caller that
     simply wrote the batch again would find its messages committed and count them a second time, as
-    redelivered, with their items; it asks the server instead (:func:`commit_outcome`) and counts ``stats``
-    when the first commit went through. ``token`` and ``committed_at`` find the batch's statistics row,
-    ``backend_pid`` and ``xact_id`` the server process that may still hold the transaction."""
+    redelivered, with their items; it asks the server instead (:func:`commit_outcome` with ``pending``)
+    and counts ``pending.stats`` when the first commit went through."""
 
-    def __init__(
-        self, stats: BatchStats, token: uuid.UUID, committed_at: datetime, backend_pid: int, xact_id: str
-    ) -> None:
-        super().__init__(f"the connection failed during COMMIT of transaction {xact_id}")
-        self.stats = stats
-        self.token = token
-        self.committed_at = committed_at
-        self.backend_pid = backend_pid
-        self.xact_id = xact_id
+    def __init__(self, pending: PendingCommit) -> None:
+        super().__init__(f"the connection failed during COMMIT of transaction {pending.xact_id}")
+        self.pending = pending
 
 
 _OLD_BACKEND = (
@@ -396,28 +400,28 @@ _OLD_BACKEND = (
     # has not noticed the client is gone: ended, waiting up to wait_ms for it to exit, which rolls the batch
     # back. Active, it is carrying out the COMMIT, perhaps waiting for a synchronous standby: left alone,
     # since ending it then would make the commit final on this server alone.
-    "SELECT state, CASE WHEN state IN ('idle in transaction', 'idle in transaction (aborted)')"
+    "SELECT CASE WHEN state IN ('idle in transaction', 'idle in transaction (aborted)')"
     " THEN pg_terminate_backend(pid, %(wait_ms)s) END"
     " FROM pg_stat_activity WHERE pid = %(pid)s AND pid <> pg_backend_pid() AND backend_xid::text = %(xid)s"
 )
 _STATS_ROW = "SELECT EXISTS (SELECT FROM ingest_batch WHERE committed_at = %(at)s AND token = %(token)s)"
 
 
-def commit_outcome(conn: psycopg.Connection, unknown: CommitUnknown, wait_ms: int) -> bool | None:
-    """Whether the batch of ``unknown`` was committed, asked on a new autocommit connection: True or
+def commit_outcome(conn: psycopg.Connection, pending: PendingCommit, wait_ms: int) -> bool | None:
+    """Whether the batch ``pending`` was committed, asked on a new autocommit connection: True or
     False, or None while its transaction is still running (its COMMIT under way, or its idle session not
     ended within ``wait_ms``).
 
     The answer is the batch's own statistics row, written in its transaction: on a server that took
     over (a promoted standby, a restore), a commit that did not reach it reads as not committed, and the
     batch is written again. It is read only once the old transaction is over, so its absence is final."""
-    xid32 = str(int(unknown.xact_id) % 2**32)  # pg_stat_activity shows the 32-bit transaction id
+    xid32 = str(int(pending.xact_id) % 2**32)  # pg_stat_activity shows the 32-bit transaction id
     old = conn.execute(
-        _OLD_BACKEND, {"wait_ms": wait_ms, "pid": unknown.backend_pid, "xid": xid32}
+        _OLD_BACKEND, {"wait_ms": wait_ms, "pid": pending.backend_pid, "xid": xid32}
     ).fetchall()
-    if any(ended is not True for _state, ended in old):
+    if any(ended is not True for (ended,) in old):
         return None
-    return conn.execute(_STATS_ROW, {"at": unknown.committed_at, "token": unknown.token}).fetchone()[0]
+    return conn.execute(_STATS_ROW, {"at": pending.committed_at, "token": pending.token}).fetchone()[0]
 
 
 def _insert_stats(conn: psycopg.Connection, stats: BatchStats, token: uuid.UUID) -> tuple[datetime, str]:
@@ -450,34 +454,24 @@ def _rollback(conn: psycopg.Connection) -> None:
             pass
 
 
-class _Pending(NamedTuple):
-    """A batch whose statements have all run: only its COMMIT is left."""
-
-    stats: BatchStats
-    token: uuid.UUID
-    committed_at: datetime
-    xact_id: str
-    backend_pid: int
-
-
-def _pending(conn: psycopg.Connection, stats: BatchStats) -> _Pending:
+def _pending(conn: psycopg.Connection, stats: BatchStats) -> PendingCommit:
     token = uuid.uuid4()
     pid = conn.info.backend_pid
     committed_at, xact_id = _insert_stats(conn, stats, token)
-    return _Pending(stats, token, committed_at, xact_id, pid)
+    return PendingCommit(stats, token, committed_at, xact_id, pid)
 
 
-def _failed(conn: psycopg.Connection, exc: BaseException, pending: _Pending | None, started: float):
-    """After a batch raised: roll back, and say whether its COMMIT's outcome is unknown (CommitUnknown)."""
+def _failed(
+    conn: psycopg.Connection, exc: BaseException, pending: PendingCommit | None, started: float
+) -> None:
+    """After a batch raised ``exc``: roll back, and raise CommitUnknown when its COMMIT's outcome is unknown
+    (the caller re-raises ``exc`` otherwise)."""
     _rollback(conn)
     # The body ran to its end (the stats row was written, every check passed) and the connection is gone:
     # the exception came from COMMIT, which the server may have received and carried out.
     if pending is not None and isinstance(exc, psycopg.Error) and (conn.closed or conn.broken):
         pending.stats.commit_ms = (time.perf_counter() - started) * 1000.0
-        return CommitUnknown(
-            pending.stats, pending.token, pending.committed_at, pending.backend_pid, pending.xact_id
-        )
-    return None
+        raise CommitUnknown(pending) from exc
 
 
 def write_batch(
@@ -513,9 +507,7 @@ def write_batch(
             # commit_ms: the batch's work inside its transaction; the COMMIT round-trip follows.
             pending = _pending(conn, stats)  # the last statement: only COMMIT is left
     except BaseException as exc:
-        unknown = _failed(conn, exc, pending, started)
-        if unknown is not None:
-            raise unknown from exc
+        _failed(conn, exc, pending, started)
         raise
     stats.commit_ms = (time.perf_counter() - started) * 1000.0
     return stats
@@ -588,9 +580,7 @@ def write_messages(
             _check_registry(conn, registry_version)
             pending = done  # the last statement ran: only COMMIT is left
     except BaseException as exc:
-        unknown = _failed(conn, exc, pending, started)
-        if unknown is not None:
-            raise unknown from exc
+        _failed(conn, exc, pending, started)
         raise
     stats.commit_ms = (time.perf_counter() - started) * 1000.0
     return stats
