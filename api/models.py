@@ -283,10 +283,11 @@ class ReportDegreeDays(BaseModel):
     cdd_change: float | None
 
 
-class Report(BaseModel):
+class ReportHead(BaseModel):
+    """A report without its result: what the report builds around the stored result (api/routers/reports.py)."""
+
     institution: Institution
     run: RunRef
-    result: InstitutionResult
     previous_year: PreviousYear | None = Field(
         description="the latest visible run of the year before, if any"
     )
@@ -299,6 +300,10 @@ class Report(BaseModel):
         default_factory=list,
         description="retrofit and contract projects whose reporting period overlaps the year",
     )
+
+
+class Report(ReportHead):
+    result: InstitutionResult
 
 
 class AssessedItemWrite(BaseModel):

@@ -1,7 +1,8 @@
 """API throughput and latency with 10,000 institutions scored (issue 6).
 
 Seeds a fresh database (10,000 institutions across Jiangsu's 13 cities, a meter each with two years of
-monthly usage, one scoring run with a full `InstitutionResult` per institution), starts `uvicorn` on
+monthly usage, each city's daily temperatures of both years, one scoring run with a full `InstitutionResult`
+per institution), starts `uvicorn` on
 127.0.0.1 in a subprocess, and drives it with 50 concurrent httpx clients for a fixed time per endpoint:
 
 - trivial: GET /v1/health (no auth, `SELECT 1`), the baseline of the same app in the same run;
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import random
 import re
@@ -33,7 +35,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
@@ -43,6 +45,7 @@ from psycopg import sql
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from scoring.canonical import DETAIL_FORMAT, canonical_bytes  # noqa: E402
 from scoring.model import (  # noqa: E402
     BlockResult,
     EnergyLine,
@@ -197,7 +200,7 @@ def _detail(inst_id: str, city: str, category: str, rank: int, points: float, kw
             tie_break="total_points",
         ),
     )
-    return res.model_dump_json()
+    return canonical_bytes(res).decode("utf-8")  # as a run stores it (scoring.canonical)
 
 
 def seed(url: str) -> tuple[int, dict[str, str]]:
@@ -222,10 +225,20 @@ def seed(url: str) -> tuple[int, dict[str, str]]:
                 for y in (2025, 2026):
                     for m in range(1, 13):
                         cp.write_row((f"{iid}-e", date(y, m, 1), 10_000.0 + m))
+        # Each city's daily mean temperature for both years, as `jieneng weather import` would hold them: a
+        # report reads its region's two years for the degree days beside per-area energy.
+        with conn.cursor().copy("COPY weather_daily (region_code, day, mean_temp_c) FROM STDIN") as cp:
+            day, last = date(2025, 1, 1), date(2026, 12, 31)
+            while day <= last:
+                t = round(16.0 - 12.0 * math.cos(2 * math.pi * (day.timetuple().tm_yday - 20) / 365.0), 1)
+                for city in CITIES:
+                    cp.write_row((city, day, t))
+                day += timedelta(days=1)
         run_id = conn.execute(
             "INSERT INTO scoring_run (year, methodology_name, methodology_version, methodology_hash, methodology_text,"
-            " results_hash, created_by) VALUES (2026, 'bench', '1', %s, '#', 'r', 'bench') RETURNING id",
-            ("cd" * 32,),
+            " results_hash, created_by, detail_format) VALUES (2026, 'bench', '1', %s, '#', 'r', 'bench', %s)"
+            " RETURNING id",
+            ("cd" * 32, DETAIL_FORMAT),
         ).fetchone()[0]
         with conn.cursor().copy(
             "COPY scoring_result (run_id, institution_id, region_code, category, peer_group,"

@@ -32,6 +32,7 @@ from dashboards.sql import (
     span_usage,
     workday,
 )
+from store.scoring import year_figures_sql
 
 UID = "jieneng-institution"
 
@@ -82,56 +83,52 @@ LEFT JOIN use prev ON prev.month = mo.month AND prev.years_back = 1
 ORDER BY mo.month, cur.energy_type, cur.unit
 """
 
-# Peers are the peer groups of the latest province-wide scoring run (what the ranking compares), and
-# only the selected institutions' groups are computed. An institution the run did not score has no
-# peer group: its own figures show, the peer columns stay empty.
+# Per-area and per-capita figures of the chosen institutions over the range, from their own meters.
 INTENSITY = f"""
-WITH run AS (
-  SELECT id, year FROM scoring_run WHERE {PROVINCE_RUN} ORDER BY year DESC, created_at DESC, id DESC LIMIT 1
-), grp AS (
-  SELECT r.institution_id, r.peer_group, run.year FROM scoring_result r JOIN run ON r.run_id = run.id
-), sel AS (
-  SELECT i.id, grp.peer_group, grp.year FROM institution i LEFT JOIN grp ON grp.institution_id = i.id
-  WHERE {listed("i.id", "institution")}
-), members AS (
-  SELECT id AS institution_id FROM sel
-  UNION SELECT grp.institution_id FROM grp WHERE grp.peer_group IN (SELECT peer_group FROM sel)
-), use AS (
+WITH use AS (
   SELECT m.institution_id,
          sum(d.consumption * {TOTALS_SIGN} * kgce.kgce_per_unit) FILTER (WHERE m.end_use <> 'vehicle') AS kgce_building,
          sum(d.consumption * {TOTALS_SIGN} * kgce.kgce_per_unit) AS kgce,
          sum(d.consumption * {TOTALS_SIGN} * {WATER_M3}) FILTER (WHERE m.energy_type = 'water') AS water_m3
-  FROM members
-  JOIN meter m ON m.institution_id = members.institution_id
+  FROM meter m
   {range_usage("m.id")}
   LEFT JOIN {kgce_values()} ON kgce.energy_type = m.energy_type AND kgce.unit = m.unit
-  WHERE {IN_TOTALS}
+  WHERE {CHOSEN} AND {IN_TOTALS}
   GROUP BY m.institution_id
-), ind AS (
-  SELECT i.id, i.name,
-         use.kgce_building / y.floor_area_m2 AS kgce_m2,
-         use.kgce / y.occupants AS kgce_person,
-         use.water_m3 / y.occupants AS water_person
-  FROM institution i JOIN use ON use.institution_id = i.id {INSTITUTION_YEAR}
-), peer AS (
-  SELECT grp.peer_group,
-         percentile_cont(0.5) WITHIN GROUP (ORDER BY ind.kgce_m2) AS kgce_m2,
-         percentile_cont(0.5) WITHIN GROUP (ORDER BY ind.kgce_person) AS kgce_person,
-         percentile_cont(0.5) WITHIN GROUP (ORDER BY ind.water_person) AS water_person,
-         count(*) AS n
-  FROM ind JOIN grp ON grp.institution_id = ind.id
-  GROUP BY grp.peer_group
 )
-SELECT ind.name AS "单位 Institution",
+SELECT i.name AS "单位 Institution",
        {LOCAL_DAY_FROM}::text || ' – ' || {LOCAL_DAY_TO}::text AS "期间 Period",
-       sel.peer_group || ' (' || sel.year || ')' AS "组别 Peer group (scoring year)",
-       ind.kgce_m2 AS "单位面积能耗 kgce/m²", peer.kgce_m2 AS "同组中位数 Peer median kgce/m²",
-       ind.kgce_person AS "人均能耗 kgce/person", peer.kgce_person AS "同组中位数 Peer median kgce/person",
-       ind.water_person AS "人均用水 m³/person", peer.water_person AS "同组中位数 Peer median m³/person",
-       peer.n AS "同组单位数 Peers"
-FROM sel JOIN ind ON ind.id = sel.id
-LEFT JOIN peer ON peer.peer_group = sel.peer_group
-ORDER BY ind.name
+       use.kgce_building / y.floor_area_m2 AS "单位面积能耗 kgce/m²",
+       use.kgce / y.occupants AS "人均能耗 kgce/person",
+       use.water_m3 / y.occupants AS "人均用水 m³/person"
+FROM institution i JOIN use ON use.institution_id = i.id {INSTITUTION_YEAR}
+WHERE {listed("i.id", "institution")}
+ORDER BY i.name
+"""
+
+# Peers are the peer groups of the latest province-wide scoring run (what the ranking compares), compared on
+# the run's scored year with the figures the run scored, as benchmarks compare buildings on a whole year; the
+# medians were computed when the run was stored (scoring_run_peer, migration 0027), so the panel reads one
+# row per chosen institution and one per its group, whatever the group's size. An institution the run did not
+# score has no peer group: its row shows without figures.
+PEERS = f"""
+WITH run AS (
+  SELECT id, year FROM scoring_run WHERE {PROVINCE_RUN} ORDER BY year DESC, created_at DESC, id DESC LIMIT 1
+)
+SELECT i.name AS "单位 Institution",
+       r.peer_group || ' (' || run.year || ')' AS "组别 Peer group (scoring year)",
+       r.kgce_m2 AS "单位面积能耗 kgce/m²", p.kgce_m2_median AS "同组中位数 Peer median kgce/m²",
+       r.kgce_person AS "人均能耗 kgce/person", p.kgce_person_median AS "同组中位数 Peer median kgce/person",
+       r.water_person AS "人均用水 m³/person", p.water_person_median AS "同组中位数 Peer median m³/person",
+       p.results AS "同组单位数 Peers"
+FROM institution i LEFT JOIN run ON true
+LEFT JOIN LATERAL (
+  SELECT x.peer_group, {year_figures_sql("x")} FROM scoring_result x
+  WHERE x.run_id = run.id AND x.institution_id = i.id
+) r ON true
+LEFT JOIN scoring_run_peer p ON p.run_id = run.id AND p.peer_group = r.peer_group
+WHERE {listed("i.id", "institution")}
+ORDER BY i.name
 """
 
 # Working hours are 08:00-18:00 local on working days of the holiday calendar (statutory holidays
@@ -148,15 +145,21 @@ WITH hourly AS (
 ), classified AS (
   SELECT hourly.*, {workday("days.day")} AS workday, extract(hour from local_hour) AS hour_of_day
   FROM hourly JOIN days ON days.day = hourly.local_hour::date
+), bands AS (
+  SELECT institution_id,
+         avg(kwh) FILTER (WHERE hour_of_day < 5) AS night,
+         avg(kwh) FILTER (WHERE hour_of_day BETWEEN 8 AND 17 AND workday) AS workday,
+         avg(kwh) FILTER (WHERE hour_of_day BETWEEN 8 AND 17 AND NOT workday) AS day_off
+  FROM classified GROUP BY institution_id
 )
 SELECT i.name AS "单位 Institution",
-       avg(kwh) FILTER (WHERE hour_of_day < 5) AS "夜间基荷 Night 00-05 kW",
-       avg(kwh) FILTER (WHERE hour_of_day BETWEEN 8 AND 17 AND workday) AS "工作时段 Workday 08-18 kW",
-       avg(kwh) FILTER (WHERE hour_of_day BETWEEN 8 AND 17 AND NOT workday) AS "休息日 Day off 08-18 kW",
-       avg(kwh) FILTER (WHERE hour_of_day < 5)
-         / nullif(avg(kwh) FILTER (WHERE hour_of_day BETWEEN 8 AND 17 AND workday), 0) AS "夜间/白天 Night share"
-FROM classified JOIN institution i ON i.id = classified.institution_id
-GROUP BY i.name ORDER BY i.name
+       b.night AS "夜间基荷 Night 00-05 kW",
+       b.workday AS "工作时段 Workday 08-18 kW",
+       b.day_off AS "休息日 Day off 08-18 kW",
+       b.night / nullif(b.workday, 0) AS "夜间/白天 Night share"
+FROM bands b JOIN institution i ON i.id = b.institution_id
+WHERE {listed("i.id", "institution")}
+ORDER BY i.name, i.id
 """
 
 QUALITY = f"""
@@ -178,6 +181,19 @@ FROM meter m
 WHERE {CHOSEN}
 ORDER BY m.institution_id, m.id
 """
+
+
+# The per-area and per-capita figures' columns and units, in both panels that show them.
+FIGURES = (
+    ("单位面积能耗 kgce/m²", KGCE_M2),
+    ("人均能耗 kgce/person", KGCE_PERSON),
+    ("人均用水 m³/person", "suffix: m³/person"),
+)
+
+
+def peer_median(column: str) -> str:
+    """The peer panel's median column of a figure column, e.g. ``同组中位数 Peer median kgce/m²``."""
+    return "同组中位数 Peer median " + column.split(" ", 1)[1]
 
 
 def _panel(*args, **kwargs) -> dict:
@@ -222,26 +238,30 @@ def build() -> dict:
         ),
         _panel(
             "table",
-            "单位面积与人均指标 Per-area and per-capita vs peer median "
-            "(${__from:date:YYYY-MM-DD} – ${__to:date:YYYY-MM-DD})",
+            "单位面积与人均指标 Per-area and per-capita (${__from:date:YYYY-MM-DD} – ${__to:date:YYYY-MM-DD})",
             INTENSITY,
-            w=24,
+            w=12,
+            h=7,
+            overrides=[unit_override(f, u) for f, u in FIGURES],
+            description="Over the dashboard's time range (期间 Period, local days), from the institution's own "
+            "meters, over the floor area and occupants of its latest registry year up to the range's end.",
+        ),
+        _panel(
+            "table",
+            "同组对比 Against the peer group median (scoring year)",
+            PEERS,
+            w=12,
             h=7,
             overrides=[
-                unit_override(f, u)
-                for f, u in (
-                    ("单位面积能耗 kgce/m²", KGCE_M2),
-                    ("同组中位数 Peer median kgce/m²", KGCE_M2),
-                    ("人均能耗 kgce/person", KGCE_PERSON),
-                    ("同组中位数 Peer median kgce/person", KGCE_PERSON),
-                    ("人均用水 m³/person", "suffix: m³/person"),
-                    ("同组中位数 Peer median m³/person", "suffix: m³/person"),
-                    ("同组单位数 Peers", "short"),
-                )
+                *(unit_override(f, u) for f, u in FIGURES),
+                *(unit_override(peer_median(f), u) for f, u in FIGURES),
+                unit_override("同组单位数 Peers", "short"),
             ],
-            description="Over the dashboard's time range (期间 Period, local days); peers are the institution's "
-            "peer group in the latest province-wide scoring run, whose year is shown. Quota values "
-            "are methodology data and appear in scoring reports.",
+            description="The institution and the median of its peer group in the latest province-wide scoring "
+            "run, on the run's scored year (shown) with the figures the run scored: building energy per m², "
+            "total energy and water per occupant. A whole year, as benchmarks compare buildings; the range does "
+            "not change it. 同组单位数 Peers counts the group's results in the run; each median is over those that "
+            "have the figure. Quota values are methodology data and appear in scoring reports.",
         ),
         _panel(
             "table",

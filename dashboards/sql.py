@@ -156,10 +156,12 @@ def region_chosen(col: str) -> str:
 
 
 def institution_chosen(col: str) -> str:
-    """The institution id ``col`` passes the city and institution variables."""
+    """The institution id ``col`` passes the city and institution variables. The city's test reads the chosen
+    institutions only when some are chosen (the institution's All folds away at plan time), so one
+    institution's panels do not read every institution of its city."""
     return (
         f"{chosen(col, 'institution')} AND ({is_all('region')} OR {col} IN "
-        f"(SELECT ri.id FROM institution ri WHERE {in_cities('ri.region_code')}))"
+        f"(SELECT ri.id FROM institution ri WHERE {in_cities('ri.region_code')} AND {chosen('ri.id', 'institution')}))"
     )
 
 

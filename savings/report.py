@@ -64,18 +64,25 @@ class SavingsSection:
 
 
 def institution_section(
-    conn: psycopg.Connection, institution_id: str, year: int, region_code: str | None = None
+    conn: psycopg.Connection,
+    institution_id: str,
+    year: int,
+    region_code: str | None = None,
+    reads: db.SectionReads | None = None,
 ) -> SavingsSection:
-    """``region_code``: the institution's, when the caller has read it already (one round trip less)."""
+    """``region_code``: the institution's, when the caller has read it already (one round trip less);
+    ``reads``: the section's reads of ``year`` and the year before for that region, when the caller's own
+    statement read them (the report's pull, store/api_pulls.py); else they are read here."""
     spec = meth.load().spec
     dd = spec.degree_days
-    region = region_code if region_code is not None else db.institution_region(conn, institution_id)
     out = SavingsSection(institution_id, year, dd.hdd_base_c, dd.cdd_base_c, dd.source)
-    # Both years in one read; each year's degree days by the one rule (savings/degree_days.py).
-    reads = db.section_reads(conn, institution_id, region, dt.date(year - 1, 1, 1), dt.date(year, 12, 31))
-    temps, city = reads.temperatures, reads.city
+    if reads is None:
+        region = region_code if region_code is not None else db.institution_region(conn, institution_id)
+        # Both years in one read; each year's degree days by the one rule (savings/degree_days.py).
+        reads = db.section_reads(conn, institution_id, region, year)
+    city = reads.city
     for y in (year, year - 1):
-        t = [c for d, c in temps.items() if d.year == y]
+        t = reads.temperatures[y]
         h = float(heating_degree_days(t, dd.hdd_base_c).sum()) if t else 0.0
         c = float(cooling_degree_days(t, dd.cdd_base_c).sum()) if t else 0.0
         out.weather.append(YearWeather(y, h, c, len(t), city))

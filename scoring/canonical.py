@@ -17,12 +17,14 @@ pre-written fragments. tests/scoring/test_canonical.py checks the bytes against 
 
 from __future__ import annotations
 
+import hashlib
 import operator
 import types
 import typing
 from typing import Any
 
 import orjson
+import pydantic
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
@@ -150,6 +152,19 @@ def _compile_writer(cls: type[BaseModel], *, stored: bool = False) -> tuple[Any,
 _write_result, WRITER_SOURCE = _compile_writer(InstitutionResult)
 _write_stored_result, _ = _compile_writer(InstitutionResult, stored=True)
 
+#: The format of the details this code writes, stored with each run (scoring_run.detail_format, migration 0027): a
+#: digest of InstitutionResult's JSON schema, the writer generated from it, its rounding and the pydantic that
+#: validates and dumps the model. A detail of this format holds exactly the model's fields, defaults filled in
+#: and floats as the canonical text rounds them, so its canonical JSON is, as a JSON value, what validating it
+#: and dumping the model gives: a reader may pass it through (the report, api/routers/reports.py). A run of
+#: another format (an older model or writer, details written as dicts) is validated and dumped.
+DETAIL_FORMAT = hashlib.sha256(
+    orjson.dumps(
+        [InstitutionResult.model_json_schema(), WRITER_SOURCE, ROUND_DIGITS, pydantic.VERSION],
+        option=orjson.OPT_SORT_KEYS,
+    )
+).hexdigest()
+
 
 def canonical_bytes(result: InstitutionResult | dict) -> bytes:
     """The canonical JSON of a result (a model, or a dict shaped like one: unknown keys are not checked
@@ -259,6 +274,7 @@ class StoredWriter:
 
 
 __all__ = [
+    "DETAIL_FORMAT",
     "ROUND_DIGITS",
     "WRITER_SOURCE",
     "StoredWriter",

@@ -9,7 +9,7 @@ Carbon factors are methodology data too, each with its source.
 from __future__ import annotations
 
 from scoring.methodology import Coefficient, Methodology
-from scoring.model import InstitutionResult
+from scoring.model import InstitutionResult, ResultInputs
 from store import codes
 
 
@@ -94,15 +94,15 @@ def coef_units_per_metered_unit(energy_type: str, coef: Coefficient) -> dict[str
     return out
 
 
-def kgce_factors(result: InstitutionResult) -> dict[tuple[str, bool, str], float]:
+def kgce_factors(result: InstitutionResult | ResultInputs) -> dict[tuple[str, bool, str], float]:
     """kgce per unit of metered quantity, per (energy type, official vehicle, unit), from a stored result's own
     conversion lines (its previous and scored years), so figures derived from that result (a report's
     monthly energy) use the coefficients, densities and unit the run scored with.
 
     Parameters
     ----------
-    result : InstitutionResult
-        One institution's stored scoring result.
+    result : InstitutionResult or ResultInputs
+        One institution's stored scoring result (or its inputs).
 
     Returns
     -------

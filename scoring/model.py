@@ -313,6 +313,16 @@ class InstitutionResult(_Institution):
     ranks: Ranks
 
 
+class ResultInputs(BaseModel):
+    """The part of a stored result that figures derived from it need (a report's monthly kgce and per-area
+    energy, scoring.coal.kgce_factors): its year and inputs, read from the whole result's JSON without building
+    the rest of it."""
+
+    model_config = ConfigDict(extra="ignore")
+    year: int
+    inputs: Inputs
+
+
 class RunInfo(_Model):
     id: int
     year: int

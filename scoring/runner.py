@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg
 
-from scoring.canonical import StoredWriter, canonical_value
+from scoring.canonical import DETAIL_FORMAT, StoredWriter, canonical_value
 from scoring.compute import ResultsHasher, score, score_dicts
 from scoring.inputs import InstitutionInput
 from scoring.loader import load_inputs
@@ -60,7 +60,6 @@ def result_rows(
     for r in score_dicts(insts, m, year, labels=labels()):
         text, stored = writer.write(r)
         digest.add(r["institution_id"], text)
-        baseline = r["inputs"]["baseline"] or {}
         ranks = r["ranks"]
         yield dict(
             institution_id=r["institution_id"],
@@ -75,9 +74,26 @@ def result_rows(
             rank_province=ranks["province"],
             vetoes=r["vetoes"],
             detail=stored,
-            baseline_building_energy_kgce=canonical_value(baseline.get("building_energy_kgce")),
-            baseline_floor_area_m2=canonical_value(baseline.get("floor_area_m2")),
+            **stored_figures(r),
         )
+
+
+def stored_figures(r: dict[str, Any]) -> dict[str, Any]:
+    """The figures of a result (shaped like InstitutionResult) that scoring_result holds as columns beside its
+    detail, as the canonical text rounds them: the baseline year's building energy and floor area (the
+    province dashboard's target line, migration 0025) and the scored year's figures (inputs.current: the
+    institution dashboard's peer medians, migration 0027)."""
+    baseline = r["inputs"]["baseline"] or {}
+    current = r["inputs"]["current"] or {}
+    return dict(
+        baseline_building_energy_kgce=canonical_value(baseline.get("building_energy_kgce")),
+        baseline_floor_area_m2=canonical_value(baseline.get("floor_area_m2")),
+        current_building_energy_kgce=canonical_value(current.get("building_energy_kgce")),
+        current_total_energy_kgce=canonical_value(current.get("total_energy_kgce")),
+        current_water_m3=canonical_value(current.get("water_m3")),
+        current_floor_area_m2=canonical_value(current.get("floor_area_m2")),
+        current_occupants=current.get("occupants"),
+    )
 
 
 def run_scoring(
@@ -124,6 +140,7 @@ def run_scoring(
                 created_by=created_by,
                 results=result_rows(insts, m, year, digest, writer),
                 strings=lambda: writer.strings,
+                detail_format=DETAIL_FORMAT,
             )
         finally:
             if was_enabled:

@@ -18,6 +18,7 @@ from store.access_log import _LOG_COLS, _LOG_VALUES, _log_params
 from store.api_keys import ApiKey
 from store.api_queries import INSTITUTION_COLS, _ranking_page_sql
 from store.result_detail import REF_NUMBERS_SQL_PATTERN
+from store.savings import section_reads_of, section_reads_sql
 from store.scope import run_scope_predicate, scope_predicate
 from store.scoring import STRINGS_OF_DETAIL, detail_text
 from store.totals import in_totals_sql, sign_in_totals_sql
@@ -39,6 +40,10 @@ logged AS (INSERT INTO report_access ({_LOG_COLS}, client_addr)
 SELECT run.*, pg.total, pg.items FROM run LEFT JOIN LATERAL ({{page}}) pg ON run.visible
 """
 
+# The savings section's reads (store.savings.section_reads) of the found result's year and the year before,
+# for the institution's region: read only when a result was found, so only for what the caller may see.
+_SECTION = section_reads_sql("%(id)s", "(SELECT region_code FROM inst)", "f.year")
+
 # ``{run_visible}``: TRUE, or _RUN_VISIBLE when a run was asked for; ``{prev_run_pred}``: the scope's
 # predicate on the previous year's run (alias pr).
 _RUN_VISIBLE = "(SELECT {run_pred} FROM scoring_run r WHERE r.id = %(run_id)s)"
@@ -48,7 +53,8 @@ WITH inst AS (SELECT {INSTITUTION_COLS}, {{ipred}} AS visible FROM institution i
     JOIN region rg ON rg.code = i.region_code WHERE i.id = %(id)s),
 rv AS (SELECT {{run_visible}} AS visible),
 found AS (SELECT sr.run_id, r.year, r.region_code AS run_region_code, r.methodology_name,
-        r.methodology_version, r.methodology_hash, r.created_at AS run_created_at, sr.total_points, sr.eligible,
+        r.methodology_version, r.methodology_hash, r.created_at AS run_created_at, r.detail_format,
+        sr.total_points, sr.eligible,
         sr.leader, sr.rank_peer, sr.rank_city, sr.rank_province, sr.peer_group, sr.detail,
         to_jsonb(p) AS previous
     FROM scoring_result sr JOIN scoring_run r ON r.id = sr.run_id
@@ -69,13 +75,16 @@ months AS (SELECT m.energy_type, m.end_use = 'vehicle' AS vehicle, m.unit, u.mon
     JOIN usage_monthly u ON u.meter_id = m.id
     WHERE {{ipred}} AND u.month >= make_date(f.year - 1, 1, 1) AND u.month < make_date(f.year + 1, 1, 1)
     GROUP BY m.energy_type, vehicle, m.unit, u.month),
+section AS (SELECT s.* FROM found f, LATERAL ({_SECTION}) s),
 logged AS (INSERT INTO report_access ({_LOG_COLS}, client_addr)
     SELECT {_LOG_VALUES}, %(id)s, f.run_id, f.year, %(log_format)s, %(log_path)s, %(log_client)s FROM found f)
 SELECT (SELECT to_jsonb(inst) FROM inst) AS institution, (SELECT visible FROM rv) AS run_visible,
     (SELECT coalesce(json_agg(json_build_object('energy_type', energy_type, 'vehicle', vehicle, 'unit', unit,
         'month', month, 'consumption', consumption) ORDER BY month, energy_type, unit), '[]')::text FROM months)
-    AS months, f.*, strings.string_n, strings.string_encoded
-FROM (SELECT 1) one LEFT JOIN found f ON TRUE
+    AS months, f.*, strings.string_n, strings.string_encoded,
+    sec.before AS section_before, sec.during AS section_during, sec.city AS section_city,
+    sec.has_projects AS section_has_projects
+FROM (SELECT 1) one LEFT JOIN found f ON TRUE LEFT JOIN section sec ON TRUE
 {STRINGS_OF_DETAIL.format(run_id="f.run_id", detail="f.detail")}
 """
 
@@ -140,8 +149,11 @@ def report_logged(
 
     ``institution``: the institution's columns plus ``visible`` (``institution_checked``), or None;
     ``run_visible``: with ``run_id``, as ``run_visibility`` (None: no such run), else True;
-    ``found``: the stored result (detail as its canonical JSON text, the run's strings put back) with the previous year's points and ranks, only when
+    ``found``: the stored result (detail as its canonical JSON text, the run's strings put back, and the run's
+    ``detail_format``) with the previous year's points and ranks, only when
     the institution and the run are visible, or None;
+    ``section``: with ``found``, the savings section's reads (store.savings.SectionReads) of its year and the
+    year before for the institution's region, else None;
     ``months``: monthly use of the meters the totals count (store.totals, signed) per energy type, vehicle fuel
     and meter unit, for the found result's year and the year before (the report converts each unit to kgce).
 
@@ -165,16 +177,21 @@ def report_logged(
         run_visible="TRUE" if run_id is None else _RUN_VISIBLE.format(run_pred=rpred),
         prev_run_pred=run_scope_predicate(scope, alias="pr"),
     )
-    with conn.cursor(row_factory=dict_row) as cur:
+    # Binary results: the section's two years of temperatures are float8 arrays (store.savings.section_reads_sql).
+    with conn.cursor(row_factory=dict_row, binary=True) as cur:
         row = cur.execute(query, params).fetchone()
     months = json.loads(row.pop("months"))
     for m in months:
         m["month"] = date.fromisoformat(m["month"])
     out = {"institution": row.pop("institution"), "run_visible": row.pop("run_visible"), "months": months}
     string_n, string_encoded = row.pop("string_n"), row.pop("string_encoded")
+    section = [
+        row.pop(k) for k in ("section_before", "section_during", "section_city", "section_has_projects")
+    ]
     if row["run_id"] is None:
-        out["found"] = None
+        out["found"], out["section"] = None, None
     else:
+        out["section"] = section_reads_of(row["year"], *section)
         row["detail"] = detail_text(row["detail"], string_n, string_encoded)
         out["found"] = row
     return out

@@ -87,9 +87,15 @@ def city_code_sql(alias: str) -> str:
     return _CITY.format(a=alias)
 
 
-_CITY_OF = f"""
-SELECT coalesce((SELECT {city_code_sql("r")} FROM region r WHERE r.code = %(code)s), %(code)s)
+def city_of_sql(code: str) -> str:
+    """The statement of :func:`city_of` with a SQL expression for the code (a column of a statement that
+    composes it)."""
+    return f"""
+SELECT coalesce((SELECT {city_code_sql("r")} FROM region r WHERE r.code = {code}), {code})
 """
+
+
+_CITY_OF = city_of_sql("%(code)s")
 
 
 def city_of(conn: psycopg.Connection, code: str) -> str:

@@ -54,9 +54,9 @@ _COPY_CHUNK_BYTES = 1 << 20
 
 _INSERT_RUN = """
 INSERT INTO scoring_run (year, region_code, methodology_name, methodology_version, methodology_hash,
-    methodology_text, results_hash, created_by)
+    methodology_text, results_hash, created_by, detail_format)
 VALUES (%(year)s, %(region_code)s, %(methodology_name)s, %(methodology_version)s, %(methodology_hash)s,
-    %(methodology_text)s, %(results_hash)s, %(created_by)s)
+    %(methodology_text)s, %(results_hash)s, %(created_by)s, %(detail_format)s)
 RETURNING id
 """
 
@@ -76,7 +76,41 @@ SELECT set_config('default_toast_compression', %(method)s, true)
 _COPY_RESULTS = """
 COPY scoring_result (run_id, institution_id, region_code, category, peer_group, total_points,
     eligible, leader, rank_peer, rank_city, rank_province, vetoes, detail,
-    baseline_building_energy_kgce, baseline_floor_area_m2) FROM STDIN
+    baseline_building_energy_kgce, baseline_floor_area_m2, current_building_energy_kgce,
+    current_total_energy_kgce, current_water_m3, current_floor_area_m2, current_occupants) FROM STDIN
+"""
+
+_CURRENT_FIGURES = (
+    "current_building_energy_kgce",
+    "current_total_energy_kgce",
+    "current_water_m3",
+    "current_floor_area_m2",
+    "current_occupants",
+)
+
+
+def year_figures_sql(r: str) -> str:
+    """A result's three figures of its scored year as SQL select items, from the ``scoring_result`` row ``r``
+    (its current_* columns, migration 0027): building energy per floor area (kgce/m², official-vehicle fuel
+    excluded), total energy per occupant (kgce/person) and water per occupant (m³/person), NULL where a figure
+    or its divisor is missing. The institution dashboard's peer panel shows them beside the medians below."""
+    return (
+        f"{r}.current_building_energy_kgce / nullif({r}.current_floor_area_m2, 0) AS kgce_m2, "
+        f"{r}.current_total_energy_kgce / nullif({r}.current_occupants, 0) AS kgce_person, "
+        f"{r}.current_water_m3 / nullif({r}.current_occupants, 0) AS water_person"
+    )
+
+
+# A stored run never changes: its peer groups' medians of the three figures are computed once, in the run's
+# transaction, so a panel reads one row however large the group (scoring_run_peer, migration 0027).
+_INSERT_PEERS = f"""
+INSERT INTO scoring_run_peer (run_id, peer_group, results, kgce_m2_median, kgce_person_median, water_person_median)
+SELECT %(run_id)s, f.peer_group, count(*),
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY f.kgce_m2),
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY f.kgce_person),
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY f.water_person)
+FROM (SELECT r.peer_group, {year_figures_sql("r")} FROM scoring_result r WHERE r.run_id = %(run_id)s) f
+GROUP BY f.peer_group
 """
 
 _COPY_STRINGS = """
@@ -101,16 +135,21 @@ def insert_run(
     created_by: str,
     results: Iterable[dict[str, Any]],
     strings: Sequence[bytes] | Callable[[], Sequence[bytes]] = (),
+    detail_format: str | None = None,
 ) -> int:
     """Store a run and its results in the caller's transaction; returns the run id.
 
     Each result dict has the scoring_result columns: institution_id, region_code, category, peer_group,
     total_points, eligible, leader, rank_peer, rank_city, rank_province, vetoes (list), detail (dict, or
     its stored JSON text as str or UTF-8 bytes, stored as given: store/result_detail.py), and optionally
-    baseline_building_energy_kgce and baseline_floor_area_m2 (the detail's inputs.baseline figures).
+    baseline_building_energy_kgce and baseline_floor_area_m2 (the detail's inputs.baseline figures) and
+    current_building_energy_kgce, current_total_energy_kgce, current_water_m3, current_floor_area_m2 and
+    current_occupants (its inputs.current figures, migration 0027).
     `strings`: the run's shared strings by number (their JSON encodings), which the details' references
     point to. `results` may be a generator, consumed once while it is copied in; `results_hash` and
-    `strings` may then be callables, asked after the last result has been written.
+    `strings` may then be callables, asked after the last result has been written. `detail_format`: the
+    writer's scoring.canonical.DETAIL_FORMAT when every detail is its canonical JSON (in the stored form),
+    else None; a reader passes a detail of the current format through without validating it.
     """
     run_id = conn.execute(
         _INSERT_RUN,
@@ -123,6 +162,7 @@ def insert_run(
             "methodology_text": methodology_text,
             "results_hash": results_hash if isinstance(results_hash, str) else "",
             "created_by": created_by,
+            "detail_format": detail_format,
         },
     ).fetchone()[0]
     if conn.info.encoding != "utf-8":  # the rows below are UTF-8 bytes
@@ -167,6 +207,7 @@ def insert_run(
                                 detail,
                                 r.get("baseline_building_energy_kgce"),
                                 r.get("baseline_floor_area_m2"),
+                                *map(r.get, _CURRENT_FIGURES),
                             ),
                         ),
                     )
@@ -194,6 +235,7 @@ def insert_run(
                     for n, e in enumerate(shared)
                 )
             )
+    conn.execute(_INSERT_PEERS, {"run_id": run_id})
     if not isinstance(results_hash, str):
         conn.execute(_SET_RESULTS_HASH, {"results_hash": results_hash(), "id": run_id})
     return run_id

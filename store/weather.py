@@ -207,12 +207,18 @@ def upsert(conn: psycopg.Connection, rows: list[WeatherRow]) -> None:
 
 # The region's own rows, else its city's (store.regions: the nearest city at or above it); a region the table
 # does not hold has no city, so only its own rows.
-_DAILY_TEMPERATURES = f"""
+def daily_temperatures_sql(region: str, first: str, last: str) -> str:
+    """The statement of :func:`daily_temperatures` with SQL expressions for the region code and the first
+    and last day, so a statement that composes it can pass its own columns (store/api_pulls.py)."""
+    return f"""
 SELECT DISTINCT ON (day) day, mean_temp_c FROM weather_daily
-WHERE region_code IN (%(r)s, (SELECT {city_code_sql("g")} FROM region g WHERE g.code = %(r)s))
-    AND day BETWEEN %(a)s AND %(b)s
-ORDER BY day, region_code = %(r)s DESC
+WHERE region_code IN ({region}, (SELECT {city_code_sql("g")} FROM region g WHERE g.code = {region}))
+    AND day BETWEEN {first} AND {last}
+ORDER BY day, region_code = {region} DESC
 """
+
+
+_DAILY_TEMPERATURES = daily_temperatures_sql("%(r)s", "%(a)s", "%(b)s")
 
 
 def daily_temperatures(

@@ -20,13 +20,16 @@ from api.models import (
     PreviousYear,
     Report,
     ReportDegreeDays,
+    ReportHead,
     ReportProject,
     RunRef,
 )
 from api.params import DocFormat, InstitutionId
 from api.routers.savings import _result as savings_result
 from savings.report import SavingsSection, degree_day_summary, institution_section, pdf_flowables
+from scoring.canonical import DETAIL_FORMAT
 from scoring.coal import kgce_factors, kgce_per_meter_unit
+from scoring.model import ResultInputs
 from store import api_pulls
 
 router = APIRouter(prefix="/institutions", tags=["reports"])
@@ -35,7 +38,9 @@ log = logging.getLogger("api.reports")
 COLUMNS = [("section", "部分"), ("item", "项目"), ("value", "数值"), ("unit", "单位"), ("note", "说明")]
 
 
-def monthly_energy(rows: list[dict], result: InstitutionResult) -> tuple[list[MonthlyEnergy], str]:
+def monthly_energy(
+    rows: list[dict], result: InstitutionResult | ResultInputs
+) -> tuple[list[MonthlyEnergy], str]:
     factors = kgce_factors(result)
     year = result.year
     current: dict[int, float] = {}
@@ -61,7 +66,7 @@ def monthly_energy(rows: list[dict], result: InstitutionResult) -> tuple[list[Mo
     return out, note
 
 
-def savings_section(section: SavingsSection, result: InstitutionResult) -> SavingsSection:
+def savings_section(section: SavingsSection, result: InstitutionResult | ResultInputs) -> SavingsSection:
     """The verified-savings and degree-day section (read after the scope checks, so it only ever covers
     an institution the key may see), with per-area energy from the run's own inputs."""
     for y in (result.inputs.current, result.inputs.previous):
@@ -248,14 +253,20 @@ def institution_report(
         if found is None:
             what = f"run {run_id}" if run_id is not None else f"any scoring run of {year}"
             raise not_found(f"institution {institution_id!r} is not in {what}")
-        # On the connection already held, after the checks: a second pool checkout per report cost more
-        # than these reads.
-        section = institution_section(conn, institution_id, found["year"], inst["region_code"])
-    result = InstitutionResult.model_validate_json(found["detail"])
+        # On the connection already held, after the checks: the pull read the section's temperatures, city
+        # and whether there are projects; only an institution with projects reads them here.
+        section = institution_section(
+            conn, institution_id, found["year"], inst["region_code"], reads=got["section"]
+        )
+    # A detail of the current format is the result's JSON as the model would dump it (scoring.canonical.
+    # DETAIL_FORMAT): a JSON report passes it through and reads only the inputs its figures need.
+    passed_through = format == "json" and found["detail_format"] == DETAIL_FORMAT
+    result = (ResultInputs if passed_through else InstitutionResult).model_validate_json(found["detail"])
     prev = found["previous"]
     months = got["months"]
     monthly, note = monthly_energy(months, result)
-    report = Report(
+    section = savings_section(section, result)
+    head = ReportHead(
         institution=Institution.model_validate(inst),
         run=RunRef(
             id=found["run_id"],
@@ -266,7 +277,6 @@ def institution_report(
             methodology_hash=found["methodology_hash"],
             created_at=found["run_created_at"],
         ),
-        result=result,
         previous_year=None
         if prev is None
         else PreviousYear(
@@ -280,12 +290,17 @@ def institution_report(
         ),
         monthly_energy=monthly,
         monthly_energy_note=note,
+        degree_days=ReportDegreeDays.model_validate(degree_day_summary(section)),
+        savings=[
+            ReportProject(**{**p, "savings": [savings_result(r) for r in p["savings"]]})
+            for p in section.projects
+        ],
     )
-    section = savings_section(section, result)
-    report.degree_days = ReportDegreeDays.model_validate(degree_day_summary(section))
-    report.savings = [
-        ReportProject(**{**p, "savings": [savings_result(r) for r in p["savings"]]}) for p in section.projects
-    ]
+    if passed_through:
+        # Serialised here: returning a model would make FastAPI validate the whole report again.
+        body = head.model_dump_json()
+        return Response(f'{body[:-1]},"result":{found["detail"]}}}', media_type="application/json")
+    report = Report.model_construct(**dict(head), result=result)
     name = f"report-{institution_id}-{found['year']}"
     if format == "csv":
         return file_response(to_csv(COLUMNS, report_rows(report)), "csv", f"{name}.csv")
@@ -295,5 +310,4 @@ def institution_report(
         )
     if format == "pdf":
         return file_response(report_pdf(report, extra=pdf_flowables(section)), "pdf", f"{name}.pdf")
-    # Serialised once here; returning the model would make FastAPI validate the whole report again.
     return Response(report.model_dump_json(), media_type="application/json")

@@ -9,7 +9,8 @@ import psycopg
 import pytest
 from pypdf import PdfReader
 
-from store.savings import replace_result
+from store import api_keys, api_pulls
+from store.savings import replace_result, section_reads
 
 REPORT = "/v1/institutions/NJ-GOV-001/report"
 PROJECT = (
@@ -180,3 +181,43 @@ def test_report_pdf_with_longest_project_texts(api_rw):
     assert r.status_code == 200, r.text[:300]
     text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(r.content)).pages)
     assert "节节节" in text and "…" in text
+
+
+def test_the_report_pull_reads_the_section_as_section_reads_does(with_savings):
+    # The report's one statement (store.api_pulls.report_logged) composes the section's reads into its own: for
+    # the found result's year and the year before, in the institution's region, it must give what
+    # store.savings.section_reads gives; nothing of them when the caller may not see the report.
+    api = with_savings
+    with psycopg.connect(api.url, autocommit=True) as c:
+        # a county of Nanjing with rows of its own for some days, its city's for the rest
+        c.execute(
+            "INSERT INTO region (code, name, level, parent_code) VALUES ('320115', '江宁区', 'county', '320100') "
+            "ON CONFLICT DO NOTHING"
+        )
+        c.execute("UPDATE institution SET region_code = '320115' WHERE id = 'NJ-GOV-001'")
+        c.execute(
+            "INSERT INTO weather_daily (region_code, day, mean_temp_c) VALUES ('320115', '2025-03-01', -3.5), "
+            "('320115', '2024-12-31', 45), ('320100', '2027-01-01', 45)"
+        )
+        keys = {label: api_keys.authenticate(c, token) for label, token in api.tokens.items()}
+        for who, expect_found in (("admin", True), ("city_nj", True), ("inst_nj", True), ("city_sz", False)):
+            got = api_pulls.report_logged(
+                c, keys[who], "NJ-GOV-001", run_id=None, year=2026, fmt="json", path="/test"
+            )
+            assert (got["found"] is not None) is expect_found, who
+            if not expect_found:
+                assert got["section"] is None, who
+                continue
+            year = got["found"]["year"]
+            reads = section_reads(c, "NJ-GOV-001", "320115", year)
+            assert got["section"].city == reads.city and got["section"].has_projects == reads.has_projects, (
+                who
+            )
+            assert {y: sorted(t) for y, t in got["section"].temperatures.items()} == {
+                y: sorted(t) for y, t in reads.temperatures.items()
+            }, who
+            assert (
+                year == 2026 and len(reads.temperatures[2025]) == 365 and len(reads.temperatures[2026]) == 100
+            )
+            assert sorted(reads.temperatures[2025]) == [-3.5] + [10.0] * 364
+            assert reads.has_projects and reads.city == "320100"

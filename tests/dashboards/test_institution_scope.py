@@ -24,13 +24,13 @@ STATES = {
 ONE = {"region": ["320100"], "institution": ["gov-nj-01"]}
 
 
-def rows_read(plan: dict) -> dict[str, tuple[float, int]]:
+def rows_read(plan: dict, tables: tuple[str, ...] = BIG) -> dict[str, tuple[float, int]]:
     """Rows each big table's scan nodes returned over all their loops, and how many such nodes the plan has."""
     out: dict[str, tuple[float, int]] = {}
 
     def walk(node: dict) -> None:
         rel = node.get("Relation Name")
-        if rel in BIG:
+        if rel in tables:
             rows, nodes = out.get(rel, (0, 0))
             out[rel] = (rows + node.get("Actual Rows", 0) * node.get("Actual Loops", 1), nodes + 1)
         for child in node.get("Plans", []):
@@ -47,13 +47,13 @@ def reader(seeded_db_url):
         yield conn
 
 
-def _plans(reader, grafana, state):
+def _plans(reader, grafana, state, tables: tuple[str, ...] = BIG):
     to = datetime.now(UTC).replace(microsecond=0)
     for p, _t, sql in grafana.panel_queries(
         reader, DASHBOARD, state, to - timedelta(days=7), to, timedelta(hours=1)
     ):
         (plan,) = reader.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql).fetchone()[0]
-        yield p, rows_read(plan)
+        yield p, rows_read(plan, tables)
 
 
 @pytest.mark.parametrize("state", STATES)
@@ -73,8 +73,18 @@ def test_one_institution_reads_only_its_own_rows(reader, grafana):
     everyone = {t: reader.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in BIG}
     assert all(everyone[t] > own[t] for t in BIG), (own, everyone)  # other institutions have rows to avoid
     for p, read in _plans(reader, grafana, ONE):
-        # Per-area compares with the peer group's median, so it reads the peers' rows too (a province view's
-        # cost inside an institution's panel, bounded by one peer group).
-        if p["title"].startswith("单位面积"):
-            continue
         assert all(rows <= nodes * own[t] for t, (rows, nodes) in read.items()), (p["title"], read, own)
+    # nor every institution's registry row (a hash join of the whole table grew with the province)
+    (institutions,) = reader.execute("SELECT count(*) FROM institution").fetchone()
+    assert institutions > 1
+    for p, read in _plans(reader, grafana, ONE, ("institution",)):
+        assert all(rows <= nodes for rows, nodes in read.values()), (p["title"], read)
+
+
+def test_the_peer_median_reads_one_row_of_its_group_whatever_its_size(reader, grafana):
+    # The peer panel reads the institution's own result and its group's medians, stored with the run
+    # (scoring_run_peer): never the group's other results, nor any usage, so it costs the same at any size.
+    tables = (*BIG, "scoring_result", "scoring_run_peer")
+    (read,) = [r for p, r in _plans(reader, grafana, ONE, tables) if p["title"].startswith("同组对比")]
+    assert set(read) == {"scoring_result", "scoring_run_peer"}, read
+    assert read["scoring_result"][0] <= 1 and read["scoring_run_peer"][0] <= 1, read

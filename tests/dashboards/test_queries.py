@@ -9,6 +9,8 @@ test_edge_states.py).
 
 from __future__ import annotations
 
+import json
+import statistics
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -17,6 +19,8 @@ import pytest
 
 from dashboards import build
 from dashboards.macros import ALL, expand
+from scoring.runner import stored_figures
+from store import scoring as S
 
 DASHBOARDS = {d["uid"]: d for d in build.dashboards()}
 
@@ -343,24 +347,110 @@ def test_by_city_panels_have_one_unit_per_axis():
             assert len(units) == 1 or (len(units) == 2 and placements == ["right"]), p["title"]
 
 
-def test_per_area_peers_are_the_latest_runs_peer_groups(reader, grafana):
+# A newer province run of eight institutions: gov-nj-01 and five more in one peer group (one without occupants,
+# one with no building energy), two in another. (building kgce, total kgce, water m³, floor m², occupants)
+PEER_RUN = {
+    "gov-nj-01": ("g", 90_000.0, 95_000.0, 4_000.0, 18_000.0, 300),
+    "peer-1": ("g", 50_000.0, 52_500.0, 1_000.0, 10_000.0, 100),
+    "peer-2": ("g", 120_000.0, 121_000.0, 9_000.0, 8_000.0, 450),
+    "peer-3": ("g", 33_333.3, 40_000.0, None, 2_500.0, None),
+    "peer-4": ("g", None, None, 700.0, 5_000.0, 70),
+    "peer-5": ("g", 71_000.0, 71_000.0, 3_000.0, 6_100.0, 200),
+    "other-1": ("h", 1.0, 1.0, 1.0, 1.0, 1),
+    "other-2": ("h", 9e9, 9e9, 9e9, 1.0, 1),
+}
+
+
+def test_per_area_peers_are_the_latest_runs_peer_groups(seeded_db_url, grafana):
+    """The peer panel against a hand computation from the latest province run's details: the institution's
+    figures of the scored year (inputs.current) and the medians of its peer group's, whatever else the run
+    holds; the columns it reads are written from the details by the runner's own function."""
+    names = (
+        ("单位面积能耗 kgce/m²", "同组中位数 Peer median kgce/m²"),
+        ("人均能耗 kgce/person", "同组中位数 Peer median kgce/person"),
+        ("人均用水 m³/person", "同组中位数 Peer median m³/person"),
+    )
+
+    def figures(c: dict) -> tuple:
+        def per_person(x):
+            return None if x is None or not c["occupants"] else x / c["occupants"]
+
+        per_m2 = None if c["building_energy_kgce"] is None else c["building_energy_kgce"] / c["floor_area_m2"]
+        return per_m2, per_person(c["total_energy_kgce"]), per_person(c["water_m3"])
+
     d = DASHBOARDS["jieneng-institution"]
     t_from, t_to = _time_range(timedelta(days=7))
-    variables = grafana.resolve(reader, d, STATES["one-institution"], t_from, t_to, timedelta(hours=1))
-    cols, rows = grafana.run(
-        reader,
-        expand(_panel_sql("jieneng-institution", "单位面积"), variables, time_from=t_from, time_to=t_to),
-    )
+    details = {}
+    with psycopg.connect(seeded_db_url) as conn:
+        for iid, (group, kgce_b, kgce, water, area, people) in PEER_RUN.items():
+            if iid != "gov-nj-01":
+                conn.execute(
+                    "INSERT INTO institution (id, name, category, admin_level, region_code, climate_zone) "
+                    "VALUES (%s, %s, 'government', 'city', '320100', 'cold')",
+                    (iid, iid),
+                )
+            current = dict(
+                building_energy_kgce=kgce_b,
+                total_energy_kgce=kgce,
+                water_m3=water,
+                floor_area_m2=area,
+                occupants=people,
+            )
+            details[iid] = {"peer_group": {"key": group}, "inputs": {"current": current, "baseline": None}}
+        S.insert_run(
+            conn,
+            year=2031,
+            region_code=None,
+            methodology_name="m",
+            methodology_version="1",
+            methodology_hash="h",
+            methodology_text="",
+            results_hash="r",
+            created_by="test",
+            results=[
+                dict(
+                    institution_id=iid,
+                    region_code="320100",
+                    category="government",
+                    peer_group=x["peer_group"]["key"],
+                    total_points=None,
+                    eligible=False,
+                    leader=False,
+                    rank_peer=None,
+                    rank_city=None,
+                    rank_province=None,
+                    vetoes=[],
+                    detail=json.dumps(x),
+                    **stored_figures(x),
+                )
+                for iid, x in details.items()
+            ],
+        )
+        conn.execute("SET LOCAL ROLE jieneng_grafana")
+        variables = grafana.resolve(conn, d, STATES["one-institution"], t_from, t_to, timedelta(hours=1))
+        cols, rows = grafana.run(
+            conn,
+            expand(_panel_sql("jieneng-institution", "同组对比"), variables, time_from=t_from, time_to=t_to),
+        )
+        range_cols, range_rows = grafana.run(
+            conn,
+            expand(_panel_sql("jieneng-institution", "单位面积"), variables, time_from=t_from, time_to=t_to),
+        )
+        conn.rollback()
     (row,) = rows
-    _, ((group, year),) = grafana.run(
-        reader,
-        """
-        SELECT r.peer_group, s.year FROM scoring_result r JOIN scoring_run s ON s.id = r.run_id
-        WHERE r.institution_id = 'gov-nj-01' ORDER BY s.year DESC, s.created_at DESC LIMIT 1""",
-    )
-    assert row[cols.index("组别 Peer group (scoring year)")] == f"{group} ({year})"
+    assert row[cols.index("组别 Peer group (scoring year)")] == "g (2031)"
+    peers = [figures(x["inputs"]["current"]) for x in details.values() if x["peer_group"]["key"] == "g"]
+    assert row[cols.index("同组单位数 Peers")] == len(peers) == 6
+    own = figures(details["gov-nj-01"]["inputs"]["current"])
+    for k, ((name, median_name), n) in enumerate(zip(names, (5, 4, 5), strict=True)):
+        values = [p[k] for p in peers if p[k] is not None]
+        assert len(values) == n, name  # a missing figure is no peer's figure (4: the median of an even count)
+        assert row[cols.index(name)] == pytest.approx(own[k], rel=1e-9), name
+        assert row[cols.index(median_name)] == pytest.approx(statistics.median(values), rel=1e-9), name
+    # the range panel: the institution's own meters over the range, its period named
+    (row,) = range_rows
     day_from, day_to = (t_from + timedelta(hours=8)).date(), (t_to + timedelta(hours=8)).date()
-    assert row[cols.index("期间 Period")] == f"{day_from} – {day_to}"
+    assert row[range_cols.index("期间 Period")] == f"{day_from} – {day_to}"
 
 
 def test_latest_ranking_ignores_a_newer_city_only_run(seeded_db_url, grafana):

@@ -137,6 +137,17 @@ def test_stored_run_gives_back_the_canonical_json_and_its_hash(example_db, tmp_p
             assert (kgce, area) == (baseline.get("building_energy_kgce"), baseline.get("floor_area_m2"))
             assert S.get_result(conn, run_id, iid) == json.loads(canonical[iid])
         assert any(kgce is not None for _, kgce, _ in rows)
+        # the scored year's figures (migration 0027), each as the canonical text holds it
+        figures = ("building_energy_kgce", "total_energy_kgce", "water_m3", "floor_area_m2", "occupants")
+        rows = conn.execute(
+            f"SELECT institution_id, {', '.join('current_' + f for f in figures)} FROM scoring_result "
+            "WHERE run_id = %s",
+            (run_id,),
+        ).fetchall()
+        for iid, *values in rows:
+            current = json.loads(canonical[iid])["inputs"]["current"]
+            assert values == [current[f] for f in figures], iid
+        assert any(all(v is not None for v in values) for _, *values in rows)
         key, _ = api_keys.create_key(conn, role="admin", name="reader")
         for iid in canonical:
             pulled = api_pulls.report_logged(
@@ -180,6 +191,71 @@ def test_migration_keeps_runs_stored_as_jsonb(example_db):
         ).fetchall() == [("G1", 1234.5, 100.0), ("G2", None, None)]
         assert dict(S.result_details(conn, run_id)) == as_jsonb
         assert S.get_result(conn, run_id, "G1") == legacy
+
+
+def test_migration_0027_fills_the_year_figures_of_runs_stored_before(example_db):
+    with psycopg.connect(example_db) as conn:
+        run_id = run_scoring(conn, year=2026, created_by="tester")
+        cols = ("building_energy_kgce", "total_energy_kgce", "water_m3", "floor_area_m2", "occupants")
+        select = (
+            f"SELECT institution_id, {', '.join('current_' + c for c in cols)} FROM scoring_result ORDER BY 1"
+        )
+        as_written = conn.execute(select).fetchall()
+        # the schema as it was before 0027, with this run and a run stored as jsonb wrote it (spaces after ':')
+        peers = conn.execute("SELECT * FROM scoring_run_peer ORDER BY 1, 2").fetchall()
+        assert peers and all(p[0] == run_id for p in peers)
+        conn.execute("DROP TABLE scoring_run_peer")
+        conn.execute("ALTER TABLE scoring_run DROP COLUMN detail_format")
+        conn.execute(f"ALTER TABLE scoring_result {', '.join('DROP COLUMN current_' + c for c in cols)}")
+        legacy = conn.execute(
+            "INSERT INTO scoring_run (year, methodology_name, methodology_version, methodology_hash, "
+            "methodology_text, results_hash, created_by) VALUES (2025, 'm', '1', 'h', '', 'r', 't') RETURNING id"
+        ).fetchone()[0]
+        for iid, detail in (
+            (
+                "G1",
+                '{"inputs": {"current": {"building_energy_kgce": 12.5, "floor_area_m2": 100.0, "occupants": 7, '
+                '"total_energy_kgce": null, "water_m3": 3}}}',
+            ),
+            ("G2", '{"inputs": {"current": null}}'),
+            ("S2", "{}"),
+            # the text holds \u0000, which jsonb refuses (a methodology's string can carry it)
+            (
+                "S1",
+                r'{"name": "a\u0000b", "inputs": {"current": {"building_energy_kgce": 1.0, "floor_area_m2": 4.0}}}',
+            ),
+        ):
+            conn.execute(
+                "INSERT INTO scoring_result (run_id, institution_id, region_code, category, peer_group, eligible, "
+                "detail) VALUES (%s, %s, '320100', 'government', 'g', true, %s)",
+                (legacy, iid, detail),
+            )
+        conn.execute((Path(migrations_dir()) / "0027_result_year_figures.sql").read_text())
+        by_run = dict(
+            ((iid, rid), vals)
+            for rid, iid, *vals in conn.execute(
+                f"SELECT run_id, institution_id, {', '.join('current_' + c for c in cols)} FROM scoring_result"
+            )
+        )
+        assert [by_run[(iid, legacy)] for iid in ("G1", "G2", "S2", "S1")] == [
+            [12.5, None, 3.0, 100.0, 7],
+            [None] * 5,
+            [None] * 5,
+            [1.0, None, None, 4.0, None],
+        ]
+        # runs stored before have no format: their details are validated when read
+        assert conn.execute(
+            "SELECT count(*) FROM scoring_run WHERE detail_format IS NOT NULL"
+        ).fetchone() == (0,)
+        # the run's medians as insert_run computed them, and the legacy run's from its filled figures
+        refilled = conn.execute("SELECT * FROM scoring_run_peer ORDER BY 1, 2").fetchall()
+        assert [p for p in refilled if p[0] == run_id] == peers
+        assert [p for p in refilled if p[0] == legacy] == [
+            (legacy, "g", 4, (0.125 + 0.25) / 2, None, 3.0 / 7)
+        ]
+        assert {k: v for k, v in by_run.items() if k[1] == run_id} == {
+            (iid, run_id): list(vals) for iid, *vals in as_written
+        }
 
 
 def test_text_that_ends_like_a_reference_reads_back(example_db):
@@ -241,3 +317,60 @@ def test_dict_details_are_not_stored_beside_shared_strings(example_db):
             results=[row],
             strings=[b'"x"'],
         )
+
+
+def test_a_report_passes_a_detail_of_its_format_through_as_the_model_would_dump_it(example_db):
+    # A run stored by the runner carries the details' format (scoring.canonical.DETAIL_FORMAT); the JSON report
+    # then sends the stored canonical JSON as its result instead of validating and dumping it. It must be the
+    # same JSON as the validated path gives, for every institution of the run; a run of another format (an
+    # older model: here a detail without a field that has a default) is validated, so its default appears.
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.config import ApiConfig
+    from scoring.canonical import DETAIL_FORMAT
+
+    with psycopg.connect(example_db) as conn:
+        run_id = run_scoring(conn, year=2026, created_by="tester")
+        (stored_format,) = conn.execute(
+            "SELECT detail_format FROM scoring_run WHERE id = %s", (run_id,)
+        ).fetchone()
+        assert stored_format == DETAIL_FORMAT
+        _, token = api_keys.create_key(conn, role="admin", name="reader")
+        institutions = [
+            iid
+            for (iid,) in conn.execute(
+                "SELECT institution_id FROM scoring_result WHERE run_id = %s", (run_id,)
+            )
+        ]
+    app = create_app(
+        ApiConfig(database_url=example_db, timezone="Asia/Shanghai", pool_min_size=1, pool_max_size=2)
+    )
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def reports(run: int) -> dict[str, dict]:
+        out = {}
+        for iid in institutions:
+            r = client.get(f"/v1/institutions/{iid}/report", params={"run_id": run}, headers=headers)
+            assert r.status_code == 200, r.text
+            out[iid] = r.json()
+        return out
+
+    with TestClient(app) as client:
+        passed = reports(run_id)
+        with psycopg.connect(example_db, autocommit=True) as conn:
+            conn.execute("UPDATE scoring_run SET detail_format = NULL WHERE id = %s", (run_id,))
+        validated = reports(run_id)
+        assert passed == validated and len(passed) == len(institutions) > 1
+        # an older format: a detail without baseline_year_note (a field with a default) is validated and dumped
+        with psycopg.connect(example_db, autocommit=True) as conn:
+            detail = json.loads(dict(S.result_details(conn, run_id))["S2"])
+            del detail["baseline_year_note"]
+            conn.execute("UPDATE scoring_run SET detail_format = 'older' WHERE id = %s", (run_id,))
+            conn.execute(
+                "UPDATE scoring_result SET detail = %s WHERE run_id = %s AND institution_id = 'S2'",
+                (json.dumps(detail, ensure_ascii=False), run_id),
+            )
+        r = client.get("/v1/institutions/S2/report", params={"run_id": run_id}, headers=headers)
+        assert r.status_code == 200 and r.json()["result"] == passed["S2"]["result"]
+        assert "baseline_year_note" in r.json()["result"]
