@@ -73,13 +73,7 @@ _SET_TOAST_COMPRESSION = """
 SELECT set_config('default_toast_compression', %(method)s, true)
 """
 
-_COPY_RESULTS = """
-COPY scoring_result (run_id, institution_id, region_code, category, peer_group, total_points,
-    eligible, leader, rank_peer, rank_city, rank_province, vetoes, detail,
-    baseline_building_energy_kgce, baseline_floor_area_m2, current_building_energy_kgce,
-    current_total_energy_kgce, current_water_m3, current_floor_area_m2, current_occupants) FROM STDIN
-"""
-
+# The scored year's figures (migration 0027), in the order the COPY below lists and writes them.
 _CURRENT_FIGURES = (
     "current_building_energy_kgce",
     "current_total_energy_kgce",
@@ -87,6 +81,12 @@ _CURRENT_FIGURES = (
     "current_floor_area_m2",
     "current_occupants",
 )
+
+_COPY_RESULTS = f"""
+COPY scoring_result (run_id, institution_id, region_code, category, peer_group, total_points,
+    eligible, leader, rank_peer, rank_city, rank_province, vetoes, detail,
+    baseline_building_energy_kgce, baseline_floor_area_m2, {", ".join(_CURRENT_FIGURES)}) FROM STDIN
+"""
 
 
 def year_figures_sql(r: str) -> str:

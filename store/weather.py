@@ -209,7 +209,7 @@ def upsert(conn: psycopg.Connection, rows: list[WeatherRow]) -> None:
 # does not hold has no city, so only its own rows.
 def daily_temperatures_sql(region: str, first: str, last: str) -> str:
     """The statement of :func:`daily_temperatures` with SQL expressions for the region code and the first
-    and last day, so a statement that composes it can pass its own columns (store/api_pulls.py)."""
+    and last day, so a statement that composes it can pass its own columns (store.savings.section_reads_sql)."""
     return f"""
 SELECT DISTINCT ON (day) day, mean_temp_c FROM weather_daily
 WHERE region_code IN ({region}, (SELECT {city_code_sql("g")} FROM region g WHERE g.code = {region}))
